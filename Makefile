@@ -1,0 +1,54 @@
+# IBDC: the user's verbs. `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: help venv up down demo airflow docs test lint dbt-parse clean
+
+help:
+	@echo "make demo     set up, start the local stack, run the pipeline through Airflow for 3 months"
+	@echo "make test     unit, integration and DAG policy tests against the local services"
+	@echo "make up|down  start / stop the local services (PostgreSQL, S3 endpoint, source simulator)"
+	@echo "make airflow  start the Airflow UI, scheduler, dag-processor and triggerer"
+	@echo "make docs     serve the dbt docs on a local port"
+	@echo "make lint     ruff"
+
+$(STAMP): requirements.lock pyproject.toml
+	@echo "creating $(VENV) with $(PYTHON) and installing the pinned dependencies (about 2 minutes) ..."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==25.3
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+up: venv
+	@$(BIN)/ibdc up
+
+down:
+	@if [ -x $(BIN)/ibdc ]; then $(BIN)/ibdc down; else echo "nothing to stop"; fi
+
+demo: venv
+	@$(BIN)/ibdc demo
+
+airflow: venv
+	@$(BIN)/ibdc airflow
+
+docs: venv
+	@$(BIN)/ibdc docs
+
+dbt-parse: venv
+	@$(BIN)/ibdc dbt-parse
+
+test: venv
+	@$(BIN)/ibdc dbt-parse
+	@$(BIN)/pytest
+
+lint: venv
+	@$(BIN)/ruff check plugins dags tests
+	@$(BIN)/ruff format --check plugins dags tests
+
+clean: down
+	rm -rf $(VENV) .local dbt_project/target dbt_project/logs

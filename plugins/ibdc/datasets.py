@@ -1,0 +1,30 @@
+"""Datasets the platform collects, and what each needs: its parser, its raw table, its partition key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ibdc.parsing import industrial_output
+from ibdc.parsing.base import ParseResult
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    table: str
+    columns: tuple[str, ...]  # loaded from the parsed record, in the table's order
+    partition_predicate: str  # SQL matching one (province, period) partition; two parameters
+    parse: Callable[[dict, list[bytes]], ParseResult]
+
+
+INDUSTRIAL_OUTPUT = DatasetSpec(
+    name="industrial_output",
+    table="raw.industrial_output",
+    columns=("province_code", "period_month", "product_code", "unit_code", "value_current_month",
+             "value_cumulative", "source_object", "source_version", "record_position"),
+    partition_predicate="province_code = %s AND period_month = to_date(%s, 'YYYY-MM')",
+    parse=industrial_output.parse,
+)
+
+DATASETS = {d.name: d for d in (INDUSTRIAL_OUTPUT,)}

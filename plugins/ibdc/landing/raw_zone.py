@@ -1,0 +1,114 @@
+"""Writing and reading raw partitions: ``<dataset>/province=<code>/period=<period>/...``.
+
+A partition is committed by its manifest (``_manifest.json``), written after every page of the
+extraction: a reader follows the manifest, so it sees the previous extraction or the new one, never
+half of one. Pages of superseded extractions are deleted after the commit (bucket versioning keeps
+their bytes recoverable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+
+from ibdc.landing.object_store import client, get_bytes, put_bytes
+from ibdc.settings import get_settings
+from ibdc.sources.adapters.base import Extraction
+
+MANIFEST = "_manifest.json"
+
+
+class ChecksumMismatch(RuntimeError):
+    pass
+
+
+def partition_prefix(dataset: str, province: str, period: str) -> str:
+    return f"{dataset}/province={province}/period={period}/"
+
+
+def manifest_key(dataset: str, province: str, period: str) -> str:
+    return partition_prefix(dataset, province, period) + MANIFEST
+
+
+def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str | None = None) -> dict:
+    """Store an extraction's pages and commit them with a manifest; returns the manifest."""
+    mc = mc or client()
+    bucket = bucket or get_settings().raw_bucket
+    prefix = partition_prefix(extraction.dataset, extraction.source.code, extraction.period)
+    extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    objects = []
+    for n, page in enumerate(extraction.pages, start=1):
+        key = f"{prefix}extract={extract_id}/page-{n:04d}.json"
+        sha = hashlib.sha256(page.body).hexdigest()
+        written = put_bytes(mc, bucket, key, page.body, page.content_type,
+                            {"sha256": sha, "records": str(page.records)})
+        objects.append({"key": key, "version_id": written.version_id, "sha256": sha,
+                        "bytes": len(page.body), "records": page.records,
+                        "content_type": page.content_type, "request": page.request})
+    manifest = {
+        "dataset": extraction.dataset,
+        "province_code": extraction.source.code,
+        "period": extraction.period,
+        "extract_id": extract_id,
+        "source": {"style": str(extraction.source.style), "url": extraction.source.url},
+        "extracted_at": datetime.now(UTC).isoformat(),
+        "records_claimed": extraction.records_claimed,
+        "records_received": extraction.records_received,
+        "bytes": sum(o["bytes"] for o in objects),
+        "objects": objects,
+    }
+    body = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
+    written = put_bytes(mc, bucket, prefix + MANIFEST, body, "application/json")
+    manifest["manifest_version_id"] = written.version_id
+    _delete_superseded(mc, bucket, prefix, extract_id)
+    return manifest
+
+
+def _delete_superseded(mc: Minio, bucket: str, prefix: str, keep_extract_id: str) -> None:
+    keep = f"{prefix}extract={keep_extract_id}/"
+    stale = [
+        DeleteObject(o.object_name)
+        for o in mc.list_objects(bucket, prefix=prefix + "extract=", recursive=True)
+        if not o.object_name.startswith(keep)
+    ]
+    for error in mc.remove_objects(bucket, stale):
+        raise RuntimeError(f"could not delete superseded raw object: {error}")
+
+
+def read_manifest(dataset: str, province: str, period: str, mc: Minio | None = None,
+                  bucket: str | None = None) -> dict:
+    mc = mc or client()
+    bucket = bucket or get_settings().raw_bucket
+    return json.loads(get_bytes(mc, bucket, manifest_key(dataset, province, period)))
+
+
+def read_pages(manifest: dict, mc: Minio | None = None, bucket: str | None = None) -> list[bytes]:
+    """The committed pages' bytes, each verified against the manifest's sha256."""
+    mc = mc or client()
+    bucket = bucket or get_settings().raw_bucket
+    pages = []
+    for obj in manifest["objects"]:
+        body = get_bytes(mc, bucket, obj["key"], obj.get("version_id"))
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != obj["sha256"]:
+            raise ChecksumMismatch(f"{obj['key']}: manifest sha256 {obj['sha256']}, object {actual}")
+        pages.append(body)
+    return pages
+
+
+@dataclass(frozen=True)
+class RawPartition:
+    manifest: dict
+    pages: list[bytes]
+
+
+def read_partition(dataset: str, province: str, period: str) -> RawPartition:
+    mc = client()
+    manifest = read_manifest(dataset, province, period, mc)
+    return RawPartition(manifest, read_pages(manifest, mc))

@@ -1,0 +1,1 @@
+"""Loading canonical records into PostgreSQL schema ``raw``: COPY, one partition per transaction."""

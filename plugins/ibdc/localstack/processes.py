@@ -1,0 +1,93 @@
+"""Background service processes: pid files in ``.local/run``, logs in ``.local/logs``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ibdc.settings import LOCAL_DIR
+
+RUN_DIR = LOCAL_DIR / "run"
+LOG_DIR = LOCAL_DIR / "logs"
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def pid_file(name: str) -> Path:
+    return RUN_DIR / f"{name}.pid"
+
+
+def read_pid(name: str) -> int | None:
+    try:
+        pid = int(pid_file(name).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 60, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    hint = f"; see {log}" if log else ""
+    raise ServiceError(f"{what} did not become ready within {timeout_s:.0f}s{hint}")
+
+
+def start(name: str, argv: list[str], env: dict[str, str], port: int | None,
+          ready: Callable[[], bool], timeout_s: float = 60) -> bool:
+    """Start a service unless it already runs; returns True when started now."""
+    if read_pid(name) and ready():
+        return False
+    if port is not None and port_open(port):
+        raise ServiceError(f"port {port} is taken by another process; cannot start {name}")
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = LOG_DIR / f"{name}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+    pid_file(name).write_text(f"{proc.pid}\n")
+    def _ready() -> bool:
+        if proc.poll() is not None:
+            raise ServiceError(f"{name} exited with {proc.returncode}; see {log}")
+        return ready()
+    wait_until(_ready, name, timeout_s, log=log)
+    return True
+
+
+def stop(name: str, timeout_s: float = 20) -> bool:
+    pid = read_pid(name)
+    if pid is None:
+        pid_file(name).unlink(missing_ok=True)
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and read_pid(name):
+        time.sleep(0.2)
+    if read_pid(name):
+        os.killpg(pid, signal.SIGKILL)
+    pid_file(name).unlink(missing_ok=True)
+    return True

@@ -1,0 +1,83 @@
+"""``ibdc up`` / ``ibdc down``: the local services, each started only when not configured externally."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import requests
+
+from ibdc.landing.object_store import client, ensure_bucket
+from ibdc.localstack import postgres, processes
+from ibdc.localstack.env import USER_ENV_FILE, load_local_env, write_env_file
+from ibdc.settings import PROJECT_DIR, Settings, get_settings
+
+BIN = Path(sys.executable).parent
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def service_env() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def up(say=print, write_env: bool = True) -> Settings:
+    load_local_env()
+    settings = get_settings()
+    if settings.manages_postgres:
+        started = postgres.ensure_running(settings)
+        say(f"postgres   {'started' if started else 'running'} on 127.0.0.1:{settings.pg_port}")
+    else:
+        say("postgres   external (IBDC_WAREHOUSE_DSN)")
+    if settings.manages_s3:
+        started = processes.start(
+            "s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(settings.s3_port)],
+            service_env(), settings.s3_port, lambda: _http_ok(f"{settings.s3}/moto-api/"),
+        )
+        say(f"s3 (moto)  {'started' if started else 'running'} on {settings.s3}")
+    else:
+        say(f"s3         external ({settings.s3})")
+    mc = client()
+    for bucket in (settings.raw_bucket, settings.docs_bucket):
+        ensure_bucket(mc, bucket)
+    if settings.manages_simulator:
+        started = processes.start(
+            "simulator",
+            [str(BIN / "uvicorn"), "ibdc.simulator.app:app", "--host", "127.0.0.1",
+             "--port", str(settings.simulator_port), "--log-level", "warning"],
+            service_env(), settings.simulator_port, lambda: _http_ok(f"{settings.sources_url}/health"),
+        )
+        say(f"simulator  {'started' if started else 'running'} on {settings.sources_url}")
+    else:
+        say(f"sources    external ({settings.sources_url})")
+    if write_env:
+        write_user_env(settings)
+    return settings
+
+
+def write_user_env(settings: Settings) -> None:
+    write_env_file(USER_ENV_FILE, {
+        "IBDC_WAREHOUSE_DSN": settings.warehouse,
+        "IBDC_S3_ENDPOINT": settings.s3,
+        "IBDC_S3_ACCESS_KEY": settings.s3_access_key or "",
+        "IBDC_S3_SECRET_KEY": settings.s3_secret_key or "",
+        "AIRFLOW_URL": settings.airflow_url,
+    }, "where the local IBDC stack is; for your shell: set -a; . .local/ibdc.env; set +a")
+
+
+def down(say=print) -> None:
+    load_local_env()
+    settings = get_settings()
+    for name in ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+                 "simulator", "s3"):
+        if processes.stop(name):
+            say(f"stopped {name}")
+    if settings.manages_postgres and postgres.stop():
+        say("stopped postgres")
+    say(f"local stack of {PROJECT_DIR} is down")

@@ -1,0 +1,1 @@
+"""Parsing raw pages into canonical records; invalid records become rejects with their reason."""

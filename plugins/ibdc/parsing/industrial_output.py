@@ -1,0 +1,101 @@
+"""Monthly output of major industrial products: served pages -> canonical records.
+
+Canonical record: one (province, month, product) with the published current-month value and
+year-to-date cumulative in the product's NBS unit, plus lineage (source object, version, position).
+Cumulative -> monthly derivation is left to dbt staging, where the whole history of a year is at hand
+(a single partition cannot know the previous month's cumulative).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
+
+from ibdc.parsing.base import ParseResult, Reject
+from ibdc.periods import parse_period
+from ibdc.reference import products
+
+
+class OutputRecord(BaseModel, frozen=True):
+    province_code: str
+    period: str
+    product_code: str
+    unit: str
+    current_month: Decimal
+    cumulative: Decimal
+
+    @field_validator("current_month", "cumulative", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int | float | str | Decimal):
+            raise ValueError(f"not a number: {v!r}")
+        return v
+
+    @field_validator("current_month", "cumulative")
+    @classmethod
+    def _non_negative(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or v < 0:
+            raise ValueError(f"output must be a non-negative number, got {v}")
+        return v
+
+    @field_validator("product_code")
+    @classmethod
+    def _known_product(cls, v: str) -> str:
+        if v not in products():
+            raise ValueError(f"unknown product code {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OutputRecord:
+        expected_unit = products()[self.product_code].unit_code
+        if self.unit != expected_unit:
+            raise ValueError(f"unit {self.unit!r} for {self.product_code}, catalogue says {expected_unit!r}")
+        if self.current_month > self.cumulative:
+            raise ValueError(f"current month {self.current_month} exceeds cumulative {self.cumulative}")
+        return self
+
+
+def _reason(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
+
+
+def parse(manifest: dict, pages: list[bytes]) -> ParseResult:
+    province, period = manifest["province_code"], manifest["period"]
+    year, month = parse_period(period)
+    result = ParseResult()
+    position = 0
+    for obj, body in zip(manifest["objects"], pages, strict=True):
+        items = json.loads(body, parse_float=Decimal)["items"]
+        for item in items:
+            raw_text = json.dumps(item, ensure_ascii=False, default=str)
+            try:
+                rec = OutputRecord.model_validate(item)
+                if (rec.province_code, rec.period) != (province, period):
+                    raise ValueError(
+                        f"record is for {rec.province_code} {rec.period}, partition is {province} {period}"
+                    )
+            except ValidationError as exc:
+                result.rejects.append(Reject(obj["key"], position, raw_text, _reason(exc)))
+            except ValueError as exc:
+                result.rejects.append(Reject(obj["key"], position, raw_text, str(exc)))
+            else:
+                result.records.append({
+                    "province_code": province,
+                    "period_month": date(year, month, 1),
+                    "product_code": rec.product_code,
+                    "unit_code": rec.unit,
+                    "value_current_month": rec.current_month,
+                    "value_cumulative": rec.cumulative,
+                    "source_object": obj["key"],
+                    "source_version": obj.get("version_id"),
+                    "record_position": position,
+                })
+            position += 1
+    return result

@@ -1,0 +1,122 @@
+"""The one place that reads configuration: environment variables prefixed ``IBDC_``.
+
+An unset service variable (DSN, S3 endpoint, simulator URL) means: the local service that ``ibdc up``
+runs. Generated local secrets come from ``.local/secrets.env``, which the CLI and the tests load into
+the environment (``ibdc.localstack.env``).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+LOCAL_DIR = PROJECT_DIR / ".local"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IBDC_", extra="ignore")
+
+    local_dir: Path = LOCAL_DIR
+
+    # Warehouse (PostgreSQL). Unset DSN means: the project-owned local cluster.
+    warehouse_dsn: str | None = None
+    pg_port: int = 55432
+    pg_superuser: str = "ibdc"
+    pg_password: str | None = None
+    warehouse_db: str = "ibdc"
+    airflow_db: str = "airflow"
+    airflow_db_dsn: str | None = None
+
+    # Object store (any S3 endpoint, spoken to through the minio SDK). Unset endpoint means: local moto.
+    s3_endpoint: str | None = None
+    s3_port: int = 59000
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    raw_bucket: str = "ibdc-raw"
+    docs_bucket: str = "ibdc-docs"
+
+    # Provincial sources: unset URL means the local simulator.
+    simulator_url: str | None = None
+    simulator_port: int = 58090
+    simulator_seed: int = 20260101
+    simulator_client_secret: str | None = None
+    simulator_faults: str = "default"
+
+    # Extraction behaviour.
+    http_timeout_s: float = 10.0
+    http_retries: int = 5
+    page_size: int = 10
+
+    # Airflow (local).
+    airflow_port: int = 58080
+    airflow_admin_password: str | None = None
+
+    # Loading: share of bad records in one partition above which the load fails.
+    quarantine_max_share: float = Field(default=0.2, ge=0, le=1)
+
+    @property
+    def manages_postgres(self) -> bool:
+        return self.warehouse_dsn is None
+
+    @property
+    def manages_s3(self) -> bool:
+        return self.s3_endpoint is None
+
+    @property
+    def manages_simulator(self) -> bool:
+        return self.simulator_url is None
+
+    def _local_dsn(self, db: str) -> str:
+        return f"postgresql://{self.pg_superuser}:{self.pg_password or ''}@127.0.0.1:{self.pg_port}/{db}"
+
+    @property
+    def warehouse(self) -> str:
+        return self.warehouse_dsn or self._local_dsn(self.warehouse_db)
+
+    @property
+    def airflow_metadata(self) -> str:
+        """Airflow's metadata DB: explicit DSN, else a database beside the warehouse."""
+        if self.airflow_db_dsn:
+            return self.airflow_db_dsn
+        if self.warehouse_dsn:
+            return urlsplit(self.warehouse_dsn)._replace(path=f"/{self.airflow_db}").geturl()
+        return self._local_dsn(self.airflow_db)
+
+    @property
+    def s3(self) -> str:
+        return self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def sources_url(self) -> str:
+        return (self.simulator_url or f"http://127.0.0.1:{self.simulator_port}").rstrip("/")
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    def dbt_env(self) -> dict[str, str]:
+        """The warehouse DSN split into the variables ``dbt_project/profiles.yml`` reads."""
+        parts = urlsplit(self.warehouse)
+        return {
+            "IBDC_DBT_HOST": parts.hostname or "127.0.0.1",
+            "IBDC_DBT_PORT": str(parts.port or 5432),
+            "IBDC_DBT_USER": parts.username or "",
+            "IBDC_DBT_PASSWORD": parts.password or "",
+            "IBDC_DBT_DBNAME": parts.path.lstrip("/"),
+        }
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,1 @@
+"""The local provincial source simulator: deterministic truth served over HTTP in provincial API styles."""

@@ -1,0 +1,108 @@
+"""Deterministic ground truth of the simulated provincial sources.
+
+The same seed, province, dataset and period always give the same figures. Calibration: the 2018 crude
+steel annual totals by province equal the NBS figures; other products are spread over their producing
+provinces from a national reference total. Monthly values always add up exactly to the annual value.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from ibdc.periods import parse_period
+from ibdc.reference import Product, crude_steel_2018, products, provinces
+
+# Share of the annual output produced in each month (NBS-like: low in the Spring Festival months).
+SEASONAL = (0.070, 0.066, 0.084, 0.083, 0.086, 0.087, 0.084, 0.083, 0.085, 0.086, 0.087, 0.099)
+CRUDE_STEEL_CALIBRATION_YEAR = 2018
+
+
+def _rng(*parts: object) -> random.Random:
+    # str seeds hash with SHA-512 inside random.Random: stable across processes and PYTHONHASHSEED.
+    return random.Random(":".join(str(p) for p in parts))
+
+
+def _quantum(product: Product) -> Decimal:
+    return Decimal("1") if product.unit_factor == 1 else Decimal("0.01")
+
+
+@functools.cache
+def _province_weights(seed: int, product_code: str) -> dict[str, float]:
+    """Producing provinces of a product and their share of national output."""
+    like = products()[product_code].shares_like
+    if like:
+        return _province_weights(seed, like)
+    if product_code == "crude_steel":
+        steel = crude_steel_2018()
+        total = sum(steel.values())
+        return {code: float(v / total) for code, v in steel.items()}
+    product = products()[product_code]
+    rng = _rng(seed, "producers", product_code)
+    codes = sorted(provinces())
+    rng.shuffle(codes)
+    producers = codes[: product.producing_provinces]
+    weights = {code: rng.lognormvariate(0, 1) for code in producers}
+    total = sum(weights.values())
+    return {code: w / total for code, w in weights.items()}
+
+
+@functools.cache
+def annual_output(seed: int, product_code: str, province: str, year: int) -> Decimal:
+    """Annual output in the product's NBS unit; zero where the province does not produce it."""
+    product = products()[product_code]
+    q = _quantum(product)
+    if product_code == "crude_steel" and year == CRUDE_STEEL_CALIBRATION_YEAR:
+        return crude_steel_2018().get(province, Decimal(0))
+    share = _province_weights(seed, product_code).get(province)
+    if not share:
+        return Decimal(0)
+    base_year = CRUDE_STEEL_CALIBRATION_YEAR if product_code == "crude_steel" else product.reference_year
+    noise = 1 + _rng(seed, "annual", product_code, province, year).uniform(-0.05, 0.05)
+    value = float(product.national_annual) * share * (1 + product.annual_growth) ** (year - base_year) * noise
+    return Decimal(repr(value)).quantize(q, ROUND_HALF_EVEN)
+
+
+@functools.cache
+def monthly_output(seed: int, product_code: str, province: str, year: int) -> tuple[Decimal, ...]:
+    """Twelve monthly values summing exactly to the annual output."""
+    annual = annual_output(seed, product_code, province, year)
+    if not annual:
+        return (Decimal(0),) * 12
+    q = _quantum(products()[product_code])
+    rng = _rng(seed, "months", product_code, province, year)
+    shares = [s * (1 + rng.uniform(-0.03, 0.03)) for s in SEASONAL]
+    total = sum(shares)
+    months = [(annual * Decimal(repr(s / total))).quantize(q, ROUND_HALF_EVEN) for s in shares[:11]]
+    months.append(annual - sum(months))
+    return tuple(months)
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One published figure, NBS style: the current-month value and the year-to-date cumulative."""
+
+    province_code: str
+    period: str  # YYYY-MM
+    product_code: str
+    unit_code: str
+    current_month: Decimal
+    cumulative: Decimal
+
+
+def published_output(seed: int, province: str, period: str) -> list[OutputRecord]:
+    """What the province publishes for a month: nothing for January (folded into February)."""
+    year, month = parse_period(period)
+    if month == 1:
+        return []
+    records = []
+    for code, product in products().items():
+        months = monthly_output(seed, code, province, year)
+        cumulative = sum(months[:month], Decimal(0))
+        if not cumulative:
+            continue  # a province that produces none reports none
+        current = cumulative if month == 2 else months[month - 1]
+        records.append(OutputRecord(province, period, code, product.unit_code, current, cumulative))
+    return records

@@ -1,0 +1,1 @@
+"""Provincial sources: the registry (``registry.yaml``) and one adapter per API style."""
