@@ -1,0 +1,59 @@
+"""Shared fixtures. Integration tests run against the real local services in their own database and
+buckets (``ibdc_test``, ``ibdc-raw-test``), so a test run never touches the demo's data."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import pytest
+
+TEST_ENV = {
+    "IBDC_WAREHOUSE_DB": "ibdc_test",
+    "IBDC_AIRFLOW_DB": "airflow_test",
+    "IBDC_RAW_BUCKET": "ibdc-raw-test",
+    "IBDC_DOCS_BUCKET": "ibdc-docs-test",
+}
+
+
+def _point_at_test_databases() -> None:
+    os.environ.update(TEST_ENV)
+    dsn = os.environ.get("IBDC_WAREHOUSE_DSN")
+    if dsn:  # an external warehouse: use a test database on the same server
+        os.environ["IBDC_WAREHOUSE_DSN"] = urlsplit(dsn)._replace(path="/ibdc_test").geturl()
+
+
+@pytest.fixture(scope="session")
+def services():
+    """The local stack, started when not running (idempotent); returns the settings."""
+    _point_at_test_databases()
+    from ibdc.localstack import postgres, stack
+    from ibdc.localstack.env import load_local_env
+
+    load_local_env()
+    settings = stack.up(say=lambda m: None, write_env=False)
+    if not settings.manages_postgres:
+        postgres.create_databases(settings.warehouse, [settings.warehouse_db, settings.airflow_db])
+    return settings
+
+
+@pytest.fixture
+def warehouse(services):
+    import psycopg
+
+    with psycopg.connect(services.warehouse, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def truth(services):
+    """The simulator's ground truth for a partition, over HTTP."""
+    import requests
+
+    def get(province: str, period: str) -> dict:
+        resp = requests.get(f"{services.sources_url}/truth/industrial-output",
+                            params={"province": province, "period": period}, timeout=10)
+        resp.raise_for_status()
+        return resp.json()
+
+    return get

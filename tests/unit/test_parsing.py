@@ -1,0 +1,49 @@
+import json
+
+from ibdc.parsing.industrial_output import parse
+
+
+def _item(**overrides):
+    item = {"province_code": "130000", "period": "2025-06", "product_code": "crude_steel",
+            "product_name": "粗钢", "unit": "10k_tonnes", "current_month": 2010.55, "cumulative": 11890.2}
+    return {**item, **overrides}
+
+
+def _parse(items):
+    manifest = {"province_code": "130000", "period": "2025-06",
+                "objects": [{"key": "k/page-0001.json", "version_id": "v1"}]}
+    return parse(manifest, [json.dumps({"total": len(items), "items": items}).encode()])
+
+
+def test_valid_record_becomes_canonical_with_lineage():
+    result = _parse([_item()])
+    assert result.rejects == []
+    (rec,) = result.records
+    assert str(rec["value_current_month"]) == "2010.55"
+    assert rec["period_month"].isoformat() == "2025-06-01"
+    assert (rec["source_object"], rec["source_version"], rec["record_position"]) == ("k/page-0001.json", "v1", 0)
+
+
+def test_each_kind_of_bad_record_is_rejected_with_its_reason_and_the_rest_kept():
+    items = [
+        _item(current_month="2O10,55x"),
+        _item(product_code="cement", unit="10k_tonnes", current_month=-5.0, cumulative=10),
+        _item(product_code="steel_bars_v2"),
+        _item(product_code="automobiles", unit="10k_tonnes"),
+        _item(product_code="pig_iron", province_code="140000"),
+        _item(product_code="ethylene", current_month=20, cumulative=10),
+        _item(product_code="flat_glass", unit="10k_weight_cases", current_month=None),
+        _item(product_code="cement", current_month=1.5, cumulative=9.5),
+    ]
+    result = _parse(items)
+    reasons = {r.record_position: r.reason for r in result.rejects}
+    assert [r["product_code"] for r in result.records] == ["cement"]
+    assert "valid decimal" in reasons[0]
+    assert "non-negative" in reasons[1]
+    assert "unknown product code 'steel_bars_v2'" in reasons[2]
+    assert "catalogue says '10k_units'" in reasons[3]
+    assert "partition is 130000 2025-06" in reasons[4]
+    assert "exceeds cumulative" in reasons[5]
+    assert "not a number" in reasons[6]
+    assert json.loads(result.rejects[0].raw_text)["current_month"] == "2O10,55x"
+    assert result.rows_in == len(items)

@@ -1,0 +1,22 @@
+from datetime import date, datetime
+
+import pytest
+
+from ibdc.periods import last_complete_months, month_of, months_between, parse_period
+
+
+@pytest.mark.parametrize("bad", ["2024-13", "2024-00", "24-01", "2024-1", "", "2024/01", None])
+def test_parse_period_rejects_malformed(bad):
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        parse_period(bad)
+
+
+def test_months_between_crosses_years():
+    assert months_between("2024-11", "2025-02") == ["2024-11", "2024-12", "2025-01", "2025-02"]
+    with pytest.raises(ValueError):
+        months_between("2025-02", "2024-11")
+
+
+def test_last_complete_months_excludes_the_current_month():
+    assert last_complete_months(date(2026, 1, 15), 3) == ["2025-10", "2025-11", "2025-12"]
+    assert month_of(datetime(2026, 3, 1, 0, 0)) == "2026-03"

@@ -1,0 +1,28 @@
+import json
+
+from ibdc.settings import Settings
+from ibdc.sources.credentials import get_credentials
+
+
+def test_local_defaults_and_external_services(monkeypatch):
+    for var in ("IBDC_WAREHOUSE_DSN", "IBDC_S3_ENDPOINT", "IBDC_SIMULATOR_URL", "IBDC_AIRFLOW_DB_DSN"):
+        monkeypatch.delenv(var, raising=False)
+    local = Settings(pg_password="pw")
+    assert local.manages_postgres and local.manages_s3 and local.manages_simulator
+    assert local.warehouse == "postgresql://ibdc:pw@127.0.0.1:55432/ibdc"
+    assert local.airflow_metadata.endswith(":55432/airflow")
+
+    monkeypatch.setenv("IBDC_WAREHOUSE_DSN", "postgresql://u:p@db.example:6543/wh")
+    monkeypatch.setenv("IBDC_S3_ENDPOINT", "https://s3.example")
+    external = Settings()
+    assert not external.manages_postgres and not external.manages_s3
+    assert external.airflow_metadata == "postgresql://u:p@db.example:6543/airflow"
+    assert external.dbt_env() == {"IBDC_DBT_HOST": "db.example", "IBDC_DBT_PORT": "6543", "IBDC_DBT_USER": "u",
+                                  "IBDC_DBT_PASSWORD": "p", "IBDC_DBT_DBNAME": "wh"}
+
+
+def test_credentials_from_connection_uri_or_json(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_SRC_A", "http://app%40gd:s%2Fecret@portal.example")
+    assert (get_credentials("src_a").login, get_credentials("src_a").password) == ("app@gd", "s/ecret")
+    monkeypatch.setenv("AIRFLOW_CONN_SRC_B", json.dumps({"conn_type": "http", "password": "x"}))
+    assert get_credentials("src_b").password == "x"

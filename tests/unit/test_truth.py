@@ -1,0 +1,61 @@
+from decimal import Decimal
+
+import pytest
+
+from ibdc.reference import crude_steel_2018, products, provinces
+from ibdc.simulator.truth import annual_output, monthly_output, published_output
+
+SEED = 20260101
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a = published_output(SEED, "320000", "2024-05")
+    assert a == published_output(SEED, "320000", "2024-05")
+    assert a != published_output(SEED + 1, "320000", "2024-05")
+
+
+def test_crude_steel_2018_equals_nbs_figures_for_every_province():
+    nbs = crude_steel_2018()
+    for code in provinces():
+        december = {r.product_code: r for r in published_output(SEED, code, "2018-12")}
+        if code in nbs:
+            assert december["crude_steel"].cumulative == nbs[code], code
+            assert sum(monthly_output(SEED, "crude_steel", code, 2018)) == nbs[code]
+        else:  # Beijing, Hainan, Tibet report none, and publish no row
+            assert "crude_steel" not in december, code
+    assert set(provinces()) - set(nbs) == {"110000", "460000", "540000"}
+
+
+@pytest.mark.parametrize("product", sorted(products()))
+def test_months_add_up_to_the_year_and_national_scale_holds(product):
+    ref = products()[product]
+    year = ref.reference_year
+    total = Decimal(0)
+    for code in provinces():
+        months = monthly_output(SEED, product, code, year)
+        assert sum(months) == annual_output(SEED, product, code, year)
+        assert all(m >= 0 for m in months)
+        total += sum(months)
+    # Provincial noise is +-5%, so the national sum stays within 5% of the reference total.
+    assert abs(total - ref.national_annual) <= ref.national_annual * Decimal("0.05")
+
+
+def test_january_folded_into_february_and_cumulative_is_year_to_date():
+    assert published_output(SEED, "440000", "2025-01") == []
+    feb = {r.product_code: r for r in published_output(SEED, "440000", "2025-02")}
+    for code, rec in feb.items():
+        months = monthly_output(SEED, code, "440000", 2025)
+        assert rec.current_month == rec.cumulative == months[0] + months[1]
+    jul = {r.product_code: r for r in published_output(SEED, "440000", "2025-07")}
+    for code, rec in jul.items():
+        months = monthly_output(SEED, code, "440000", 2025)
+        assert rec.current_month == months[6]
+        assert rec.cumulative == sum(months[:7])
+
+
+def test_a_province_that_produces_nothing_of_a_product_reports_none():
+    producers = {
+        code for code in provinces()
+        if any(r.product_code == "mobile_phones" for r in published_output(SEED, code, "2024-06"))
+    }
+    assert len(producers) == products()["mobile_phones"].producing_provinces
