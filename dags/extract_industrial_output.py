@@ -34,11 +34,15 @@ identical. `period` (YYYY-MM) overrides the data interval for a one-off manual r
     doc_md=DOC,
     params={
         "provinces": Param(
-            [], type="array", items={"type": "string", "pattern": r"^\d{6}$"},
+            [],
+            type="array",
+            items={"type": "string", "pattern": r"^\d{6}$"},
             description="GB/T 2260 codes of the provinces to collect; empty means all 31.",
         ),
         "period": Param(
-            None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
             description="Month to collect (YYYY-MM) instead of the run's data interval.",
         ),
     },

@@ -7,6 +7,13 @@ import os
 from urllib.parse import urlsplit
 
 import pytest
+from ibdc.settings import LOCAL_DIR
+
+# Airflow reads its configuration once per process: give the test process its own home.
+os.environ["AIRFLOW_HOME"] = str(LOCAL_DIR / "airflow-test")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 TEST_ENV = {
     "IBDC_WAREHOUSE_DB": "ibdc_test",
@@ -51,8 +58,11 @@ def truth(services):
     import requests
 
     def get(province: str, period: str) -> dict:
-        resp = requests.get(f"{services.sources_url}/truth/industrial-output",
-                            params={"province": province, "period": period}, timeout=10)
+        resp = requests.get(
+            f"{services.sources_url}/truth/industrial-output",
+            params={"province": province, "period": period},
+            timeout=10,
+        )
         resp.raise_for_status()
         return resp.json()
 

@@ -30,14 +30,22 @@ def record_failure(context) -> None:
     ti = context.get("ti") or context.get("task_instance")
     dag_id = getattr(ti, "dag_id", None) or context["dag"].dag_id
     error = str(context.get("exception") or "")[:4000]
-    row = (dag_id, getattr(ti, "run_id", None), getattr(ti, "task_id", None),
-           getattr(ti, "map_index", None), getattr(ti, "try_number", None), error)
+    row = (
+        dag_id,
+        getattr(ti, "run_id", None),
+        getattr(ti, "task_id", None),
+        getattr(ti, "map_index", None),
+        getattr(ti, "try_number", None),
+        error,
+    )
     log.error("ALERT task failed: dag=%s run=%s task=%s map_index=%s try=%s error=%s", *row)
     try:
         with psycopg.connect(get_settings().warehouse, autocommit=True, connect_timeout=5) as conn:
             conn.execute(DDL)
             conn.execute(
                 "INSERT INTO ops.alerts (dag_id, run_id, task_id, map_index, try_number, error)"
-                " VALUES (%s, %s, %s, %s, %s, %s)", row)
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                row,
+            )
     except psycopg.Error:
         log.exception("could not record the alert in ops.alerts")

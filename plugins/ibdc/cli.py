@@ -75,8 +75,14 @@ def demo(months: int) -> None:
         prepare_airflow(settings)
     for period in window:
         with steps(f"Airflow run of {EXTRACT_DAG} for {period}: 31 provinces, extract -> raw zone -> load"):
-            local_airflow.run(settings, "dags", "test", EXTRACT_DAG, _run_after(period),
-                              log=LOG_DIR / f"demo-{EXTRACT_DAG}-{period}.log")
+            local_airflow.run(
+                settings,
+                "dags",
+                "test",
+                EXTRACT_DAG,
+                _run_after(period),
+                log=LOG_DIR / f"demo-{EXTRACT_DAG}-{period}.log",
+            )
     with steps(f"Airflow run of {TRANSFORM_DAG}: dbt seeds, staging, mart, tests, docs"):
         local_airflow.run(settings, "dags", "test", TRANSFORM_DAG, log=LOG_DIR / f"demo-{TRANSFORM_DAG}.log")
     with steps("summary"):
@@ -86,7 +92,7 @@ def demo(months: int) -> None:
 Where to look next:
   Airflow UI     make airflow   then {settings.airflow_url}
                  login: {local_airflow.ADMIN_USER} / {settings.airflow_admin_password}
-  dbt docs       make docs      (or open {DBT_TARGET_DIR / 'index.html'})
+  dbt docs       make docs      (or open {DBT_TARGET_DIR / "index.html"})
   warehouse      psql "$IBDC_WAREHOUSE_DSN"  after: set -a; . {USER_ENV_FILE}; set +a
   logs           {LOG_DIR}/
 """)
@@ -95,15 +101,22 @@ Where to look next:
 def summary(settings: Settings, window: list[str]) -> None:
     firsts = [date(*parse_period(p), 1) for p in window]
     with psycopg.connect(settings.warehouse) as conn:
-        loaded = dict(conn.execute(
-            "SELECT province_code, count(*) FROM raw.industrial_output WHERE period_month = ANY(%s)"
-            " GROUP BY 1", (firsts,)).fetchall())
-        quarantined = dict(conn.execute(
-            "SELECT province_code, count(*) FROM raw.quarantine WHERE dataset = 'industrial_output'"
-            " AND period = ANY(%s) GROUP BY 1", (window,)).fetchall())
+        loaded = dict(
+            conn.execute(
+                "SELECT province_code, count(*) FROM raw.industrial_output WHERE period_month = ANY(%s) GROUP BY 1",
+                (firsts,),
+            ).fetchall()
+        )
+        quarantined = dict(
+            conn.execute(
+                "SELECT province_code, count(*) FROM raw.quarantine WHERE dataset = 'industrial_output'"
+                " AND period = ANY(%s) GROUP BY 1",
+                (window,),
+            ).fetchall()
+        )
         mart_rows = conn.execute(
-            "SELECT count(*) FROM marts.mart_industrial_output_monthly WHERE period_month = ANY(%s)",
-            (firsts,)).fetchone()[0]
+            "SELECT count(*) FROM marts.mart_industrial_output_monthly WHERE period_month = ANY(%s)", (firsts,)
+        ).fetchone()[0]
     say("      province                     rows loaded  quarantined")
     for code, prov in provinces().items():
         say(f"      {code} {prov.name_en:<22} {loaded.get(code, 0):>11}  {quarantined.get(code, 0):>11}")
@@ -117,8 +130,10 @@ def airflow_up() -> None:
     settings = stack.up(say=lambda m: say("  " + m))
     prepare_airflow(settings)
     local_airflow.start_services(settings, say=lambda m: say("  " + m))
-    say(f"\nAirflow UI: {settings.airflow_url}  login: {local_airflow.ADMIN_USER} / "
-        f"{settings.airflow_admin_password}\nStop everything with: make down")
+    say(
+        f"\nAirflow UI: {settings.airflow_url}  login: {local_airflow.ADMIN_USER} / "
+        f"{settings.airflow_admin_password}\nStop everything with: make down"
+    )
 
 
 def serve_docs(port: int) -> None:

@@ -21,8 +21,17 @@ class DatasetSpec:
 INDUSTRIAL_OUTPUT = DatasetSpec(
     name="industrial_output",
     table="raw.industrial_output",
-    columns=("province_code", "period_month", "product_code", "unit_code", "value_current_month",
-             "value_cumulative", "source_object", "source_version", "record_position"),
+    columns=(
+        "province_code",
+        "period_month",
+        "product_code",
+        "unit_code",
+        "value_current_month",
+        "value_cumulative",
+        "source_object",
+        "source_version",
+        "record_position",
+    ),
     partition_predicate="province_code = %s AND period_month = to_date(%s, 'YYYY-MM')",
     parse=industrial_output.parse,
 )

@@ -21,11 +21,22 @@ def extract_partition(dataset: str, province: str, period: str) -> dict:
     source = load_registry()[province]
     extraction = adapter_for(source.style).extract(source, dataset, period)
     manifest = raw_zone.write_partition(extraction)
-    log.info("extracted %s %s %s: %d records in %d objects (%d bytes)", dataset, province, period,
-             manifest["records_received"], len(manifest["objects"]), manifest["bytes"])
-    return {"dataset": dataset, "province_code": province, "period": period,
-            "manifest_key": raw_zone.manifest_key(dataset, province, period),
-            "records": manifest["records_received"]}
+    log.info(
+        "extracted %s %s %s: %d records in %d objects (%d bytes)",
+        dataset,
+        province,
+        period,
+        manifest["records_received"],
+        len(manifest["objects"]),
+        manifest["bytes"],
+    )
+    return {
+        "dataset": dataset,
+        "province_code": province,
+        "period": period,
+        "manifest_key": raw_zone.manifest_key(dataset, province, period),
+        "records": manifest["records_received"],
+    }
 
 
 def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadResult:
@@ -35,11 +46,23 @@ def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadRes
     raw = raw_zone.read_partition(dataset, province, period)
     parsed = spec.parse(raw.manifest, raw.pages)
     result = load_partition(
-        settings.warehouse, spec, province, period, parsed,
+        settings.warehouse,
+        spec,
+        province,
+        period,
+        parsed,
         manifest_key=raw_zone.manifest_key(dataset, province, period),
         manifest_version=raw.manifest.get("extract_id"),
         max_quarantine_share=settings.quarantine_max_share,
     )
-    log.info("loaded %s %s %s: %d in, %d loaded, %d quarantined (batch %s)", dataset, province, period,
-             result.rows_in, result.rows_loaded, result.rows_quarantined, result.batch_id)
+    log.info(
+        "loaded %s %s %s: %d in, %d loaded, %d quarantined (batch %s)",
+        dataset,
+        province,
+        period,
+        result.rows_in,
+        result.rows_loaded,
+        result.rows_quarantined,
+        result.batch_id,
+    )
     return result

@@ -4,14 +4,24 @@ from ibdc.parsing.industrial_output import parse
 
 
 def _item(**overrides):
-    item = {"province_code": "130000", "period": "2025-06", "product_code": "crude_steel",
-            "product_name": "粗钢", "unit": "10k_tonnes", "current_month": 2010.55, "cumulative": 11890.2}
+    item = {
+        "province_code": "130000",
+        "period": "2025-06",
+        "product_code": "crude_steel",
+        "product_name": "粗钢",
+        "unit": "10k_tonnes",
+        "current_month": 2010.55,
+        "cumulative": 11890.2,
+    }
     return {**item, **overrides}
 
 
 def _parse(items):
-    manifest = {"province_code": "130000", "period": "2025-06",
-                "objects": [{"key": "k/page-0001.json", "version_id": "v1"}]}
+    manifest = {
+        "province_code": "130000",
+        "period": "2025-06",
+        "objects": [{"key": "k/page-0001.json", "version_id": "v1"}],
+    }
     return parse(manifest, [json.dumps({"total": len(items), "items": items}).encode()])
 
 

@@ -17,8 +17,13 @@ def test_local_defaults_and_external_services(monkeypatch):
     external = Settings()
     assert not external.manages_postgres and not external.manages_s3
     assert external.airflow_metadata == "postgresql://u:p@db.example:6543/airflow"
-    assert external.dbt_env() == {"IBDC_DBT_HOST": "db.example", "IBDC_DBT_PORT": "6543", "IBDC_DBT_USER": "u",
-                                  "IBDC_DBT_PASSWORD": "p", "IBDC_DBT_DBNAME": "wh"}
+    assert external.dbt_env() == {
+        "IBDC_DBT_HOST": "db.example",
+        "IBDC_DBT_PORT": "6543",
+        "IBDC_DBT_USER": "u",
+        "IBDC_DBT_PASSWORD": "p",
+        "IBDC_DBT_DBNAME": "wh",
+    }
 
 
 def test_credentials_from_connection_uri_or_json(monkeypatch):

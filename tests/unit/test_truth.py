@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 import pytest
-
 from ibdc.reference import crude_steel_2018, products, provinces
 from ibdc.simulator.truth import annual_output, monthly_output, published_output
 
@@ -55,7 +54,8 @@ def test_january_folded_into_february_and_cumulative_is_year_to_date():
 
 def test_a_province_that_produces_nothing_of_a_product_reports_none():
     producers = {
-        code for code in provinces()
+        code
+        for code in provinces()
         if any(r.product_code == "mobile_phones" for r in published_output(SEED, code, "2024-06"))
     }
     assert len(producers) == products()["mobile_phones"].producing_provinces

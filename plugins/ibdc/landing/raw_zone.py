@@ -46,11 +46,20 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
     for n, page in enumerate(extraction.pages, start=1):
         key = f"{prefix}extract={extract_id}/page-{n:04d}.json"
         sha = hashlib.sha256(page.body).hexdigest()
-        written = put_bytes(mc, bucket, key, page.body, page.content_type,
-                            {"sha256": sha, "records": str(page.records)})
-        objects.append({"key": key, "version_id": written.version_id, "sha256": sha,
-                        "bytes": len(page.body), "records": page.records,
-                        "content_type": page.content_type, "request": page.request})
+        written = put_bytes(
+            mc, bucket, key, page.body, page.content_type, {"sha256": sha, "records": str(page.records)}
+        )
+        objects.append(
+            {
+                "key": key,
+                "version_id": written.version_id,
+                "sha256": sha,
+                "bytes": len(page.body),
+                "records": page.records,
+                "content_type": page.content_type,
+                "request": page.request,
+            }
+        )
     manifest = {
         "dataset": extraction.dataset,
         "province_code": extraction.source.code,
@@ -81,8 +90,7 @@ def _delete_superseded(mc: Minio, bucket: str, prefix: str, keep_extract_id: str
         raise RuntimeError(f"could not delete superseded raw object: {error}")
 
 
-def read_manifest(dataset: str, province: str, period: str, mc: Minio | None = None,
-                  bucket: str | None = None) -> dict:
+def read_manifest(dataset: str, province: str, period: str, mc: Minio | None = None, bucket: str | None = None) -> dict:
     mc = mc or client()
     bucket = bucket or get_settings().raw_bucket
     return json.loads(get_bytes(mc, bucket, manifest_key(dataset, province, period)))

@@ -73,8 +73,7 @@ def load_partition(
                 _replace_partition(conn, spec, province, period, parsed, batch_id, started)
         except Exception as exc:
             conn.execute(
-                "UPDATE raw.load_audit SET outcome = 'failed', error = %s, finished_at = now()"
-                " WHERE batch_id = %s",
+                "UPDATE raw.load_audit SET outcome = 'failed', error = %s, finished_at = now() WHERE batch_id = %s",
                 (str(exc)[:2000], batch_id),
             )
             raise
@@ -89,9 +88,7 @@ def load_partition(
 def _replace_partition(conn, spec, province, period, parsed, batch_id, loaded_at) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{spec.name}|{province}|{period}",))
     cols = spec.columns
-    conn.execute(
-        f"CREATE TEMP TABLE incoming (LIKE {spec.table} INCLUDING DEFAULTS) ON COMMIT DROP"
-    )
+    conn.execute(f"CREATE TEMP TABLE incoming (LIKE {spec.table} INCLUDING DEFAULTS) ON COMMIT DROP")
     with conn.cursor() as cur:
         with cur.copy(f"COPY incoming ({', '.join(cols)}, batch_id, loaded_at) FROM STDIN") as copy:
             for rec in parsed.records:
@@ -107,5 +104,16 @@ def _replace_partition(conn, spec, province, period, parsed, batch_id, loaded_at
             " record_position, raw_text, reason, quarantined_at) FROM STDIN"
         ) as copy:
             for r in parsed.rejects:
-                copy.write_row([spec.name, province, period, batch_id, r.source_object,
-                                r.record_position, r.raw_text, r.reason, loaded_at])
+                copy.write_row(
+                    [
+                        spec.name,
+                        province,
+                        period,
+                        batch_id,
+                        r.source_object,
+                        r.record_position,
+                        r.raw_text,
+                        r.reason,
+                        loaded_at,
+                    ]
+                )

@@ -60,8 +60,9 @@ def run(settings: Settings, *args: str, log: Path | None = None) -> None:
         return
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        res = subprocess.run(argv, env=airflow_env(settings), stdout=out, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
+        res = subprocess.run(
+            argv, env=airflow_env(settings), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     if res.returncode:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise RuntimeError(f"airflow {' '.join(args)} failed (exit {res.returncode}); log {log}:\n{tail}")
@@ -74,7 +75,11 @@ def start_services(settings: Settings, say=print) -> None:
         name = f"airflow-{service}"
         api = service == "api-server"
         started = processes.start(
-            name, [str(AIRFLOW), service], env, settings.airflow_port if api else None,
-            (lambda: processes.port_open(settings.airflow_port)) if api else (lambda: True), timeout_s=120,
+            name,
+            [str(AIRFLOW), service],
+            env,
+            settings.airflow_port if api else None,
+            (lambda: processes.port_open(settings.airflow_port)) if api else (lambda: True),
+            timeout_s=120,
         )
         say(f"{name:22} {'started' if started else 'running'}")

@@ -95,8 +95,20 @@ def _initdb(bindir: Path, settings: Settings) -> None:
         shutil.chown(pwfile, user)
         data.parent.chmod(0o700)
     try:
-        res = _pg(bindir, "initdb", "-D", data, "-U", settings.pg_superuser, "--auth=scram-sha-256",
-                  f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8", check=False)
+        res = _pg(
+            bindir,
+            "initdb",
+            "-D",
+            data,
+            "-U",
+            settings.pg_superuser,
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            check=False,
+        )
         if res.returncode:
             raise ServiceError(f"initdb failed: {res.stderr.strip()}")
     finally:

@@ -55,8 +55,9 @@ def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 60, log:
     raise ServiceError(f"{what} did not become ready within {timeout_s:.0f}s{hint}")
 
 
-def start(name: str, argv: list[str], env: dict[str, str], port: int | None,
-          ready: Callable[[], bool], timeout_s: float = 60) -> bool:
+def start(
+    name: str, argv: list[str], env: dict[str, str], port: int | None, ready: Callable[[], bool], timeout_s: float = 60
+) -> bool:
     """Start a service unless it already runs; returns True when started now."""
     if read_pid(name) and ready():
         return False
@@ -66,13 +67,16 @@ def start(name: str, argv: list[str], env: dict[str, str], port: int | None,
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / f"{name}.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
     pid_file(name).write_text(f"{proc.pid}\n")
+
     def _ready() -> bool:
         if proc.poll() is not None:
             raise ServiceError(f"{name} exited with {proc.returncode}; see {log}")
         return ready()
+
     wait_until(_ready, name, timeout_s, log=log)
     return True
 

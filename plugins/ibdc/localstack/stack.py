@@ -37,8 +37,11 @@ def up(say=print, write_env: bool = True) -> Settings:
         say("postgres   external (IBDC_WAREHOUSE_DSN)")
     if settings.manages_s3:
         started = processes.start(
-            "s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(settings.s3_port)],
-            service_env(), settings.s3_port, lambda: _http_ok(f"{settings.s3}/moto-api/"),
+            "s3",
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(settings.s3_port)],
+            service_env(),
+            settings.s3_port,
+            lambda: _http_ok(f"{settings.s3}/moto-api/"),
         )
         say(f"s3 (moto)  {'started' if started else 'running'} on {settings.s3}")
     else:
@@ -49,9 +52,19 @@ def up(say=print, write_env: bool = True) -> Settings:
     if settings.manages_simulator:
         started = processes.start(
             "simulator",
-            [str(BIN / "uvicorn"), "ibdc.simulator.app:app", "--host", "127.0.0.1",
-             "--port", str(settings.simulator_port), "--log-level", "warning"],
-            service_env(), settings.simulator_port, lambda: _http_ok(f"{settings.sources_url}/health"),
+            [
+                str(BIN / "uvicorn"),
+                "ibdc.simulator.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(settings.simulator_port),
+                "--log-level",
+                "warning",
+            ],
+            service_env(),
+            settings.simulator_port,
+            lambda: _http_ok(f"{settings.sources_url}/health"),
         )
         say(f"simulator  {'started' if started else 'running'} on {settings.sources_url}")
     else:
@@ -62,20 +75,30 @@ def up(say=print, write_env: bool = True) -> Settings:
 
 
 def write_user_env(settings: Settings) -> None:
-    write_env_file(USER_ENV_FILE, {
-        "IBDC_WAREHOUSE_DSN": settings.warehouse,
-        "IBDC_S3_ENDPOINT": settings.s3,
-        "IBDC_S3_ACCESS_KEY": settings.s3_access_key or "",
-        "IBDC_S3_SECRET_KEY": settings.s3_secret_key or "",
-        "AIRFLOW_URL": settings.airflow_url,
-    }, "where the local IBDC stack is; for your shell: set -a; . .local/ibdc.env; set +a")
+    write_env_file(
+        USER_ENV_FILE,
+        {
+            "IBDC_WAREHOUSE_DSN": settings.warehouse,
+            "IBDC_S3_ENDPOINT": settings.s3,
+            "IBDC_S3_ACCESS_KEY": settings.s3_access_key or "",
+            "IBDC_S3_SECRET_KEY": settings.s3_secret_key or "",
+            "AIRFLOW_URL": settings.airflow_url,
+        },
+        "where the local IBDC stack is; for your shell: set -a; . .local/ibdc.env; set +a",
+    )
 
 
 def down(say=print) -> None:
     load_local_env()
     settings = get_settings()
-    for name in ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-                 "simulator", "s3"):
+    for name in (
+        "airflow-api-server",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "simulator",
+        "s3",
+    ):
         if processes.stop(name):
             say(f"stopped {name}")
     if settings.manages_postgres and postgres.stop():

@@ -86,16 +86,18 @@ def parse(manifest: dict, pages: list[bytes]) -> ParseResult:
             except ValueError as exc:
                 result.rejects.append(Reject(obj["key"], position, raw_text, str(exc)))
             else:
-                result.records.append({
-                    "province_code": province,
-                    "period_month": date(year, month, 1),
-                    "product_code": rec.product_code,
-                    "unit_code": rec.unit,
-                    "value_current_month": rec.current_month,
-                    "value_cumulative": rec.cumulative,
-                    "source_object": obj["key"],
-                    "source_version": obj.get("version_id"),
-                    "record_position": position,
-                })
+                result.records.append(
+                    {
+                        "province_code": province,
+                        "period_month": date(year, month, 1),
+                        "product_code": rec.product_code,
+                        "unit_code": rec.unit,
+                        "value_current_month": rec.current_month,
+                        "value_cumulative": rec.cumulative,
+                        "source_object": obj["key"],
+                        "source_version": obj.get("version_id"),
+                        "record_position": position,
+                    }
+                )
             position += 1
     return result

@@ -107,8 +107,11 @@ def token(
     if client_id != adcode or not hmac.compare_digest(client_secret.encode(), _secret()):
         raise HTTPException(401, "invalid client credentials")
     expires = int(time.time()) + TOKEN_TTL_S
-    return {"access_token": f"{adcode}.{expires}.{_sign(adcode, expires)}", "token_type": "Bearer",
-            "expires_in": TOKEN_TTL_S}
+    return {
+        "access_token": f"{adcode}.{expires}.{_sign(adcode, expires)}",
+        "token_type": "Bearer",
+        "expires_in": TOKEN_TTL_S,
+    }
 
 
 @app.get("/p/{adcode}/api/v1/industrial-output")
@@ -123,8 +126,7 @@ def industrial_output(
     _check_token(adcode, authorization)
     served = _served(adcode, _period(period))
     page = served[offset : offset + limit]
-    return {"total": len(served), "offset": offset, "limit": limit,
-            "items": [_served_item(r, f) for r, f in page]}
+    return {"total": len(served), "offset": offset, "limit": limit, "items": [_served_item(r, f) for r, f in page]}
 
 
 def _decimal_str(value: Decimal) -> str:
@@ -137,11 +139,20 @@ def truth(province: str, period: str) -> dict:
     _check_province(province)
     served = _served(province, _period(period))
     expected = [
-        {"province_code": r.province_code, "period": r.period, "product_code": r.product_code,
-         "unit": r.unit_code, "current_month": _decimal_str(r.current_month),
-         "cumulative": _decimal_str(r.cumulative)}
-        for r, fault in served if fault is None
+        {
+            "province_code": r.province_code,
+            "period": r.period,
+            "product_code": r.product_code,
+            "unit": r.unit_code,
+            "current_month": _decimal_str(r.current_month),
+            "cumulative": _decimal_str(r.cumulative),
+        }
+        for r, fault in served
+        if fault is None
     ]
-    malformed = [{"product_code": r.product_code, "kind": str(f), "position": i}
-                 for i, (r, f) in enumerate(served) if f is not None]
+    malformed = [
+        {"product_code": r.product_code, "kind": str(f), "position": i}
+        for i, (r, f) in enumerate(served)
+        if f is not None
+    ]
     return {"province_code": province, "period": period, "expected": expected, "malformed": malformed}

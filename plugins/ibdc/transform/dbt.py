@@ -46,11 +46,13 @@ def cosmos_configs():
 
     return (
         ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=MANIFEST, install_dbt_deps=False),
-        ProfileConfig(profile_name="ibdc", target_name="local",
-                      profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
+        ProfileConfig(profile_name="ibdc", target_name="local", profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
         # "buildable": a node's build runs the tests whose other parents are upstream of it, so a
         # relationship test runs with its model, never with the seed it points to.
-        ExecutionConfig(dbt_executable_path=str(DBT_EXECUTABLE), invocation_mode=InvocationMode.DBT_RUNNER,
-                        test_indirect_selection=TestIndirectSelection.BUILDABLE),
+        ExecutionConfig(
+            dbt_executable_path=str(DBT_EXECUTABLE),
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            test_indirect_selection=TestIndirectSelection.BUILDABLE,
+        ),
         RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
     )

@@ -26,8 +26,11 @@ class RestJsonAdapter:
         creds = get_credentials(source.conn_id)
         resp = self.session.post(
             f"{source.url}/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": creds.login or source.code,
-                  "client_secret": creds.password or ""},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": creds.login or source.code,
+                "client_secret": creds.password or "",
+            },
         )
         resp.raise_for_status()
         return resp.json()["access_token"]
@@ -46,8 +49,12 @@ class RestJsonAdapter:
             items = doc["items"]
             result.records_claimed = int(doc["total"])
             result.pages.append(
-                RawPage(resp.content, resp.headers.get("Content-Type", "application/json"),
-                        {"method": "GET", "url": url, "params": params}, len(items))
+                RawPage(
+                    resp.content,
+                    resp.headers.get("Content-Type", "application/json"),
+                    {"method": "GET", "url": url, "params": params},
+                    len(items),
+                )
             )
             offset += len(items)
             if not items or offset >= result.records_claimed:

@@ -1,0 +1,70 @@
+"""Policy over the DagBag: every DAG imports cleanly and explains, owns and protects itself."""
+
+from datetime import timedelta
+
+import pytest
+from ibdc.alerts import record_failure
+from ibdc.settings import PROJECT_DIR
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(PROJECT_DIR / "dags"))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"ibdc_extract_industrial_output", "ibdc_transform_dbt"}
+
+
+def _dags(dagbag):
+    return list(dagbag.dags.values())
+
+
+def test_every_dag_is_documented_tagged_and_owned(dagbag):
+    for dag in _dags(dagbag):
+        assert dag.doc_md and len(dag.doc_md) > 200, dag.dag_id
+        assert dag.tags and any(t.startswith("stage:") for t in dag.tags), dag.dag_id
+        assert dag.max_active_runs and dag.max_active_runs <= 3, dag.dag_id
+        assert dag.catchup is False, dag.dag_id
+        for task in dag.tasks:
+            assert task.owner == "ibdc-data-platform", (dag.dag_id, task.task_id)
+
+
+def test_every_task_retries_times_out_and_alerts_on_failure(dagbag):
+    for dag in _dags(dagbag):
+        for task in dag.tasks:
+            where = (dag.dag_id, task.task_id)
+            assert task.retries >= 1, where
+            assert task.execution_timeout and task.execution_timeout <= timedelta(hours=1), where
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert record_failure in callbacks, where
+
+
+def test_extract_dag_is_monthly_on_data_intervals_with_validated_params(dagbag):
+    from airflow.sdk import CronDataIntervalTimetable
+
+    dag = dagbag.dags["ibdc_extract_industrial_output"]
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.params.get_param("provinces").schema["items"]["pattern"] == r"^\d{6}$"
+    with pytest.raises(Exception, match="does not match"):
+        dag.params.get_param("period").resolve("2025-13")
+    load = dag.get_task("load")
+    assert [o.name for o in load.outlets] == ["raw.industrial_output"]
+
+
+def test_transform_dag_follows_the_load_asset_and_renders_every_dbt_model(dagbag):
+    import json
+
+    from ibdc.transform.dbt import MANIFEST
+
+    dag = dagbag.dags["ibdc_transform_dbt"]
+    assert [a.name for a in dag.timetable.asset_condition.objects] == ["raw.industrial_output"]
+    nodes = json.loads(MANIFEST.read_text())["nodes"].values()
+    models = {n["name"] for n in nodes if n["resource_type"] in ("model", "seed")}
+    rendered = {t.task_id.removeprefix("dbt.").rsplit("_", 2)[0] for t in dag.tasks if t.task_id.startswith("dbt.")}
+    assert rendered == models
+    assert dag.get_task("publish_docs").upstream_task_ids
