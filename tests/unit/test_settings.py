@@ -1,12 +1,13 @@
 import json
+import os
 
 from ibdc.settings import Settings
 from ibdc.sources.credentials import get_credentials
 
 
 def test_local_defaults_and_external_services(monkeypatch):
-    for var in ("IBDC_WAREHOUSE_DSN", "IBDC_S3_ENDPOINT", "IBDC_SIMULATOR_URL", "IBDC_AIRFLOW_DB_DSN"):
-        monkeypatch.delenv(var, raising=False)
+    for var in [v for v in os.environ if v.startswith("IBDC_")]:
+        monkeypatch.delenv(var)
     local = Settings(pg_password="pw")
     assert local.manages_postgres and local.manages_s3 and local.manages_simulator
     assert local.warehouse == "postgresql://ibdc:pw@127.0.0.1:55432/ibdc"
