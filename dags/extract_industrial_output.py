@@ -1,6 +1,7 @@
 """Monthly output of major industrial products: provincial sources -> raw zone -> warehouse."""
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+
 from ibdc import pipeline
 from ibdc.assets import RAW_INDUSTRIAL_OUTPUT
 from ibdc.orchestration import DEFAULT_ARGS, plan_partitions

@@ -2,6 +2,7 @@
 
 from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup
+
 from ibdc.assets import RAW_INDUSTRIAL_OUTPUT
 from ibdc.orchestration import DEFAULT_ARGS
 from ibdc.transform import docs

@@ -7,6 +7,7 @@ import os
 from urllib.parse import urlsplit
 
 import pytest
+
 from ibdc.settings import LOCAL_DIR
 
 # Airflow reads its configuration once per process: give the test process its own home.

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+
 from ibdc.alerts import record_failure
 from ibdc.settings import PROJECT_DIR
 

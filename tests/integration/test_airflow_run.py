@@ -4,6 +4,7 @@ import json
 
 import psycopg
 import pytest
+
 from ibdc.localstack import airflow as local_airflow
 from ibdc.localstack.processes import LOG_DIR
 

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import requests
+
 from ibdc import pipeline
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client, put_bytes

@@ -5,6 +5,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+
 from ibdc import pipeline
 from ibdc.reference import provinces
 from ibdc.transform.dbt import run_dbt

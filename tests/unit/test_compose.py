@@ -27,7 +27,16 @@ def test_every_bind_mount_exists():
 
 def test_services_get_the_settings_the_code_reads():
     env = _compose()["services"]["airflow-scheduler"]["environment"]
-    for var in ("IBDC_WAREHOUSE_DSN", "IBDC_S3_ENDPOINT", "IBDC_S3_ACCESS_KEY", "IBDC_S3_SECRET_KEY",
-                "IBDC_SIMULATOR_URL", "AIRFLOW_CONN_IBDC_SIMULATOR", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-                "IBDC_DBT_HOST", "IBDC_DBT_PASSWORD", "AIRFLOW__CORE__FERNET_KEY"):
+    for var in (
+        "IBDC_WAREHOUSE_DSN",
+        "IBDC_S3_ENDPOINT",
+        "IBDC_S3_ACCESS_KEY",
+        "IBDC_S3_SECRET_KEY",
+        "IBDC_SIMULATOR_URL",
+        "AIRFLOW_CONN_IBDC_SIMULATOR",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "IBDC_DBT_HOST",
+        "IBDC_DBT_PASSWORD",
+        "AIRFLOW__CORE__FERNET_KEY",
+    ):
         assert env.get(var), var

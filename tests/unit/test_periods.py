@@ -1,6 +1,7 @@
 from datetime import date, datetime
 
 import pytest
+
 from ibdc.periods import last_complete_months, month_of, months_between, parse_period
 
 

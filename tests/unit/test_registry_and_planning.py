@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from ibdc.orchestration import plan_partitions
 from ibdc.reference import provinces
 from ibdc.sources.adapters.base import Extraction, RawPage, ReconciliationError

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+
 from ibdc.reference import crude_steel_2018, products, provinces
 from ibdc.simulator.truth import annual_output, monthly_output, published_output
 
