@@ -50,5 +50,6 @@ lint: venv
 	@$(BIN)/ruff check plugins dags tests
 	@$(BIN)/ruff format --check plugins dags tests
 
-clean: down
+clean:
+	@if [ -x $(BIN)/ibdc ]; then $(BIN)/ibdc destroy; fi
 	rm -rf $(VENV) .local dbt_project/target dbt_project/logs

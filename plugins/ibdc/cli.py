@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import psycopg
 
 from ibdc.localstack import airflow as local_airflow
-from ibdc.localstack import stack
+from ibdc.localstack import postgres, stack
 from ibdc.localstack.env import USER_ENV_FILE, load_local_env
 from ibdc.localstack.processes import LOG_DIR
 from ibdc.periods import last_complete_months, parse_period
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="verb", required=True)
     sub.add_parser("up", help="start the local services (idempotent)")
     sub.add_parser("down", help="stop the local services (idempotent)")
+    sub.add_parser("destroy", help="stop the local services and delete the local cluster's data")
     p_demo = sub.add_parser("demo", help="run the platform's main job through Airflow on local defaults")
     p_demo.add_argument("--months", type=int, default=3, help="complete months to collect (default 3)")
     sub.add_parser("airflow", help="start the Airflow UI and its services on the local metadata")
@@ -163,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         stack.up()
     elif args.verb == "down":
         stack.down()
+    elif args.verb == "destroy":
+        stack.down()
+        if get_settings().manages_postgres:
+            postgres.destroy()
     elif args.verb == "demo":
         demo(args.months)
     elif args.verb == "airflow":

@@ -180,3 +180,13 @@ def stop() -> bool:
     _pg(bindir, "pg_ctl", "-D", data_dir(), "-m", "fast", "-w", "stop")
     (RUN_DIR / "postgres.pid").unlink(missing_ok=True)
     return True
+
+
+def destroy() -> None:
+    """Stop the cluster and delete its data (``make clean``)."""
+    stop()
+    data = data_dir()
+    target = data.parent if _as_root() else data
+    if target.exists():
+        shutil.rmtree(target)
+    OWNER_MARK.unlink(missing_ok=True)
