@@ -1,5 +1,7 @@
 """Monthly output of major industrial products: provincial sources -> raw zone -> warehouse."""
 
+from datetime import UTC, datetime
+
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from ibdc import pipeline
@@ -27,7 +29,8 @@ identical. `period` (YYYY-MM) overrides the data interval for a one-off manual r
 @dag(
     dag_id="ibdc_extract_industrial_output",
     schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
-    start_date=None,
+    # The earliest month the sources publish; backfills can reach back to it, scheduled runs do not.
+    start_date=datetime(2018, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=3,
     default_args=DEFAULT_ARGS,
