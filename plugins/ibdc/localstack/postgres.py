@@ -143,6 +143,8 @@ def ensure_running(settings: Settings) -> bool:
     bindir = find_bindir()
     if not (OWNER_MARK.exists() and (data_dir() / "PG_VERSION").exists()):
         _initdb(bindir, settings)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
     started = False
     if not _running(bindir):
         if port_open(settings.pg_port):
@@ -151,8 +153,6 @@ def ensure_running(settings: Settings) -> bool:
         if res.returncode:
             raise ServiceError(f"PostgreSQL did not start: {res.stderr.strip()}; see {log_file()}")
         started = True
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
     status = _pg(bindir, "pg_ctl", "-D", data_dir(), "status", check=False).stdout
     (RUN_DIR / "postgres.pid").write_text(re.search(r"PID: (\d+)", status).group(1) + "\n")
     log_link = LOG_DIR / "postgres.log"
