@@ -14,6 +14,7 @@ from ibdc.settings import LOCAL_DIR
 os.environ["AIRFLOW_HOME"] = str(LOCAL_DIR / "airflow-test")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+os.environ.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(LOCAL_DIR / "cosmos-cache-test"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 TEST_ENV = {

@@ -37,6 +37,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": settings.airflow_url,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.airflow_url}/execution/",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        # Per checkout, not the shared /tmp/cosmos another user may own.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(LOCAL_DIR / "cosmos-cache"),
         # No phoning home: the machines reach only the package registries.
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "DO_NOT_TRACK": "1",
