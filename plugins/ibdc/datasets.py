@@ -13,7 +13,6 @@ from ibdc.parsing.base import ParseResult
 class DatasetSpec:
     name: str
     table: str
-    columns: tuple[str, ...]  # loaded from the parsed record, in the table's order
     partition_predicate: str  # SQL matching one (province, period) partition; two parameters
     parse: Callable[[dict, list[bytes]], ParseResult]
 
@@ -21,17 +20,6 @@ class DatasetSpec:
 INDUSTRIAL_OUTPUT = DatasetSpec(
     name="industrial_output",
     table="raw.industrial_output",
-    columns=(
-        "province_code",
-        "period_month",
-        "product_code",
-        "unit_code",
-        "value_current_month",
-        "value_cumulative",
-        "source_object",
-        "source_version",
-        "record_position",
-    ),
     partition_predicate="province_code = %s AND period_month = to_date(%s, 'YYYY-MM')",
     parse=industrial_output.parse,
 )

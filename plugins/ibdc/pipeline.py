@@ -6,7 +6,7 @@ import logging
 
 from ibdc.datasets import DATASETS
 from ibdc.landing import raw_zone
-from ibdc.loading.postgres import LoadResult, load_partition
+from ibdc.loading.postgres import LoadResult, load_partition, record_failed_load
 from ibdc.periods import parse_period
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
@@ -43,7 +43,12 @@ def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadRes
     """Raw zone -> parse -> PostgreSQL. Replays from the stored bytes; never calls the source."""
     spec = DATASETS[dataset]
     settings = get_settings()
-    raw = raw_zone.read_partition(dataset, province, period)
+    key = raw_zone.manifest_key(dataset, province, period)
+    try:
+        raw = raw_zone.read_partition(dataset, province, period)
+    except raw_zone.ChecksumMismatch as exc:
+        record_failed_load(settings.warehouse, spec, province, period, key, exc, checksum_verified=False)
+        raise
     parsed = spec.parse(raw.manifest, raw.pages)
     result = load_partition(
         settings.warehouse,
@@ -51,7 +56,7 @@ def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadRes
         province,
         period,
         parsed,
-        manifest_key=raw_zone.manifest_key(dataset, province, period),
+        manifest_key=key,
         manifest_version=raw.manifest.get("extract_id"),
         max_quarantine_share=settings.quarantine_max_share,
     )

@@ -28,8 +28,9 @@ def _parse(items):
 def test_valid_record_becomes_canonical_with_lineage():
     result = _parse([_item()])
     assert result.rejects == []
-    (rec,) = result.records
-    assert str(rec["value_current_month"]) == "2010.55"
+    (rec,) = result.rows.to_pylist()
+    assert rec["value_current_month"] == "2010.55"
+    assert rec["value_current_month_base"] == "20105500.00" and rec["base_unit"] == "tonne"
     assert rec["period_month"].isoformat() == "2025-06-01"
     assert (rec["source_object"], rec["source_version"], rec["record_position"]) == ("k/page-0001.json", "v1", 0)
 
@@ -47,7 +48,7 @@ def test_each_kind_of_bad_record_is_rejected_with_its_reason_and_the_rest_kept()
     ]
     result = _parse(items)
     reasons = {r.record_position: r.reason for r in result.rejects}
-    assert [r["product_code"] for r in result.records] == ["cement"]
+    assert result.rows.column("product_code").to_pylist() == ["cement"]
     assert "valid decimal" in reasons[0]
     assert "non-negative" in reasons[1]
     assert "unknown product code 'steel_bars_v2'" in reasons[2]

@@ -8,6 +8,9 @@ CREATE TABLE IF NOT EXISTS raw.industrial_output (
     unit_code            text        NOT NULL,
     value_current_month  numeric     NOT NULL CHECK (value_current_month >= 0),
     value_cumulative     numeric     NOT NULL CHECK (value_cumulative >= 0),
+    base_unit            text        NOT NULL,
+    value_current_month_base numeric NOT NULL,
+    value_cumulative_base    numeric NOT NULL,
     batch_id             uuid        NOT NULL,
     source_object        text        NOT NULL,
     source_version       text,
@@ -17,6 +20,28 @@ CREATE TABLE IF NOT EXISTS raw.industrial_output (
 );
 COMMENT ON TABLE raw.industrial_output IS
     'Monthly output of major industrial products as published (current month and year-to-date), NBS units.';
+COMMENT ON COLUMN raw.industrial_output.unit_code IS 'NBS publication unit of value_current_month and value_cumulative';
+COMMENT ON COLUMN raw.industrial_output.base_unit IS 'Base unit of the *_base columns (tonne, kwh, unit, set, kw, weight_case)';
+
+CREATE TABLE IF NOT EXISTS raw.equipment_telemetry (
+    province_code   text        NOT NULL CHECK (province_code ~ '^\d{6}$'),
+    period_day      date        NOT NULL,
+    device_id       text        NOT NULL,
+    enterprise_code text        NOT NULL,
+    ts              timestamptz NOT NULL,
+    runtime_min     smallint    NOT NULL CHECK (runtime_min BETWEEN 0 AND 60),
+    output_units    integer     NOT NULL CHECK (output_units >= 0),
+    energy_kwh      numeric     NOT NULL CHECK (energy_kwh >= 0),
+    fault_code      text,
+    batch_id        uuid        NOT NULL,
+    source_object   text        NOT NULL,
+    source_version  text,
+    loaded_at       timestamptz NOT NULL,
+    PRIMARY KEY (province_code, period_day, device_id, ts)
+);
+COMMENT ON TABLE raw.equipment_telemetry IS
+    'Hourly equipment telemetry from enterprises'' IoT devices: runtime (minutes), output (units), energy (kWh).';
+COMMENT ON COLUMN raw.equipment_telemetry.energy_kwh IS 'Energy used in the hour, kWh (base unit)';
 
 CREATE TABLE IF NOT EXISTS raw.quarantine (
     quarantine_id    bigserial   PRIMARY KEY,

@@ -1,7 +1,9 @@
 """Partition loads into PostgreSQL with psycopg 3 COPY.
 
-One transaction replaces exactly one (dataset, province, period) partition: rows are copied into a
-temporary table, the partition's old rows and quarantine entries are deleted, the new ones inserted.
+One transaction replaces exactly one (dataset, province, period) partition: the partition's old rows and
+quarantine entries are deleted and the new rows are COPYed (CSV written by Arrow) straight into the
+table. Readers keep seeing the old partition until the commit; a load killed mid-COPY rolls back and
+leaves it as it was.
 A transaction-scoped advisory lock on the partition makes a second load of the same partition wait
 instead of interleaving; loads of other partitions do not block each other. Every attempt writes an
 audit row, committed separately so that failures are recorded too.
@@ -9,17 +11,22 @@ audit row, committed separately so that failures are recorded too.
 
 from __future__ import annotations
 
+import io
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from ibdc.datasets import DatasetSpec
 from ibdc.parsing.base import ParseResult
 
 DDL = Path(__file__).with_name("ddl.sql")
+COPY_BATCH_ROWS = 50_000
+CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 
 
 class QuarantineThresholdExceeded(RuntimeError):
@@ -80,21 +87,24 @@ def load_partition(
         conn.execute(
             "UPDATE raw.load_audit SET outcome = 'succeeded', rows_loaded = %s, rows_quarantined = %s,"
             " finished_at = now() WHERE batch_id = %s",
-            (len(parsed.records), len(parsed.rejects), batch_id),
+            (parsed.rows_loaded, len(parsed.rejects), batch_id),
         )
-    return LoadResult(str(batch_id), parsed.rows_in, len(parsed.records), len(parsed.rejects))
+    return LoadResult(str(batch_id), parsed.rows_in, parsed.rows_loaded, len(parsed.rejects))
 
 
 def _replace_partition(conn, spec, province, period, parsed, batch_id, loaded_at) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{spec.name}|{province}|{period}",))
-    cols = spec.columns
-    conn.execute(f"CREATE TEMP TABLE incoming (LIKE {spec.table} INCLUDING DEFAULTS) ON COMMIT DROP")
+    n = parsed.rows.num_rows
+    table = parsed.rows.append_column("batch_id", pa.repeat(str(batch_id), n)).append_column(
+        "loaded_at", pa.repeat(loaded_at.isoformat(), n)
+    )
     with conn.cursor() as cur:
-        with cur.copy(f"COPY incoming ({', '.join(cols)}, batch_id, loaded_at) FROM STDIN") as copy:
-            for rec in parsed.records:
-                copy.write_row([rec[c] for c in cols] + [batch_id, loaded_at])
         cur.execute(f"DELETE FROM {spec.table} WHERE {spec.partition_predicate}", (province, period))
-        cur.execute(f"INSERT INTO {spec.table} SELECT * FROM incoming")
+        with cur.copy(f"COPY {spec.table} ({', '.join(table.column_names)}) FROM STDIN (FORMAT csv)") as copy:
+            for batch in table.to_batches(max_chunksize=COPY_BATCH_ROWS):
+                buf = io.BytesIO()
+                pacsv.write_csv(batch, buf, CSV_OPTIONS)
+                copy.write(buf.getbuffer())
         cur.execute(
             "DELETE FROM raw.quarantine WHERE dataset = %s AND province_code = %s AND period = %s",
             (spec.name, province, period),
@@ -117,3 +127,25 @@ def _replace_partition(conn, spec, province, period, parsed, batch_id, loaded_at
                         loaded_at,
                     ]
                 )
+
+
+def record_failed_load(
+    dsn: str,
+    spec: DatasetSpec,
+    province: str,
+    period: str,
+    manifest_key: str,
+    error: Exception,
+    checksum_verified: bool,
+) -> str:
+    """Audit an attempt that failed before loading (missing object, checksum mismatch)."""
+    batch_id = uuid.uuid4()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ensure_schema(conn)
+        conn.execute(
+            "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
+            " checksum_verified, started_at, finished_at, outcome, error)"
+            " VALUES (%s, %s, %s, %s, %s, %s, now(), now(), 'failed', %s)",
+            (batch_id, spec.name, province, period, manifest_key, checksum_verified, str(error)[:2000]),
+        )
+    return str(batch_id)

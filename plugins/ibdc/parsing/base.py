@@ -1,9 +1,11 @@
-"""What every parser returns."""
+"""What every parser returns: the valid rows as an Arrow table (columns = the raw table's loaded
+columns, values as the loader writes them), and the rejects with their reasons."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -18,9 +20,13 @@ class Reject:
 
 @dataclass
 class ParseResult:
-    records: list[dict[str, Any]] = field(default_factory=list)
+    rows: pa.Table
     rejects: list[Reject] = field(default_factory=list)
 
     @property
+    def rows_loaded(self) -> int:
+        return self.rows.num_rows
+
+    @property
     def rows_in(self) -> int:
-        return len(self.records) + len(self.rejects)
+        return self.rows.num_rows + len(self.rejects)

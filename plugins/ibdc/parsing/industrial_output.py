@@ -1,9 +1,12 @@
 """Monthly output of major industrial products: served pages -> canonical records.
 
 Canonical record: one (province, month, product) with the published current-month value and
-year-to-date cumulative in the product's NBS unit, plus lineage (source object, version, position).
-Cumulative -> monthly derivation is left to dbt staging, where the whole history of a year is at hand
-(a single partition cannot know the previous month's cumulative).
+year-to-date cumulative in the product's NBS unit and normalised to the base unit (tonne, kWh, unit,
+...; the factor comes from the product catalogue), plus lineage (source object, version, position).
+
+Cumulative -> monthly derivation is left to dbt staging, where a province's whole year is at hand: a
+load replaces one (province, month) partition and cannot see the previous month's cumulative, and a
+revision of an earlier month must change the derived figures of the months after it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from ibdc.parsing.base import ParseResult, Reject
@@ -66,10 +70,33 @@ def _reason(exc: ValidationError) -> str:
     )
 
 
+SCHEMA = pa.schema(
+    [
+        ("province_code", pa.string()),
+        ("period_month", pa.date32()),
+        ("product_code", pa.string()),
+        ("unit_code", pa.string()),
+        ("value_current_month", pa.string()),  # numerics as exact decimal text
+        ("value_cumulative", pa.string()),
+        ("base_unit", pa.string()),
+        ("value_current_month_base", pa.string()),
+        ("value_cumulative_base", pa.string()),
+        ("source_object", pa.string()),
+        ("source_version", pa.string()),
+        ("record_position", pa.int32()),
+    ]
+)
+
+
+def _text(value: Decimal) -> str:
+    return format(value, "f")
+
+
 def parse(manifest: dict, pages: list[bytes]) -> ParseResult:
     province, period = manifest["province_code"], manifest["period"]
     year, month = parse_period(period)
-    result = ParseResult()
+    records: list[dict] = []
+    rejects: list[Reject] = []
     position = 0
     for obj, body in zip(manifest["objects"], pages, strict=True):
         items = json.loads(body, parse_float=Decimal)["items"]
@@ -82,22 +109,26 @@ def parse(manifest: dict, pages: list[bytes]) -> ParseResult:
                         f"record is for {rec.province_code} {rec.period}, partition is {province} {period}"
                     )
             except ValidationError as exc:
-                result.rejects.append(Reject(obj["key"], position, raw_text, _reason(exc)))
+                rejects.append(Reject(obj["key"], position, raw_text, _reason(exc)))
             except ValueError as exc:
-                result.rejects.append(Reject(obj["key"], position, raw_text, str(exc)))
+                rejects.append(Reject(obj["key"], position, raw_text, str(exc)))
             else:
-                result.records.append(
+                product = products()[rec.product_code]
+                records.append(
                     {
                         "province_code": province,
                         "period_month": date(year, month, 1),
                         "product_code": rec.product_code,
                         "unit_code": rec.unit,
-                        "value_current_month": rec.current_month,
-                        "value_cumulative": rec.cumulative,
+                        "value_current_month": _text(rec.current_month),
+                        "value_cumulative": _text(rec.cumulative),
+                        "base_unit": product.base_unit,
+                        "value_current_month_base": _text(rec.current_month * product.unit_factor),
+                        "value_cumulative_base": _text(rec.cumulative * product.unit_factor),
                         "source_object": obj["key"],
                         "source_version": obj.get("version_id"),
                         "record_position": position,
                     }
                 )
             position += 1
-    return result
+    return ParseResult(pa.Table.from_pylist(records, schema=SCHEMA), rejects)
