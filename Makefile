@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv up down demo airflow docs test lint dbt-parse clean
+.PHONY: help venv up down demo airflow docs test bench lint dbt-parse clean
 
 help:
 	@echo "make demo     set up, start the local stack, run the pipeline through Airflow for 3 months"
@@ -12,6 +12,7 @@ help:
 	@echo "make up|down  start / stop the local services (PostgreSQL, S3 endpoint, source simulator)"
 	@echo "make airflow  start the Airflow UI, scheduler, dag-processor and triggerer"
 	@echo "make docs     serve the dbt docs on a local port"
+	@echo "make bench    load benchmark (2M telemetry rows): platform vs psql \\copy vs dlt"
 	@echo "make lint     ruff"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -45,6 +46,11 @@ dbt-parse: venv
 test: venv
 	@$(BIN)/ibdc dbt-parse
 	@$(BIN)/pytest
+
+BENCH_ROWS ?= 2000000
+BENCH_ROUNDS ?= 3
+bench: venv
+	@$(BIN)/ibdc bench --rows $(BENCH_ROWS) --rounds $(BENCH_ROUNDS)
 
 lint: venv
 	@$(BIN)/ruff check plugins dags tests

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import os
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -155,10 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--months", type=int, default=3, help="complete months to collect (default 3)")
     sub.add_parser("airflow", help="start the Airflow UI and its services on the local metadata")
     sub.add_parser("dbt-parse", help="write the dbt manifest the transform DAG is rendered from")
+    p_bench = sub.add_parser("bench", help="load benchmark: platform vs psql \\copy vs dlt")
+    p_bench.add_argument("--rows", type=int, default=2_000_000)
+    p_bench.add_argument("--rounds", type=int, default=3)
     p_docs = sub.add_parser("docs", help="serve the dbt docs on a local port")
     p_docs.add_argument("--port", type=int, default=58081)
     args = parser.parse_args(argv)
 
+    if args.verb == "bench":  # its own database and bucket, never the demo's
+        os.environ.update(IBDC_WAREHOUSE_DB="ibdc_bench", IBDC_RAW_BUCKET="ibdc-raw-bench")
     load_local_env()
     if args.verb == "up":
         stack.up()
@@ -175,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.verb == "dbt-parse":
         get_settings()
         run_dbt("parse", "--quiet")
+    elif args.verb == "bench":
+        from ibdc import bench
+
+        stack.up(say=lambda m: None, write_env=False)
+        bench.report(bench.run(args.rows, args.rounds, say=say), say=say)
     elif args.verb == "docs":
         serve_docs(args.port)
     return 0

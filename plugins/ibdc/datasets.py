@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ibdc.parsing import industrial_output
+from ibdc.parsing import equipment_telemetry, industrial_output
 from ibdc.parsing.base import ParseResult
 
 
@@ -24,4 +24,11 @@ INDUSTRIAL_OUTPUT = DatasetSpec(
     parse=industrial_output.parse,
 )
 
-DATASETS = {d.name: d for d in (INDUSTRIAL_OUTPUT,)}
+EQUIPMENT_TELEMETRY = DatasetSpec(
+    name="equipment_telemetry",
+    table="raw.equipment_telemetry",
+    partition_predicate="province_code = %s AND period_day = %s::date",
+    parse=equipment_telemetry.parse,
+)
+
+DATASETS = {d.name: d for d in (INDUSTRIAL_OUTPUT, EQUIPMENT_TELEMETRY)}

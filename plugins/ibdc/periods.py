@@ -16,6 +16,16 @@ def parse_period(period: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def parse_day(period: str) -> date:
+    """A daily period, ``YYYY-MM-DD``."""
+    try:
+        if len(period) != 10:
+            raise ValueError
+        return date.fromisoformat(period)
+    except (TypeError, ValueError):
+        raise ValueError(f"daily period must be YYYY-MM-DD, got {period!r}") from None
+
+
 def month_of(moment: date | datetime) -> str:
     return f"{moment.year:04d}-{moment.month:02d}"
 

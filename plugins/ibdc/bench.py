@@ -1,0 +1,159 @@
+"""``make bench``: the platform's partition load against ``psql \\copy`` and dlt, on the same rows.
+
+Telemetry rows (default 2 million) are generated and staged in the object store as one raw partition.
+Each round then measures, in this one process and against identical target tables:
+(a) the platform: raw zone -> checksum -> Arrow parse and validation -> COPY, one transaction;
+(b) ``psql \\copy`` of the same rows from a local CSV file;
+(c) dlt's PostgreSQL destination loading the same rows from that file.
+The ratios are the platform's rows/s over the other's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import time
+from datetime import date
+from pathlib import Path
+
+import psycopg
+
+from ibdc.landing import raw_zone
+from ibdc.loading.postgres import ensure_schema
+from ibdc.settings import LOCAL_DIR, get_settings
+from ibdc.simulator.telemetry import telemetry_table, to_csv_pages
+from ibdc.sources.adapters.base import Extraction, RawPage
+from ibdc.sources.registry import load_registry
+
+DATASET = "equipment_telemetry"
+PROVINCE = "320000"
+DAY = "2026-10-01"
+BENCH_DIR = LOCAL_DIR / "bench"
+ROWS_PER_PAGE = 500_000
+SOURCE_COLUMNS = "device_id, enterprise_code, ts, runtime_min, output_units, energy_kwh, fault_code"
+
+
+def stage_telemetry(
+    province: str, day: str, devices: int, malformed_every: int | None = None, rows_per_page: int = ROWS_PER_PAGE
+) -> tuple[dict, list[bytes]]:
+    """Generate a province-day of telemetry and commit it to the raw zone as a source would serve it."""
+    seed = get_settings().simulator_seed
+    pages = to_csv_pages(
+        telemetry_table(seed, province, date.fromisoformat(day), devices, malformed_every), rows_per_page
+    )
+    counts = [p.count(b"\n") - 1 for p in pages]
+    extraction = Extraction(
+        load_registry()[province],
+        DATASET,
+        day,
+        [
+            RawPage(page, "text/csv", {"generated": "bench", "page": i}, count)
+            for i, (page, count) in enumerate(zip(pages, counts, strict=True))
+        ],
+        records_claimed=sum(counts),
+    )
+    return raw_zone.write_partition(extraction), pages
+
+
+def _psql_target(conn: psycopg.Connection) -> None:
+    """A table identical to raw.equipment_telemetry, with the lineage columns defaulted for \\copy."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
+    conn.execute("DROP TABLE IF EXISTS bench.psql_copy")
+    conn.execute("CREATE TABLE bench.psql_copy (LIKE raw.equipment_telemetry INCLUDING ALL)")
+    conn.execute(f"""ALTER TABLE bench.psql_copy
+        ALTER province_code SET DEFAULT '{PROVINCE}', ALTER period_day SET DEFAULT '{DAY}',
+        ALTER batch_id SET DEFAULT gen_random_uuid(), ALTER source_object SET DEFAULT 'bench.csv',
+        ALTER loaded_at SET DEFAULT now()""")
+
+
+def _time(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
+    from ibdc.pipeline import load_partition_from_raw
+
+    settings = get_settings()
+    devices = max(1, rows // 24)
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    say(
+        f"staging {devices * 24:,} telemetry rows in s3://{settings.raw_bucket}/{DATASET}/province={PROVINCE}/"
+        f"period={DAY}/ ..."
+    )
+    manifest, pages = stage_telemetry(PROVINCE, DAY, devices)
+    n = manifest["records_received"]
+    csv_file = BENCH_DIR / "telemetry.csv"
+    with csv_file.open("wb") as fh:
+        for i, page in enumerate(pages):
+            fh.write(page if i == 0 else page.split(b"\n", 1)[1])
+    say(f"staged {n:,} rows, {manifest['bytes'] / 1e6:.0f} MB in {len(pages)} objects; local CSV {csv_file}")
+
+    psql = shutil.which("psql") or "psql"
+    copy_command = f"\\copy bench.psql_copy ({SOURCE_COLUMNS}) FROM '{csv_file}' WITH (FORMAT csv, HEADER true)"
+    dlt_dir = BENCH_DIR / "dlt"
+    results: dict[str, list[float]] = {"platform": [], "psql_copy": [], "dlt": []}
+    for r in range(1, rounds + 1):
+        with psycopg.connect(settings.warehouse, autocommit=True) as conn:
+            ensure_schema(conn)
+            conn.execute("TRUNCATE raw.equipment_telemetry")  # every round loads into an empty table
+        t_platform = _time(lambda: load_partition_from_raw(DATASET, PROVINCE, DAY))
+        with psycopg.connect(settings.warehouse, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE raw.equipment_telemetry")
+            _psql_target(conn)
+        t_psql = _time(
+            lambda: subprocess.run(
+                [psql, settings.warehouse, "-q", "-v", "ON_ERROR_STOP=1", "-c", copy_command],
+                check=True,
+                stdin=subprocess.DEVNULL,
+            )
+        )
+        t_dlt = _time(lambda: _dlt_load(settings.warehouse, csv_file, dlt_dir))
+        for name, t in (("platform", t_platform), ("psql_copy", t_psql), ("dlt", t_dlt)):
+            results[name].append(n / t)
+        say(
+            f"round {r}: platform {n / t_platform:,.0f} rows/s ({t_platform:.1f}s)  psql \\copy "
+            f"{n / t_psql:,.0f} rows/s ({t_psql:.1f}s)  dlt {n / t_dlt:,.0f} rows/s ({t_dlt:.1f}s)"
+        )
+    with psycopg.connect(settings.warehouse) as conn:
+        counts = [
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("raw.equipment_telemetry", "bench.psql_copy", "bench_dlt.equipment_telemetry")
+        ]
+    if counts != [n, n, n]:
+        raise SystemExit(f"row counts differ after loading: platform, psql, dlt = {counts}; expected {n}")
+    return results
+
+
+def _dlt_load(dsn: str, csv_file: Path, pipelines_dir: Path) -> None:
+    import dlt
+    import pyarrow.csv as pacsv
+
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    table = pacsv.read_csv(csv_file)
+    pipeline = dlt.pipeline(
+        pipeline_name="ibdc_bench",
+        destination=dlt.destinations.postgres(dsn),
+        dataset_name="bench_dlt",
+        pipelines_dir=str(pipelines_dir),
+    )
+    pipeline.run(table, table_name="equipment_telemetry", write_disposition="replace", loader_file_format="csv")
+
+
+def report(results: dict[str, list[float]], say=print) -> None:
+    def ratios(other: str) -> list[float]:
+        return [p / o for p, o in zip(results["platform"], results[other], strict=True)]
+
+    for name, values in results.items():
+        say(
+            f"{name + '_rows_per_s:':<26}{statistics.median(values):>12,.0f}   (rounds: "
+            + ", ".join(f"{v:,.0f}" for v in values)
+            + ")"
+        )
+    for other, label in (("psql_copy", "load_vs_psql_copy"), ("dlt", "load_vs_dlt")):
+        rs = ratios(other)
+        say(f"{label}: {statistics.median(rs):.2f}")
+        say(f"  {label} per round: {', '.join(f'{x:.2f}' for x in rs)} (spread {min(rs):.2f}..{max(rs):.2f})")

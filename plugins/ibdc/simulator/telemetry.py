@@ -1,0 +1,67 @@
+"""Hourly equipment telemetry: the high-volume dataset, generated column-wise with Arrow.
+
+Deterministic arithmetic on the row index (no per-row Python), so one province-day goes from
+thousands to millions of rows at the same cost per row: ``devices`` x 24 hours.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+DEVICES_PER_ENTERPRISE = 40
+
+
+def _padded(values: pa.Array, width: int) -> pa.Array:
+    return pc.utf8_lpad(pc.cast(values, pa.string()), width=width, padding="0")
+
+
+def telemetry_table(seed: int, province: str, day: date, devices: int, malformed_every: int | None = None) -> pa.Table:
+    """``devices`` x 24 rows as a source serves them (all text); with ``malformed_every``, every n-th
+    row carries a bad value (runtime over 60 minutes, negative energy or a reading from another day)."""
+    n = devices * 24
+    idx = pa.array(range(n), pa.int64())
+    device = pc.divide(idx, 24)
+    hour = pc.subtract(idx, pc.multiply(device, 24))
+    salted = pc.add(device, seed % 9973)
+    runtime = pc.bit_wise_and(pc.add(pc.multiply(salted, 13), pc.multiply(hour, 7)), 63)
+    runtime = pc.if_else(pc.greater(runtime, 60), pa.scalar(60, pa.int64()), runtime)
+    output = pc.multiply(runtime, pc.add(pc.bit_wise_and(salted, 3), 1))
+    energy = pc.divide(pc.multiply(pc.cast(runtime, pa.float64()), pc.add(pc.bit_wise_and(salted, 7), 2.0)), 4.0)
+    fault = pc.if_else(
+        pc.equal(pc.bit_wise_and(pc.add(idx, seed), 1023), 0), pa.scalar("F042"), pa.scalar(None, pa.string())
+    )
+    ts = pc.binary_join_element_wise(f"{day.isoformat()}T", _padded(hour, 2), ":00:00Z", "")
+    columns = {
+        "device_id": pc.binary_join_element_wise(f"DEV-{province}-", _padded(device, 7), ""),
+        "enterprise_code": pc.binary_join_element_wise(
+            f"E{province}", _padded(pc.divide(device, DEVICES_PER_ENTERPRISE), 6), ""
+        ),
+        "ts": ts,
+        "runtime_min": pc.cast(runtime, pa.string()),
+        "output_units": pc.cast(output, pa.string()),
+        "energy_kwh": pc.cast(energy, pa.string()),
+        "fault_code": fault,
+    }
+    if malformed_every:
+        bad = pc.equal(pc.subtract(idx, pc.multiply(pc.divide(idx, malformed_every), malformed_every)), 7)
+        kind = pc.bit_wise_and(pc.divide(idx, malformed_every), 3)
+        columns["runtime_min"] = pc.if_else(pc.and_(bad, pc.equal(kind, 0)), "61", columns["runtime_min"])
+        columns["energy_kwh"] = pc.if_else(pc.and_(bad, pc.equal(kind, 1)), "-3.5", columns["energy_kwh"])
+        columns["ts"] = pc.if_else(pc.and_(bad, pc.equal(kind, 2)), "2099-01-01T00:00:00Z", columns["ts"])
+        columns["output_units"] = pc.if_else(pc.and_(bad, pc.equal(kind, 3)), "12a", columns["output_units"])
+    return pa.table(columns)
+
+
+def to_csv_pages(table: pa.Table, rows_per_page: int) -> list[bytes]:
+    """CSV pages with a header each, as a source's file download serves them."""
+    pages = []
+    for offset in range(0, max(table.num_rows, 1), rows_per_page):
+        buf = io.BytesIO()
+        pacsv.write_csv(table.slice(offset, rows_per_page), buf)
+        pages.append(buf.getvalue())
+    return pages
