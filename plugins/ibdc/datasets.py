@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ibdc.parsing import equipment_telemetry, industrial_output
-from ibdc.parsing.base import ParseResult
+from ibdc.parsing.base import PageParser, ParseResult, parse_pages
 
 
 @dataclass(frozen=True)
@@ -14,21 +13,24 @@ class DatasetSpec:
     name: str
     table: str
     partition_predicate: str  # SQL matching one (province, period) partition; two parameters
-    parse: Callable[[dict, list[bytes]], ParseResult]
+    parse_page: PageParser
+
+    def parse(self, manifest: dict, bodies: list[bytes]) -> ParseResult:
+        return parse_pages(self.parse_page, manifest, bodies)
 
 
 INDUSTRIAL_OUTPUT = DatasetSpec(
     name="industrial_output",
     table="raw.industrial_output",
     partition_predicate="province_code = %s AND period_month = to_date(%s, 'YYYY-MM')",
-    parse=industrial_output.parse,
+    parse_page=industrial_output.parse_page,
 )
 
 EQUIPMENT_TELEMETRY = DatasetSpec(
     name="equipment_telemetry",
     table="raw.equipment_telemetry",
     partition_predicate="province_code = %s AND period_day = %s::date",
-    parse=equipment_telemetry.parse,
+    parse_page=equipment_telemetry.parse_page,
 )
 
 DATASETS = {d.name: d for d in (INDUSTRIAL_OUTPUT, EQUIPMENT_TELEMETRY)}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from ibdc.datasets import DATASETS
 from ibdc.landing import raw_zone
-from ibdc.loading.postgres import LoadResult, load_partition, record_failed_load
+from ibdc.landing.object_store import client
+from ibdc.loading.postgres import LoadResult, load_partition
 from ibdc.periods import parse_period
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
@@ -40,24 +42,39 @@ def extract_partition(dataset: str, province: str, period: str) -> dict:
 
 
 def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadResult:
-    """Raw zone -> parse -> PostgreSQL. Replays from the stored bytes; never calls the source."""
+    """Raw zone -> parse -> PostgreSQL. Replays from the stored bytes; never calls the source.
+
+    The next page is fetched, checksum-verified and parsed in a background thread while the current
+    one is being copied, so PostgreSQL's COPY and the platform's parsing use both cores.
+    """
     spec = DATASETS[dataset]
     settings = get_settings()
-    key = raw_zone.manifest_key(dataset, province, period)
-    try:
-        raw = raw_zone.read_partition(dataset, province, period)
-    except raw_zone.ChecksumMismatch as exc:
-        record_failed_load(settings.warehouse, spec, province, period, key, exc, checksum_verified=False)
-        raise
-    parsed = spec.parse(raw.manifest, raw.pages)
+    mc = client()
+    manifest = raw_zone.read_manifest(dataset, province, period, mc)
+    objects = manifest["objects"]
+
+    def fetch_and_parse(i: int, first_position: int):
+        body = raw_zone.read_page(manifest, i, mc)
+        return spec.parse_page(manifest, objects[i], body, first_position)
+
+    def pages():
+        position = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ibdc-parse") as pool:
+            ahead = pool.submit(fetch_and_parse, 0, 0) if objects else None
+            for i in range(len(objects)):
+                page = ahead.result()
+                position += page.rows_in
+                ahead = pool.submit(fetch_and_parse, i + 1, position) if i + 1 < len(objects) else None
+                yield page
+
     result = load_partition(
         settings.warehouse,
         spec,
         province,
         period,
-        parsed,
-        manifest_key=key,
-        manifest_version=raw.manifest.get("extract_id"),
+        pages(),
+        manifest_key=raw_zone.manifest_key(dataset, province, period),
+        manifest_version=manifest.get("extract_id"),
         max_quarantine_share=settings.quarantine_max_share,
     )
     log.info(

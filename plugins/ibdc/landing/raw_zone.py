@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from minio import Minio
@@ -96,27 +95,16 @@ def read_manifest(dataset: str, province: str, period: str, mc: Minio | None = N
     return json.loads(get_bytes(mc, bucket, manifest_key(dataset, province, period)))
 
 
+def read_page(manifest: dict, index: int, mc: Minio | None = None, bucket: str | None = None) -> bytes:
+    """One committed page's bytes, verified against the manifest's sha256."""
+    obj = manifest["objects"][index]
+    body = get_bytes(mc or client(), bucket or get_settings().raw_bucket, obj["key"], obj.get("version_id"))
+    actual = hashlib.sha256(body).hexdigest()
+    if actual != obj["sha256"]:
+        raise ChecksumMismatch(f"{obj['key']}: manifest sha256 {obj['sha256']}, object {actual}")
+    return body
+
+
 def read_pages(manifest: dict, mc: Minio | None = None, bucket: str | None = None) -> list[bytes]:
-    """The committed pages' bytes, each verified against the manifest's sha256."""
     mc = mc or client()
-    bucket = bucket or get_settings().raw_bucket
-    pages = []
-    for obj in manifest["objects"]:
-        body = get_bytes(mc, bucket, obj["key"], obj.get("version_id"))
-        actual = hashlib.sha256(body).hexdigest()
-        if actual != obj["sha256"]:
-            raise ChecksumMismatch(f"{obj['key']}: manifest sha256 {obj['sha256']}, object {actual}")
-        pages.append(body)
-    return pages
-
-
-@dataclass(frozen=True)
-class RawPartition:
-    manifest: dict
-    pages: list[bytes]
-
-
-def read_partition(dataset: str, province: str, period: str) -> RawPartition:
-    mc = client()
-    manifest = read_manifest(dataset, province, period, mc)
-    return RawPartition(manifest, read_pages(manifest, mc))
+    return [read_page(manifest, i, mc, bucket) for i in range(len(manifest["objects"]))]

@@ -1,28 +1,30 @@
 """Partition loads into PostgreSQL with psycopg 3 COPY.
 
-One transaction replaces exactly one (dataset, province, period) partition: the partition's old rows and
-quarantine entries are deleted and the new rows are COPYed (CSV written by Arrow) straight into the
-table. Readers keep seeing the old partition until the commit; a load killed mid-COPY rolls back and
-leaves it as it was.
-A transaction-scoped advisory lock on the partition makes a second load of the same partition wait
-instead of interleaving; loads of other partitions do not block each other. Every attempt writes an
-audit row, committed separately so that failures are recorded too.
+One transaction replaces exactly one (dataset, province, period) partition: the partition's old rows
+and quarantine entries are deleted, each page's valid rows are COPYed (CSV written by Arrow) straight
+into the table, the rejects into ``raw.quarantine``, then the transaction commits. Readers keep
+seeing the old partition until the commit; a load killed mid-COPY rolls back and leaves it as it
+was. A transaction-scoped advisory lock on the partition makes a second load of the same partition
+wait instead of interleaving; loads of other partitions do not block each other.
+
+Pages arrive as an iterator, so the caller can fetch and parse the next page while this one is
+being copied. Every attempt writes an audit row, committed separately so failures are recorded too.
 """
 
 from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ibdc.datasets import DatasetSpec
-from ibdc.parsing.base import ParseResult
+from ibdc.landing.raw_zone import ChecksumMismatch
+from ibdc.parsing.base import PageRows, Reject
 
 DDL = Path(__file__).with_name("ddl.sql")
 COPY_BATCH_ROWS = 50_000
@@ -53,58 +55,68 @@ def load_partition(
     spec: DatasetSpec,
     province: str,
     period: str,
-    parsed: ParseResult,
+    pages: Iterable[PageRows],
     manifest_key: str,
     manifest_version: str | None,
     max_quarantine_share: float,
 ) -> LoadResult:
     batch_id = uuid.uuid4()
-    started = datetime.now(UTC)
     with psycopg.connect(dsn, autocommit=True) as conn:
         ensure_schema(conn)
         conn.execute(
             "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
-            " manifest_version, checksum_verified, rows_in, started_at, outcome)"
-            " VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s, 'running')",
-            (batch_id, spec.name, province, period, manifest_key, manifest_version, parsed.rows_in, started),
+            " manifest_version, checksum_verified, started_at, outcome)"
+            " VALUES (%s, %s, %s, %s, %s, %s, false, clock_timestamp(), 'running')",
+            (batch_id, spec.name, province, period, manifest_key, manifest_version),
         )
         try:
-            share = len(parsed.rejects) / parsed.rows_in if parsed.rows_in else 0.0
-            if share > max_quarantine_share:
-                raise QuarantineThresholdExceeded(
-                    f"{spec.name} {province} {period}: {len(parsed.rejects)} of {parsed.rows_in} records "
-                    f"invalid ({share:.0%} > {max_quarantine_share:.0%}); first reason: "
-                    f"{parsed.rejects[0].reason}"
-                )
             with conn.transaction():
-                _replace_partition(conn, spec, province, period, parsed, batch_id, started)
+                rows_in, rows_loaded, rejects = _replace_partition(conn, spec, province, period, pages, batch_id)
+                share = len(rejects) / rows_in if rows_in else 0.0
+                if share > max_quarantine_share:
+                    raise QuarantineThresholdExceeded(
+                        f"{spec.name} {province} {period}: {len(rejects)} of {rows_in} records invalid "
+                        f"({share:.0%} > {max_quarantine_share:.0%}); first reason: {rejects[0].reason}"
+                    )
         except Exception as exc:
             conn.execute(
-                "UPDATE raw.load_audit SET outcome = 'failed', error = %s, finished_at = now() WHERE batch_id = %s",
-                (str(exc)[:2000], batch_id),
+                "UPDATE raw.load_audit SET outcome = 'failed', error = %s, finished_at = clock_timestamp(),"
+                " checksum_verified = %s WHERE batch_id = %s",
+                (str(exc)[:2000], not isinstance(exc, ChecksumMismatch), batch_id),
             )
             raise
         conn.execute(
-            "UPDATE raw.load_audit SET outcome = 'succeeded', rows_loaded = %s, rows_quarantined = %s,"
-            " finished_at = now() WHERE batch_id = %s",
-            (parsed.rows_loaded, len(parsed.rejects), batch_id),
+            "UPDATE raw.load_audit SET outcome = 'succeeded', checksum_verified = true, rows_in = %s,"
+            " rows_loaded = %s, rows_quarantined = %s, finished_at = clock_timestamp() WHERE batch_id = %s",
+            (rows_in, rows_loaded, len(rejects), batch_id),
         )
-    return LoadResult(str(batch_id), parsed.rows_in, parsed.rows_loaded, len(parsed.rejects))
+    return LoadResult(str(batch_id), rows_in, rows_loaded, len(rejects))
 
 
-def _replace_partition(conn, spec, province, period, parsed, batch_id, loaded_at) -> None:
+def _set(conn: psycopg.Connection, **settings: str) -> None:
+    for name, value in settings.items():
+        conn.execute("SELECT set_config(%s, %s, true)", (f"ibdc.{name}", value))
+
+
+def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[int, int, list[Reject]]:
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{spec.name}|{province}|{period}",))
-    n = parsed.rows.num_rows
-    table = parsed.rows.append_column("batch_id", pa.repeat(str(batch_id), n)).append_column(
-        "loaded_at", pa.repeat(loaded_at.isoformat(), n)
-    )
+    _set(conn, batch_id=str(batch_id), province_code=province, period=period)
+    rows_in, rows_loaded, rejects = 0, 0, []
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM {spec.table} WHERE {spec.partition_predicate}", (province, period))
-        with cur.copy(f"COPY {spec.table} ({', '.join(table.column_names)}) FROM STDIN (FORMAT csv)") as copy:
-            for batch in table.to_batches(max_chunksize=COPY_BATCH_ROWS):
-                buf = io.BytesIO()
-                pacsv.write_csv(batch, buf, CSV_OPTIONS)
-                copy.write(buf.getbuffer())
+        for page in pages:
+            rows_in += page.rows_in
+            rejects += page.rejects
+            if not page.rows.num_rows:
+                continue
+            _set(conn, source_object=page.source_object, source_version=page.source_version or "")
+            columns = ", ".join(page.rows.column_names)
+            with cur.copy(f"COPY {spec.table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+                for batch in page.rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(batch, buf, CSV_OPTIONS)
+                    copy.write(buf.getbuffer())
+            rows_loaded += page.rows.num_rows
         cur.execute(
             "DELETE FROM raw.quarantine WHERE dataset = %s AND province_code = %s AND period = %s",
             (spec.name, province, period),
@@ -113,7 +125,7 @@ def _replace_partition(conn, spec, province, period, parsed, batch_id, loaded_at
             "COPY raw.quarantine (dataset, province_code, period, batch_id, source_object,"
             " record_position, raw_text, reason, quarantined_at) FROM STDIN"
         ) as copy:
-            for r in parsed.rejects:
+            for r in rejects:
                 copy.write_row(
                     [
                         spec.name,
@@ -124,28 +136,7 @@ def _replace_partition(conn, spec, province, period, parsed, batch_id, loaded_at
                         r.record_position,
                         r.raw_text,
                         r.reason,
-                        loaded_at,
+                        "now",
                     ]
                 )
-
-
-def record_failed_load(
-    dsn: str,
-    spec: DatasetSpec,
-    province: str,
-    period: str,
-    manifest_key: str,
-    error: Exception,
-    checksum_verified: bool,
-) -> str:
-    """Audit an attempt that failed before loading (missing object, checksum mismatch)."""
-    batch_id = uuid.uuid4()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        ensure_schema(conn)
-        conn.execute(
-            "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
-            " checksum_verified, started_at, finished_at, outcome, error)"
-            " VALUES (%s, %s, %s, %s, %s, %s, now(), now(), 'failed', %s)",
-            (batch_id, spec.name, province, period, manifest_key, checksum_verified, str(error)[:2000]),
-        )
-    return str(batch_id)
+    return rows_in, rows_loaded, rejects

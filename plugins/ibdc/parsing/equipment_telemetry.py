@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ibdc.parsing.base import ParseResult, Reject
+from ibdc.parsing.base import PageRows, Reject
 from ibdc.periods import parse_day
 
 # The columns a telemetry source serves (its contract with the platform).
@@ -53,31 +53,23 @@ def _reason(row: dict, day: str) -> str:
     return "; ".join(reasons)
 
 
-def parse(manifest: dict, pages: list[bytes]) -> ParseResult:
-    province, day = manifest["province_code"], manifest["period"]
+def parse_page(manifest: dict, obj: dict, body: bytes, first_position: int) -> PageRows:
+    day = manifest["period"]
     parse_day(day)
-    tables, rejects, offset = [], [], 0
-    for obj, body in zip(manifest["objects"], pages, strict=True):
-        page = pacsv.read_csv(io.BytesIO(body), convert_options=READ)
-        missing = set(COLUMNS) - set(page.column_names)
-        if missing:  # schema drift fails the whole load: rows cannot be trusted column by column
-            raise ValueError(f"{obj['key']}: columns missing from the source: {sorted(missing)}")
-        page = page.select(list(COLUMNS))
-        valid = _valid(page, day)
-        bad_positions = pc.indices_nonzero(pc.invert(valid))
-        for pos, row in zip(bad_positions.to_pylist(), page.take(bad_positions).to_pylist(), strict=True):
-            raw_text = ",".join("" if row[c] is None else row[c] for c in COLUMNS)
-            rejects.append(Reject(obj["key"], offset + pos, raw_text, _reason(row, day)))
-        good = page.filter(valid)
-        n = good.num_rows
-        lineage = {
-            "province_code": pa.repeat(province, n),
-            "period_day": pa.repeat(day, n),
-            "source_object": pa.repeat(obj["key"], n),
-            "source_version": pa.repeat(obj.get("version_id") or "", n),
-        }
-        for name, values in lineage.items():
-            good = good.append_column(name, values)
-        tables.append(good)
-        offset += page.num_rows
-    return ParseResult(pa.concat_tables(tables) if tables else pa.table({}), rejects)
+    page = pacsv.read_csv(io.BytesIO(body), convert_options=READ)
+    missing = set(COLUMNS) - set(page.column_names)
+    if missing:  # schema drift fails the whole load: rows cannot be trusted column by column
+        raise ValueError(f"{obj['key']}: columns missing from the source: {sorted(missing)}")
+    page = page.select(list(COLUMNS))
+    valid = _valid(page, day)
+    bad = pc.indices_nonzero(pc.invert(valid))
+    rejects = [
+        Reject(
+            obj["key"],
+            first_position + pos,
+            ",".join("" if row[c] is None else row[c] for c in COLUMNS),
+            _reason(row, day),
+        )
+        for pos, row in zip(bad.to_pylist(), page.take(bad).to_pylist(), strict=True)
+    ]
+    return PageRows(obj["key"], obj.get("version_id"), page.filter(valid), rejects)

@@ -12,14 +12,13 @@ revision of an earlier month must change the derived figures of the months after
 from __future__ import annotations
 
 import json
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
-from ibdc.parsing.base import ParseResult, Reject
+from ibdc.parsing.base import PageRows, Reject
 from ibdc.periods import parse_period
 from ibdc.reference import products
 
@@ -72,8 +71,6 @@ def _reason(exc: ValidationError) -> str:
 
 SCHEMA = pa.schema(
     [
-        ("province_code", pa.string()),
-        ("period_month", pa.date32()),
         ("product_code", pa.string()),
         ("unit_code", pa.string()),
         ("value_current_month", pa.string()),  # numerics as exact decimal text
@@ -81,8 +78,6 @@ SCHEMA = pa.schema(
         ("base_unit", pa.string()),
         ("value_current_month_base", pa.string()),
         ("value_cumulative_base", pa.string()),
-        ("source_object", pa.string()),
-        ("source_version", pa.string()),
         ("record_position", pa.int32()),
     ]
 )
@@ -92,43 +87,33 @@ def _text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def parse(manifest: dict, pages: list[bytes]) -> ParseResult:
+def parse_page(manifest: dict, obj: dict, body: bytes, first_position: int) -> PageRows:
     province, period = manifest["province_code"], manifest["period"]
-    year, month = parse_period(period)
+    parse_period(period)
     records: list[dict] = []
     rejects: list[Reject] = []
-    position = 0
-    for obj, body in zip(manifest["objects"], pages, strict=True):
-        items = json.loads(body, parse_float=Decimal)["items"]
-        for item in items:
-            raw_text = json.dumps(item, ensure_ascii=False, default=str)
-            try:
-                rec = OutputRecord.model_validate(item)
-                if (rec.province_code, rec.period) != (province, period):
-                    raise ValueError(
-                        f"record is for {rec.province_code} {rec.period}, partition is {province} {period}"
-                    )
-            except ValidationError as exc:
-                rejects.append(Reject(obj["key"], position, raw_text, _reason(exc)))
-            except ValueError as exc:
-                rejects.append(Reject(obj["key"], position, raw_text, str(exc)))
-            else:
-                product = products()[rec.product_code]
-                records.append(
-                    {
-                        "province_code": province,
-                        "period_month": date(year, month, 1),
-                        "product_code": rec.product_code,
-                        "unit_code": rec.unit,
-                        "value_current_month": _text(rec.current_month),
-                        "value_cumulative": _text(rec.cumulative),
-                        "base_unit": product.base_unit,
-                        "value_current_month_base": _text(rec.current_month * product.unit_factor),
-                        "value_cumulative_base": _text(rec.cumulative * product.unit_factor),
-                        "source_object": obj["key"],
-                        "source_version": obj.get("version_id"),
-                        "record_position": position,
-                    }
-                )
-            position += 1
-    return ParseResult(pa.Table.from_pylist(records, schema=SCHEMA), rejects)
+    for position, item in enumerate(json.loads(body, parse_float=Decimal)["items"], start=first_position):
+        raw_text = json.dumps(item, ensure_ascii=False, default=str)
+        try:
+            rec = OutputRecord.model_validate(item)
+            if (rec.province_code, rec.period) != (province, period):
+                raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
+        except ValidationError as exc:
+            rejects.append(Reject(obj["key"], position, raw_text, _reason(exc)))
+        except ValueError as exc:
+            rejects.append(Reject(obj["key"], position, raw_text, str(exc)))
+        else:
+            product = products()[rec.product_code]
+            records.append(
+                {
+                    "product_code": rec.product_code,
+                    "unit_code": rec.unit,
+                    "value_current_month": _text(rec.current_month),
+                    "value_cumulative": _text(rec.cumulative),
+                    "base_unit": product.base_unit,
+                    "value_current_month_base": _text(rec.current_month * product.unit_factor),
+                    "value_cumulative_base": _text(rec.cumulative * product.unit_factor),
+                    "record_position": position,
+                }
+            )
+    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(records, schema=SCHEMA), rejects)

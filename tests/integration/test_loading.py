@@ -1,0 +1,226 @@
+"""Partition loads into PostgreSQL: quarantine, idempotence, threshold, checksum, concurrency, kills."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+import pytest
+
+from ibdc import pipeline
+from ibdc.bench import stage_telemetry
+from ibdc.datasets import EQUIPMENT_TELEMETRY
+from ibdc.landing import raw_zone
+from ibdc.landing.object_store import client, put_bytes
+from ibdc.loading.postgres import QuarantineThresholdExceeded, load_partition
+
+pytestmark = pytest.mark.integration
+
+DATASET = "equipment_telemetry"
+BUSINESS = (
+    "province_code, period_day, device_id, enterprise_code, ts, runtime_min, output_units, energy_kwh, fault_code"
+)
+
+
+def _content(conn, province, day):
+    return conn.execute(
+        f"SELECT count(*), md5(string_agg(t::text, '|' ORDER BY device_id, ts)) FROM"
+        f" (SELECT {BUSINESS} FROM raw.equipment_telemetry WHERE province_code = %s AND period_day = %s) t",
+        (province, day),
+    ).fetchone()
+
+
+def _audit(conn, batch_id):
+    return conn.execute(
+        "SELECT outcome, checksum_verified, rows_in, rows_loaded, rows_quarantined, error FROM raw.load_audit"
+        " WHERE batch_id = %s",
+        (batch_id,),
+    ).fetchone()
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_the_rest_load(services, warehouse):
+    manifest, _ = stage_telemetry("440000", "2026-10-02", devices=500, malformed_every=1000)
+    result = pipeline.load_partition_from_raw(DATASET, "440000", "2026-10-02")
+    assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (12_000, 11_988, 12)
+    rows = warehouse.execute(
+        "SELECT record_position, raw_text, reason, source_object FROM raw.quarantine"
+        " WHERE dataset = %s AND province_code = '440000' AND period = '2026-10-02' ORDER BY 1",
+        (DATASET,),
+    ).fetchall()
+    assert [r[0] for r in rows] == [i * 1000 + 7 for i in range(12)]
+    reasons = [r[2] for r in rows]
+    assert reasons[0] == "runtime_min must be an integer from 0 to 60" and ",61," in rows[0][1]
+    assert reasons[1] == "energy_kwh must be a non-negative number" and ",-3.5," in rows[1][1]
+    assert reasons[2] == "ts 2099-01-01T00:00:00Z is outside the partition day 2026-10-02"
+    assert reasons[3] == "output_units must be a non-negative integer" and ",12a," in rows[3][1]
+    assert {r[3] for r in rows} == {manifest["objects"][0]["key"]}
+    assert _content(warehouse, "440000", "2026-10-02")[0] == 11_988
+    lineage = warehouse.execute(
+        "SELECT DISTINCT batch_id::text, source_object, source_version FROM raw.equipment_telemetry"
+        " WHERE province_code = '440000' AND period_day = '2026-10-02'"
+    ).fetchall()
+    assert lineage == [(result.batch_id, manifest["objects"][0]["key"], manifest["objects"][0]["version_id"])]
+    assert _audit(warehouse, result.batch_id)[:5] == ("succeeded", True, 12_000, 11_988, 12)
+
+
+def test_rerunning_a_load_leaves_the_table_identical(services, warehouse):
+    stage_telemetry("350000", "2026-10-02", devices=300, malformed_every=500)
+    pipeline.load_partition_from_raw(DATASET, "350000", "2026-10-02")
+    first = _content(warehouse, "350000", "2026-10-02")
+    quarantined = warehouse.execute(
+        "SELECT count(*) FROM raw.quarantine WHERE province_code = '350000' AND period = '2026-10-02'"
+    ).fetchone()
+    pipeline.load_partition_from_raw(DATASET, "350000", "2026-10-02")
+    assert _content(warehouse, "350000", "2026-10-02") == first and first[0] > 0
+    assert (
+        warehouse.execute(
+            "SELECT count(*) FROM raw.quarantine WHERE province_code = '350000' AND period = '2026-10-02'"
+        ).fetchone()
+        == quarantined
+    )
+
+
+def test_too_many_bad_rows_fail_the_load_and_keep_the_previous_partition(services, warehouse):
+    stage_telemetry("360000", "2026-10-02", devices=100)
+    pipeline.load_partition_from_raw(DATASET, "360000", "2026-10-02")
+    before = _content(warehouse, "360000", "2026-10-02")
+    manifest, pages = stage_telemetry("360000", "2026-10-02", devices=100, malformed_every=50)
+    parsed = EQUIPMENT_TELEMETRY.parse(manifest, pages)
+    with pytest.raises(QuarantineThresholdExceeded, match=r"48 of 2400 records invalid \(2% > 1%\)"):
+        load_partition(
+            services.warehouse,
+            EQUIPMENT_TELEMETRY,
+            "360000",
+            "2026-10-02",
+            parsed.pages,
+            "k",
+            "v",
+            max_quarantine_share=0.01,
+        )
+    assert _content(warehouse, "360000", "2026-10-02") == before
+    outcome = warehouse.execute(
+        "SELECT outcome, error FROM raw.load_audit WHERE province_code = '360000' ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    assert outcome[0] == "failed" and "48 of 2400" in outcome[1]
+
+
+def test_a_checksum_mismatch_fails_the_load_and_is_audited(services, warehouse):
+    manifest, _ = stage_telemetry("370000", "2026-10-02", devices=50)
+    key = manifest["objects"][0]["key"]
+    mc = client()
+    # Overwriting the object does not reach the load: the manifest pins the version it committed.
+    tampered = put_bytes(mc, services.raw_bucket, key, b"device_id\nDEV-1\n", "text/csv")
+    assert pipeline.load_partition_from_raw(DATASET, "370000", "2026-10-02").rows_loaded == 1_200
+    # A manifest pointing at bytes that are not the ones it describes (as an unversioned store
+    # would serve them) fails the load.
+    manifest["objects"][0]["version_id"] = tampered.version_id
+    put_bytes(
+        mc,
+        services.raw_bucket,
+        raw_zone.manifest_key(DATASET, "370000", "2026-10-02"),
+        json.dumps(manifest).encode(),
+        "application/json",
+    )
+    with pytest.raises(raw_zone.ChecksumMismatch, match=key):
+        pipeline.load_partition_from_raw(DATASET, "370000", "2026-10-02")
+    row = warehouse.execute(
+        "SELECT outcome, checksum_verified, error FROM raw.load_audit"
+        " WHERE province_code = '370000' ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    assert row[:2] == ("failed", False) and "sha256" in row[2]
+    assert _content(warehouse, "370000", "2026-10-02")[0] == 1_200  # the loaded partition is untouched
+
+
+def test_two_concurrent_loads_of_one_partition_leave_exactly_one_copy(services, warehouse):
+    stage_telemetry("420000", "2026-10-02", devices=2000)
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def load():
+        barrier.wait()
+        try:
+            results.append(pipeline.load_partition_from_raw(DATASET, "420000", "2026-10-02"))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and len(results) == 2
+    count, _ = _content(warehouse, "420000", "2026-10-02")
+    assert count == 48_000
+    assert (
+        warehouse.execute(
+            "SELECT count(DISTINCT batch_id) FROM raw.equipment_telemetry"
+            " WHERE province_code = '420000' AND period_day = '2026-10-02'"
+        ).fetchone()[0]
+        == 1
+    )
+
+
+def test_a_held_partition_blocks_only_its_own_loads(services):
+    stage_telemetry("430000", "2026-10-02", devices=20)
+    stage_telemetry("430000", "2026-10-03", devices=20)
+    with psycopg.connect(services.warehouse) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{DATASET}|430000|2026-10-02",))
+        other = threading.Thread(target=pipeline.load_partition_from_raw, args=(DATASET, "430000", "2026-10-03"))
+        same = threading.Thread(target=pipeline.load_partition_from_raw, args=(DATASET, "430000", "2026-10-02"))
+        other.start()
+        same.start()
+        other.join(30)
+        assert not other.is_alive()  # a different partition is not blocked
+        time.sleep(1)
+        assert same.is_alive()  # the same partition waits for the holder
+        holder.rollback()
+    same.join(30)
+    assert not same.is_alive()
+
+
+LOADER = """
+import sys
+from ibdc.localstack.env import load_local_env
+load_local_env()
+from ibdc import pipeline
+pipeline.load_partition_from_raw("equipment_telemetry", "650000", "2026-10-03")
+"""
+
+
+def test_a_load_killed_mid_copy_leaves_the_partition_intact_and_a_rerun_completes(services, warehouse):
+    stage_telemetry("650000", "2026-10-03", devices=100)
+    pipeline.load_partition_from_raw(DATASET, "650000", "2026-10-03")
+    before = _content(warehouse, "650000", "2026-10-03")
+    stage_telemetry("650000", "2026-10-03", devices=25_000)  # 600k rows: a COPY of some seconds
+    proc = subprocess.Popen([sys.executable, "-c", LOADER], env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        copying = warehouse.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
+            " AND query LIKE 'COPY raw.equipment_telemetry%%'"
+        ).fetchone()[0]
+        if copying or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert copying, "the loader never reached its COPY"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    deadline = time.monotonic() + 30
+    while warehouse.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND query LIKE 'COPY raw.equipment_telemetry%%' AND state <> 'idle'"
+    ).fetchone()[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert _content(warehouse, "650000", "2026-10-03") == before
+    interrupted = warehouse.execute(
+        "SELECT outcome FROM raw.load_audit WHERE province_code = '650000' ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()[0]
+    assert interrupted == "running"  # the audit shows an attempt that never finished
+    result = pipeline.load_partition_from_raw(DATASET, "650000", "2026-10-03")
+    assert result.rows_loaded == 600_000 == _content(warehouse, "650000", "2026-10-03")[0]
