@@ -57,15 +57,18 @@ def stage_telemetry(
     return raw_zone.write_partition(extraction), pages
 
 
-def _psql_target(conn: psycopg.Connection) -> None:
-    """A table identical to raw.equipment_telemetry, with the lineage columns defaulted for \\copy."""
-    conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
-    conn.execute("DROP TABLE IF EXISTS bench.psql_copy")
-    conn.execute("CREATE TABLE bench.psql_copy (LIKE raw.equipment_telemetry INCLUDING ALL)")
-    conn.execute(f"""ALTER TABLE bench.psql_copy
+def _identical_target(conn: psycopg.Connection, schema: str) -> str:
+    """A table identical to raw.equipment_telemetry (columns, types, key, checks), its lineage
+    columns defaulted, for the loaders that only send the source columns."""
+    table = f"{schema}.equipment_telemetry"
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute(f"CREATE TABLE {table} (LIKE raw.equipment_telemetry INCLUDING ALL)")
+    conn.execute(f"""ALTER TABLE {table}
         ALTER province_code SET DEFAULT '{PROVINCE}', ALTER period_day SET DEFAULT '{DAY}',
-        ALTER batch_id SET DEFAULT gen_random_uuid(), ALTER source_object SET DEFAULT 'bench.csv',
-        ALTER loaded_at SET DEFAULT now()""")
+        ALTER batch_id SET DEFAULT gen_random_uuid(), ALTER source_object SET DEFAULT 'telemetry.csv',
+        ALTER source_version SET DEFAULT NULL""")
+    return table
 
 
 def _time(fn) -> float:
@@ -93,7 +96,9 @@ def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
     say(f"staged {n:,} rows, {manifest['bytes'] / 1e6:.0f} MB in {len(pages)} objects; local CSV {csv_file}")
 
     psql = shutil.which("psql") or "psql"
-    copy_command = f"\\copy bench.psql_copy ({SOURCE_COLUMNS}) FROM '{csv_file}' WITH (FORMAT csv, HEADER true)"
+    copy_command = (
+        f"\\copy bench_psql.equipment_telemetry ({SOURCE_COLUMNS}) FROM '{csv_file}' WITH (FORMAT csv, HEADER true)"
+    )
     dlt_dir = BENCH_DIR / "dlt"
     results: dict[str, list[float]] = {"platform": [], "psql_copy": [], "dlt": []}
     for r in range(1, rounds + 1):
@@ -103,7 +108,7 @@ def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
         t_platform = _time(lambda: load_partition_from_raw(DATASET, PROVINCE, DAY))
         with psycopg.connect(settings.warehouse, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE raw.equipment_telemetry")
-            _psql_target(conn)
+            _identical_target(conn, "bench_psql")
         t_psql = _time(
             lambda: subprocess.run(
                 [psql, settings.warehouse, "-q", "-v", "ON_ERROR_STOP=1", "-c", copy_command],
@@ -111,6 +116,8 @@ def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
                 stdin=subprocess.DEVNULL,
             )
         )
+        with psycopg.connect(settings.warehouse, autocommit=True) as conn:
+            _identical_target(conn, "bench_dlt")
         t_dlt = _time(lambda: _dlt_load(settings.warehouse, csv_file, dlt_dir))
         for name, t in (("platform", t_platform), ("psql_copy", t_psql), ("dlt", t_dlt)):
             results[name].append(n / t)
@@ -121,7 +128,7 @@ def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
     with psycopg.connect(settings.warehouse) as conn:
         counts = [
             conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("raw.equipment_telemetry", "bench.psql_copy", "bench_dlt.equipment_telemetry")
+            for t in ("raw.equipment_telemetry", "bench_psql.equipment_telemetry", "bench_dlt.equipment_telemetry")
         ]
     if counts != [n, n, n]:
         raise SystemExit(f"row counts differ after loading: platform, psql, dlt = {counts}; expected {n}")
@@ -140,7 +147,8 @@ def _dlt_load(dsn: str, csv_file: Path, pipelines_dir: Path) -> None:
         dataset_name="bench_dlt",
         pipelines_dir=str(pipelines_dir),
     )
-    pipeline.run(table, table_name="equipment_telemetry", write_disposition="replace", loader_file_format="csv")
+    # Appends into the pre-created identical table (emptied before each round); csv = dlt's COPY path.
+    pipeline.run(table, table_name="equipment_telemetry", write_disposition="append", loader_file_format="csv")
 
 
 def report(results: dict[str, list[float]], say=print) -> None:
