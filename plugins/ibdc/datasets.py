@@ -14,6 +14,8 @@ class DatasetSpec:
     table: str
     partition_predicate: str  # SQL matching one (province, period) partition; two parameters
     parse_page: PageParser
+    # Share of invalid records in one partition above which its load fails (and changes nothing).
+    max_quarantine_share: float
 
     def parse(self, manifest: dict, bodies: list[bytes]) -> ParseResult:
         return parse_pages(self.parse_page, manifest, bodies)
@@ -24,6 +26,7 @@ INDUSTRIAL_OUTPUT = DatasetSpec(
     table="raw.industrial_output",
     partition_predicate="province_code = %s AND period_month = to_date(%s, 'YYYY-MM')",
     parse_page=industrial_output.parse_page,
+    max_quarantine_share=0.2,  # about 16 records a partition: up to 3 bad ones load the rest
 )
 
 EQUIPMENT_TELEMETRY = DatasetSpec(
@@ -31,6 +34,7 @@ EQUIPMENT_TELEMETRY = DatasetSpec(
     table="raw.equipment_telemetry",
     partition_predicate="province_code = %s AND period_day = %s::date",
     parse_page=equipment_telemetry.parse_page,
+    max_quarantine_share=0.01,  # machine-generated: more than 1% bad means a broken feed
 )
 
 DATASETS = {d.name: d for d in (INDUSTRIAL_OUTPUT, EQUIPMENT_TELEMETRY)}

@@ -75,7 +75,7 @@ def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadRes
         pages(),
         manifest_key=raw_zone.manifest_key(dataset, province, period),
         manifest_version=manifest.get("extract_id"),
-        max_quarantine_share=settings.quarantine_max_share,
+        max_quarantine_share=spec.max_quarantine_share,
     )
     log.info(
         "loaded %s %s %s: %d in, %d loaded, %d quarantined (batch %s)",

@@ -11,7 +11,6 @@ import functools
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -56,9 +55,6 @@ class Settings(BaseSettings):
     # Airflow (local).
     airflow_port: int = 58080
     airflow_admin_password: str | None = None
-
-    # Loading: share of bad records in one partition above which the load fails.
-    quarantine_max_share: float = Field(default=0.2, ge=0, le=1)
 
     @property
     def manages_postgres(self) -> bool:

@@ -13,10 +13,9 @@ import pytest
 
 from ibdc import pipeline
 from ibdc.bench import stage_telemetry
-from ibdc.datasets import EQUIPMENT_TELEMETRY
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client, put_bytes
-from ibdc.loading.postgres import QuarantineThresholdExceeded, load_partition
+from ibdc.loading.postgres import QuarantineThresholdExceeded
 
 pytestmark = pytest.mark.integration
 
@@ -88,19 +87,9 @@ def test_too_many_bad_rows_fail_the_load_and_keep_the_previous_partition(service
     stage_telemetry("360000", "2026-10-02", devices=100)
     pipeline.load_partition_from_raw(DATASET, "360000", "2026-10-02")
     before = _content(warehouse, "360000", "2026-10-02")
-    manifest, pages = stage_telemetry("360000", "2026-10-02", devices=100, malformed_every=50)
-    parsed = EQUIPMENT_TELEMETRY.parse(manifest, pages)
+    stage_telemetry("360000", "2026-10-02", devices=100, malformed_every=50)  # 2% bad, telemetry allows 1%
     with pytest.raises(QuarantineThresholdExceeded, match=r"48 of 2400 records invalid \(2% > 1%\)"):
-        load_partition(
-            services.warehouse,
-            EQUIPMENT_TELEMETRY,
-            "360000",
-            "2026-10-02",
-            parsed.pages,
-            "k",
-            "v",
-            max_quarantine_share=0.01,
-        )
+        pipeline.load_partition_from_raw(DATASET, "360000", "2026-10-02")
     assert _content(warehouse, "360000", "2026-10-02") == before
     outcome = warehouse.execute(
         "SELECT outcome, error FROM raw.load_audit WHERE province_code = '360000' ORDER BY started_at DESC LIMIT 1"
