@@ -22,6 +22,9 @@ TEST_ENV = {
     "IBDC_AIRFLOW_DB": "airflow_test",
     "IBDC_RAW_BUCKET": "ibdc-raw-test",
     "IBDC_DOCS_BUCKET": "ibdc-docs-test",
+    "IBDC_AIRFLOW_PORT": "58180",  # the tests' Airflow never collides with `make airflow`
+    # No scheduled run of the latest month appears on its own while the tests drive Airflow.
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
 }
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import os
 import sys
 import time
@@ -19,7 +17,7 @@ from ibdc.localstack.processes import LOG_DIR
 from ibdc.periods import last_complete_months, parse_period
 from ibdc.reference import provinces
 from ibdc.settings import Settings, get_settings
-from ibdc.transform.dbt import DBT_TARGET_DIR, run_dbt
+from ibdc.transform.dbt import run_dbt
 
 EXTRACT_DAG = "ibdc_extract_industrial_output"
 TRANSFORM_DAG = "ibdc_transform_dbt"
@@ -93,7 +91,7 @@ def demo(months: int) -> None:
 Where to look next:
   Airflow UI     make airflow   then {settings.airflow_url}
                  login: {local_airflow.ADMIN_USER} / {settings.airflow_admin_password}
-  dbt docs       make docs      (or open {DBT_TARGET_DIR / "index.html"})
+  dbt docs       make docs      (standalone), or "dbt docs" in the Airflow UI's Browse menu
   warehouse      psql "$IBDC_WAREHOUSE_DSN"  after: set -a; . {USER_ENV_FILE}; set +a
   logs           {LOG_DIR}/
 """)
@@ -138,12 +136,17 @@ def airflow_up() -> None:
 
 
 def serve_docs(port: int) -> None:
-    if not (DBT_TARGET_DIR / "index.html").exists():
-        stack.up(say=lambda m: None)
-        run_dbt("docs", "generate")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DBT_TARGET_DIR))
+    """The same docs the Airflow plugin serves: the copy published in the docs bucket."""
+    import uvicorn
+
+    from ibdc.transform import docs
+
+    stack.up(say=lambda m: None)
+    if not docs.published():
+        say("no dbt docs published yet: generating and publishing them ...")
+        docs.generate_and_publish()
     say(f"dbt docs on http://127.0.0.1:{port}/  (Ctrl-C to stop)")
-    http.server.ThreadingHTTPServer(("127.0.0.1", port), handler).serve_forever()
+    uvicorn.run(docs.docs_app, host="127.0.0.1", port=port, log_level="warning")
 
 
 def main(argv: list[str] | None = None) -> int:

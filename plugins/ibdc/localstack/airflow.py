@@ -70,11 +70,12 @@ def run(settings: Settings, *args: str, log: Path | None = None) -> None:
         raise RuntimeError(f"airflow {' '.join(args)} failed (exit {res.returncode}); log {log}:\n{tail}")
 
 
-def start_services(settings: Settings, say=print) -> None:
+def start_services(settings: Settings, say=print, prefix: str = "airflow") -> None:
+    """Start api-server, scheduler, dag-processor and triggerer (idempotent); pid files ``<prefix>-*``."""
     write_passwords(settings)
     env = airflow_env(settings)
     for service in SERVICES:
-        name = f"airflow-{service}"
+        name = f"{prefix}-{service}"
         api = service == "api-server"
         started = processes.start(
             name,
@@ -85,3 +86,8 @@ def start_services(settings: Settings, say=print) -> None:
             timeout_s=120,
         )
         say(f"{name:22} {'started' if started else 'running'}")
+
+
+def stop_services(prefix: str = "airflow") -> None:
+    for service in SERVICES:
+        processes.stop(f"{prefix}-{service}")

@@ -91,14 +91,9 @@ def write_user_env(settings: Settings) -> None:
 def down(say=print) -> None:
     load_local_env()
     settings = get_settings()
-    for name in (
-        "airflow-api-server",
-        "airflow-scheduler",
-        "airflow-dag-processor",
-        "airflow-triggerer",
-        "simulator",
-        "s3",
-    ):
+    # Every process this checkout started (Airflow's, the tests' Airflow, simulator, S3), by pid file.
+    names = sorted(p.stem for p in processes.RUN_DIR.glob("*.pid") if p.stem != "postgres")
+    for name in sorted(names, key=lambda n: not n.startswith("airflow")):
         if processes.stop(name):
             say(f"stopped {name}")
     if settings.manages_postgres and postgres.stop():

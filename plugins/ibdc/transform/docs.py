@@ -1,8 +1,15 @@
-"""dbt docs: generated on every transform run and published to the docs bucket."""
+"""dbt docs: generated on every transform run, published to the docs bucket, and served from there
+(inside the Airflow UI by the ``ibdc`` plugin, and standalone by ``make docs``)."""
 
 from __future__ import annotations
 
-from ibdc.landing.object_store import client, put_bytes
+import mimetypes
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import Response
+from minio.error import S3Error
+
+from ibdc.landing.object_store import client, get_bytes, put_bytes
 from ibdc.settings import get_settings
 from ibdc.transform.dbt import DBT_TARGET_DIR, run_dbt
 
@@ -20,3 +27,30 @@ def generate_and_publish() -> list[str]:
         put_bytes(mc, bucket, key, (DBT_TARGET_DIR / name).read_bytes(), content_type)
         keys.append(f"s3://{bucket}/{key}")
     return keys
+
+
+def published() -> bool:
+    try:
+        client().stat_object(get_settings().docs_bucket, DOCS_PREFIX + "index.html")
+    except S3Error:
+        return False
+    return True
+
+
+docs_app = FastAPI(title="IBDC dbt docs", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@docs_app.get("/")
+def _index() -> Response:
+    return _file("index.html")
+
+
+@docs_app.get("/{name}")
+def _file(name: str) -> Response:
+    if name not in DOCS_FILES:
+        raise HTTPException(404, f"{name} is not part of the dbt docs")
+    try:
+        body = get_bytes(client(), get_settings().docs_bucket, DOCS_PREFIX + name)
+    except S3Error as exc:
+        raise HTTPException(404, "no dbt docs published yet: run the ibdc_transform_dbt DAG") from exc
+    return Response(body, media_type=mimetypes.guess_type(name)[0] or DOCS_FILES[name])

@@ -1,0 +1,54 @@
+"""The dbt docs, published to the docs bucket, served inside the Airflow UI and standalone."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from ibdc.localstack.processes import port_open, wait_until
+from ibdc.transform import docs
+
+pytestmark = pytest.mark.integration
+
+MART = "model.ibdc.mart_industrial_output_monthly"
+
+
+@pytest.fixture(scope="module")
+def published(services):
+    docs.generate_and_publish()
+
+
+def _lists_the_marts(get) -> None:
+    index = get("/")
+    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+    assert "dbt" in index.text.lower()
+    manifest = get("/manifest.json")
+    assert manifest.status_code == 200
+    nodes = manifest.json()["nodes"]
+    assert nodes[MART]["schema"] == "marts" and nodes[MART]["description"]
+    assert get("/secrets.env").status_code == 404  # only the docs' own files are served
+
+
+def test_the_airflow_ui_links_and_serves_the_docs(airflow, published):
+    plugins = {p["name"]: p for p in airflow.get("/plugins")["plugins"]}
+    views = plugins["ibdc"]["external_views"]
+    assert [(v["name"], v["href"], v["destination"]) for v in views] == [("dbt docs", "/ibdc/dbt-docs/", "nav")]
+    _lists_the_marts(lambda path: airflow.session.get(f"{airflow.url}/ibdc/dbt-docs{path}", timeout=30))
+
+
+def test_make_docs_serves_the_same_docs_standalone(services, published):
+    port = 58182
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ibdc.cli", "docs", "--port", str(port)],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: port_open(port), "ibdc docs", timeout_s=60)
+        _lists_the_marts(lambda path: requests.get(f"http://127.0.0.1:{port}{path}", timeout=30))
+    finally:
+        proc.terminate()
+        proc.wait(10)
