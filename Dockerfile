@@ -13,4 +13,5 @@ COPY dbt_project ./dbt_project
 RUN pip install --no-cache-dir --no-deps -e . \
     && cd dbt_project && IBDC_DBT_HOST=x IBDC_DBT_PORT=5432 IBDC_DBT_USER=x IBDC_DBT_PASSWORD=x \
        IBDC_DBT_DBNAME=x dbt parse --profiles-dir . --quiet
+RUN mkdir -p /opt/airflow/logs /opt/airflow/cosmos-cache && chown -R nobody /opt/airflow /opt/ibdc/dbt_project
 USER nobody

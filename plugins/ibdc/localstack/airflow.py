@@ -18,10 +18,10 @@ SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW = Path(sys.executable).parent / "airflow"
 
 
-def airflow_env(settings: Settings) -> dict[str, str]:
-    """Environment for Airflow commands; ``AIRFLOW__*`` variables already set win."""
+def airflow_defaults(settings: Settings) -> dict[str, str]:
+    """The Airflow configuration of the local stack (docker-compose sets its own equivalents)."""
     metadata = settings.airflow_metadata.replace("postgresql://", "postgresql+psycopg2://", 1)
-    defaults = {
+    return {
         "AIRFLOW_HOME": str(AIRFLOW_HOME),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_DIR / "plugins"),
@@ -43,8 +43,11 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "DO_NOT_TRACK": "1",
     }
-    env = {**defaults, **os.environ, **settings.dbt_env()}
-    return env
+
+
+def airflow_env(settings: Settings) -> dict[str, str]:
+    """Environment for Airflow commands; ``AIRFLOW__*`` variables already set win."""
+    return {**airflow_defaults(settings), **os.environ, **settings.dbt_env()}
 
 
 def write_passwords(settings: Settings) -> None:
