@@ -38,8 +38,8 @@ identical. `period` (YYYY-MM) overrides the data interval for a one-off manual r
     doc_md=DOC,
     params={
         "provinces": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "string", "pattern": r"^\d{6}$"},
             description="GB/T 2260 codes of the provinces to collect; empty means all 31.",
         ),
