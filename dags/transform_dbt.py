@@ -30,7 +30,7 @@ No backfill of its own is needed: backfilling an extract DAG triggers this DAG.
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["stage:transform", "tool:dbt", "cadence:on-asset"],
+    tags=["dataset:industrial_output", "stage:transform", "tool:dbt", "cadence:on-asset"],
     doc_md=DOC,
 )
 def ibdc_transform_dbt():

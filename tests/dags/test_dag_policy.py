@@ -27,7 +27,8 @@ def _dags(dagbag):
 def test_every_dag_is_documented_tagged_and_owned(dagbag):
     for dag in _dags(dagbag):
         assert dag.doc_md and len(dag.doc_md) > 200, dag.dag_id
-        assert dag.tags and any(t.startswith("stage:") for t in dag.tags), dag.dag_id
+        for kind in ("dataset:", "stage:", "cadence:"):
+            assert any(t.startswith(kind) for t in dag.tags), (dag.dag_id, kind)
         assert dag.max_active_runs and dag.max_active_runs <= 3, dag.dag_id
         assert dag.catchup is False, dag.dag_id
         for task in dag.tasks:
