@@ -31,24 +31,20 @@ def _backfill(api, reprocess: str) -> None:
     )
     api.wait_for("the backfill to complete", lambda: api.get(f"/backfills/{backfill['id']}")["completed_at"])
     runs = api.get(f"/dags/{EXTRACT}/dagRuns", run_type="backfill", order_by="-run_after", limit=50)["dag_runs"]
-    mine = [
-        r
-        for r in runs
-        if datetime.fromisoformat(r["run_after"])
-        and r["dag_run_id"]
-        and datetime.fromisoformat(r["queued_at"] or r["start_date"]) >= started
-    ]
+    mine = [r for r in runs if datetime.fromisoformat(r["queued_at"] or r["start_date"]) >= started]
     assert sorted(r["data_interval_start"][:7] for r in mine) == PERIODS
     assert {r["state"] for r in mine} == {"success"}
-    # The loads updated the raw asset: the scheduler runs the transform DAG after them.
-    last_end = max(datetime.fromisoformat(r["end_date"]) for r in mine)
 
+    # The loads updated the raw asset; the scheduler runs the transform DAG on those events. Done when
+    # no event waits in the transform's queue, no transform run is active, and the last one, created
+    # after the backfill began, succeeded. (A DAG run's end is recorded after its last task, so the
+    # transform may start a moment before the extract run is marked finished.)
     def transformed():
-        runs = api.get(f"/dags/{TRANSFORM}/dagRuns", order_by="-start_date", limit=5)["dag_runs"]
-        if any(r["state"] in ("queued", "running") for r in runs):
+        queued = api.get(f"/dags/{TRANSFORM}/assets/queuedEvents")["total_entries"]
+        runs = api.get(f"/dags/{TRANSFORM}/dagRuns", order_by="-run_after", limit=5)["dag_runs"]
+        if queued or any(r["state"] in ("queued", "running") for r in runs):
             return False
-        done = [r for r in runs if r["start_date"] and datetime.fromisoformat(r["start_date"]) >= last_end]
-        return done and done[0]
+        return runs and datetime.fromisoformat(runs[0]["run_after"]) >= started and runs[0]
 
     run = api.wait_for("the asset-triggered transform run", transformed)
     assert run["state"] == "success" and run["run_type"] == "asset_triggered"
