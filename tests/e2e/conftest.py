@@ -49,7 +49,8 @@ class AirflowApi:
         raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}; logs in {LOG_DIR}")
 
 
-@pytest.fixture(scope="session")
+# Package scope: the scheduler stops when the e2e tests end, before other tests use the same metadata.
+@pytest.fixture(scope="package")
 def airflow(services):
     local_airflow.run(services, "db", "migrate", log=LOG_DIR / "test-airflow-db-migrate.log")
     local_airflow.run(services, "dags", "reserialize", log=LOG_DIR / "test-airflow-reserialize.log")

@@ -29,7 +29,8 @@ def dag_run(services):
     )
     with psycopg.connect(services.airflow_metadata) as meta:
         return meta.execute(
-            "SELECT run_id, state, data_interval_start FROM dag_run WHERE dag_id = %s ORDER BY id DESC LIMIT 1",
+            "SELECT run_id, state, data_interval_start FROM dag_run WHERE dag_id = %s"
+            " AND logical_date = '2025-10-01T00:00:00+00' ORDER BY id DESC LIMIT 1",
             ("ibdc_extract_industrial_output",),
         ).fetchone()
 
