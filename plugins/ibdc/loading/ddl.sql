@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS raw.quarantine (
     record_position  integer     NOT NULL,
     raw_text         text        NOT NULL,
     reason           text        NOT NULL,
-    quarantined_at   timestamptz NOT NULL
+    quarantined_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS quarantine_partition ON raw.quarantine (dataset, province_code, period);
 

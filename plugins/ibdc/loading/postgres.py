@@ -94,8 +94,9 @@ def load_partition(
 
 
 def _set(conn: psycopg.Connection, **settings: str) -> None:
-    for name, value in settings.items():
-        conn.execute("SELECT set_config(%s, %s, true)", (f"ibdc.{name}", value))
+    """Transaction-local ``ibdc.*`` settings, in one round trip."""
+    calls = ", ".join("set_config(%s, %s, true)" for _ in settings)
+    conn.execute(f"SELECT {calls}", [x for name, value in settings.items() for x in (f"ibdc.{name}", value)])
 
 
 def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[int, int, list[Reject]]:
@@ -123,7 +124,7 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
         )
         with cur.copy(
             "COPY raw.quarantine (dataset, province_code, period, batch_id, source_object,"
-            " record_position, raw_text, reason, quarantined_at) FROM STDIN"
+            " record_position, raw_text, reason) FROM STDIN"
         ) as copy:
             for r in rejects:
                 copy.write_row(
@@ -136,7 +137,6 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
                         r.record_position,
                         r.raw_text,
                         r.reason,
-                        "now",
                     ]
                 )
     return rows_in, rows_loaded, rejects

@@ -23,10 +23,6 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def service_env() -> dict[str, str]:
-    return dict(os.environ)
-
-
 def up(say=print, write_env: bool = True) -> Settings:
     load_local_env()
     settings = get_settings()
@@ -39,7 +35,7 @@ def up(say=print, write_env: bool = True) -> Settings:
         started = processes.start(
             "s3",
             [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(settings.s3_port)],
-            service_env(),
+            dict(os.environ),
             settings.s3_port,
             lambda: _http_ok(f"{settings.s3}/moto-api/"),
         )
@@ -62,7 +58,7 @@ def up(say=print, write_env: bool = True) -> Settings:
                 "--log-level",
                 "warning",
             ],
-            service_env(),
+            dict(os.environ),
             settings.simulator_port,
             lambda: _http_ok(f"{settings.sources_url}/health"),
         )
