@@ -1,11 +1,14 @@
-"""Datasets the platform collects, and what each needs: its parser, its raw table, its partition key."""
+"""Datasets the platform collects, and what each needs: its validator, its raw table, its partition
+key, its quarantine threshold."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ibdc.parsing import equipment_telemetry, industrial_output
-from ibdc.parsing.base import PageParser, ParseResult, parse_pages
+from ibdc.parsing.base import PageRows, ParseResult, Validator, parse_page, parse_pages
+from ibdc.schemas import SCHEMAS, Cadence, RecordSchema
 
 
 @dataclass(frozen=True)
@@ -13,27 +16,41 @@ class DatasetSpec:
     name: str
     table: str
     partition_predicate: str  # SQL matching one (province, period) partition; two parameters
-    parse_page: PageParser
+    validate: Validator
     # Share of invalid records in one partition above which its load fails (and changes nothing).
     max_quarantine_share: float
 
-    def parse(self, manifest: dict, bodies: list[bytes]) -> ParseResult:
-        return parse_pages(self.parse_page, manifest, bodies)
+    @property
+    def schema(self) -> RecordSchema:
+        return SCHEMAS[self.name]
 
+    @property
+    def cadence(self) -> Cadence:
+        return self.schema.cadence
+
+    def parse_page(self, manifest: dict, obj: dict, body: bytes, first_position: int) -> PageRows:
+        return parse_page(self.name, self.validate, manifest, obj, body, first_position)
+
+    def parse(self, manifest: dict, bodies: Iterable[bytes]) -> ParseResult:
+        return parse_pages(self, manifest, bodies)
+
+
+MONTHLY_PARTITION = "province_code = %s AND period_month = to_date(%s, 'YYYY-MM')"
+DAILY_PARTITION = "province_code = %s AND period_day = %s::date"
 
 INDUSTRIAL_OUTPUT = DatasetSpec(
     name="industrial_output",
     table="raw.industrial_output",
-    partition_predicate="province_code = %s AND period_month = to_date(%s, 'YYYY-MM')",
-    parse_page=industrial_output.parse_page,
+    partition_predicate=MONTHLY_PARTITION,
+    validate=industrial_output.validate,
     max_quarantine_share=0.2,  # about 16 records a partition: up to 3 bad ones load the rest
 )
 
 EQUIPMENT_TELEMETRY = DatasetSpec(
     name="equipment_telemetry",
     table="raw.equipment_telemetry",
-    partition_predicate="province_code = %s AND period_day = %s::date",
-    parse_page=equipment_telemetry.parse_page,
+    partition_predicate=DAILY_PARTITION,
+    validate=equipment_telemetry.validate,
     max_quarantine_share=0.01,  # machine-generated: more than 1% bad means a broken feed
 )
 

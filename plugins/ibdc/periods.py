@@ -26,6 +26,15 @@ def parse_day(period: str) -> date:
         raise ValueError(f"daily period must be YYYY-MM-DD, got {period!r}") from None
 
 
+def check_period(cadence: str, period: str) -> str:
+    """``period`` validated for a dataset's cadence (``monthly``: YYYY-MM, ``daily``: YYYY-MM-DD)."""
+    if cadence == "daily":
+        parse_day(period)
+    else:
+        parse_period(period)
+    return period
+
+
 def month_of(moment: date | datetime) -> str:
     return f"{moment.year:04d}-{moment.month:02d}"
 

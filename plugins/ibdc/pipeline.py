@@ -9,7 +9,7 @@ from ibdc.datasets import DATASETS
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client
 from ibdc.loading.postgres import LoadResult, load_partition
-from ibdc.periods import parse_period
+from ibdc.periods import check_period
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
 from ibdc.sources.registry import load_registry
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def extract_partition(dataset: str, province: str, period: str) -> dict:
     """Source over HTTP -> raw zone. Returns a summary of the committed manifest."""
-    parse_period(period)
+    check_period(DATASETS[dataset].cadence, period)
     source = load_registry()[province]
     extraction = adapter_for(source.style).extract(source, dataset, period)
     manifest = raw_zone.write_partition(extraction)
@@ -63,7 +63,7 @@ def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadRes
             ahead = pool.submit(fetch_and_parse, 0, 0) if objects else None
             for i in range(len(objects)):
                 page = ahead.result()
-                position += page.rows_in
+                position += page.records_served
                 ahead = pool.submit(fetch_and_parse, i + 1, position) if i + 1 < len(objects) else None
                 yield page
 

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     simulator_seed: int = 20260101
     simulator_client_secret: str | None = None
     simulator_faults: str = "default"
+    # Devices reporting telemetry per province: 24 rows a device a day. 200 gives 4,800 rows a
+    # province-day; 50,000 gives 1.2 million.
+    simulator_telemetry_devices: int = 200
 
     # Extraction behaviour.
     http_timeout_s: float = 10.0

@@ -43,13 +43,14 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
     extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     objects = []
     for n, page in enumerate(extraction.pages, start=1):
-        key = f"{prefix}extract={extract_id}/page-{n:04d}.json"
+        key = f"{prefix}extract={extract_id}/page-{n:04d}.{page.extension}"
         sha = hashlib.sha256(page.body).hexdigest()
         written = put_bytes(
             mc, bucket, key, page.body, page.content_type, {"sha256": sha, "records": str(page.records)}
         )
         objects.append(
             {
+                "page": n - 1,
                 "key": key,
                 "version_id": written.version_id,
                 "sha256": sha,
@@ -68,6 +69,8 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
         "extracted_at": datetime.now(UTC).isoformat(),
         "records_claimed": extraction.records_claimed,
         "records_received": extraction.records_received,
+        "records_distinct": extraction.records_distinct,
+        "duplicates": extraction.duplicates,
         "bytes": sum(o["bytes"] for o in objects),
         "objects": objects,
     }

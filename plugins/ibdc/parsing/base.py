@@ -1,13 +1,23 @@
-"""What every parser returns, one raw object (page) at a time: the valid rows as an Arrow table and
-the rejects with their reasons. Partition-wide lineage (province, period, batch, source object and
-version, load time) is not in the rows: the loader supplies it once per page (see loading.postgres)."""
+"""Parsing one raw object (page) into canonical rows, and what every parser returns.
+
+A page is decoded by its style's wire format (the manifest says which), records the source served
+twice are set aside (the manifest lists them: identical repeats are dropped, conflicting ones
+quarantined), and the dataset's validator turns the rest into typed rows and rejects with reasons.
+Partition-wide lineage (province, period, batch, source object and version, load time) is not in the
+rows: the loader supplies it once per page (see loading.postgres).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+
+from ibdc.formats import format_for
+from ibdc.schemas import SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -26,14 +36,54 @@ class PageRows:
     source_version: str | None
     rows: pa.Table
     rejects: list[Reject] = field(default_factory=list)
+    records_served: int = 0  # records on the page as served, identical repeats included
 
     @property
     def rows_in(self) -> int:
+        """Records taken in: valid rows and rejects (a record served twice identically counts once)."""
         return self.rows.num_rows + len(self.rejects)
 
 
-# parse_page(manifest, manifest object entry, page bytes, position of the page's first record)
-PageParser = Callable[[dict, dict, bytes, int], PageRows]
+@dataclass(frozen=True)
+class Records:
+    """A page's records handed to a dataset's validator: canonical string columns, the records'
+    positions in the partition, and each record's raw text as served."""
+
+    table: pa.Table
+    positions: list[int]
+    raw_text: Callable[[int], str]  # by row of ``table``
+
+
+# validate(manifest, manifest object entry, records) -> rows and rejects
+Validator = Callable[[dict, dict, Records], PageRows]
+
+
+def parse_page(
+    dataset: str, validate: Validator, manifest: dict, obj: dict, body: bytes, first_position: int
+) -> PageRows:
+    """Decode and validate one page; ``first_position`` is the partition position of its first record."""
+    style = manifest.get("source", {}).get("style", "rest_json")
+    decoded = format_for(style).decode(SCHEMAS[dataset], body)
+    repeats = {d["index"]: d for d in manifest.get("duplicates", []) if d["page"] == obj.get("page")}
+    keep = [i for i in range(decoded.num_records) if i not in repeats]
+    records = Records(
+        decoded.table if not repeats else decoded.table.take(keep),
+        [first_position + i for i in keep],
+        decoded.raw_text if not repeats else (lambda r: decoded.raw_text(keep[r])),
+    )
+    page = validate(manifest, obj, records)
+    conflicting = [
+        Reject(
+            obj["key"],
+            first_position + i,
+            decoded.raw_text(i),
+            f"record {json.dumps(d['key'], ensure_ascii=False)} served again with different values "
+            f"(first on page {d['first'][0] + 1}, record {d['first'][1] + 1}; the first is kept)",
+        )
+        for i, d in sorted(repeats.items())
+        if not d["identical"]
+    ]
+    return dataclasses.replace(page, rejects=[*page.rejects, *conflicting], records_served=decoded.num_records)
 
 
 @dataclass
@@ -57,11 +107,11 @@ class ParseResult:
         return pa.concat_tables(p.rows for p in self.pages)
 
 
-def parse_pages(parse_page: PageParser, manifest: dict, bodies: Iterable[bytes]) -> ParseResult:
+def parse_pages(spec, manifest: dict, bodies: Iterable[bytes]) -> ParseResult:
     """Parse a partition's pages in order (record positions run on across pages)."""
     pages, position = [], 0
     for obj, body in zip(manifest["objects"], bodies, strict=True):
-        page = parse_page(manifest, obj, body, position)
+        page = spec.parse_page(manifest, obj, body, position)
         pages.append(page)
-        position += page.rows_in
+        position += page.records_served
     return ParseResult(pages)

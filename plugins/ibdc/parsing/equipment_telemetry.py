@@ -6,14 +6,12 @@ or millions of rows; only the (few) rejected rows are looked at one by one, to s
 
 from __future__ import annotations
 
-import io
 import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
-from ibdc.parsing.base import PageRows, Reject
+from ibdc.parsing.base import PageRows, Records, Reject
 from ibdc.periods import parse_day
 
 # The columns a telemetry source serves (its contract with the platform).
@@ -30,9 +28,6 @@ CHECKS: dict[str, tuple[str, str]] = {
     "energy_kwh": (r"^[0-9]{1,12}(\.[0-9]+)?([eE][-+]?[0-9]+)?$", "energy_kwh must be a non-negative number"),
 }
 FAULT_CODE = r"^[A-Z][0-9]{3}$"
-READ = pacsv.ConvertOptions(
-    column_types=dict.fromkeys(COLUMNS, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=False
-)
 
 
 def _valid(table: pa.Table, day: str) -> pa.Array:
@@ -53,23 +48,14 @@ def _reason(row: dict, day: str) -> str:
     return "; ".join(reasons)
 
 
-def parse_page(manifest: dict, obj: dict, body: bytes, first_position: int) -> PageRows:
+def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
     day = manifest["period"]
     parse_day(day)
-    page = pacsv.read_csv(io.BytesIO(body), convert_options=READ)
-    missing = set(COLUMNS) - set(page.column_names)
-    if missing:  # schema drift fails the whole load: rows cannot be trusted column by column
-        raise ValueError(f"{obj['key']}: columns missing from the source: {sorted(missing)}")
-    page = page.select(list(COLUMNS))
+    page = records.table.select(list(COLUMNS))
     valid = _valid(page, day)
-    bad = pc.indices_nonzero(pc.invert(valid))
+    bad = pc.indices_nonzero(pc.invert(valid)).to_pylist()
     rejects = [
-        Reject(
-            obj["key"],
-            first_position + pos,
-            ",".join("" if row[c] is None else row[c] for c in COLUMNS),
-            _reason(row, day),
-        )
-        for pos, row in zip(bad.to_pylist(), page.take(bad).to_pylist(), strict=True)
+        Reject(obj["key"], records.positions[i], records.raw_text(i), _reason(row, day))
+        for i, row in zip(bad, page.take(bad).to_pylist(), strict=True)
     ]
     return PageRows(obj["key"], obj.get("version_id"), page.filter(valid), rejects)

@@ -11,14 +11,13 @@ revision of an earlier month must change the derived figures of the months after
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
-from ibdc.parsing.base import PageRows, Reject
+from ibdc.parsing.base import PageRows, Records, Reject
 from ibdc.periods import parse_period
 from ibdc.reference import products
 
@@ -87,24 +86,23 @@ def _text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def parse_page(manifest: dict, obj: dict, body: bytes, first_position: int) -> PageRows:
+def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
     province, period = manifest["province_code"], manifest["period"]
     parse_period(period)
-    records: list[dict] = []
+    rows: list[dict] = []
     rejects: list[Reject] = []
-    for position, item in enumerate(json.loads(body, parse_float=Decimal)["items"], start=first_position):
-        raw_text = json.dumps(item, ensure_ascii=False, default=str)
+    for i, (position, item) in enumerate(zip(records.positions, records.table.to_pylist(), strict=True)):
         try:
             rec = OutputRecord.model_validate(item)
             if (rec.province_code, rec.period) != (province, period):
                 raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
         except ValidationError as exc:
-            rejects.append(Reject(obj["key"], position, raw_text, _reason(exc)))
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), _reason(exc)))
         except ValueError as exc:
-            rejects.append(Reject(obj["key"], position, raw_text, str(exc)))
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), str(exc)))
         else:
             product = products()[rec.product_code]
-            records.append(
+            rows.append(
                 {
                     "product_code": rec.product_code,
                     "unit_code": rec.unit,
@@ -116,4 +114,4 @@ def parse_page(manifest: dict, obj: dict, body: bytes, first_position: int) -> P
                     "record_position": position,
                 }
             )
-    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(records, schema=SCHEMA), rejects)
+    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(rows, schema=SCHEMA), rejects)

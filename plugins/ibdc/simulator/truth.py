@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -92,14 +93,30 @@ class OutputRecord:
     cumulative: Decimal
 
 
-def published_output(seed: int, province: str, period: str) -> list[OutputRecord]:
-    """What the province publishes for a month: nothing for January (folded into February)."""
+def revise(months: tuple[Decimal, ...], year: int, revised: Mapping[str, Decimal], q: Decimal) -> tuple[Decimal, ...]:
+    """Monthly figures after revisions (``YYYY-MM`` -> factor) of months of ``year``."""
+    out = list(months)
+    for period, factor in revised.items():
+        y, m = parse_period(period)
+        if y == year:
+            out[m - 1] = (out[m - 1] * factor).quantize(q, ROUND_HALF_EVEN)
+    return tuple(out)
+
+
+def published_output(
+    seed: int, province: str, period: str, revised: Mapping[str, Decimal] | None = None
+) -> list[OutputRecord]:
+    """What the province publishes for a month: nothing for January (folded into February).
+
+    ``revised`` (``YYYY-MM`` -> factor) revises earlier months: their figures change, and so do the
+    year-to-date figures of the months after them.
+    """
     year, month = parse_period(period)
     if month == 1:
         return []
     records = []
     for code, product in products().items():
-        months = monthly_output(seed, code, province, year)
+        months = revise(monthly_output(seed, code, province, year), year, revised or {}, _quantum(product))
         cumulative = sum(months[:month], Decimal(0))
         if not cumulative:
             continue  # a province that produces none reports none

@@ -10,26 +10,26 @@ import yaml
 from pydantic import BaseModel, field_validator
 
 from ibdc.reference import provinces
+from ibdc.schemas import SCHEMAS, Cadence
 from ibdc.settings import get_settings
 
 REGISTRY_FILE = Path(__file__).with_name("registry.yaml")
 
 
 class ApiStyle(enum.StrEnum):
-    REST_JSON = "rest_json"
-
-
-class Cadence(enum.StrEnum):
-    MONTHLY = "monthly"
-    DAILY = "daily"
+    REST_JSON = "rest_json"  # paged REST JSON, bearer token
+    APP_KEY = "app_key"  # appKey paging, UPPERCASE fields, yyyymmdd dates, base64 resource ids
+    SIGNED_GATEWAY = "signed_gateway"  # signed POST form, JSON nested in JSON strings
+    JSONP = "jsonp"  # callback-wrapped JSON, pageNo/pageSize
+    CSV_DOWNLOAD = "csv_download"  # GBK / GB18030 CSV files, units in headers, 合计 rows
+    NBS_EASYQUERY = "nbs_easyquery"  # NBS easyquery datanodes zb.<indicator>_reg.<adcode>_sj.<period>
 
 
 class ProvinceSource(BaseModel, frozen=True):
     code: str
     style: ApiStyle
     base_url: str
-    datasets: tuple[str, ...]
-    cadence: Cadence
+    datasets: dict[str, Cadence]  # dataset -> the cadence the source publishes it at
     conn_id: str
 
     @field_validator("code")
@@ -38,6 +38,17 @@ class ProvinceSource(BaseModel, frozen=True):
         if code not in provinces():
             raise ValueError(f"{code!r} is not a GB/T 2260 provincial code")
         return code
+
+    @field_validator("datasets")
+    @classmethod
+    def _known_datasets(cls, datasets: dict[str, Cadence]) -> dict[str, Cadence]:
+        unknown = sorted(set(datasets) - set(SCHEMAS))
+        if unknown:
+            raise ValueError(f"unknown datasets {unknown}; known: {sorted(SCHEMAS)}")
+        for name, cadence in datasets.items():
+            if cadence is not SCHEMAS[name].cadence:  # the dataset's DAG runs at the schema's cadence
+                raise ValueError(f"{name} is collected {SCHEMAS[name].cadence}, not {cadence}")
+        return datasets
 
     @property
     def url(self) -> str:

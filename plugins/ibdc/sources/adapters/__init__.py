@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
+
 from ibdc.sources.adapters.base import Extraction, RawPage, ReconciliationError, SourceAdapter
-from ibdc.sources.adapters.rest_json import RestJsonAdapter
 from ibdc.sources.registry import ApiStyle
 
-ADAPTERS: dict[ApiStyle, type[SourceAdapter]] = {ApiStyle.REST_JSON: RestJsonAdapter}
+# style -> "module:class" under ibdc.sources.adapters
+ADAPTERS: dict[ApiStyle, str] = {
+    ApiStyle.REST_JSON: "rest_json:RestJsonAdapter",
+    ApiStyle.APP_KEY: "app_key:AppKeyAdapter",
+    ApiStyle.SIGNED_GATEWAY: "signed_gateway:SignedGatewayAdapter",
+    ApiStyle.JSONP: "jsonp:JsonpAdapter",
+    ApiStyle.CSV_DOWNLOAD: "csv_download:CsvDownloadAdapter",
+    ApiStyle.NBS_EASYQUERY: "nbs_easyquery:NbsEasyqueryAdapter",
+}
 
 
 def adapter_for(style: ApiStyle) -> SourceAdapter:
-    return ADAPTERS[style]()
+    module, cls = ADAPTERS[style].split(":")
+    return getattr(importlib.import_module(f"ibdc.sources.adapters.{module}"), cls)()
 
 
 __all__ = ["Extraction", "RawPage", "ReconciliationError", "SourceAdapter", "adapter_for"]

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
 import requests
 
 from ibdc.settings import get_settings
-from ibdc.sources.adapters.base import Extraction, RawPage
+from ibdc.sources.adapters.base import Extraction, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
-
-ENDPOINTS = {"industrial_output": "api/v1/industrial-output"}
 
 
 class RestJsonAdapter:
@@ -36,28 +33,23 @@ class RestJsonAdapter:
         return resp.json()["access_token"]
 
     def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
-        url = f"{source.url}/{ENDPOINTS[dataset]}"
+        url = f"{source.url}/api/v1/{dataset}"
         headers = {"Authorization": f"Bearer {self._token(source)}"}
         limit = get_settings().page_size
         result = Extraction(source=source, dataset=dataset, period=period)
         offset = 0
         while True:
             params = {"period": period, "offset": offset, "limit": limit}
-            resp = self.session.get(url, params=params, headers=headers)
-            resp.raise_for_status()
-            doc = json.loads(resp.content)
-            items = doc["items"]
-            result.records_claimed = int(doc["total"])
-            result.pages.append(
-                RawPage(
-                    resp.content,
-                    resp.headers.get("Content-Type", "application/json"),
-                    {"method": "GET", "url": url, "params": params},
-                    len(items),
-                )
+            page = fetch_page(
+                result,
+                lambda p=params: self.session.get(url, params=p, headers=headers),
+                {"method": "GET", "url": url, "params": params},
             )
-            offset += len(items)
-            if not items or offset >= result.records_claimed:
+            result.records_claimed = page.total
+            # Advance by the page size asked for, not the records received: a portal that repeats
+            # records across pages must not make the client skip any.
+            offset += limit
+            if not page.num_records or offset >= result.records_claimed:
                 break
         result.reconcile()
         return result

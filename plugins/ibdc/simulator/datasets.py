@@ -1,0 +1,67 @@
+"""The simulated datasets: each one's ground truth for a (province, period) as canonical records.
+
+A truth function takes ``(seed, province, period, revised)`` and returns a string table with the
+schema's fields (see :mod:`ibdc.schemas`); ``revised`` maps ``YYYY-MM`` -> factor for the months a
+``revision`` fault has revised (datasets without revisable figures ignore it only when empty).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pyarrow as pa
+
+from ibdc.formats.base import table_from_records
+from ibdc.periods import parse_day
+from ibdc.reference import products
+from ibdc.schemas import EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT, SCHEMAS, RecordSchema, canonical_text
+from ibdc.settings import get_settings
+from ibdc.simulator.telemetry import telemetry_table
+from ibdc.simulator.truth import published_output
+
+TruthFn = Callable[[int, str, str, Mapping[str, Decimal]], pa.Table]
+
+
+@dataclass(frozen=True)
+class SimulatedDataset:
+    schema: RecordSchema
+    truth: TruthFn
+
+
+def _records_table(schema: RecordSchema, records: list[dict]) -> pa.Table:
+    return table_from_records(
+        schema, [{f.name: canonical_text(f.kind, r[f.name]) for f in schema.fields} for r in records]
+    )
+
+
+def industrial_output(seed: int, province: str, period: str, revised: Mapping[str, Decimal]) -> pa.Table:
+    return _records_table(
+        INDUSTRIAL_OUTPUT,
+        [
+            {
+                "province_code": r.province_code,
+                "period": r.period,
+                "product_code": r.product_code,
+                "product_name": products()[r.product_code].name_zh,
+                "unit": r.unit_code,
+                "current_month": r.current_month,
+                "cumulative": r.cumulative,
+            }
+            for r in published_output(seed, province, period, revised)
+        ],
+    )
+
+
+def equipment_telemetry(seed: int, province: str, period: str, revised: Mapping[str, Decimal]) -> pa.Table:
+    if revised:
+        raise ValueError("telemetry readings are not revised")
+    table = telemetry_table(seed, province, parse_day(period), get_settings().simulator_telemetry_devices)
+    return table.select(list(EQUIPMENT_TELEMETRY.names))
+
+
+DATASETS: dict[str, SimulatedDataset] = {
+    "industrial_output": SimulatedDataset(SCHEMAS["industrial_output"], industrial_output),
+    "equipment_telemetry": SimulatedDataset(SCHEMAS["equipment_telemetry"], equipment_telemetry),
+}

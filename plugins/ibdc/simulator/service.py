@@ -1,0 +1,172 @@
+"""What every style's routes share: the records a province serves (after data faults), paging, the
+HTTP faults on the way out, the portals' style assignment and the client secret."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import yaml
+from fastapi import HTTPException, Response
+
+from ibdc.periods import parse_day, parse_period
+from ibdc.reference import provinces
+from ibdc.schemas import SCHEMAS, Cadence, Kind, RecordSchema
+from ibdc.settings import get_settings
+from ibdc.simulator.datasets import DATASETS
+from ibdc.simulator.faults import Fault, FaultBoard, FaultKind, Malformation
+from ibdc.uscc import check_digit
+
+PORTALS_FILE = Path(__file__).with_name("portals.yaml")
+
+
+@functools.cache
+def board() -> FaultBoard:
+    return FaultBoard(get_settings().simulator_faults)
+
+
+@functools.cache
+def portals() -> dict[str, dict]:
+    """Province -> its portal: ``style`` and the style's options (the simulator's own map)."""
+    doc = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
+    return {str(code): ({"style": p} if isinstance(p, str) else p) for code, p in doc.items()}
+
+
+def portal(adcode: str, style: str) -> dict:
+    """The province's portal options; 404 unless the province publishes in ``style``."""
+    if adcode not in provinces():
+        raise HTTPException(404, f"no provincial source {adcode}")
+    options = portals().get(adcode)
+    if not options or options["style"] != style:
+        raise HTTPException(404, f"province {adcode} does not publish through a {style} API")
+    return options
+
+
+def secret() -> bytes:
+    value = get_settings().simulator_client_secret
+    if not value:
+        raise RuntimeError("IBDC_SIMULATOR_CLIENT_SECRET is not set")
+    return value.encode()
+
+
+def secret_matches(candidate: str | None) -> bool:
+    return candidate is not None and hmac.compare_digest(candidate.encode(), secret())
+
+
+def schema(dataset: str) -> RecordSchema:
+    if dataset not in DATASETS:
+        raise HTTPException(404, f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
+    return SCHEMAS[dataset]
+
+
+def check_period(dataset: str, period: str) -> str:
+    try:
+        (parse_period if schema(dataset).cadence is Cadence.MONTHLY else parse_day)(period)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return period
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+def _truth_table(dataset: str, province: str, period: str) -> tuple[pa.Table, list[Fault]]:
+    faults = board().data_faults(dataset, province)
+    revised = {p: f.factor for f in faults if f.kind is FaultKind.REVISION for p in f.periods}
+    table = DATASETS[dataset].truth(get_settings().simulator_seed, province, period, revised)
+    return table, faults
+
+
+def _positions(table: pa.Table, sch: RecordSchema, fault: Fault) -> list[int]:
+    if fault.every:
+        return list(range(fault.every - 1, table.num_rows, fault.every))
+    keys = table.column(sch.key[0]).to_pylist()
+    return [i for i, k in enumerate(keys) if k == fault.key]
+
+
+def _broken(value: str | None, kind: Kind, how: Malformation) -> str:
+    value = value or "0"
+    if how is Malformation.BAD_NUMBER:
+        return value.replace("0", "O", 1).replace(".", ",") + "x"
+    if how is Malformation.NEGATIVE:
+        return "-" + value if value.strip("0.") else "-1"
+    if how is Malformation.UNKNOWN_CODE:
+        return value + "_v2"
+    if how is Malformation.INVALID_CREDIT_CODE:
+        good = check_digit(value[:17])
+        return value[:17] + ("1" if good != "1" else "2")
+    if how is Malformation.FUTURE_DATE:
+        return "2099-01-01T00:00:00Z" if kind is Kind.TIMESTAMP else "2099-01-01"
+    raise ValueError(how)
+
+
+def _malformed(table: pa.Table, sch: RecordSchema, faults: list[Fault]) -> tuple[pa.Table, list[dict]]:
+    broken = []
+    for fault in faults:
+        if fault.kind is not FaultKind.MALFORMED:
+            continue
+        name = fault.field or sch.key[0]
+        column = table.column(name).to_pylist()
+        for i in _positions(table, sch, fault):
+            column[i] = _broken(column[i], sch.field(name).kind, fault.malformation)
+            broken.append({"position": i, "key": table.column(sch.key[0])[i].as_py(), "kind": str(fault.malformation)})
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(column, pa.string()))
+    return table, broken
+
+
+def served_table(dataset: str, province: str, period: str) -> pa.Table:
+    """The partition as the province serves it: string columns, faults applied, maybe drifted."""
+    sch = schema(dataset)
+    table, faults = _truth_table(dataset, province, check_period(dataset, period))
+    table, _ = _malformed(table, sch, faults)
+    for fault in faults:
+        if fault.kind is FaultKind.SCHEMA_DRIFT:
+            table = table.rename_columns([fault.renamed_to if n == fault.field else n for n in table.column_names])
+    return table
+
+
+def truth(dataset: str, province: str, period: str) -> dict:
+    """What a correct pipeline holds: the valid records, and the malformed ones by position."""
+    sch = schema(dataset)
+    table, faults = _truth_table(dataset, province, check_period(dataset, period))
+    _, broken = _malformed(table, sch, faults)
+    bad = {b["position"] for b in broken}
+    expected = [r for i, r in enumerate(table.to_pylist()) if i not in bad]
+    return {"dataset": dataset, "province_code": province, "period": period, "expected": expected, "malformed": broken}
+
+
+def page(table: pa.Table, dataset: str, province: str, start: int, count: int) -> pa.Table:
+    """Records ``start`` .. ``start + count``; with ``duplicate_rows`` every later page also repeats
+    the previous page's last record at its top (an unstable sort on the portal's side)."""
+    duplicated = any(f.kind is FaultKind.DUPLICATE_ROWS for f in board().data_faults(dataset, province))
+    if duplicated and start > 0:
+        return table.slice(start - 1, count + 1)
+    return table.slice(start, count)
+
+
+# --- responses -----------------------------------------------------------------------------------
+
+
+async def respond(
+    dataset: str, province: str, body: bytes, media_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    """The response to a data request, after the HTTP faults in force for (province, dataset)."""
+    for fault in board().take_http_faults(dataset, province):
+        if fault.kind is FaultKind.RATE_LIMITED:
+            return Response(
+                json.dumps({"error": "rate limit exceeded"}),
+                429,
+                {"Retry-After": str(fault.retry_after)},
+                media_type="application/json",
+            )
+        if fault.kind is FaultKind.SERVER_ERROR:
+            return Response(json.dumps({"error": "upstream unavailable"}), 503, media_type="application/json")
+        if fault.kind is FaultKind.SLOW:
+            await asyncio.sleep(fault.seconds)
+        if fault.kind is FaultKind.TRUNCATED:
+            body = body[: max(1, len(body) // 2)]
+    return Response(body, 200, headers, media_type=media_type)

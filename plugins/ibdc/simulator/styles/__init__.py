@@ -1,0 +1,1 @@
+"""One module per API style: a FastAPI router serving the provinces whose portal uses that style."""

@@ -1,0 +1,5 @@
+"""Style ``app_key``: not written yet."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

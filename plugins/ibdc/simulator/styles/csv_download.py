@@ -1,0 +1,5 @@
+"""Style ``csv_download``: not written yet."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Style ``jsonp``: not written yet."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Style ``signed_gateway``: not written yet."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
