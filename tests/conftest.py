@@ -62,9 +62,9 @@ def truth(services):
     """The simulator's ground truth for a partition, over HTTP."""
     import requests
 
-    def get(province: str, period: str) -> dict:
+    def get(province: str, period: str, dataset: str = "industrial_output") -> dict:
         resp = requests.get(
-            f"{services.sources_url}/truth/industrial-output",
+            f"{services.sources_url}/truth/{dataset}",
             params={"province": province, "period": period},
             timeout=10,
         )
@@ -72,3 +72,19 @@ def truth(services):
         return resp.json()
 
     return get
+
+
+@pytest.fixture
+def source_faults(services):
+    """Switch simulator faults on for one test (``source_faults([...])``); all cleared afterwards."""
+    import requests
+
+    url = f"{services.sources_url}/admin/faults"
+    headers = {"X-Admin-Secret": services.simulator_client_secret}
+
+    def add(faults: list[dict]) -> None:
+        requests.post(url, json=faults, headers=headers, timeout=10).raise_for_status()
+
+    requests.delete(url, headers=headers, timeout=10).raise_for_status()
+    yield add
+    requests.delete(url, headers=headers, timeout=10).raise_for_status()

@@ -1,5 +1,13 @@
-"""Airflow Assets the platform's DAGs produce and consume."""
+"""Airflow Assets the platform's DAGs produce and consume: one per raw table."""
 
 from airflow.sdk import Asset
 
-RAW_INDUSTRIAL_OUTPUT = Asset(name="raw.industrial_output", uri="ibdc://warehouse/raw/industrial_output")
+from ibdc.schemas import SCHEMAS
+
+
+def raw_asset(dataset: str) -> Asset:
+    return Asset(name=f"raw.{dataset}", uri=f"ibdc://warehouse/raw/{dataset}")
+
+
+RAW_ASSETS = {name: raw_asset(name) for name in SCHEMAS}
+RAW_INDUSTRIAL_OUTPUT = RAW_ASSETS["industrial_output"]

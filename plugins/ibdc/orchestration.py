@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from ibdc.alerts import record_failure
-from ibdc.periods import month_of, parse_period
+from ibdc.periods import check_period, month_of
+from ibdc.schemas import SCHEMAS, Cadence
 from ibdc.sources.registry import resolve_provinces
 
 OWNER = "ibdc-data-platform"
@@ -20,18 +21,41 @@ DEFAULT_ARGS = {
 }
 
 
+# Per cadence: the schedule (on data intervals: a run covers the interval that just ended), the
+# period pattern of the ``period`` param, and the earliest period sources publish (backfill range).
+CADENCES = {
+    Cadence.MONTHLY: {
+        "cron": "0 0 1 * *",
+        "pattern": r"^\d{4}-(0[1-9]|1[0-2])$",
+        "format": "YYYY-MM",
+        "start_date": datetime(2018, 1, 1, tzinfo=UTC),
+    },
+    Cadence.DAILY: {
+        "cron": "0 2 * * *",  # 02:00 UTC (10:00 Beijing): devices have reported the previous day
+        "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+        "format": "YYYY-MM-DD",
+        "start_date": datetime(2024, 1, 1, tzinfo=UTC),
+    },
+}
+
+
+def period_of(cadence: Cadence, moment) -> str:
+    return month_of(moment) if cadence is Cadence.MONTHLY else moment.date().isoformat()
+
+
 def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[dict]:
     """The (province, period) partitions a run covers.
 
-    The period is the ``period`` param when given, else the month of the data interval; a run with
-    neither (a manual run with no logical date) fails clearly rather than guess from the clock.
+    The period is the ``period`` param when given, else the month (or day) of the data interval; a
+    run with neither (a manual run with no logical date) fails clearly rather than guess from the clock.
     """
+    cadence = SCHEMAS[dataset].cadence
     period = params.get("period")
     if period:
-        parse_period(period)
+        check_period(cadence, period)
     elif data_interval_start is not None:
-        period = month_of(data_interval_start)
+        period = period_of(cadence, data_interval_start)
     else:
-        raise ValueError("this run has no data interval: give the 'period' param (YYYY-MM)")
+        raise ValueError(f"this run has no data interval: give the 'period' param ({CADENCES[cadence]['format']})")
     provinces = resolve_provinces(dataset, params.get("provinces") or None)
     return [{"dataset": dataset, "province": p, "period": period} for p in provinces]

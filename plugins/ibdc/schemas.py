@@ -51,6 +51,7 @@ class RecordSchema:
     cadence: Cadence
     fields: tuple[Field, ...]
     key: tuple[str, ...]  # unique within one (province, period) partition
+    title: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -80,6 +81,7 @@ INDUSTRIAL_OUTPUT = RecordSchema(
         F("cumulative", Kind.DECIMAL, "1-本月累计"),
     ),
     key=("product_code",),
+    title="Monthly output of major industrial products, by province (NBS units, current month and year-to-date)",
 )
 
 ELECTRICITY_CONSUMPTION = RecordSchema(
@@ -95,6 +97,7 @@ ELECTRICITY_CONSUMPTION = RecordSchema(
         F("cumulative", Kind.DECIMAL, "1-本月累计用电量", unit="10k_kwh", nullable=True),
     ),
     key=("division_code",),
+    title="Monthly industrial electricity consumption, by province and GB/T 4754-2017 manufacturing division",
 )
 
 ENTERPRISES = RecordSchema(
@@ -117,6 +120,7 @@ ENTERPRISES = RecordSchema(
         F("period", Kind.PERIOD, "统计月份"),
     ),
     key=("uscc",),
+    title="Registry of industrial enterprises, by province: a monthly snapshot (contains personal data)",
 )
 
 EQUIPMENT_TELEMETRY = RecordSchema(
@@ -132,6 +136,7 @@ EQUIPMENT_TELEMETRY = RecordSchema(
         F("fault_code", Kind.TEXT, "故障代码", nullable=True),
     ),
     key=("device_id", "ts"),
+    title="Hourly equipment telemetry from enterprises' IoT devices, by province and day",
 )
 
 SCHEMAS: dict[str, RecordSchema] = {

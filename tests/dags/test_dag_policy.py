@@ -17,7 +17,9 @@ def dagbag():
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"ibdc_extract_industrial_output", "ibdc_transform_dbt"}
+    from ibdc.datasets import DATASETS
+
+    assert set(dagbag.dag_ids) == {f"ibdc_extract_{d}" for d in DATASETS} | {"ibdc_transform_dbt"}
 
 
 def _dags(dagbag):
@@ -46,16 +48,23 @@ def test_every_task_retries_times_out_and_alerts_on_failure(dagbag):
             assert record_failure in callbacks, where
 
 
-def test_extract_dag_is_monthly_on_data_intervals_with_validated_params(dagbag):
+def test_extract_dags_run_at_their_cadence_on_data_intervals_with_validated_params(dagbag):
     from airflow.sdk import CronDataIntervalTimetable
 
-    dag = dagbag.dags["ibdc_extract_industrial_output"]
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert dag.params.get_param("provinces").schema["items"]["pattern"] == r"^\d{6}$"
-    with pytest.raises(Exception, match="does not match"):
-        dag.params.get_param("period").resolve("2025-13")
-    load = dag.get_task("load")
-    assert [o.name for o in load.outlets] == ["raw.industrial_output"]
+    from ibdc.datasets import DATASETS
+
+    for name, spec in DATASETS.items():
+        dag = dagbag.dags[f"ibdc_extract_{name}"]
+        assert isinstance(dag.timetable, CronDataIntervalTimetable), name
+        assert f"cadence:{spec.cadence}" in dag.tags
+        assert dag.params.get_param("provinces").schema["items"]["pattern"] == r"^\d{6}$"
+        period = dag.params.get_param("period")
+        good, bad = ("2025-06", "2025-13") if spec.cadence == "monthly" else ("2025-06-03", "2025-06-32")
+        assert period.resolve(good) == good
+        with pytest.raises(Exception, match="does not match"):
+            period.resolve(bad)
+        load = dag.get_task("load")
+        assert [o.name for o in load.outlets] == [f"raw.{name}"]
 
 
 def test_transform_dag_follows_the_load_asset_and_renders_every_dbt_model(dagbag):

@@ -1,18 +1,50 @@
+from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from ibdc.orchestration import plan_partitions
 from ibdc.reference import provinces
 from ibdc.sources.adapters.base import Extraction, RawPage, ReconciliationError
-from ibdc.sources.registry import load_registry, resolve_provinces
+from ibdc.schemas import SCHEMAS
+from ibdc.sources.registry import ApiStyle, load_registry, resolve_provinces
 
 
-def test_registry_covers_the_31_provinces():
+def test_registry_covers_the_31_provinces_in_six_styles_several_each():
     registry = load_registry()
     assert set(registry) == set(provinces())
     assert all(s.code == code for code, s in registry.items())
     assert all(s.url.endswith(f"/p/{code}") for code, s in registry.items())
+    per_style = Counter(s.style for s in registry.values())
+    assert set(per_style) == set(ApiStyle) and min(per_style.values()) >= 4
+    assert all(set(s.datasets) == set(SCHEMAS) for s in registry.values())
+
+
+def test_registry_agrees_with_the_simulated_portals():
+    from ibdc.simulator.service import portals
+
+    assert {code: s.style for code, s in load_registry().items()} == {c: p["style"] for c, p in portals().items()}
+
+
+def test_registry_rejects_unknown_provinces_styles_datasets_and_cadences(tmp_path):
+    def registry(entry: str) -> Path:
+        path = tmp_path / f"registry-{abs(hash(entry))}.yaml"  # load_registry caches by path
+        path.write_text(
+            "defaults: {base_url: 'http://x/{code}', conn_id: c, datasets: {industrial_output: monthly}}\n"
+            f"provinces:\n  - {entry}\n"
+        )
+        return path
+
+    load_registry(registry('{code: "110000", style: rest_json}'))  # a valid file loads
+    for entry, error in [
+        ('{code: "990000", style: rest_json}', "not a GB/T 2260"),
+        ('{code: "110000", style: soap}', "style"),
+        ('{code: "110000", style: rest_json, datasets: {steel: monthly}}', "unknown datasets"),
+        ('{code: "110000", style: rest_json, datasets: {industrial_output: daily}}', "collected monthly"),
+    ]:
+        with pytest.raises(ValueError, match=error):
+            load_registry(registry(entry))
 
 
 def test_provinces_param_is_validated():
@@ -34,8 +66,18 @@ def test_period_comes_from_the_data_interval_or_the_param_never_the_clock():
         plan_partitions("industrial_output", {"period": "2025-2"}, start)
 
 
+def test_daily_datasets_are_planned_by_day():
+    start = datetime(2026, 8, 14, tzinfo=UTC)
+    parts = plan_partitions("equipment_telemetry", {"provinces": ["320000"]}, start)
+    assert parts == [{"dataset": "equipment_telemetry", "province": "320000", "period": "2026-08-14"}]
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        plan_partitions("equipment_telemetry", {"period": "2026-08"}, start)
+    with pytest.raises(ValueError, match=r"'period' param \(YYYY-MM-DD\)"):
+        plan_partitions("equipment_telemetry", {}, None)
+
+
 def test_reconciliation_fails_when_records_received_differ_from_claimed():
     source = load_registry()["110000"]
     ex = Extraction(source, "industrial_output", "2026-01", [RawPage(b"{}", "application/json", {}, 9)], 10)
-    with pytest.raises(ReconciliationError, match="claims 10 records, received 9"):
+    with pytest.raises(ReconciliationError, match="claims 10 records, received 9 distinct"):
         ex.reconcile()

@@ -56,6 +56,6 @@ def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
     bad = pc.indices_nonzero(pc.invert(valid)).to_pylist()
     rejects = [
         Reject(obj["key"], records.positions[i], records.raw_text(i), _reason(row, day))
-        for i, row in zip(bad, page.take(bad).to_pylist(), strict=True)
+        for i, row in zip(bad, page.take(pa.array(bad, pa.int64())).to_pylist(), strict=True)
     ]
     return PageRows(obj["key"], obj.get("version_id"), page.filter(valid), rejects)

@@ -1,0 +1,202 @@
+"""Every source fault, against the simulator over HTTP, for a province of each API style: each ends
+either in success after retries or in a clear failure with nothing partial in the raw zone."""
+
+from decimal import Decimal
+
+import pytest
+import requests
+
+from ibdc import pipeline
+from ibdc.datasets import DATASETS
+from ibdc.formats import DecodeError, SchemaDrift
+from ibdc.landing import raw_zone
+from ibdc.landing.object_store import client
+from ibdc.sources.adapters import adapter_for
+from ibdc.sources.http import build_session
+from ibdc.sources.registry import ApiStyle, load_registry
+
+pytestmark = pytest.mark.integration
+
+DATASET = "industrial_output"
+# One province of each style, none with a fault in the default profile.
+BY_STYLE = {
+    ApiStyle.REST_JSON: "330000",
+    ApiStyle.APP_KEY: "130000",
+    ApiStyle.SIGNED_GATEWAY: "340000",
+    ApiStyle.JSONP: "360000",
+    ApiStyle.CSV_DOWNLOAD: "230000",
+    ApiStyle.NBS_EASYQUERY: "630000",
+}
+PAGED = [ApiStyle.REST_JSON, ApiStyle.APP_KEY, ApiStyle.SIGNED_GATEWAY, ApiStyle.JSONP]
+styles = pytest.mark.parametrize("style", list(BY_STYLE), ids=str)
+
+
+def _extract(province: str, period: str, session=None, dataset: str = DATASET) -> dict:
+    """Extract with a given session (short timeouts, few retries) and commit to the raw zone."""
+    source = load_registry()[province]
+    adapter = adapter_for(source.style)
+    if session is not None:
+        adapter.session = session
+    return raw_zone.write_partition(adapter.extract(source, dataset, period))
+
+
+def _raw_keys(services, province: str, period: str) -> list[str]:
+    prefix = raw_zone.partition_prefix(DATASET, province, period)
+    return sorted(o.object_name for o in client().list_objects(services.raw_bucket, prefix=prefix, recursive=True))
+
+
+def _loaded(warehouse, province: str, period: str) -> dict:
+    return dict(
+        warehouse.execute(
+            "SELECT product_code, value_current_month FROM raw.industrial_output"
+            " WHERE province_code = %s AND period_month = to_date(%s, 'YYYY-MM')",
+            (province, period),
+        ).fetchall()
+    )
+
+
+def _expected(truth, province: str, period: str) -> dict:
+    return {e["product_code"]: Decimal(e["current_month"]) for e in truth(province, period)["expected"]}
+
+
+@styles
+@pytest.mark.parametrize("kind", ["rate_limited", "server_error", "truncated"])
+def test_transient_faults_end_in_success_after_retries(style, kind, services, source_faults, truth, warehouse):
+    province, period = BY_STYLE[style], "2025-04"
+    source_faults([{"dataset": DATASET, "province": province, "kind": kind, "times": 2}])
+    manifest = _extract(province, period)
+    assert manifest["records_received"] == manifest["records_claimed"] == len(truth(province, period)["expected"])
+    pipeline.load_partition_from_raw(DATASET, province, period)
+    assert _loaded(warehouse, province, period) == _expected(truth, province, period)
+
+
+@styles
+def test_a_response_slower_than_the_timeout_is_retried(style, services, source_faults, truth):
+    province, period = BY_STYLE[style], "2025-05"
+    source_faults([{"dataset": DATASET, "province": province, "kind": "slow", "seconds": 3, "times": 1}])
+    manifest = _extract(province, period, session=build_session(retries=2, timeout_s=1))
+    assert manifest["records_received"] == len(truth(province, period)["expected"])
+
+
+@styles
+def test_a_source_that_stays_down_fails_clearly_and_leaves_the_raw_zone_as_it_was(style, services, source_faults):
+    province, period = BY_STYLE[style], "2025-03"
+    pipeline.extract_partition(DATASET, province, period)
+    before = _raw_keys(services, province, period)
+    source_faults([{"dataset": DATASET, "province": province, "kind": "server_error"}])
+    with pytest.raises(requests.HTTPError, match="503"):
+        _extract(province, period, session=build_session(retries=1, timeout_s=5))
+    assert _raw_keys(services, province, period) == before
+
+
+@styles
+def test_a_body_truncated_every_time_fails_clearly_with_nothing_written(style, services, source_faults):
+    province, period = BY_STYLE[style], "2024-11"
+    source_faults([{"dataset": DATASET, "province": province, "kind": "truncated"}])
+    with pytest.raises(DecodeError, match="undecodable after 3 attempts"):
+        _extract(province, period)
+    assert _raw_keys(services, province, period) == []
+
+
+@styles
+def test_a_renamed_field_fails_clearly_as_schema_drift_with_nothing_written(style, services, source_faults):
+    province, period = BY_STYLE[style], "2024-10"
+    source_faults(
+        [{"dataset": DATASET, "province": province, "kind": "schema_drift", "field": "cumulative", "renamed_to": "ytd"}]
+    )
+    with pytest.raises(SchemaDrift, match="cumulative"):
+        _extract(province, period)
+    assert _raw_keys(services, province, period) == []
+
+
+@pytest.mark.parametrize("style", PAGED, ids=str)
+def test_records_repeated_across_pages_are_kept_once(style, services, source_faults, truth, warehouse):
+    province, period = BY_STYLE[style], "2025-07"
+    source_faults([{"dataset": DATASET, "province": province, "kind": "duplicate_rows"}])
+    manifest = _extract(province, period)
+    expected = _expected(truth, province, period)
+    assert len(manifest["objects"]) > 1 and len(manifest["duplicates"]) == len(manifest["objects"]) - 1
+    assert all(d["identical"] for d in manifest["duplicates"])
+    assert manifest["records_received"] == len(expected) + len(manifest["duplicates"])
+    result = pipeline.load_partition_from_raw(DATASET, province, period)
+    assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (len(expected), len(expected), 0)
+    assert _loaded(warehouse, province, period) == expected
+
+
+@styles
+@pytest.mark.parametrize(
+    ("malformation", "field", "reason"),
+    [
+        ("bad_number", "current_month", "valid decimal"),
+        ("negative", "cumulative", "non-negative"),
+        ("unknown_code", "product_code", "unknown product code"),
+    ],
+)
+def test_malformed_records_are_quarantined_with_their_reason(
+    style, malformation, field, reason, services, source_faults, truth, warehouse
+):
+    province, period = BY_STYLE[style], "2025-08"
+    source_faults(
+        [
+            {
+                "dataset": DATASET,
+                "province": province,
+                "kind": "malformed",
+                "malformation": malformation,
+                "field": field,
+                "key": "cement",  # every province produces cement
+            }
+        ]
+    )
+    pipeline.extract_partition(DATASET, province, period)
+    result = pipeline.load_partition_from_raw(DATASET, province, period)
+    assert result.rows_quarantined == 1
+    (raw_text, why) = warehouse.execute(
+        "SELECT raw_text, reason FROM raw.quarantine WHERE dataset = %s AND province_code = %s AND period = %s",
+        (DATASET, province, period),
+    ).fetchone()
+    assert reason in why and raw_text
+    assert _loaded(warehouse, province, period) == _expected(truth, province, period)
+
+
+@styles
+def test_a_revised_month_replaces_the_figures_and_the_raw_zone_keeps_the_first_release(
+    style, services, source_faults, truth, warehouse
+):
+    province, period = BY_STYLE[style], "2025-09"
+    pipeline.extract_partition(DATASET, province, period)
+    first = raw_zone.read_manifest(DATASET, province, period)
+    pipeline.load_partition_from_raw(DATASET, province, period)
+    original = _loaded(warehouse, province, period)
+
+    source_faults(
+        [{"dataset": DATASET, "province": province, "kind": "revision", "periods": [period], "factor": "1.1"}]
+    )
+    pipeline.extract_partition(DATASET, province, period)
+    pipeline.load_partition_from_raw(DATASET, province, period)
+    revised = _loaded(warehouse, province, period)
+    assert revised == _expected(truth, province, period) != original
+    assert all(revised[p] >= original[p] for p in original)
+    # The first release stays readable: bucket versioning keeps the superseded pages, whose bytes
+    # still match the first manifest's checksums, and parse to the original figures.
+    again = DATASETS[DATASET].parse(first, raw_zone.read_pages(first))
+    assert {r["product_code"]: Decimal(r["value_current_month"]) for r in again.rows.to_pylist()} == original
+
+
+@styles
+def test_loading_replays_from_the_raw_zone_without_calling_the_source(style, services, source_faults, warehouse):
+    province = BY_STYLE[style]
+    for dataset, spec in DATASETS.items():
+        period = "2025-06-03" if spec.cadence == "daily" else "2025-06"
+        pipeline.extract_partition(dataset, province, period)
+        # The source is down from now on; parsing and loading only read the raw zone.
+        source_faults([{"dataset": dataset, "province": province, "kind": "server_error"}])
+        result = pipeline.load_partition_from_raw(dataset, province, period)
+        manifest = raw_zone.read_manifest(dataset, province, period)
+        replayed = spec.parse(manifest, raw_zone.read_pages(manifest))
+        assert result.rows_loaded == replayed.rows_loaded > 0, dataset
+        assert result.rows_quarantined == len(replayed.rejects), dataset
+        loaded = warehouse.execute(
+            f"SELECT count(*) FROM {spec.table} WHERE {spec.partition_predicate}", (province, period)
+        ).fetchone()[0]
+        assert loaded == replayed.rows_loaded, dataset
