@@ -6,8 +6,8 @@ import pytest
 
 from ibdc.orchestration import plan_partitions
 from ibdc.reference import provinces
-from ibdc.sources.adapters.base import Extraction, RawPage, ReconciliationError
 from ibdc.schemas import SCHEMAS
+from ibdc.sources.adapters.base import Extraction, RawPage, ReconciliationError
 from ibdc.sources.registry import ApiStyle, load_registry, resolve_provinces
 
 
