@@ -1,5 +1,76 @@
-"""Style ``app_key``: not written yet."""
+"""Style ``app_key``: ``GET /p/<adcode>/openapi/v2/resource?appKey=&resId=&period=&page=&rows=``.
 
-from fastapi import APIRouter
+``appKey`` is the client secret, ``resId`` the dataset name base64-encoded, ``page`` 1-based and
+``rows`` the page size. A refused request is HTTP 200 with a non-``00000`` code (see
+:mod:`ibdc.formats.app_key`): ``10001`` bad appKey, ``20001`` unknown resource, ``30001`` bad
+parameter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from ibdc.formats import app_key
+from ibdc.simulator import service
+
+STYLE = "app_key"
+MAX_ROWS = 5000
+
+BAD_APP_KEY = "10001"
+UNKNOWN_RESOURCE = "20001"
+BAD_PARAMETER = "30001"
 
 router = APIRouter()
+
+
+def _refuse(code: str, msg: str) -> Response:
+    return Response(app_key.encode_error(code, msg), 200, media_type=app_key.MEDIA_TYPE)
+
+
+def _dataset(res_id: str | None) -> str | None:
+    if not res_id:
+        return None
+    try:
+        name = base64.b64decode(res_id, validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        service.schema(name)
+    except HTTPException:
+        return None
+    return name
+
+
+def _counting(value: str) -> bool:
+    return value.isascii() and value.isdigit()
+
+
+@router.get("/p/{adcode}/openapi/v2/resource")
+async def resource(
+    adcode: str,
+    key: Annotated[str | None, Query(alias="appKey")] = None,
+    res_id: Annotated[str | None, Query(alias="resId")] = None,
+    period: str | None = None,
+    page: str = "1",
+    rows: str = "20",
+):
+    service.portal(adcode, STYLE)
+    if not service.secret_matches(key):
+        return _refuse(BAD_APP_KEY, "invalid appKey")
+    dataset = _dataset(res_id)
+    if dataset is None:
+        return _refuse(UNKNOWN_RESOURCE, f"resource not found: {res_id!r}")
+    if not (_counting(page) and _counting(rows) and int(page) >= 1 and 1 <= int(rows) <= MAX_ROWS):
+        return _refuse(BAD_PARAMETER, f"page must be >= 1 and rows 1..{MAX_ROWS}")
+    try:
+        table = service.served_table(dataset, adcode, period or "")
+    except HTTPException as exc:  # an invalid period
+        return _refuse(BAD_PARAMETER, f"invalid period: {exc.detail}")
+    number, size = int(page), int(rows)
+    served = service.page(table, dataset, adcode, (number - 1) * size, size)
+    body = app_key.encode(service.schema(dataset), served, table.num_rows, number)
+    return await service.respond(dataset, adcode, body, app_key.MEDIA_TYPE)

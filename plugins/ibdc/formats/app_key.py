@@ -1,0 +1,136 @@
+"""Style ``app_key``: an open-data portal's app-key API, page-number paging, UPPERCASE fields.
+
+Request (see the simulator's route and the adapter)::
+
+    GET /p/<adcode>/openapi/v2/resource?appKey=<secret>&resId=<base64(dataset)>&period=2025-06&page=1&rows=10
+
+Response: ``{"code": "00000", "msg": "success", "data": {"total": 42, "page": 1, "rows": [...]}}``.
+A refused request (wrong appKey, unknown resource, bad parameter) is still HTTP 200, with another
+``code``, its ``msg`` and ``"data": null``.
+
+Each record is an object whose keys are the contract's field names in UPPERCASE
+(``PRODUCT_CODE``) and whose values are all JSON strings (``null`` = missing):
+
+- ``DATE`` ``yyyymmdd`` (``20250601``); ``PERIOD`` ``yyyymm`` (``202506``);
+  ``TIMESTAMP`` ``yyyymmddHHMMSS`` in UTC (``20250603140000``);
+- ``BOOL`` ``"1"`` / ``"0"``;
+- ``DECIMAL`` and ``INT`` the number's decimal text, as a string (``"2010.55"``); ``TEXT`` as is.
+
+A value that is not in its kind's canonical form (a malformed number, a garbled date) is served as
+the text it is, and decodes back to that text unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import pyarrow as pa
+
+from ibdc.formats.base import DecodedPage, DecodeError, table_from_records, text
+from ibdc.schemas import Kind, RecordSchema
+
+OK = "00000"
+MEDIA_TYPE = "application/json"
+
+# kind -> (canonical pattern, wire pattern): a value matching one maps to the other digit for digit.
+_CANONICAL = {
+    Kind.DATE: re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
+    Kind.PERIOD: re.compile(r"^(\d{4})-(\d{2})$"),
+    Kind.TIMESTAMP: re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$"),
+}
+_WIRE = {
+    Kind.DATE: re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+    Kind.PERIOD: re.compile(r"^(\d{4})(\d{2})$"),
+    Kind.TIMESTAMP: re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$"),
+}
+_BOOL_WIRE = {"true": "1", "false": "0"}
+_BOOL_CANONICAL = {"1": "true", "0": "false"}
+
+
+def wire_name(name: str) -> str:
+    return name.upper()
+
+
+def canonical_name(name: str) -> str:
+    return name.lower()
+
+
+def wire_value(kind: Kind | None, value: str | None) -> str | None:
+    """A canonical text value as served: every value a string, dates compact, booleans 1/0."""
+    if value is None:
+        return None
+    if kind in _CANONICAL:
+        m = _CANONICAL[kind].match(value)
+        return "".join(m.groups()) if m else value
+    if kind is Kind.BOOL:
+        return _BOOL_WIRE.get(value, value)
+    return value
+
+
+def canonical_value(kind: Kind | None, value: object) -> str | None:
+    """A served value as canonical text; anything not in the wire form of its kind stays as it is."""
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if not isinstance(value, str):
+        return text(value)
+    if kind is Kind.DATE and (m := _WIRE[kind].match(value)):
+        return "-".join(m.groups())
+    if kind is Kind.PERIOD and (m := _WIRE[kind].match(value)):
+        return "-".join(m.groups())
+    if kind is Kind.TIMESTAMP and (m := _WIRE[kind].match(value)):
+        y, mo, d, h, mi, s = m.groups()
+        return f"{y}-{mo}-{d}T{h}:{mi}:{s}Z"
+    if kind is Kind.BOOL:
+        return _BOOL_CANONICAL.get(value, value)
+    return value
+
+
+def rows(schema: RecordSchema, table: pa.Table) -> list[dict]:
+    """Rows as served, keyed by the UPPERCASE served column names (which may have drifted)."""
+    kinds = {f.name: f.kind for f in schema.fields}
+    return [{wire_name(k): wire_value(kinds.get(k), v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def encode(schema: RecordSchema, table: pa.Table, total: int, page: int) -> bytes:
+    """One page: ``table`` holds the page's records, ``total`` the whole query's count, ``page`` is 1-based."""
+    doc = {"code": OK, "msg": "success", "data": {"total": total, "page": page, "rows": rows(schema, table)}}
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+def encode_error(code: str, msg: str) -> bytes:
+    return json.dumps({"code": code, "msg": msg, "data": None}, ensure_ascii=False).encode()
+
+
+def error_of(body: bytes) -> tuple[str, str] | None:
+    """``(code, msg)`` when ``body`` is a complete refusal envelope, else None (data, or undecodable)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(doc, dict) and "code" in doc and str(doc["code"]) != OK:
+        return str(doc["code"]), str(doc.get("msg", ""))
+    return None
+
+
+def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+    try:
+        doc = json.loads(body, parse_float=Decimal)
+        code = str(doc["code"])
+        if code != OK:
+            raise DecodeError(f"app_key source refused the request: code {code}: {doc.get('msg')}")
+        data = doc["data"]
+        items, total = data["rows"], int(data["total"])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise TypeError("rows is not a list of objects")
+    except DecodeError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DecodeError(f"not a complete app_key page: {exc!r}") from exc
+    kinds = {wire_name(f.name): f.kind for f in schema.fields}
+    records = [{canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()} for item in items]
+    table = table_from_records(schema, records)
+    return DecodedPage(table, lambda i: json.dumps(items[i], ensure_ascii=False, default=str), total)

@@ -1,0 +1,231 @@
+"""Style ``signed_gateway``: one signed POST endpoint for every query, JSON nested in JSON strings.
+
+Request (form fields, ``application/x-www-form-urlencoded``)::
+
+    POST /p/<adcode>/gateway
+    app_id=310000&method=ibdc.data.industrial_output.query&page_no=1&page_size=10&period=2025-06
+    &timestamp=1750000000000&sign=<hex HMAC-SHA256>
+
+``timestamp`` is Unix time in milliseconds (the gateway refuses one more than five minutes off its
+clock); ``sign`` is the hex HMAC-SHA256, keyed with the client secret, of every other field sorted by
+name and joined as ``k=v&k=v`` (values as sent, not URL-encoded) -- see :func:`sign`.
+
+Response: an outer envelope with a numeric ``status`` whose ``result`` is a JSON *string*; inside
+it, a string ``code`` (``"0000"`` = ok), ``message``, ``total`` and ``data``, itself a JSON string of
+the records list::
+
+    {"status": 200, "result": "{\\"code\\": \\"0000\\", \\"message\\": \\"ok\\", \\"total\\": 42,
+                                \\"data\\": \\"[{\\\\\\"productCode\\\\\\": ...}]\\"}"}
+
+A refused request (bad signature, stale timestamp, unknown app_id or method, bad parameter) is HTTP
+200 with ``status`` 200 and an inner ``code`` other than ``"0000"``, its ``message``, and no data.
+
+Each record is an object keyed by the contract's field names in camelCase (``productCode``,
+``fivegAdopted``, ``ts``); ``null`` = missing:
+
+- ``DECIMAL`` and ``INT``: JSON numbers carrying exactly the canonical digits (``2010.55``, ``0``,
+  ``12.50``; never re-rounded through a float); ``BOOL``: JSON ``true`` / ``false``;
+- ``TIMESTAMP``: Unix time in milliseconds, a JSON integer (``2025-06-03T14:00:00Z`` ->
+  ``1748959200000``);
+- ``PERIOD`` ``yyyy-MM``, ``DATE`` ``yyyy-MM-dd`` and ``TEXT``: strings, as in the contract.
+
+A value that is not in its kind's canonical form (a malformed number, a garbled timestamp) is served
+as a JSON string of the text it is, and decodes back to that text unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+
+from ibdc.formats.base import DecodedPage, DecodeError, table_from_records
+from ibdc.schemas import Kind, RecordSchema
+
+OK = "0000"
+MEDIA_TYPE = "application/json"
+METHOD_PREFIX, METHOD_SUFFIX = "ibdc.data.", ".query"
+
+_JSON_NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+# --- signing -------------------------------------------------------------------------------------
+
+
+def method_for(dataset: str) -> str:
+    return f"{METHOD_PREFIX}{dataset}{METHOD_SUFFIX}"
+
+
+def dataset_of(method: str) -> str | None:
+    if method.startswith(METHOD_PREFIX) and method.endswith(METHOD_SUFFIX):
+        return method[len(METHOD_PREFIX) : -len(METHOD_SUFFIX)] or None
+    return None
+
+
+def string_to_sign(params: Mapping[str, object]) -> str:
+    """Every parameter but ``sign``, sorted by name, as ``k=v&k=v``."""
+    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "sign")
+
+
+def sign(params: Mapping[str, object], secret: str | bytes) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, string_to_sign(params).encode(), hashlib.sha256).hexdigest()
+
+
+def verify(params: Mapping[str, object], secret: str | bytes) -> bool:
+    """Whether ``params["sign"]`` is the signature of the other parameters under ``secret``."""
+    given = params.get("sign")
+    return isinstance(given, str) and hmac.compare_digest(given.lower(), sign(params, secret))
+
+
+def signed(params: Mapping[str, object], secret: str | bytes, now_ms: int) -> dict[str, str]:
+    """``params`` plus ``timestamp`` (ms) and their ``sign``: a request ready to send."""
+    form = {k: str(v) for k, v in params.items()}
+    form["timestamp"] = str(now_ms)
+    form["sign"] = sign(form, secret)
+    return form
+
+
+# --- names and values ----------------------------------------------------------------------------
+
+
+def wire_name(name: str) -> str:
+    """``product_code`` -> ``productCode``."""
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def canonical_name(name: str) -> str:
+    """``productCode`` -> ``product_code`` (the inverse of :func:`wire_name` for snake_case names)."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+class Number(str):
+    """A JSON number token kept as its exact text (never through a float)."""
+
+
+def wire_value(kind: Kind | None, value: str | None):
+    if value is None:
+        return None
+    if kind in (Kind.DECIMAL, Kind.INT) and _JSON_NUMBER.match(value):
+        return Number(value)
+    if kind is Kind.BOOL and value in ("true", "false"):
+        return value == "true"
+    if kind is Kind.TIMESTAMP and _TIMESTAMP.match(value):
+        try:
+            moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return value  # digits in place but not a real time (month 13): served as text
+        return Number(str((moment - _EPOCH) // _MILLISECOND))
+    return value
+
+
+def canonical_value(kind: Kind | None, value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Number):
+        if kind is Kind.TIMESTAMP and re.fullmatch(r"-?\d+", value):
+            try:
+                moment = _EPOCH + int(value) * _MILLISECOND
+            except OverflowError:
+                return str(value)
+            if moment.microsecond == 0:
+                return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return str(value)
+    if isinstance(value, str):
+        return value
+    return dumps(value)  # an object or array where a scalar belongs: kept as its JSON text
+
+
+def dumps(value: object) -> str:
+    """JSON text of a decoded value, with :class:`Number` tokens written exactly as they came."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Number):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(dumps(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def loads(text: str | bytes) -> object:
+    """JSON with every number kept as a :class:`Number` token."""
+    return json.loads(text, parse_float=Number, parse_int=Number)
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+def records(schema: RecordSchema, table: pa.Table) -> list[dict]:
+    """Rows as served, keyed by the camelCase served column names (which may have drifted)."""
+    kinds = {f.name: f.kind for f in schema.fields}
+    return [{wire_name(k): wire_value(kinds.get(k), v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def _envelope(inner: dict) -> bytes:
+    return json.dumps({"status": 200, "result": json.dumps(inner, ensure_ascii=False)}, ensure_ascii=False).encode()
+
+
+def encode(schema: RecordSchema, table: pa.Table, total: int) -> bytes:
+    """One page: ``table`` holds the page's records, ``total`` the whole query's count."""
+    return _envelope({"code": OK, "message": "ok", "total": total, "data": dumps(records(schema, table))})
+
+
+def encode_error(code: str, message: str) -> bytes:
+    return _envelope({"code": code, "message": message})
+
+
+def _inner(body: bytes) -> dict:
+    outer = json.loads(body)
+    if not isinstance(outer, dict):
+        raise TypeError("envelope is not an object")
+    if outer.get("status") != 200:
+        raise DecodeError(f"signed_gateway envelope status {outer.get('status')!r}: {outer.get('result')!r}")
+    inner = json.loads(outer["result"])
+    if not isinstance(inner, dict):
+        raise TypeError("result is not an object")
+    return inner
+
+
+def error_of(body: bytes) -> tuple[str, str] | None:
+    """``(code, message)`` when ``body`` is a complete refusal, else None (data, or undecodable)."""
+    try:
+        inner = _inner(body)
+    except (ValueError, KeyError, TypeError):
+        return None
+    code = str(inner.get("code"))
+    return None if code == OK else (code, str(inner.get("message", "")))
+
+
+def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+    try:
+        inner = _inner(body)
+        code = str(inner["code"])
+        if code != OK:
+            raise DecodeError(f"signed_gateway source refused the request: code {code}: {inner.get('message')}")
+        total = int(inner["total"])
+        items = loads(inner["data"])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise TypeError("data is not a list of objects")
+    except DecodeError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DecodeError(f"not a complete signed_gateway page: {exc!r}") from exc
+    kinds = {wire_name(f.name): f.kind for f in schema.fields}
+    rows = [{canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()} for item in items]
+    table = table_from_records(schema, rows)
+    return DecodedPage(table, lambda i: dumps(items[i]), total)

@@ -1,0 +1,172 @@
+"""The jsonp wire format: callback-wrapped pages decode to canonical records, and encoding round-trips."""
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from ibdc.formats import jsonp
+from ibdc.formats.base import DecodeError, SchemaDrift, table_from_records
+from ibdc.schemas import INDUSTRIAL_OUTPUT, SCHEMAS, Kind, RecordSchema
+
+GOLDEN = (
+    'jQuery1124_1750000000000 ({"totalCount": 12, "pageNo": 2, "pageSize": 2, "list": [\n'
+    ' {"provinceCode": "140000", "period": "2025-06", "productCode": "crude_steel", "productName": "粗钢",'
+    ' "unit": "10k_tonnes", "currentMonth": 527.40, "cumulative": 2793.74},\n'
+    ' {"provinceCode": "140000", "period": "2025-06", "productCode": "cement", "productName": "水泥",'
+    ' "unit": "10k_tonnes", "currentMonth": "12O,5x", "cumulative": 1030}\n'
+    "]})  ;\n"
+).encode()
+
+
+def test_golden_page_decodes_to_canonical_records():
+    page = jsonp.decode(INDUSTRIAL_OUTPUT, GOLDEN)
+    assert page.total == 12
+    assert page.table.column_names == list(INDUSTRIAL_OUTPUT.names)
+    assert page.table.to_pylist() == [
+        {
+            "province_code": "140000",
+            "period": "2025-06",
+            "product_code": "crude_steel",
+            "product_name": "粗钢",
+            "unit": "10k_tonnes",
+            "current_month": "527.40",  # the digits as served, trailing zero included
+            "cumulative": "2793.74",
+        },
+        {
+            "province_code": "140000",
+            "period": "2025-06",
+            "product_code": "cement",
+            "product_name": "水泥",
+            "unit": "10k_tonnes",
+            "current_month": "12O,5x",  # a malformed number stays the text it was served as
+            "cumulative": "1030",
+        },
+    ]
+    served = json.loads(page.raw_text(1))
+    assert served["productCode"] == "cement" and served["currentMonth"] == "12O,5x"
+    assert '"currentMonth": 527.40' in page.raw_text(0)  # raw text keeps the served number token
+
+
+# One value of each kind, a malformed value of each kind.
+GOOD = {
+    Kind.TEXT: "甲-{i}",
+    Kind.PERIOD: "2025-06",
+    Kind.DATE: "2025-06-0{i}",
+    Kind.TIMESTAMP: "2025-06-03T0{i}:00:00Z",
+    Kind.DECIMAL: "12.50",
+    Kind.INT: "-3",
+    Kind.BOOL: "true",
+}
+BAD = {
+    Kind.TEXT: 'say "你好"\n\u2028',
+    Kind.PERIOD: "2025年6月",
+    Kind.DATE: "2025/06/31",
+    Kind.TIMESTAMP: "2025-06-03 25:00",
+    Kind.DECIMAL: "12O,5x",
+    Kind.INT: "007",
+    Kind.BOOL: "是",
+}
+
+
+def sample_table(schema: RecordSchema) -> pa.Table:
+    """Four records: valid values; every non-key field malformed; every nullable field missing; numbers
+    written in other valid ways."""
+    records = []
+    for i in range(1, 5):
+        record = {f.name: GOOD[f.kind].format(i=i) for f in schema.fields}
+        for k in schema.key:  # distinct keys
+            record[k] = record[k] if schema.field(k).kind is not Kind.TEXT else f"{k}-{i}"
+        for f in schema.fields:
+            if i == 2 and f.name not in schema.key:
+                record[f.name] = BAD[f.kind]
+            if i == 3 and f.nullable:
+                record[f.name] = None
+            if i == 4 and f.kind in (Kind.DECIMAL, Kind.INT):
+                record[f.name] = "0" if f.kind is Kind.INT else "123456789012.000001"
+            if i == 4 and f.kind is Kind.BOOL:
+                record[f.name] = "false"
+        records.append(record)
+    return table_from_records(schema, records)
+
+
+@pytest.mark.parametrize("dataset", sorted(SCHEMAS))
+def test_encode_decode_round_trip(dataset):
+    schema = SCHEMAS[dataset]
+    table = sample_table(schema)
+    body = jsonp.encode(schema, table, total=40, page_no=3, page_size=4, callback="cb_$1")
+    assert body.startswith(b"cb_$1({") and body.endswith(b"});")
+    page = jsonp.decode(schema, body)
+    assert page.table.equals(table), (page.table.to_pylist(), table.to_pylist())
+    assert page.total == 40 and page.num_records == 4
+    served = json.loads(jsonp.unwrap(body))
+    assert (served["pageNo"], served["pageSize"]) == (3, 4)
+    first = served["list"][0]
+    for f in schema.fields:  # lowerCamelCase names; numbers and booleans as JSON numbers and booleans
+        value = first[jsonp.camel(f.name)]
+        if f.kind in (Kind.DECIMAL, Kind.INT):
+            assert isinstance(value, int | float) and not isinstance(value, bool)
+        elif f.kind is Kind.BOOL:
+            assert value is True
+        else:
+            assert isinstance(value, str)
+    if any(f.kind is Kind.TEXT for f in schema.fields if f.name not in schema.key):
+        assert "\u2028".encode() not in body  # escaped for JavaScript
+
+
+def test_field_names_are_lower_camel_case():
+    assert jsonp.camel("fiveg_adopted") == "fivegAdopted" and jsonp.camel("uscc") == "uscc"
+    assert jsonp.snake("currentMonthV2") == "current_month_v2"
+    for schema in SCHEMAS.values():
+        assert [jsonp.snake(jsonp.camel(n)) for n in schema.names] == list(schema.names)
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    [b"cb(%s)", b"cb(%s);", b"  $jq_2 (\n%s\n) ;\n", b"_(%s)\t"],
+)
+def test_any_identifier_callback_whitespace_and_optional_semicolon(wrapper):
+    doc = json.loads(jsonp.unwrap(GOLDEN))
+    body = wrapper.replace(b"%s", json.dumps(doc, ensure_ascii=False).encode())
+    assert jsonp.decode(INDUSTRIAL_OUTPUT, body).num_records == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        GOLDEN[: len(GOLDEN) // 2],  # truncated
+        GOLDEN[:-5],  # the wrapper's end cut off
+        b'{"totalCount": 0, "pageNo": 1, "pageSize": 10, "list": []}',  # bare JSON
+        b'alert(1);cb({"totalCount": 0, "list": []});',  # script before the callback
+        b'cb({"totalCount": 0, "list": []}); alert(1)',  # script after it
+        b'1cb({"totalCount": 0, "list": []});',  # not an identifier
+        b'window.cb({"totalCount": 0, "list": []});',  # not a plain identifier
+        b'cb({"totalCount": 0, "list": []};',  # unbalanced
+        b'cb({"list": []});',  # no total
+        b'cb({"totalCount": "3", "list": []});',
+        b'cb({"totalCount": 1, "list": [1]});',
+        b'cb({"error": "rate limit exceeded"});',
+        b"",
+    ],
+)
+def test_truncated_or_garbled_pages_raise_decode_error(body):
+    with pytest.raises(DecodeError):
+        jsonp.decode(INDUSTRIAL_OUTPUT, body)
+
+
+@pytest.mark.parametrize("dataset", sorted(SCHEMAS))
+def test_a_renamed_field_is_schema_drift(dataset):
+    schema = SCHEMAS[dataset]
+    renamed = schema.names[-1]
+    table = sample_table(schema)
+    table = table.rename_columns([f"{n}_v2" if n == renamed else n for n in table.column_names])
+    body = jsonp.encode(schema, table, total=4, page_no=1, page_size=10, callback="cb")
+    with pytest.raises(SchemaDrift, match=rf"missing from the source: \['{renamed}'\].*'{renamed}_v2'"):
+        jsonp.decode(schema, body)
+
+
+def test_encode_refuses_a_callback_that_is_not_an_identifier():
+    table = sample_table(INDUSTRIAL_OUTPUT)
+    for callback in ("alert(1)//", "a.b", "", "x" * 200, "cb;", "é"):
+        with pytest.raises(ValueError):
+            jsonp.encode(INDUSTRIAL_OUTPUT, table, 4, 1, 10, callback)

@@ -1,0 +1,345 @@
+"""The ``signed_gateway`` wire format: signing, and JSON records nested in JSON strings."""
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from ibdc.formats import DecodeError, SchemaDrift, format_for, signed_gateway
+from ibdc.formats.base import table_from_records
+from ibdc.schemas import SCHEMAS
+
+# The bytes as a gateway serves them: ``result`` is a JSON string, and ``data`` inside it another.
+GOLDEN = r"""{"status": 200, "result": "{\"code\": \"0000\", \"message\": \"ok\", \"total\": 15, \"data\": \"[{\\\"provinceCode\\\": \\\"310000\\\", \\\"period\\\": \\\"2025-06\\\", \\\"productCode\\\": \\\"crude_steel\\\", \\\"productName\\\": \\\"粗钢\\\", \\\"unit\\\": \\\"10k_tonnes\\\", \\\"currentMonth\\\": 147.70, \\\"cumulative\\\": 834}, {\\\"provinceCode\\\": \\\"310000\\\", \\\"period\\\": \\\"2025-06\\\", \\\"productCode\\\": \\\"cement\\\", \\\"productName\\\": \\\"\\\\u6c34\\\\u6ce5\\\", \\\"unit\\\": \\\"10k_tonnes\\\", \\\"currentMonth\\\": \\\"12O,5x\\\", \\\"cumulative\\\": null}]\"}"}""".encode()  # noqa: E501
+
+GOLDEN_TELEMETRY = rb"""{"status": 200, "result": "{\"code\": \"0000\", \"message\": \"ok\", \"total\": 4800, \"data\": \"[{\\\"deviceId\\\": \\\"DEV-310000-0000007\\\", \\\"enterpriseCode\\\": \\\"E310000000000\\\", \\\"ts\\\": 1748959200000, \\\"runtimeMin\\\": 60, \\\"outputUnits\\\": 240, \\\"energyKwh\\\": 0, \\\"faultCode\\\": null}, {\\\"deviceId\\\": \\\"DEV-310000-0000007\\\", \\\"enterpriseCode\\\": \\\"E310000000000\\\", \\\"ts\\\": \\\"2025-06-03 15:00\\\", \\\"runtimeMin\\\": \\\"61x\\\", \\\"outputUnits\\\": 1e3, \\\"energyKwh\\\": -3.50, \\\"faultCode\\\": \\\"F042\\\"}]\"}"}"""  # noqa: E501
+
+GOLDEN_ENTERPRISE = r"""{"status": 200, "result": "{\"code\": \"0000\", \"message\": \"ok\", \"total\": 1, \"data\": \"[{\\\"uscc\\\": \\\"91310000MA1FL5JX2C\\\", \\\"name\\\": \\\"上海示例机械有限公司\\\", \\\"provinceCode\\\": \\\"310000\\\", \\\"city\\\": \\\"浦东新区\\\", \\\"divisionCode\\\": \\\"C34\\\", \\\"sizeClass\\\": \\\"medium\\\", \\\"legalRepresentative\\\": \\\"李四\\\", \\\"phone\\\": \\\"021-55556666\\\", \\\"iotAdopted\\\": true, \\\"fivegAdopted\\\": false, \\\"registeredOn\\\": \\\"2011-09-01\\\", \\\"updatedOn\\\": \\\"2025-05-30\\\", \\\"status\\\": \\\"存续\\\", \\\"period\\\": \\\"2025-06\\\"}]\"}"}""".encode()  # noqa: E501
+
+SAMPLES = {
+    "industrial_output": [
+        {
+            "province_code": "310000",
+            "period": "2025-06",
+            "product_code": "crude_steel",
+            "product_name": "粗钢",
+            "unit": "10k_tonnes",
+            "current_month": "147.70",
+            "cumulative": "834",
+        },
+        {
+            "province_code": "310000",
+            "period": "2025-06",
+            "product_code": "cement",
+            "product_name": '水泥 "P.O 42.5"',
+            "unit": "10k_tonnes",
+            "current_month": "12O,5x",
+            "cumulative": None,
+        },
+        {
+            "province_code": "310000",
+            "period": "2025-06",
+            "product_code": "pig_iron",
+            "product_name": "生铁",
+            "unit": "10k_tonnes",
+            "current_month": "0",
+            "cumulative": "-0.5",
+        },
+    ],
+    "electricity_consumption": [
+        {
+            "province_code": "310000",
+            "period": "2025-06",
+            "division_code": "C31",
+            "division_name": "黑色金属冶炼和压延加工业",
+            "consumption": "1234.50",
+            "cumulative": None,
+        },
+        {
+            "province_code": "310000",
+            "period": "2025-06",
+            "division_code": "C13",
+            "division_name": "农副食品加工业",
+            "consumption": "1,2O3x",
+            "cumulative": "007",
+        },
+    ],
+    "enterprises": [
+        {
+            "uscc": "91310000MA1FL5JX2C",
+            "name": "上海示例机械有限公司",
+            "province_code": "310000",
+            "city": "浦东新区",
+            "division_code": "C34",
+            "size_class": "medium",
+            "legal_representative": "李四",
+            "phone": "021-55556666",
+            "iot_adopted": "true",
+            "fiveg_adopted": "false",
+            "registered_on": "2011-09-01",
+            "updated_on": "2099-01-01",
+            "status": "存续",
+            "period": "2025-06",
+        },
+        {
+            "uscc": "91310000MA1FL5JX2D",
+            "name": "上海示例厂",
+            "province_code": "310000",
+            "city": "闵行区",
+            "division_code": "C39",
+            "size_class": "small",
+            "legal_representative": None,
+            "phone": "12345",
+            "iot_adopted": "1",
+            "fiveg_adopted": None,
+            "registered_on": "2011/09/01",
+            "updated_on": "2025-13-45x",
+            "status": "true",
+            "period": "2025-6",
+        },
+    ],
+    "equipment_telemetry": [
+        {
+            "device_id": "DEV-310000-0000007",
+            "enterprise_code": "E310000000000",
+            "ts": "2025-06-03T14:00:00Z",
+            "runtime_min": "60",
+            "output_units": "240",
+            "energy_kwh": "0",
+            "fault_code": None,
+        },
+        {
+            "device_id": "DEV-310000-0000007",
+            "enterprise_code": "E310000000000",
+            "ts": "2099-01-01T00:00:00Z",
+            "runtime_min": "61",
+            "output_units": "12a",
+            "energy_kwh": "1.250",
+            "fault_code": "F042",
+        },
+        {
+            "device_id": "DEV-310000-0000008",
+            "enterprise_code": "E310000000000",
+            "ts": "2025-13-03T15:00:00Z",
+            "runtime_min": "12O,5x",
+            "output_units": "1e3",
+            "energy_kwh": "-3.5",
+            "fault_code": "",
+        },
+    ],
+}
+
+PARAMS = {
+    "app_id": "310000",
+    "method": "ibdc.data.industrial_output.query",
+    "period": "2025-06",
+    "page_no": "1",
+    "page_size": "10",
+    "timestamp": "1750000000000",
+}
+# HMAC-SHA256 under "test-secret" of the parameters sorted by name, as k=v&k=v.
+PARAMS_SIGN = "8b3094036dd178d787f5d30c67d3410401fc8411c81e9a9395b940141bc5f42a"
+
+
+def _records(page) -> list[dict]:
+    return page.table.to_pylist()
+
+
+def _served_items(body: bytes) -> list:
+    return json.loads(json.loads(json.loads(body)["result"])["data"])
+
+
+def test_format_is_registered_under_its_style():
+    assert format_for("signed_gateway") is signed_gateway
+
+
+# --- signing -------------------------------------------------------------------------------------
+
+
+def test_signature_is_hmac_sha256_of_the_sorted_parameters():
+    assert signed_gateway.string_to_sign({**PARAMS, "sign": "ignored"}) == (
+        "app_id=310000&method=ibdc.data.industrial_output.query&page_no=1&page_size=10&period=2025-06"
+        "&timestamp=1750000000000"
+    )
+    expected = hmac.new(b"test-secret", signed_gateway.string_to_sign(PARAMS).encode(), hashlib.sha256).hexdigest()
+    assert signed_gateway.sign(PARAMS, "test-secret") == expected == PARAMS_SIGN
+    assert signed_gateway.sign(dict(reversed(PARAMS.items())), b"test-secret") == PARAMS_SIGN  # order-free
+
+
+def test_a_signed_request_verifies_and_any_tampering_is_rejected():
+    form = signed_gateway.signed({k: v for k, v in PARAMS.items() if k != "timestamp"}, "test-secret", 1750000000000)
+    assert form == {**PARAMS, "sign": PARAMS_SIGN}
+    assert signed_gateway.verify(form, "test-secret")
+    assert signed_gateway.verify({**form, "sign": PARAMS_SIGN.upper()}, "test-secret")
+    for name in PARAMS:
+        assert not signed_gateway.verify({**form, name: form[name] + "0"}, "test-secret"), name
+    assert not signed_gateway.verify({**form, "page_size": "5000"}, "test-secret")
+    assert not signed_gateway.verify({**form, "extra": "1"}, "test-secret")  # an added parameter
+    assert not signed_gateway.verify({k: v for k, v in form.items() if k != "period"}, "test-secret")  # a dropped one
+    assert not signed_gateway.verify(form, "other-secret")
+    assert not signed_gateway.verify({k: v for k, v in form.items() if k != "sign"}, "test-secret")
+
+
+def test_method_names_carry_the_dataset():
+    assert signed_gateway.method_for("equipment_telemetry") == "ibdc.data.equipment_telemetry.query"
+    assert signed_gateway.dataset_of("ibdc.data.equipment_telemetry.query") == "equipment_telemetry"
+    assert signed_gateway.dataset_of("ibdc.data..query") is None
+    assert signed_gateway.dataset_of("ibdc.admin.equipment_telemetry.delete") is None
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+def test_golden_output_page_decodes_to_canonical_records():
+    page = signed_gateway.decode(SCHEMAS["industrial_output"], GOLDEN)
+    assert page.total == 15 and page.num_records == 2
+    assert page.table.column_names == list(SCHEMAS["industrial_output"].names)
+    assert _records(page) == [
+        {
+            "province_code": "310000",
+            "period": "2025-06",
+            "product_code": "crude_steel",
+            "product_name": "粗钢",
+            "unit": "10k_tonnes",
+            "current_month": "147.70",  # the number's digits as served, not through a float
+            "cumulative": "834",
+        },
+        {
+            "province_code": "310000",
+            "period": "2025-06",
+            "product_code": "cement",
+            "product_name": "水泥",
+            "unit": "10k_tonnes",
+            "current_month": "12O,5x",
+            "cumulative": None,
+        },
+    ]
+    assert page.raw_text(0) == (
+        '{"provinceCode": "310000", "period": "2025-06", "productCode": "crude_steel", "productName": "粗钢", '
+        '"unit": "10k_tonnes", "currentMonth": 147.70, "cumulative": 834}'
+    )
+    assert json.loads(page.raw_text(1))["currentMonth"] == "12O,5x"
+
+
+def test_golden_telemetry_millisecond_timestamps_decode_to_utc():
+    page = signed_gateway.decode(SCHEMAS["equipment_telemetry"], GOLDEN_TELEMETRY)
+    assert page.total == 4800
+    first, second = _records(page)
+    assert first == {
+        "device_id": "DEV-310000-0000007",
+        "enterprise_code": "E310000000000",
+        "ts": "2025-06-03T14:00:00Z",
+        "runtime_min": "60",
+        "output_units": "240",
+        "energy_kwh": "0",
+        "fault_code": None,
+    }
+    assert (second["ts"], second["runtime_min"], second["output_units"], second["energy_kwh"]) == (
+        "2025-06-03 15:00",
+        "61x",
+        "1e3",
+        "-3.50",
+    )
+
+
+def test_golden_enterprise_booleans_and_dates_decode_to_canonical_text():
+    (record,) = _records(signed_gateway.decode(SCHEMAS["enterprises"], GOLDEN_ENTERPRISE))
+    assert (record["iot_adopted"], record["fiveg_adopted"]) == ("true", "false")
+    assert (record["registered_on"], record["updated_on"], record["period"]) == ("2011-09-01", "2025-05-30", "2025-06")
+    assert (record["legal_representative"], record["size_class"]) == ("李四", "medium")
+
+
+def test_encode_serves_the_documented_wire_form():
+    telemetry = SCHEMAS["equipment_telemetry"]
+    body = signed_gateway.encode(telemetry, table_from_records(telemetry, SAMPLES["equipment_telemetry"]), 3)
+    outer = json.loads(body)
+    assert outer["status"] == 200 and isinstance(outer["result"], str)
+    inner = json.loads(outer["result"])
+    assert (inner["code"], inner["message"], inner["total"]) == ("0000", "ok", 3)
+    assert isinstance(inner["data"], str)
+    first, second, third = json.loads(inner["data"])
+    assert set(first) == {"deviceId", "enterpriseCode", "ts", "runtimeMin", "outputUnits", "energyKwh", "faultCode"}
+    assert (first["ts"], first["runtimeMin"], first["energyKwh"], first["faultCode"]) == (1748959200000, 60, 0, None)
+    assert second["ts"] == 4070908800000 and second["outputUnits"] == "12a"
+    assert third["ts"] == "2025-13-03T15:00:00Z" and third["runtimeMin"] == "12O,5x"
+    enterprises = SCHEMAS["enterprises"]
+    body = signed_gateway.encode(enterprises, table_from_records(enterprises, SAMPLES["enterprises"]), 2)
+    first, second = _served_items(body)
+    assert (first["iotAdopted"], first["fivegAdopted"], first["registeredOn"]) == (True, False, "2011-09-01")
+    assert (second["iotAdopted"], second["fivegAdopted"]) == ("1", None)
+
+
+@pytest.mark.parametrize("dataset", sorted(SAMPLES))
+def test_encode_decode_round_trip_is_exact(dataset):
+    schema = SCHEMAS[dataset]
+    body = signed_gateway.encode(schema, table_from_records(schema, SAMPLES[dataset]), 41)
+    page = signed_gateway.decode(schema, body)
+    assert _records(page) == SAMPLES[dataset]
+    assert page.total == 41
+    assert [json.loads(page.raw_text(i)) for i in range(page.num_records)] == _served_items(body)
+
+
+def test_an_empty_page_decodes_to_an_empty_table_with_the_contract_columns():
+    schema = SCHEMAS["industrial_output"]
+    page = signed_gateway.decode(schema, signed_gateway.encode(schema, table_from_records(schema, []), 15))
+    assert page.num_records == 0 and page.total == 15
+    assert page.table.column_names == list(schema.names)
+
+
+def test_every_truncation_of_a_page_raises_decode_error():
+    schema = SCHEMAS["industrial_output"]
+    body = signed_gateway.encode(schema, table_from_records(schema, SAMPLES["industrial_output"]), 3)
+    for cut in range(len(body)):
+        with pytest.raises(DecodeError):
+            signed_gateway.decode(schema, body[:cut])
+
+
+def _envelope(inner: str, status: int = 200) -> bytes:
+    return json.dumps({"status": status, "result": inner}).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body>502 Bad Gateway</body></html>",
+        b"\xff\xfe\x00garbage",
+        b"[]",
+        _envelope('{"code": "0000", "message": "ok", "total": 1, "data": "[{\\"productCode\\": '),  # inner cut
+        _envelope('{"code": "0000", "message": "ok", "total": 1, "data": "[{\\"productCode\\": 1'),  # data cut
+        _envelope('{"code": "0000", "message": "ok", "total": 1, "data": [{"productCode": "x"}]}'),  # not a string
+        _envelope('{"code": "0000", "message": "ok", "total": 1, "data": "[1, 2]"}'),
+        _envelope('{"code": "0000", "message": "ok", "data": "[]"}'),
+        _envelope('{"code": "0000", "message": "ok", "total": 0, "data": "[]"}', status=500),
+        b'{"status": 200}',
+    ],
+)
+def test_garbled_bodies_raise_decode_error(body):
+    with pytest.raises(DecodeError):
+        signed_gateway.decode(SCHEMAS["industrial_output"], body)
+
+
+def test_a_refusal_is_an_error_naming_code_and_message_never_data():
+    body = signed_gateway.encode_error("1001", "invalid sign")
+    assert json.loads(body)["status"] == 200  # the outer status says nothing: the inner code does
+    assert signed_gateway.error_of(body) == ("1001", "invalid sign")
+    with pytest.raises(DecodeError, match="code 1001: invalid sign"):
+        signed_gateway.decode(SCHEMAS["industrial_output"], body)
+    assert signed_gateway.error_of(GOLDEN) is None
+    assert signed_gateway.error_of(GOLDEN[:50]) is None  # undecodable is not a refusal: fetch_page re-fetches it
+
+
+def test_a_renamed_field_raises_schema_drift_naming_it():
+    drifted = GOLDEN.replace(b'\\\\\\"cumulative\\\\\\"', b'\\\\\\"ytdValue\\\\\\"')
+    assert drifted != GOLDEN
+    with pytest.raises(SchemaDrift, match="cumulative") as err:
+        signed_gateway.decode(SCHEMAS["industrial_output"], drifted)
+    assert "ytd_value" in str(err.value)
+
+
+def test_field_names_are_camel_case_both_ways():
+    for schema in SCHEMAS.values():
+        for name in schema.names:
+            assert signed_gateway.canonical_name(signed_gateway.wire_name(name)) == name
+    assert signed_gateway.wire_name("fiveg_adopted") == "fivegAdopted"
+    assert signed_gateway.wire_name("energy_kwh") == "energyKwh"
