@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ibdc.parsing import equipment_telemetry, industrial_output
+from ibdc.parsing import electricity_consumption, enterprises, equipment_telemetry, industrial_output
 from ibdc.parsing.base import PageRows, ParseResult, Validator, parse_page, parse_pages
 from ibdc.schemas import SCHEMAS, Cadence, RecordSchema
 
@@ -46,6 +46,23 @@ INDUSTRIAL_OUTPUT = DatasetSpec(
     max_quarantine_share=0.2,  # about 16 records a partition: up to 3 bad ones load the rest
 )
 
+ELECTRICITY_CONSUMPTION = DatasetSpec(
+    name="electricity_consumption",
+    table="raw.electricity_consumption",
+    partition_predicate=MONTHLY_PARTITION,
+    validate=electricity_consumption.validate,
+    max_quarantine_share=0.1,  # 31 divisions a partition: up to 3 bad cells load the rest
+)
+
+ENTERPRISES = DatasetSpec(
+    name="enterprises",
+    table="raw.enterprises",
+    partition_predicate=MONTHLY_PARTITION,
+    validate=enterprises.validate,
+    # Hundreds of hand-kept records a partition: a few typos are normal, more than 5% is a broken export.
+    max_quarantine_share=0.05,
+)
+
 EQUIPMENT_TELEMETRY = DatasetSpec(
     name="equipment_telemetry",
     table="raw.equipment_telemetry",
@@ -54,4 +71,4 @@ EQUIPMENT_TELEMETRY = DatasetSpec(
     max_quarantine_share=0.01,  # machine-generated: more than 1% bad means a broken feed
 )
 
-DATASETS = {d.name: d for d in (INDUSTRIAL_OUTPUT, EQUIPMENT_TELEMETRY)}
+DATASETS = {d.name: d for d in (INDUSTRIAL_OUTPUT, ELECTRICITY_CONSUMPTION, ENTERPRISES, EQUIPMENT_TELEMETRY)}

@@ -28,6 +28,76 @@ COMMENT ON TABLE raw.industrial_output IS
 COMMENT ON COLUMN raw.industrial_output.unit_code IS 'NBS publication unit of value_current_month and value_cumulative';
 COMMENT ON COLUMN raw.industrial_output.base_unit IS 'Base unit of the *_base columns (tonne, kwh, unit, set, kw, weight_case)';
 
+CREATE TABLE IF NOT EXISTS raw.electricity_consumption (
+    province_code        text        NOT NULL DEFAULT current_setting('ibdc.province_code')
+                                     CHECK (province_code ~ '^\d{6}$'),
+    period_month         date        NOT NULL DEFAULT to_date(current_setting('ibdc.period'), 'YYYY-MM'),
+    division_code        text        NOT NULL CHECK (division_code ~ '^(1[3-9]|[23][0-9]|4[0-3])$'),
+    consumption_10k_kwh  numeric     CHECK (consumption_10k_kwh >= 0),
+    cumulative_10k_kwh   numeric     CHECK (cumulative_10k_kwh >= 0),
+    consumption_kwh      numeric     CHECK (consumption_kwh >= 0),
+    cumulative_kwh       numeric     CHECK (cumulative_kwh >= 0),
+    batch_id             uuid        NOT NULL DEFAULT current_setting('ibdc.batch_id')::uuid,
+    source_object        text        NOT NULL DEFAULT current_setting('ibdc.source_object'),
+    source_version       text        DEFAULT nullif(current_setting('ibdc.source_version'), ''),
+    record_position      integer     NOT NULL,
+    loaded_at            timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (province_code, period_month, division_code),
+    CHECK (consumption_10k_kwh <= cumulative_10k_kwh),
+    CHECK ((consumption_10k_kwh IS NULL) = (consumption_kwh IS NULL)
+           AND (cumulative_10k_kwh IS NULL) = (cumulative_kwh IS NULL))
+);
+COMMENT ON TABLE raw.electricity_consumption IS
+    'Monthly manufacturing electricity consumption by GB/T 4754-2017 division as published (current month and '
+    'year-to-date; January is published with February). NULL values: the division is not published '
+    '(confidential or below the threshold).';
+COMMENT ON COLUMN raw.electricity_consumption.consumption_10k_kwh IS
+    'Current-month consumption, 10k kWh (万千瓦时) as published; in February, January-February';
+COMMENT ON COLUMN raw.electricity_consumption.cumulative_10k_kwh IS 'Year-to-date consumption, 10k kWh (万千瓦时)';
+COMMENT ON COLUMN raw.electricity_consumption.consumption_kwh IS 'consumption_10k_kwh in kWh (base unit)';
+COMMENT ON COLUMN raw.electricity_consumption.cumulative_kwh IS 'cumulative_10k_kwh in kWh (base unit)';
+
+CREATE TABLE IF NOT EXISTS raw.enterprises (
+    province_code        text        NOT NULL DEFAULT current_setting('ibdc.province_code')
+                                     CHECK (province_code ~ '^\d{6}$'),
+    period_month         date        NOT NULL DEFAULT to_date(current_setting('ibdc.period'), 'YYYY-MM'),
+    uscc                 text        NOT NULL CHECK (uscc ~ '^[0-9A-HJ-NPQRTUWXY]{18}$'),
+    name                 text        NOT NULL CHECK (name <> ''),
+    city                 text        NOT NULL,
+    division_code        text        NOT NULL CHECK (division_code ~ '^(1[3-9]|[23][0-9]|4[0-3])$'),
+    size_class           text        NOT NULL CHECK (size_class IN ('large', 'medium', 'small', 'micro')),
+    legal_representative text        NOT NULL,
+    phone                text        NOT NULL CHECK (phone ~ '^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$'),
+    iot_adopted          boolean     NOT NULL,
+    fiveg_adopted        boolean     NOT NULL,
+    registered_on        date        NOT NULL,
+    updated_on           date        NOT NULL,
+    status               text        NOT NULL CHECK (status IN ('active', 'deregistered')),
+    batch_id             uuid        NOT NULL DEFAULT current_setting('ibdc.batch_id')::uuid,
+    source_object        text        NOT NULL DEFAULT current_setting('ibdc.source_object'),
+    source_version       text        DEFAULT nullif(current_setting('ibdc.source_version'), ''),
+    record_position      integer     NOT NULL,
+    loaded_at            timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (province_code, period_month, uscc),
+    CHECK (updated_on >= registered_on),
+    CHECK (updated_on < period_month + interval '1 month')
+);
+COMMENT ON TABLE raw.enterprises IS
+    'Registry of industrial enterprises per province, a snapshot as at the end of each month. Contains '
+    'personal data (legal_representative, phone), loaded as published: restrict access to raw and mask '
+    'in the marts.';
+COMMENT ON COLUMN raw.enterprises.uscc IS 'Unified social credit code (统一社会信用代码, GB 32100-2015), check digit verified';
+COMMENT ON COLUMN raw.enterprises.city IS 'Prefecture-level city of registration (所在城市) as published';
+COMMENT ON COLUMN raw.enterprises.size_class IS 'Enterprise size class (企业规模): large, medium, small or micro';
+COMMENT ON COLUMN raw.enterprises.legal_representative IS
+    'PERSONAL DATA: name of the legal representative (法定代表人), as published; masked in the marts';
+COMMENT ON COLUMN raw.enterprises.phone IS
+    'PERSONAL DATA: contact phone number (联系电话), as published; masked in the marts';
+COMMENT ON COLUMN raw.enterprises.iot_adopted IS 'Connected to the industrial internet (是否接入工业互联网)';
+COMMENT ON COLUMN raw.enterprises.fiveg_adopted IS 'Uses 5G (是否应用5G)';
+COMMENT ON COLUMN raw.enterprises.updated_on IS 'Date of the last change of the record (变更日期)';
+COMMENT ON COLUMN raw.enterprises.status IS 'Registration status (登记状态): active, or deregistered (注销)';
+
 CREATE TABLE IF NOT EXISTS raw.equipment_telemetry (
     province_code   text        NOT NULL DEFAULT current_setting('ibdc.province_code')
                                 CHECK (province_code ~ '^\d{6}$'),

@@ -79,3 +79,81 @@ def products() -> dict[str, Product]:
 def crude_steel_2018() -> dict[str, Decimal]:
     """NBS 2018 crude steel output by province in 10k tonnes; absent provinces report none."""
     return {r["adcode"]: Decimal(r["crude_steel_10k_tonnes"]) for r in _rows("nbs_crude_steel_2018_by_province.csv")}
+
+
+@dataclass(frozen=True)
+class Division:
+    code: str
+    name_zh: str
+    name_en: str
+    miit_sector: str
+
+
+@functools.cache
+def divisions() -> dict[str, Division]:
+    """GB/T 4754-2017 manufacturing divisions 13-43 keyed by their two-digit code (text)."""
+    return {
+        r["division_code"]: Division(r["division_code"], r["name_zh"], r["name_en"], r["miit_sector"])
+        for r in _rows("gbt4754_2017_manufacturing_divisions.csv")
+    }
+
+
+@dataclass(frozen=True)
+class City:
+    adcode: str  # GB/T 2260 code of the registration area (prefecture-level city; a district in a municipality)
+    province: str
+    unit_zh: str  # the area's own name (济南市, 朝阳区)
+    city_zh: str  # the prefecture-level city it belongs to (济南市; 北京市 for a Beijing district)
+    short_zh: str  # the place word in company names (济南, 北京)
+
+
+@functools.cache
+def cities() -> dict[str, tuple[City, ...]]:
+    """A few real prefecture-level cities (districts, in the municipalities) per province, the
+    provincial capital first: the registration areas of the simulated enterprise registry."""
+    out: dict[str, list[City]] = {}
+    for r in _rows("prefecture_cities.csv"):
+        city = City(r["adcode"], r["province_adcode"], r["unit_zh"], r["city_zh"], r["short_zh"])
+        out.setdefault(city.province, []).append(city)
+    return {code: tuple(cs) for code, cs in out.items()}
+
+
+@dataclass(frozen=True)
+class ElectricityGroup:
+    group: str
+    name_zh: str
+    divisions: tuple[str, ...]
+    year: int
+    consumption_100m_kwh: Decimal  # 亿千瓦时
+    derived: bool  # the total less the other groups, not a published figure of its own
+
+
+@functools.cache
+def manufacturing_electricity_2022() -> tuple[ElectricityGroup, ...]:
+    """China Electricity Council (中电联): manufacturing electricity consumption in 2022 by CEC industry
+    group (the four energy-intensive industries, high-tech and equipment, consumer goods, other), in
+    100m kWh; the last row is the manufacturing total, which the groups add up to.
+
+    Source: CEC 2022 annual figures as republished on 2023-01-30 (e.g. by6636.cn/yejie/2023/0130/26427.html):
+    manufacturing 42414, chemical 5461, building materials 4017, ferrous 6090, non-ferrous 7452, consumer
+    goods 5501, other manufacturing 4734. CEC does not give a high-tech and equipment total in that release:
+    it is the manufacturing total less the other figures (9159; the four energy-intensive figures add to
+    23020, one more than their published rounded total 23019)."""
+    groups = tuple(
+        ElectricityGroup(
+            r["group"],
+            r["name_zh"],
+            tuple(r["divisions"].split()),
+            int(r["year"]),
+            Decimal(r["consumption_100m_kwh"]),
+            r["derived"] == "true",
+        )
+        for r in _rows("cec_manufacturing_electricity_2022.csv")
+    )
+    *parts, total = groups
+    covered = sorted(d for g in parts for d in g.divisions)
+    if total.group != "manufacturing" or sum(g.consumption_100m_kwh for g in parts) != total.consumption_100m_kwh:
+        raise ValueError("cec_manufacturing_electricity_2022.csv: the groups do not add up to the manufacturing total")
+    if covered != sorted(total.divisions) or covered != sorted(divisions()):
+        raise ValueError("cec_manufacturing_electricity_2022.csv: the groups do not cover divisions 13-43 once each")
+    return groups

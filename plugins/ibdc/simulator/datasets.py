@@ -15,9 +15,19 @@ import pyarrow as pa
 
 from ibdc.formats.base import table_from_records
 from ibdc.periods import parse_day
-from ibdc.reference import products
-from ibdc.schemas import EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT, SCHEMAS, RecordSchema, canonical_text
+from ibdc.reference import divisions, products
+from ibdc.schemas import (
+    ELECTRICITY_CONSUMPTION,
+    ENTERPRISES,
+    EQUIPMENT_TELEMETRY,
+    INDUSTRIAL_OUTPUT,
+    SCHEMAS,
+    RecordSchema,
+    canonical_text,
+)
 from ibdc.settings import get_settings
+from ibdc.simulator.electricity import published_consumption
+from ibdc.simulator.enterprises import snapshot
 from ibdc.simulator.telemetry import telemetry_table
 from ibdc.simulator.truth import published_output
 
@@ -54,6 +64,29 @@ def industrial_output(seed: int, province: str, period: str, revised: Mapping[st
     )
 
 
+def electricity_consumption(seed: int, province: str, period: str, revised: Mapping[str, Decimal]) -> pa.Table:
+    return _records_table(
+        ELECTRICITY_CONSUMPTION,
+        [
+            {
+                "province_code": r.province_code,
+                "period": r.period,
+                "division_code": r.division_code,
+                "division_name": divisions()[r.division_code].name_zh,
+                "consumption": r.consumption,
+                "cumulative": r.cumulative,
+            }
+            for r in published_consumption(seed, province, period, revised)
+        ],
+    )
+
+
+def enterprises(seed: int, province: str, period: str, revised: Mapping[str, Decimal]) -> pa.Table:
+    if revised:
+        raise ValueError("the enterprise registry is a snapshot: it has no revised figures")
+    return _records_table(ENTERPRISES, [vars(r) for r in snapshot(seed, province, period)])
+
+
 def equipment_telemetry(seed: int, province: str, period: str, revised: Mapping[str, Decimal]) -> pa.Table:
     if revised:
         raise ValueError("telemetry readings are not revised")
@@ -63,5 +96,7 @@ def equipment_telemetry(seed: int, province: str, period: str, revised: Mapping[
 
 DATASETS: dict[str, SimulatedDataset] = {
     "industrial_output": SimulatedDataset(SCHEMAS["industrial_output"], industrial_output),
+    "electricity_consumption": SimulatedDataset(SCHEMAS["electricity_consumption"], electricity_consumption),
+    "enterprises": SimulatedDataset(SCHEMAS["enterprises"], enterprises),
     "equipment_telemetry": SimulatedDataset(SCHEMAS["equipment_telemetry"], equipment_telemetry),
 }

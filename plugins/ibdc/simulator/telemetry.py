@@ -2,6 +2,13 @@
 
 Deterministic arithmetic on the row index (no per-row Python), so one province-day goes from
 thousands to millions of rows at the same cost per row: ``devices`` x 24 hours.
+
+Devices belong to the province's enterprises that are IoT-adopted and active that day and at the end of
+its month (:func:`ibdc.simulator.enterprises.connected`, so every ``enterprise_code`` is the USCC of an
+enterprise listed as active and IoT-adopted in the month's registry snapshot). Devices are dealt to
+them in turn, a larger enterprise holding more slots (``DEVICE_SLOTS``); when the set of connected
+enterprises changes from one month to the next, devices may change hands. A province-day without any
+connected enterprise has no telemetry.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-DEVICES_PER_ENTERPRISE = 40
+from ibdc.simulator.enterprises import connected
+
+DEVICE_SLOTS = {"micro": 1, "small": 2, "medium": 4, "large": 8}  # devices dealt per round, by size class
 
 
 def _padded(values: pa.Array, width: int) -> pa.Array:
@@ -23,9 +32,13 @@ def _padded(values: pa.Array, width: int) -> pa.Array:
 def telemetry_table(seed: int, province: str, day: date, devices: int, malformed_every: int | None = None) -> pa.Table:
     """``devices`` x 24 rows as a source serves them (all text); with ``malformed_every``, every n-th
     row carries a bad value (runtime over 60 minutes, negative energy or a reading from another day)."""
-    n = devices * 24
+    owners = connected(seed, province, day)
+    usccs = pa.array([uscc for uscc, _ in owners], pa.string())
+    slots = pa.array([i for i, (_, size) in enumerate(owners) for _ in range(DEVICE_SLOTS[size])], pa.int64())
+    n = devices * 24 if owners else 0
     idx = pa.array(range(n), pa.int64())
     device = pc.divide(idx, 24)
+    slot = pc.subtract(device, pc.multiply(pc.divide(device, len(slots) or 1), len(slots) or 1))  # device mod slots
     hour = pc.subtract(idx, pc.multiply(device, 24))
     salted = pc.add(device, seed % 9973)
     runtime = pc.bit_wise_and(pc.add(pc.multiply(salted, 13), pc.multiply(hour, 7)), 63)
@@ -38,9 +51,7 @@ def telemetry_table(seed: int, province: str, day: date, devices: int, malformed
     ts = pc.binary_join_element_wise(f"{day.isoformat()}T", _padded(hour, 2), ":00:00Z", "")
     columns = {
         "device_id": pc.binary_join_element_wise(f"DEV-{province}-", _padded(device, 7), ""),
-        "enterprise_code": pc.binary_join_element_wise(
-            f"E{province}", _padded(pc.divide(device, DEVICES_PER_ENTERPRISE), 6), ""
-        ),
+        "enterprise_code": usccs.take(slots.take(slot)),
         "ts": ts,
         "runtime_min": pc.cast(runtime, pa.string()),
         "output_units": pc.cast(output, pa.string()),

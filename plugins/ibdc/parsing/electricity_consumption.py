@@ -1,0 +1,111 @@
+"""Monthly manufacturing electricity consumption: served pages -> canonical records.
+
+Canonical record: one (province, month, GB/T 4754 division) with the published current-month
+consumption and year-to-date cumulative in 10k kWh (万千瓦时), also normalised to kWh, plus lineage.
+A division the province does not publish (confidential or below the threshold) arrives with its values
+missing: it is valid and loads with NULL values, so the warehouse can tell "not published" from "not
+received". As for industrial output, deriving monthly figures from cumulatives is dbt's job.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
+
+from ibdc.parsing.base import PageRows, Records, Reject
+from ibdc.periods import parse_period
+from ibdc.reference import divisions
+from ibdc.schemas import ELECTRICITY_CONSUMPTION
+
+UNIT = ELECTRICITY_CONSUMPTION.field("consumption").unit  # 10k_kwh
+KWH_PER_UNIT = Decimal(10_000)
+
+
+class ConsumptionRecord(BaseModel, frozen=True):
+    province_code: str
+    period: str
+    division_code: str
+    division_name: str | None = None
+    consumption: Decimal | None
+    cumulative: Decimal | None
+
+    @field_validator("consumption", "cumulative", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float | str | Decimal)):
+            raise ValueError(f"not a number: {v!r}")
+        return v
+
+    @field_validator("consumption", "cumulative")
+    @classmethod
+    def _non_negative(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and (not v.is_finite() or v < 0):
+            raise ValueError(f"must be a non-negative number of 10k kWh, got {v}")
+        return v
+
+    @field_validator("division_code")
+    @classmethod
+    def _known_division(cls, v: str) -> str:
+        if v not in divisions():
+            raise ValueError(f"unknown division code {v!r} (GB/T 4754-2017 manufacturing divisions are 13-43)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConsumptionRecord:
+        if self.consumption is not None and self.cumulative is not None and self.consumption > self.cumulative:
+            raise ValueError(f"current month {self.consumption} exceeds cumulative {self.cumulative}")
+        return self
+
+
+def _reason(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
+
+
+SCHEMA = pa.schema(
+    [
+        ("division_code", pa.string()),
+        ("consumption_10k_kwh", pa.string()),  # numerics as exact decimal text; null = not published
+        ("cumulative_10k_kwh", pa.string()),
+        ("consumption_kwh", pa.string()),
+        ("cumulative_kwh", pa.string()),
+        ("record_position", pa.int32()),
+    ]
+)
+
+
+def _text(value: Decimal | None, factor: Decimal = Decimal(1)) -> str | None:
+    return None if value is None else format(value * factor, "f")
+
+
+def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
+    province, period = manifest["province_code"], manifest["period"]
+    parse_period(period)
+    rows: list[dict] = []
+    rejects: list[Reject] = []
+    for i, (position, item) in enumerate(zip(records.positions, records.table.to_pylist(), strict=True)):
+        try:
+            rec = ConsumptionRecord.model_validate(item)
+            if (rec.province_code, rec.period) != (province, period):
+                raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
+        except ValidationError as exc:
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), _reason(exc)))
+        except ValueError as exc:
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), str(exc)))
+        else:
+            rows.append(
+                {
+                    "division_code": rec.division_code,
+                    "consumption_10k_kwh": _text(rec.consumption),
+                    "cumulative_10k_kwh": _text(rec.cumulative),
+                    "consumption_kwh": _text(rec.consumption, KWH_PER_UNIT),
+                    "cumulative_kwh": _text(rec.cumulative, KWH_PER_UNIT),
+                    "record_position": position,
+                }
+            )
+    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(rows, schema=SCHEMA), rejects)

@@ -1,0 +1,157 @@
+"""Registry of industrial enterprises, a monthly snapshot: served pages -> canonical records.
+
+Canonical record: one enterprise (by its unified social credit code) as listed in the province's
+registry at the end of the month. ``legal_representative`` and ``phone`` are personal data: they are
+loaded into raw as served (raw is restricted; masking or dropping them is the marts' business).
+
+Checks: the credit code's format and check digit (GB 32100-2015), the division (GB/T 4754-2017
+13-43), the size class and status vocabularies, the phone format (an 11-digit mainland mobile number
+or a landline with its area code), dates no later than the end of the snapshot's month and a last
+change no earlier than the registration, and the record's province and month.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pyarrow as pa
+from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator, model_validator
+
+from ibdc.parsing.base import PageRows, Records, Reject
+from ibdc.periods import parse_period
+from ibdc.reference import divisions
+from ibdc.uscc import is_valid
+
+SIZE_CLASSES = ("large", "medium", "small", "micro")
+STATUSES = ("active", "deregistered")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")  # mobile, or area code + landline
+
+
+class EnterpriseRecord(BaseModel, frozen=True):
+    uscc: str
+    name: str
+    province_code: str
+    city: str
+    division_code: str
+    size_class: str
+    legal_representative: str
+    phone: str
+    iot_adopted: bool
+    fiveg_adopted: bool
+    registered_on: date
+    updated_on: date
+    status: str
+    period: str
+
+    @field_validator("name", "city", "legal_representative")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v  # as served: personal data are not touched here
+
+    @field_validator("registered_on", "updated_on", mode="before")
+    @classmethod
+    def _iso_date(cls, v: object) -> object:
+        # Canonical dates are YYYY-MM-DD; pydantic alone would read "20200105" as a Unix timestamp.
+        if not (isinstance(v, date) or (isinstance(v, str) and ISO_DATE.match(v))):
+            raise ValueError(f"not a YYYY-MM-DD date: {v!r}")
+        return v
+
+    @field_validator("uscc")
+    @classmethod
+    def _credit_code(cls, v: str) -> str:
+        if not is_valid(v):
+            raise ValueError(f"invalid unified social credit code {v!r} (format or check digit)")
+        return v
+
+    @field_validator("division_code")
+    @classmethod
+    def _known_division(cls, v: str) -> str:
+        if v not in divisions():
+            raise ValueError(f"unknown division code {v!r} (GB/T 4754-2017 manufacturing divisions are 13-43)")
+        return v
+
+    @field_validator("size_class")
+    @classmethod
+    def _known_size(cls, v: str) -> str:
+        if v not in SIZE_CLASSES:
+            raise ValueError(f"unknown size class {v!r}; known: {', '.join(SIZE_CLASSES)}")
+        return v
+
+    @field_validator("status")
+    @classmethod
+    def _known_status(cls, v: str) -> str:
+        if v not in STATUSES:
+            raise ValueError(f"unknown status {v!r}; known: {', '.join(STATUSES)}")
+        return v
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        if not PHONE.match(v):
+            raise ValueError(f"malformed phone number {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _dates(self, info: ValidationInfo) -> EnterpriseRecord:
+        end: date | None = (info.context or {}).get("month_end")
+        future = [f"{f} {getattr(self, f)}" for f in ("registered_on", "updated_on") if end and getattr(self, f) > end]
+        if future:
+            verb = "is" if len(future) == 1 else "are"
+            raise ValueError(f"future date: {' and '.join(future)} {verb} after the snapshot month's end {end}")
+        if self.updated_on < self.registered_on:
+            raise ValueError(f"updated_on {self.updated_on} is before registered_on {self.registered_on}")
+        return self
+
+
+def _reason(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
+
+
+SCHEMA = pa.schema(
+    [
+        ("uscc", pa.string()),
+        ("name", pa.string()),
+        ("city", pa.string()),
+        ("division_code", pa.string()),
+        ("size_class", pa.string()),
+        ("legal_representative", pa.string()),  # personal data
+        ("phone", pa.string()),  # personal data
+        ("iot_adopted", pa.bool_()),
+        ("fiveg_adopted", pa.bool_()),
+        ("registered_on", pa.date32()),
+        ("updated_on", pa.date32()),
+        ("status", pa.string()),
+        ("record_position", pa.int32()),
+    ]
+)
+
+
+def _month_end(period: str) -> date:
+    year, month = parse_period(period)
+    return (date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)) - timedelta(days=1)
+
+
+def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
+    province, period = manifest["province_code"], manifest["period"]
+    end = _month_end(period)
+    rows: list[dict] = []
+    rejects: list[Reject] = []
+    for i, (position, item) in enumerate(zip(records.positions, records.table.to_pylist(), strict=True)):
+        try:
+            rec = EnterpriseRecord.model_validate(item, context={"month_end": end})
+            if (rec.province_code, rec.period) != (province, period):
+                raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
+        except ValidationError as exc:
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), _reason(exc)))
+        except ValueError as exc:
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), str(exc)))
+        else:
+            rows.append({**rec.model_dump(exclude={"province_code", "period"}), "record_position": position})
+    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(rows, schema=SCHEMA), rejects)
