@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow as pa
 
-from ibdc.schemas import RecordSchema
+from ibdc.schemas import Kind, RecordSchema
 
 
 class DecodeError(ValueError):
@@ -64,11 +66,63 @@ def table_from_records(schema: RecordSchema, records: list[dict], where: str = "
 
 
 def text(value: object) -> str | None:
-    """A decoded JSON scalar as canonical-ish text: numbers keep their exact decimal digits."""
+    """A decoded JSON value as canonical text: numbers keep their exact digits, an object or array
+    where a scalar belongs is kept as its JSON text."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return value
+        return value  # Number tokens included
+    if isinstance(value, dict | list):
+        return exact_dumps(value)
     return format(value, "f") if not isinstance(value, int) else str(value)
+
+
+# --- helpers the JSON styles share ---------------------------------------------------------------
+
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+class Number(str):
+    """A JSON number token kept as its exact text (never through a float): ``12.50`` stays ``12.50``."""
+
+
+def exact_loads(body: str | bytes) -> object:
+    """JSON with every number kept as a :class:`Number` token."""
+    return json.loads(body, parse_float=Number, parse_int=Number)
+
+
+def exact_dumps(value: object) -> str:
+    """JSON text of a value, :class:`Number` tokens written exactly as they are."""
+    if isinstance(value, Number):
+        return str(value)
+    if isinstance(value, dict):
+        items = (f"{json.dumps(str(k), ensure_ascii=False)}: {exact_dumps(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(exact_dumps(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_number(kind: Kind | None, value: str | None):
+    """A canonical text value as a JSON value: a number of a numeric field as an exact
+    :class:`Number`, a boolean as a boolean, anything else (text, malformed values) as text."""
+    if value is None:
+        return None
+    if kind in (Kind.DECIMAL, Kind.INT) and JSON_NUMBER.fullmatch(value):
+        return Number(value)
+    if kind is Kind.BOOL and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+def camel(name: str) -> str:
+    """``current_month`` -> ``currentMonth``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def snake(name: str) -> str:
+    """``currentMonth`` -> ``current_month`` (the inverse of :func:`camel` for snake_case names)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()

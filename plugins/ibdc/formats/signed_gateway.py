@@ -44,14 +44,23 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from ibdc.formats.base import DecodedPage, DecodeError, table_from_records
+from ibdc.formats.base import (
+    DecodedPage,
+    DecodeError,
+    Number,
+    camel,
+    exact_dumps,
+    exact_loads,
+    json_number,
+    snake,
+    table_from_records,
+)
 from ibdc.schemas import Kind, RecordSchema
 
 OK = "0000"
 MEDIA_TYPE = "application/json"
 METHOD_PREFIX, METHOD_SUFFIX = "ibdc.data.", ".query"
 
-_JSON_NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -97,35 +106,19 @@ def signed(params: Mapping[str, object], secret: str | bytes, now_ms: int) -> di
 # --- names and values ----------------------------------------------------------------------------
 
 
-def wire_name(name: str) -> str:
-    """``product_code`` -> ``productCode``."""
-    head, *rest = name.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-def canonical_name(name: str) -> str:
-    """``productCode`` -> ``product_code`` (the inverse of :func:`wire_name` for snake_case names)."""
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
-
-
-class Number(str):
-    """A JSON number token kept as its exact text (never through a float)."""
+wire_name, canonical_name = camel, snake
 
 
 def wire_value(kind: Kind | None, value: str | None):
     if value is None:
         return None
-    if kind in (Kind.DECIMAL, Kind.INT) and _JSON_NUMBER.match(value):
-        return Number(value)
-    if kind is Kind.BOOL and value in ("true", "false"):
-        return value == "true"
     if kind is Kind.TIMESTAMP and _TIMESTAMP.match(value):
         try:
             moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         except ValueError:
             return value  # digits in place but not a real time (month 13): served as text
         return Number(str((moment - _EPOCH) // _MILLISECOND))
-    return value
+    return json_number(kind, value)
 
 
 def canonical_value(kind: Kind | None, value: object) -> str | None:
@@ -147,24 +140,7 @@ def canonical_value(kind: Kind | None, value: object) -> str | None:
     return dumps(value)  # an object or array where a scalar belongs: kept as its JSON text
 
 
-def dumps(value: object) -> str:
-    """JSON text of a decoded value, with :class:`Number` tokens written exactly as they came."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Number):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {dumps(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(dumps(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
-
-
-def loads(text: str | bytes) -> object:
-    """JSON with every number kept as a :class:`Number` token."""
-    return json.loads(text, parse_float=Number, parse_int=Number)
+dumps, loads = exact_dumps, exact_loads
 
 
 # --- pages ---------------------------------------------------------------------------------------
