@@ -6,20 +6,23 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
+from ibdc.datasets import DATASETS
 from ibdc.localstack import airflow as local_airflow
 from ibdc.localstack import postgres, stack
 from ibdc.localstack.env import USER_ENV_FILE, load_local_env
 from ibdc.localstack.processes import LOG_DIR
 from ibdc.periods import last_complete_months, parse_period
 from ibdc.reference import provinces
+from ibdc.schemas import Cadence
 from ibdc.settings import Settings, get_settings
+from ibdc.sources.registry import load_registry
 from ibdc.transform.dbt import run_dbt
 
-EXTRACT_DAG = "ibdc_extract_industrial_output"
+MAIN_DATASET = "industrial_output"
 TRANSFORM_DAG = "ibdc_transform_dbt"
 
 
@@ -58,70 +61,99 @@ def prepare_airflow(settings: Settings) -> None:
     local_airflow.run(settings, "db", "migrate", log=LOG_DIR / "airflow-db-migrate.log")
 
 
-def _run_after(period: str) -> str:
-    """The logical date whose inferred monthly data interval is ``period``."""
+def _run_after(cadence: Cadence, period: str) -> str:
+    """The logical date whose data interval (``CADENCES``' cron) covers ``period``."""
+    if cadence is Cadence.DAILY:
+        return f"{date.fromisoformat(period) + timedelta(days=1)}T02:00:00+00:00"
     y, m = parse_period(period)
     y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return f"{y:04d}-{m:02d}-01T00:00:00+00:00"
 
 
+def demo_plan(today: date, months: int) -> list[tuple[str, str]]:
+    """(dataset, period) runs of the demo: industrial output for the last ``months`` complete months,
+    then the other datasets once each: the last complete month, and its last day for daily ones."""
+    window = last_complete_months(today, months)
+    last_day = date(*parse_period(window[-1]), 1) + timedelta(days=31)
+    last_day = (last_day - timedelta(days=last_day.day)).isoformat()
+    runs = [(MAIN_DATASET, p) for p in window]
+    for name, spec in DATASETS.items():
+        if name != MAIN_DATASET:
+            runs.append((name, last_day if spec.cadence is Cadence.DAILY else window[-1]))
+    return runs
+
+
 def demo(months: int) -> None:
-    window = last_complete_months(datetime.now(UTC).date(), months)
-    steps = Step(4 + len(window))
+    runs = demo_plan(datetime.now(UTC).date(), months)
+    steps = Step(4 + len(runs))
     with steps("starting local services"):
         settings = stack.up(say=lambda m: say("      " + m))
     with steps("dbt parse and Airflow metadata migration (first run: about a minute)"):
         prepare_airflow(settings)
-    for period in window:
-        with steps(f"Airflow run of {EXTRACT_DAG} for {period}: 31 provinces, extract -> raw zone -> load"):
+    for dataset, period in runs:
+        dag_id = f"ibdc_extract_{dataset}"
+        with steps(f"Airflow run of {dag_id} for {period}: 31 provinces, extract -> raw zone -> load"):
             local_airflow.run(
                 settings,
                 "dags",
                 "test",
-                EXTRACT_DAG,
-                _run_after(period),
-                log=LOG_DIR / f"demo-{EXTRACT_DAG}-{period}.log",
+                dag_id,
+                _run_after(DATASETS[dataset].cadence, period),
+                log=LOG_DIR / f"demo-{dag_id}-{period}.log",
             )
     with steps(f"Airflow run of {TRANSFORM_DAG}: dbt seeds, staging, mart, tests, docs"):
         local_airflow.run(settings, "dags", "test", TRANSFORM_DAG, log=LOG_DIR / f"demo-{TRANSFORM_DAG}.log")
     with steps("summary"):
-        summary(settings, window)
-    say(f"\nDone in {steps.elapsed():.0f}s. Window: {window[0]} .. {window[-1]}.")
+        summary(settings, runs)
+    say(f"\nDone in {steps.elapsed():.0f}s.")
     say(f"""
 Where to look next:
   Airflow UI     make airflow   then {settings.airflow_url}
                  login: {local_airflow.ADMIN_USER} / {settings.airflow_admin_password}
   dbt docs       make docs      (standalone), or "dbt docs" in the Airflow UI's Browse menu
   warehouse      psql "$IBDC_WAREHOUSE_DSN"  after: set -a; . {USER_ENV_FILE}; set +a
+  raw zone       s3://{settings.raw_bucket}/<dataset>/province=<code>/period=<period>/ at {settings.s3}
   logs           {LOG_DIR}/
 """)
 
 
-def summary(settings: Settings, window: list[str]) -> None:
-    firsts = [date(*parse_period(p), 1) for p in window]
+def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
+    """Rows loaded and quarantined per dataset and province, from the audit of the demo's loads."""
+    registry = load_registry()
     with psycopg.connect(settings.warehouse) as conn:
-        loaded = dict(
-            conn.execute(
-                "SELECT province_code, count(*) FROM raw.industrial_output WHERE period_month = ANY(%s) GROUP BY 1",
-                (firsts,),
-            ).fetchall()
-        )
-        quarantined = dict(
-            conn.execute(
-                "SELECT province_code, count(*) FROM raw.quarantine WHERE dataset = 'industrial_output'"
-                " AND period = ANY(%s) GROUP BY 1",
-                (window,),
-            ).fetchall()
-        )
+        audit = conn.execute(
+            "SELECT DISTINCT ON (dataset, province_code, period) dataset, province_code, period,"
+            " rows_loaded, rows_quarantined FROM raw.load_audit WHERE outcome = 'succeeded'"
+            " AND (dataset, period) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+            " ORDER BY dataset, province_code, period, finished_at DESC",
+            ([d for d, _ in runs], [p for _, p in runs]),
+        ).fetchall()
         mart_rows = conn.execute(
-            "SELECT count(*) FROM marts.mart_industrial_output_monthly WHERE period_month = ANY(%s)", (firsts,)
+            "SELECT count(*) FROM marts.mart_industrial_output_monthly"
+            " WHERE to_char(period_month, 'YYYY-MM') = ANY(%s)",
+            ([p for d, p in runs if d == MAIN_DATASET],),
         ).fetchone()[0]
-    say("      province                     rows loaded  quarantined")
+    names = list(DATASETS)
+    totals = {(d, c): (0, 0) for d in names for c in provinces()}
+    for dataset, code, _, loaded, quarantined in audit:
+        done, bad = totals[dataset, code]
+        totals[dataset, code] = (done + loaded, bad + quarantined)
+    say("      rows loaded / quarantined per province and dataset (all the demo's periods)")
+    say("      province                  style           " + "".join(f"{n[:22]:>24}" for n in names))
     for code, prov in provinces().items():
-        say(f"      {code} {prov.name_en:<22} {loaded.get(code, 0):>11}  {quarantined.get(code, 0):>11}")
-    say(f"      {'total':<29} {sum(loaded.values()):>11}  {sum(quarantined.values()):>11}")
-    say(f"      mart rows (marts.mart_industrial_output_monthly, window): {mart_rows}")
-    if not mart_rows or mart_rows != sum(loaded.values()):
+        cells = "".join(f"{totals[n, code][0]:>17} / {totals[n, code][1]:<4}" for n in names)
+        say(f"      {code} {prov.name_en:<18} {registry[code].style:<15} {cells}")
+    cells = "".join(
+        f"{sum(totals[n, c][0] for c in provinces()):>17} / {sum(totals[n, c][1] for c in provinces()):<4}"
+        for n in names
+    )
+    say(f"      {'total':<42} {cells}")
+    loaded_output = sum(totals[MAIN_DATASET, c][0] for c in provinces())
+    say(f"      mart rows (marts.mart_industrial_output_monthly, demo months): {mart_rows}")
+    missing = [(d, p) for d, p in runs if not any(a[0] == d and a[2] == p for a in audit)]
+    if missing:
+        raise SystemExit(f"no successful load recorded for {missing}: see the logs above")
+    if not mart_rows or mart_rows != loaded_output:
         raise SystemExit("the mart does not hold every loaded row: see the logs above")
 
 
