@@ -1,9 +1,12 @@
 """``make bench``: the platform's partition load against ``psql \\copy`` and dlt, on the same rows.
 
-Telemetry rows (default 2 million) are generated and staged in the object store as one raw partition.
-Each round then measures, in this one process and against identical target tables:
-(a) the platform: raw zone -> checksum -> Arrow parse and validation -> COPY, one transaction;
-(b) ``psql \\copy`` of the same rows from a local CSV file;
+Telemetry rows (default 2 million) are generated and staged in the object store as one raw partition,
+as a ``csv_download`` portal serves them (Henan: GB18030, Chinese headers with units, Beijing local
+times, missing-value marks, a 合计 row; see :mod:`ibdc.formats.csv_download`). Each round then
+measures, in this one process and against identical target tables:
+(a) the platform: raw zone -> checksum -> decode (GB18030, 合计 checked and dropped, times to UTC) ->
+    Arrow validation -> COPY, one transaction;
+(b) ``psql \\copy`` of the same rows from a local plain UTF-8 CSV file (canonical values);
 (c) dlt's PostgreSQL destination loading the same rows from that file.
 The ratios are the platform's rows/s over the other's.
 """
@@ -19,16 +22,21 @@ from datetime import date
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
+from ibdc.formats import csv_download
 from ibdc.landing import raw_zone
 from ibdc.loading.postgres import ensure_schema
+from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.settings import LOCAL_DIR, get_settings
-from ibdc.simulator.telemetry import telemetry_table, to_csv_pages
+from ibdc.simulator.service import portals
+from ibdc.simulator.telemetry import telemetry_table
 from ibdc.sources.adapters.base import Extraction, RawPage
-from ibdc.sources.registry import load_registry
+from ibdc.sources.registry import ApiStyle, load_registry
 
 DATASET = "equipment_telemetry"
-PROVINCE = "320000"
+PROVINCE = "410000"  # Henan: a csv_download portal, GB18030
 DAY = "2026-10-01"
 BENCH_DIR = LOCAL_DIR / "bench"
 ROWS_PER_PAGE = 500_000
@@ -37,24 +45,25 @@ SOURCE_COLUMNS = "device_id, enterprise_code, ts, runtime_min, output_units, ene
 
 def stage_telemetry(
     province: str, day: str, devices: int, malformed_every: int | None = None, rows_per_page: int = ROWS_PER_PAGE
-) -> tuple[dict, list[bytes]]:
-    """Generate a province-day of telemetry and commit it to the raw zone as a source would serve it."""
+) -> tuple[dict, pa.Table]:
+    """Generate a province-day of telemetry and commit it to the raw zone as a ``csv_download`` portal
+    serves it: files of ``rows_per_page`` records (each with its header and 合计 row) in the portal's
+    encoding. Returns the manifest and the rows as canonical text."""
     seed = get_settings().simulator_seed
-    pages = to_csv_pages(
-        telemetry_table(seed, province, date.fromisoformat(day), devices, malformed_every), rows_per_page
-    )
-    counts = [p.count(b"\n") - 1 for p in pages]
-    extraction = Extraction(
-        load_registry()[province],
-        DATASET,
-        day,
-        [
-            RawPage(page, "text/csv", {"generated": "bench", "page": i}, count)
-            for i, (page, count) in enumerate(zip(pages, counts, strict=True))
-        ],
-        records_claimed=sum(counts),
-    )
-    return raw_zone.write_partition(extraction), pages
+    table = telemetry_table(seed, province, date.fromisoformat(day), devices, malformed_every)
+    table = table.select(list(EQUIPMENT_TELEMETRY.names))
+    source = load_registry()[province]
+    if source.style is not ApiStyle.CSV_DOWNLOAD:
+        raise ValueError(f"{province} publishes through {source.style}, not csv_download files")
+    encoding = portals()[province]["encoding"]
+    pages = []
+    for offset in range(0, max(table.num_rows, 1), rows_per_page):
+        rows = table.slice(offset, rows_per_page)
+        body = csv_download.encode(EQUIPMENT_TELEMETRY, rows, encoding)
+        request = {"generated": "bench", "page": len(pages)}
+        pages.append(RawPage(body, f"text/csv; charset={encoding}", request, rows.num_rows))
+    extraction = Extraction(source, DATASET, day, pages, records_claimed=table.num_rows)
+    return raw_zone.write_partition(extraction), table
 
 
 def _identical_target(conn: psycopg.Connection, schema: str) -> str:
@@ -87,13 +96,14 @@ def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
         f"staging {devices * 24:,} telemetry rows in s3://{settings.raw_bucket}/{DATASET}/province={PROVINCE}/"
         f"period={DAY}/ ..."
     )
-    manifest, pages = stage_telemetry(PROVINCE, DAY, devices)
+    manifest, rows = stage_telemetry(PROVINCE, DAY, devices)
     n = manifest["records_received"]
     csv_file = BENCH_DIR / "telemetry.csv"
-    with csv_file.open("wb") as fh:
-        for i, page in enumerate(pages):
-            fh.write(page if i == 0 else page.split(b"\n", 1)[1])
-    say(f"staged {n:,} rows, {manifest['bytes'] / 1e6:.0f} MB in {len(pages)} objects; local CSV {csv_file}")
+    pacsv.write_csv(rows, csv_file)  # the baselines' input: the same rows, plain UTF-8, canonical values
+    say(
+        f"staged {n:,} rows, {manifest['bytes'] / 1e6:.0f} MB of {manifest['objects'][0]['content_type']} in "
+        f"{len(manifest['objects'])} objects; local UTF-8 CSV {csv_file} ({csv_file.stat().st_size / 1e6:.0f} MB)"
+    )
 
     psql = shutil.which("psql") or "psql"
     copy_command = (

@@ -42,12 +42,12 @@ def _audit(conn, batch_id):
 
 
 def test_bad_rows_are_quarantined_with_reasons_and_the_rest_load(services, warehouse):
-    manifest, _ = stage_telemetry("440000", "2026-10-02", devices=500, malformed_every=1000)
-    result = pipeline.load_partition_from_raw(DATASET, "440000", "2026-10-02")
+    manifest, _ = stage_telemetry("220000", "2026-10-02", devices=500, malformed_every=1000)
+    result = pipeline.load_partition_from_raw(DATASET, "220000", "2026-10-02")
     assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (12_000, 11_988, 12)
     rows = warehouse.execute(
         "SELECT record_position, raw_text, reason, source_object FROM raw.quarantine"
-        " WHERE dataset = %s AND province_code = '440000' AND period = '2026-10-02' ORDER BY 1",
+        " WHERE dataset = %s AND province_code = '220000' AND period = '2026-10-02' ORDER BY 1",
         (DATASET,),
     ).fetchall()
     assert [r[0] for r in rows] == [i * 1000 + 7 for i in range(12)]
@@ -57,24 +57,24 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rest_load(services, wareh
     assert reasons[2] == "ts 2099-01-01T00:00:00Z is outside the partition day 2026-10-02"
     assert reasons[3] == "output_units must be a non-negative integer" and ",12a," in rows[3][1]
     assert {r[3] for r in rows} == {manifest["objects"][0]["key"]}
-    assert _content(warehouse, "440000", "2026-10-02")[0] == 11_988
+    assert _content(warehouse, "220000", "2026-10-02")[0] == 11_988
     lineage = warehouse.execute(
         "SELECT DISTINCT batch_id::text, source_object, source_version FROM raw.equipment_telemetry"
-        " WHERE province_code = '440000' AND period_day = '2026-10-02'"
+        " WHERE province_code = '220000' AND period_day = '2026-10-02'"
     ).fetchall()
     assert lineage == [(result.batch_id, manifest["objects"][0]["key"], manifest["objects"][0]["version_id"])]
     assert _audit(warehouse, result.batch_id)[:5] == ("succeeded", True, 12_000, 11_988, 12)
 
 
 def test_rerunning_a_load_leaves_the_table_identical(services, warehouse):
-    stage_telemetry("350000", "2026-10-02", devices=300, malformed_every=500)
-    pipeline.load_partition_from_raw(DATASET, "350000", "2026-10-02")
-    first = _content(warehouse, "350000", "2026-10-02")
+    stage_telemetry("230000", "2026-10-02", devices=300, malformed_every=500)
+    pipeline.load_partition_from_raw(DATASET, "230000", "2026-10-02")
+    first = _content(warehouse, "230000", "2026-10-02")
     quarantined = warehouse.execute(
         "SELECT count(*) FROM raw.quarantine WHERE province_code = '350000' AND period = '2026-10-02'"
     ).fetchone()
-    pipeline.load_partition_from_raw(DATASET, "350000", "2026-10-02")
-    assert _content(warehouse, "350000", "2026-10-02") == first and first[0] > 0
+    pipeline.load_partition_from_raw(DATASET, "230000", "2026-10-02")
+    assert _content(warehouse, "230000", "2026-10-02") == first and first[0] > 0
     assert (
         warehouse.execute(
             "SELECT count(*) FROM raw.quarantine WHERE province_code = '350000' AND period = '2026-10-02'"
@@ -84,13 +84,13 @@ def test_rerunning_a_load_leaves_the_table_identical(services, warehouse):
 
 
 def test_too_many_bad_rows_fail_the_load_and_keep_the_previous_partition(services, warehouse):
-    stage_telemetry("360000", "2026-10-02", devices=100)
-    pipeline.load_partition_from_raw(DATASET, "360000", "2026-10-02")
-    before = _content(warehouse, "360000", "2026-10-02")
-    stage_telemetry("360000", "2026-10-02", devices=100, malformed_every=50)  # 2% bad, telemetry allows 1%
+    stage_telemetry("620000", "2026-10-02", devices=100)
+    pipeline.load_partition_from_raw(DATASET, "620000", "2026-10-02")
+    before = _content(warehouse, "620000", "2026-10-02")
+    stage_telemetry("620000", "2026-10-02", devices=100, malformed_every=50)  # 2% bad, telemetry allows 1%
     with pytest.raises(QuarantineThresholdExceeded, match=r"48 of 2400 records invalid \(2% > 1%\)"):
-        pipeline.load_partition_from_raw(DATASET, "360000", "2026-10-02")
-    assert _content(warehouse, "360000", "2026-10-02") == before
+        pipeline.load_partition_from_raw(DATASET, "620000", "2026-10-02")
+    assert _content(warehouse, "620000", "2026-10-02") == before
     outcome = warehouse.execute(
         "SELECT outcome, error FROM raw.load_audit WHERE province_code = '360000' ORDER BY started_at DESC LIMIT 1"
     ).fetchone()
@@ -98,41 +98,41 @@ def test_too_many_bad_rows_fail_the_load_and_keep_the_previous_partition(service
 
 
 def test_a_checksum_mismatch_fails_the_load_and_is_audited(services, warehouse):
-    manifest, _ = stage_telemetry("370000", "2026-10-02", devices=50)
+    manifest, _ = stage_telemetry("410000", "2026-10-02", devices=50)
     key = manifest["objects"][0]["key"]
     mc = client()
     # Overwriting the object does not reach the load: the manifest pins the version it committed.
     tampered = put_bytes(mc, services.raw_bucket, key, b"device_id\nDEV-1\n", "text/csv")
-    assert pipeline.load_partition_from_raw(DATASET, "370000", "2026-10-02").rows_loaded == 1_200
+    assert pipeline.load_partition_from_raw(DATASET, "410000", "2026-10-02").rows_loaded == 1_200
     # A manifest pointing at bytes that are not the ones it describes (as an unversioned store
     # would serve them) fails the load.
     manifest["objects"][0]["version_id"] = tampered.version_id
     put_bytes(
         mc,
         services.raw_bucket,
-        raw_zone.manifest_key(DATASET, "370000", "2026-10-02"),
+        raw_zone.manifest_key(DATASET, "410000", "2026-10-02"),
         json.dumps(manifest).encode(),
         "application/json",
     )
     with pytest.raises(raw_zone.ChecksumMismatch, match=key):
-        pipeline.load_partition_from_raw(DATASET, "370000", "2026-10-02")
+        pipeline.load_partition_from_raw(DATASET, "410000", "2026-10-02")
     row = warehouse.execute(
         "SELECT outcome, checksum_verified, error FROM raw.load_audit"
         " WHERE province_code = '370000' ORDER BY started_at DESC LIMIT 1"
     ).fetchone()
     assert row[:2] == ("failed", False) and "sha256" in row[2]
-    assert _content(warehouse, "370000", "2026-10-02")[0] == 1_200  # the loaded partition is untouched
+    assert _content(warehouse, "410000", "2026-10-02")[0] == 1_200  # the loaded partition is untouched
 
 
 def test_two_concurrent_loads_of_one_partition_leave_exactly_one_copy(services, warehouse):
-    stage_telemetry("420000", "2026-10-02", devices=2000)
+    stage_telemetry("650000", "2026-10-02", devices=2000)
     barrier = threading.Barrier(2)
     results, errors = [], []
 
     def load():
         barrier.wait()
         try:
-            results.append(pipeline.load_partition_from_raw(DATASET, "420000", "2026-10-02"))
+            results.append(pipeline.load_partition_from_raw(DATASET, "650000", "2026-10-02"))
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -142,24 +142,24 @@ def test_two_concurrent_loads_of_one_partition_leave_exactly_one_copy(services, 
     for t in threads:
         t.join(120)
     assert errors == [] and len(results) == 2
-    count, _ = _content(warehouse, "420000", "2026-10-02")
+    count, _ = _content(warehouse, "650000", "2026-10-02")
     assert count == 48_000
     assert (
         warehouse.execute(
             "SELECT count(DISTINCT batch_id) FROM raw.equipment_telemetry"
-            " WHERE province_code = '420000' AND period_day = '2026-10-02'"
+            " WHERE province_code = '650000' AND period_day = '2026-10-02'"
         ).fetchone()[0]
         == 1
     )
 
 
 def test_a_held_partition_blocks_only_its_own_loads(services):
-    stage_telemetry("430000", "2026-10-02", devices=20)
-    stage_telemetry("430000", "2026-10-03", devices=20)
+    stage_telemetry("220000", "2026-10-05", devices=20)
+    stage_telemetry("220000", "2026-10-06", devices=20)
     with psycopg.connect(services.warehouse) as holder:
-        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{DATASET}|430000|2026-10-02",))
-        other = threading.Thread(target=pipeline.load_partition_from_raw, args=(DATASET, "430000", "2026-10-03"))
-        same = threading.Thread(target=pipeline.load_partition_from_raw, args=(DATASET, "430000", "2026-10-02"))
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{DATASET}|220000|2026-10-05",))
+        other = threading.Thread(target=pipeline.load_partition_from_raw, args=(DATASET, "220000", "2026-10-06"))
+        same = threading.Thread(target=pipeline.load_partition_from_raw, args=(DATASET, "220000", "2026-10-05"))
         other.start()
         same.start()
         other.join(30)

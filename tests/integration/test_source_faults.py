@@ -11,6 +11,7 @@ from ibdc.datasets import DATASETS
 from ibdc.formats import DecodeError, SchemaDrift
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client
+from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, load_registry
@@ -110,8 +111,9 @@ def test_a_renamed_field_fails_clearly_as_schema_drift_with_nothing_written(styl
 
 
 @pytest.mark.parametrize("style", PAGED, ids=str)
-def test_records_repeated_across_pages_are_kept_once(style, services, source_faults, truth, warehouse):
+def test_records_repeated_across_pages_are_kept_once(style, services, source_faults, truth, warehouse, monkeypatch):
     province, period = BY_STYLE[style], "2025-07"
+    monkeypatch.setattr(get_settings(), "page_size", 4)  # several pages, whatever the province produces
     source_faults([{"dataset": DATASET, "province": province, "kind": "duplicate_rows"}])
     manifest = _extract(province, period)
     expected = _expected(truth, province, period)

@@ -20,6 +20,7 @@ def _parse(items):
     manifest = {
         "province_code": "130000",
         "period": "2025-06",
+        "source": {"style": "rest_json"},
         "objects": [{"key": "k/page-0001.json", "version_id": "v1"}],
     }
     return INDUSTRIAL_OUTPUT.parse(manifest, [json.dumps({"total": len(items), "items": items}).encode()])

@@ -62,8 +62,7 @@ def parse_page(
     dataset: str, validate: Validator, manifest: dict, obj: dict, body: bytes, first_position: int
 ) -> PageRows:
     """Decode and validate one page; ``first_position`` is the partition position of its first record."""
-    style = manifest.get("source", {}).get("style", "rest_json")
-    decoded = format_for(style).decode(SCHEMAS[dataset], body)
+    decoded = format_for(manifest["source"]["style"]).decode(SCHEMAS[dataset], body)
     repeats = {d["index"]: d for d in manifest.get("duplicates", []) if d["page"] == obj.get("page")}
     keep = [i for i in range(decoded.num_records) if i not in repeats]
     records = Records(

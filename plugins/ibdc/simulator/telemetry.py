@@ -13,12 +13,10 @@ connected enterprise has no telemetry.
 
 from __future__ import annotations
 
-import io
 from datetime import date
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from ibdc.simulator.enterprises import connected
 
@@ -66,13 +64,3 @@ def telemetry_table(seed: int, province: str, day: date, devices: int, malformed
         columns["ts"] = pc.if_else(pc.and_(bad, pc.equal(kind, 2)), "2099-01-01T00:00:00Z", columns["ts"])
         columns["output_units"] = pc.if_else(pc.and_(bad, pc.equal(kind, 3)), "12a", columns["output_units"])
     return pa.table(columns)
-
-
-def to_csv_pages(table: pa.Table, rows_per_page: int) -> list[bytes]:
-    """CSV pages with a header each, as a source's file download serves them."""
-    pages = []
-    for offset in range(0, max(table.num_rows, 1), rows_per_page):
-        buf = io.BytesIO()
-        pacsv.write_csv(table.slice(offset, rows_per_page), buf)
-        pages.append(buf.getvalue())
-    return pages

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from ibdc.sources.adapters.base import Extraction, RawPage, ReconciliationError, SourceAdapter
+from ibdc.sources.adapters.base import Extraction, RawPage, ReconciliationError, SourceAdapter, SourceRefused
 from ibdc.sources.registry import ApiStyle
 
 # style -> "module:class" under ibdc.sources.adapters
@@ -23,4 +23,4 @@ def adapter_for(style: ApiStyle) -> SourceAdapter:
     return getattr(importlib.import_module(f"ibdc.sources.adapters.{module}"), cls)()
 
 
-__all__ = ["Extraction", "RawPage", "ReconciliationError", "SourceAdapter", "adapter_for"]
+__all__ = ["Extraction", "RawPage", "ReconciliationError", "SourceAdapter", "SourceRefused", "adapter_for"]

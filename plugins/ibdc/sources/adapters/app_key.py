@@ -14,13 +14,13 @@ import requests
 
 from ibdc.formats import app_key as fmt
 from ibdc.settings import get_settings
-from ibdc.sources.adapters.base import Extraction, fetch_page
+from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
 
-class AppKeyRefused(RuntimeError):
+class AppKeyRefused(SourceRefused):
     """The portal answered with an error code instead of data (wrong appKey, unknown resource...)."""
 
 

@@ -3,16 +3,20 @@ records repeated across pages, and reconciling what arrived with what the source
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 
 from ibdc.formats import DecodedPage, DecodeError, format_for
-from ibdc.schemas import SCHEMAS
+from ibdc.schemas import SCHEMAS, RecordSchema
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,11 @@ EXTENSIONS = {"application/json": "json", "application/javascript": "js", "text/
 
 class ReconciliationError(RuntimeError):
     """The records received differ from what the source claims to hold."""
+
+
+class SourceRefused(RuntimeError):
+    """The source answered a request with an error of its own instead of data (a wrong key, an
+    unknown resource, a bad signature): raised at once, never retried, never taken for data."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +55,9 @@ class Extraction:
     period: str
     pages: list[RawPage] = field(default_factory=list)
     records_claimed: int = 0
-    # Records served more than once (same key): page and index of the repeat and of the first one.
-    duplicates: list[dict] = field(default_factory=list)
-    _first_seen: dict[tuple, tuple[int, int, tuple]] = field(default_factory=dict, repr=False)
+    # The decoded pages added (page index, canonical table), for finding repeated records.
+    _added: list[tuple[int, pa.Table]] = field(default_factory=list, repr=False)
+    _duplicates: list[dict] | None = field(default=None, repr=False)
 
     @property
     def records_received(self) -> int:
@@ -58,26 +67,18 @@ class Extraction:
     def records_distinct(self) -> int:
         return self.records_received - len(self.duplicates)
 
+    @property
+    def duplicates(self) -> list[dict]:
+        """Records served more than once (same key), in the order served: page and index of the
+        repeat and of the first one, and whether the repeat is identical to the first."""
+        if self._duplicates is None:
+            self._duplicates = find_duplicates(SCHEMAS[self.dataset], self._added)
+        return self._duplicates
+
     def add_page(self, page: RawPage, decoded: DecodedPage) -> None:
-        index = len(self.pages)
+        self._added.append((len(self.pages), decoded.table))
         self.pages.append(page)
-        schema = SCHEMAS[self.dataset]
-        keys = zip(*(decoded.table.column(k).to_pylist() for k in schema.key), strict=True)
-        rows = zip(*(decoded.table.column(n).to_pylist() for n in schema.names), strict=True)
-        for j, (key, row) in enumerate(zip(keys, rows, strict=True)):
-            first = self._first_seen.get(key)
-            if first is None:
-                self._first_seen[key] = (index, j, row)
-            else:
-                self.duplicates.append(
-                    {
-                        "page": index,
-                        "index": j,
-                        "key": list(key),
-                        "first": [first[0], first[1]],
-                        "identical": first[2] == row,
-                    }
-                )
+        self._duplicates = None
 
     def reconcile(self) -> None:
         if self.records_distinct != self.records_claimed:
@@ -94,6 +95,64 @@ class Extraction:
                 self.period,
                 len(self.duplicates),
             )
+
+
+def _key_codes(keys: pa.Table) -> pa.Array:
+    """One int64 per record, equal for equal keys: each key column dictionary-encoded (a missing value
+    is a value), the codes combined column by column, made dense again before the next column so they
+    stay below n**2."""
+    codes = None
+    for i, column in enumerate(keys.columns):
+        encoded = pc.dictionary_encode(column.combine_chunks(), null_encoding="encode")
+        index = pc.cast(encoded.indices, pa.int64())
+        if codes is not None:
+            index = pc.add(pc.multiply(codes, len(encoded.dictionary)), index)
+            if i < keys.num_columns - 1:
+                index = pc.cast(pc.dictionary_encode(index).indices, pa.int64())
+        codes = index
+    return codes
+
+
+def find_duplicates(schema: RecordSchema, pages: list[tuple[int, pa.Table]]) -> list[dict]:
+    """Records whose key was served before, on the same page or an earlier one (pages in order).
+
+    Column-wise: the keys of all pages become integer codes, and only the records whose code occurs
+    more than once (normally none) are looked at one by one. A missing key value counts as a value:
+    two records with the same missing key have the same key."""
+    located = [(page, table) for page, table in pages if table.num_rows]
+    if not located:
+        return []
+    codes = _key_codes(pa.concat_tables(table.select(list(schema.key)) for _, table in located))
+    if len(pc.unique(codes)) == len(codes):
+        return []
+    counts = pc.value_counts(codes)
+    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    positions = pc.indices_nonzero(pc.is_in(codes, value_set=repeated)).to_pylist()
+    starts = list(itertools.accumulate((table.num_rows for _, table in located[:-1]), initial=0))
+
+    def locate(position: int) -> tuple[int, int, tuple]:
+        n = bisect.bisect_right(starts, position) - 1
+        page, table = located[n]
+        index = position - starts[n]
+        row = table.slice(index, 1).to_pylist()[0]
+        return page, index, tuple(row[name] for name in schema.names)
+
+    first_of: dict[int, tuple[int, int, tuple]] = {}
+    found = []
+    for position, code in zip(positions, codes.take(positions).to_pylist(), strict=True):
+        page, index, row = locate(position)
+        first = first_of.setdefault(code, (page, index, row))
+        if first[:2] != (page, index):
+            found.append(
+                {
+                    "page": page,
+                    "index": index,
+                    "key": [row[schema.names.index(k)] for k in schema.key],
+                    "first": [first[0], first[1]],
+                    "identical": first[2] == row,
+                }
+            )
+    return found
 
 
 def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], request: dict) -> DecodedPage:

@@ -11,13 +11,13 @@ import requests
 
 from ibdc.formats import DecodeError
 from ibdc.formats.nbs_easyquery import DBCODES, EasyqueryError, wire_period
-from ibdc.sources.adapters.base import Extraction, fetch_page
+from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
 
-class EasyqueryRefused(RuntimeError):
+class EasyqueryRefused(SourceRefused):
     """The portal answered the query with a ``returncode`` other than 200."""
 
 

@@ -17,13 +17,13 @@ import requests
 
 from ibdc.formats import signed_gateway as fmt
 from ibdc.settings import get_settings
-from ibdc.sources.adapters.base import Extraction, fetch_page
+from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
 
-class GatewayRefused(RuntimeError):
+class GatewayRefused(SourceRefused):
     """The gateway answered with an error code instead of data (bad signature, stale timestamp...)."""
 
 

@@ -1,0 +1,462 @@
+"""Style ``csv_download``: one CSV file per partition, in GBK or GB18030, as a provincial statistics
+portal's "download" button gives it.
+
+``GET /p/<adcode>/download/<dataset>.csv?period=<period>`` (HTTP basic auth) answers
+``Content-Type: text/csv; charset=gbk`` (or ``gb18030``) with::
+
+    地区代码,统计月份,行业代码,行业名称,本月用电量(亿千瓦时),1-本月累计用电量(亿千瓦时)
+    220000,2025年06月,13,农副食品加工业,0.201996,1.133302
+    220000,2025年06月,14,食品制造业,—,—
+    220000,2025年06月,15,酒、饮料和精制茶制造业,0.199351,1.170530
+    合计(共3条),,,,0.401347,2.303832
+
+(``0.201996`` 亿千瓦时 is the canonical ``2019.96`` 万千瓦时.)
+
+The wire conventions, and what :func:`decode` turns them back into (canonical text, see
+:mod:`ibdc.schemas`):
+
+- Header: each field's Chinese label (``Field.label_zh``); a numeric field with a fixed unit carries
+  its *display unit* in brackets, ``本月用电量(亿千瓦时)``. The display unit may differ from the
+  canonical unit (``DISPLAY_UNITS``: electricity, canonical 万千瓦时, is published in 亿千瓦时); values
+  are converted exactly, by moving the decimal point (the units' factors differ by a power of ten),
+  with no floating point. The decoder reads the unit from the header, so a portal that switches
+  units is still read correctly; a unit it cannot convert, or a missing one, is schema drift.
+- A ``unit`` column (industrial output: each row has its own unit) holds the Chinese unit
+  (``万吨``, ``亿千瓦时``, ``万辆``: the product catalogue's ``unit_zh``) and decodes to the unit code.
+  Units are in ``reference/units.csv`` (code, Chinese label, base unit, factor to the base).
+- Missing values: ``-``, ``—`` or ``…``, rotating by row (row ``i`` uses ``MISSING[i % 3]``); all three
+  decode to ``None``. A text value that *is* one of the markers cannot be told from a missing one.
+- Booleans ``是`` / ``否``; periods ``2025年06月``; dates ``2025-06-03`` as is; timestamps in Beijing
+  local time (UTC+8, no daylight saving) without a zone, ``2025-06-03 13:00:00`` for the canonical
+  ``2025-06-03T05:00:00Z``. A daily partition's file therefore runs from 08:00 of its day to 07:00 of
+  the next (the partition is the UTC day). Conversions go through the distinct values of a column
+  (dictionary-encoded), so a million readings of 24 hours convert 24 strings.
+- Malformed values (``12O,5x`` in a number, a timestamp in another format) are published and decoded
+  as the text they are: only well-formed values are converted.
+- The last line is the ``合计`` (total) row: ``合计(共N条)`` in the first column, N the number of
+  records; then, for every numeric field with a fixed unit, the exact sum of the column's numbers in
+  the display unit (missing and malformed values are not numbers and are left out; a column with no
+  number at all has ``-``); every other cell is empty. Industrial output's figures have a unit per
+  row, so nothing is summed there: its 合计 row only counts. The 合计 row is not a record: the
+  decoder checks it (a missing or unreadable 合计 row, a count or a sum that disagrees with the
+  records, means a truncated or corrupt file: :class:`DecodeError`) and drops it;
+  ``DecodedPage.total`` is its N.
+- Quoting: none, unless a value holds a comma, quote or line break; then every value is quoted.
+- A column the contract does not know (a renamed field) is published under its own name; the decoder
+  reports the contract fields it misses as :class:`SchemaDrift`.
+- Encoding is strict: a GBK portal cannot publish a character outside GBK (``UnicodeEncodeError``).
+
+Encoding and decoding are column-wise Arrow (``pyarrow.csv``, ``pyarrow.compute``): no Python per row,
+so a province-day of a million telemetry readings costs the same per row as a few dozen.
+``decode`` reads every body as GB18030 (a superset of GBK: the platform has no HTTP headers at hand).
+"""
+
+from __future__ import annotations
+
+import csv
+import decimal
+import functools
+import io
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ibdc.formats.base import DecodedPage, DecodeError, SchemaDrift, check_fields
+from ibdc.reference import REFERENCE_DIR, products
+from ibdc.schemas import Field, Kind, RecordSchema
+
+MISSING = ("-", "—", "…")
+DECODE_ENCODING = "gb18030"  # superset of GBK
+NUMERIC = (Kind.DECIMAL, Kind.INT)
+# Canonical unit -> the unit the CSV portals publish the field in (the others publish as is).
+DISPLAY_UNITS = {"10k_kwh": "100m_kwh"}
+UNIT_FIELD = "unit"  # a text field of this name holds each record's unit (codes <-> Chinese labels)
+TOTAL_RE = re.compile(r"^合计[(（]共(\d+)条[)）]$")
+HEADER_UNIT_RE = re.compile(r"^(?P<label>.+?)[(（](?P<unit>[^()（）]+)[)）]$")
+NUMBER_RE = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+NUMBER_PARTS_RE = r"^(?P<sign>[+-]?)(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?$"
+TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+LOCAL_TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
+BEIJING_OFFSET = pa.scalar(8 * 3600, pa.duration("s"))
+
+
+# --- units ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    label: str  # Chinese
+    base: str
+    factor: Decimal  # base units in one of this unit
+
+
+@dataclass(frozen=True)
+class UnitTable:
+    by_code: dict[str, Unit]  # the code's first row: the label it is published with
+    by_label: dict[str, Unit]
+
+
+@functools.cache
+def units() -> UnitTable:
+    """``reference/units.csv``: a label names one unit; a code may have several labels (万台, 万辆)."""
+    by_code: dict[str, Unit] = {}
+    by_label: dict[str, Unit] = {}
+    with (REFERENCE_DIR / "units.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            unit = Unit(row["unit_code"], row["unit_zh"], row["base_unit"], Decimal(row["factor"]))
+            if unit.label in by_label:
+                raise ValueError(f"units.csv: label {unit.label} is listed twice")
+            first = by_code.setdefault(unit.code, unit)
+            if (first.base, first.factor) != (unit.base, unit.factor):
+                raise ValueError(f"units.csv: {unit.code} has two definitions")
+            by_label[unit.label] = unit
+    return UnitTable(by_code, by_label)
+
+
+def power_of_ten(display: Unit, canonical: Unit) -> int:
+    """k such that one display unit is 10**k canonical units."""
+    if display.base != canonical.base:
+        raise ValueError(f"{display.code} and {canonical.code} measure different things")
+    ratio = display.factor / canonical.factor
+    k = ratio.adjusted()
+    if ratio != Decimal(1).scaleb(k):
+        raise ValueError(f"{display.code} is not a power of ten of {canonical.code}")
+    return k
+
+
+def display_unit(f: Field) -> Unit:
+    return units().by_code[DISPLAY_UNITS.get(f.unit, f.unit)]
+
+
+def header(f: Field) -> str:
+    return f"{f.label_zh}({display_unit(f).label})" if f.unit else f.label_zh
+
+
+# --- column-wise helpers -------------------------------------------------------------------------
+
+
+def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return column.cast(pa.string()) if column.type != pa.string() else column
+
+
+def _by_value(column: pa.Array, convert) -> pa.Array:
+    """``convert`` applied to the distinct values only (a day of readings has 24 timestamps)."""
+    encoded = pc.dictionary_encode(column)
+    return pc.take(convert(encoded.dictionary), encoded.indices)
+
+
+def _matches(column: pa.Array, pattern: str) -> pa.Array:
+    return pc.fill_null(pc.match_substring_regex(column, pattern), False)
+
+
+def shift_point(column: pa.Array, k: int) -> pa.Array:
+    """Numbers times 10**k, exactly, as text (``Decimal(x).scaleb(k)`` formatted with ``"f"``);
+    text that is not a plain decimal number stays as it is."""
+    if k == 0 or not len(column):
+        return column
+    parts = pc.extract_regex(column, NUMBER_PARTS_RE)
+    sign, whole, frac = (pc.struct_field(parts, name) for name in ("sign", "int", "frac"))
+    sign = pc.replace_substring(sign, "+", "")  # as Decimal prints it
+    if k > 0:
+        frac = pc.utf8_rpad(frac, width=k, padding="0")
+        whole = pc.binary_join_element_wise(whole, pc.utf8_slice_codeunits(frac, 0, k), "")
+        frac = pc.utf8_slice_codeunits(frac, k)
+    else:
+        padded = pc.utf8_lpad(whole, width=1 - k, padding="0")
+        whole = pc.utf8_slice_codeunits(padded, 0, k)
+        frac = pc.binary_join_element_wise(pc.utf8_slice_codeunits(padded, k), frac, "")
+    whole = pc.utf8_ltrim(whole, characters="0")
+    whole = pc.if_else(pc.equal(whole, ""), "0", whole)
+    number = pc.if_else(
+        pc.equal(frac, ""),
+        pc.binary_join_element_wise(sign, whole, ""),
+        pc.binary_join_element_wise(sign, whole, ".", frac, ""),
+    )
+    return pc.if_else(pc.is_valid(parts), number, column)
+
+
+def decimal_sum(column: pa.Array) -> Decimal | None:
+    """Exact sum of the plain decimal numbers of a text column; None when it holds none."""
+    numbers = column.filter(_matches(column, NUMBER_RE))
+    if not len(numbers):
+        return None
+    lengths = pc.utf8_length(numbers)
+    dot = pc.find_substring(numbers, ".")
+    no_dot = pc.less(dot, 0)
+    scale = pc.max(pc.if_else(no_dot, 0, pc.subtract(pc.subtract(lengths, dot), 1))).as_py()
+    whole = pc.max(pc.if_else(no_dot, lengths, dot)).as_py()  # integer digits (and the sign)
+    if whole + scale + 9 <= 38:  # a sum of up to 10**9 of them fits Arrow's 38-digit decimal
+        return pc.sum(pc.cast(numbers, pa.decimal128(38, scale))).as_py()
+    with decimal.localcontext() as exact:
+        exact.prec = whole + scale + len(str(len(numbers))) + 1  # every digit of the sum
+        return sum((Decimal(x) for x in numbers.to_pylist()), Decimal(0))
+
+
+def _markers(n: int) -> pa.Array:
+    """The missing-value marker of each row: ``-``, ``—``, ``…``, ``-``, ..."""
+    idx = pc.subtract(pc.cumulative_sum(pa.nulls(n, pa.int64()).fill_null(1)), 1)  # 0 .. n-1
+    return pc.take(pa.array(MISSING), pc.subtract(idx, pc.multiply(pc.divide(idx, 3), 3)))
+
+
+# --- value conventions, both ways ----------------------------------------------------------------
+
+
+def _period_out(values: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(values, r"^([0-9]{4})-([0-9]{2})$", "\\1年\\2月")
+
+
+def _period_in(values: pa.Array) -> pa.Array:
+    values = pc.replace_substring_regex(values, r"^([0-9]{4})年([0-9])月$", "\\1-0\\2")
+    return pc.replace_substring_regex(values, r"^([0-9]{4})年([0-9]{2})月$", "\\1-\\2")
+
+
+def _timestamp(values: pa.Array, pattern: str, parse: str, offset: pa.Scalar, fmt: str) -> pa.Array:
+    well_formed = _matches(values, pattern)
+    parsed = pc.strptime(values, format=parse, unit="s", error_is_null=True)
+    shifted = pc.strftime(pc.cast(pc.add(parsed, offset), pa.timestamp("s")), format=fmt)
+    return pc.if_else(pc.and_(well_formed, pc.is_valid(parsed)), shifted, values)
+
+
+def _timestamp_out(values: pa.Array) -> pa.Array:
+    return _timestamp(values, TIMESTAMP_RE, "%Y-%m-%dT%H:%M:%SZ", BEIJING_OFFSET, "%Y-%m-%d %H:%M:%S")
+
+
+def _timestamp_in(values: pa.Array) -> pa.Array:
+    return _timestamp(values, LOCAL_TIMESTAMP_RE, "%Y-%m-%d %H:%M:%S", pc.negate(BEIJING_OFFSET), "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _replace(values: pa.Array, mapping: dict[str, str]) -> pa.Array:
+    out = values
+    for old, new in mapping.items():
+        out = pc.if_else(pc.equal(values, old), new, out)
+    return out
+
+
+def _bool_out(values: pa.Array) -> pa.Array:
+    return _replace(values, {"true": "是", "false": "否"})
+
+
+def _bool_in(values: pa.Array) -> pa.Array:
+    return _replace(values, {"是": "true", "否": "false"})
+
+
+def _unit_labels(codes: pa.Array, product_codes: pa.Array | None) -> pa.Array:
+    """Unit codes -> Chinese labels: the product's own label (万辆 for cars, 万台 for phones) when the
+    record's unit is its product's unit, else the unit's first label, else the text as it is."""
+    table = units().by_code
+    generic = pc.take(pa.array([u.label for u in table.values()]), pc.index_in(codes, pa.array(list(table))))
+    labels = pc.coalesce(generic, codes)
+    if product_codes is None:
+        return labels
+    catalogue = products()
+    at = pc.index_in(product_codes, pa.array(list(catalogue)))
+    own_unit = pc.take(pa.array([p.unit_code for p in catalogue.values()]), at)
+    own_label = pc.take(pa.array([p.unit_zh for p in catalogue.values()]), at)
+    return pc.if_else(pc.fill_null(pc.equal(own_unit, codes), False), own_label, labels)
+
+
+def _unit_codes(labels: pa.Array) -> pa.Array:
+    table = units().by_label
+    codes = pc.take(pa.array([u.code for u in table.values()]), pc.index_in(labels, pa.array(list(table))))
+    return pc.coalesce(codes, labels)
+
+
+# --- encode --------------------------------------------------------------------------------------
+
+
+def _published(f: Field, values: pa.Array, table: pa.Table) -> pa.Array:
+    if f.kind is Kind.PERIOD:
+        return _by_value(values, _period_out)
+    if f.kind is Kind.TIMESTAMP:
+        return _by_value(values, _timestamp_out)
+    if f.kind is Kind.BOOL:
+        return _by_value(values, _bool_out)
+    if f.kind in NUMERIC and f.unit:
+        return shift_point(values, -power_of_ten(display_unit(f), units().by_code[f.unit]))
+    if f.kind is Kind.TEXT and f.name == UNIT_FIELD:
+        products_column = _array(table["product_code"]) if "product_code" in table.column_names else None
+        return _unit_labels(values, products_column)
+    return values
+
+
+def _write(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    try:
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
+    except pa.ArrowInvalid:  # a value with a comma, quote or line break: quote everything
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="needed", quoting_header="needed"))
+    return buf.getvalue()
+
+
+def encode(schema: RecordSchema, table: pa.Table, encoding: str) -> bytes:
+    """One partition's file: header, records, 合计 row; in ``encoding`` (``gbk`` or ``gb18030``).
+
+    ``table`` holds canonical text columns, normally the schema's fields; a column the schema does not
+    know (a drifted name) is published under its own name, as it is."""
+    fields = {f.name: f for f in schema.fields}
+    n = table.num_rows
+    markers = _markers(n)
+    headers, columns, totals = [], [], []
+    for name in table.column_names:
+        values, f = _array(table[name]), fields.get(name)
+        total = ""
+        if f is None:
+            headers.append(name)
+        else:
+            headers.append(header(f))
+            values = _published(f, values, table)
+            if f.kind in NUMERIC and f.unit:
+                s = decimal_sum(values)
+                total = MISSING[0] if s is None else format(s, "f")
+        if values.null_count:
+            values = pc.if_else(pc.is_null(values), markers, values)
+        columns.append(values)
+        totals.append(total)
+    totals[0] = f"合计(共{n}条)"
+    body = pa.Table.from_arrays(
+        [pa.concat_arrays([c, pa.array([t])]) for c, t in zip(columns, totals, strict=True)], names=headers
+    )
+    return _write(body).decode("utf-8").encode(encoding)
+
+
+# --- decode --------------------------------------------------------------------------------------
+
+
+def _read(body: bytes) -> tuple[list[str], pa.Table]:
+    """Header cells and the rows below, every cell as text (nothing made null yet).
+
+    The bytes after the header line are transcoded by Arrow while it parses (GB18030, strictly: a
+    body cut inside a character fails). A line feed is never part of a GBK / GB18030 character, nor
+    is a double quote; without quotes no value can hold a line break, and Arrow can split the file
+    into blocks at any line feed (faster)."""
+    if not body:
+        raise DecodeError("empty body")
+    end = body.find(b"\n")
+    head = body if end < 0 else body[:end]
+    try:
+        headers = next(csv.reader([head.decode(DECODE_ENCODING).removeprefix("\ufeff").rstrip("\r")]))
+    except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
+        raise DecodeError(f"no readable header line: {exc}") from exc
+    names = [f"c{i}" for i in range(len(headers))]
+    empty = pa.table({n: pa.array([], pa.string()) for n in names})
+    if end < 0 or end == len(body) - 1:
+        return headers, empty
+    try:
+        rows = pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(body).slice(end + 1)),  # no copy of a large body
+            read_options=pacsv.ReadOptions(column_names=names, encoding=DECODE_ENCODING),
+            parse_options=pacsv.ParseOptions(newlines_in_values=body.find(b'"', end) >= 0),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"not GBK / GB18030 text (cut inside a character?): {exc}") from exc
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DecodeError(f"not a complete CSV file: {exc}") from exc
+    return headers, rows
+
+
+def _check_total(headers: list[str], rows: pa.Table) -> tuple[pa.Table, int]:
+    """The records without the 合计 row, and the count it claims; DecodeError unless it adds up."""
+    if not rows.num_rows:
+        raise DecodeError("no 合计 row: the file ends after its header")
+    last = rows.slice(rows.num_rows - 1).to_pylist()[0]
+    cells = [last[f"c{i}"] for i in range(len(headers))]
+    m = TOTAL_RE.match(cells[0])
+    if not m:
+        raise DecodeError(f"the file does not end with its 合计 row (truncated?); last line: {cells}")
+    records = rows.slice(0, rows.num_rows - 1)
+    claimed = int(m.group(1))
+    if claimed != records.num_rows:
+        raise DecodeError(f"合计 row counts {claimed} records, the file holds {records.num_rows}")
+    for i, cell in enumerate(cells[1:], start=1):
+        if cell == "":
+            continue
+        summed = decimal_sum(_array(records[f"c{i}"]))
+        if cell in MISSING:
+            if summed is not None:
+                raise DecodeError(f"合计 of {headers[i]} is missing but its records sum to {summed}")
+            continue
+        try:
+            stated = Decimal(cell)
+        except ArithmeticError as exc:
+            raise DecodeError(f"合计 of {headers[i]} is not a number: {cell!r}") from exc
+        if summed is None or summed != stated:
+            raise DecodeError(f"合计 of {headers[i]} is {cell}, its records sum to {summed}")
+    return records, claimed
+
+
+def _columns(schema: RecordSchema, headers: list[str]) -> dict[str, tuple[int, int]]:
+    """Field name -> (column index, power of ten from the served unit to the canonical one)."""
+    by_label = {f.label_zh: f for f in schema.fields}
+    found: dict[str, tuple[int, int]] = {}
+    served = []
+    for i, h in enumerate(headers):
+        h = h.strip()
+        m = None if h in by_label else HEADER_UNIT_RE.match(h)
+        label, unit_label = (m.group("label"), m.group("unit")) if m else (h, None)
+        f = by_label.get(label)
+        if f is None:
+            served.append(h)
+            continue
+        if f.name in found:
+            raise SchemaDrift(f"{schema.dataset}: two columns for {f.name} ({f.label_zh})")
+        shift = 0
+        if f.unit or unit_label:
+            unit = units().by_label.get(unit_label or "")
+            if not f.unit or unit is None:
+                expected = f"a unit of {f.unit}" if f.unit else "no unit"
+                raise SchemaDrift(f"{schema.dataset}: {f.name} is served as {h!r}, with {expected} expected")
+            try:
+                shift = power_of_ten(unit, units().by_code[f.unit])
+            except ValueError as exc:
+                raise SchemaDrift(f"{schema.dataset}: {f.name} is served as {h!r}: {exc}") from exc
+        found[f.name] = (i, shift)
+        served.append(f.name)
+    check_fields(schema, served, f"{schema.dataset} (csv_download)")
+    return found
+
+
+def _canonical(f: Field, values: pa.Array) -> pa.Array:
+    values = pc.if_else(pc.is_in(values, pa.array(MISSING)), pa.scalar(None, pa.string()), values)
+    if f.kind is Kind.PERIOD:
+        return _by_value(values, _period_in)
+    if f.kind is Kind.TIMESTAMP:
+        return _by_value(values, _timestamp_in)
+    if f.kind is Kind.BOOL:
+        return _by_value(values, _bool_in)
+    if f.kind is Kind.TEXT and f.name == UNIT_FIELD:
+        return _by_value(values, _unit_codes)
+    return values
+
+
+def _line(values: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(values)
+    return out.getvalue()
+
+
+def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+    headers, rows = _read(body)
+    records, claimed = _check_total(headers, rows)
+    columns = {}
+    for name, (i, shift) in _columns(schema, headers).items():
+        values = _canonical(schema.field(name), _array(records[f"c{i}"]))
+        columns[name] = shift_point(values, shift) if shift else values
+    table = pa.table({n: columns[n] for n in schema.names})
+
+    def raw_text(i: int) -> str:
+        return _line(list(records.slice(i, 1).to_pylist()[0].values()))
+
+    return DecodedPage(table, raw_text, claimed)

@@ -1,0 +1,285 @@
+"""Style csv_download: GBK / GB18030 CSV files with Chinese headers, units in the headers, missing-value
+marks, local times and a 合计 row, to canonical records and back."""
+
+import csv
+import random
+from datetime import date
+from decimal import Decimal, localcontext
+
+import pyarrow as pa
+import pytest
+
+from ibdc.formats import csv_download
+from ibdc.formats.base import DecodeError, SchemaDrift, table_from_records
+from ibdc.reference import products
+from ibdc.schemas import ELECTRICITY_CONSUMPTION, ENTERPRISES, EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT, SCHEMAS, Kind
+from ibdc.simulator.telemetry import telemetry_table
+
+GOLDEN_ELECTRICITY = (
+    "地区代码,统计月份,行业代码,行业名称,本月用电量(亿千瓦时),1-本月累计用电量(亿千瓦时)\r\n"
+    "220000,2025年06月,13,农副食品加工业,1.2345,6.7\r\n"
+    "220000,2025年06月,14,食品制造业,—,0.0005\r\n"
+    "220000,2025年06月,16,烟草制品业,…,-\r\n"
+    '220000,2025年06月,17,纺织业,"12O,5x",3\r\n'
+    "合计(共4条),,,,1.2345,9.7005\r\n"
+)
+
+
+def _row(schema, *values) -> dict:
+    return dict(zip(schema.names, values, strict=True))
+
+
+def test_a_golden_gbk_file_decodes_to_canonical_records():
+    body = GOLDEN_ELECTRICITY.encode("gbk")
+    page = csv_download.decode(ELECTRICITY_CONSUMPTION, body)
+    e = ELECTRICITY_CONSUMPTION
+    assert page.table.to_pylist() == [
+        _row(e, "220000", "2025-06", "13", "农副食品加工业", "12345", "67000"),
+        _row(e, "220000", "2025-06", "14", "食品制造业", None, "5"),
+        _row(e, "220000", "2025-06", "16", "烟草制品业", None, None),
+        _row(e, "220000", "2025-06", "17", "纺织业", "12O,5x", "30000"),  # malformed: as served
+    ]
+    assert page.total == page.num_records == 4
+    assert page.table.schema == pa.schema([(n, pa.string()) for n in e.names])
+    assert page.raw_text(2) == "220000,2025年06月,16,烟草制品业,…,-"
+    assert page.raw_text(3) == '220000,2025年06月,17,纺织业,"12O,5x",3'
+
+
+def test_golden_telemetry_times_are_beijing_local_and_decode_to_utc():
+    body = (
+        "设备编号,统一社会信用代码,采集时间,运行时长(分钟),产出(件),能耗(千瓦时),故障代码\n"
+        "DEV-1,91220100MA0000000X,2025-06-03 08:00:00,60,120,45.5,-\n"
+        "DEV-1,91220100MA0000000X,2025-06-04 07:00:00,30,60,2.25,F042\n"
+        "DEV-2,91220100MA0000000X,2025-06-03 8:00,61,12a,-3.5,…\n"
+        "合计(共3条),,,151,180,44.25,\n"
+    ).encode("gb18030")
+    page = csv_download.decode(EQUIPMENT_TELEMETRY, body)
+    t = EQUIPMENT_TELEMETRY
+    assert page.table.to_pylist() == [
+        _row(t, "DEV-1", "91220100MA0000000X", "2025-06-03T00:00:00Z", "60", "120", "45.5", None),
+        _row(t, "DEV-1", "91220100MA0000000X", "2025-06-03T23:00:00Z", "30", "60", "2.25", "F042"),
+        # Not a local timestamp of the published form, not a number: passed on as served.
+        _row(t, "DEV-2", "91220100MA0000000X", "2025-06-03 8:00", "61", "12a", "-3.5", None),
+    ]
+    assert page.total == 3
+
+
+def test_golden_units_and_booleans_decode_to_codes_and_true_false():
+    output = (
+        "地区代码,统计月份,产品代码,产品名称,计量单位,本月,1-本月累计\n"
+        "220000,2025年06月,automobiles,汽车,万辆,3.09,16.71\n"
+        "220000,2025年06月,mobile_phones,手机,万台,825.32,4549.60\n"
+        "220000,2025年06月,electricity_generation,发电量,亿千瓦时,320.15,1729.13\n"
+        "220000,2025年06月,cement,水泥,公斤,1,2\n"
+        "合计(共4条),,,,,,\n"
+    ).encode("gbk")
+    units = csv_download.decode(INDUSTRIAL_OUTPUT, output).table.column("unit").to_pylist()
+    assert units == ["10k_units", "10k_units", "100m_kwh", "公斤"]  # an unknown unit stays as served
+    registry = (
+        "统一社会信用代码,企业名称,地区代码,所在城市,行业代码,企业规模,法定代表人,联系电话,是否接入工业互联网,"
+        "是否应用5G,成立日期,变更日期,登记状态,统计月份\n"
+        "91220100MA0000000X,长春一汽配件有限公司,220000,长春市,36,large,王平,13100000000,是,否,1990-11-02,-,"
+        "active,2025年06月\n"
+        "合计(共1条),,,,,,,,,,,,,\n"
+    ).encode("gbk")
+    (record,) = csv_download.decode(ENTERPRISES, registry).table.to_pylist()
+    assert (record["iot_adopted"], record["fiveg_adopted"]) == ("true", "false")
+    assert (record["registered_on"], record["updated_on"], record["period"]) == ("1990-11-02", None, "2025-06")
+
+
+def _records(schema) -> list[dict]:
+    """Three records of canonical text: a missing value in a nullable field, a malformed number."""
+    samples = {
+        Kind.TEXT: ["甲", "乙,丙", 'say "hi"'],
+        Kind.PERIOD: ["2025-06", "2025-06", "2025-6"],
+        Kind.DATE: ["2025-06-03", "2024-02-29", "2099-01-01"],
+        Kind.TIMESTAMP: ["2025-06-03T00:00:00Z", "2025-06-03T16:00:00Z", "2099-01-01T00:00:00Z"],
+        Kind.DECIMAL: ["12.5", "0.000100", "12O,5x"],
+        Kind.INT: ["7", "-3", "1x"],
+        Kind.BOOL: ["true", "false", "yes"],
+    }
+    records = [{f.name: samples[f.kind][i] for f in schema.fields} for i in range(3)]
+    for f in schema.fields:
+        if f.nullable:
+            records[1][f.name] = None
+    if not any(f.nullable for f in schema.fields):
+        records[2][schema.fields[-1].name] = None  # the format keeps a missing value in any field
+    records[0]["product_code" if "product_code" in records[0] else schema.key[0]] = "crude_steel"
+    if "unit" in records[0]:
+        records[0]["unit"], records[1]["unit"], records[2]["unit"] = "10k_tonnes", "100m_kwh", "kg"
+    return records
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
+@pytest.mark.parametrize("dataset", sorted(SCHEMAS))
+def test_encode_then_decode_gives_the_records_back(dataset, encoding):
+    schema = SCHEMAS[dataset]
+    table = table_from_records(schema, _records(schema))
+    body = csv_download.encode(schema, table, encoding)
+    text = body.decode(encoding)
+    assert text.splitlines()[0].replace('"', "").split(",") == [csv_download.header(f) for f in schema.fields]
+    assert text.splitlines()[-1].replace('"', "").startswith("合计(共3条)")
+    page = csv_download.decode(schema, body)
+    assert page.table.equals(table)
+    assert page.total == 3
+
+
+def test_published_values_follow_the_portal_conventions():
+    records = _records(ELECTRICITY_CONSUMPTION)
+    records[0].update(consumption="12345", cumulative="67000.5")
+    body = csv_download.encode(
+        ELECTRICITY_CONSUMPTION, table_from_records(ELECTRICITY_CONSUMPTION, records), "gbk"
+    ).decode("gbk")
+    lines = [line.replace('"', "") for line in body.splitlines()]
+    assert lines[0] == "地区代码,统计月份,行业代码,行业名称,本月用电量(亿千瓦时),1-本月累计用电量(亿千瓦时)"
+    assert lines[1].endswith(",2025年06月,crude_steel,甲,1.2345,6.70005")
+    assert lines[2].endswith(",2025年06月,乙,丙,乙,丙,—,—")  # row 1: the second missing-value mark
+    assert lines[4] == "合计(共3条),,,,1.2345,6.70005"  # the malformed "12O,5x" is left out
+    telemetry = table_from_records(EQUIPMENT_TELEMETRY, [dict(_records(EQUIPMENT_TELEMETRY)[0], fault_code=None)] * 4)
+    rows = csv_download.encode(EQUIPMENT_TELEMETRY, telemetry, "gb18030").decode("gb18030").splitlines()
+    assert [r.split(",")[2] for r in rows[1:5]] == ["2025-06-03 08:00:00"] * 4
+    assert [r.split(",")[-1] for r in rows[1:5]] == ["-", "—", "…", "-"]
+    assert rows[5] == "合计(共4条),,,28,28,50.0,"
+
+
+def test_the_product_catalogue_gives_the_published_unit():
+    records = [
+        {"province_code": "220000", "period": "2025-06", "product_code": code, "product_name": p.name_zh,
+         "unit": p.unit_code, "current_month": "1", "cumulative": "2"}
+        for code, p in products().items()
+    ]  # fmt: skip
+    body = csv_download.encode(INDUSTRIAL_OUTPUT, table_from_records(INDUSTRIAL_OUTPUT, records), "gbk")
+    lines = body.decode("gbk").splitlines()[1:-1]
+    assert [line.split(",")[4] for line in lines] == [p.unit_zh for p in products().values()]
+    assert csv_download.decode(INDUSTRIAL_OUTPUT, body).table.column("unit").to_pylist() == [
+        p.unit_code for p in products().values()
+    ]
+
+
+def test_the_unit_table_agrees_with_the_product_catalogue_and_the_schemas():
+    table = csv_download.units()
+    for p in products().values():
+        unit = table.by_label[p.unit_zh]
+        assert (unit.code, unit.base, unit.factor) == (p.unit_code, p.base_unit, p.unit_factor), p.code
+    for schema in SCHEMAS.values():
+        for f in schema.fields:
+            if f.unit:
+                assert f.kind in (Kind.DECIMAL, Kind.INT) and f.unit in table.by_code
+                csv_download.power_of_ten(csv_download.display_unit(f), table.by_code[f.unit])
+
+
+def test_characters_only_gb18030_has_survive_a_gb18030_file():
+    records = _records(ENTERPRISES)
+    records[0]["name"] = "㐀𠀀精密机械有限公司"
+    records[1]["legal_representative"] = "䶮"
+    table = table_from_records(ENTERPRISES, records)
+    body = csv_download.encode(ENTERPRISES, table, "gb18030")
+    assert "𠀀".encode("gb18030") in body
+    assert csv_download.decode(ENTERPRISES, body).table.equals(table)
+    with pytest.raises(UnicodeEncodeError):  # a GBK portal cannot publish them
+        csv_download.encode(ENTERPRISES, table, "gbk")
+
+
+def test_a_body_cut_anywhere_is_a_decode_error():
+    schema = EQUIPMENT_TELEMETRY
+    records = [dict(_records(schema)[0], device_id=f"DEV-{i}", fault_code=("F042", None)[i % 2]) for i in range(3)]
+    records[1]["device_id"] = "设备-㐀"
+    body = csv_download.encode(schema, table_from_records(schema, records), "gb18030")
+    assert body.endswith(b"\n")
+    assert csv_download.decode(schema, body[:-1]).total == 3  # the final line feed alone is not data
+    for cut in range(0, len(body) - 1):
+        with pytest.raises(DecodeError):
+            csv_download.decode(schema, body[:cut])
+
+
+def test_a_total_row_that_disagrees_with_the_records_is_a_decode_error():
+    body = GOLDEN_ELECTRICITY
+    for broken in (
+        body.replace("食品制造业,—,0.0005", "食品制造业,—,0.0006"),  # a figure changed on the way
+        body.replace("合计(共4条)", "合计(共5条)"),
+        body.replace("合计(共4条),,,,1.2345,9.7005", "合计(共4条),,,,-,9.7005"),
+        body.replace("合计(共4条),,,,1.2345,9.7005", "合计(共4条),,,,1.2345,abc"),
+        body.replace("合计(共4条),,,,1.2345,9.7005\r\n", ""),
+    ):
+        with pytest.raises(DecodeError):
+            csv_download.decode(ELECTRICITY_CONSUMPTION, broken.encode("gbk"))
+    for garbage in (b"", b'{"error": "rate limit exceeded"}', "<html>系统维护中</html>".encode("gbk"), b"\xff\xfe\x00"):
+        with pytest.raises(DecodeError):
+            csv_download.decode(ELECTRICITY_CONSUMPTION, garbage)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("1-本月累计用电量(亿千瓦时)", "本年累计用电量(亿千瓦时)", "cumulative"),  # renamed
+        ("本月用电量(亿千瓦时)", "本月用电量", "consumption"),  # unit dropped
+        ("本月用电量(亿千瓦时)", "本月用电量(万吨)", "consumption"),  # a unit of something else
+        ("本月用电量(亿千瓦时)", "本月用电量(兆焦)", "consumption"),  # an unknown unit
+        ("行业名称", "行业名称(万吨)", "division_name"),  # a unit on a field that has none
+    ],
+)
+def test_a_changed_header_is_schema_drift(old, new, field):
+    body = GOLDEN_ELECTRICITY.replace(old, new).encode("gbk")
+    with pytest.raises(SchemaDrift, match=field):
+        csv_download.decode(ELECTRICITY_CONSUMPTION, body)
+
+
+def test_unit_conversion_is_exact():
+    rnd = random.Random(20260101)
+    values = [f"{rnd.randint(0, 10**9)}.{rnd.randint(0, 10**6):06d}" for _ in range(500)] + ["0", "7", "0.00001"]
+    records = [
+        {"province_code": "220000", "period": "2025-06", "division_code": str(i), "division_name": "x",
+         "consumption": v, "cumulative": v}
+        for i, v in enumerate(values)
+    ]  # fmt: skip
+    table = table_from_records(ELECTRICITY_CONSUMPTION, records)
+    body = csv_download.encode(ELECTRICITY_CONSUMPTION, table, "gbk")
+    published = [line.split(",")[4] for line in body.decode("gbk").splitlines()[1:-1]]
+    assert [Decimal(p) for p in published] == [Decimal(v) / 10000 for v in values]  # 万千瓦时 -> 亿千瓦时
+    decoded = csv_download.decode(ELECTRICITY_CONSUMPTION, body).table
+    assert decoded.column("consumption").to_pylist() == values  # and exactly back, digit for digit
+    # A portal publishing in another unit of energy is read in that unit.
+    kwh = GOLDEN_ELECTRICITY.replace("(亿千瓦时)", "(千瓦时)").encode("gbk")
+    assert csv_download.decode(ELECTRICITY_CONSUMPTION, kwh).table.column("consumption").to_pylist() == [
+        "0.00012345",
+        None,
+        None,
+        "12O,5x",
+    ]
+
+
+def test_a_province_day_of_telemetry_round_trips_column_wise():
+    table = telemetry_table(20260101, "410000", date(2025, 6, 3), 2000, malformed_every=97)
+    table = table.select(list(EQUIPMENT_TELEMETRY.names))
+    body = csv_download.encode(EQUIPMENT_TELEMETRY, table, "gb18030")
+    page = csv_download.decode(EQUIPMENT_TELEMETRY, body)
+    assert page.total == table.num_rows == 48_000
+    assert page.table.equals(table)
+
+
+def test_the_total_row_sums_exactly_whatever_the_digits():
+    rnd = random.Random(5)
+    for digits in (6, 30):  # within Arrow's 38-digit decimals, and beyond them
+        values = [f"{rnd.randint(0, 10**digits)}.{rnd.randint(0, 10**9):09d}" for _ in range(200)] + ["12O,5x", None]
+        records = [
+            {"province_code": "220000", "period": "2025-06", "division_code": str(i), "division_name": "x",
+             "consumption": v, "cumulative": "1"}
+            for i, v in enumerate(values)
+        ]  # fmt: skip
+        body = csv_download.encode(ELECTRICITY_CONSUMPTION, table_from_records(ELECTRICITY_CONSUMPTION, records), "gbk")
+        with localcontext() as exact:
+            exact.prec = 100
+            expected = sum(Decimal(v) for v in values[:-2]) / 10000
+        total = next(csv.reader([body.decode("gbk").splitlines()[-1]]))  # quoted: "12O,5x" has a comma
+        assert (total[0], Decimal(total[4]), total[5]) == ("合计(共202条)", expected, "0.0202")
+        assert csv_download.decode(ELECTRICITY_CONSUMPTION, body).total == 202
+
+
+@pytest.mark.parametrize("dataset", sorted(SCHEMAS))
+def test_an_empty_partition_is_a_header_and_a_total_row(dataset):
+    schema = SCHEMAS[dataset]
+    body = csv_download.encode(schema, table_from_records(schema, []), "gbk")
+    lines = body.decode("gbk").splitlines()
+    assert len(lines) == 2 and lines[1].startswith("合计(共0条)")
+    page = csv_download.decode(schema, body)
+    assert page.num_records == page.total == 0 and page.table.column_names == list(schema.names)
