@@ -16,6 +16,9 @@ PROVINCES = ["110000", "650000"]
 @pytest.fixture(scope="module")
 def dag_run(services):
     local_airflow.run(services, "db", "migrate", log=LOG_DIR / "test-airflow-db-migrate.log")
+    # The tests' DAGs are paused at creation; an asset event queues runs of unpaused DAGs only.
+    local_airflow.run(services, "dags", "reserialize", log=LOG_DIR / "test-airflow-reserialize.log")
+    local_airflow.run(services, "dags", "unpause", "ibdc_transform_dbt", log=LOG_DIR / "test-airflow-unpause.log")
     # Logical date 2025-10-01: the monthly data interval inferred is September 2025.
     local_airflow.run(
         services,

@@ -96,7 +96,7 @@ def test_crude_steel_2018_in_the_mart_equals_the_nbs_figures(first_run, warehous
     )
     assert len(nbs) == 28
     for code in provinces():
-        served_malformed = any(m["product_code"] == "crude_steel" for m in truth(code, "2018-12")["malformed"])
+        served_malformed = any(m["key"] == "crude_steel" for m in truth(code, "2018-12")["malformed"])
         if served_malformed:  # the source's own bad figure: quarantined, not in the mart
             assert code not in mart
         else:
@@ -145,7 +145,7 @@ def test_rerunning_the_window_leaves_the_tables_identical(first_run, warehouse):
     assert before["raw"] and before["quarantine"] and before["mart"]
     assert after == before
     dupes = warehouse.execute(
-        "SELECT count(*) FROM (SELECT province_code, period, record_position FROM raw.quarantine"
-        " GROUP BY 1, 2, 3 HAVING count(*) > 1) d"
+        "SELECT count(*) FROM (SELECT dataset, province_code, period, record_position FROM raw.quarantine"
+        " GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d"
     ).fetchone()[0]
     assert dupes == 0

@@ -165,7 +165,7 @@ def test_malformed_records_are_quarantined_with_their_reason(
 def test_a_revised_month_replaces_the_figures_and_the_raw_zone_keeps_the_first_release(
     style, services, source_faults, truth, warehouse
 ):
-    province, period = BY_STYLE[style], "2025-09"
+    province, period = BY_STYLE[style], "2023-09"
     pipeline.extract_partition(DATASET, province, period)
     first = raw_zone.read_manifest(DATASET, province, period)
     pipeline.load_partition_from_raw(DATASET, province, period)
