@@ -92,7 +92,8 @@ def test_too_many_bad_rows_fail_the_load_and_keep_the_previous_partition(service
         pipeline.load_partition_from_raw(DATASET, "620000", "2026-10-02")
     assert _content(warehouse, "620000", "2026-10-02") == before
     outcome = warehouse.execute(
-        "SELECT outcome, error FROM raw.load_audit WHERE province_code = '360000' ORDER BY started_at DESC LIMIT 1"
+        "SELECT outcome, error FROM raw.load_audit WHERE province_code = '620000' AND period = '2026-10-02'"
+        " ORDER BY started_at DESC LIMIT 1"
     ).fetchone()
     assert outcome[0] == "failed" and "48 of 2400" in outcome[1]
 
@@ -118,7 +119,7 @@ def test_a_checksum_mismatch_fails_the_load_and_is_audited(services, warehouse):
         pipeline.load_partition_from_raw(DATASET, "410000", "2026-10-02")
     row = warehouse.execute(
         "SELECT outcome, checksum_verified, error FROM raw.load_audit"
-        " WHERE province_code = '370000' ORDER BY started_at DESC LIMIT 1"
+        " WHERE province_code = '410000' AND period = '2026-10-02' ORDER BY started_at DESC LIMIT 1"
     ).fetchone()
     assert row[:2] == ("failed", False) and "sha256" in row[2]
     assert _content(warehouse, "410000", "2026-10-02")[0] == 1_200  # the loaded partition is untouched

@@ -1,5 +1,6 @@
 """Every source fault, against the simulator over HTTP, for a province of each API style: each ends
-either in success after retries or in a clear failure with nothing partial in the raw zone."""
+either in success after retries or in a clear failure with nothing partial in the raw zone.
+(Periods in 2023: no other test file writes them.)"""
 
 from decimal import Decimal
 
@@ -63,7 +64,7 @@ def _expected(truth, province: str, period: str) -> dict:
 @styles
 @pytest.mark.parametrize("kind", ["rate_limited", "server_error", "truncated"])
 def test_transient_faults_end_in_success_after_retries(style, kind, services, source_faults, truth, warehouse):
-    province, period = BY_STYLE[style], "2025-04"
+    province, period = BY_STYLE[style], "2023-04"
     source_faults([{"dataset": DATASET, "province": province, "kind": kind, "times": 2}])
     manifest = _extract(province, period)
     assert manifest["records_received"] == manifest["records_claimed"] == len(truth(province, period)["expected"])
@@ -73,7 +74,7 @@ def test_transient_faults_end_in_success_after_retries(style, kind, services, so
 
 @styles
 def test_a_response_slower_than_the_timeout_is_retried(style, services, source_faults, truth):
-    province, period = BY_STYLE[style], "2025-05"
+    province, period = BY_STYLE[style], "2023-05"
     source_faults([{"dataset": DATASET, "province": province, "kind": "slow", "seconds": 3, "times": 1}])
     manifest = _extract(province, period, session=build_session(retries=2, timeout_s=1))
     assert manifest["records_received"] == len(truth(province, period)["expected"])
@@ -81,7 +82,7 @@ def test_a_response_slower_than_the_timeout_is_retried(style, services, source_f
 
 @styles
 def test_a_source_that_stays_down_fails_clearly_and_leaves_the_raw_zone_as_it_was(style, services, source_faults):
-    province, period = BY_STYLE[style], "2025-03"
+    province, period = BY_STYLE[style], "2023-03"
     pipeline.extract_partition(DATASET, province, period)
     before = _raw_keys(services, province, period)
     source_faults([{"dataset": DATASET, "province": province, "kind": "server_error"}])
@@ -92,7 +93,7 @@ def test_a_source_that_stays_down_fails_clearly_and_leaves_the_raw_zone_as_it_wa
 
 @styles
 def test_a_body_truncated_every_time_fails_clearly_with_nothing_written(style, services, source_faults):
-    province, period = BY_STYLE[style], "2024-11"
+    province, period = BY_STYLE[style], "2023-11"
     source_faults([{"dataset": DATASET, "province": province, "kind": "truncated"}])
     with pytest.raises(DecodeError, match="undecodable after 3 attempts"):
         _extract(province, period)
@@ -101,7 +102,7 @@ def test_a_body_truncated_every_time_fails_clearly_with_nothing_written(style, s
 
 @styles
 def test_a_renamed_field_fails_clearly_as_schema_drift_with_nothing_written(style, services, source_faults):
-    province, period = BY_STYLE[style], "2024-10"
+    province, period = BY_STYLE[style], "2023-10"
     source_faults(
         [{"dataset": DATASET, "province": province, "kind": "schema_drift", "field": "cumulative", "renamed_to": "ytd"}]
     )
@@ -112,7 +113,7 @@ def test_a_renamed_field_fails_clearly_as_schema_drift_with_nothing_written(styl
 
 @pytest.mark.parametrize("style", PAGED, ids=str)
 def test_records_repeated_across_pages_are_kept_once(style, services, source_faults, truth, warehouse, monkeypatch):
-    province, period = BY_STYLE[style], "2025-07"
+    province, period = BY_STYLE[style], "2023-07"
     monkeypatch.setattr(get_settings(), "page_size", 4)  # several pages, whatever the province produces
     source_faults([{"dataset": DATASET, "province": province, "kind": "duplicate_rows"}])
     manifest = _extract(province, period)
@@ -137,7 +138,7 @@ def test_records_repeated_across_pages_are_kept_once(style, services, source_fau
 def test_malformed_records_are_quarantined_with_their_reason(
     style, malformation, field, reason, services, source_faults, truth, warehouse
 ):
-    province, period = BY_STYLE[style], "2025-08"
+    province, period = BY_STYLE[style], "2023-08"
     source_faults(
         [
             {
@@ -189,7 +190,7 @@ def test_a_revised_month_replaces_the_figures_and_the_raw_zone_keeps_the_first_r
 def test_loading_replays_from_the_raw_zone_without_calling_the_source(style, services, source_faults, warehouse):
     province = BY_STYLE[style]
     for dataset, spec in DATASETS.items():
-        period = "2025-06-03" if spec.cadence == "daily" else "2025-06"
+        period = "2023-06-03" if spec.cadence == "daily" else "2023-06"
         pipeline.extract_partition(dataset, province, period)
         # The source is down from now on; parsing and loading only read the raw zone.
         source_faults([{"dataset": dataset, "province": province, "kind": "server_error"}])
