@@ -139,7 +139,7 @@ def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
         done, bad = totals[dataset, code]
         totals[dataset, code] = (done + loaded, bad + quarantined)
     say("      rows loaded / quarantined per province and dataset (all the demo's periods)")
-    say("      province                  style           " + "".join(f"{n[:22]:>24}" for n in names))
+    say("      province                  style           " + "".join(f"{n:>24}" for n in names))
     for code, prov in provinces().items():
         cells = "".join(f"{totals[n, code][0]:>17} / {totals[n, code][1]:<4}" for n in names)
         say(f"      {code} {prov.name_en:<18} {registry[code].style:<15} {cells}")

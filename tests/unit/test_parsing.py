@@ -60,3 +60,31 @@ def test_each_kind_of_bad_record_is_rejected_with_its_reason_and_the_rest_kept()
     assert "not a number" in reasons[6]
     assert json.loads(result.rejects[0].raw_text)["current_month"] == "2O10,55x"
     assert result.rows_in == len(items)
+
+
+def test_telemetry_rejects_a_credit_code_with_a_wrong_check_digit():
+    from ibdc.datasets import EQUIPMENT_TELEMETRY
+    from ibdc.formats.base import table_from_records
+    from ibdc.parsing.base import Records
+    from ibdc.schemas import SCHEMAS
+    from ibdc.uscc import check_digit
+
+    good = "91110000100000000"  # 17 characters
+    good += check_digit(good)
+    wrong = good[:17] + ("1" if good[17] != "1" else "2")
+    reading = {
+        "device_id": "DEV-1",
+        "ts": "2026-10-02T05:00:00Z",
+        "runtime_min": "30",
+        "output_units": "7",
+        "energy_kwh": "1.5",
+        "fault_code": None,
+    }
+    rows = [{**reading, "enterprise_code": good}, {**reading, "device_id": "DEV-2", "enterprise_code": wrong}]
+    table = table_from_records(SCHEMAS["equipment_telemetry"], rows)
+    records = Records(table, [0, 1], lambda i: str(rows[i]))
+    manifest = {"province_code": "110000", "period": "2026-10-02"}
+    page = EQUIPMENT_TELEMETRY.validate(manifest, {"key": "k"}, records)
+    assert page.rows.column("device_id").to_pylist() == ["DEV-1"]
+    (reject,) = page.rejects
+    assert reject.record_position == 1 and reject.reason == "enterprise_code is not a valid unified social credit code"

@@ -13,8 +13,10 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
+from pydantic import BaseModel, ValidationError
 
 from ibdc.formats import format_for
 from ibdc.schemas import SCHEMAS
@@ -56,6 +58,43 @@ class Records:
 
 # validate(manifest, manifest object entry, records) -> rows and rejects
 Validator = Callable[[dict, dict, Records], PageRows]
+
+
+def reason_of(exc: ValidationError) -> str:
+    """A pydantic validation error as one line: ``field: why; field: why``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
+
+
+def validate_records(
+    model: type[BaseModel],
+    to_row: Callable[[Any, int], dict],
+    arrow_schema: pa.Schema,
+    manifest: dict,
+    obj: dict,
+    records: Records,
+    context: dict | None = None,
+) -> PageRows:
+    """Validate a page record by record with a pydantic ``model`` (which has ``province_code`` and
+    ``period``): a record that fails, or belongs to another partition, becomes a reject with its
+    reason; ``to_row(record, position)`` gives the raw table's row of a valid one."""
+    province, period = manifest["province_code"], manifest["period"]
+    rows: list[dict] = []
+    rejects: list[Reject] = []
+    for i, (position, item) in enumerate(zip(records.positions, records.table.to_pylist(), strict=True)):
+        try:
+            rec = model.model_validate(item, context=context)
+            if (rec.province_code, rec.period) != (province, period):
+                raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
+        except ValidationError as exc:
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), reason_of(exc)))
+        except ValueError as exc:
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), str(exc)))
+        else:
+            rows.append(to_row(rec, position))
+    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(rows, schema=arrow_schema), rejects)
 
 
 def parse_page(

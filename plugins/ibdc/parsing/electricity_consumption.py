@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-from pydantic import BaseModel, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, field_validator, model_validator
 
-from ibdc.parsing.base import PageRows, Records, Reject
+from ibdc.parsing.base import PageRows, Records, validate_records
 from ibdc.periods import parse_period
 from ibdc.reference import divisions
 from ibdc.schemas import ELECTRICITY_CONSUMPTION
@@ -60,13 +60,6 @@ class ConsumptionRecord(BaseModel, frozen=True):
         return self
 
 
-def _reason(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors()
-    )
-
-
 SCHEMA = pa.schema(
     [
         ("division_code", pa.string()),
@@ -83,29 +76,17 @@ def _text(value: Decimal | None, factor: Decimal = Decimal(1)) -> str | None:
     return None if value is None else format(value * factor, "f")
 
 
+def _row(rec: ConsumptionRecord, position: int) -> dict:
+    return {
+        "division_code": rec.division_code,
+        "consumption_10k_kwh": _text(rec.consumption),
+        "cumulative_10k_kwh": _text(rec.cumulative),
+        "consumption_kwh": _text(rec.consumption, KWH_PER_UNIT),
+        "cumulative_kwh": _text(rec.cumulative, KWH_PER_UNIT),
+        "record_position": position,
+    }
+
+
 def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
-    province, period = manifest["province_code"], manifest["period"]
-    parse_period(period)
-    rows: list[dict] = []
-    rejects: list[Reject] = []
-    for i, (position, item) in enumerate(zip(records.positions, records.table.to_pylist(), strict=True)):
-        try:
-            rec = ConsumptionRecord.model_validate(item)
-            if (rec.province_code, rec.period) != (province, period):
-                raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
-        except ValidationError as exc:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), _reason(exc)))
-        except ValueError as exc:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), str(exc)))
-        else:
-            rows.append(
-                {
-                    "division_code": rec.division_code,
-                    "consumption_10k_kwh": _text(rec.consumption),
-                    "cumulative_10k_kwh": _text(rec.cumulative),
-                    "consumption_kwh": _text(rec.consumption, KWH_PER_UNIT),
-                    "cumulative_kwh": _text(rec.cumulative, KWH_PER_UNIT),
-                    "record_position": position,
-                }
-            )
-    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(rows, schema=SCHEMA), rejects)
+    parse_period(manifest["period"])
+    return validate_records(ConsumptionRecord, _row, SCHEMA, manifest, obj, records)

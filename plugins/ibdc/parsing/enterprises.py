@@ -16,9 +16,9 @@ import re
 from datetime import date, timedelta
 
 import pyarrow as pa
-from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
-from ibdc.parsing.base import PageRows, Records, Reject
+from ibdc.parsing.base import PageRows, Records, validate_records
 from ibdc.periods import parse_period
 from ibdc.reference import divisions
 from ibdc.uscc import is_valid
@@ -107,13 +107,6 @@ class EnterpriseRecord(BaseModel, frozen=True):
         return self
 
 
-def _reason(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors()
-    )
-
-
 SCHEMA = pa.schema(
     [
         ("uscc", pa.string()),
@@ -138,20 +131,10 @@ def _month_end(period: str) -> date:
     return (date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)) - timedelta(days=1)
 
 
+def _row(rec: EnterpriseRecord, position: int) -> dict:
+    return {**rec.model_dump(exclude={"province_code", "period"}), "record_position": position}
+
+
 def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
-    province, period = manifest["province_code"], manifest["period"]
-    end = _month_end(period)
-    rows: list[dict] = []
-    rejects: list[Reject] = []
-    for i, (position, item) in enumerate(zip(records.positions, records.table.to_pylist(), strict=True)):
-        try:
-            rec = EnterpriseRecord.model_validate(item, context={"month_end": end})
-            if (rec.province_code, rec.period) != (province, period):
-                raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
-        except ValidationError as exc:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), _reason(exc)))
-        except ValueError as exc:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), str(exc)))
-        else:
-            rows.append({**rec.model_dump(exclude={"province_code", "period"}), "record_position": position})
-    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(rows, schema=SCHEMA), rejects)
+    context = {"month_end": _month_end(manifest["period"])}
+    return validate_records(EnterpriseRecord, _row, SCHEMA, manifest, obj, records, context)

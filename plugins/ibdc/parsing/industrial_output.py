@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-from pydantic import BaseModel, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, field_validator, model_validator
 
-from ibdc.parsing.base import PageRows, Records, Reject
+from ibdc.parsing.base import PageRows, Records, validate_records
 from ibdc.periods import parse_period
 from ibdc.reference import products
 
@@ -61,13 +61,6 @@ class OutputRecord(BaseModel, frozen=True):
         return self
 
 
-def _reason(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors()
-    )
-
-
 SCHEMA = pa.schema(
     [
         ("product_code", pa.string()),
@@ -86,32 +79,20 @@ def _text(value: Decimal) -> str:
     return format(value, "f")
 
 
+def _row(rec: OutputRecord, position: int) -> dict:
+    product = products()[rec.product_code]
+    return {
+        "product_code": rec.product_code,
+        "unit_code": rec.unit,
+        "value_current_month": _text(rec.current_month),
+        "value_cumulative": _text(rec.cumulative),
+        "base_unit": product.base_unit,
+        "value_current_month_base": _text(rec.current_month * product.unit_factor),
+        "value_cumulative_base": _text(rec.cumulative * product.unit_factor),
+        "record_position": position,
+    }
+
+
 def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
-    province, period = manifest["province_code"], manifest["period"]
-    parse_period(period)
-    rows: list[dict] = []
-    rejects: list[Reject] = []
-    for i, (position, item) in enumerate(zip(records.positions, records.table.to_pylist(), strict=True)):
-        try:
-            rec = OutputRecord.model_validate(item)
-            if (rec.province_code, rec.period) != (province, period):
-                raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
-        except ValidationError as exc:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), _reason(exc)))
-        except ValueError as exc:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), str(exc)))
-        else:
-            product = products()[rec.product_code]
-            rows.append(
-                {
-                    "product_code": rec.product_code,
-                    "unit_code": rec.unit,
-                    "value_current_month": _text(rec.current_month),
-                    "value_cumulative": _text(rec.cumulative),
-                    "base_unit": product.base_unit,
-                    "value_current_month_base": _text(rec.current_month * product.unit_factor),
-                    "value_cumulative_base": _text(rec.cumulative * product.unit_factor),
-                    "record_position": position,
-                }
-            )
-    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(rows, schema=SCHEMA), rejects)
+    parse_period(manifest["period"])
+    return validate_records(OutputRecord, _row, SCHEMA, manifest, obj, records)

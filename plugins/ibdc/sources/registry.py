@@ -31,6 +31,8 @@ class ProvinceSource(BaseModel, frozen=True):
     base_url: str
     datasets: dict[str, Cadence]  # dataset -> the cadence the source publishes it at
     conn_id: str
+    # dataset -> records asked for per page (within the portal's limit); others: IBDC_PAGE_SIZE
+    page_sizes: dict[str, int] = {}
 
     @field_validator("code")
     @classmethod
@@ -49,6 +51,9 @@ class ProvinceSource(BaseModel, frozen=True):
             if cadence is not SCHEMAS[name].cadence:  # the dataset's DAG runs at the schema's cadence
                 raise ValueError(f"{name} is collected {SCHEMAS[name].cadence}, not {cadence}")
         return datasets
+
+    def page_size(self, dataset: str) -> int:
+        return self.page_sizes.get(dataset, get_settings().page_size)
 
     @property
     def url(self) -> str:

@@ -13,7 +13,6 @@ from typing import ClassVar
 import requests
 
 from ibdc.formats import app_key as fmt
-from ibdc.settings import get_settings
 from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
@@ -44,7 +43,7 @@ class AppKeyAdapter:
     def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
         url = f"{source.url}/openapi/v2/resource"
         app_key = get_credentials(source.conn_id).password or ""
-        rows = get_settings().page_size
+        rows = source.page_size(dataset)
         result = Extraction(source=source, dataset=dataset, period=period)
         page_no = 1
         while True:

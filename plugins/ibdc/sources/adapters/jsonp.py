@@ -14,7 +14,6 @@ from typing import ClassVar
 
 import requests
 
-from ibdc.settings import get_settings
 from ibdc.sources.adapters.base import Extraction, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
@@ -75,7 +74,7 @@ class JsonpAdapter:
     def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
         url = f"{source.url}/jsonp/{dataset}.do"
         token = get_credentials(source.conn_id).password or ""
-        size = get_settings().page_size
+        size = source.page_size(dataset)
         result = Extraction(source=source, dataset=dataset, period=period)
         page_no = 1
         while True:

@@ -6,7 +6,6 @@ from typing import ClassVar
 
 import requests
 
-from ibdc.settings import get_settings
 from ibdc.sources.adapters.base import Extraction, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
@@ -35,7 +34,7 @@ class RestJsonAdapter:
     def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
         url = f"{source.url}/api/v1/{dataset}"
         headers = {"Authorization": f"Bearer {self._token(source)}"}
-        limit = get_settings().page_size
+        limit = source.page_size(dataset)
         result = Extraction(source=source, dataset=dataset, period=period)
         offset = 0
         while True:

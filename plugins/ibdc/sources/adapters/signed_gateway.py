@@ -16,7 +16,6 @@ from typing import ClassVar
 import requests
 
 from ibdc.formats import signed_gateway as fmt
-from ibdc.settings import get_settings
 from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
@@ -45,7 +44,7 @@ class SignedGatewayAdapter:
         url = f"{source.url}/gateway"
         creds = get_credentials(source.conn_id)
         app_id, secret = creds.login or source.code, creds.password or ""
-        size = get_settings().page_size
+        size = source.page_size(dataset)
         result = Extraction(source=source, dataset=dataset, period=period)
         page_no = 1
         while True:
