@@ -70,10 +70,12 @@ def extract_load_dag(dataset: str):
             return partition
 
         @task(map_index_template="{{ partition_label }}", outlets=[RAW_ASSETS[dataset]])
-        def load(partition: dict) -> dict:
+        def load(partition: dict, outlet_events=None) -> dict:
             get_current_context()["partition_label"] = f"{partition['province']} {partition['period']}"
             result = pipeline.load_partition_from_raw(partition["dataset"], partition["province"], partition["period"])
-            return {**partition, "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined}
+            loaded = {**partition, "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined}
+            outlet_events[RAW_ASSETS[dataset]].extra = loaded  # the transform builds exactly these periods
+            return loaded
 
         load.expand(partition=extract.expand(partition=plan()))
 

@@ -10,4 +10,3 @@ def raw_asset(dataset: str) -> Asset:
 
 
 RAW_ASSETS = {name: raw_asset(name) for name in SCHEMAS}
-RAW_INDUSTRIAL_OUTPUT = RAW_ASSETS["industrial_output"]

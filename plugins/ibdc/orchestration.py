@@ -59,3 +59,15 @@ def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[dic
         raise ValueError(f"this run has no data interval: give the 'period' param ({CADENCES[cadence]['format']})")
     provinces = resolve_provinces(dataset, params.get("provinces") or None)
     return [{"dataset": dataset, "province": p, "period": period} for p in provinces]
+
+
+def loaded_periods(triggering_asset_events) -> dict[str, list[str]]:
+    """Dataset -> the periods the loads that triggered a transform run wrote (from the asset events'
+    ``extra``, which every load sets); empty for a run no load triggered (a manual one)."""
+    periods: dict[str, set[str]] = {}
+    for events in (triggering_asset_events or {}).values():
+        for event in events:
+            extra = event.extra or {}
+            if extra.get("dataset") and extra.get("period"):
+                periods.setdefault(extra["dataset"], set()).add(extra["period"])
+    return {dataset: sorted(ps) for dataset, ps in sorted(periods.items())}

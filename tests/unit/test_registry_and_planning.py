@@ -81,3 +81,23 @@ def test_reconciliation_fails_when_records_received_differ_from_claimed():
     ex = Extraction(source, "industrial_output", "2026-01", [RawPage(b"{}", "application/json", {}, 9)], 10)
     with pytest.raises(ReconciliationError, match="claims 10 records, received 9 distinct"):
         ex.reconcile()
+
+
+def test_a_transform_run_knows_the_periods_its_triggering_loads_wrote():
+    from types import SimpleNamespace
+
+    from ibdc.orchestration import loaded_periods
+
+    def event(dataset, period):
+        return SimpleNamespace(extra={"dataset": dataset, "province": "110000", "period": period, "rows_loaded": 9})
+
+    events = {
+        "raw.industrial_output": [event("industrial_output", "2025-05"), event("industrial_output", "2025-04")],
+        "raw.equipment_telemetry": [event("equipment_telemetry", "2025-05-03")] * 2,
+        "raw.enterprises": [SimpleNamespace(extra=None)],  # an event from outside the loader: ignored
+    }
+    assert loaded_periods(events) == {
+        "equipment_telemetry": ["2025-05-03"],
+        "industrial_output": ["2025-04", "2025-05"],
+    }
+    assert loaded_periods(None) == {} == loaded_periods({})
