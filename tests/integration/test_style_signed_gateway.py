@@ -1,5 +1,7 @@
-"""Style ``signed_gateway`` end to end against the simulator: extract -> raw zone -> parse -> load,
-checked against the simulator's ground truth; signatures, refusals and transient faults."""
+"""Style ``signed_gateway``, its protocol against the simulator: signatures, timestamps, methods and
+parameters checked by the gateway, paging, and every re-fetch signed afresh. (What every style shares
+-- partitions against the truth, every province, wrong credentials -- is in test_styles.py; source
+faults in test_source_faults.py.)"""
 
 import json
 import time
@@ -9,43 +11,18 @@ import pytest
 import requests
 
 from ibdc import pipeline
-from ibdc.formats import DecodeError
 from ibdc.formats import signed_gateway as fmt
 from ibdc.landing import raw_zone
-from ibdc.landing.object_store import client
-from ibdc.schemas import SCHEMAS
 from ibdc.sources.adapters.base import PAGE_ATTEMPTS
-from ibdc.sources.adapters.signed_gateway import GatewayRefused, SignedGatewayAdapter
+from ibdc.sources.adapters.signed_gateway import SignedGatewayAdapter
 from ibdc.sources.http import build_session
-from ibdc.sources.registry import ApiStyle, load_registry
-from tests.integration.style_truth import (
-    check_against_truth,
-    collected_datasets,
-    first_numeric_field,
-    period_for,
-    set_faults,
-    truth,
-)
+from ibdc.sources.registry import load_registry
+from tests.integration.style_truth import check_partition
 
 pytestmark = pytest.mark.integration
 
-STYLE = ApiStyle.SIGNED_GATEWAY
-PROVINCE = "310000"  # no other test extracts this province's partitions
-PROVINCES = sorted(code for code, s in load_registry().items() if s.style is STYLE)
+PROVINCE = "310000"
 OUTPUT = "industrial_output"
-
-
-@pytest.fixture
-def faults(services):
-    """Set simulator faults for one test; cleared before and after."""
-    set_faults(services, [])
-    yield lambda fs: set_faults(services, fs)
-    set_faults(services, [])
-
-
-def _raw_keys(services, dataset: str, province: str, period: str) -> list[str]:
-    prefix = raw_zone.partition_prefix(dataset, province, period)
-    return sorted(o.object_name for o in client().list_objects(services.raw_bucket, prefix=prefix, recursive=True))
 
 
 def _now_ms() -> int:
@@ -56,7 +33,7 @@ def _form(services, now_ms: int | None = None, **overrides) -> dict:
     params = {
         "app_id": PROVINCE,
         "method": fmt.method_for(OUTPUT),
-        "period": "2025-06",
+        "period": "2024-06",
         "page_no": "1",
         "page_size": "5",
         **overrides,
@@ -70,66 +47,6 @@ def _inner(services, form: dict, province: str = PROVINCE) -> dict:
     outer = resp.json()
     assert outer["status"] == 200
     return json.loads(outer["result"])
-
-
-def test_the_registry_agrees_with_the_simulator_on_the_style_s_provinces(services):
-    served = requests.get(f"{services.sources_url}/portals", timeout=10).json()
-    assert sorted(code for code, p in served.items() if p["style"] == STYLE) == PROVINCES
-    assert PROVINCE in PROVINCES and len(PROVINCES) == 5
-
-
-@pytest.mark.parametrize("dataset", collected_datasets())
-def test_a_partition_loads_exactly_the_truth_with_malformed_records_quarantined(dataset, services, faults, warehouse):
-    period = period_for(dataset, "2025-06")
-    schema = SCHEMAS[dataset]
-    first = truth(services, dataset, PROVINCE, period)["expected"][0]
-    numeric = first_numeric_field(schema)
-    if numeric:  # every record of the first record's first key value carries a bad number
-        faults(
-            [
-                {
-                    "dataset": dataset,
-                    "province": PROVINCE,
-                    "kind": "malformed",
-                    "malformation": "bad_number",
-                    "field": numeric,
-                    "key": first[schema.key[0]],
-                }
-            ]
-        )
-    summary = pipeline.extract_partition(dataset, PROVINCE, period)
-    load = pipeline.load_partition_from_raw(dataset, PROVINCE, period)
-    expected = check_against_truth(services, warehouse, STYLE, dataset, PROVINCE, period, load)
-    assert summary["records"] == len(expected["expected"]) + len(expected["malformed"])
-    assert bool(expected["malformed"]) == bool(numeric)
-    manifest = raw_zone.read_manifest(dataset, PROVINCE, period)
-    # The manifest records each page's parameters; timestamp and signature are per send, not kept.
-    forms = [o["request"]["form"] for o in manifest["objects"]]
-    assert [int(f["page_no"]) for f in forms] == list(range(1, len(forms) + 1))
-    assert all(f["method"] == f"ibdc.data.{dataset}.query" and "sign" not in f for f in forms)
-    assert services.simulator_client_secret not in repr(manifest)
-
-
-@pytest.mark.parametrize("province", PROVINCES)
-def test_every_province_of_the_style_is_extracted_and_loaded(province, services, warehouse):
-    period = "2024-06"
-    pipeline.extract_partition(OUTPUT, province, period)
-    load = pipeline.load_partition_from_raw(OUTPUT, province, period)
-    check_against_truth(services, warehouse, STYLE, OUTPUT, province, period, load)
-
-
-def test_wrong_credentials_fail_clearly_and_write_nothing(services, monkeypatch):
-    period = "2024-12"
-    monkeypatch.setenv("AIRFLOW_CONN_IBDC_SIMULATOR", '{"conn_type": "http", "password": "not-the-secret"}')
-    with pytest.raises(
-        GatewayRefused, match=r"310000 refused industrial_output 2024-12 page 1: code 1001: invalid sign"
-    ):
-        pipeline.extract_partition(OUTPUT, PROVINCE, period)
-    secret = json.dumps(services.simulator_client_secret)
-    monkeypatch.setenv("AIRFLOW_CONN_IBDC_SIMULATOR", f'{{"login": "999999", "password": {secret}}}')
-    with pytest.raises(GatewayRefused, match="code 1003: unknown app_id '999999'"):
-        pipeline.extract_partition(OUTPUT, PROVINCE, period)
-    assert _raw_keys(services, OUTPUT, PROVINCE, period) == []
 
 
 def test_the_gateway_checks_signature_timestamp_method_and_parameters(services):
@@ -149,7 +66,7 @@ def test_the_gateway_checks_signature_timestamp_method_and_parameters(services):
     assert _inner(services, _form(services, app_id="320000"))["code"] == "1003"
     assert _inner(services, _form(services, method="ibdc.data.secret_data.query"))["code"] == "2001"
     assert _inner(services, _form(services, method="ibdc.admin.industrial_output.delete"))["code"] == "2001"
-    assert _inner(services, _form(services, period="2025-13"))["code"] == "2002"
+    assert _inner(services, _form(services, period="2024-13"))["code"] == "2002"
     assert _inner(services, _form(services, page_no="0"))["code"] == "2002"
     assert _inner(services, _form(services, page_size="100000"))["code"] == "2002"
     # A province of another style has no gateway.
@@ -170,27 +87,11 @@ def test_pages_cover_the_total_exactly_once(services):
     assert page_no == -(-inner["total"] // 4) + 1
 
 
-@pytest.mark.parametrize(("kind", "status"), [("rate_limited", 429), ("server_error", 503)])
-def test_rate_limits_and_server_errors_are_retried_to_success(kind, status, services, faults, warehouse):
-    period = {"rate_limited": "2025-11", "server_error": "2025-02"}[kind]  # (no January: NBS publishes Jan-Feb)
-    faults([{"dataset": OUTPUT, "province": PROVINCE, "kind": kind, "times": 2}])
-    source = load_registry()[PROVINCE]
-    # Without retries the fault shows (one hit taken) ...
-    with pytest.raises(requests.HTTPError, match=str(status)):
-        SignedGatewayAdapter(build_session(retries=0)).extract(source, OUTPUT, period)
-    # ... with the platform's session the remaining hit is retried away.
-    pipeline.extract_partition(OUTPUT, PROVINCE, period)
-    load = pipeline.load_partition_from_raw(OUTPUT, PROVINCE, period)
-    check_against_truth(services, warehouse, STYLE, OUTPUT, PROVINCE, period, load)
-
-
-def test_a_truncated_page_is_fetched_again_each_time_freshly_signed(services, faults, warehouse):
-    period = "2025-03"
-    faults([{"dataset": OUTPUT, "province": PROVINCE, "kind": "truncated", "times": PAGE_ATTEMPTS}])
-    with pytest.raises(DecodeError, match=f"undecodable after {PAGE_ATTEMPTS} attempts"):
-        pipeline.extract_partition(OUTPUT, PROVINCE, period)
-
-    faults([{"dataset": OUTPUT, "province": PROVINCE, "kind": "truncated", "times": PAGE_ATTEMPTS - 1}])
+def test_a_truncated_page_is_fetched_again_each_time_freshly_signed(services, source_faults, truth, warehouse):
+    # (That a page truncated every time fails, and once or twice ends in success, test_source_faults.py
+    # tests for every style.)
+    period = "2024-08"
+    source_faults([{"dataset": OUTPUT, "province": PROVINCE, "kind": "truncated", "times": PAGE_ATTEMPTS - 1}])
     session, sent = build_session(), []
     session.hooks["response"].append(lambda resp, *args, **kwargs: sent.append(dict(parse_qsl(resp.request.body))))
     extraction = SignedGatewayAdapter(session).extract(load_registry()[PROVINCE], OUTPUT, period)
@@ -202,15 +103,4 @@ def test_a_truncated_page_is_fetched_again_each_time_freshly_signed(services, fa
 
     raw_zone.write_partition(extraction)
     load = pipeline.load_partition_from_raw(OUTPUT, PROVINCE, period)
-    check_against_truth(services, warehouse, STYLE, OUTPUT, PROVINCE, period, load)
-
-
-def test_records_repeated_across_pages_are_neither_skipped_nor_loaded_twice(services, faults, warehouse):
-    period = "2025-10"
-    faults([{"dataset": OUTPUT, "province": PROVINCE, "kind": "duplicate_rows"}])
-    pipeline.extract_partition(OUTPUT, PROVINCE, period)
-    manifest = raw_zone.read_manifest(OUTPUT, PROVINCE, period)
-    assert len(manifest["objects"]) > 1 and len(manifest["duplicates"]) == len(manifest["objects"]) - 1
-    assert all(d["identical"] for d in manifest["duplicates"])
-    load = pipeline.load_partition_from_raw(OUTPUT, PROVINCE, period)
-    check_against_truth(services, warehouse, STYLE, OUTPUT, PROVINCE, period, load)
+    check_partition(warehouse, truth(PROVINCE, period), load)

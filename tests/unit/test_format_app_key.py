@@ -1,12 +1,15 @@
-"""The ``app_key`` wire format: UPPERCASE fields, every value a string, yyyymmdd dates, 1/0 booleans."""
+"""The ``app_key`` wire format: UPPERCASE fields, every value a string, yyyymmdd dates, 1/0 booleans.
+(What every format shares -- exact round trips, empty pages, truncations, renamed fields -- is tested in
+test_formats.py.)"""
 
 import json
 
 import pytest
 
-from ibdc.formats import DecodeError, SchemaDrift, app_key, format_for
+from ibdc.formats import DecodeError, SchemaDrift, app_key
 from ibdc.formats.base import table_from_records
 from ibdc.schemas import SCHEMAS
+from tests.unit.format_helpers import APP_KEY_SAMPLES
 
 GOLDEN = """{"code": "00000", "msg": "success", "data": {"total": 13, "page": 2, "rows": [
   {"PROVINCE_CODE": "120000", "PERIOD": "202506", "PRODUCT_CODE": "crude_steel", "PRODUCT_NAME": "粗钢",
@@ -31,128 +34,9 @@ GOLDEN_TELEMETRY = b"""{"code": "00000", "msg": "success", "data": {"total": 480
    "RUNTIME_MIN": "61", "OUTPUT_UNITS": "12a", "ENERGY_KWH": "-3.5", "FAULT_CODE": "F042"}
 ]}}"""
 
-# Per schema: canonical records with a missing value, malformed numbers / dates / booleans, and
-# values that look like the wire form of another kind.
-SAMPLES = {
-    "industrial_output": [
-        {
-            "province_code": "120000",
-            "period": "2025-06",
-            "product_code": "crude_steel",
-            "product_name": "粗钢",
-            "unit": "10k_tonnes",
-            "current_month": "188.98",
-            "cumulative": "1017.76",
-        },
-        {
-            "province_code": "120000",
-            "period": "2025-06",
-            "product_code": "cement",
-            "product_name": "水泥",
-            "unit": "10k_tonnes",
-            "current_month": "12O,5x",
-            "cumulative": None,
-        },
-        {
-            "province_code": "120000",
-            "period": "2025-6",
-            "product_code": "pig_iron",
-            "product_name": '生铁 "一级"',
-            "unit": "10k_tonnes",
-            "current_month": "164.20",
-            "cumulative": "0",
-        },
-    ],
-    "electricity_consumption": [
-        {
-            "province_code": "120000",
-            "period": "2025-06",
-            "division_code": "C31",
-            "division_name": "黑色金属冶炼和压延加工业",
-            "consumption": "1234.5",
-            "cumulative": None,
-        },
-        {
-            "province_code": "120000",
-            "period": "2025-06",
-            "division_code": "C13",
-            "division_name": "农副食品加工业",
-            "consumption": "1,2O3x",
-            "cumulative": "-7",
-        },
-    ],
-    "enterprises": [
-        {
-            "uscc": "91120000MA05K8PX3B",
-            "name": "天津示例钢铁有限公司",
-            "province_code": "120000",
-            "city": "天津市",
-            "division_code": "C31",
-            "size_class": "large",
-            "legal_representative": "张三",
-            "phone": "022-12345678",
-            "iot_adopted": "true",
-            "fiveg_adopted": "false",
-            "registered_on": "2003-04-15",
-            "updated_on": "2099-01-01",
-            "status": "存续",
-            "period": "2025-06",
-        },
-        {
-            "uscc": "91120000MA05K8PX3C",
-            "name": "天津示例机械厂",
-            "province_code": "120000",
-            "city": "滨海新区",
-            "division_code": "C34",
-            "size_class": "small",
-            "legal_representative": None,
-            "phone": "1",
-            "iot_adopted": "yes",
-            "fiveg_adopted": None,
-            "registered_on": "2003/04/15",
-            "updated_on": "2025-13-45x",
-            "status": "0",
-            "period": "2025-06",
-        },
-    ],
-    "equipment_telemetry": [
-        {
-            "device_id": "DEV-120000-0000007",
-            "enterprise_code": "E120000000000",
-            "ts": "2025-06-03T14:00:00Z",
-            "runtime_min": "60",
-            "output_units": "240",
-            "energy_kwh": "0",
-            "fault_code": None,
-        },
-        {
-            "device_id": "DEV-120000-0000007",
-            "enterprise_code": "E120000000000",
-            "ts": "2099-01-01T00:00:00Z",
-            "runtime_min": "61",
-            "output_units": "12a",
-            "energy_kwh": "1.250",
-            "fault_code": "F042",
-        },
-        {
-            "device_id": "DEV-120000-0000008",
-            "enterprise_code": "E120000000000",
-            "ts": "2025-06-03T15:00:00+08:00",
-            "runtime_min": "12O,5x",
-            "output_units": "-3",
-            "energy_kwh": "-3.5",
-            "fault_code": "",
-        },
-    ],
-}
-
 
 def _records(page) -> list[dict]:
     return page.table.to_pylist()
-
-
-def test_format_is_registered_under_its_style():
-    assert format_for("app_key") is app_key
 
 
 def test_golden_output_page_decodes_to_canonical_records():
@@ -230,42 +114,18 @@ def test_golden_telemetry_timestamps_decode_to_utc_and_garbage_passes_through():
 
 def test_encode_serves_the_documented_wire_form():
     schema = SCHEMAS["enterprises"]
-    doc = json.loads(app_key.encode(schema, table_from_records(schema, SAMPLES["enterprises"][:1]), 7, 3))
+    doc = json.loads(app_key.encode(schema, table_from_records(schema, APP_KEY_SAMPLES["enterprises"][:1]), 7, 3))
     assert (doc["code"], doc["msg"], doc["data"]["total"], doc["data"]["page"]) == ("00000", "success", 7, 3)
     (row,) = doc["data"]["rows"]
     assert row["USCC"] == "91120000MA05K8PX3B"
     assert (row["IOT_ADOPTED"], row["FIVEG_ADOPTED"]) == ("1", "0")
     assert (row["REGISTERED_ON"], row["UPDATED_ON"], row["PERIOD"]) == ("20030415", "20990101", "202506")
     telemetry = SCHEMAS["equipment_telemetry"]
-    doc = json.loads(app_key.encode(telemetry, table_from_records(telemetry, SAMPLES["equipment_telemetry"]), 3, 1))
+    doc = json.loads(
+        app_key.encode(telemetry, table_from_records(telemetry, APP_KEY_SAMPLES["equipment_telemetry"]), 3, 1)
+    )
     assert [r["TS"] for r in doc["data"]["rows"]] == ["20250603140000", "20990101000000", "2025-06-03T15:00:00+08:00"]
     assert [r["ENERGY_KWH"] for r in doc["data"]["rows"]] == ["0", "1.250", "-3.5"]  # strings, digits as given
-
-
-@pytest.mark.parametrize("dataset", sorted(SAMPLES))
-def test_encode_decode_round_trip_is_exact(dataset):
-    schema = SCHEMAS[dataset]
-    body = app_key.encode(schema, table_from_records(schema, SAMPLES[dataset]), 41, 2)
-    page = app_key.decode(schema, body)
-    assert _records(page) == SAMPLES[dataset]
-    assert page.total == 41
-    served = json.loads(body)["data"]["rows"]
-    assert [json.loads(page.raw_text(i)) for i in range(page.num_records)] == served
-
-
-def test_an_empty_page_decodes_to_an_empty_table_with_the_contract_columns():
-    schema = SCHEMAS["industrial_output"]
-    page = app_key.decode(schema, app_key.encode(schema, table_from_records(schema, []), 13, 9))
-    assert page.num_records == 0 and page.total == 13
-    assert page.table.column_names == list(schema.names)
-
-
-def test_every_truncation_of_a_page_raises_decode_error():
-    schema = SCHEMAS["industrial_output"]
-    body = app_key.encode(schema, table_from_records(schema, SAMPLES["industrial_output"]), 3, 1)
-    for cut in range(len(body)):
-        with pytest.raises(DecodeError):
-            app_key.decode(schema, body[:cut])
 
 
 @pytest.mark.parametrize(

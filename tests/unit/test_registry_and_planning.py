@@ -101,3 +101,15 @@ def test_a_transform_run_knows_the_periods_its_triggering_loads_wrote():
         "industrial_output": ["2025-04", "2025-05"],
     }
     assert loaded_periods(None) == {} == loaded_periods({})
+
+
+def test_secrets_in_urls_are_redacted_from_messages_and_urllib3_logs(caplog):
+    import logging
+
+    from ibdc.sources.http import redact
+
+    url = "http://x/p/120000/openapi/v2/resource?appKey=s3cr3t&resId=abc&page=1&token=t0k&rows=10"
+    assert redact(url) == "http://x/p/120000/openapi/v2/resource?appKey=***&resId=abc&page=1&token=***&rows=10"
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        logging.getLogger("urllib3.connectionpool").warning("Retrying %s", url)
+    assert "s3cr3t" not in caplog.text and "t0k" not in caplog.text and "appKey=***" in caplog.text

@@ -163,6 +163,18 @@ def encode(schema: RecordSchema, table: pa.Table, region: str, period: str, regi
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def refusal_of(body: bytes) -> EasyqueryError | None:
+    """The portal's refusal (a ``returncode`` other than 200) in a complete response, else None;
+    raises :class:`DecodeError` for a body that is not a complete response."""
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise DecodeError(f"not a complete easyquery response: {exc}") from exc
+    if isinstance(doc, dict) and "returncode" in doc and doc["returncode"] != OK:
+        return EasyqueryError(doc["returncode"], doc.get("returndata"))
+    return None
+
+
 def _structure(body: bytes) -> tuple[list[str], list[str], dict[tuple[str, str], str | None], dict[str, list], int]:
     """Indicators, records, cells by (record, indicator), datanodes by record, claimed record count."""
     try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -9,6 +12,29 @@ from urllib3.util.retry import Retry
 from ibdc.settings import get_settings
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+# Query parameters some portals want their secret in (jsonp's token, app_key's appKey).
+SECRET_PARAMS = ("token", "appKey")
+REDACTED = "***"
+_SECRET_IN_URL = re.compile(rf"((?:^|[?&])(?:{'|'.join(SECRET_PARAMS)})=)[^&\s'\"]*")
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of secret query parameters replaced by ``***``."""
+    return _SECRET_IN_URL.sub(rf"\g<1>{REDACTED}", text)
+
+
+class _RedactSecrets(logging.Filter):
+    """urllib3 logs the URLs it retries (warnings on broken connections, debug on status retries)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(f"{p}=" in message for p in SECRET_PARAMS):
+            record.msg, record.args = redact(message), ()
+        return True
+
+
+for _logger in ("urllib3.connectionpool", "urllib3.util.retry"):
+    logging.getLogger(_logger).addFilter(_RedactSecrets())
 
 
 class TimeoutSession(requests.Session):

@@ -8,12 +8,13 @@ base64-encoded. The portal refuses a request with HTTP 200 and a non-``00000`` c
 from __future__ import annotations
 
 import base64
+from functools import partial
 from typing import ClassVar
 
 import requests
 
 from ibdc.formats import app_key as fmt
-from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_page
+from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_paged
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
@@ -44,22 +45,12 @@ class AppKeyAdapter:
         url = f"{source.url}/openapi/v2/resource"
         app_key = get_credentials(source.conn_id).password or ""
         rows = source.page_size(dataset)
-        result = Extraction(source=source, dataset=dataset, period=period)
-        page_no = 1
-        while True:
+
+        def request_for(index: int):
             # What the manifest records of the request: everything but the appKey (a secret).
-            params = {"resId": resource_id(dataset), "period": period, "page": page_no, "rows": rows}
-            what = f"{dataset} {period} page {page_no}"
-            page = fetch_page(
-                result,
-                lambda p=params, w=what: self._get(source, url, {"appKey": app_key, **p}, w),
-                {"method": "GET", "url": url, "params": params},
-            )
-            result.records_claimed = page.total
-            # Advance by the page size asked for, not the records received: a portal that repeats
-            # records across pages must not make the client skip any.
-            if not page.num_records or page_no * rows >= result.records_claimed:
-                break
-            page_no += 1
-        result.reconcile()
-        return result
+            params = {"resId": resource_id(dataset), "period": period, "page": index + 1, "rows": rows}
+            what = f"{dataset} {period} page {index + 1}"
+            send = partial(self._get, source, url, {"appKey": app_key, **params}, what)
+            return send, {"method": "GET", "url": url, "params": params}
+
+        return fetch_paged(Extraction(source=source, dataset=dataset, period=period), rows, request_for)

@@ -17,6 +17,7 @@ import requests
 
 from ibdc.formats import DecodedPage, DecodeError, format_for
 from ibdc.schemas import SCHEMAS, RecordSchema
+from ibdc.sources.http import redact
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
 log = logging.getLogger(__name__)
@@ -165,8 +166,11 @@ def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], re
     fmt = format_for(str(extraction.source.style))
     schema = SCHEMAS[extraction.dataset]
     for attempt in range(1, PAGE_ATTEMPTS + 1):
-        resp = send()
-        resp.raise_for_status()
+        try:
+            resp = send()
+            resp.raise_for_status()
+        except requests.RequestException as exc:  # its message names the URL: no secret in it
+            raise type(exc)(redact(str(exc)), response=exc.response) from None
         try:
             decoded = fmt.decode(schema, resp.content)
         except DecodeError as exc:
@@ -182,6 +186,24 @@ def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], re
         extraction.add_page(RawPage(resp.content, content_type, request, decoded.num_records), decoded)
         return decoded
     raise AssertionError("unreachable")
+
+
+def fetch_paged(
+    extraction: Extraction, page_size: int, request_for: Callable[[int], tuple[Callable[[], requests.Response], dict]]
+) -> Extraction:
+    """Fetch pages 0, 1, ... (``request_for(i)`` gives the sender and the request to record) until the
+    total the source claims is covered, then reconcile. Pages advance by the page size asked for, not
+    by the records received: a portal that repeats records across pages must not make us skip any."""
+    index = 0
+    while True:
+        send, request = request_for(index)
+        page = fetch_page(extraction, send, request)
+        extraction.records_claimed = page.total
+        index += 1
+        if not page.num_records or index * page_size >= extraction.records_claimed:
+            break
+    extraction.reconcile()
+    return extraction
 
 
 class SourceAdapter(Protocol):

@@ -3,39 +3,22 @@ as the ``token`` query parameter, the total count in every page.
 
 The portal wants its secret in the URL, so this adapter keeps it out of everything that outlives the
 request: the request recorded in the raw zone's manifest says ``token=***``, HTTP errors name the URL
-without its query, and urllib3's retry log lines are redacted.
+without its query, and urllib3's retry log lines are redacted (``ibdc.sources.http``).
 """
 
 from __future__ import annotations
 
-import logging
-import re
+from functools import partial
 from typing import ClassVar
 
 import requests
 
-from ibdc.sources.adapters.base import Extraction, fetch_page
+from ibdc.sources.adapters.base import Extraction, fetch_paged
 from ibdc.sources.credentials import get_credentials
-from ibdc.sources.http import build_session
+from ibdc.sources.http import REDACTED, build_session, redact
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
 CALLBACK = "ibdcJsonpCallback"
-REDACTED = "***"
-TOKEN_PARAM = re.compile(r"((?:^|[?&])token=)[^&\s'\"]*")
-
-
-class _RedactToken(logging.Filter):
-    """urllib3 logs retried URLs (warnings on broken connections, debug on status retries)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "token=" in message:
-            record.msg, record.args = TOKEN_PARAM.sub(rf"\g<1>{REDACTED}", message), ()
-        return True
-
-
-for _logger in ("urllib3.connectionpool", "urllib3.util.retry"):
-    logging.getLogger(_logger).addFilter(_RedactToken())
 
 
 def _detail(resp: requests.Response) -> str:
@@ -56,7 +39,7 @@ class JsonpAdapter:
             resp = self.session.get(url, params={**params, "token": token})
         except requests.RequestException as exc:
             message = str(exc).replace(token, REDACTED) if token else str(exc)
-            raise type(exc)(TOKEN_PARAM.sub(rf"\g<1>{REDACTED}", message), response=exc.response) from None
+            raise type(exc)(redact(message), response=exc.response) from None
         if resp.status_code == 401:
             raise requests.HTTPError(
                 f"{source.code}: the jsonp portal refused the client secret of connection {source.conn_id!r} "
@@ -75,20 +58,10 @@ class JsonpAdapter:
         url = f"{source.url}/jsonp/{dataset}.do"
         token = get_credentials(source.conn_id).password or ""
         size = source.page_size(dataset)
-        result = Extraction(source=source, dataset=dataset, period=period)
-        page_no = 1
-        while True:
-            params = {"callback": CALLBACK, "pageNo": page_no, "pageSize": size, "period": period}
-            page = fetch_page(
-                result,
-                lambda p=params: self._get(source, url, p, token),
-                {"method": "GET", "url": url, "params": {**params, "token": REDACTED}},
-            )
-            result.records_claimed = page.total
-            # Advance by the page size asked for, not the records received: a portal that repeats
-            # the previous page's last record at the top of the next must not make the client skip any.
-            if not page.num_records or page_no * size >= result.records_claimed:
-                break
-            page_no += 1
-        result.reconcile()
-        return result
+
+        def request_for(index: int):
+            params = {"callback": CALLBACK, "pageNo": index + 1, "pageSize": size, "period": period}
+            send = partial(self._get, source, url, params, token)
+            return send, {"method": "GET", "url": url, "params": {**params, "token": REDACTED}}
+
+        return fetch_paged(Extraction(source=source, dataset=dataset, period=period), size, request_for)

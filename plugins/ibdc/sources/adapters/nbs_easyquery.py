@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from typing import ClassVar
 
 import requests
 
 from ibdc.formats import DecodeError
-from ibdc.formats.nbs_easyquery import DBCODES, EasyqueryError, wire_period
+from ibdc.formats import nbs_easyquery as fmt
+from ibdc.formats.nbs_easyquery import DBCODES, wire_period
 from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
@@ -31,7 +33,7 @@ class NbsEasyqueryAdapter:
     def __init__(self, session: requests.Session | None = None) -> None:
         self.session = session or build_session()
 
-    def _get(self, source: ProvinceSource, url: str, params: dict, headers: dict) -> requests.Response:
+    def _get(self, source: ProvinceSource, url: str, params: dict, headers: dict, what: str) -> requests.Response:
         resp = self.session.get(url, params=params, headers=headers)
         if resp.status_code == 401:
             raise requests.HTTPError(
@@ -39,6 +41,16 @@ class NbsEasyqueryAdapter:
                 f"(HTTP 401 for GET {url})",
                 response=resp,
             )
+        if resp.ok:
+            try:
+                refusal = fmt.refusal_of(resp.content)
+            except DecodeError:
+                refusal = None  # a truncated or garbled body: fetch_page fetches it again
+            if refusal:
+                raise EasyqueryRefused(
+                    f"{what}: the easyquery portal answered returncode {refusal.returncode}: {refusal.message}"
+                    f" (query {params})"
+                )
         return resp
 
     def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
@@ -56,20 +68,11 @@ class NbsEasyqueryAdapter:
             "k1": int(time.time() * 1000),
         }
         result = Extraction(source=source, dataset=dataset, period=period)
-        try:
-            page = fetch_page(
-                result,
-                lambda: self._get(source, url, params, headers),
-                {"method": "GET", "url": url, "params": params},
-            )
-        except DecodeError as exc:
-            if isinstance(exc.__cause__, EasyqueryError):
-                refusal = exc.__cause__
-                raise EasyqueryRefused(
-                    f"{dataset} {source.code} {period}: the easyquery portal answered returncode "
-                    f"{refusal.returncode}: {refusal.message} (query {params})"
-                ) from exc
-            raise
+        page = fetch_page(
+            result,
+            partial(self._get, source, url, params, headers, f"{dataset} {source.code} {period}"),
+            {"method": "GET", "url": url, "params": params},
+        )
         result.records_claimed = page.total
         result.reconcile()
         return result

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import ClassVar
 
 import requests
 
-from ibdc.sources.adapters.base import Extraction, fetch_page
+from ibdc.sources.adapters.base import Extraction, fetch_paged
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
@@ -35,20 +36,10 @@ class RestJsonAdapter:
         url = f"{source.url}/api/v1/{dataset}"
         headers = {"Authorization": f"Bearer {self._token(source)}"}
         limit = source.page_size(dataset)
-        result = Extraction(source=source, dataset=dataset, period=period)
-        offset = 0
-        while True:
-            params = {"period": period, "offset": offset, "limit": limit}
-            page = fetch_page(
-                result,
-                lambda p=params: self.session.get(url, params=p, headers=headers),
-                {"method": "GET", "url": url, "params": params},
-            )
-            result.records_claimed = page.total
-            # Advance by the page size asked for, not the records received: a portal that repeats
-            # records across pages must not make the client skip any.
-            offset += limit
-            if not page.num_records or offset >= result.records_claimed:
-                break
-        result.reconcile()
-        return result
+
+        def request_for(index: int):
+            params = {"period": period, "offset": index * limit, "limit": limit}
+            send = partial(self.session.get, url, params=params, headers=headers)
+            return send, {"method": "GET", "url": url, "params": params}
+
+        return fetch_paged(Extraction(source=source, dataset=dataset, period=period), limit, request_for)

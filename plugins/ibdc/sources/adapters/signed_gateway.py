@@ -11,12 +11,13 @@ within the gateway's five-minute window.) A refusal -- HTTP 200 with an inner co
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import ClassVar
 
 import requests
 
 from ibdc.formats import signed_gateway as fmt
-from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_page
+from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_paged
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
@@ -45,28 +46,18 @@ class SignedGatewayAdapter:
         creds = get_credentials(source.conn_id)
         app_id, secret = creds.login or source.code, creds.password or ""
         size = source.page_size(dataset)
-        result = Extraction(source=source, dataset=dataset, period=period)
-        page_no = 1
-        while True:
+
+        def request_for(index: int):
             # The manifest records the page's parameters; timestamp and sign differ at every send.
             params = {
                 "app_id": app_id,
                 "method": fmt.method_for(dataset),
                 "period": period,
-                "page_no": str(page_no),
+                "page_no": str(index + 1),
                 "page_size": str(size),
             }
-            what = f"{dataset} {period} page {page_no}"
-            page = fetch_page(
-                result,
-                lambda p=params, w=what: self._post(source, url, p, secret, w),
-                {"method": "POST", "url": url, "form": params},
-            )
-            result.records_claimed = page.total
-            # Advance by the page size asked for, not the records received: a portal that repeats
-            # records across pages must not make the client skip any.
-            if not page.num_records or page_no * size >= result.records_claimed:
-                break
-            page_no += 1
-        result.reconcile()
-        return result
+            what = f"{dataset} {period} page {index + 1}"
+            send = partial(self._post, source, url, params, secret, what)
+            return send, {"method": "POST", "url": url, "form": params}
+
+        return fetch_paged(Extraction(source=source, dataset=dataset, period=period), size, request_for)

@@ -1,0 +1,330 @@
+"""The governance roles against real marts: what each role can and cannot see or change.
+
+The marts are built (dbt build) on 2022 data of three provinces -- no other test uses 2022 -- and then
+every mart found in the manifest is checked, so new marts are covered without naming them here.
+Grants, row-level security and masking are generated from the columns' meta by
+dbt_project/macros/governance/ (a post-hook of every mart); the roles are NOLOGIN group roles, used
+here with SET ROLE from the superuser connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ibdc import pipeline
+from ibdc.datasets import DATASETS
+from ibdc.transform.dbt import DBT_PROJECT_DIR, run_dbt
+
+pytestmark = pytest.mark.integration
+
+PROVINCES = ["110000", "320000", "650000"]
+NO_DATA_PROVINCE = "440000"  # loaded by no 2022 test: its analyst must still see only its own rows
+PERIODS = ["2022-05", "2022-06"]
+ENTERPRISE_PERIOD = "2022-06"
+
+NATIONAL = "ibdc_analyst_national"
+PARTNER = "ibdc_exchange_partner"
+STEWARD = "ibdc_steward"
+LOADER = "ibdc_loader"
+TRANSFORMER = "ibdc_transformer"
+FIXED_ROLES = [NATIONAL, PARTNER, STEWARD, LOADER, TRANSFORMER]
+
+
+def provincial(code: str) -> str:
+    return f"ibdc_analyst_{code}"
+
+
+def _manifest() -> dict:
+    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+    path = (target if target.is_absolute() else DBT_PROJECT_DIR / target) / "manifest.json"
+    return json.loads(path.read_text())
+
+
+class Mart:
+    def __init__(self, node: dict):
+        self.name = node["alias"]
+        self.schema = node["schema"]
+        self.columns = {
+            name: {**(c.get("meta") or {}), **((c.get("config") or {}).get("meta") or {})}
+            for name, c in node["columns"].items()
+        }
+
+    @property
+    def table(self) -> sql.Composable:
+        return sql.Identifier(self.schema, self.name)
+
+    @property
+    def masked(self) -> sql.Composable:
+        return sql.Identifier(self.schema, f"{self.name}_masked")
+
+    @property
+    def personal(self) -> list[str]:
+        return [c for c, m in self.columns.items() if m.get("personal_data")]
+
+    def level(self, n: int) -> list[str]:
+        return [c for c, m in self.columns.items() if m.get("security_level") == n and not m.get("personal_data")]
+
+    @property
+    def readable(self) -> sql.Composable:
+        """What an analyst reads: the masked view when the mart holds personal data."""
+        return self.masked if self.personal else self.table
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@pytest.fixture(scope="module")
+def marts(services) -> list[Mart]:
+    for period in PERIODS:
+        for code in PROVINCES:
+            pipeline.extract_partition("industrial_output", code, period)
+            pipeline.load_partition_from_raw("industrial_output", code, period)
+    if "enterprises" in DATASETS:
+        for code in PROVINCES:
+            pipeline.extract_partition("enterprises", code, ENTERPRISE_PERIOD)
+            pipeline.load_partition_from_raw("enterprises", code, ENTERPRISE_PERIOD)
+    run_dbt("build", "--quiet")
+    manifest = _manifest()
+    found = [
+        Mart(n)
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["package_name"] == "ibdc" and n["fqn"][1:2] == ["marts"]
+    ]
+    assert found, "no marts in the manifest"
+    return sorted(found, key=lambda m: m.name)
+
+
+@contextlib.contextmanager
+def as_role(conn: psycopg.Connection, role: str):
+    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+    try:
+        yield conn
+    finally:
+        conn.execute("RESET ROLE")
+
+
+def denied(conn: psycopg.Connection, statement: sql.Composable) -> bool:
+    try:
+        conn.execute(statement)
+    except psycopg.errors.InsufficientPrivilege:
+        return True
+    return False
+
+
+def count(conn, relation, where: sql.Composable | None = None, params=()) -> int:
+    where = where or sql.SQL("true")
+    return conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(relation, where), params).fetchone()[0]
+
+
+def by_province(conn, relation) -> dict[str, int]:
+    rows = conn.execute(sql.SQL("SELECT province_code, count(*) FROM {} GROUP BY 1").format(relation)).fetchall()
+    return dict(rows)
+
+
+@pytest.fixture
+def temp_role(warehouse):
+    """A throwaway role (cluster-wide, so uniquely named and dropped afterwards)."""
+    made = []
+
+    def make(*member_of: str) -> str:
+        name = f"ibdc_govtest_{uuid.uuid4().hex[:10]}"
+        warehouse.execute(sql.SQL("CREATE ROLE {} NOLOGIN INHERIT").format(sql.Identifier(name)))
+        made.append(name)
+        for role in member_of:
+            warehouse.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(name)))
+        return name
+
+    yield make
+    warehouse.execute("RESET ROLE")
+    for name in made:
+        warehouse.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def test_roles_are_nologin_groups_one_per_province_from_the_seed(marts, warehouse):
+    codes = [r[0] for r in warehouse.execute("SELECT adcode FROM reference.provinces").fetchall()]
+    assert len(codes) == 31
+    wanted = FIXED_ROLES + [provincial(c) for c in codes]
+    roles = dict(
+        warehouse.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY(%s)", (wanted,)).fetchall()
+    )
+    assert sorted(roles) == sorted(wanted)
+    assert not any(roles.values()), "governance roles are NOLOGIN groups"
+
+
+def test_every_mart_has_forced_row_security_and_belongs_to_the_transformer(marts, warehouse):
+    for mart in marts:
+        owner, enabled, forced = warehouse.execute(
+            "SELECT pg_get_userbyid(relowner), relrowsecurity, relforcerowsecurity FROM pg_class"
+            " WHERE oid = to_regclass(%s)",
+            (f"{mart.schema}.{mart.name}",),
+        ).fetchone()
+        assert (owner, enabled, forced) == (TRANSFORMER, True, True), mart
+
+
+def test_provincial_analyst_sees_only_its_province_in_every_mart(marts, warehouse):
+    seen_rows = 0
+    for mart in marts:
+        truth = by_province(warehouse, mart.table)
+        for code in [*PROVINCES, NO_DATA_PROVINCE]:
+            with as_role(warehouse, provincial(code)):
+                visible = by_province(warehouse, mart.readable)
+            assert set(visible) <= {code}, (mart, code, visible)
+            assert visible.get(code, 0) == truth.get(code, 0), (mart, code)
+            seen_rows += visible.get(code, 0)
+    assert seen_rows > 0, "the provinces' rows reached no mart"
+
+
+def test_the_owner_role_does_not_bypass_row_security(marts, warehouse, temp_role):
+    """FORCE ROW LEVEL SECURITY: the owner sees no row by ownership, and an analyst who also holds the
+    owner role still sees only its own province."""
+    owner_analyst = temp_role(TRANSFORMER, provincial("320000"))
+    for mart in marts:
+        truth = by_province(warehouse, mart.table)
+        with as_role(warehouse, TRANSFORMER):
+            assert count(warehouse, mart.table) == 0, mart
+        with as_role(warehouse, owner_analyst):
+            assert warehouse.execute("SELECT pg_has_role(current_user, %s, 'USAGE')", (TRANSFORMER,)).fetchone()[
+                0
+            ]  # it has the owner's privileges ...
+            visible = by_province(warehouse, mart.table)  # ... and reads the unmasked table as owner
+        assert set(visible) <= {"320000"}, (mart, visible)
+        assert visible.get("320000", 0) == truth.get("320000", 0), mart
+
+
+def test_national_analyst_and_steward_see_every_row(marts, warehouse):
+    for mart in marts:
+        total = count(warehouse, mart.table)
+        with as_role(warehouse, NATIONAL):
+            assert count(warehouse, mart.readable) == total, mart
+        with as_role(warehouse, STEWARD):
+            assert count(warehouse, mart.table) == total, mart
+    assert any(count(warehouse, m.table, sql.SQL("province_code = ANY(%s)"), (PROVINCES,)) for m in marts)
+
+
+def test_exchange_partner_reads_level_1_columns_only(marts, warehouse):
+    checked_above_1 = 0
+    for mart in marts:
+        level1 = mart.level(1)
+        total = count(warehouse, mart.table)
+        with as_role(warehouse, PARTNER):
+            if level1:
+                cols = sql.SQL(", ").join(map(sql.Identifier, level1))
+                rows = warehouse.execute(sql.SQL("SELECT {} FROM {}").format(cols, mart.table)).fetchall()
+                assert len(rows) == total, mart
+            for column in [c for c in mart.columns if c not in level1]:
+                stmt = sql.SQL("SELECT {} FROM {} LIMIT 1").format(sql.Identifier(column), mart.table)
+                assert denied(warehouse, stmt), (mart, column)
+                checked_above_1 += 1
+            if len(level1) < len(mart.columns):
+                assert denied(warehouse, sql.SQL("SELECT * FROM {} LIMIT 1").format(mart.table)), mart
+            if mart.personal:  # level 3, even masked, is not shared
+                assert denied(warehouse, sql.SQL("SELECT * FROM {} LIMIT 1").format(mart.masked)), mart
+    assert checked_above_1, "no level-2/3 column was checked"
+
+
+def test_personal_data_is_masked_for_everyone_but_the_steward(marts, warehouse):
+    personal_marts = [m for m in marts if m.personal]
+    assert personal_marts, "no mart declares personal_data columns"
+    others = [NATIONAL, *map(provincial, PROVINCES), PARTNER, LOADER]
+    for mart in personal_marts:
+        cols = sql.SQL(", ").join(map(sql.Identifier, mart.personal))
+        real = warehouse.execute(sql.SQL("SELECT {} FROM {}").format(cols, mart.table)).fetchall()
+        assert real, f"{mart} has no rows to mask"
+        with as_role(warehouse, STEWARD):
+            unmasked = warehouse.execute(sql.SQL("SELECT {} FROM {}").format(cols, mart.table)).fetchall()
+        assert sorted(unmasked, key=repr) == sorted(real, key=repr), mart
+        real_values = {v for row in real for v in row if v is not None}
+        for role in others:
+            with as_role(warehouse, role):
+                for column in mart.personal:
+                    stmt = sql.SQL("SELECT {} FROM {} LIMIT 1").format(sql.Identifier(column), mart.table)
+                    assert denied(warehouse, stmt), (mart, column, role)
+        for role in [NATIONAL, *map(provincial, PROVINCES)]:
+            with as_role(warehouse, role):
+                masked = warehouse.execute(sql.SQL("SELECT {} FROM {}").format(cols, mart.masked)).fetchall()
+            shown = {v for row in masked for v in row if v is not None}
+            assert not shown & real_values, (mart, role)
+        with as_role(warehouse, NATIONAL):
+            masked = warehouse.execute(sql.SQL("SELECT {} FROM {}").format(cols, mart.masked)).fetchall()
+        assert len(masked) == len(real) and any(v is not None for row in masked for v in row), mart
+
+
+def test_no_reader_can_change_a_mart(marts, warehouse):
+    roles = [NATIONAL, *map(provincial, PROVINCES), PARTNER, STEWARD, LOADER]
+    for mart in marts:
+        first = sql.Identifier(next(iter(mart.columns)))
+        statements = [
+            sql.SQL("INSERT INTO {} ({}) VALUES (NULL)").format(mart.table, first),
+            sql.SQL("UPDATE {} SET {} = {} WHERE false").format(mart.table, first, first),
+            sql.SQL("DELETE FROM {} WHERE false").format(mart.table),
+            sql.SQL("TRUNCATE {}").format(mart.table),
+        ]
+        if mart.personal:
+            statements.append(sql.SQL("DELETE FROM {} WHERE false").format(mart.masked))
+        for role in roles:
+            with as_role(warehouse, role):
+                for stmt in statements:
+                    assert denied(warehouse, stmt), (mart, role, stmt.as_string(warehouse))
+
+
+def test_loader_writes_raw_but_cannot_read_marts(marts, services):
+    with psycopg.connect(services.warehouse) as conn:  # one transaction, rolled back
+        with as_role(conn, LOADER):
+            batch = str(uuid.uuid4())
+            conn.execute(
+                "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
+                " checksum_verified, started_at, outcome) VALUES (%s, 'governance_test', '110000', '2022-06',"
+                " 'test', false, now(), 'running')",
+                (batch,),
+            )
+            conn.execute(
+                "INSERT INTO raw.quarantine (dataset, province_code, period, batch_id, source_object,"
+                " record_position, raw_text, reason) VALUES ('governance_test', '110000', '2022-06', %s, 't', 0,"
+                " 'x', 'governance test')",
+                (batch,),
+            )
+            assert conn.execute("SELECT count(*) FROM raw.quarantine WHERE batch_id = %s", (batch,)).fetchone()[0] == 1
+            assert conn.execute("DELETE FROM raw.quarantine WHERE batch_id = %s", (batch,)).rowcount == 1
+            assert conn.execute("SELECT count(*) FROM raw.industrial_output").fetchone()[0] > 0
+        conn.rollback()
+    with psycopg.connect(services.warehouse, autocommit=True) as conn, as_role(conn, LOADER):
+        assert denied(conn, sql.SQL("UPDATE raw.industrial_output SET unit_code = unit_code WHERE false"))
+        for mart in marts:
+            assert denied(conn, sql.SQL("SELECT count(*) FROM {}").format(mart.table)), mart
+        assert denied(conn, sql.SQL("CREATE TABLE marts.governance_loader_probe (x int)"))
+        assert denied(conn, sql.SQL("SELECT count(*) FROM reference.provinces"))
+
+
+def test_transformer_reads_raw_and_reference_and_owns_the_dbt_layers(marts, services, warehouse):
+    owners = dict(
+        warehouse.execute(
+            "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace"
+            " WHERE nspname IN ('staging', 'intermediate', 'marts', 'snapshots')"
+        ).fetchall()
+    )
+    assert owners == dict.fromkeys(["staging", "intermediate", "marts", "snapshots"], TRANSFORMER)
+    with psycopg.connect(services.warehouse) as conn:
+        with as_role(conn, TRANSFORMER):
+            assert conn.execute("SELECT count(*) FROM raw.industrial_output").fetchone()[0] > 0
+            assert conn.execute("SELECT count(*) FROM reference.provinces").fetchone()[0] == 31
+            conn.execute("CREATE TABLE marts.governance_transformer_probe (x int)")
+        conn.rollback()
+    with psycopg.connect(services.warehouse, autocommit=True) as conn, as_role(conn, TRANSFORMER):
+        assert denied(conn, sql.SQL("DELETE FROM raw.industrial_output WHERE false"))
+
+
+def test_analysts_cannot_read_raw_or_staging(marts, warehouse):
+    for role in [NATIONAL, provincial("110000"), PARTNER]:
+        with as_role(warehouse, role):
+            assert denied(warehouse, sql.SQL("SELECT count(*) FROM raw.industrial_output")), role
+            assert denied(warehouse, sql.SQL("SELECT count(*) FROM raw.enterprises")), role
+            stg = sql.SQL("SELECT count(*) FROM staging.stg_provincial__industrial_output")
+            assert denied(warehouse, stg), role

@@ -1,0 +1,186 @@
+"""Governance rules over the dbt manifest (``ibdc dbt-parse`` writes it; ``make test`` runs it first).
+
+Every mart column carries ``meta: {miit_domain, security_level}`` (MIIT Industrial Data
+Classification and Grading Guidelines: five domains, three levels): the grants, row-level security and
+masking of the marts are generated from it (``dbt_project/macros/governance/``), so a column without it
+would be ungoverned. Every source, seed, model and snapshot and each of their columns is described,
+and every mart is used by an exposure.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ibdc.transform.dbt import DBT_PROJECT_DIR
+
+MIIT_DOMAINS = {"rd", "production", "om", "management", "external"}
+SECURITY_LEVELS = {1, 2, 3}
+DOCUMENTED = ("model", "seed", "snapshot")
+
+
+def _manifest_path() -> Path:
+    target = os.environ.get("DBT_TARGET_PATH")
+    if target:
+        return Path(target) if Path(target).is_absolute() else DBT_PROJECT_DIR / target
+    return DBT_PROJECT_DIR / "target"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    path = _manifest_path() / "manifest.json"
+    if not path.exists():  # `make test` parses first; a bare `pytest tests/unit` parses here
+        from ibdc.transform.dbt import run_dbt
+
+        run_dbt("parse", "--quiet")
+    return json.loads(path.read_text())
+
+
+def _project_nodes(manifest: dict, *types: str) -> list[dict]:
+    name = manifest["metadata"].get("project_name", "ibdc")
+    return [n for n in manifest["nodes"].values() if n["resource_type"] in types and n["package_name"] == name]
+
+
+def _marts(manifest: dict) -> list[dict]:
+    return [n for n in _project_nodes(manifest, "model") if n["fqn"][1:2] == ["marts"]]
+
+
+def _meta(column: dict) -> dict:
+    return {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
+
+
+def meta_problems(manifest: dict) -> list[str]:
+    problems = []
+    for mart in _marts(manifest):
+        if not mart["columns"]:
+            problems.append(f"{mart['name']}: no columns declared (each needs meta)")
+        for name, column in mart["columns"].items():
+            meta = _meta(column)
+            if meta.get("miit_domain") not in MIIT_DOMAINS:
+                problems.append(f"{mart['name']}.{name}: miit_domain {meta.get('miit_domain')!r}")
+            if meta.get("security_level") not in SECURITY_LEVELS:
+                problems.append(f"{mart['name']}.{name}: security_level {meta.get('security_level')!r}")
+            if meta.get("personal_data") and meta.get("security_level") != 3:
+                problems.append(f"{mart['name']}.{name}: personal data must be security_level 3")
+    return problems
+
+
+def description_problems(manifest: dict) -> list[str]:
+    problems = []
+    for node in _project_nodes(manifest, *DOCUMENTED):
+        label = f"{node['resource_type']} {node['name']}"
+        if not (node.get("description") or "").strip():
+            problems.append(f"{label}: no description")
+        if not node["columns"]:
+            problems.append(f"{label}: no columns documented")
+        for name, column in node["columns"].items():
+            if not (column.get("description") or "").strip():
+                problems.append(f"{label}.{name}: no description")
+        if node["resource_type"] == "seed":  # the CSV header says which columns exist
+            csv_path = DBT_PROJECT_DIR / node["original_file_path"]
+            with csv_path.open(encoding="utf-8") as fh:
+                header = next(csv.reader(fh))
+            for name in header:
+                if name not in node["columns"]:
+                    problems.append(f"{label}.{name}: column not documented")
+    for source in manifest["sources"].values():
+        if source["package_name"] != manifest["metadata"].get("project_name", "ibdc"):
+            continue
+        label = f"source {source['source_name']}.{source['name']}"
+        if not (source.get("description") or "").strip():
+            problems.append(f"{label}: no description")
+        if not (source.get("source_description") or "").strip():
+            problems.append(f"source {source['source_name']}: no description")
+        if not source["columns"]:
+            problems.append(f"{label}: no columns documented")
+        for name, column in source["columns"].items():
+            if not (column.get("description") or "").strip():
+                problems.append(f"{label}.{name}: no description")
+    return sorted(set(problems))
+
+
+def exposure_problems(manifest: dict, exposures_file: Path) -> list[str]:
+    """Each exposure is described, owned and built on marts; once the project declares exposures
+    (models/exposures.yml or any exposure in the manifest), every mart must be used by one."""
+    marts = {m["unique_id"]: m["name"] for m in _marts(manifest)}
+    exposures = list(manifest.get("exposures", {}).values())
+    problems = []
+    for exposure in exposures:
+        label = f"exposure {exposure['name']}"
+        if not (exposure.get("description") or "").strip():
+            problems.append(f"{label}: no description")
+        owner = exposure.get("owner") or {}
+        if not (owner.get("name") or owner.get("email")):
+            problems.append(f"{label}: no owner")
+        if not any(n in marts for n in exposure["depends_on"]["nodes"]):
+            problems.append(f"{label}: depends on no mart")
+    if exposures or exposures_file.exists():
+        used = {n for e in exposures for n in e["depends_on"]["nodes"]}
+        problems += [f"mart {name}: no exposure uses it" for uid, name in marts.items() if uid not in used]
+    return sorted(problems)
+
+
+def test_the_manifest_has_marts(manifest):
+    assert _marts(manifest), "no model under models/marts in the manifest"
+
+
+def test_every_mart_column_has_miit_domain_and_security_level(manifest):
+    problems = meta_problems(manifest)
+    assert not problems, "mart columns without valid governance meta:\n" + "\n".join(problems)
+
+
+def test_every_mart_is_row_scoped_by_province(manifest):
+    """Row-level security filters on province_code: a mart without it shows provincial analysts nothing."""
+    missing = [m["name"] for m in _marts(manifest) if "province_code" not in m["columns"]]
+    assert not missing, f"marts without a province_code column: {missing}"
+
+
+def test_every_node_and_column_is_described(manifest):
+    problems = description_problems(manifest)
+    assert not problems, "undocumented:\n" + "\n".join(problems)
+
+
+def test_every_mart_has_an_exposure(manifest):
+    problems = exposure_problems(manifest, DBT_PROJECT_DIR / "models" / "exposures.yml")
+    assert not problems, "exposures:\n" + "\n".join(problems)
+
+
+def test_the_checks_catch_what_they_are_for(manifest, tmp_path):
+    """The checks above on a damaged copy of the manifest: each fault is reported."""
+    broken = copy.deepcopy(manifest)
+    mart = _marts(broken)[0]
+    column = next(iter(mart["columns"].values()))
+    column["meta"], column.get("config", {})["meta"] = {"miit_domain": "finance"}, {}
+    column["description"] = ""
+    seed = _project_nodes(broken, "seed")[0]
+    seed["description"] = " "
+    source = next(iter(broken["sources"].values()))
+    next(iter(source["columns"].values()))["description"] = ""
+    snapshot_or_model = _project_nodes(broken, "snapshot", "model")[-1]
+    snapshot_or_model["columns"] = {}
+
+    meta = meta_problems(broken)
+    assert f"{mart['name']}.{column['name']}: miit_domain 'finance'" in meta
+    assert f"{mart['name']}.{column['name']}: security_level None" in meta
+    described = description_problems(broken)
+    assert f"model {mart['name']}.{column['name']}: no description" in described
+    assert f"seed {seed['name']}: no description" in described
+    assert any(p.startswith(f"source {source['source_name']}.{source['name']}.") for p in described)
+    assert f"{snapshot_or_model['resource_type']} {snapshot_or_model['name']}: no columns documented" in described
+
+    broken["exposures"] = {}
+    declared = tmp_path / "exposures.yml"
+    assert exposure_problems(broken, declared) == []  # nothing declared yet: nothing to hold to
+    declared.write_text("version: 2\n")
+    assert f"mart {mart['name']}: no exposure uses it" in exposure_problems(broken, declared)
+    broken["exposures"] = {
+        "exposure.ibdc.x": {"name": "x", "description": "", "owner": {}, "depends_on": {"nodes": []}}
+    }
+    assert {"exposure x: no description", "exposure x: no owner", "exposure x: depends on no mart"} <= set(
+        exposure_problems(broken, tmp_path / "absent.yml")
+    )
