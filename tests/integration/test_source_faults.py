@@ -77,6 +77,19 @@ def test_transient_faults_end_in_success_after_retries(style, kind, services, so
 
 
 @styles
+def test_a_429_is_retried_after_the_wait_the_source_asks_for(style, services, source_faults, truth, monkeypatch):
+    import urllib3.util.retry
+
+    province, period = BY_STYLE[style], "2023-02"
+    source_faults([{"dataset": DATASET, "province": province, "kind": "rate_limited", "times": 1, "retry_after": 3}])
+    waits = []
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", waits.append)  # record the waits, do not wait
+    manifest = _extract(province, period)
+    assert 3 in waits  # Retry-After: 3 honoured (the exponential backoff alone would wait under a second)
+    assert manifest["records_received"] == len(truth(province, period)["expected"])
+
+
+@styles
 def test_a_response_slower_than_the_timeout_is_retried(style, services, source_faults, truth):
     province, period = BY_STYLE[style], "2023-05"
     source_faults([{"dataset": DATASET, "province": province, "kind": "slow", "seconds": 3, "times": 1}])
