@@ -77,7 +77,7 @@ def test_transform_dag_follows_the_load_asset_and_renders_every_dbt_model(dagbag
 
     assert sorted(a.name for a in dag.timetable.asset_condition.objects) == sorted(f"raw.{d}" for d in DATASETS)
     nodes = json.loads(MANIFEST.read_text())["nodes"].values()
-    models = {n["name"] for n in nodes if n["resource_type"] in ("model", "seed")}
+    models = {n["name"] for n in nodes if n["resource_type"] in ("model", "seed", "snapshot")}
     rendered = {t.task_id.removeprefix("dbt.").rsplit("_", 2)[0] for t in dag.tasks if t.task_id.startswith("dbt.")}
     assert rendered == models
     assert dag.get_task("publish_docs").upstream_task_ids

@@ -4,7 +4,7 @@ Every mart column carries ``meta: {miit_domain, security_level}`` (MIIT Industri
 Classification and Grading Guidelines: five domains, three levels): the grants, row-level security and
 masking of the marts are generated from it (``dbt_project/macros/governance/``), so a column without it
 would be ungoverned. Every source, seed, model and snapshot and each of their columns is described,
-and every mart is used by an exposure.
+and every mart is used by an exposure (models/exposures.yml).
 """
 
 from __future__ import annotations
@@ -104,9 +104,9 @@ def description_problems(manifest: dict) -> list[str]:
     return sorted(set(problems))
 
 
-def exposure_problems(manifest: dict, exposures_file: Path) -> list[str]:
-    """Each exposure is described, owned and built on marts; once the project declares exposures
-    (models/exposures.yml or any exposure in the manifest), every mart must be used by one."""
+def exposure_problems(manifest: dict) -> list[str]:
+    """Every mart is used by an exposure (models/exposures.yml); each exposure is described, owned and
+    built on marts."""
     marts = {m["unique_id"]: m["name"] for m in _marts(manifest)}
     exposures = list(manifest.get("exposures", {}).values())
     problems = []
@@ -119,9 +119,8 @@ def exposure_problems(manifest: dict, exposures_file: Path) -> list[str]:
             problems.append(f"{label}: no owner")
         if not any(n in marts for n in exposure["depends_on"]["nodes"]):
             problems.append(f"{label}: depends on no mart")
-    if exposures or exposures_file.exists():
-        used = {n for e in exposures for n in e["depends_on"]["nodes"]}
-        problems += [f"mart {name}: no exposure uses it" for uid, name in marts.items() if uid not in used]
+    used = {n for e in exposures for n in e["depends_on"]["nodes"]}
+    problems += [f"mart {name}: no exposure uses it" for uid, name in marts.items() if uid not in used]
     return sorted(problems)
 
 
@@ -146,11 +145,11 @@ def test_every_node_and_column_is_described(manifest):
 
 
 def test_every_mart_has_an_exposure(manifest):
-    problems = exposure_problems(manifest, DBT_PROJECT_DIR / "models" / "exposures.yml")
+    problems = exposure_problems(manifest)
     assert not problems, "exposures:\n" + "\n".join(problems)
 
 
-def test_the_checks_catch_what_they_are_for(manifest, tmp_path):
+def test_the_checks_catch_what_they_are_for(manifest):
     """The checks above on a damaged copy of the manifest: each fault is reported."""
     broken = copy.deepcopy(manifest)
     mart = _marts(broken)[0]
@@ -174,13 +173,10 @@ def test_the_checks_catch_what_they_are_for(manifest, tmp_path):
     assert f"{snapshot_or_model['resource_type']} {snapshot_or_model['name']}: no columns documented" in described
 
     broken["exposures"] = {}
-    declared = tmp_path / "exposures.yml"
-    assert exposure_problems(broken, declared) == []  # nothing declared yet: nothing to hold to
-    declared.write_text("version: 2\n")
-    assert f"mart {mart['name']}: no exposure uses it" in exposure_problems(broken, declared)
+    assert f"mart {mart['name']}: no exposure uses it" in exposure_problems(broken)
     broken["exposures"] = {
         "exposure.ibdc.x": {"name": "x", "description": "", "owner": {}, "depends_on": {"nodes": []}}
     }
     assert {"exposure x: no description", "exposure x: no owner", "exposure x: depends on no mart"} <= set(
-        exposure_problems(broken, tmp_path / "absent.yml")
+        exposure_problems(broken)
     )

@@ -1,4 +1,26 @@
--- Industrial output by province x product x month: the figure analysts browse.
+-- Industrial output by province x product x month: the figure analysts browse, with year-on-year
+-- growth (same month of the previous year), the province's share of the national total (over the
+-- provinces loaded for that product and month) and its rank among them.
+with output as (
+    select * from {{ ref('stg_provincial__industrial_output') }}
+),
+
+with_comparisons as (
+    select
+        o.*,
+        prev.value_current_month as output_value_prev_year,
+        prev.value_cumulative as output_ytd_prev_year,
+        sum(o.value_current_month) over (partition by o.product_code, o.period_month) as national_output_value,
+        count(*) over (partition by o.product_code, o.period_month) as provinces_reporting,
+        rank() over (partition by o.product_code, o.period_month order by o.value_current_month desc)
+            as province_rank
+    from output as o
+    left join output as prev
+        on prev.province_code = o.province_code
+        and prev.product_code = o.product_code
+        and prev.period_month = (o.period_month - interval '1 year')::date
+)
+
 select
     s.province_code,
     pr.name_zh as province_name_zh,
@@ -13,7 +35,17 @@ select
     s.value_current_month_base as output_value_base,
     s.base_unit,
     s.months_covered,
-    s.loaded_at
-from {{ ref('stg_provincial__industrial_output') }} as s
+    s.loaded_at,
+    s.output_value_prev_year,
+    case when s.output_value_prev_year > 0
+        then round(s.value_current_month / s.output_value_prev_year - 1, 6) end as output_yoy_growth,
+    case when s.output_ytd_prev_year > 0
+        then round(s.value_cumulative / s.output_ytd_prev_year - 1, 6) end as output_ytd_yoy_growth,
+    s.national_output_value,
+    case when s.national_output_value > 0
+        then round(s.value_current_month / s.national_output_value, 6) end as national_share,
+    s.province_rank::integer as province_rank,
+    s.provinces_reporting::integer as provinces_reporting
+from with_comparisons as s
 join {{ ref('provinces') }} as pr on pr.adcode = s.province_code
 join {{ ref('products') }} as p on p.product_code = s.product_code

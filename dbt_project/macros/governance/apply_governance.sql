@@ -1,0 +1,147 @@
+{#-
+  apply_governance(relation): grants, row-level security and masking of one mart, generated from the
+  meta of its columns in the graph (models/marts/_marts.yml). Configured once, as a post-hook of the
+  `marts` folder in dbt_project.yml, so each mart is governed inside the transaction that (re)builds it,
+  whether dbt runs the whole project or cosmos runs the models one by one.
+
+  From each column's meta:
+    security_level 1       -> ibdc_exchange_partner may select it (column-level GRANT SELECT (cols))
+    personal_data: true    -> only ibdc_steward selects it; everyone else reads the <mart>_masked view
+    any other column       -> every analyst role (national and the 31 provincial roles) may select it
+    no valid meta          -> steward only (fail closed, with a warning; the unit test fails on it)
+  Rows: every mart gets RLS, ENABLEd and FORCEd, with one SELECT policy: national analyst, steward
+    and exchange partner see every row; ibdc_analyst_<code> sees the rows of province <code> (a mart
+    without a province_code column shows provincial analysts nothing: fail closed) (membership is tested with pg_has_role, so a LOGIN user granted the role works
+    as well as SET ROLE). The owner (ibdc_transformer) is subject to it too (FORCE): it sees only what
+    the analyst roles it is a member of see. Nobody is granted INSERT/UPDATE/DELETE on a mart.
+-#}
+
+{% macro governance_column_meta(col) %}
+  {%- set meta = {} -%}
+  {%- do meta.update(col.get('meta') or {}) -%}
+  {%- do meta.update((col.get('config') or {}).get('meta') or {}) -%}
+  {{ return(meta) }}
+{% endmacro %}
+
+{% macro governance_node_for(relation) %}
+  {%- if model is defined and model is mapping and model.get('unique_id') in graph.nodes -%}
+    {%- set node = graph.nodes[model.unique_id] -%}
+    {%- if node.alias | lower == relation.identifier | lower -%}{{ return(node) }}{%- endif -%}
+  {%- endif -%}
+  {%- for node in graph.nodes.values() -%}
+    {%- if node.resource_type in ('model', 'snapshot') and node.alias | lower == relation.identifier | lower
+          and node.schema | lower == relation.schema | lower -%}
+      {{ return(node) }}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ exceptions.raise_compiler_error("governance: no node in the graph for " ~ relation) }}
+{% endmacro %}
+
+{#- Masking expression for a personal-data column: meta.mask = partial | hash | null. -#}
+{% macro governance_mask_expression(name, data_type, strategy) %}
+  {%- set c = adapter.quote(name) -%}
+  {%- set textual = (data_type or 'text') | lower in ('text', 'varchar', 'character varying', 'string') -%}
+  {%- set strategy = strategy or ('partial' if textual else 'null') -%}
+  {%- if strategy == 'partial' and textual -%}
+    case when {{ c }} is null then null
+         else left({{ c }}, 1) || repeat('*', greatest(char_length({{ c }}) - 1, 2)) end
+  {%- elif strategy == 'hash' -%}
+    case when {{ c }} is null then null else 'md5:' || md5({{ c }}::text) end
+  {%- else -%}
+    null::{{ data_type or 'text' }}
+  {%- endif -%}
+{% endmacro %}
+
+{% macro governance_masked_relation(relation) %}
+  {{ return(relation.incorporate(path={'identifier': relation.identifier ~ '_masked'}, type='view')) }}
+{% endmacro %}
+
+{% macro apply_governance(relation) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+  {%- set r = governance_roles() -%}
+  {%- set node = governance_node_for(relation) -%}
+  {%- set open_cols = [] -%}
+  {%- set level1_cols = [] -%}
+  {%- set personal = [] -%}
+  {%- set view_select = [] -%}
+  {%- set names = [] -%}
+  {%- for name, col in node.columns.items() -%}
+    {%- set meta = governance_column_meta(col) -%}
+    {%- do names.append(name | lower) -%}
+    {%- if meta.get('security_level') | string not in ('1', '2', '3') or not meta.get('miit_domain') -%}
+      {#- Fail closed: ungraded columns are granted to the steward only (tests/unit/test_dbt_governance.py fails). -#}
+      {%- do exceptions.warn("governance: " ~ node.name ~ "." ~ name ~ " lacks meta miit_domain/security_level: steward only") -%}
+    {%- elif meta.get('personal_data') -%}
+      {%- do personal.append(name) -%}
+      {%- do view_select.append(governance_mask_expression(name, col.get('data_type'), meta.get('mask')) ~ ' as ' ~ adapter.quote(name)) -%}
+    {%- else -%}
+      {%- do open_cols.append(adapter.quote(name)) -%}
+      {%- do view_select.append(adapter.quote(name)) -%}
+      {%- if meta.security_level | int == 1 -%}{%- do level1_cols.append(adapter.quote(name)) -%}{%- endif -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- set masked = governance_masked_relation(relation) -%}
+  {%- set row_scoped = 'province_code' in names -%}
+  {#- Never the owner (ibdc_transformer): revoking from it would cut the masked view off the mart. -#}
+  {%- set everyone = [r.national, r.partner, r.steward, r.loader] -%}
+
+-- One governance change at a time per database, held until the mart's transaction commits: the
+-- grants below touch shared catalog rows (the database, the schema), which concurrent GRANTs from
+-- other dbt threads or processes would fail on ("tuple concurrently updated").
+SELECT pg_advisory_xact_lock(hashtext('ibdc_governance'));
+{{ governance_create_roles_sql(require_provinces=true) }}
+ALTER TABLE {{ relation }} OWNER TO {{ r.transformer }};
+REVOKE ALL ON {{ relation }} FROM PUBLIC, {{ everyone | join(', ') }};
+GRANT ALL ON {{ relation }} TO {{ r.transformer }};
+GRANT USAGE ON SCHEMA {{ adapter.quote(relation.schema) }} TO {{ r.national }}, {{ r.partner }}, {{ r.steward }};
+GRANT SELECT ON {{ relation }} TO {{ r.steward }};
+{%- if level1_cols %}
+GRANT SELECT ({{ level1_cols | join(', ') }}) ON {{ relation }} TO {{ r.partner }};
+{%- endif %}
+{%- if open_cols %}
+GRANT SELECT ({{ open_cols | join(', ') }}) ON {{ relation }} TO {{ r.national }};
+{%- endif %}
+DROP VIEW IF EXISTS {{ masked }};
+{%- if personal %}
+CREATE VIEW {{ masked }} WITH (security_barrier = true) AS
+SELECT {{ view_select | join(',\n       ') }}
+FROM {{ relation }};
+COMMENT ON VIEW {{ masked }} IS {{ dbt.string_literal("Masked copy of " ~ relation.identifier ~ " (personal data: " ~ personal | join(', ') ~ "); rows filtered as in the mart. Generated by apply_governance.") }};
+ALTER VIEW {{ masked }} OWNER TO {{ r.transformer }};
+REVOKE ALL ON {{ masked }} FROM PUBLIC;
+GRANT SELECT ON {{ masked }} TO {{ r.national }}, {{ r.steward }};
+{%- endif %}
+DO $governance$
+DECLARE
+  role_name text;
+BEGIN
+  FOR role_name IN EXECUTE $q${{ governance_provincial_roles_query() }}$q$ LOOP
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), role_name);
+    EXECUTE format('GRANT USAGE ON SCHEMA {{ adapter.quote(relation.schema) }} TO %I', role_name);
+    EXECUTE format('REVOKE ALL ON {{ relation }} FROM %I', role_name);
+    {%- if open_cols %}
+    EXECUTE format('GRANT SELECT ({{ open_cols | join(", ") | replace("%", "%%") }}) ON {{ relation }} TO %I', role_name);
+    {%- endif %}
+    {%- if personal %}
+    EXECUTE format('GRANT SELECT ON {{ masked }} TO %I', role_name);
+    {%- endif %}
+  END LOOP;
+END
+$governance$;
+ALTER TABLE {{ relation }} ENABLE ROW LEVEL SECURITY;
+ALTER TABLE {{ relation }} FORCE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS ibdc_governance_rows ON {{ relation }};
+CREATE POLICY ibdc_governance_rows ON {{ relation }} AS PERMISSIVE FOR SELECT TO PUBLIC USING (
+  pg_catalog.pg_has_role(current_user, '{{ r.national }}', 'MEMBER')
+  OR pg_catalog.pg_has_role(current_user, '{{ r.steward }}', 'MEMBER')
+  OR pg_catalog.pg_has_role(current_user, '{{ r.partner }}', 'MEMBER')
+  {%- if row_scoped %}
+  OR province_code IN (
+    SELECT substr(pr.rolname, {{ r.provincial_prefix | length + 1 }})
+    FROM pg_catalog.pg_roles AS pr
+    WHERE pr.rolname LIKE '{{ r.provincial_prefix | replace("_", "\\_") }}%'
+      AND pg_catalog.pg_has_role(current_user, pr.oid, 'MEMBER')
+  )
+  {%- endif %}
+);
+{% endmacro %}

@@ -1,0 +1,19 @@
+-- Reconciliation: for every province and month, the industrial output mart holds the same rows and
+-- the same total output (publication units summed per product code, as a checksum) as raw.
+with raw_totals as (
+    select province_code, period_month, count(*) as n, sum(value_current_month) as total, sum(value_cumulative) as ytd
+    from {{ source('raw', 'industrial_output') }}
+    group by 1, 2
+),
+mart_totals as (
+    select province_code, period_month, count(*) as n, sum(output_value) as total, sum(output_ytd) as ytd
+    from {{ ref('mart_industrial_output_monthly') }}
+    group by 1, 2
+)
+select
+    coalesce(r.province_code, m.province_code) as province_code,
+    coalesce(r.period_month, m.period_month) as period_month,
+    r.n as raw_rows, m.n as mart_rows, r.total as raw_total, m.total as mart_total
+from raw_totals as r
+full outer join mart_totals as m on m.province_code = r.province_code and m.period_month = r.period_month
+where r.n is distinct from m.n or r.total is distinct from m.total or r.ytd is distinct from m.ytd
