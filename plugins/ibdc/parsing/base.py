@@ -13,12 +13,13 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import pyarrow as pa
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from ibdc.formats import format_for
+from ibdc.reference import divisions
 from ibdc.schemas import SCHEMAS
 
 
@@ -58,6 +59,16 @@ class Records:
 
 # validate(manifest, manifest object entry, records) -> rows and rejects
 Validator = Callable[[dict, dict, Records], PageRows]
+
+
+def _known_division(code: str) -> str:
+    if code not in divisions():
+        raise ValueError(f"unknown division code {code!r} (GB/T 4754-2017 manufacturing divisions are 13-43)")
+    return code
+
+
+# A GB/T 4754-2017 manufacturing division code, as the validators' models declare it.
+DivisionCode = Annotated[str, AfterValidator(_known_division)]
 
 
 def reason_of(exc: ValidationError) -> str:

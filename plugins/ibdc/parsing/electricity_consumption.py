@@ -15,9 +15,8 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, field_validator, model_validator
 
-from ibdc.parsing.base import PageRows, Records, validate_records
+from ibdc.parsing.base import DivisionCode, PageRows, Records, validate_records
 from ibdc.periods import parse_period
-from ibdc.reference import divisions
 from ibdc.schemas import ELECTRICITY_CONSUMPTION
 
 UNIT = ELECTRICITY_CONSUMPTION.field("consumption").unit  # 10k_kwh
@@ -27,7 +26,7 @@ KWH_PER_UNIT = Decimal(10_000)
 class ConsumptionRecord(BaseModel, frozen=True):
     province_code: str
     period: str
-    division_code: str
+    division_code: DivisionCode
     division_name: str | None = None
     consumption: Decimal | None
     cumulative: Decimal | None
@@ -44,13 +43,6 @@ class ConsumptionRecord(BaseModel, frozen=True):
     def _non_negative(cls, v: Decimal | None) -> Decimal | None:
         if v is not None and (not v.is_finite() or v < 0):
             raise ValueError(f"must be a non-negative number of 10k kWh, got {v}")
-        return v
-
-    @field_validator("division_code")
-    @classmethod
-    def _known_division(cls, v: str) -> str:
-        if v not in divisions():
-            raise ValueError(f"unknown division code {v!r} (GB/T 4754-2017 manufacturing divisions are 13-43)")
         return v
 
     @model_validator(mode="after")

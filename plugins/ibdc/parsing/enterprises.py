@@ -18,9 +18,8 @@ from datetime import date, timedelta
 import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
-from ibdc.parsing.base import PageRows, Records, validate_records
+from ibdc.parsing.base import DivisionCode, PageRows, Records, validate_records
 from ibdc.periods import parse_period
-from ibdc.reference import divisions
 from ibdc.uscc import is_valid
 
 SIZE_CLASSES = ("large", "medium", "small", "micro")
@@ -34,7 +33,7 @@ class EnterpriseRecord(BaseModel, frozen=True):
     name: str
     province_code: str
     city: str
-    division_code: str
+    division_code: DivisionCode
     size_class: str
     legal_representative: str
     phone: str
@@ -65,13 +64,6 @@ class EnterpriseRecord(BaseModel, frozen=True):
     def _credit_code(cls, v: str) -> str:
         if not is_valid(v):
             raise ValueError(f"invalid unified social credit code {v!r} (format or check digit)")
-        return v
-
-    @field_validator("division_code")
-    @classmethod
-    def _known_division(cls, v: str) -> str:
-        if v not in divisions():
-            raise ValueError(f"unknown division code {v!r} (GB/T 4754-2017 manufacturing divisions are 13-43)")
         return v
 
     @field_validator("size_class")

@@ -63,6 +63,17 @@ def schema(dataset: str) -> RecordSchema:
     return SCHEMAS[dataset]
 
 
+def known_dataset(name: str | None) -> str | None:
+    """``name`` when the simulator serves that dataset, else None (for portals that answer unknown
+    resources with an error code of their own rather than a 404)."""
+    return name if name in DATASETS else None
+
+
+def is_count(value: str) -> bool:
+    """A page number or size as a portal accepts it: ASCII digits only."""
+    return value.isascii() and value.isdigit()
+
+
 def check_period(dataset: str, period: str) -> str:
     try:
         (parse_period if schema(dataset).cadence is Cadence.MONTHLY else parse_day)(period)

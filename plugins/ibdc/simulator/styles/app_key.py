@@ -38,15 +38,7 @@ def _dataset(res_id: str | None) -> str | None:
         name = base64.b64decode(res_id, validate=True).decode("ascii")
     except (binascii.Error, ValueError):
         return None
-    try:
-        service.schema(name)
-    except HTTPException:
-        return None
-    return name
-
-
-def _counting(value: str) -> bool:
-    return value.isascii() and value.isdigit()
+    return service.known_dataset(name)
 
 
 @router.get("/p/{adcode}/openapi/v2/resource")
@@ -64,7 +56,7 @@ async def resource(
     dataset = _dataset(res_id)
     if dataset is None:
         return _refuse(UNKNOWN_RESOURCE, f"resource not found: {res_id!r}")
-    if not (_counting(page) and _counting(rows) and int(page) >= 1 and 1 <= int(rows) <= MAX_ROWS):
+    if not (service.is_count(page) and service.is_count(rows) and int(page) >= 1 and 1 <= int(rows) <= MAX_ROWS):
         return _refuse(BAD_PARAMETER, f"page must be >= 1 and rows 1..{MAX_ROWS}")
     try:
         table = service.served_table(dataset, adcode, period or "")

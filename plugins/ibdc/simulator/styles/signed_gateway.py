@@ -34,18 +34,7 @@ def _refuse(code: str, message: str) -> Response:
 
 
 def _dataset(method: str) -> str | None:
-    name = fmt.dataset_of(method)
-    if name is None:
-        return None
-    try:
-        service.schema(name)
-    except HTTPException:
-        return None
-    return name
-
-
-def _counting(value: str) -> bool:
-    return value.isascii() and value.isdigit()
+    return service.known_dataset(fmt.dataset_of(method))
 
 
 @router.post("/p/{adcode}/gateway")
@@ -69,7 +58,8 @@ async def gateway(adcode: str, request: Request):
     if dataset is None:
         return _refuse(UNKNOWN_METHOD, f"unknown method {form['method']!r}")
     page_no, page_size = form.get("page_no", "1"), form.get("page_size", "20")
-    if not (_counting(page_no) and _counting(page_size) and int(page_no) >= 1 and 1 <= int(page_size) <= MAX_PAGE):
+    counts = service.is_count(page_no) and service.is_count(page_size)
+    if not (counts and int(page_no) >= 1 and 1 <= int(page_size) <= MAX_PAGE):
         return _refuse(BAD_PARAMETER, f"page_no must be >= 1 and page_size 1..{MAX_PAGE}")
     try:
         table = service.served_table(dataset, adcode, form.get("period", ""))
