@@ -1,7 +1,15 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period_month',
+    on_schema_change='append_new_columns',
+) }}
 -- Energy intensity by province x manufacturing division x month: the division's industrial
 -- electricity (kWh) per unit of its representative product's output (base unit), for the divisions
 -- with a product in seed division_products. Either side may be missing (not loaded, or the division
 -- not published): the row is kept and the intensity is null, as it is when the output is 0.
+-- Incremental on the month: a transform run rebuilds the months the triggering loads of electricity
+-- or output wrote (all months on a manual run).
 with mapping as (
     select division_code, product_code from {{ ref('division_products') }}
 ),
@@ -53,3 +61,4 @@ join mapping as m on m.division_code = j.division_code
 join {{ ref('provinces') }} as pr on pr.adcode = j.province_code
 join {{ ref('gbt4754_2017_manufacturing_divisions') }} as d on d.division_code = j.division_code
 join {{ ref('products') }} as p on p.product_code = m.product_code
+{% if is_incremental() %}{{ loaded_periods_filter('j.period_month', ['electricity_consumption', 'industrial_output']) }}{% endif %}

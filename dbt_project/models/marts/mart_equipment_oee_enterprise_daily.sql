@@ -17,7 +17,7 @@
 with telemetry as (
     select *
     from {{ ref('stg_provincial__equipment_telemetry') }}
-    {% if is_incremental() %}{{ telemetry_days_filter('period_day') }}{% endif %}
+    {% if is_incremental() %}{{ loaded_periods_filter('period_day', 'equipment_telemetry') }}{% endif %}
 ),
 
 device_day as (

@@ -11,7 +11,7 @@
 with enterprise_day as (
     select *
     from {{ ref('mart_equipment_oee_enterprise_daily') }}
-    {% if is_incremental() %}{{ telemetry_days_filter('period_day') }}{% endif %}
+    {% if is_incremental() %}{{ loaded_periods_filter('period_day', 'equipment_telemetry') }}{% endif %}
 )
 
 select

@@ -1,6 +1,15 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='period_month',
+    on_schema_change='append_new_columns',
+) }}
 -- Industrial output by province x product x month: the figure analysts browse, with year-on-year
 -- growth (same month of the previous year), the province's share of the national total (over the
 -- provinces loaded for that product and month) and its rank among them.
+-- Incremental on the month: a transform run rebuilds the months the triggering loads wrote and the
+-- same months a year later (their year-on-year growth compares with them); shares and ranks are
+-- within a month, so whole months rebuilt stay exact. Without loaded periods (a manual run): all.
 with output as (
     select * from {{ ref('stg_provincial__industrial_output') }}
 ),
@@ -19,6 +28,7 @@ with_comparisons as (
         on prev.province_code = o.province_code
         and prev.product_code = o.product_code
         and prev.period_month = (o.period_month - interval '1 year')::date
+    {% if is_incremental() %}{{ loaded_periods_filter('o.period_month', 'industrial_output', years_after=1) }}{% endif %}
 )
 
 select
