@@ -180,3 +180,12 @@ def test_the_checks_catch_what_they_are_for(manifest):
     assert {"exposure x: no description", "exposure x: no owner", "exposure x: depends on no mart"} <= set(
         exposure_problems(broken)
     )
+
+
+def test_every_mart_has_an_enforced_contract_with_a_type_for_every_column(manifest):
+    marts = _marts(manifest)
+    assert len(marts) >= 6
+    for mart in marts:
+        assert mart["config"]["contract"]["enforced"] is True, mart["name"]
+        untyped = [c for c, col in mart["columns"].items() if not col.get("data_type")]
+        assert not untyped, (mart["name"], untyped)
