@@ -1,16 +1,19 @@
 -- Reconciliation: per province and month, the electricity in the energy intensity mart equals the
--- raw consumption of the mapped divisions, and its output equals the raw output of their products.
+-- raw consumption of the mapped divisions, and its output equals the raw output of their products
+-- (in a run that builds the loaded months only, for the months it built).
 with mapping as (select division_code, product_code from {{ ref('division_products') }}),
 raw_electricity as (
     select e.province_code, e.period_month, sum(e.consumption_kwh) as kwh
     from {{ source('raw', 'electricity_consumption') }} as e
     join mapping as m using (division_code)
+    {{ loaded_periods_filter('e.period_month', ['electricity_consumption', 'industrial_output']) }}
     group by 1, 2
 ),
 raw_output as (
     select o.province_code, o.period_month, sum(o.value_current_month_base) as output_base
     from {{ source('raw', 'industrial_output') }} as o
     join mapping as m using (product_code)
+    {{ loaded_periods_filter('o.period_month', ['electricity_consumption', 'industrial_output']) }}
     group by 1, 2
 ),
 raw_totals as (
@@ -22,6 +25,7 @@ raw_totals as (
 mart_totals as (
     select province_code, period_month, sum(electricity_kwh) as kwh, sum(output_base) as output_base
     from {{ ref('mart_energy_intensity_monthly') }}
+    {{ loaded_periods_filter('period_month', ['electricity_consumption', 'industrial_output']) }}
     group by 1, 2
 )
 select coalesce(r.province_code, m.province_code) as province_code,

@@ -1,20 +1,24 @@
 -- Reconciliation: per province and day, the enterprise-day OEE mart and its province x division
--- roll-up carry the raw telemetry's output, runtime and device count.
+-- roll-up carry the raw telemetry's output, runtime and device count (in a run that builds the
+-- loaded days only, for the days it built).
 with raw_totals as (
     select province_code, period_day, sum(output_units) as output_units, sum(runtime_min) as runtime_min,
            count(distinct device_id) as devices
     from {{ source('raw', 'equipment_telemetry') }}
+    {{ loaded_periods_filter('period_day', 'equipment_telemetry') }}
     group by 1, 2
 ),
 enterprise_totals as (
     select province_code, period_day, sum(output_units) as output_units, sum(runtime_min) as runtime_min,
            sum(devices_reporting) as devices
     from {{ ref('mart_equipment_oee_enterprise_daily') }}
+    {{ loaded_periods_filter('period_day', 'equipment_telemetry') }}
     group by 1, 2
 ),
 province_totals as (
     select province_code, period_day, sum(output_units) as output_units, sum(devices_reporting) as devices
     from {{ ref('mart_equipment_oee_province_daily') }}
+    {{ loaded_periods_filter('period_day', 'equipment_telemetry') }}
     group by 1, 2
 )
 select coalesce(r.province_code, e.province_code, p.province_code) as province_code,

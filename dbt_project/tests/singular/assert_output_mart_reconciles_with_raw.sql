@@ -1,13 +1,16 @@
 -- Reconciliation: for every province and month, the industrial output mart holds the same rows and
--- the same total output (publication units summed per product code, as a checksum) as raw.
+-- the same total output (publication units summed per product code, as a checksum) as raw. In a
+-- transform run that builds the loaded months only, the months it built (loaded_periods_filter).
 with raw_totals as (
     select province_code, period_month, count(*) as n, sum(value_current_month) as total, sum(value_cumulative) as ytd
     from {{ source('raw', 'industrial_output') }}
+    {{ loaded_periods_filter('period_month', 'industrial_output', years_after=1) }}
     group by 1, 2
 ),
 mart_totals as (
     select province_code, period_month, count(*) as n, sum(output_value) as total, sum(output_ytd) as ytd
     from {{ ref('mart_industrial_output_monthly') }}
+    {{ loaded_periods_filter('period_month', 'industrial_output', years_after=1) }}
     group by 1, 2
 )
 select
