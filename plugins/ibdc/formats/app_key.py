@@ -28,7 +28,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 
-from ibdc.formats.base import DecodedPage, DecodeError, table_from_records, text
+from ibdc.formats.base import DecodedPage, DecodeError, list_of_objects, table_from_records, text
 from ibdc.schemas import Kind, RecordSchema
 
 OK = "00000"
@@ -124,8 +124,7 @@ def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
             raise DecodeError(f"app_key source refused the request: code {code}: {doc.get('msg')}")
         data = doc["data"]
         items, total = data["rows"], int(data["total"])
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise TypeError("rows is not a list of objects")
+        list_of_objects(items, "rows")
     except DecodeError:
         raise
     except (ValueError, KeyError, TypeError) as exc:

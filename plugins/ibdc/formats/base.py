@@ -57,6 +57,13 @@ def check_fields(schema: RecordSchema, served: Iterable[str], where: str = "") -
         )
 
 
+def list_of_objects(items: object, name: str) -> list[dict]:
+    """``items`` when it is a JSON list of objects (a page's records), else ``TypeError``."""
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise TypeError(f"{name} is not a list of objects")
+    return items
+
+
 def table_from_records(schema: RecordSchema, records: list[dict], where: str = "") -> pa.Table:
     """Canonical string table from a list of dicts keyed by canonical names (values already text)."""
     if records:

@@ -24,6 +24,7 @@ from ibdc.formats.base import (
     exact_dumps,
     exact_loads,
     json_number,
+    list_of_objects,
     snake,
     table_from_records,
     text,
@@ -62,8 +63,7 @@ def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
     try:
         doc = exact_loads(inner)
         items, total = doc["list"], doc["totalCount"]
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise TypeError("list is not a list of objects")
+        list_of_objects(items, "list")
         if not isinstance(total, Number) or not total.isdigit():
             raise TypeError(f"totalCount is not an integer: {total!r}")
     except (ValueError, KeyError, TypeError) as exc:

@@ -52,6 +52,7 @@ from ibdc.formats.base import (
     exact_dumps,
     exact_loads,
     json_number,
+    list_of_objects,
     snake,
     table_from_records,
 )
@@ -195,8 +196,7 @@ def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
             raise DecodeError(f"signed_gateway source refused the request: code {code}: {inner.get('message')}")
         total = int(inner["total"])
         items = loads(inner["data"])
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise TypeError("data is not a list of objects")
+        list_of_objects(items, "data")
     except DecodeError:
         raise
     except (ValueError, KeyError, TypeError) as exc:

@@ -24,6 +24,7 @@ from ibdc.uscc import is_valid
 
 SIZE_CLASSES = ("large", "medium", "small", "micro")
 STATUSES = ("active", "deregistered")
+CODE_LISTS = {"size_class": SIZE_CLASSES, "status": STATUSES}
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")  # mobile, or area code + landline
 
@@ -66,18 +67,12 @@ class EnterpriseRecord(BaseModel, frozen=True):
             raise ValueError(f"invalid unified social credit code {v!r} (format or check digit)")
         return v
 
-    @field_validator("size_class")
+    @field_validator("size_class", "status")
     @classmethod
-    def _known_size(cls, v: str) -> str:
-        if v not in SIZE_CLASSES:
-            raise ValueError(f"unknown size class {v!r}; known: {', '.join(SIZE_CLASSES)}")
-        return v
-
-    @field_validator("status")
-    @classmethod
-    def _known_status(cls, v: str) -> str:
-        if v not in STATUSES:
-            raise ValueError(f"unknown status {v!r}; known: {', '.join(STATUSES)}")
+    def _known_value(cls, v: str, info: ValidationInfo) -> str:
+        allowed = CODE_LISTS[info.field_name]
+        if v not in allowed:
+            raise ValueError(f"unknown {info.field_name.replace('_', ' ')} {v!r}; known: {', '.join(allowed)}")
         return v
 
     @field_validator("phone")
