@@ -12,7 +12,7 @@ help:
 	@echo "make up|down  start / stop the local services (PostgreSQL, S3 endpoint, source simulator)"
 	@echo "make airflow  start the Airflow UI, scheduler, dag-processor and triggerer"
 	@echo "make docs     serve the dbt docs on a local port"
-	@echo "make bench    load benchmark (2M telemetry rows): platform vs psql \\copy vs dlt"
+	@echo "make bench    load benchmark (2M telemetry rows): platform vs psql \\copy vs dlt; OEE marts: a new day vs history"
 	@echo "make lint     ruff"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -49,8 +49,10 @@ test: venv
 
 BENCH_ROWS ?= 2000000
 BENCH_ROUNDS ?= 3
+BENCH_OEE_DEVICES ?= 10000
+BENCH_OEE_HISTORY ?= 10
 bench: venv
-	@$(BIN)/ibdc bench --rows $(BENCH_ROWS) --rounds $(BENCH_ROUNDS)
+	@$(BIN)/ibdc bench --rows $(BENCH_ROWS) --rounds $(BENCH_ROUNDS) --oee-devices $(BENCH_OEE_DEVICES) --oee-history $(BENCH_OEE_HISTORY)
 
 lint: venv
 	@$(BIN)/ruff check plugins dags tests

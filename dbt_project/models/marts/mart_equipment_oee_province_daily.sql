@@ -2,6 +2,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='period_day',
+    indexes=[{'columns': ['period_day']}],
     on_schema_change='append_new_columns',
 ) }}
 -- Equipment availability, performance, quality and OEE rolled up to province x manufacturing

@@ -118,6 +118,9 @@ CREATE TABLE IF NOT EXISTS raw.equipment_telemetry (
 COMMENT ON TABLE raw.equipment_telemetry IS
     'Hourly equipment telemetry from enterprises'' IoT devices: runtime (minutes), output (units), energy (kWh).';
 COMMENT ON COLUMN raw.equipment_telemetry.energy_kwh IS 'Energy used in the hour, kWh (base unit)';
+-- The transform rebuilds the days that were loaded, across provinces: without this index each run
+-- would scan the whole history (the key leads with the province).
+CREATE INDEX IF NOT EXISTS equipment_telemetry_day ON raw.equipment_telemetry (period_day);
 
 CREATE TABLE IF NOT EXISTS raw.quarantine (
     quarantine_id    bigserial   PRIMARY KEY,
