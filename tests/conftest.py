@@ -46,6 +46,7 @@ def services():
     settings = stack.up(say=lambda m: None, write_env=False)
     if not settings.manages_postgres:
         postgres.create_databases(settings.warehouse, [settings.warehouse_db, settings.airflow_db])
+        stack.provision_warehouse(settings)
     return settings
 
 

@@ -10,6 +10,7 @@ from ibdc.settings import get_settings
 
 log = logging.getLogger("ibdc.alerts")
 
+# Applied by the warehouse's provisioning (ibdc.governance), as its administrator.
 DDL = """
 CREATE SCHEMA IF NOT EXISTS ops;
 CREATE TABLE IF NOT EXISTS ops.alerts (
@@ -40,8 +41,7 @@ def record_failure(context) -> None:
     )
     log.error("ALERT task failed: dag=%s run=%s task=%s map_index=%s try=%s error=%s", *row)
     try:
-        with psycopg.connect(get_settings().warehouse, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(DDL)
+        with psycopg.connect(get_settings().loader, autocommit=True, connect_timeout=5) as conn:
             conn.execute(
                 "INSERT INTO ops.alerts (dag_id, run_id, task_id, map_index, try_number, error)"
                 " VALUES (%s, %s, %s, %s, %s, %s)",

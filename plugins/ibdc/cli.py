@@ -187,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="start the local services (idempotent)")
     sub.add_parser("down", help="stop the local services (idempotent)")
     sub.add_parser("destroy", help="stop the local services and delete the local cluster's data")
+    sub.add_parser(
+        "provision",
+        help="create the pipeline's roles and schema owners in the warehouse (IBDC_WAREHOUSE_DSN: an administrator's)",
+    )
     p_demo = sub.add_parser("demo", help="run the platform's main job through Airflow on local defaults")
     p_demo.add_argument("--months", type=int, default=3, help="complete months to collect (default 3)")
     sub.add_parser("airflow", help="start the Airflow UI and its services on the local metadata")
@@ -202,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.verb == "bench":  # its own database and bucket, never the demo's
         os.environ.update(IBDC_WAREHOUSE_DB="ibdc_bench", IBDC_RAW_BUCKET="ibdc-raw-bench")
-    load_local_env()
+    if not (args.verb == "provision" and os.environ.get("IBDC_WAREHOUSE_DSN")):
+        load_local_env()  # not in a deployment's init container: its secrets are in the environment
     if args.verb == "up":
         stack.up()
     elif args.verb == "down":
@@ -211,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.down()
         if get_settings().manages_postgres:
             postgres.destroy()
+    elif args.verb == "provision":
+        stack.provision_warehouse(get_settings())
+        say("provisioned the pipeline's roles, database privileges and schema owners")
     elif args.verb == "demo":
         demo(args.months)
     elif args.verb == "airflow":

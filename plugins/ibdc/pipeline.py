@@ -68,7 +68,7 @@ def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadRes
                 yield page
 
     result = load_partition(
-        settings.warehouse,
+        settings.loader,
         spec,
         province,
         period,

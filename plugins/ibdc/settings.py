@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,8 +22,15 @@ class Settings(BaseSettings):
 
     local_dir: Path = LOCAL_DIR
 
-    # Warehouse (PostgreSQL). Unset DSN means: the project-owned local cluster.
+    # Warehouse (PostgreSQL). Unset DSN means: the project-owned local cluster. The warehouse DSN is
+    # the administrator's (provisioning, tests' set-up); the pipeline connects as its two
+    # least-privilege roles (``ibdc.governance``): loads as ``ibdc_loader``, dbt as ``ibdc_transformer``,
+    # with these passwords (or whole DSNs) on the warehouse's host and database.
     warehouse_dsn: str | None = None
+    loader_password: str | None = None
+    transformer_password: str | None = None
+    loader_dsn: str | None = None
+    transformer_dsn: str | None = None
     pg_port: int = 55432
     pg_superuser: str = "ibdc"
     pg_password: str | None = None
@@ -78,6 +85,21 @@ class Settings(BaseSettings):
     def warehouse(self) -> str:
         return self.warehouse_dsn or self._local_dsn(self.warehouse_db)
 
+    def _as_role(self, role: str, password: str | None) -> str:
+        parts = urlsplit(self.warehouse)
+        netloc = f"{role}:{quote(password or '', safe='')}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return parts._replace(netloc=netloc).geturl()
+
+    @property
+    def loader(self) -> str:
+        """The DSN partition loads and alerts connect with: role ``ibdc_loader``."""
+        return self.loader_dsn or self._as_role("ibdc_loader", self.loader_password)
+
+    @property
+    def transformer(self) -> str:
+        """The DSN dbt connects with: role ``ibdc_transformer``."""
+        return self.transformer_dsn or self._as_role("ibdc_transformer", self.transformer_password)
+
     @property
     def airflow_metadata(self) -> str:
         """Airflow's metadata DB: explicit DSN, else a database beside the warehouse."""
@@ -100,13 +122,13 @@ class Settings(BaseSettings):
         return f"http://127.0.0.1:{self.airflow_port}"
 
     def dbt_env(self) -> dict[str, str]:
-        """The warehouse DSN split into the variables ``dbt_project/profiles.yml`` reads."""
-        parts = urlsplit(self.warehouse)
+        """The transformer's DSN split into the variables ``dbt_project/profiles.yml`` reads."""
+        parts = urlsplit(self.transformer)
         return {
             "IBDC_DBT_HOST": parts.hostname or "127.0.0.1",
             "IBDC_DBT_PORT": str(parts.port or 5432),
             "IBDC_DBT_USER": parts.username or "",
-            "IBDC_DBT_PASSWORD": parts.password or "",
+            "IBDC_DBT_PASSWORD": unquote(parts.password or ""),
             "IBDC_DBT_DBNAME": parts.path.lstrip("/"),
         }
 

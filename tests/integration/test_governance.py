@@ -3,8 +3,9 @@
 The marts are built (dbt build) on 2022 data of three provinces -- no other test uses 2022 -- and then
 every mart found in the manifest is checked, so new marts are covered without naming them here.
 Grants, row-level security and masking are generated from the columns' meta by
-dbt_project/macros/governance/ (a post-hook of every mart); the roles are NOLOGIN group roles, used
-here with SET ROLE from the superuser connection.
+dbt_project/macros/governance/ (a post-hook of every mart). The analyst roles are NOLOGIN group roles,
+used here with SET ROLE from the administrator's connection; the pipeline's two roles log in, and the
+fixture's loads and dbt build run as them (settings.loader, settings.transformer).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PROVINCES = ["110000", "320000", "650000"]
 NO_DATA_PROVINCE = "440000"  # loaded by no 2022 test: its analyst must still see only its own rows
 PERIODS = ["2022-05", "2022-06"]
 ENTERPRISE_PERIOD = "2022-06"
+TELEMETRY_DAY = "2022-06-15"
 
 NATIONAL = "ibdc_analyst_national"
 PARTNER = "ibdc_exchange_partner"
@@ -91,6 +93,10 @@ def marts(services) -> list[Mart]:
         for code in PROVINCES:
             pipeline.extract_partition("enterprises", code, ENTERPRISE_PERIOD)
             pipeline.load_partition_from_raw("enterprises", code, ENTERPRISE_PERIOD)
+    if "equipment_telemetry" in DATASETS:  # the OEE marts: rows for the row-level checks too
+        for code in PROVINCES:
+            pipeline.extract_partition("equipment_telemetry", code, TELEMETRY_DAY)
+            pipeline.load_partition_from_raw("equipment_telemetry", code, TELEMETRY_DAY)
     # Seeds, snapshots and models up to the marts; their data tests are other tests' business (and
     # would make this one fail on whatever other tests leave in the shared test database).
     run_dbt("build", "--select", "+marts", "--exclude", "resource_type:test", "--quiet")
@@ -150,15 +156,38 @@ def temp_role(warehouse):
         warehouse.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def test_roles_are_nologin_groups_one_per_province_from_the_seed(marts, warehouse):
+def test_roles_one_per_province_from_the_seed_and_only_the_pipeline_logs_in(marts, warehouse):
     codes = [r[0] for r in warehouse.execute("SELECT adcode FROM reference.provinces").fetchall()]
     assert len(codes) == 31
     wanted = FIXED_ROLES + [provincial(c) for c in codes]
-    roles = dict(
-        warehouse.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY(%s)", (wanted,)).fetchall()
-    )
+    roles = {
+        name: rest
+        for name, *rest in warehouse.execute(
+            "SELECT rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls FROM pg_roles"
+            " WHERE rolname = ANY(%s)",
+            (wanted,),
+        ).fetchall()
+    }
     assert sorted(roles) == sorted(wanted)
-    assert not any(roles.values()), "governance roles are NOLOGIN groups"
+    assert sorted(r for r, (login, *_) in roles.items() if login) == sorted([LOADER, TRANSFORMER])
+    assert not any(any(powers) for _, *powers in roles.values()), "no governance role has superuser-like powers"
+
+
+def test_the_pipeline_connects_as_its_least_privilege_roles(marts, services):
+    """Loads and dbt (the fixture's) use these DSNs; neither role may create a schema or a role."""
+    assert services.dbt_env()["IBDC_DBT_USER"] == TRANSFORMER
+    for dsn, role in ((services.loader, LOADER), (services.transformer, TRANSFORMER)):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            user, is_super = conn.execute(
+                "SELECT current_user, usesuper FROM pg_user WHERE usename = current_user"
+            ).fetchone()
+            assert (user, is_super) == (role, False)
+            assert denied(conn, sql.SQL("CREATE SCHEMA governance_probe"))
+            assert denied(conn, sql.SQL("CREATE ROLE governance_probe"))
+            assert denied(conn, sql.SQL("CREATE TABLE raw.governance_probe (x int)"))
+    audit = "SELECT count(*) FROM raw.load_audit WHERE period = %s AND outcome = 'succeeded'"
+    with psycopg.connect(services.loader) as conn:
+        assert conn.execute(audit, (ENTERPRISE_PERIOD,)).fetchone()[0] > 0  # the fixture's loads, as the loader
 
 
 def test_every_mart_has_forced_row_security_and_belongs_to_the_transformer(marts, warehouse):
@@ -204,21 +233,28 @@ def test_a_login_user_granted_a_provincial_role_sees_its_province(marts, service
         warehouse.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
-def test_the_owner_role_does_not_bypass_row_security(marts, warehouse, temp_role):
-    """FORCE ROW LEVEL SECURITY: the owner sees no row by ownership, and an analyst who also holds the
-    owner role still sees only its own province."""
-    owner_analyst = temp_role(TRANSFORMER, provincial("320000"))
+def test_the_owner_role_does_not_bypass_row_security(marts, services, warehouse, temp_role):
+    """FORCE ROW LEVEL SECURITY: the owner sees no row by ownership. The transformer reads and writes
+    every row only through its own explicit policy, granted to no one else; without that policy it
+    sees nothing, and an analyst does not gain it by holding its province's role."""
     for mart in marts:
-        truth = by_province(warehouse, mart.table)
-        with as_role(warehouse, TRANSFORMER):
-            assert count(warehouse, mart.table) == 0, mart
-        with as_role(warehouse, owner_analyst):
-            assert warehouse.execute("SELECT pg_has_role(current_user, %s, 'USAGE')", (TRANSFORMER,)).fetchone()[
-                0
-            ]  # it has the owner's privileges ...
-            visible = by_province(warehouse, mart.table)  # ... and reads the unmasked table as owner
-        assert set(visible) <= {"320000"}, (mart, visible)
-        assert visible.get("320000", 0) == truth.get("320000", 0), mart
+        policies = dict(
+            warehouse.execute(
+                "SELECT policyname, roles::text[] FROM pg_policies WHERE schemaname = %s AND tablename = %s",
+                (mart.schema, mart.name),
+            ).fetchall()
+        )
+        assert policies["ibdc_pipeline_rows"] == [TRANSFORMER], mart
+        truth = count(warehouse, mart.table)
+        with psycopg.connect(services.transformer) as conn:  # one transaction, rolled back
+            assert count(conn, mart.table) == truth, mart
+            conn.execute(sql.SQL("DROP POLICY ibdc_pipeline_rows ON {}").format(mart.table))
+            assert count(conn, mart.table) == 0, mart
+            conn.rollback()
+    analyst = temp_role(provincial("320000"))
+    with as_role(warehouse, analyst):
+        for mart in marts:
+            assert set(by_province(warehouse, mart.readable)) <= {"320000"}, mart
 
 
 def test_national_analyst_and_steward_see_every_row(marts, warehouse):
@@ -319,6 +355,8 @@ def test_loader_writes_raw_but_cannot_read_marts(marts, services):
         conn.rollback()
     with psycopg.connect(services.warehouse, autocommit=True) as conn, as_role(conn, LOADER):
         assert denied(conn, sql.SQL("UPDATE raw.industrial_output SET unit_code = unit_code WHERE false"))
+        assert denied(conn, sql.SQL("DROP TABLE raw.quarantine"))
+        assert denied(conn, sql.SQL("SELECT count(*) FROM staging.stg_provincial__industrial_output"))
         for mart in marts:
             assert denied(conn, sql.SQL("SELECT count(*) FROM {}").format(mart.table)), mart
         assert denied(conn, sql.SQL("CREATE TABLE marts.governance_loader_probe (x int)"))

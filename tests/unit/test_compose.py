@@ -68,7 +68,9 @@ def test_services_get_every_variable_the_code_reads(compose):
     external = {
         f"IBDC_{name.upper()}"
         for name, field in Settings.model_fields.items()
-        if field.default is None and name not in ("pg_password", "airflow_db_dsn", "airflow_admin_password")
+        if field.default is None
+        # optional: the local cluster's password, alternatives to a derived DSN, the local admin login
+        and name not in ("pg_password", "airflow_db_dsn", "loader_dsn", "transformer_dsn", "airflow_admin_password")
     }
     connections = {f"AIRFLOW_CONN_{s.conn_id.upper()}" for s in load_registry().values()}
     airflow = {k for k in airflow_defaults(Settings(pg_password="x")) if k.startswith("AIRFLOW")} - LOCAL_ONLY

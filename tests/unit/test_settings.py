@@ -15,16 +15,22 @@ def test_local_defaults_and_external_services(monkeypatch):
 
     monkeypatch.setenv("IBDC_WAREHOUSE_DSN", "postgresql://u:p@db.example:6543/wh")
     monkeypatch.setenv("IBDC_S3_ENDPOINT", "https://s3.example")
+    monkeypatch.setenv("IBDC_LOADER_PASSWORD", "l/p")
+    monkeypatch.setenv("IBDC_TRANSFORMER_PASSWORD", "t@p")
     external = Settings()
     assert not external.manages_postgres and not external.manages_s3
     assert external.airflow_metadata == "postgresql://u:p@db.example:6543/airflow"
+    # The pipeline's roles on the administrator's host and database; dbt as the transformer.
+    assert external.loader == "postgresql://ibdc_loader:l%2Fp@db.example:6543/wh"
     assert external.dbt_env() == {
         "IBDC_DBT_HOST": "db.example",
         "IBDC_DBT_PORT": "6543",
-        "IBDC_DBT_USER": "u",
-        "IBDC_DBT_PASSWORD": "p",
+        "IBDC_DBT_USER": "ibdc_transformer",
+        "IBDC_DBT_PASSWORD": "t@p",
         "IBDC_DBT_DBNAME": "wh",
     }
+    monkeypatch.setenv("IBDC_TRANSFORMER_DSN", "postgresql://dbt:x@other.example/wh")
+    assert Settings().dbt_env()["IBDC_DBT_USER"] == "dbt"
 
 
 def test_credentials_from_connection_uri_or_json(monkeypatch):

@@ -12,8 +12,9 @@
   Rows: every mart gets RLS, ENABLEd and FORCEd, with one SELECT policy: national analyst, steward
     and exchange partner see every row; ibdc_analyst_<code> sees the rows of province <code> (a mart
     without a province_code column shows provincial analysts nothing: fail closed) (membership is tested with pg_has_role, so a LOGIN user granted the role works
-    as well as SET ROLE). The owner (ibdc_transformer) is subject to it too (FORCE): it sees only what
-    the analyst roles it is a member of see. Nobody is granted INSERT/UPDATE/DELETE on a mart.
+    as well as SET ROLE). The owner (ibdc_transformer) is subject to RLS too (FORCE): it reads and writes every row
+    by its own explicit policy (ibdc_pipeline_rows), which no other role has. Nobody else is granted
+    INSERT/UPDATE/DELETE on a mart.
 -#}
 
 {% macro governance_column_meta(col) %}
@@ -89,7 +90,7 @@
 -- grants below touch shared catalog rows (the database, the schema), which concurrent GRANTs from
 -- other dbt threads or processes would fail on ("tuple concurrently updated").
 SELECT pg_advisory_xact_lock(hashtext('ibdc_governance'));
-{{ governance_create_roles_sql(require_provinces=true) }}
+{{ governance_check_roles_sql(require_provinces=true) }}
 ALTER TABLE {{ relation }} OWNER TO {{ r.transformer }};
 REVOKE ALL ON {{ relation }} FROM PUBLIC, {{ everyone | join(', ') }};
 GRANT ALL ON {{ relation }} TO {{ r.transformer }};
@@ -116,7 +117,6 @@ DECLARE
   role_name text;
 BEGIN
   FOR role_name IN EXECUTE $q${{ governance_provincial_roles_query() }}$q$ LOOP
-    EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), role_name);
     EXECUTE format('GRANT USAGE ON SCHEMA {{ adapter.quote(relation.schema) }} TO %I', role_name);
     EXECUTE format('REVOKE ALL ON {{ relation }} FROM %I', role_name);
     {%- if open_cols %}
@@ -131,6 +131,7 @@ $governance$;
 ALTER TABLE {{ relation }} ENABLE ROW LEVEL SECURITY;
 ALTER TABLE {{ relation }} FORCE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS ibdc_governance_rows ON {{ relation }};
+{{ governance_pipeline_policy(relation) }}
 CREATE POLICY ibdc_governance_rows ON {{ relation }} AS PERMISSIVE FOR SELECT TO PUBLIC USING (
   pg_catalog.pg_has_role(current_user, '{{ r.national }}', 'MEMBER')
   OR pg_catalog.pg_has_role(current_user, '{{ r.steward }}', 'MEMBER')
@@ -144,4 +145,26 @@ CREATE POLICY ibdc_governance_rows ON {{ relation }} AS PERMISSIVE FOR SELECT TO
   )
   {%- endif %}
 );
+{% endmacro %}
+
+{#-
+  The transformer rebuilds a mart (incremental delete+insert, roll-ups, reconciliation tests): it reads
+  and writes every row by this explicit policy, never by owning the table (RLS is FORCE'd). Also a
+  pre-hook of the marts, so an incremental run on a mart governed before this policy existed works.
+-#}
+{% macro governance_pipeline_policy(relation) %}
+  {%- if not execute -%}{{ return('') }}{%- endif -%}
+DO $governance$
+BEGIN
+  IF to_regclass('{{ relation }}') IS NOT NULL THEN
+    DROP POLICY IF EXISTS ibdc_pipeline_rows ON {{ relation }};
+    CREATE POLICY ibdc_pipeline_rows ON {{ relation }} AS PERMISSIVE FOR ALL
+      TO {{ governance_roles().transformer }}
+      -- current_user, not only the policy's role: a masked view is owned by the transformer and reads
+      -- the mart with the owner's policies, but current_user there is the analyst (who must not match).
+      USING (pg_catalog.pg_has_role(current_user, '{{ governance_roles().transformer }}', 'MEMBER'))
+      WITH CHECK (pg_catalog.pg_has_role(current_user, '{{ governance_roles().transformer }}', 'MEMBER'));
+  END IF;
+END
+$governance$;
 {% endmacro %}

@@ -1,10 +1,11 @@
 {#-
-  Governance roles (cluster-wide, NOLOGIN group roles) and schema-level privileges (per database).
+  Governance roles (cluster-wide) and the marts schema's privileges (per database).
 
-  Roles are created idempotently: a DO block checks pg_roles and tolerates a concurrent CREATE ROLE
-  from another database of the same cluster. The 31 provincial analyst roles are named
-  ibdc_analyst_<adcode>, the codes read at run time from the `provinces` seed table
-  (var governance_province_seed / governance_province_column), never from a list written here.
+  The roles are provisioned by an administrator (plugins/ibdc/governance.py: the same names, the
+  provincial ones from the same GB/T 2260 code list); dbt, running as ibdc_transformer, checks they
+  are there. The 31 provincial analyst roles are named ibdc_analyst_<adcode>, the codes read at run
+  time from the `provinces` seed table (var governance_province_seed / governance_province_column),
+  never from a list written here.
 -#}
 
 {% macro governance_role_prefix() %}{{ return(var('governance_role_prefix', 'ibdc_')) }}{% endmacro %}
@@ -40,88 +41,61 @@
   from {{ governance_province_relation() }} where {{ adapter.quote(col) }} is not null
 {%- endmacro %}
 
-{#- PL/pgSQL statement creating role `expr` (a text expression) unless it exists. -#}
-{% macro _governance_create_role_stmt(expr) -%}
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {{ expr }}) THEN
-      BEGIN
-        EXECUTE format('CREATE ROLE %I NOLOGIN', {{ expr }});
-      EXCEPTION WHEN duplicate_object OR unique_violation THEN
-        NULL;  -- created meanwhile from another session (roles are cluster-wide)
-      END;
-    END IF;
-{%- endmacro %}
-
-{#- Create the fixed roles, and the provincial ones when the provinces seed table exists. -#}
-{% macro governance_create_roles_sql(require_provinces=false) %}
+{#-
+  Check that the roles exist: they are provisioned by an administrator (`ibdc up`, or `ibdc provision`
+  on an external warehouse: plugins/ibdc/governance.py), because dbt runs as ibdc_transformer, which
+  cannot create roles. The provincial ones are checked against the provinces seed when it exists.
+-#}
+{% macro governance_check_roles_sql(require_provinces=false) %}
   {%- set r = governance_roles() -%}
   {%- set fixed = [r.national, r.partner, r.steward, r.loader, r.transformer] -%}
   {%- set prov = governance_province_relation() -%}
 DO $governance$
 DECLARE
-  role_name text;
+  missing text[];
+  provincial_missing text[];
 BEGIN
-  FOREACH role_name IN ARRAY ARRAY[{% for f in fixed %}'{{ f }}'{{ ', ' if not loop.last }}{% endfor %}]::text[] LOOP
-    {{ _governance_create_role_stmt('role_name') }}
-  END LOOP;
+  SELECT array_agg(f) INTO missing
+  FROM unnest(ARRAY[{% for f in fixed %}'{{ f }}'{{ ', ' if not loop.last }}{% endfor %}]::text[]) AS f
+  WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = f);
   IF to_regclass('{{ prov }}') IS NOT NULL THEN
-    FOR role_name IN EXECUTE $q${{ governance_provincial_roles_query() }}$q$ LOOP
-      {{ _governance_create_role_stmt('role_name') }}
-    END LOOP;
+    EXECUTE $q$SELECT coalesce(array_agg(r), '{}') FROM ({{ governance_provincial_roles_query() }}) AS p(r)
+               WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r)$q$
+      INTO provincial_missing;
+    missing := coalesce(missing, '{}') || provincial_missing;
   {%- if require_provinces %}
   ELSE
     RAISE EXCEPTION 'governance: % does not exist; build the provinces seed first', '{{ prov }}';
   {%- endif %}
   END IF;
+  IF cardinality(missing) > 0 THEN
+    RAISE EXCEPTION 'governance: roles % do not exist; an administrator provisions them (ibdc provision)', missing;
+  END IF;
 END
 $governance$;
 {% endmacro %}
 
-{#- on-run-start: roles, database and schema privileges. Idempotent; safe on an empty database. -#}
+{#- on-run-start: the roles are there, and the marts schema is open to its readers (the transformer
+    owns the schema). Idempotent; safe on an empty database. Database privileges, the raw schema and
+    role creation are the administrator's (plugins/ibdc/governance.py). -#}
 {% macro governance_on_run_start() %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
   {%- set r = governance_roles() -%}
   {%- set readers = [r.national, r.partner, r.steward] -%}
-{{ governance_create_roles_sql() }}
+{{ governance_check_roles_sql() }}
 DO $governance$
 DECLARE
-  s text;
   role_name text;
 BEGIN
   -- Two dbt runs on one database (tests, cosmos tasks) would otherwise race on the same grants.
   PERFORM pg_advisory_xact_lock(hashtext('ibdc_governance'));
-  EXECUTE format('GRANT CONNECT ON DATABASE %I TO {{ r.national }}, {{ r.partner }}, {{ r.steward }}, '
-                 '{{ r.loader }}, {{ r.transformer }}', current_database());
-  -- raw: the pipeline's loader writes, the transformer reads; nobody else.
-  IF to_regnamespace('raw') IS NOT NULL THEN
-    GRANT USAGE, CREATE ON SCHEMA raw TO {{ r.loader }};
-    GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA raw TO {{ r.loader }};
-    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA raw TO {{ r.loader }};
-    IF to_regclass('raw.load_audit') IS NOT NULL THEN
-      GRANT UPDATE ON raw.load_audit TO {{ r.loader }};  -- closes its own audit row (outcome, counts)
-    END IF;
-    ALTER DEFAULT PRIVILEGES IN SCHEMA raw GRANT SELECT, INSERT, DELETE ON TABLES TO {{ r.loader }};
-    ALTER DEFAULT PRIVILEGES IN SCHEMA raw GRANT SELECT ON TABLES TO {{ r.transformer }};
-    ALTER DEFAULT PRIVILEGES FOR ROLE {{ r.loader }} IN SCHEMA raw GRANT SELECT ON TABLES TO {{ r.transformer }};
+  IF to_regnamespace('marts') IS NULL THEN
+    CREATE SCHEMA marts;
   END IF;
-  -- raw and reference: read by the transformer.
-  FOREACH s IN ARRAY ARRAY['raw', 'reference'] LOOP
-    IF to_regnamespace(s) IS NOT NULL THEN
-      EXECUTE format('GRANT USAGE ON SCHEMA %I TO {{ r.transformer }}', s);
-      EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO {{ r.transformer }}', s);
-    END IF;
-  END LOOP;
-  -- The dbt-built layers belong to the transformer (the superuser running dbt creates in them too).
-  FOREACH s IN ARRAY ARRAY['staging', 'intermediate', 'marts', 'snapshots'] LOOP
-    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION {{ r.transformer }}', s);
-    EXECUTE format('ALTER SCHEMA %I OWNER TO {{ r.transformer }}', s);
-    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO {{ r.transformer }}', s);
-    EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT ON TABLES TO {{ r.transformer }}', s);
-  END LOOP;
   -- Readers of the marts may look the schema up; tables are granted one by one (apply_governance).
   GRANT USAGE ON SCHEMA marts TO {{ readers | join(', ') }};
   IF to_regclass('{{ governance_province_relation() }}') IS NOT NULL THEN
     FOR role_name IN EXECUTE $q${{ governance_provincial_roles_query() }}$q$ LOOP
-      EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), role_name);
       EXECUTE format('GRANT USAGE ON SCHEMA marts TO %I', role_name);
     END LOOP;
   END IF;

@@ -1,4 +1,5 @@
--- Tables the loader owns in schema raw. Idempotent: applied before every load.
+-- The raw tables the loads write. Idempotent: applied by the warehouse's provisioning (ibdc.governance),
+-- as its administrator; the loader only reads, inserts and deletes rows.
 -- Lineage that is constant over a partition or a page (province, period, batch, source object and
 -- version, load time) is not sent with every row: the loader sets it once in transaction-local
 -- settings (ibdc.*) and the column defaults read it. Outside a load those settings are unset, so an

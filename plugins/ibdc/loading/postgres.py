@@ -43,9 +43,15 @@ class LoadResult:
     rows_quarantined: int
 
 
+class WarehouseNotProvisioned(RuntimeError):
+    pass
+
+
 def ensure_schema(conn: psycopg.Connection) -> None:
+    """The raw tables (idempotent DDL): applied by the warehouse's provisioning, as its administrator
+    (:func:`ibdc.governance.provision`), never by a load."""
     with conn.transaction():
-        # Serialise concurrent first-time DDL across loaders.
+        # Serialise concurrent provisioning.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('ibdc.raw.ddl'))")
         conn.execute(DDL.read_text())
 
@@ -62,7 +68,11 @@ def load_partition(
 ) -> LoadResult:
     batch_id = uuid.uuid4()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        ensure_schema(conn)
+        if conn.execute("SELECT to_regclass(%s) IS NULL", (spec.table,)).fetchone()[0]:
+            raise WarehouseNotProvisioned(
+                f"{spec.table} does not exist (or {conn.info.user} may not see it): an administrator"
+                " provisions the warehouse first (ibdc up, or ibdc provision)"
+            )
         conn.execute(
             "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
             " manifest_version, checksum_verified, started_at, outcome)"

@@ -20,6 +20,8 @@ USER_ENV_FILE = LOCAL_DIR / "ibdc.env"
 
 GENERATED = {
     "IBDC_PG_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "IBDC_LOADER_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "IBDC_TRANSFORMER_PASSWORD": lambda: secrets.token_urlsafe(18),
     "IBDC_S3_ACCESS_KEY": lambda: "ibdc" + secrets.token_hex(6),
     "IBDC_S3_SECRET_KEY": lambda: secrets.token_urlsafe(24),
     "IBDC_SIMULATOR_CLIENT_SECRET": lambda: secrets.token_urlsafe(18),

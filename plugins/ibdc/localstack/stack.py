@@ -8,6 +8,7 @@ from pathlib import Path
 
 import requests
 
+from ibdc import governance
 from ibdc.landing.object_store import client, ensure_bucket
 from ibdc.localstack import postgres, processes
 from ibdc.localstack.env import USER_ENV_FILE, load_local_env, write_env_file
@@ -23,11 +24,17 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def provision_warehouse(settings: Settings) -> None:
+    """The pipeline's roles and schema owners in the warehouse database (as its administrator)."""
+    governance.provision(settings.warehouse, settings.loader_password, settings.transformer_password)
+
+
 def up(say=print, write_env: bool = True) -> Settings:
     load_local_env()
     settings = get_settings()
     if settings.manages_postgres:
         started = postgres.ensure_running(settings)
+        provision_warehouse(settings)
         say(f"postgres   {'started' if started else 'running'} on 127.0.0.1:{settings.pg_port}")
     else:
         say("postgres   external (IBDC_WAREHOUSE_DSN)")

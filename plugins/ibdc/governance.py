@@ -1,0 +1,122 @@
+"""The warehouse's roles, tables and privileges: provisioned per database by an administrator.
+
+The pipeline never connects as the administrator. Loads connect as ``ibdc_loader``: it may read,
+insert and delete rows in ``raw`` (and close its own audit rows) and insert alerts in ``ops``;
+it owns nothing and runs no DDL. dbt connects as ``ibdc_transformer``: it reads ``raw``, owns the
+layers it builds (``reference`` seeds, ``staging``, ``intermediate``, ``snapshots``, ``marts``), and
+grants on the marts from the columns' meta (``dbt_project/macros/governance``). Neither is a
+superuser, and neither can create roles, databases or schemas. The analyst roles (national, one per
+province from the GB/T 2260 code list, exchange partner, steward) are group roles without login:
+people log in as their own users and are granted one.
+
+``provision`` is idempotent: ``ibdc up`` runs it on the local cluster, ``ibdc provision`` on an
+external warehouse (with an administrator's DSN in ``IBDC_WAREHOUSE_DSN``), and it is how the raw
+tables' DDL (``loading/ddl.sql``) reaches a database. It also hands over to the transformer the
+relations an earlier, administrator-run dbt created in its schemas.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from ibdc import alerts
+from ibdc.loading.postgres import ensure_schema
+from ibdc.reference import provinces
+
+LOADER = "ibdc_loader"
+TRANSFORMER = "ibdc_transformer"
+READERS = ("ibdc_analyst_national", "ibdc_exchange_partner", "ibdc_steward")
+PROVINCIAL_PREFIX = "ibdc_analyst_"
+TRANSFORMER_SCHEMAS = ("reference", "staging", "intermediate", "snapshots", "marts")
+
+
+def provincial_roles() -> list[str]:
+    return [PROVINCIAL_PREFIX + code for code in provinces()]
+
+
+def _ensure_role(conn: psycopg.Connection, role: str, password: str | None = None) -> None:
+    """Create the role unless it exists; a pipeline role logs in with ``password``."""
+    login = sql.SQL("LOGIN PASSWORD {}").format(sql.Literal(password)) if password else sql.SQL("NOLOGIN")
+    attrs = sql.SQL("NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS {}").format(login)
+    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+        try:
+            conn.execute(sql.SQL("CREATE ROLE {} {}").format(sql.Identifier(role), attrs))
+            return
+        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+            pass  # created meanwhile by another database's provisioning (roles are cluster-wide)
+    conn.execute(sql.SQL("ALTER ROLE {} {}").format(sql.Identifier(role), attrs))
+
+
+def _hand_over(conn: psycopg.Connection, schema: str, owner: str) -> None:
+    """The schema, and every table, view and sequence in it, owned by ``owner``."""
+    conn.execute(
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {s} AUTHORIZATION {o}; ALTER SCHEMA {s} OWNER TO {o}").format(
+            s=sql.Identifier(schema), o=sql.Identifier(owner)
+        )
+    )
+    rows = conn.execute(
+        "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'S')"
+        " AND pg_get_userbyid(c.relowner) <> %s AND NOT EXISTS"  # sequences owned by a column follow it
+        " (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i') AND c.relkind = 'S')",
+        (schema, owner),
+    ).fetchall()
+    kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+    for name, kind in rows:
+        conn.execute(
+            sql.SQL("ALTER {} {} OWNER TO {}").format(
+                sql.SQL(kinds[kind]), sql.Identifier(schema, name), sql.Identifier(owner)
+            )
+        )
+
+
+def provision(admin_dsn: str, loader_password: str | None, transformer_password: str | None) -> None:
+    """Roles, raw tables and privileges of the database ``admin_dsn`` names (as its administrator)."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        ensure_schema(conn)
+        conn.execute(alerts.DDL)
+        with conn.transaction():
+            # Roles are cluster-wide: one provisioning at a time on this database.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('ibdc.governance.provision'))")
+            _provision(conn, loader_password, transformer_password)
+
+
+def _provision(conn: psycopg.Connection, loader_password: str | None, transformer_password: str | None) -> None:
+    _ensure_role(conn, LOADER, loader_password)
+    _ensure_role(conn, TRANSFORMER, transformer_password)
+    everyone = [LOADER, TRANSFORMER, *READERS, *provincial_roles()]
+    for role in everyone[2:]:
+        _ensure_role(conn, role)
+    ids = {name: sql.Identifier(name) for name in (LOADER, TRANSFORMER)}
+    conn.execute(
+        sql.SQL("REVOKE ALL ON DATABASE {d} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {d} TO {r}").format(
+            d=sql.Identifier(conn.info.dbname), r=sql.SQL(", ").join(map(sql.Identifier, everyone))
+        )
+    )
+    conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+    # raw and ops: the administrator's tables, rows written by the loader (an earlier version of this
+    # platform made the loader their owner: handed back).
+    admin = conn.info.user
+    for schema in ("raw", "ops"):
+        _hand_over(conn, schema, admin)
+        conn.execute(
+            sql.SQL(
+                "REVOKE ALL ON SCHEMA {s} FROM {l}, {t}; REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {l}, {t}"
+            ).format(s=sql.Identifier(schema), l=ids[LOADER], t=ids[TRANSFORMER])
+        )
+    conn.execute(
+        sql.SQL(
+            "GRANT USAGE ON SCHEMA raw, ops TO {l};"
+            " GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA raw TO {l};"
+            " GRANT UPDATE (finished_at, outcome, error, rows_in, rows_loaded, rows_quarantined, checksum_verified)"
+            "   ON raw.load_audit TO {l};"
+            " GRANT INSERT ON ops.alerts TO {l};"
+            " GRANT USAGE ON ALL SEQUENCES IN SCHEMA raw, ops TO {l};"
+            # dbt reads what the loads write: raw only (ops holds the pipeline's alerts).
+            " GRANT USAGE ON SCHEMA raw TO {t};"
+            " GRANT SELECT ON ALL TABLES IN SCHEMA raw TO {t}"
+        ).format(l=ids[LOADER], t=ids[TRANSFORMER])
+    )
+    for schema in TRANSFORMER_SCHEMAS:
+        _hand_over(conn, schema, TRANSFORMER)
