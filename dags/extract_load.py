@@ -9,7 +9,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 from ibdc import pipeline
 from ibdc.assets import RAW_ASSETS
 from ibdc.datasets import DATASETS
-from ibdc.orchestration import CADENCES, DEFAULT_ARGS, plan_partitions
+from ibdc.orchestration import CADENCES, DEFAULT_ARGS, no_retry_for_what_retrying_cannot_fix, plan_partitions
 from ibdc.schemas import SCHEMAS
 
 DOC = """
@@ -66,13 +66,17 @@ def extract_load_dag(dataset: str):
         @task(map_index_template="{{ partition_label }}", retries=3)
         def extract(partition: dict) -> dict:
             get_current_context()["partition_label"] = f"{partition['province']} {partition['period']}"
-            pipeline.extract_partition(partition["dataset"], partition["province"], partition["period"])
+            with no_retry_for_what_retrying_cannot_fix():
+                pipeline.extract_partition(partition["dataset"], partition["province"], partition["period"])
             return partition
 
         @task(map_index_template="{{ partition_label }}", outlets=[RAW_ASSETS[dataset]])
         def load(partition: dict, outlet_events=None) -> dict:
             get_current_context()["partition_label"] = f"{partition['province']} {partition['period']}"
-            result = pipeline.load_partition_from_raw(partition["dataset"], partition["province"], partition["period"])
+            with no_retry_for_what_retrying_cannot_fix():
+                result = pipeline.load_partition_from_raw(
+                    partition["dataset"], partition["province"], partition["period"]
+                )
             loaded = {**partition, "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined}
             outlet_events[RAW_ASSETS[dataset]].extra = loaded  # the transform builds exactly these periods
             return loaded

@@ -64,7 +64,7 @@ def prepare_airflow(settings: Settings) -> None:
 def _run_after(cadence: Cadence, period: str) -> str:
     """The logical date whose data interval (``CADENCES``' cron) covers ``period``."""
     if cadence is Cadence.DAILY:
-        return f"{date.fromisoformat(period) + timedelta(days=1)}T02:00:00+00:00"
+        return f"{date.fromisoformat(period) + timedelta(days=1)}T00:00:00+00:00"
     y, m = parse_period(period)
     y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return f"{y:04d}-{m:02d}-01T00:00:00+00:00"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from ibdc.alerts import record_failure
@@ -31,12 +32,41 @@ CADENCES = {
         "start_date": datetime(2018, 1, 1, tzinfo=UTC),
     },
     Cadence.DAILY: {
-        "cron": "0 2 * * *",  # 02:00 UTC (10:00 Beijing): devices have reported the previous day
+        # Midnight UTC: each run's data interval is exactly the UTC day its partition holds. A device
+        # that reports late is collected by running the day again (loads replace the partition).
+        "cron": "0 0 * * *",
         "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
         "format": "YYYY-MM-DD",
         "start_date": datetime(2024, 1, 1, tzinfo=UTC),
     },
 }
+
+
+@contextlib.contextmanager
+def no_retry_for_what_retrying_cannot_fix():
+    """A failure that the same request would meet again (the source's schema changed, its count
+    disagrees with its records, it refuses the credentials, too many bad records, a checksum that
+    does not match, a warehouse not provisioned) fails the task at once instead of after its retries.
+    Transient failures (HTTP errors, timeouts, cut bodies) keep the task's retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ibdc.formats import SchemaDrift
+    from ibdc.landing.raw_zone import ChecksumMismatch
+    from ibdc.loading.postgres import QuarantineThresholdExceeded, WarehouseNotProvisioned
+    from ibdc.sources.adapters.base import ReconciliationError, SourceRefused
+
+    final = (
+        SchemaDrift,
+        ReconciliationError,
+        SourceRefused,
+        QuarantineThresholdExceeded,
+        ChecksumMismatch,
+        WarehouseNotProvisioned,
+    )
+    try:
+        yield
+    except final as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def period_of(cadence: Cadence, moment) -> str:

@@ -2,9 +2,11 @@
 
 from datetime import timedelta
 
+import pendulum
 import pytest
 
 from ibdc.alerts import record_failure
+from ibdc.orchestration import period_of
 from ibdc.settings import PROJECT_DIR
 
 
@@ -50,6 +52,7 @@ def test_every_task_retries_times_out_and_alerts_on_failure(dagbag):
 
 def test_extract_dags_run_at_their_cadence_on_data_intervals_with_validated_params(dagbag):
     from airflow.sdk import CronDataIntervalTimetable
+    from airflow.timetables.interval import CronDataIntervalTimetable as CoreCronDataIntervalTimetable
 
     from ibdc.datasets import DATASETS
 
@@ -65,6 +68,17 @@ def test_extract_dags_run_at_their_cadence_on_data_intervals_with_validated_para
             period.resolve(bad)
         load = dag.get_task("load")
         assert [o.name for o in load.outlets] == [f"raw.{name}"]
+        # A run's data interval is exactly the partition it collects: the month, or the UTC day.
+        run_after, start, end = (
+            ("2025-07-01", "2025-06-01", "2025-07-01")
+            if spec.cadence == "monthly"
+            else ("2025-06-04", "2025-06-03", "2025-06-04")
+        )
+        midnight = lambda day: pendulum.parse(f"{day}T00:00:00Z")  # noqa: E731
+        scheduler_view = CoreCronDataIntervalTimetable(dag.timetable.expression, dag.timetable.timezone)
+        interval = scheduler_view.infer_manual_data_interval(run_after=midnight(run_after))
+        assert (interval.start, interval.end) == (midnight(start), midnight(end))
+        assert period_of(spec.cadence, interval.start) == (start[:7] if spec.cadence == "monthly" else start)
 
 
 def test_transform_dag_follows_the_load_asset_and_renders_every_dbt_model(dagbag):

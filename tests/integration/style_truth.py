@@ -49,7 +49,7 @@ def period_for(dataset: str, month: str, day: int = 3) -> str:
 
 
 def raw_keys(services, dataset: str, province: str, period: str) -> list[str]:
-    """Every object (every version's name) the raw zone holds for a partition."""
+    """The names of the objects the raw zone holds for a partition now (current versions, manifest included)."""
     prefix = raw_zone.partition_prefix(dataset, province, period)
     return sorted(o.object_name for o in client().list_objects(services.raw_bucket, prefix=prefix, recursive=True))
 

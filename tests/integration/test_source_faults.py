@@ -15,6 +15,7 @@ from ibdc.formats import DecodeError, SchemaDrift
 from ibdc.landing import raw_zone
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
+from ibdc.sources.adapters.base import ReconciliationError
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, load_registry
 from tests.integration.style_truth import check_partition, raw_keys
@@ -90,22 +91,54 @@ def test_a_429_is_retried_after_the_wait_the_source_asks_for(style, services, so
 
 
 @styles
-def test_a_response_slower_than_the_timeout_is_retried(style, services, source_faults, truth):
+def test_a_response_slower_than_the_timeout_is_retried(style, services, source_faults, truth, caplog):
     province, period = BY_STYLE[style], "2023-05"
     source_faults([{"dataset": DATASET, "province": province, "kind": "slow", "seconds": 3, "times": 1}])
+    caplog.set_level(logging.WARNING, logger="urllib3")
     manifest = _extract(province, period, session=build_session(retries=2, timeout_s=1))
+    timeouts = [r for r in caplog.records if r.getMessage().startswith("Retrying") and "timed out" in r.getMessage()]
+    assert len(timeouts) == 1  # the slow answer was given up on once, and the retry was answered
     assert manifest["records_received"] == len(truth(province, period)["expected"])
 
 
+# A fault that never stops, and how the failure names it.
+FOR_GOOD = {
+    "server_error": ({}, requests.HTTPError, "503"),
+    "rate_limited": ({"retry_after": 1}, requests.HTTPError, "429"),
+    "slow": ({"seconds": 3}, requests.ConnectionError, "timed out"),
+}
+
+
 @styles
-def test_a_source_that_stays_down_fails_clearly_and_leaves_the_raw_zone_as_it_was(style, services, source_faults):
+@pytest.mark.parametrize("kind", list(FOR_GOOD))
+def test_a_source_that_stays_down_fails_clearly_and_leaves_the_raw_zone_as_it_was(style, kind, services, source_faults):
     province, period = BY_STYLE[style], "2023-03"
     pipeline.extract_partition(DATASET, province, period)
     before = raw_keys(services, DATASET, province, period)
-    source_faults([{"dataset": DATASET, "province": province, "kind": "server_error"}])
-    with pytest.raises(requests.HTTPError, match="503"):
-        _extract(province, period, session=build_session(retries=1, timeout_s=5))
+    options, error, message = FOR_GOOD[kind]
+    source_faults([{"dataset": DATASET, "province": province, "kind": kind, **options}])
+    with pytest.raises(error, match=message):
+        _extract(province, period, session=build_session(retries=1, timeout_s=1))
     assert raw_keys(services, DATASET, province, period) == before
+
+
+@styles
+def test_a_source_claiming_more_records_than_it_serves_fails_reconciliation_with_nothing_written(
+    style, services, source_faults, truth
+):
+    """The claimed count (a page's total, the 合计 row, easyquery's recordcount) against the records
+    received: the paged styles and easyquery fail reconciliation naming both counts; a CSV file whose
+    合计 row disagrees with its lines is a corrupt file, fetched again and then failed."""
+    province, period = BY_STYLE[style], "2023-12"
+    n = len(truth(province, period)["expected"])
+    source_faults([{"dataset": DATASET, "province": province, "kind": "overcount", "extra": 2}])
+    if style is ApiStyle.CSV_DOWNLOAD:
+        with pytest.raises(DecodeError, match=rf"(?s)undecodable after 3 attempts.*合计 row counts {n + 2} records"):
+            _extract(province, period)
+    else:
+        with pytest.raises(ReconciliationError, match=rf"claims {n + 2} records, received {n} distinct"):
+            _extract(province, period)
+    assert raw_keys(services, DATASET, province, period) == []
 
 
 @styles
@@ -186,6 +219,36 @@ def test_malformed_records_are_quarantined_with_their_reason(
 
 
 @styles
+@pytest.mark.parametrize(
+    ("malformation", "field", "reason"),
+    [
+        ("invalid_credit_code", "uscc", "invalid unified social credit code"),
+        ("future_date", "registered_on", "future date"),
+    ],
+)
+def test_malformed_registry_records_are_quarantined_with_their_reason(
+    style, malformation, field, reason, services, source_faults, truth, warehouse
+):
+    province, period, dataset = BY_STYLE[style], "2023-08", "enterprises"
+    # Every 20th enterprise (each of these provinces has 23 or more: 1 to 5 broken, under the 5% threshold).
+    fault = {"dataset": dataset, "province": province, "kind": "malformed", "malformation": malformation}
+    source_faults([{**fault, "field": field, "every": 20}])
+    expected = truth(province, period, dataset)
+    pipeline.extract_partition(dataset, province, period)
+    result = pipeline.load_partition_from_raw(dataset, province, period)
+    reasons = [
+        r
+        for (r,) in warehouse.execute(
+            "SELECT reason FROM raw.quarantine WHERE dataset = %s AND province_code = %s AND period = %s",
+            (dataset, province, period),
+        ).fetchall()
+    ]
+    assert len(reasons) == result.rows_quarantined == len(expected["malformed"]) > 0
+    assert all(reason in r for r in reasons), reasons
+    assert result.rows_loaded == len(expected["expected"])
+
+
+@styles
 def test_a_revised_month_replaces_the_figures_and_the_raw_zone_keeps_the_first_release(
     style, services, source_faults, truth, warehouse
 ):
@@ -226,3 +289,26 @@ def test_loading_replays_from_the_raw_zone_without_calling_the_source(style, ser
             f"SELECT count(*) FROM {spec.table} WHERE {spec.partition_predicate}", (province, period)
         ).fetchone()[0]
         assert loaded == replayed.rows_loaded, dataset
+
+
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        ({"province": "230000", "kind": "duplicate_rows"}, "duplicate_rows needs pages"),  # csv_download
+        ({"province": "630000", "kind": "duplicate_rows"}, "duplicate_rows needs pages"),  # nbs_easyquery
+        ({"province": "330000", "kind": "revision", "periods": ["2023-01"], "dataset": "enterprises"}, "revision"),
+        ({"province": "990000", "kind": "server_error"}, "no provincial source 990000"),
+    ],
+)
+def test_a_fault_the_portal_cannot_have_is_refused(fault, why, services):
+    response = requests.post(
+        f"{services.sources_url}/admin/faults",
+        json=[{"dataset": DATASET, **fault}],
+        headers={"X-Admin-Secret": services.simulator_client_secret},
+        timeout=10,
+    )
+    assert response.status_code == 422 and why in response.text, response.text
+    listed = requests.get(
+        f"{services.sources_url}/admin/faults", headers={"X-Admin-Secret": services.simulator_client_secret}, timeout=10
+    ).json()
+    assert all(f["province"] != fault["province"] or f["kind"] != fault["kind"] for f in listed)

@@ -126,3 +126,10 @@ def test_a_renamed_field_is_schema_drift_naming_both_names(wire, dataset):
     table = table.rename_columns([f"{n}_v2" if n == renamed else n for n in table.column_names])
     with pytest.raises(SchemaDrift, match=rf"missing from the source: \['{renamed}'\].*'{renamed}_v2'"):
         format_for(w.style).decode(schema, w.encode(schema, table))
+
+
+@pytest.mark.parametrize("items", ["[1]", '"x"', "null", '[{"product_code": "crude_steel"}, []]'])
+def test_a_rest_json_page_whose_items_are_not_records_is_a_decode_error(items):
+    body = f'{{"total": 1, "offset": 0, "limit": 10, "items": {items}}}'.encode()
+    with pytest.raises(DecodeError, match="items is not a list of objects"):
+        rest_json.decode(SCHEMAS["industrial_output"], body)

@@ -113,3 +113,22 @@ def test_secrets_in_urls_are_redacted_from_messages_and_urllib3_logs(caplog):
     with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
         logging.getLogger("urllib3.connectionpool").warning("Retrying %s", url)
     assert "s3cr3t" not in caplog.text and "t0k" not in caplog.text and "appKey=***" in caplog.text
+
+
+def test_failures_retrying_cannot_fix_fail_the_task_at_once_and_transient_ones_keep_their_retries():
+    import requests
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ibdc.formats import SchemaDrift
+    from ibdc.loading.postgres import QuarantineThresholdExceeded
+    from ibdc.orchestration import no_retry_for_what_retrying_cannot_fix
+
+    for final in (
+        SchemaDrift("cumulative renamed to ytd"),
+        ReconciliationError("claims 3, received 2"),
+        QuarantineThresholdExceeded("30% > 20%"),
+    ):
+        with pytest.raises(AirflowFailException, match=type(final).__name__), no_retry_for_what_retrying_cannot_fix():
+            raise final
+    with pytest.raises(requests.HTTPError), no_retry_for_what_retrying_cannot_fix():
+        raise requests.HTTPError("503 Server Error")

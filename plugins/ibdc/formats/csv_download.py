@@ -295,8 +295,9 @@ def _write(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def encode(schema: RecordSchema, table: pa.Table, encoding: str) -> bytes:
+def encode(schema: RecordSchema, table: pa.Table, encoding: str, claimed: int | None = None) -> bytes:
     """One partition's file: header, records, 合计 row; in ``encoding`` (``gbk`` or ``gb18030``).
+    The 合计 row counts the records, or says ``claimed`` (a portal whose count is wrong).
 
     ``table`` holds canonical text columns, normally the schema's fields; a column the schema does not
     know (a drifted name) is published under its own name, as it is."""
@@ -319,7 +320,7 @@ def encode(schema: RecordSchema, table: pa.Table, encoding: str) -> bytes:
             values = pc.if_else(pc.is_null(values), markers, values)
         columns.append(values)
         totals.append(total)
-    totals[0] = f"合计(共{n}条)"
+    totals[0] = f"合计(共{n if claimed is None else claimed}条)"
     body = pa.Table.from_arrays(
         [pa.concat_arrays([c, pa.array([t])]) for c, t in zip(columns, totals, strict=True)], names=headers
     )

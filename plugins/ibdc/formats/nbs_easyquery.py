@@ -110,8 +110,16 @@ def _cell(kind: Kind | None, value: str | None) -> dict:
     return {"data": data, "dotcount": dotcount, "hasdata": True, "strdata": value}
 
 
-def encode(schema: RecordSchema, table: pa.Table, region: str, period: str, region_name: str | None = None) -> bytes:
-    """The whole partition; ``table`` has the served (maybe drifted) canonical column names."""
+def encode(
+    schema: RecordSchema,
+    table: pa.Table,
+    region: str,
+    period: str,
+    region_name: str | None = None,
+    recordcount: int | None = None,
+) -> bytes:
+    """The whole partition; ``table`` has the served (maybe drifted) canonical column names.
+    ``recordcount`` is the records claimed (default: the table's)."""
     sj = wire_period(period)
     fields = {f.name: f for f in schema.fields}
     names = table.column_names
@@ -157,7 +165,7 @@ def encode(schema: RecordSchema, table: pa.Table, region: str, period: str, regi
             "datanodes": datanodes,
             "wdnodes": wdnodes,
             "hasdatacount": hasdata,
-            "recordcount": table.num_rows,
+            "recordcount": table.num_rows if recordcount is None else recordcount,
         },
     }
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()

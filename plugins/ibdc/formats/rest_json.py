@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ibdc.formats.base import DecodedPage, DecodeError, exact_dumps, exact_loads, json_number, table_from_records, text
+from ibdc.formats.base import (
+    DecodedPage,
+    DecodeError,
+    exact_dumps,
+    exact_loads,
+    json_number,
+    list_of_objects,
+    table_from_records,
+    text,
+)
 from ibdc.schemas import RecordSchema
 
 
@@ -26,7 +35,7 @@ def encode(schema: RecordSchema, table: pa.Table, total: int, offset: int, limit
 def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
     try:
         doc = exact_loads(body)
-        items, total = doc["items"], int(doc["total"])
+        items, total = list_of_objects(doc["items"], "items"), int(doc["total"])
     except (ValueError, KeyError, TypeError) as exc:
         raise DecodeError(f"not a complete rest_json page: {exc}") from exc
     records = [{k: text(v) for k, v in item.items()} for item in items]

@@ -54,6 +54,8 @@ def list_faults(x_admin_secret: Annotated[str | None, Header()] = None) -> list[
 @app.post("/admin/faults")
 def add_faults(faults: list[Fault], x_admin_secret: Annotated[str | None, Header()] = None) -> dict:
     _admin(x_admin_secret)
+    for fault in faults:
+        service.check_fault(fault)
     service.board().add(faults)
     return {"added": len(faults)}
 

@@ -7,8 +7,10 @@ HTTP faults (``rate_limited``, ``server_error``, ``slow``, ``truncated``) hit a 
 requests for one dataset, ``times`` requests in a row (unset: every request), then stop, so a client
 that retries succeeds and one that does not fails. Data faults change what is served:
 ``malformed`` breaks one field of chosen records, ``schema_drift`` renames a field,
-``duplicate_rows`` repeats the previous page's last record at the top of every later page, and
-``revision`` multiplies the figures of earlier months (their later year-to-date figures follow).
+``duplicate_rows`` repeats the previous page's last record at the top of every later page (paged
+styles only), ``overcount`` claims ``extra`` records more than the partition has (the total, the 合计
+row or the record count the style publishes), and ``revision`` multiplies the figures of earlier
+months (their later year-to-date figures follow; the datasets with monthly figures only).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ class FaultKind(enum.StrEnum):
     MALFORMED = "malformed"
     SCHEMA_DRIFT = "schema_drift"
     REVISION = "revision"
+    OVERCOUNT = "overcount"  # claims ``extra`` more records than it serves
 
 
+REVISABLE = ("industrial_output", "electricity_consumption")  # published figures with a year-to-date
 HTTP_FAULTS = (FaultKind.RATE_LIMITED, FaultKind.SERVER_ERROR, FaultKind.SLOW, FaultKind.TRUNCATED)
 
 
@@ -61,6 +65,7 @@ class Fault(BaseModel, frozen=True):
     renamed_to: str | None = None  # schema_drift
     periods: tuple[str, ...] = ()  # revision: months revised
     factor: Decimal = Decimal("1.05")  # revision
+    extra: int = 1  # overcount
 
     @model_validator(mode="after")
     def _complete(self) -> Fault:
@@ -72,6 +77,8 @@ class Fault(BaseModel, frozen=True):
             raise ValueError("a schema_drift fault needs field and renamed_to")
         if self.kind is FaultKind.REVISION and not self.periods:
             raise ValueError("a revision fault needs periods")
+        if self.kind is FaultKind.REVISION and self.dataset not in REVISABLE:
+            raise ValueError(f"revision applies to the monthly figures of {', '.join(REVISABLE)}, not {self.dataset}")
         return self
 
 

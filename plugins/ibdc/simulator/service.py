@@ -46,6 +46,20 @@ def portal(adcode: str, style: str) -> dict:
     return options
 
 
+UNPAGED_STYLES = ("csv_download", "nbs_easyquery")  # the whole partition in one response
+
+
+def check_fault(fault: Fault) -> None:
+    """422 for a fault the province's portal cannot have: an unknown province or dataset, or records
+    repeated across pages where the whole partition comes in one response."""
+    if fault.province not in portals():
+        raise HTTPException(422, f"no provincial source {fault.province}")
+    schema(fault.dataset)
+    style = portals()[fault.province]["style"]
+    if fault.kind is FaultKind.DUPLICATE_ROWS and style in UNPAGED_STYLES:
+        raise HTTPException(422, f"duplicate_rows needs pages; {fault.province} serves {style}, one response")
+
+
 def secret() -> bytes:
     value = get_settings().simulator_client_secret
     if not value:
@@ -111,7 +125,7 @@ def _broken(value: str | None, kind: Kind, how: Malformation) -> str:
         good = check_digit(value[:17])
         return value[:17] + ("1" if good != "1" else "2")
     if how is Malformation.FUTURE_DATE:
-        return "2099-01-01T00:00:00Z" if kind is Kind.TIMESTAMP else "2099-01-01"
+        return {Kind.TIMESTAMP: "2099-01-01T00:00:00Z", Kind.PERIOD: "2099-01"}.get(kind, "2099-01-01")
     raise ValueError(how)
 
 
@@ -148,6 +162,12 @@ def truth(dataset: str, province: str, period: str) -> dict:
     bad = {b["position"] for b in broken}
     expected = [r for i, r in enumerate(table.to_pylist()) if i not in bad]
     return {"dataset": dataset, "province_code": province, "period": period, "expected": expected, "malformed": broken}
+
+
+def claimed(table: pa.Table, dataset: str, province: str) -> int:
+    """The record count the source publishes for the partition: its records, plus any ``overcount``."""
+    extra = sum(f.extra for f in board().data_faults(dataset, province) if f.kind is FaultKind.OVERCOUNT)
+    return table.num_rows + extra
 
 
 def page(table: pa.Table, dataset: str, province: str, start: int, count: int) -> pa.Table:

@@ -64,5 +64,5 @@ async def resource(
         return _refuse(BAD_PARAMETER, f"invalid period: {exc.detail}")
     number, size = int(page), int(rows)
     served = service.page(table, dataset, adcode, (number - 1) * size, size)
-    body = app_key.encode(service.schema(dataset), served, table.num_rows, number)
+    body = app_key.encode(service.schema(dataset), served, service.claimed(table, dataset, adcode), number)
     return await service.respond(dataset, adcode, body, app_key.MEDIA_TYPE)

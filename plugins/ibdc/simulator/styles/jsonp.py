@@ -37,5 +37,5 @@ async def records(
     table = service.served_table(dataset, adcode, period)
     start = (page_no - 1) * page_size
     page = service.page(table, dataset, adcode, start, page_size)
-    body = jsonp.encode(schema, page, table.num_rows, page_no, page_size, callback)
+    body = jsonp.encode(schema, page, service.claimed(table, dataset, adcode), page_no, page_size, callback)
     return await service.respond(dataset, adcode, body, "application/javascript")

@@ -74,5 +74,7 @@ async def query(
     except (ValueError, HTTPException) as exc:
         return _refused(str(getattr(exc, "detail", exc)))
     table = service.served_table(dataset, adcode, period)
-    body = nbs_easyquery.encode(schema, table, adcode, period, provinces()[adcode].name_zh)
+    body = nbs_easyquery.encode(
+        schema, table, adcode, period, provinces()[adcode].name_zh, service.claimed(table, dataset, adcode)
+    )
     return await service.respond(dataset, adcode, body, "application/json")

@@ -70,5 +70,5 @@ async def records(
     schema = service.schema(dataset)
     table = service.served_table(dataset, adcode, period)
     page = service.page(table, dataset, adcode, offset, limit)
-    body = rest_json.encode(schema, page, table.num_rows, offset, limit)
+    body = rest_json.encode(schema, page, service.claimed(table, dataset, adcode), offset, limit)
     return await service.respond(dataset, adcode, body, "application/json")

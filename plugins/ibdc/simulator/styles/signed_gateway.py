@@ -67,5 +67,5 @@ async def gateway(adcode: str, request: Request):
         return _refuse(BAD_PARAMETER, f"invalid period: {exc.detail}")
     number, size = int(page_no), int(page_size)
     served = service.page(table, dataset, adcode, (number - 1) * size, size)
-    body = fmt.encode(service.schema(dataset), served, table.num_rows)
+    body = fmt.encode(service.schema(dataset), served, service.claimed(table, dataset, adcode))
     return await service.respond(dataset, adcode, body, fmt.MEDIA_TYPE)
