@@ -1,6 +1,7 @@
 """A transform run builds exactly the periods its triggering loads wrote (the var the transform DAG
-passes, ``ibdc_loaded_periods``), and a run without it rebuilds every period. Months in 2021 and
-2022-03: no other test writes them."""
+passes, ``ibdc_loaded_periods``), and a run without it rebuilds every period: the monthly output mart
+and the daily OEE marts. Months in 2021 and 2022-03, telemetry days 2021-05-03/04: no other test
+writes them."""
 
 import json
 from decimal import Decimal
@@ -88,3 +89,51 @@ def test_a_run_rebuilds_the_loaded_months_and_the_year_after_and_nothing_else(lo
     _build(None)  # a manual run: every month
     assert _mart(warehouse, "2021-04") == {k: (v * 2, y) for k, (v, y) in before["2021-04"].items()}
     assert all(isinstance(v, Decimal) for v, _ in _mart(warehouse, "2021-04").values())
+
+
+OEE_DAYS = ["2021-05-03", "2021-05-04"]
+OEE_MARTS = "mart_equipment_oee_enterprise_daily mart_equipment_oee_province_daily"
+
+
+def _oee(conn, day: str) -> dict:
+    rows = conn.execute(
+        "SELECT uscc, output_units, oee FROM marts.mart_equipment_oee_enterprise_daily"
+        " WHERE period_day = %s AND province_code = ANY(%s)",
+        (day, PROVINCES),
+    ).fetchall()
+    units = conn.execute(
+        "SELECT sum(output_units) FROM marts.mart_equipment_oee_province_daily"
+        " WHERE period_day = %s AND province_code = ANY(%s)",
+        (day, PROVINCES),
+    ).fetchone()[0]
+    return {"enterprises": {u: (n, o) for u, n, o in rows}, "province_units": units}
+
+
+def test_an_oee_run_rebuilds_the_loaded_days_only(services, warehouse):
+    for day in OEE_DAYS:
+        for province in PROVINCES:
+            pipeline.extract_partition("equipment_telemetry", province, day)
+            pipeline.load_partition_from_raw("equipment_telemetry", province, day)
+    run_dbt("build", "--select", "+mart_equipment_oee_province_daily", "--exclude", "resource_type:test", "--quiet")
+    try:
+        before = {d: _oee(warehouse, d) for d in OEE_DAYS}
+        assert all(b["enterprises"] for b in before.values())
+        warehouse.execute(
+            "UPDATE raw.equipment_telemetry SET output_units = output_units * 2"
+            " WHERE period_day = ANY(%s::date[]) AND province_code = ANY(%s)",
+            (OEE_DAYS, PROVINCES),
+        )
+        _dbt("run", OEE_MARTS, {"equipment_telemetry": [OEE_DAYS[0]]})
+        rebuilt, untouched = _oee(warehouse, OEE_DAYS[0]), _oee(warehouse, OEE_DAYS[1])
+        assert untouched == before[OEE_DAYS[1]]
+        assert {u: n for u, (n, _) in rebuilt["enterprises"].items()} == {
+            u: n * 2 for u, (n, _) in before[OEE_DAYS[0]]["enterprises"].items()
+        }
+        assert rebuilt["province_units"] == before[OEE_DAYS[0]]["province_units"] * 2  # the roll-up follows
+        _dbt("run", OEE_MARTS, {"industrial_output": ["2021-05"]})  # loads of another dataset only
+        assert _oee(warehouse, OEE_DAYS[1]) == before[OEE_DAYS[1]]
+    finally:  # the raw telemetry as loaded again, and the marts rebuilt from it
+        for day in OEE_DAYS:
+            for province in PROVINCES:
+                pipeline.load_partition_from_raw("equipment_telemetry", province, day)
+        _dbt("run", OEE_MARTS, {"equipment_telemetry": OEE_DAYS})

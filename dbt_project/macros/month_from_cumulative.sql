@@ -1,0 +1,15 @@
+{#
+  The month's figure derived from NBS-style year-to-date figures, over window `window` (one series a
+  year, ordered by `period`): February is January-February, so its year-to-date is the figure; a
+  later month is its year-to-date minus the previous month's. Null when the previous month is not
+  loaded, or was loaded after this one: a revision of the previous month changes this month's
+  year-to-date too, so until this month is collected again the stored one predates the revision.
+#}
+{% macro month_from_cumulative(cumulative, period='period_month', loaded_at='loaded_at', window='w') %}
+    case
+        when extract(month from {{ period }}) = 2 then {{ cumulative }}
+        when lag({{ period }}) over {{ window }} = {{ period }} - interval '1 month'
+            and lag({{ loaded_at }}) over {{ window }} <= {{ loaded_at }}
+            then {{ cumulative }} - lag({{ cumulative }}) over {{ window }}
+    end
+{% endmacro %}
