@@ -307,6 +307,23 @@ def csv_records(schema: RecordSchema) -> list[dict]:
     return records
 
 
+def _csv_lines(body: bytes) -> list[list[str]]:
+    """The cells of each record line of a csv_download file: not a table's header (its first line, or
+    the first after an empty line), not a 合计 row, not the 总计 line."""
+    out, header_next = [], True
+    for line in body.decode("gb18030").splitlines():
+        if not line.strip():
+            header_next = True
+            continue
+        if header_next:
+            header_next = False
+            continue
+        cells = next(csv.reader([line]))
+        if not cells[0].startswith(("合计(", "总计(")):
+            out.append(cells)
+    return out
+
+
 def _datanodes_by_record(body: bytes) -> list[list[dict]]:
     nodes = json.loads(body)["returndata"]["datanodes"]
     count = json.loads(body)["returndata"]["recordcount"]
@@ -320,7 +337,7 @@ SERVED = {
     "app_key": lambda body: json.loads(body)["data"]["rows"],
     "signed_gateway": lambda body: json.loads(json.loads(json.loads(body)["result"])["data"]),
     "jsonp": lambda body: json.loads(jsonp.unwrap(body))["list"],
-    "csv_download": lambda body: list(csv.reader(body.decode("gb18030").splitlines()[1:-1])),
+    "csv_download": _csv_lines,
     "nbs_easyquery": _datanodes_by_record,
 }
 

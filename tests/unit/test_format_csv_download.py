@@ -4,6 +4,7 @@ round trips, empty pages, renamed fields -- is tested in test_formats.py.)"""
 
 import csv
 import random
+import re
 from datetime import date
 from decimal import Decimal, localcontext
 
@@ -24,6 +25,30 @@ GOLDEN_ELECTRICITY = (
     "220000,2025年06月,16,烟草制品业,…,-\r\n"
     '220000,2025年06月,17,纺织业,"12O,5x",3\r\n'
     "合计(共4条),,,,1.2345,9.7005\r\n"
+)
+
+
+# Industrial output: each record has its own unit, so a table (a block) per unit, the unit in its
+# headers and a 合计 row that sums the block; empty lines between, and a 总计 line at the end.
+GOLDEN_OUTPUT = (
+    "地区代码,统计月份,产品代码,产品名称,本月(万辆),1-本月累计(万辆)\n"
+    "220000,2025年06月,automobiles,汽车,3.09,16.71\n"
+    "220000,2025年06月,new_energy_vehicles,新能源汽车,0.51,2.9\n"
+    "合计(共2条),,,,3.60,19.61\n"
+    "\n"
+    "地区代码,统计月份,产品代码,产品名称,本月(万台),1-本月累计(万台)\n"
+    "220000,2025年06月,mobile_phones,手机,825.32,4549.60\n"
+    "合计(共1条),,,,825.32,4549.60\n"
+    "\n"
+    "地区代码,统计月份,产品代码,产品名称,本月(亿千瓦时),1-本月累计(亿千瓦时)\n"
+    "220000,2025年06月,electricity_generation,发电量,320.15,1729.13\n"
+    "合计(共1条),,,,320.15,1729.13\n"
+    "\n"
+    "地区代码,统计月份,产品代码,产品名称,本月(公斤),1-本月累计(公斤)\n"
+    "220000,2025年06月,cement,水泥,1,2\n"
+    "合计(共1条),,,,1,2\n"
+    "\n"
+    "总计(共5条)\n"
 )
 
 
@@ -67,16 +92,12 @@ def test_golden_telemetry_times_are_beijing_local_and_decode_to_utc():
 
 
 def test_golden_units_and_booleans_decode_to_codes_and_true_false():
-    output = (
-        "地区代码,统计月份,产品代码,产品名称,计量单位,本月,1-本月累计\n"
-        "220000,2025年06月,automobiles,汽车,万辆,3.09,16.71\n"
-        "220000,2025年06月,mobile_phones,手机,万台,825.32,4549.60\n"
-        "220000,2025年06月,electricity_generation,发电量,亿千瓦时,320.15,1729.13\n"
-        "220000,2025年06月,cement,水泥,公斤,1,2\n"
-        "合计(共4条),,,,,,\n"
-    ).encode("gbk")
-    units = csv_download.decode(INDUSTRIAL_OUTPUT, output).table.column("unit").to_pylist()
-    assert units == ["10k_units", "10k_units", "100m_kwh", "公斤"]  # an unknown unit stays as served
+    page = csv_download.decode(INDUSTRIAL_OUTPUT, GOLDEN_OUTPUT.encode("gbk"))
+    units = page.table.column("unit").to_pylist()
+    assert units == ["10k_units", "10k_units", "10k_units", "100m_kwh", "公斤"]  # an unknown unit stays as served
+    assert page.table.column("current_month").to_pylist() == ["3.09", "0.51", "825.32", "320.15", "1"]
+    assert page.total == 5
+    assert page.raw_text(3) == "220000,2025年06月,electricity_generation,发电量,320.15,1729.13"
     registry = (
         "统一社会信用代码,企业名称,地区代码,所在城市,行业代码,企业规模,法定代表人,联系电话,是否接入工业互联网,"
         "是否应用5G,成立日期,变更日期,登记状态,统计月份\n"
@@ -94,9 +115,20 @@ def test_golden_units_and_booleans_decode_to_codes_and_true_false():
 def test_encode_publishes_the_headers_and_the_total_row(dataset, encoding):
     schema = SCHEMAS[dataset]
     body = csv_download.encode(schema, table_from_records(schema, csv_records(schema)), encoding)
-    text = body.decode(encoding)
-    assert text.splitlines()[0].replace('"', "").split(",") == [csv_download.header(f) for f in schema.fields]
-    assert text.splitlines()[-1].replace('"', "").startswith("合计(共3条)")
+    lines = body.decode(encoding).splitlines()
+    if "unit" not in schema.names:
+        assert lines[0].replace('"', "").split(",") == [csv_download.header(f) for f in schema.fields]
+        assert lines[-1].replace('"', "").startswith("合计(共3条)")
+        return
+    # One table per unit (csv_records: 万吨, 亿千瓦时 and an unknown "kg"), the unit in the figures' headers.
+    headers = [line.replace('"', "").split(",") for i, line in enumerate(lines) if i == 0 or not lines[i - 1]]
+    labels = [f.label_zh for f in schema.fields if f.name != "unit"]
+    assert headers[:-1] == [
+        [h + (f"({u})" if h in ("本月", "1-本月累计") else "") for h in labels] for u in ("万吨", "亿千瓦时", "kg")
+    ]
+    cells = [line.replace('"', "").split(",")[0] for line in lines]
+    assert [c for c in cells if c.startswith("合计")] == ["合计(共1条)"] * 3
+    assert lines[-1] == "总计(共3条)" and headers[-1] == ["总计(共3条)"]
 
 
 def test_published_values_follow_the_portal_conventions():
@@ -126,8 +158,14 @@ def test_the_product_catalogue_gives_the_published_unit():
         for code, p in products().items()
     ]  # fmt: skip
     body = csv_download.encode(INDUSTRIAL_OUTPUT, table_from_records(INDUSTRIAL_OUTPUT, records), "gbk")
-    lines = body.decode("gbk").splitlines()[1:-1]
-    assert [line.split(",")[4] for line in lines] == [p.unit_zh for p in products().values()]
+    lines = body.decode("gbk").splitlines()
+    units_by_record = []  # each record line's unit: the one its table's header gives the figures
+    for i, line in enumerate(lines):
+        if i == 0 or not lines[i - 1]:
+            unit = re.fullmatch(r".*,本月\((.+)\),1-本月累计\(\1\)|总计\(共\d+条\)", line).group(1)
+        elif line and not line.startswith("合计"):
+            units_by_record.append(unit)
+    assert units_by_record == [p.unit_zh for p in products().values()]
     assert csv_download.decode(INDUSTRIAL_OUTPUT, body).table.column("unit").to_pylist() == [
         p.unit_code for p in products().values()
     ]
@@ -257,4 +295,32 @@ def test_an_empty_partition_is_a_header_and_a_total_row(dataset):
     schema = SCHEMAS[dataset]
     body = csv_download.encode(schema, table_from_records(schema, []), "gbk")
     lines = body.decode("gbk").splitlines()
-    assert len(lines) == 2 and lines[1].startswith("合计(共0条)")
+    if "unit" in schema.names:  # one table (no unit to show) and the 总计 line
+        assert len(lines) == 4 and lines[1].startswith("合计(共0条)") and lines[2:] == ["", "总计(共0条)"]
+    else:
+        assert len(lines) == 2 and lines[1].startswith("合计(共0条)")
+    assert csv_download.decode(schema, body).num_records == 0
+
+
+def test_an_output_file_cut_anywhere_is_a_decode_error():
+    """A file of several tables: cut between two of them, each table is whole; the 总计 line is not."""
+    body = GOLDEN_OUTPUT.encode("gbk")
+    assert csv_download.decode(INDUSTRIAL_OUTPUT, body[:-1]).total == 5
+    for cut in range(0, len(body) - 1):
+        with pytest.raises(DecodeError):
+            csv_download.decode(INDUSTRIAL_OUTPUT, body[:cut])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error", "match"),
+    [
+        ("总计(共5条)", "总计(共6条)", DecodeError, "总计 row counts 6 records, the file holds 5"),
+        ("新能源汽车,0.51,2.9\n合计(共2条),,,,3.60", "新能源汽车,0.52,2.9\n合计(共2条),,,,3.60", DecodeError, "合计"),
+        ("本月(万台),1-本月累计(万台)", "本月(万台),1-本月累计(万吨)", SchemaDrift, "in 万台 and 万吨"),
+        ("本月(亿千瓦时),1-本月累计(亿千瓦时)", "本月,1-本月累计", SchemaDrift, "unit"),
+    ],
+)
+def test_an_output_table_that_does_not_add_up_or_lacks_its_unit_is_refused(old, new, error, match):
+    assert old in GOLDEN_OUTPUT
+    with pytest.raises(error, match=match):
+        csv_download.decode(INDUSTRIAL_OUTPUT, GOLDEN_OUTPUT.replace(old, new).encode("gbk"))

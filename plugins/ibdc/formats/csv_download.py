@@ -21,9 +21,27 @@ The wire conventions, and what :func:`decode` turns them back into (canonical te
   are converted exactly, by moving the decimal point (the units' factors differ by a power of ten),
   with no floating point. The decoder reads the unit from the header, so a portal that switches
   units is still read correctly; a unit it cannot convert, or a missing one, is schema drift.
-- A ``unit`` column (industrial output: each row has its own unit) holds the Chinese unit
-  (``万吨``, ``亿千瓦时``, ``万辆``: the product catalogue's ``unit_zh``) and decodes to the unit code.
-  Units are in ``reference/units.csv`` (code, Chinese label, base unit, factor to the base).
+- A dataset whose records each have their own unit (a ``unit`` field: industrial output) is published
+  as one table per unit, the unit in the headers as everywhere else: each run of consecutive records
+  in one unit is a block with its own header (``本月(万吨),1-本月累计(万吨)``: the product
+  catalogue's ``unit_zh``, so ``万辆`` for cars and ``万台`` for phones) and its own 合计 row, which can
+  then sum the figures; blocks are separated by an empty line, and the file ends with an empty line
+  and ``总计(共N条)``, N the records of all blocks (so a file cut between two blocks is not taken
+  for a whole one). The decoder gives each record the unit code of its block's header. Units are in
+  ``reference/units.csv`` (code, Chinese label, base unit, factor to the base); a label it does not
+  know is passed on as served (the validator quarantines it)::
+
+      地区代码,统计月份,产品代码,产品名称,本月(万吨),1-本月累计(万吨)
+      220000,2025年06月,crude_steel,粗钢,120.5,700.25
+      220000,2025年06月,cement,水泥,80,410
+      合计(共2条),,,,200.5,1110.25
+
+      地区代码,统计月份,产品代码,产品名称,本月(万辆),1-本月累计(万辆)
+      220000,2025年06月,automobiles,汽车,3.09,16.71
+      合计(共1条),,,,3.09,16.71
+
+      总计(共3条)
+
 - Missing values: ``-``, ``—`` or ``…``, rotating by row (row ``i`` uses ``MISSING[i % 3]``); all three
   decode to ``None``. A text value that *is* one of the markers cannot be told from a missing one.
 - Booleans ``是`` / ``否``; periods ``2025年06月``; dates ``2025-06-03`` as is; timestamps in Beijing
@@ -76,6 +94,8 @@ NUMERIC = (Kind.DECIMAL, Kind.INT)
 DISPLAY_UNITS = {"10k_kwh": "100m_kwh"}
 UNIT_FIELD = "unit"  # a text field of this name holds each record's unit (codes <-> Chinese labels)
 TOTAL_RE = re.compile(r"^合计[(（]共(\d+)条[)）]$")
+GRAND_TOTAL_RE = re.compile(r"^总计[(（]共(\d+)条[)）]$")
+BLOCK_SEPARATOR = re.compile(rb"\r?\n[ \t]*\r?\n")
 HEADER_UNIT_RE = re.compile(r"^(?P<label>.+?)[(（](?P<unit>[^()（）]+)[)）]$")
 NUMBER_RE = r"^[+-]?[0-9]+(\.[0-9]+)?$"
 NUMBER_PARTS_RE = r"^(?P<sign>[+-]?)(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?$"
@@ -279,9 +299,6 @@ def _published(f: Field, values: pa.Array, table: pa.Table) -> pa.Array:
         return _by_value(values, _bool_out)
     if f.kind in NUMERIC and f.unit:
         return shift_point(values, -power_of_ten(display_unit(f), units().by_code[f.unit]))
-    if f.kind is Kind.TEXT and f.name == UNIT_FIELD:
-        products_column = _array(table["product_code"]) if "product_code" in table.column_names else None
-        return _unit_labels(values, products_column)
     return values
 
 
@@ -295,12 +312,21 @@ def _write(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def encode(schema: RecordSchema, table: pa.Table, encoding: str, claimed: int | None = None) -> bytes:
-    """One partition's file: header, records, 合计 row; in ``encoding`` (``gbk`` or ``gb18030``).
-    The 合计 row counts the records, or says ``claimed`` (a portal whose count is wrong).
+def _unit_runs(table: pa.Table) -> list[tuple[str | None, int, int]]:
+    """(unit label, first row, rows) of each run of consecutive records in one unit."""
+    codes = _array(table[UNIT_FIELD])
+    products_column = _array(table["product_code"]) if "product_code" in table.column_names else None
+    runs: list[tuple[str | None, int, int]] = []
+    for i, label in enumerate(_unit_labels(codes, products_column).to_pylist()):
+        if runs and runs[-1][0] == label:
+            runs[-1] = (label, runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((label, i, 1))
+    return runs
 
-    ``table`` holds canonical text columns, normally the schema's fields; a column the schema does not
-    know (a drifted name) is published under its own name, as it is."""
+
+def _block(schema: RecordSchema, table: pa.Table, unit_label: str | None, claimed: int | None = None) -> str:
+    """Header, records and 合计 row; ``unit_label``: the unit of the fields without one of their own."""
     fields = {f.name: f for f in schema.fields}
     n = table.num_rows
     markers = _markers(n)
@@ -311,9 +337,10 @@ def encode(schema: RecordSchema, table: pa.Table, encoding: str, claimed: int | 
         if f is None:
             headers.append(name)
         else:
-            headers.append(header(f))
+            in_block_unit = unit_label is not None and f.kind in NUMERIC and not f.unit
+            headers.append(f"{f.label_zh}({unit_label})" if in_block_unit else header(f))
             values = _published(f, values, table)
-            if f.kind in NUMERIC and f.unit:
+            if f.kind in NUMERIC and (f.unit or in_block_unit):
                 s = decimal_sum(values)
                 total = MISSING[0] if s is None else format(s, "f")
         if values.null_count:
@@ -324,7 +351,25 @@ def encode(schema: RecordSchema, table: pa.Table, encoding: str, claimed: int | 
     body = pa.Table.from_arrays(
         [pa.concat_arrays([c, pa.array([t])]) for c, t in zip(columns, totals, strict=True)], names=headers
     )
-    return _write(body).decode("utf-8").encode(encoding)
+    return _write(body).decode("utf-8")
+
+
+def encode(schema: RecordSchema, table: pa.Table, encoding: str, claimed: int | None = None) -> bytes:
+    """One partition's file: header, records, 合计 row (a block per unit and a 总计 line for a dataset
+    with a ``unit`` field); in ``encoding`` (``gbk`` or ``gb18030``). The 合计 (or 总计) row counts
+    the records, or says ``claimed`` (a portal whose count is wrong).
+
+    ``table`` holds canonical text columns, normally the schema's fields; a column the schema does not
+    know (a drifted name) is published under its own name, as it is."""
+    if UNIT_FIELD not in schema.names:
+        return _block(schema, table, None, claimed).encode(encoding)
+    if UNIT_FIELD in table.column_names:
+        runs = _unit_runs(table) or [(None, 0, 0)]
+        blocks = [_block(schema, table.slice(i, n).drop_columns([UNIT_FIELD]), label) for label, i, n in runs]
+    else:  # the unit field renamed (schema drift): published as it is, in one block
+        blocks = [_block(schema, table, None)]
+    grand_total = f"总计(共{table.num_rows if claimed is None else claimed}条)\n"
+    return "\n".join([*blocks, grand_total]).encode(encoding)
 
 
 # --- decode --------------------------------------------------------------------------------------
@@ -398,10 +443,13 @@ def _check_total(headers: list[str], rows: pa.Table) -> tuple[pa.Table, int]:
     return records, claimed
 
 
-def _columns(schema: RecordSchema, headers: list[str]) -> dict[str, tuple[int, int]]:
-    """Field name -> (column index, power of ten from the served unit to the canonical one)."""
+def _columns(schema: RecordSchema, headers: list[str], empty: bool) -> tuple[dict[str, tuple[int, int]], str | None]:
+    """Field name -> (column index, power of ten from the served unit to the canonical one); and, for a
+    dataset with a ``unit`` field, the unit label of the block's figures (None: an empty block's)."""
     by_label = {f.label_zh: f for f in schema.fields}
+    per_record_unit = UNIT_FIELD in schema.names
     found: dict[str, tuple[int, int]] = {}
+    block_units: set[str] = set()
     served = []
     for i, h in enumerate(headers):
         h = h.strip()
@@ -414,7 +462,10 @@ def _columns(schema: RecordSchema, headers: list[str]) -> dict[str, tuple[int, i
         if f.name in found:
             raise SchemaDrift(f"{schema.dataset}: two columns for {f.name} ({f.label_zh})")
         shift = 0
-        if f.unit or unit_label:
+        if per_record_unit and f.kind in NUMERIC and not f.unit:
+            if unit_label:  # the block's unit: the records', not a conversion
+                block_units.add(unit_label)
+        elif f.unit or unit_label:
             unit = units().by_label.get(unit_label or "")
             if not f.unit or unit is None:
                 expected = f"a unit of {f.unit}" if f.unit else "no unit"
@@ -425,8 +476,14 @@ def _columns(schema: RecordSchema, headers: list[str]) -> dict[str, tuple[int, i
                 raise SchemaDrift(f"{schema.dataset}: {f.name} is served as {h!r}: {exc}") from exc
         found[f.name] = (i, shift)
         served.append(f.name)
+    if len(block_units) > 1:
+        raise SchemaDrift(f"{schema.dataset}: one block's figures in {' and '.join(sorted(block_units))}")
+    if per_record_unit and (block_units or empty):
+        if UNIT_FIELD in found:
+            raise SchemaDrift(f"{schema.dataset}: the unit both in a column and in the headers")
+        served.append(UNIT_FIELD)
     check_fields(schema, served, f"{schema.dataset} (csv_download)")
-    return found
+    return found, next(iter(block_units), None)
 
 
 def _canonical(f: Field, values: pa.Array) -> pa.Array:
@@ -437,8 +494,6 @@ def _canonical(f: Field, values: pa.Array) -> pa.Array:
         return _by_value(values, _timestamp_in)
     if f.kind is Kind.BOOL:
         return _by_value(values, _bool_in)
-    if f.kind is Kind.TEXT and f.name == UNIT_FIELD:
-        return _by_value(values, _unit_codes)
     return values
 
 
@@ -448,16 +503,46 @@ def _line(values: list[str]) -> str:
     return out.getvalue()
 
 
-def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+def _decode_block(schema: RecordSchema, body: bytes) -> tuple[pa.Table, pa.Table, int]:
+    """One table (header, records, 合计 row): canonical records, the rows as served, the 合计 count."""
     headers, rows = _read(body)
     records, claimed = _check_total(headers, rows)
+    found, unit_label = _columns(schema, headers, empty=not records.num_rows)
     columns = {}
-    for name, (i, shift) in _columns(schema, headers).items():
+    for name, (i, shift) in found.items():
         values = _canonical(schema.field(name), _array(records[f"c{i}"]))
         columns[name] = shift_point(values, shift) if shift else values
-    table = pa.table({n: columns[n] for n in schema.names})
+    if UNIT_FIELD in schema.names and UNIT_FIELD not in found:
+        unit = None if unit_label is None else _unit_codes(pa.array([unit_label]))[0].as_py()
+        columns[UNIT_FIELD] = pa.array([unit] * records.num_rows, pa.string())
+    return pa.table({n: columns[n] for n in schema.names}), records, claimed
+
+
+def _blocks(body: bytes) -> tuple[list[bytes], int]:
+    """The tables of a file with a block per unit, and the count its 总计 line claims."""
+    *blocks, last = BLOCK_SEPARATOR.split(body.rstrip(b"\r\n"))
+    m = GRAND_TOTAL_RE.match(last.decode(DECODE_ENCODING, errors="replace").strip())
+    if not blocks or not m:
+        raise DecodeError(f"the file does not end with its 总计 line after its tables (truncated?): {last[-80:]!r}")
+    return blocks, int(m.group(1))
+
+
+def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+    if UNIT_FIELD not in schema.names:
+        table, records, claimed = _decode_block(schema, body)
+        return DecodedPage(table, lambda i: _line(list(records.slice(i, 1).to_pylist()[0].values())), claimed)
+    if not body:
+        raise DecodeError("empty body")
+    chunks, claimed = _blocks(body)
+    decoded = [_decode_block(schema, chunk) for chunk in chunks]
+    held = sum(t.num_rows for t, _, _ in decoded)
+    if claimed != held:
+        raise DecodeError(f"总计 row counts {claimed} records, the file holds {held}")
+    served = [records for _, records, _ in decoded]
+    starts = [sum(r.num_rows for r in served[:k]) for k in range(len(served))]
 
     def raw_text(i: int) -> str:
-        return _line(list(records.slice(i, 1).to_pylist()[0].values()))
+        k = max(k for k, start in enumerate(starts) if start <= i)
+        return _line(list(served[k].slice(i - starts[k], 1).to_pylist()[0].values()))
 
-    return DecodedPage(table, raw_text, claimed)
+    return DecodedPage(pa.concat_tables(t for t, _, _ in decoded), raw_text, claimed)
