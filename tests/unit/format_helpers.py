@@ -325,9 +325,9 @@ def _csv_lines(body: bytes) -> list[list[str]]:
 
 
 def _datanodes_by_record(body: bytes) -> list[list[dict]]:
-    nodes = json.loads(body)["returndata"]["datanodes"]
-    count = json.loads(body)["returndata"]["recordcount"]
-    return [[n for n in nodes if n["wds"][3]["valuecode"] == str(rec)] for rec in range(1, count + 1)]
+    data = json.loads(body)["returndata"]
+    records = [n["code"] for n in next(w for w in data["wdnodes"] if w["wdcode"] == "rec")["nodes"]]
+    return [[n for n in data["datanodes"] if n["wds"][0]["valuecode"].partition(".")[2] == r] for r in records]
 
 
 # Style -> each record of a page body as served: a JSON object, the record's datanodes (nbs_easyquery),

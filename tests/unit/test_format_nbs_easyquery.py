@@ -15,54 +15,54 @@ from tests.unit.format_helpers import kinds_table
 # datanodes come indicator by indicator (as NBS lists them), not record by record.
 GOLDEN = """{"returncode": 200, "returndata": {
   "datanodes": [
-    {"code": "zb.province_code_reg.460000_sj.202506_rec.1",
+    {"code": "zb.province_code.13_reg.460000_sj.202506",
      "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "460000"},
-     "wds": [{"wdcode": "zb", "valuecode": "province_code"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "1"}]},
-    {"code": "zb.province_code_reg.460000_sj.202506_rec.2",
+     "wds": [{"wdcode": "zb", "valuecode": "province_code.13"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.province_code.26_reg.460000_sj.202506",
      "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "460000"},
-     "wds": [{"wdcode": "zb", "valuecode": "province_code"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "2"}]},
-    {"code": "zb.period_reg.460000_sj.202506_rec.1",
+     "wds": [{"wdcode": "zb", "valuecode": "province_code.26"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.period.13_reg.460000_sj.202506",
      "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "2025-06"},
-     "wds": [{"wdcode": "zb", "valuecode": "period"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "1"}]},
-    {"code": "zb.period_reg.460000_sj.202506_rec.2",
+     "wds": [{"wdcode": "zb", "valuecode": "period.13"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.period.26_reg.460000_sj.202506",
      "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "2025-06"},
-     "wds": [{"wdcode": "zb", "valuecode": "period"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "2"}]},
-    {"code": "zb.division_code_reg.460000_sj.202506_rec.2",
+     "wds": [{"wdcode": "zb", "valuecode": "period.26"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.division_code.26_reg.460000_sj.202506",
      "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "26"},
-     "wds": [{"wdcode": "zb", "valuecode": "division_code"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "2"}]},
-    {"code": "zb.division_code_reg.460000_sj.202506_rec.1",
+     "wds": [{"wdcode": "zb", "valuecode": "division_code.26"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.division_code.13_reg.460000_sj.202506",
      "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "13"},
-     "wds": [{"wdcode": "zb", "valuecode": "division_code"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "1"}]},
-    {"code": "zb.division_name_reg.460000_sj.202506_rec.1",
+     "wds": [{"wdcode": "zb", "valuecode": "division_code.13"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.division_name.13_reg.460000_sj.202506",
      "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "农副食品加工业"},
-     "wds": [{"wdcode": "zb", "valuecode": "division_name"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "1"}]},
-    {"code": "zb.division_name_reg.460000_sj.202506_rec.2",
+     "wds": [{"wdcode": "zb", "valuecode": "division_name.13"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.division_name.26_reg.460000_sj.202506",
      "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "化学原料和化学制品制造业"},
-     "wds": [{"wdcode": "zb", "valuecode": "division_name"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "2"}]},
-    {"code": "zb.consumption_reg.460000_sj.202506_rec.1",
+     "wds": [{"wdcode": "zb", "valuecode": "division_name.26"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.consumption.13_reg.460000_sj.202506",
      "data": {"data": 12.3, "dotcount": 2, "hasdata": true, "strdata": "12.30"},
-     "wds": [{"wdcode": "zb", "valuecode": "consumption"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "1"}]},
-    {"code": "zb.consumption_reg.460000_sj.202506_rec.2",
+     "wds": [{"wdcode": "zb", "valuecode": "consumption.13"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.consumption.26_reg.460000_sj.202506",
      "data": {"data": 0, "dotcount": 0, "hasdata": false, "strdata": ""},
-     "wds": [{"wdcode": "zb", "valuecode": "consumption"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "2"}]},
-    {"code": "zb.cumulative_reg.460000_sj.202506_rec.2",
+     "wds": [{"wdcode": "zb", "valuecode": "consumption.26"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.cumulative.26_reg.460000_sj.202506",
      "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "12O,5x"},
-     "wds": [{"wdcode": "zb", "valuecode": "cumulative"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "2"}]},
-    {"code": "zb.cumulative_reg.460000_sj.202506_rec.1",
+     "wds": [{"wdcode": "zb", "valuecode": "cumulative.26"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]},
+    {"code": "zb.cumulative.13_reg.460000_sj.202506",
      "data": {"data": 70.5, "dotcount": 1, "hasdata": true, "strdata": "70.5"},
-     "wds": [{"wdcode": "zb", "valuecode": "cumulative"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}, {"wdcode": "rec", "valuecode": "1"}]}
+     "wds": [{"wdcode": "zb", "valuecode": "cumulative.13"}, {"wdcode": "reg", "valuecode": "460000"},
+             {"wdcode": "sj", "valuecode": "202506"}]}
 
   ],
   "wdnodes": [
@@ -74,7 +74,7 @@ GOLDEN = """{"returncode": 200, "returndata": {
       {"code": "cumulative", "cname": "1-本月累计用电量", "unit": "10k_kwh"}]},
     {"wdcode": "reg", "wdname": "地区", "nodes": [{"code": "460000", "cname": "海南省"}]},
     {"wdcode": "sj", "wdname": "时间", "nodes": [{"code": "202506", "cname": "2025年6月"}]},
-    {"wdcode": "rec", "wdname": "记录", "nodes": [{"code": "1", "cname": "13"}, {"code": "2", "cname": "26"}]}
+    {"wdcode": "rec", "wdname": "名录", "nodes": [{"code": "13", "cname": "13"}, {"code": "26", "cname": "26"}]}
   ],
   "hasdatacount": 11,
   "recordcount": 2}}
@@ -103,9 +103,9 @@ def test_golden_response_pivots_into_canonical_records():
             "cumulative": "12O,5x",  # hasdata true, data null: the text as served
         },
     ]
-    raw = json.loads(page.raw_text(1))  # record 2's datanodes as served
-    assert len(raw) == 6 and {n["wds"][3]["valuecode"] for n in raw} == {"2"}
-    assert {n["code"] for n in raw} >= {"zb.cumulative_reg.460000_sj.202506_rec.2"}
+    raw = json.loads(page.raw_text(1))  # record 2's (division 26's) datanodes as served
+    assert len(raw) == 6 and {n["wds"][0]["valuecode"].partition(".")[2] for n in raw} == {"26"}
+    assert {n["code"] for n in raw} >= {"zb.cumulative.26_reg.460000_sj.202506"}
 
 
 @pytest.mark.parametrize("dataset", sorted(SCHEMAS))
@@ -117,11 +117,15 @@ def test_encode_serves_each_value_as_a_datanode(dataset):
     data = json.loads(body)["returndata"]
     assert data["recordcount"] == 4 and len(data["datanodes"]) == 4 * len(schema.fields)
     sj = period.replace("-", "")
+    records = [n["code"] for n in next(w for w in data["wdnodes"] if w["wdcode"] == "rec")["nodes"]]
+    keys = ["/".join(str(r[k]) for k in schema.key) for r in table.to_pylist()]
+    assert records == (keys if len(set(keys)) == len(keys) else ["1", "2", "3", "4"])
     for node in data["datanodes"]:
         dims = {w["wdcode"]: w["valuecode"] for w in node["wds"]}
-        assert node["code"] == f"zb.{dims['zb']}_reg.540000_sj.{sj}_rec.{dims['rec']}"
-        kind = schema.field(dims["zb"]).kind
-        value = table.column(dims["zb"])[int(dims["rec"]) - 1].as_py()
+        field, _, record = dims["zb"].partition(".")
+        assert list(dims) == ["zb", "reg", "sj"] and node["code"] == f"zb.{field}.{record}_reg.540000_sj.{sj}"
+        kind = schema.field(field).kind
+        value = table.column(field)[records.index(record)].as_py()
         cell = node["data"]
         if value is None:
             assert cell == {"data": 0, "dotcount": 0, "hasdata": False, "strdata": ""}
@@ -172,8 +176,8 @@ def _garbled():
     yield "no record count", edit(lambda d: d.pop("recordcount"))
     yield "a datanode missing", edit(lambda d: d["datanodes"].pop(4))
     yield "a datanode twice", edit(lambda d: d["datanodes"].append(d["datanodes"][0]))
-    yield "code and wds disagree", edit(lambda d: d["datanodes"][0].update(code="zb.period_reg.460000_sj.202506_rec.1"))
-    yield "unknown record", edit(lambda d: d["datanodes"][0]["wds"][3].update(valuecode="9"))
+    yield "code and wds disagree", edit(lambda d: d["datanodes"][0].update(code="zb.period.13_reg.460000_sj.202506"))
+    yield "unknown record", edit(lambda d: d["datanodes"][0]["wds"][0].update(valuecode="province_code.99"))
     yield "unlisted indicator", edit(lambda d: d["wdnodes"][0]["nodes"].pop(0))
     yield "hasdata not a bool", edit(lambda d: d["datanodes"][0]["data"].update(hasdata="true"))
     yield "wds without sj", edit(lambda d: d["datanodes"][0]["wds"].pop(2))

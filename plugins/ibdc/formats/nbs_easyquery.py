@@ -9,15 +9,18 @@ Response: ``{"returncode": 200, "returndata": {"datanodes": [...], "wdnodes": [.
 
 How canonical records map to datanodes (one rule for every dataset, driven by the schema):
 
-- Four dimensions (``wdcode``): ``zb`` the indicator, ``reg`` the province, ``sj`` the period (``yyyymm``
-  monthly, ``yyyymmdd`` daily) and ``rec`` the record. A record is a row of the matrix: NBS tables hold
-  one value per (indicator, region, period), the provincial datasets hold many records per partition
-  (products, divisions, enterprises, device-hours), so ``rec`` numbers the partition's records
-  1, 2, ... in the order served (its ``wdnodes`` entry names each record by its key, ``/``-joined).
-- Every field of a record is an indicator: the ``zb`` code is the field's contract name (``cname`` its
-  Chinese heading, ``unit`` its publication unit), so a renamed field arrives as an unknown indicator
-  and the contract one is missing (:class:`~ibdc.formats.base.SchemaDrift`).
-- One datanode per (record, field), keyed ``zb.<field>_reg.<adcode>_sj.<period>_rec.<n>`` with the
+- Three dimensions (``wdcode``), as NBS has them: ``zb`` the indicator, ``reg`` the province, ``sj``
+  the period (``yyyymm`` monthly, ``yyyymmdd`` daily). NBS holds one value per (indicator, region,
+  period); a provincial dataset holds many records per partition (products, divisions, enterprises,
+  device-hours), each with several fields, so an indicator is one field of one record:
+  ``<field>.<record>``, as ``current_month.crude_steel`` (this month's crude steel output).
+- ``wdnodes`` lists the two parts: under ``zb`` every field (its contract name as ``code``, ``cname``
+  its Chinese heading, ``unit`` its publication unit), so a renamed field arrives as an unknown one
+  and the contract's is missing (:class:`~ibdc.formats.base.SchemaDrift`), even in a partition with no
+  record; under ``rec`` (名录) the records in the order served, each ``code`` the record's key
+  (``/``-joined: ``crude_steel``, ``DEV-1/2025-06-03T05:00:00Z``), or its number 1, 2, ... when the
+  keys are not all there and distinct (a renamed or broken key field).
+- One datanode per (record, field), keyed ``zb.<field>.<record>_reg.<adcode>_sj.<period>`` with the
   same dimensions in its ``wds``: ``{"data": 12.5, "dotcount": 2, "hasdata": true, "strdata":
   "12.50"}``. ``strdata`` is the value's canonical text and is what the decoder reads; ``data`` is the
   number for numeric fields (1/0 for booleans) and ``null`` for text and for a malformed number
@@ -26,8 +29,9 @@ How canonical records map to datanodes (one rule for every dataset, driven by th
 - ``recordcount`` is the number of records the source holds for the query (reconciliation);
   ``hasdatacount`` the number of datanodes with data (as NBS counts it).
 
-For ``industrial_output`` a record reads: ``zb.current_month_reg.140000_sj.202506_rec.3`` -> 12.5,
-``zb.product_code_reg.140000_sj.202506_rec.3`` -> ``crude_steel``, and so on for its 7 fields.
+For ``industrial_output`` a record reads: ``zb.current_month.crude_steel_reg.140000_sj.202506`` ->
+12.5, ``zb.product_code.crude_steel_reg.140000_sj.202506`` -> ``crude_steel``, and so on for its 7
+fields.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ DBCODES = {
     "enterprises": "fsydqy",  # 分省月度 企业名录
     "equipment_telemetry": "fsrdsb",  # 分省日度 设备
 }
-DIMENSIONS = ("zb", "reg", "sj", "rec")
-DIMENSION_NAMES = {"zb": "指标", "reg": "地区", "sj": "时间", "rec": "记录"}
+DIMENSIONS = ("zb", "reg", "sj")
+DIMENSION_NAMES = {"zb": "指标", "reg": "地区", "sj": "时间", "rec": "名录"}
 NUMERIC = (Kind.DECIMAL, Kind.INT)
 OK = 200
 ERROR = 501
@@ -110,6 +114,16 @@ def _cell(kind: Kind | None, value: str | None) -> dict:
     return {"data": data, "dotcount": dotcount, "hasdata": True, "strdata": value}
 
 
+def _record_codes(schema: RecordSchema, rows: list[dict], names: list[str]) -> list[str]:
+    """Each record's code: its key, ``/``-joined; the numbers 1, 2, ... unless every record has its
+    whole key and no two the same."""
+    if all(k in names for k in schema.key):
+        keys = ["/".join(str(row[k]) for k in schema.key) for row in rows]
+        if all(all(row[k] is not None for k in schema.key) for row in rows) and len(set(keys)) == len(keys):
+            return keys
+    return [str(n) for n in range(1, len(rows) + 1)]
+
+
 def encode(
     schema: RecordSchema,
     table: pa.Table,
@@ -123,17 +137,17 @@ def encode(
     sj = wire_period(period)
     fields = {f.name: f for f in schema.fields}
     names = table.column_names
-    keys = [k for k in schema.key if k in names]
+    rows = table.to_pylist()
+    recs = _record_codes(schema, rows, names)
     datanodes, hasdata = [], 0
     rec_nodes = []
-    for n, row in enumerate(table.to_pylist(), start=1):
-        rec = str(n)
-        rec_nodes.append({"code": rec, "cname": "/".join(str(row[k]) for k in keys)})
+    for rec, row in zip(recs, rows, strict=True):
+        rec_nodes.append({"code": rec, "cname": rec})
         for name in names:
             field = fields.get(name)
             cell = _cell(field.kind if field else None, row[name])
             hasdata += cell["hasdata"]
-            dims = {"zb": name, "reg": region, "sj": sj, "rec": rec}
+            dims = {"zb": f"{name}.{rec}", "reg": region, "sj": sj}
             datanodes.append(
                 {
                     "code": "_".join(f"{d}.{v}" for d, v in dims.items()),
@@ -213,7 +227,7 @@ def _structure(body: bytes) -> tuple[list[str], list[str], dict[tuple[str, str],
                 raise ValueError(f"datanode dimensions are not {DIMENSIONS}: {node['wds']}")
             if node["code"] != "_".join(f"{d}.{v}" for d, v in wds):
                 raise ValueError(f"datanode code {node['code']!r} does not match its dimensions")
-            zb, rec = dims["zb"], dims["rec"]
+            zb, _, rec = dims["zb"].partition(".")  # field names hold no "."
             if zb not in known_indicators or rec not in known_records:
                 raise ValueError(f"datanode {node['code']!r} is for an indicator or record not in wdnodes")
             if (rec, zb) in cells:
