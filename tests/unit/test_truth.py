@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from ibdc.reference import crude_steel_2018, products, provinces
+from ibdc.reference import crude_steel_2018, products, provinces, provincial_shares
 from ibdc.simulator.truth import annual_output, monthly_output, published_output
 
 SEED = 20260101
@@ -60,3 +60,29 @@ def test_a_province_that_produces_nothing_of_a_product_reports_none():
         if any(r.product_code == "mobile_phones" for r in published_output(SEED, code, "2024-06"))
     }
     assert len(producers) == products()["mobile_phones"].producing_provinces
+
+
+def test_provinces_named_by_nbs_hold_their_share_and_small_provinces_make_few_products():
+    for product, named in provincial_shares().items():
+        year = products()[product].reference_year
+        national = sum(annual_output(SEED, product, code, year) for code in provinces())
+        for code, share in named.items():
+            # The province's share, within the +-5% noise every province-year carries.
+            assert abs(annual_output(SEED, product, code, year) / national - share) <= share * Decimal("0.1"), (
+                product,
+                code,
+            )
+
+    def made(code: str) -> int:
+        return sum(bool(annual_output(SEED, p, code, products()[p].reference_year)) for p in products())
+
+    # Tibet (the smallest manufacturing) makes fewer catalogue products than Jiangsu (the largest).
+    assert made("540000") < made("320000") == len(products())
+    assert not annual_output(SEED, "mobile_phones", "540000", 2020)
+
+
+def test_products_spread_like_another_have_its_producers():
+    for code, product in products().items():
+        if product.shares_like:
+            producers = [p for p in provinces() if annual_output(SEED, code, p, product.reference_year)]
+            assert len(producers) == product.producing_provinces, code

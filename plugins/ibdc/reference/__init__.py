@@ -157,3 +157,13 @@ def manufacturing_electricity_2022() -> tuple[ElectricityGroup, ...]:
     if covered != sorted(total.divisions) or covered != sorted(divisions()):
         raise ValueError("cec_manufacturing_electricity_2022.csv: the groups do not cover divisions 13-43 once each")
     return groups
+
+
+@functools.cache
+def provincial_shares() -> dict[str, dict[str, Decimal]]:
+    """Product -> province -> its published share of the national output (NBS figures that name a
+    province; the simulator holds those provinces to them)."""
+    shares: dict[str, dict[str, Decimal]] = {}
+    for r in _rows("nbs_provincial_shares.csv"):
+        shares.setdefault(r["product_code"], {})[r["adcode"]] = Decimal(r["share"])
+    return shares

@@ -8,9 +8,8 @@ phones, solar cells, robots); the rest of a division's activity, and divisions w
 follow the province's size with a province-and-division affinity drawn from the seed, so that the
 mix of divisions differs from province to province.
 
-A province's size is a calibration assumption (``PROVINCE_WEIGHT``), not a published figure: the
-catalogue products other than crude steel are spread over provinces at random by the output truth, so
-their spread cannot stand for the size of a province's industry.
+A province's size is a calibration assumption (``truth.PROVINCE_WEIGHT``), not a published figure;
+the output truth spreads the catalogue products over provinces by it too.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from ibdc.reference import divisions, provinces
-from ibdc.simulator.truth import annual_output
+from ibdc.simulator.truth import annual_output, province_size  # noqa: F401 (the registry's too)
 
 # Division -> products of the output catalogue (and their weights) whose provincial spread it follows.
 PRODUCT_LINKS: dict[str, dict[str, float]] = {
@@ -36,17 +35,6 @@ PRODUCT_LINKS: dict[str, dict[str, float]] = {
     "39": {"integrated_circuits": 0.3, "mobile_phones": 0.3, "microcomputers": 0.4},
 }
 PRODUCT_WEIGHT = 0.75  # share of a linked division's activity that follows its products
-# Relative size of each province's manufacturing: roughly its industrial value added around 2022 in
-# 100m yuan, rounded (an assumption for spreading activity over provinces, not a published figure).
-PROVINCE_WEIGHT: dict[str, int] = {
-    "110000": 5000, "120000": 5500, "130000": 14000, "140000": 12000, "150000": 9000,
-    "210000": 9000, "220000": 3500, "230000": 3500, "310000": 11000, "320000": 48000,
-    "330000": 26000, "340000": 13000, "350000": 19000, "360000": 11000, "370000": 28000,
-    "410000": 19500, "420000": 16000, "430000": 14000, "440000": 47500, "450000": 6500,
-    "460000": 800, "500000": 8000, "510000": 16000, "520000": 5500, "530000": 6000,
-    "540000": 200, "610000": 12000, "620000": 2800, "630000": 1000, "640000": 1500,
-    "650000": 5000,
-}  # fmt: skip
 # A province's affinity for a division: lognormal, clipped, so no province's mix is freakish.
 AFFINITY_SIGMA = 0.4
 AFFINITY_RANGE = (0.4, 2.5)
@@ -83,14 +71,6 @@ def product_shares(seed: int, product_code: str, year: int) -> dict[str, float]:
 
 
 @functools.cache
-def province_size() -> dict[str, float]:
-    """Each province's share of national manufacturing (``PROVINCE_WEIGHT`` normalised)."""
-    if set(PROVINCE_WEIGHT) != set(provinces()):
-        raise ValueError("PROVINCE_WEIGHT must give every province a weight")
-    total = sum(PROVINCE_WEIGHT.values())
-    return {code: w / total for code, w in PROVINCE_WEIGHT.items()}
-
-
 @functools.cache
 def affinity(seed: int) -> dict[tuple[str, str], float]:
     """(province, division) -> the province's lasting affinity for the division (lognormal, clipped)."""

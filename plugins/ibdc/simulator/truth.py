@@ -2,7 +2,9 @@
 
 The same seed, province, dataset and period always give the same figures. Calibration: the 2018 crude
 steel annual totals by province equal the NBS figures; other products are spread over their producing
-provinces from a national reference total. Monthly values always add up exactly to the annual value.
+provinces from a national reference total: the provinces NBS figures name hold their published share
+(``reference/nbs_provincial_shares.csv``), the other producers are drawn by the size of their
+manufacturing and share the rest by it. Monthly values always add up exactly to the annual value.
 """
 
 from __future__ import annotations
@@ -14,16 +16,35 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from ibdc.periods import parse_period
-from ibdc.reference import Product, crude_steel_2018, products, provinces
+from ibdc.reference import Product, crude_steel_2018, products, provinces, provincial_shares
 
 # Share of the annual output produced in each month (NBS-like: low in the Spring Festival months).
 SEASONAL = (0.070, 0.066, 0.084, 0.083, 0.086, 0.087, 0.084, 0.083, 0.085, 0.086, 0.087, 0.099)
 CRUDE_STEEL_CALIBRATION_YEAR = 2018
+# Relative size of each province's manufacturing: roughly its industrial value added around 2022 in
+# 100m yuan, rounded (an assumption for spreading activity over provinces, not a published figure).
+PROVINCE_WEIGHT: dict[str, int] = {
+    "110000": 5000, "120000": 5500, "130000": 14000, "140000": 12000, "150000": 9000,
+    "210000": 9000, "220000": 3500, "230000": 3500, "310000": 11000, "320000": 48000,
+    "330000": 26000, "340000": 13000, "350000": 19000, "360000": 11000, "370000": 28000,
+    "410000": 19500, "420000": 16000, "430000": 14000, "440000": 47500, "450000": 6500,
+    "460000": 800, "500000": 8000, "510000": 16000, "520000": 5500, "530000": 6000,
+    "540000": 200, "610000": 12000, "620000": 2800, "630000": 1000, "640000": 1500,
+    "650000": 5000,
+}  # fmt: skip
 
 
 def _rng(*parts: object) -> random.Random:
     # str seeds hash with SHA-512 inside random.Random: stable across processes and PYTHONHASHSEED.
     return random.Random(":".join(str(p) for p in parts))
+
+
+def province_size() -> dict[str, float]:
+    """Each province's share of national manufacturing (``PROVINCE_WEIGHT`` normalised)."""
+    if set(PROVINCE_WEIGHT) != set(provinces()):
+        raise ValueError("PROVINCE_WEIGHT must give every province a weight")
+    total = sum(PROVINCE_WEIGHT.values())
+    return {code: w / total for code, w in PROVINCE_WEIGHT.items()}
 
 
 def _quantum(product: Product) -> Decimal:
@@ -40,14 +61,18 @@ def _province_weights(seed: int, product_code: str) -> dict[str, float]:
         steel = crude_steel_2018()
         total = sum(steel.values())
         return {code: float(v / total) for code, v in steel.items()}
+    # The provinces NBS names hold their published shares; the other producers are drawn by the size
+    # of their manufacturing (a small one rarely makes a product few provinces make), and share the
+    # rest in proportion to their size, each with its own lognormal specialisation.
     product = products()[product_code]
+    anchored = {code: float(share) for code, share in provincial_shares().get(product_code, {}).items()}
     rng = _rng(seed, "producers", product_code)
-    codes = sorted(provinces())
-    rng.shuffle(codes)
-    producers = codes[: product.producing_provinces]
-    weights = {code: rng.lognormvariate(0, 1) for code in producers}
-    total = sum(weights.values())
-    return {code: w / total for code, w in weights.items()}
+    size = province_size()
+    draw = {code: rng.random() ** (1 / size[code]) for code in sorted(size) if code not in anchored}
+    others = sorted(draw, key=draw.get, reverse=True)[: product.producing_provinces - len(anchored)]
+    weights = {code: size[code] * rng.lognormvariate(0, 0.75) for code in others}
+    rest, total = 1 - sum(anchored.values()), sum(weights.values())
+    return {**anchored, **{code: rest * w / total for code, w in weights.items()}}
 
 
 @functools.cache
