@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+from datetime import UTC, datetime
+from unittest import mock
 
 import pytest
 import requests
@@ -9,6 +11,8 @@ import requests
 from ibdc import pipeline
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client, put_bytes
+from ibdc.sources.adapters import adapter_for
+from ibdc.sources.registry import load_registry
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +72,38 @@ def test_a_tampered_object_fails_the_checksum(services):
     manifest["objects"][0]["version_id"] = written.version_id
     with pytest.raises(raw_zone.ChecksumMismatch, match=obj["key"]):
         raw_zone.read_pages(manifest)
+
+
+def test_a_writer_never_deletes_a_later_writers_pages_and_every_manifest_stays_readable(services):
+    """Two extractions of one partition at once (a backfill over a scheduled run): the one that
+    started first commits last, yet the other's pages survive, and each manifest reads back whole."""
+    dataset, province, period = "industrial_output", "610000", "2025-08"
+    source = load_registry()[province]
+    mc = client()
+    started_first = adapter_for(source.style).extract(source, dataset, period)
+    later = raw_zone.write_partition(adapter_for(source.style).extract(source, dataset, period))
+    # A writer that started after `later` and has written its pages, not yet its manifest.
+    in_flight = raw_zone.partition_prefix(dataset, province, period) + "extract=99991231T000000-x/page-0001.json"
+    put_bytes(mc, services.raw_bucket, in_flight, b"{}", "application/json")
+    with mock.patch.object(raw_zone, "datetime", wraps=raw_zone.datetime) as clock:  # started before `later`
+        clock.now.return_value = datetime(2000, 1, 1, tzinfo=UTC)
+        first = raw_zone.write_partition(started_first)
+    prefix = raw_zone.partition_prefix(dataset, province, period)
+    names = {o.object_name for o in mc.list_objects(services.raw_bucket, prefix=prefix, recursive=True)}
+    assert in_flight in names  # not deleted by a writer that started before it
+    assert {o["key"] for o in later["objects"]} <= names  # nor the later, committed extraction's pages
+    assert raw_zone.read_manifest(dataset, province, period)["extract_id"] == first["extract_id"]  # last wins
+    for manifest in (first, later):  # both whole, read by version id
+        assert len(raw_zone.read_pages(manifest)) == len(manifest["objects"]) > 0
+
+
+def test_a_bucket_without_versioning_is_refused(services):
+    mc = client()
+    bucket = "ibdc-raw-test-unversioned"
+    if not mc.bucket_exists(bucket):
+        mc.make_bucket(bucket)
+    source = load_registry()["610000"]
+    extraction = adapter_for(source.style).extract(source, "industrial_output", "2025-09")
+    with pytest.raises(raw_zone.VersioningOff, match=bucket):
+        raw_zone.write_partition(extraction, mc, bucket)
+    assert not list(mc.list_objects(bucket, recursive=True))

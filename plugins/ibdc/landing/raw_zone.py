@@ -2,8 +2,11 @@
 
 A partition is committed by its manifest (``_manifest.json``), written after every page of the
 extraction: a reader follows the manifest, so it sees the previous extraction or the new one, never
-half of one. Pages of superseded extractions are deleted after the commit (bucket versioning keeps
-their bytes recoverable).
+half of one. After the commit, the pages of earlier extractions are deleted: bucket versioning (a
+partition is never written to a bucket without it) keeps their bytes, which the manifests that named
+them still read by version id. Extraction ids start with their UTC start time, so a writer deletes
+only what started before it: two writers of one partition (a backfill over a scheduled run) never
+delete each other's pages, and the last manifest written wins, a whole extraction either way.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import uuid
 from datetime import UTC, datetime
 
 from minio import Minio
+from minio.commonconfig import ENABLED
 from minio.deleteobjects import DeleteObject
 
 from ibdc.landing.object_store import client, get_bytes, put_bytes
@@ -25,6 +29,10 @@ MANIFEST = "_manifest.json"
 
 class ChecksumMismatch(RuntimeError):
     pass
+
+
+class VersioningOff(RuntimeError):
+    """The raw bucket keeps no earlier versions: replacing a partition would lose the bytes it replaces."""
 
 
 def partition_prefix(dataset: str, province: str, period: str) -> str:
@@ -39,6 +47,8 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
     """Store an extraction's pages and commit them with a manifest; returns the manifest."""
     mc = mc or client()
     bucket = bucket or get_settings().raw_bucket
+    if mc.get_bucket_versioning(bucket).status != ENABLED:
+        raise VersioningOff(f"bucket {bucket} must have versioning enabled (ibdc up, or the deployment's init job)")
     prefix = partition_prefix(extraction.dataset, extraction.source.code, extraction.period)
     extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     objects = []
@@ -82,11 +92,12 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
 
 
 def _delete_superseded(mc: Minio, bucket: str, prefix: str, keep_extract_id: str) -> None:
-    keep = f"{prefix}extract={keep_extract_id}/"
+    """Delete the pages of the extractions that started before ``keep_extract_id``."""
+    start = len(prefix + "extract=")
     stale = [
         DeleteObject(o.object_name)
         for o in mc.list_objects(bucket, prefix=prefix + "extract=", recursive=True)
-        if not o.object_name.startswith(keep)
+        if o.object_name[start:].split("/", 1)[0] < keep_extract_id
     ]
     for error in mc.remove_objects(bucket, stale):
         raise RuntimeError(f"could not delete superseded raw object: {error}")
