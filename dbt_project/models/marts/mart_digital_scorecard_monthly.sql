@@ -1,8 +1,16 @@
 -- Provincial digital-transformation scorecard by province x month: IoT devices reporting, 5G and
 -- IoT adoption among active enterprises, data freshness and quality of the month's loads.
 -- The months are those with at least one successful load of any dataset for the province.
+-- Freshness is the load lag: days from the end of a period (the month; a telemetry day) to the load
+-- the marts show, so it depends on the loads only, not on the day the scorecard is built.
 with loads as (
-    select * from {{ ref('stg_provincial__load_audit') }}
+    select
+        a.*,
+        a.finished_at::date - case
+            when length(a.period) = 10 then a.period::date + 1
+            else (a.period_month + interval '1 month')::date
+        end as load_lag_days
+    from {{ ref('stg_provincial__load_audit') }} as a
 ),
 
 spine as (
@@ -33,10 +41,10 @@ load_stats as (
     select
         province_code,
         period_month,
-        max(finished_at) filter (where dataset = 'industrial_output') as last_load_industrial_output,
-        max(finished_at) filter (where dataset = 'electricity_consumption') as last_load_electricity,
-        max(finished_at) filter (where dataset = 'enterprises') as last_load_enterprises,
-        max(finished_at) filter (where dataset = 'equipment_telemetry') as last_load_telemetry,
+        max(load_lag_days) filter (where dataset = 'industrial_output') as lag_industrial_output,
+        max(load_lag_days) filter (where dataset = 'electricity_consumption') as lag_electricity,
+        max(load_lag_days) filter (where dataset = 'enterprises') as lag_enterprises,
+        max(load_lag_days) filter (where dataset = 'equipment_telemetry') as lag_telemetry,
         sum(rows_in) as rows_in,
         sum(rows_quarantined) as rows_quarantined
     from loads
@@ -54,10 +62,10 @@ select
         then round(e.fiveg_enterprises::numeric / e.active_enterprises, 6) end as fiveg_adoption_share,
     case when e.active_enterprises > 0
         then round(e.iot_enterprises::numeric / e.active_enterprises, 6) end as iot_adoption_share,
-    (current_date - l.last_load_industrial_output::date)::integer as days_since_load_industrial_output,
-    (current_date - l.last_load_electricity::date)::integer as days_since_load_electricity_consumption,
-    (current_date - l.last_load_enterprises::date)::integer as days_since_load_enterprises,
-    (current_date - l.last_load_telemetry::date)::integer as days_since_load_equipment_telemetry,
+    l.lag_industrial_output::integer as load_lag_days_industrial_output,
+    l.lag_electricity::integer as load_lag_days_electricity_consumption,
+    l.lag_enterprises::integer as load_lag_days_enterprises,
+    l.lag_telemetry::integer as load_lag_days_equipment_telemetry,
     l.rows_in::bigint as rows_in,
     l.rows_quarantined::bigint as rows_quarantined,
     case when l.rows_in > 0 then round(l.rows_quarantined::numeric / l.rows_in, 6) end as quarantine_rate
