@@ -2,7 +2,10 @@
 -- what the enterprise snapshot (snapshots/snap_enterprises.yml) records history of.
 select
     province_code, period_month, uscc, enterprise_name, city, division_code, size_class,
-    legal_representative, phone, iot_adopted, fiveg_adopted, registered_on, updated_on, status
+    legal_representative, phone, iot_adopted, fiveg_adopted, registered_on, updated_on, status,
+    -- When the record took this form: the registry's date of its last change, else of registration
+    -- (the snapshot's updated_at, so a version is valid from the day the registry changed it).
+    coalesce(updated_on, registered_on)::timestamp as changed_on
 from (
     select
         e.*,
