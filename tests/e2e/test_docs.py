@@ -28,6 +28,18 @@ def _lists_the_marts(get) -> None:
     assert manifest.status_code == 200
     nodes = manifest.json()["nodes"]
     assert nodes[MART]["schema"] == "marts" and nodes[MART]["description"]
+    # Lineage the docs draw: from the raw source through staging to the mart.
+    parents = manifest.json()["parent_map"]
+    upstream, frontier = set(), {MART}
+    while frontier:
+        frontier = {p for n in frontier for p in parents.get(n, [])} - upstream
+        upstream |= frontier
+    assert {"source.ibdc.raw.industrial_output", "model.ibdc.stg_provincial__industrial_output"} <= upstream
+    # And the raw sources' freshness, checked on the same run against their cadence's thresholds.
+    freshness = {r["unique_id"]: r["status"] for r in get("/sources.json").json()["results"]}
+    raw = {f"source.ibdc.raw.{d}" for d in ("industrial_output", "electricity_consumption", "enterprises")}
+    assert raw | {"source.ibdc.raw.equipment_telemetry"} <= set(freshness)
+    assert set(freshness.values()) <= {"pass", "warn", "error"}
     assert get("/secrets.env").status_code == 404  # only the docs' own files are served
 
 

@@ -1,8 +1,11 @@
 """dbt docs: generated on every transform run, published to the docs bucket, and served from there
-(inside the Airflow UI by the ``ibdc`` plugin, and standalone by ``make docs``)."""
+(inside the Airflow UI by the ``ibdc`` plugin, and standalone by ``make docs``). Each run also checks
+the freshness of the raw sources against their cadence's thresholds (``sources.json``, published
+beside the docs; a stale source is logged as a warning, and does not stop the docs)."""
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 
 from fastapi import FastAPI, HTTPException
@@ -13,11 +16,32 @@ from ibdc.landing.object_store import client, get_bytes, put_bytes
 from ibdc.settings import get_settings
 from ibdc.transform.dbt import DBT_TARGET_DIR, run_dbt
 
-DOCS_FILES = {"index.html": "text/html", "manifest.json": "application/json", "catalog.json": "application/json"}
+DOCS_FILES = {
+    "index.html": "text/html",
+    "manifest.json": "application/json",
+    "catalog.json": "application/json",
+    "sources.json": "application/json",
+}
 DOCS_PREFIX = "dbt-docs/latest/"
+log = logging.getLogger("ibdc.transform.docs")
+
+
+def check_freshness() -> dict[str, str]:
+    """``dbt source freshness`` over the raw sources: source -> pass, warn, error (or runtime error)."""
+    results = run_dbt("source", "freshness", check=False).results
+    statuses = {r.node.unique_id.removeprefix("source.ibdc."): str(r.status) for r in results}
+    for source, status in sorted(statuses.items()):
+        if status != "pass":
+            log.warning(
+                "source %s is not fresh: %s (thresholds: dbt_project/models/staging/_provincial__sources.yml)",
+                source,
+                status,
+            )
+    return statuses
 
 
 def generate_and_publish() -> list[str]:
+    check_freshness()
     run_dbt("docs", "generate")
     mc = client()
     bucket = get_settings().docs_bucket
