@@ -27,8 +27,8 @@ def test_the_raw_zone_holds_the_file_s_bytes_as_served(province, encoding, servi
     with pytest.raises(UnicodeDecodeError):
         stored.decode("utf-8")  # GBK / GB18030, not UTF-8
     text = stored.decode(encoding)
-    assert text.startswith("地区代码,统计月份,产品代码,产品名称,计量单位,本月,1-本月累计\n")
-    assert text.splitlines()[-1] == f"合计(共{len(truth(province, period)['expected'])}条),,,,,,"
+    assert text.startswith("地区代码,统计月份,产品代码,产品名称,本月(万吨),1-本月累计(万吨)\n")  # crude steel first
+    assert text.splitlines()[-2:] == ["", f"总计(共{len(truth(province, period)['expected'])}条)"]
 
 
 def test_the_portal_wants_the_province_s_basic_auth(services):

@@ -83,6 +83,20 @@ def test_reconciliation_fails_when_records_received_differ_from_claimed():
         ex.reconcile()
 
 
+def test_a_total_that_changes_between_pages_fails_the_attempt(monkeypatch):
+    from types import SimpleNamespace
+
+    from ibdc.sources.adapters import base
+
+    totals = iter([25, 25, 26])  # the source published one more record while we paged
+    monkeypatch.setattr(
+        base, "fetch_page", lambda ex, send, request: SimpleNamespace(total=next(totals), num_records=10)
+    )
+    ex = Extraction(load_registry()["110000"], "industrial_output", "2026-01", [], None)
+    with pytest.raises(base.PartitionChangedWhilePaged, match="page 2 claims 26 records, page 0 claimed 25"):
+        base.fetch_paged(ex, 10, lambda i: (None, {"page": i}))
+
+
 def test_a_transform_run_knows_the_periods_its_triggering_loads_wrote():
     from types import SimpleNamespace
 

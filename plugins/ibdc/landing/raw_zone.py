@@ -50,7 +50,8 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
     if mc.get_bucket_versioning(bucket).status != ENABLED:
         raise VersioningOff(f"bucket {bucket} must have versioning enabled (ibdc up, or the deployment's init job)")
     prefix = partition_prefix(extraction.dataset, extraction.source.code, extraction.period)
-    extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    # Its start time to the microsecond first: ids sort by when extractions started (_delete_superseded).
+    extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
     objects = []
     for n, page in enumerate(extraction.pages, start=1):
         key = f"{prefix}extract={extract_id}/page-{n:04d}.{page.extension}"

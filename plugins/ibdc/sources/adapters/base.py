@@ -32,6 +32,10 @@ class ReconciliationError(RuntimeError):
     """The records received differ from what the source claims to hold."""
 
 
+class PartitionChangedWhilePaged(RuntimeError):
+    """The total a source claims changed between two pages of one extraction (worth another attempt)."""
+
+
 class SourceRefused(RuntimeError):
     """The source answered a request with an error of its own instead of data (a wrong key, an
     unknown resource, a bad signature): raised at once, never retried, never taken for data."""
@@ -193,11 +197,18 @@ def fetch_paged(
 ) -> Extraction:
     """Fetch pages 0, 1, ... (``request_for(i)`` gives the sender and the request to record) until the
     total the source claims is covered, then reconcile. Pages advance by the page size asked for, not
-    by the records received: a portal that repeats records across pages must not make us skip any."""
+    by the records received: a portal that repeats records across pages must not make us skip any.
+    Every page must claim the same total: a partition that changes while it is paged through (a
+    revision published mid-extraction) fails the attempt, and the task's next attempt pages it again."""
     index = 0
     while True:
         send, request = request_for(index)
         page = fetch_page(extraction, send, request)
+        if index and page.total != extraction.records_claimed:
+            raise PartitionChangedWhilePaged(
+                f"{extraction.dataset} {extraction.source.code} {extraction.period}: page {index} claims"
+                f" {page.total} records, page 0 claimed {extraction.records_claimed} (changed while paged)"
+            )
         extraction.records_claimed = page.total
         index += 1
         if not page.num_records or index * page_size >= extraction.records_claimed:
