@@ -6,19 +6,37 @@
     on_schema_change='append_new_columns',
 ) }}
 -- Equipment availability, performance, quality and OEE rolled up to province x manufacturing
--- division x day: the enterprise-day figures averaged over the enterprises reporting, the division
--- from the enterprise dimension's current version (null for enterprises not in the registry).
--- Incremental on the day like mart_equipment_oee_enterprise_daily (the days the loads wrote).
+-- division x day: the enterprise-day figures averaged over the enterprises reporting, each enterprise
+-- in the division its registry record had that day (the dim_enterprise version valid on the day;
+-- before its first known version, that one; null for enterprises not in the registry).
+-- Incremental on the day: the days the telemetry loads wrote, and every day of a month whose registry
+-- the loads wrote (an enterprise's division may have changed).
 with enterprise_day as (
     select *
     from {{ ref('mart_equipment_oee_enterprise_daily') }}
-    {% if is_incremental() %}{{ loaded_periods_filter('period_day', 'equipment_telemetry') }}{% endif %}
+    {% if is_incremental() %}
+    {{ loaded_periods_filter('period_day', 'equipment_telemetry', months_of='enterprises') }}
+    {% endif %}
+),
+
+attributed as (
+    select e.*, v.division_code
+    from enterprise_day as e
+    left join lateral (
+        select d.division_code
+        from {{ ref('dim_enterprise') }} as d
+        where d.uscc = e.uscc
+        order by (d.valid_from::date <= e.period_day) desc,  -- versions valid by the day first,
+            case when d.valid_from::date <= e.period_day then d.valid_from end desc,  -- the latest of them,
+            d.valid_from  -- else the earliest version
+        limit 1
+    ) as v on true
 )
 
 select
     e.province_code,
     e.period_day,
-    d.division_code,
+    e.division_code,
     count(*)::integer as enterprises_reporting,
     sum(e.devices_reporting)::integer as devices_reporting,
     sum(e.output_units)::bigint as output_units,
@@ -28,6 +46,5 @@ select
     round(avg(e.performance), 6)::numeric as performance,
     round(avg(e.quality), 6)::numeric as quality,
     round(avg(e.oee), 6)::numeric as oee
-from enterprise_day as e
-left join {{ ref('dim_enterprise') }} as d on d.uscc = e.uscc and d.is_current
-group by e.province_code, e.period_day, d.division_code
+from attributed as e
+group by e.province_code, e.period_day, e.division_code
