@@ -107,3 +107,30 @@ def test_a_bucket_without_versioning_is_refused(services):
     with pytest.raises(raw_zone.VersioningOff, match=bucket):
         raw_zone.write_partition(extraction, mc, bucket)
     assert not list(mc.list_objects(bucket, recursive=True))
+
+
+def test_a_reader_during_a_re_extraction_sees_the_previous_partition_whole(services, monkeypatch):
+    """Between the new extraction's first page and its manifest, a reader gets the previous extraction
+    (its manifest and every one of its pages, checksums verified), never a mix."""
+    dataset, province, period = "industrial_output", "320000", "2025-10"
+    monkeypatch.setitem(load_registry()[province].page_sizes, dataset, 5)  # a few pages
+    pipeline.extract_partition(dataset, province, period)
+    before = raw_zone.read_manifest(dataset, province, period)
+    assert len(before["objects"]) > 1
+    seen = []
+    real_put = raw_zone.put_bytes
+
+    def put_then_read(mc, bucket, key, body, content_type, metadata=None):
+        written = real_put(mc, bucket, key, body, content_type, metadata)
+        if not key.endswith(raw_zone.MANIFEST):  # a page of the new extraction is in; its manifest is not
+            current = raw_zone.read_manifest(dataset, province, period)
+            seen.append((current["extract_id"], [hashlib.sha256(b).hexdigest() for b in raw_zone.read_pages(current)]))
+        return written
+
+    monkeypatch.setattr(raw_zone, "put_bytes", put_then_read)
+    pipeline.extract_partition(dataset, province, period)
+    after = raw_zone.read_manifest(dataset, province, period)
+    assert after["extract_id"] != before["extract_id"]
+    assert len(seen) == len(after["objects"]) > 1  # read after each page of the new extraction
+    previous = (before["extract_id"], [o["sha256"] for o in before["objects"]])
+    assert all(reading == previous for reading in seen)
