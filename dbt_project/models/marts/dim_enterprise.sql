@@ -1,3 +1,4 @@
+{{ config(indexes=[{'columns': ['uscc']}]) }}
 -- The enterprise dimension with full history (type 2): one row per version of an enterprise's
 -- registry record, from the snapshot snap_enterprises, with its validity interval.
 select
