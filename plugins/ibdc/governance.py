@@ -23,9 +23,8 @@ from psycopg import sql
 from ibdc import alerts
 from ibdc.loading.postgres import ensure_schema
 from ibdc.reference import provinces
+from ibdc.settings import LOADER, TRANSFORMER
 
-LOADER = "ibdc_loader"
-TRANSFORMER = "ibdc_transformer"
 READERS = ("ibdc_analyst_national", "ibdc_exchange_partner", "ibdc_steward")
 PROVINCIAL_PREFIX = "ibdc_analyst_"
 TRANSFORMER_SCHEMAS = ("reference", "staging", "intermediate", "snapshots", "marts")
@@ -35,17 +34,28 @@ def provincial_roles() -> list[str]:
     return [PROVINCIAL_PREFIX + code for code in provinces()]
 
 
+class UnsafeRole(RuntimeError):
+    """A governance role exists with powers it must not have (superuser, creating roles, ...)."""
+
+
 def _ensure_role(conn: psycopg.Connection, role: str, password: str | None = None) -> None:
-    """Create the role unless it exists; a pipeline role logs in with ``password``."""
-    login = sql.SQL("LOGIN PASSWORD {}").format(sql.Literal(password)) if password else sql.SQL("NOLOGIN")
-    attrs = sql.SQL("NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS {}").format(login)
+    """Create the role unless it exists (a pipeline role with ``password`` logs in with it; without
+    one, an existing role's login is left as it is); refuse a role with superuser-like powers."""
+    login = sql.SQL("LOGIN PASSWORD {}").format(sql.Literal(password)) if password else None
     if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
         try:
-            conn.execute(sql.SQL("CREATE ROLE {} {}").format(sql.Identifier(role), attrs))
-            return
+            with conn.transaction():  # a savepoint: a concurrent CREATE must not abort the provisioning
+                conn.execute(sql.SQL("CREATE ROLE {} {}").format(sql.Identifier(role), login or sql.SQL("NOLOGIN")))
         except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
             pass  # created meanwhile by another database's provisioning (roles are cluster-wide)
-    conn.execute(sql.SQL("ALTER ROLE {} {}").format(sql.Identifier(role), attrs))
+    elif login is not None:
+        conn.execute(sql.SQL("ALTER ROLE {} {}").format(sql.Identifier(role), login))
+    powers = conn.execute(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = %s",
+        (role,),
+    ).fetchone()
+    if any(powers):
+        raise UnsafeRole(f"role {role} exists with superuser-like powers; an administrator must remove them")
 
 
 def _hand_over(conn: psycopg.Connection, schema: str, owner: str) -> None:
@@ -90,8 +100,11 @@ def _provision(conn: psycopg.Connection, loader_password: str | None, transforme
         _ensure_role(conn, role)
     ids = {name: sql.Identifier(name) for name in (LOADER, TRANSFORMER)}
     conn.execute(
-        sql.SQL("REVOKE ALL ON DATABASE {d} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {d} TO {r}").format(
-            d=sql.Identifier(conn.info.dbname), r=sql.SQL(", ").join(map(sql.Identifier, everyone))
+        sql.SQL(
+            "REVOKE ALL ON DATABASE {d} FROM PUBLIC, {r}; GRANT CONNECT ON DATABASE {d} TO {r};"
+            " GRANT TEMPORARY ON DATABASE {d} TO {t}"  # dbt's incremental models stage in temporary tables
+        ).format(
+            d=sql.Identifier(conn.info.dbname), r=sql.SQL(", ").join(map(sql.Identifier, everyone)), t=ids[TRANSFORMER]
         )
     )
     conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
@@ -109,6 +122,8 @@ def _provision(conn: psycopg.Connection, loader_password: str | None, transforme
         sql.SQL(
             "GRANT USAGE ON SCHEMA raw, ops TO {l};"
             " GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA raw TO {l};"
+            # The audit trail: the loader adds its attempts and closes them, never deletes one.
+            " REVOKE DELETE ON raw.load_audit FROM {l};"
             " GRANT UPDATE (finished_at, outcome, error, rows_in, rows_loaded, rows_quarantined, checksum_verified)"
             "   ON raw.load_audit TO {l};"
             " GRANT INSERT ON ops.alerts TO {l};"

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# The pipeline's two database roles (provisioned by ibdc.governance).
+LOADER = "ibdc_loader"
+TRANSFORMER = "ibdc_transformer"
 LOCAL_DIR = PROJECT_DIR / ".local"
 
 
@@ -86,19 +90,18 @@ class Settings(BaseSettings):
         return self.warehouse_dsn or self._local_dsn(self.warehouse_db)
 
     def _as_role(self, role: str, password: str | None) -> str:
-        parts = urlsplit(self.warehouse)
-        netloc = f"{role}:{quote(password or '', safe='')}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return parts._replace(netloc=netloc).geturl()
+        """The warehouse's connection (host, port, database, options) as ``role``: a libpq conninfo."""
+        return make_conninfo(self.warehouse, user=role, password=password or "")
 
     @property
     def loader(self) -> str:
         """The DSN partition loads and alerts connect with: role ``ibdc_loader``."""
-        return self.loader_dsn or self._as_role("ibdc_loader", self.loader_password)
+        return self.loader_dsn or self._as_role(LOADER, self.loader_password)
 
     @property
     def transformer(self) -> str:
         """The DSN dbt connects with: role ``ibdc_transformer``."""
-        return self.transformer_dsn or self._as_role("ibdc_transformer", self.transformer_password)
+        return self.transformer_dsn or self._as_role(TRANSFORMER, self.transformer_password)
 
     @property
     def airflow_metadata(self) -> str:
@@ -123,13 +126,13 @@ class Settings(BaseSettings):
 
     def dbt_env(self) -> dict[str, str]:
         """The transformer's DSN split into the variables ``dbt_project/profiles.yml`` reads."""
-        parts = urlsplit(self.transformer)
+        parts = conninfo_to_dict(self.transformer)
         return {
-            "IBDC_DBT_HOST": parts.hostname or "127.0.0.1",
-            "IBDC_DBT_PORT": str(parts.port or 5432),
-            "IBDC_DBT_USER": parts.username or "",
-            "IBDC_DBT_PASSWORD": unquote(parts.password or ""),
-            "IBDC_DBT_DBNAME": parts.path.lstrip("/"),
+            "IBDC_DBT_HOST": str(parts.get("host") or "127.0.0.1"),
+            "IBDC_DBT_PORT": str(parts.get("port") or 5432),
+            "IBDC_DBT_USER": str(parts.get("user") or ""),
+            "IBDC_DBT_PASSWORD": str(parts.get("password") or ""),
+            "IBDC_DBT_DBNAME": str(parts.get("dbname") or ""),
         }
 
 

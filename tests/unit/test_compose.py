@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ibdc.localstack.airflow import airflow_defaults
-from ibdc.settings import PROJECT_DIR, Settings
+from ibdc.settings import LOADER, PROJECT_DIR, TRANSFORMER, Settings
 from ibdc.sources.registry import load_registry
 
 AIRFLOW_SERVICES = (
@@ -69,16 +69,29 @@ def test_services_get_every_variable_the_code_reads(compose):
         f"IBDC_{name.upper()}"
         for name, field in Settings.model_fields.items()
         if field.default is None
-        # optional: the local cluster's password, alternatives to a derived DSN, the local admin login
-        and name not in ("pg_password", "airflow_db_dsn", "loader_dsn", "transformer_dsn", "airflow_admin_password")
+        # optional: the local cluster's password, Airflow's metadata DSN (compose sets Airflow's own), the
+        # local admin login
+        and name not in ("pg_password", "airflow_db_dsn", "airflow_admin_password")
     }
+    # Who connects to the warehouse as what: the services that run tasks as the pipeline's two roles
+    # (whole DSNs), never as the administrator; the init job as the administrator, provisioning the
+    # roles with their passwords.
+    admin = {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_PASSWORD", "IBDC_TRANSFORMER_PASSWORD"}
+    pipeline = {"IBDC_LOADER_DSN", "IBDC_TRANSFORMER_DSN"}
+    assert admin | pipeline <= external
     connections = {f"AIRFLOW_CONN_{s.conn_id.upper()}" for s in load_registry().values()}
     airflow = {k for k in airflow_defaults(Settings(pg_password="x")) if k.startswith("AIRFLOW")} - LOCAL_ONLY
     assert dbt_vars and external and connections
     for name in AIRFLOW_SERVICES:
         env = compose["services"][name]["environment"]
-        missing = sorted(v for v in dbt_vars | external | connections | airflow if not env.get(v))
+        missing = sorted(v for v in dbt_vars | (external - admin) | connections | airflow if not env.get(v))
         assert not missing, (name, missing)
+        assert not admin & set(env), (name, "holds the warehouse administrator's credentials")
+    init = compose["services"]["airflow-init"]
+    assert "ibdc provision" in " ".join(init["command"])
+    assert not sorted(v for v in admin | external | dbt_vars if not init["environment"].get(v))
+    for variable, role in (("IBDC_LOADER_DSN", LOADER), ("IBDC_TRANSFORMER_DSN", TRANSFORMER)):
+        assert compose["x-ibdc-env"][variable].startswith(f"postgresql://{role}:")  # the roles provision creates
 
 
 def test_secrets_come_from_env_and_the_example_lists_each(compose):

@@ -1,6 +1,8 @@
 import json
 import os
 
+from psycopg.conninfo import conninfo_to_dict
+
 from ibdc.settings import Settings
 from ibdc.sources.credentials import get_credentials
 
@@ -21,7 +23,17 @@ def test_local_defaults_and_external_services(monkeypatch):
     assert not external.manages_postgres and not external.manages_s3
     assert external.airflow_metadata == "postgresql://u:p@db.example:6543/airflow"
     # The pipeline's roles on the administrator's host and database; dbt as the transformer.
-    assert external.loader == "postgresql://ibdc_loader:l%2Fp@db.example:6543/wh"
+    assert conninfo_to_dict(external.loader) == {
+        "user": "ibdc_loader",
+        "password": "l/p",
+        "host": "db.example",
+        "port": "6543",
+        "dbname": "wh",
+    }
+    # A socket directory or IPv6 host, given as a conninfo, stays as it is.
+    monkeypatch.setenv("IBDC_WAREHOUSE_DSN", "host=/var/run/postgresql dbname=wh user=admin")
+    assert conninfo_to_dict(Settings().transformer)["host"] == "/var/run/postgresql"
+    monkeypatch.setenv("IBDC_WAREHOUSE_DSN", "postgresql://admin:x@db.example:6543/wh")
     assert external.dbt_env() == {
         "IBDC_DBT_HOST": "db.example",
         "IBDC_DBT_PORT": "6543",

@@ -160,10 +160,11 @@ BEGIN
     DROP POLICY IF EXISTS ibdc_pipeline_rows ON {{ relation }};
     CREATE POLICY ibdc_pipeline_rows ON {{ relation }} AS PERMISSIVE FOR ALL
       TO {{ governance_roles().transformer }}
-      -- current_user, not only the policy's role: a masked view is owned by the transformer and reads
-      -- the mart with the owner's policies, but current_user there is the analyst (who must not match).
-      USING (pg_catalog.pg_has_role(current_user, '{{ governance_roles().transformer }}', 'MEMBER'))
-      WITH CHECK (pg_catalog.pg_has_role(current_user, '{{ governance_roles().transformer }}', 'MEMBER'));
+      -- The transformer itself, not its members (an analyst granted the owner role still sees only its
+      -- province), and not through a masked view (owned by the transformer, read by an analyst: the
+      -- view applies its owner's policies, but current_user is the analyst).
+      USING (current_user = '{{ governance_roles().transformer }}'::name)
+      WITH CHECK (current_user = '{{ governance_roles().transformer }}'::name);
   END IF;
 END
 $governance$;

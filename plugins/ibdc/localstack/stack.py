@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import requests
+from psycopg.conninfo import conninfo_to_dict
 
 from ibdc import governance
 from ibdc.landing.object_store import client, ensure_bucket
@@ -25,8 +26,12 @@ def _http_ok(url: str) -> bool:
 
 
 def provision_warehouse(settings: Settings) -> None:
-    """The pipeline's roles and schema owners in the warehouse database (as its administrator)."""
-    governance.provision(settings.warehouse, settings.loader_password, settings.transformer_password)
+    """The pipeline's roles and schema owners in the warehouse database (as its administrator), the
+    pipeline roles' passwords those of their DSNs (none given: an existing role's login is kept)."""
+    loader, transformer = (
+        conninfo_to_dict(dsn).get("password") or None for dsn in (settings.loader, settings.transformer)
+    )
+    governance.provision(settings.warehouse, loader, transformer)
 
 
 def up(say=print, write_env: bool = True) -> Settings:
