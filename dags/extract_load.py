@@ -4,6 +4,7 @@ Declarative: each dataset's DAG is its schedule (the dataset's cadence, on data 
 params, its asset and its task order; the work is done by ``ibdc.pipeline``.
 """
 
+from airflow.providers.standard.sensors.date_time import DateTimeSensor
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from ibdc import pipeline
@@ -81,7 +82,19 @@ def extract_load_dag(dataset: str):
             outlet_events[RAW_ASSETS[dataset]].extra = loaded  # the transform builds exactly these periods
             return loaded
 
-        load.expand(partition=extract.expand(partition=plan()))
+        planned = plan()
+        if cadence.get("grace"):  # devices report late: wait past the interval's end (rescheduled, no slot held)
+            hours = cadence["grace"].total_seconds() / 3600
+            (
+                DateTimeSensor(
+                    task_id="wait_for_late_reports",
+                    target_time=f"{{{{ (data_interval_end + macros.timedelta(hours={hours})).isoformat() }}}}",
+                    mode="reschedule",
+                    poke_interval=600,
+                )
+                >> planned
+            )
+        load.expand(partition=extract.expand(partition=planned))
 
     return extract_load()
 

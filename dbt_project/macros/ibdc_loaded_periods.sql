@@ -12,12 +12,10 @@
   The `where` clause of an incremental model's run: rows whose `column` (a date: the day, or the
   first day of the month) falls in a period the triggering loads wrote for any of `datasets`, plus,
   with `years_after`, the same periods that many years later (whose year-on-year figures depend on
-  them), plus the rows whose `column` falls in a month the loads of `months_of` wrote (a day-grained
-  model that also depends on a monthly dataset). Nothing when the run was triggered by loads of other
-  datasets only; no filter at all (every period, a full rebuild) when no loaded periods were passed: a
-  manual run or a plain `dbt build`.
+  them). Nothing when the run was triggered by loads of other datasets only; no filter at all (every
+  period, a full rebuild) when no loaded periods were passed: a manual run or a plain `dbt build`.
 #}
-{% macro loaded_periods_filter(column, datasets, years_after=0, months_of=[]) %}
+{% macro loaded_periods_filter(column, datasets, years_after=0) %}
     {%- set raw = var('ibdc_loaded_periods', '{}') -%}
     {%- set loaded = (fromjson(raw) if raw is string else raw) or {} -%}
     {%- set periods = [] -%}
@@ -33,22 +31,8 @@
             {%- endfor -%}
         {%- endfor -%}
     {%- endfor -%}
-    {%- set months = [] -%}
-    {%- for dataset in ([months_of] if months_of is string else months_of) -%}
-        {%- for p in ibdc_loaded_periods(dataset) -%}
-            {%- set p = p | string -%}
-            {%- if not modules.re.match('^\d{4}-\d{2}$', p) -%}
-                {{ exceptions.raise_compiler_error("ibdc_loaded_periods: not a month: " ~ p) }}
-            {%- endif -%}
-            {%- do months.append(p ~ '-01') -%}
-        {%- endfor -%}
-    {%- endfor -%}
-    {%- if periods or months %}
-    where {% if periods -%}
-        {{ column }} in ({% for d in periods | unique | sort %}date '{{ d }}'{{ ", " if not loop.last }}{% endfor %})
-    {%- endif %}{% if periods and months %} or {% endif %}{% if months -%}
-        date_trunc('month', {{ column }})::date in ({% for d in months | unique | sort %}date '{{ d }}'{{ ", " if not loop.last }}{% endfor %})
-    {%- endif %}
+    {%- if periods %}
+    where {{ column }} in ({% for d in periods | unique | sort %}date '{{ d }}'{{ ", " if not loop.last }}{% endfor %})
     {%- elif loaded %}
     where false
     {%- endif -%}

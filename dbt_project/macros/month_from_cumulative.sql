@@ -4,6 +4,8 @@
   later month is its year-to-date minus the previous month's. Null when the previous month is not
   loaded, or was loaded after this one: a revision of the previous month changes this month's
   year-to-date too, so until this month is collected again the stored one predates the revision.
+  (Any reload of the previous month after this one, a revision or not, voids the comparison until
+  this month is loaded again: the check it feeds then skips that pair rather than guess.)
 #}
 {% macro month_from_cumulative(cumulative, period='period_month', loaded_at='loaded_at', window='w') %}
     case

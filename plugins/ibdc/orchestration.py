@@ -32,9 +32,11 @@ CADENCES = {
         "start_date": datetime(2018, 1, 1, tzinfo=UTC),
     },
     Cadence.DAILY: {
-        # Midnight UTC: each run's data interval is exactly the UTC day its partition holds. A device
-        # that reports late is collected by running the day again (loads replace the partition).
+        # Midnight UTC: each run's data interval is exactly the UTC day its partition holds; the run
+        # then waits this long past the interval's end for devices that report late (a late report
+        # after that is collected by running the day again: loads replace the partition).
         "cron": "0 0 * * *",
+        "grace": timedelta(hours=2),
         "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
         "format": "YYYY-MM-DD",
         "start_date": datetime(2024, 1, 1, tzinfo=UTC),
@@ -46,12 +48,13 @@ CADENCES = {
 def no_retry_for_what_retrying_cannot_fix():
     """A failure that the same request would meet again (the source's schema changed, its count
     disagrees with its records, it refuses the credentials, too many bad records, a checksum that
-    does not match, a warehouse not provisioned) fails the task at once instead of after its retries.
+    does not match, a raw bucket without versioning, a warehouse not provisioned) fails the task at
+    once instead of after its retries.
     Transient failures (HTTP errors, timeouts, cut bodies) keep the task's retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from ibdc.formats import SchemaDrift
-    from ibdc.landing.raw_zone import ChecksumMismatch
+    from ibdc.landing.raw_zone import ChecksumMismatch, VersioningOff
     from ibdc.loading.postgres import QuarantineThresholdExceeded, WarehouseNotProvisioned
     from ibdc.sources.adapters.base import ReconciliationError, SourceRefused
 
@@ -61,6 +64,7 @@ def no_retry_for_what_retrying_cannot_fix():
         SourceRefused,
         QuarantineThresholdExceeded,
         ChecksumMismatch,
+        VersioningOff,
         WarehouseNotProvisioned,
     )
     try:

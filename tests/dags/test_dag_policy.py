@@ -79,6 +79,13 @@ def test_extract_dags_run_at_their_cadence_on_data_intervals_with_validated_para
         interval = scheduler_view.infer_manual_data_interval(run_after=midnight(run_after))
         assert (interval.start, interval.end) == (midnight(start), midnight(end))
         assert period_of(spec.cadence, interval.start) == (start[:7] if spec.cadence == "monthly" else start)
+        # A daily run waits two hours past its day for devices that report late, then plans.
+        if spec.cadence == "daily":
+            wait = dag.get_task("wait_for_late_reports")
+            assert wait.downstream_task_ids == {"plan"} and wait.mode == "reschedule"
+            assert "data_interval_end + macros.timedelta(hours=2.0)" in wait.target_time
+        else:
+            assert "wait_for_late_reports" not in dag.task_ids
 
 
 def test_transform_dag_follows_the_load_asset_and_renders_every_dbt_model(dagbag):

@@ -74,9 +74,10 @@ def test_a_tampered_object_fails_the_checksum(services):
         raw_zone.read_pages(manifest)
 
 
-def test_a_writer_never_deletes_a_later_writers_pages_and_every_manifest_stays_readable(services):
-    """Two extractions of one partition at once (a backfill over a scheduled run): the one that
-    started first commits last, yet the other's pages survive, and each manifest reads back whole."""
+def test_a_writer_never_deletes_a_later_writers_pages_nor_commits_over_it(services):
+    """Two extractions of one partition at once (a backfill over a scheduled run): the one that started
+    writing first finishes last; it neither deletes the other's pages nor commits over its manifest, and
+    the partition is the later extraction, whole."""
     dataset, province, period = "industrial_output", "610000", "2025-08"
     source = load_registry()[province]
     mc = client()
@@ -87,14 +88,14 @@ def test_a_writer_never_deletes_a_later_writers_pages_and_every_manifest_stays_r
     put_bytes(mc, services.raw_bucket, in_flight, b"{}", "application/json")
     with mock.patch.object(raw_zone, "datetime", wraps=raw_zone.datetime) as clock:  # started before `later`
         clock.now.return_value = datetime(2000, 1, 1, tzinfo=UTC)
-        first = raw_zone.write_partition(started_first)
+        kept = raw_zone.write_partition(started_first)
     prefix = raw_zone.partition_prefix(dataset, province, period)
     names = {o.object_name for o in mc.list_objects(services.raw_bucket, prefix=prefix, recursive=True)}
+    assert kept["extract_id"] == later["extract_id"] == raw_zone.read_manifest(dataset, province, period)["extract_id"]
     assert in_flight in names  # not deleted by a writer that started before it
-    assert {o["key"] for o in later["objects"]} <= names  # nor the later, committed extraction's pages
-    assert raw_zone.read_manifest(dataset, province, period)["extract_id"] == first["extract_id"]  # last wins
-    for manifest in (first, later):  # both whole, read by version id
-        assert len(raw_zone.read_pages(manifest)) == len(manifest["objects"]) > 0
+    assert {o["key"] for o in later["objects"]} <= names  # nor the committed later extraction's pages
+    assert not any("extract=2000" in n for n in names)  # the dropped extraction's own pages are gone
+    assert len(raw_zone.read_pages(later)) == len(later["objects"]) > 0
 
 
 def test_a_bucket_without_versioning_is_refused(services):

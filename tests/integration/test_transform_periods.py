@@ -132,8 +132,8 @@ def test_an_oee_run_rebuilds_the_loaded_days_only(services, warehouse):
         assert rebuilt["province_units"] == before[OEE_DAYS[0]]["province_units"] * 2  # the roll-up follows
         _dbt("run", OEE_MARTS, {"industrial_output": ["2021-05"]})  # loads of another dataset only
         assert _oee(warehouse, OEE_DAYS[1]) == before[OEE_DAYS[1]]
-        # A registry load of May rebuilds the roll-up of May's days (divisions may have changed), from
-        # the enterprise-day mart as it stands; not the enterprise-day mart itself.
+        # A registry load rebuilds the whole roll-up (a version it reveals may date from any earlier day),
+        # from the enterprise-day mart as it stands; not the enterprise-day mart itself.
         rolled_up = "SELECT count(*) FROM marts.mart_equipment_oee_province_daily WHERE period_day = ANY(%s::date[])"
         counts = warehouse.execute(rolled_up, (OEE_DAYS,)).fetchone()[0]
         warehouse.execute(

@@ -209,9 +209,13 @@ def test_a_body_cut_anywhere_is_a_decode_error():
 
 def test_a_total_row_that_disagrees_with_the_records_is_a_decode_error():
     body = GOLDEN_ELECTRICITY
+    # A count that disagrees is the source's claim, which the extract reconciles with what it received.
+    assert (
+        csv_download.decode(ELECTRICITY_CONSUMPTION, body.replace("合计(共4条)", "合计(共5条)").encode("gbk")).total
+        == 5
+    )
     for broken in (
         body.replace("食品制造业,—,0.0005", "食品制造业,—,0.0006"),  # a figure changed on the way
-        body.replace("合计(共4条)", "合计(共5条)"),
         body.replace("合计(共4条),,,,1.2345,9.7005", "合计(共4条),,,,-,9.7005"),
         body.replace("合计(共4条),,,,1.2345,9.7005", "合计(共4条),,,,1.2345,abc"),
         body.replace("合计(共4条),,,,1.2345,9.7005\r\n", ""),
@@ -314,7 +318,7 @@ def test_an_output_file_cut_anywhere_is_a_decode_error():
 @pytest.mark.parametrize(
     ("old", "new", "error", "match"),
     [
-        ("总计(共5条)", "总计(共6条)", DecodeError, "总计 row counts 6 records, the file holds 5"),
+        ("合计(共1条),,,,825.32", "合计(共2条),,,,825.32", DecodeError, "合计 row counts 2 records, the table holds 1"),
         ("新能源汽车,0.51,2.9\n合计(共2条),,,,3.60", "新能源汽车,0.52,2.9\n合计(共2条),,,,3.60", DecodeError, "合计"),
         ("本月(万台),1-本月累计(万台)", "本月(万台),1-本月累计(万吨)", SchemaDrift, "in 万台 and 万吨"),
         ("本月(亿千瓦时),1-本月累计(亿千瓦时)", "本月,1-本月累计", SchemaDrift, "unit"),
@@ -322,5 +326,10 @@ def test_an_output_file_cut_anywhere_is_a_decode_error():
 )
 def test_an_output_table_that_does_not_add_up_or_lacks_its_unit_is_refused(old, new, error, match):
     assert old in GOLDEN_OUTPUT
+    # The 总计 line's count is the source's claim (reconciled by the extract), not a corrupt file.
+    assert (
+        csv_download.decode(INDUSTRIAL_OUTPUT, GOLDEN_OUTPUT.replace("总计(共5条)", "总计(共6条)").encode("gbk")).total
+        == 6
+    )
     with pytest.raises(error, match=match):
         csv_download.decode(INDUSTRIAL_OUTPUT, GOLDEN_OUTPUT.replace(old, new).encode("gbk"))

@@ -76,7 +76,7 @@ $governance$;
 {% endmacro %}
 
 {#- on-run-start: the roles are there, and the marts schema is open to its readers (the transformer
-    owns the schema). Idempotent; safe on an empty database. Database privileges, the raw schema and
+    owns the schema). Idempotent; needs a provisioned database: database privileges, the schemas and
     role creation are the administrator's (plugins/ibdc/governance.py). -#}
 {% macro governance_on_run_start() %}
   {%- if not execute -%}{{ return('') }}{%- endif -%}
@@ -89,8 +89,8 @@ DECLARE
 BEGIN
   -- Two dbt runs on one database (tests, cosmos tasks) would otherwise race on the same grants.
   PERFORM pg_advisory_xact_lock(hashtext('ibdc_governance'));
-  IF to_regnamespace('marts') IS NULL THEN
-    CREATE SCHEMA marts;
+  IF to_regnamespace('marts') IS NULL THEN  -- the administrator's provisioning creates it
+    RAISE EXCEPTION 'governance: schema marts does not exist; an administrator provisions it (ibdc provision)';
   END IF;
   -- Readers of the marts may look the schema up; tables are granted one by one (apply_governance).
   GRANT USAGE ON SCHEMA marts TO {{ readers | join(', ') }};

@@ -1,4 +1,4 @@
-{{ config(indexes=[{'columns': ['uscc']}]) }}
+{{ config(indexes=[{'columns': ['uscc', 'valid_from']}]) }}
 -- The enterprise dimension with full history (type 2): one row per version of an enterprise's
 -- registry record, from the snapshot snap_enterprises, with its validity interval.
 select

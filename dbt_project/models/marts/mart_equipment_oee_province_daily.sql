@@ -9,13 +9,14 @@
 -- division x day: the enterprise-day figures averaged over the enterprises reporting, each enterprise
 -- in the division its registry record had that day (the dim_enterprise version valid on the day;
 -- before its first known version, that one; null for enterprises not in the registry).
--- Incremental on the day: the days the telemetry loads wrote, and every day of a month whose registry
--- the loads wrote (an enterprise's division may have changed).
+-- Incremental on the day: the days the telemetry loads wrote. A registry load rebuilds every day: a
+-- version it reveals may be valid from any earlier date (its change date), so any day's division may
+-- change; that costs the whole roll-up once a registry month, the daily telemetry path stays per day.
 with enterprise_day as (
     select *
     from {{ ref('mart_equipment_oee_enterprise_daily') }}
-    {% if is_incremental() %}
-    {{ loaded_periods_filter('period_day', 'equipment_telemetry', months_of='enterprises') }}
+    {% if is_incremental() and not ibdc_loaded_periods('enterprises') %}
+    {{ loaded_periods_filter('period_day', 'equipment_telemetry') }}
     {% endif %}
 ),
 

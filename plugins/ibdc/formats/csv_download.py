@@ -290,7 +290,7 @@ def _unit_codes(labels: pa.Array) -> pa.Array:
 # --- encode --------------------------------------------------------------------------------------
 
 
-def _published(f: Field, values: pa.Array, table: pa.Table) -> pa.Array:
+def _published(f: Field, values: pa.Array) -> pa.Array:
     if f.kind is Kind.PERIOD:
         return _by_value(values, _period_out)
     if f.kind is Kind.TIMESTAMP:
@@ -339,7 +339,7 @@ def _block(schema: RecordSchema, table: pa.Table, unit_label: str | None, claime
         else:
             in_block_unit = unit_label is not None and f.kind in NUMERIC and not f.unit
             headers.append(f"{f.label_zh}({unit_label})" if in_block_unit else header(f))
-            values = _published(f, values, table)
+            values = _published(f, values)
             if f.kind in NUMERIC and (f.unit or in_block_unit):
                 s = decimal_sum(values)
                 total = MISSING[0] if s is None else format(s, "f")
@@ -364,8 +364,12 @@ def encode(schema: RecordSchema, table: pa.Table, encoding: str, claimed: int | 
     if UNIT_FIELD not in schema.names:
         return _block(schema, table, None, claimed).encode(encoding)
     if UNIT_FIELD in table.column_names:
-        runs = _unit_runs(table) or [(None, 0, 0)]
-        blocks = [_block(schema, table.slice(i, n).drop_columns([UNIT_FIELD]), label) for label, i, n in runs]
+        runs = _unit_runs(table) or [(None, 0, 0)]  # no record: one empty table, no unit to show
+        # A record without a unit: its table's headers say so with the missing-value mark, 本月(-).
+        blocks = [
+            _block(schema, table.slice(i, n).drop_columns([UNIT_FIELD]), MISSING[0] if label is None and n else label)
+            for label, i, n in runs
+        ]
     else:  # the unit field renamed (schema drift): published as it is, in one block
         blocks = [_block(schema, table, None)]
     grand_total = f"总计(共{table.num_rows if claimed is None else claimed}条)\n"
@@ -413,8 +417,9 @@ def _read(body: bytes) -> tuple[list[str], pa.Table]:
     return headers, rows
 
 
-def _check_total(headers: list[str], rows: pa.Table) -> tuple[pa.Table, int]:
-    """The records without the 合计 row, and the count it claims; DecodeError unless it adds up."""
+def _check_total(headers: list[str], rows: pa.Table, exact_count: bool) -> tuple[pa.Table, int]:
+    """The records without the 合计 row, and the count it claims; DecodeError unless its sums add up
+    (and, with ``exact_count``, its count: a table inside a file whose 总计 line holds the claim)."""
     if not rows.num_rows:
         raise DecodeError("no 合计 row: the file ends after its header")
     last = rows.slice(rows.num_rows - 1).to_pylist()[0]
@@ -424,8 +429,8 @@ def _check_total(headers: list[str], rows: pa.Table) -> tuple[pa.Table, int]:
         raise DecodeError(f"the file does not end with its 合计 row (truncated?); last line: {cells}")
     records = rows.slice(0, rows.num_rows - 1)
     claimed = int(m.group(1))
-    if claimed != records.num_rows:
-        raise DecodeError(f"合计 row counts {claimed} records, the file holds {records.num_rows}")
+    if exact_count and claimed != records.num_rows:
+        raise DecodeError(f"合计 row counts {claimed} records, the table holds {records.num_rows}")
     for i, cell in enumerate(cells[1:], start=1):
         if cell == "":
             continue
@@ -503,17 +508,17 @@ def _line(values: list[str]) -> str:
     return out.getvalue()
 
 
-def _decode_block(schema: RecordSchema, body: bytes) -> tuple[pa.Table, pa.Table, int]:
+def _decode_block(schema: RecordSchema, body: bytes, exact_count: bool) -> tuple[pa.Table, pa.Table, int]:
     """One table (header, records, 合计 row): canonical records, the rows as served, the 合计 count."""
     headers, rows = _read(body)
-    records, claimed = _check_total(headers, rows)
+    records, claimed = _check_total(headers, rows, exact_count)
     found, unit_label = _columns(schema, headers, empty=not records.num_rows)
     columns = {}
     for name, (i, shift) in found.items():
         values = _canonical(schema.field(name), _array(records[f"c{i}"]))
         columns[name] = shift_point(values, shift) if shift else values
     if UNIT_FIELD in schema.names and UNIT_FIELD not in found:
-        unit = None if unit_label is None else _unit_codes(pa.array([unit_label]))[0].as_py()
+        unit = None if unit_label in (None, *MISSING) else _unit_codes(pa.array([unit_label]))[0].as_py()
         columns[UNIT_FIELD] = pa.array([unit] * records.num_rows, pa.string())
     return pa.table({n: columns[n] for n in schema.names}), records, claimed
 
@@ -528,16 +533,15 @@ def _blocks(body: bytes) -> tuple[list[bytes], int]:
 
 
 def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+    """The file's records; ``total`` is the count its 合计 row (or 总计 line) claims, which the extract
+    reconciles with the records received (a wrong count is the source's claim, not a corrupt file)."""
     if UNIT_FIELD not in schema.names:
-        table, records, claimed = _decode_block(schema, body)
+        table, records, claimed = _decode_block(schema, body, exact_count=False)
         return DecodedPage(table, lambda i: _line(list(records.slice(i, 1).to_pylist()[0].values())), claimed)
     if not body:
         raise DecodeError("empty body")
     chunks, claimed = _blocks(body)
-    decoded = [_decode_block(schema, chunk) for chunk in chunks]
-    held = sum(t.num_rows for t, _, _ in decoded)
-    if claimed != held:
-        raise DecodeError(f"总计 row counts {claimed} records, the file holds {held}")
+    decoded = [_decode_block(schema, chunk, exact_count=True) for chunk in chunks]
     served = [records for _, records, _ in decoded]
     starts = [sum(r.num_rows for r in served[:k]) for k in range(len(served))]
 

@@ -4,27 +4,31 @@ A partition is committed by its manifest (``_manifest.json``), written after eve
 extraction: a reader follows the manifest, so it sees the previous extraction or the new one, never
 half of one. After the commit, the pages of earlier extractions are deleted: bucket versioning (a
 partition is never written to a bucket without it) keeps their bytes, which the manifests that named
-them still read by version id. Extraction ids start with their UTC start time, so a writer deletes
-only what started before it: two writers of one partition (a backfill over a scheduled run) never
-delete each other's pages, and the last manifest written wins, a whole extraction either way.
+them still read by version id. Extraction ids start with the UTC time their writing starts, so a
+writer deletes only what started before it, and does not commit over a manifest that a writer which
+started after it has committed already (it drops its own pages instead): two writers of one
+partition (a backfill over a scheduled run) leave the later extraction, whole.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 
 from minio import Minio
 from minio.commonconfig import ENABLED
 from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
 
 from ibdc.landing.object_store import client, get_bytes, put_bytes
 from ibdc.settings import get_settings
 from ibdc.sources.adapters.base import Extraction
 
 MANIFEST = "_manifest.json"
+log = logging.getLogger("ibdc.landing.raw_zone")
 
 
 class ChecksumMismatch(RuntimeError):
@@ -50,7 +54,7 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
     if mc.get_bucket_versioning(bucket).status != ENABLED:
         raise VersioningOff(f"bucket {bucket} must have versioning enabled (ibdc up, or the deployment's init job)")
     prefix = partition_prefix(extraction.dataset, extraction.source.code, extraction.period)
-    # Its start time to the microsecond first: ids sort by when extractions started (_delete_superseded).
+    # The time its writing starts, to the microsecond, first: ids sort by it (_delete_superseded).
     extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
     objects = []
     for n, page in enumerate(extraction.pages, start=1):
@@ -85,6 +89,13 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
         "bytes": sum(o["bytes"] for o in objects),
         "objects": objects,
     }
+    committed = _current_manifest(mc, bucket, prefix)
+    if committed and committed["extract_id"] > extract_id:  # a writer that started after us committed first
+        log.warning(
+            "%s: extraction %s superseded by %s, committed meanwhile", prefix, extract_id, committed["extract_id"]
+        )
+        _delete_extractions(mc, bucket, prefix, lambda other: other == extract_id)
+        return committed
     body = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
     written = put_bytes(mc, bucket, prefix + MANIFEST, body, "application/json")
     manifest["manifest_version_id"] = written.version_id
@@ -92,13 +103,26 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
     return manifest
 
 
+def _current_manifest(mc: Minio, bucket: str, prefix: str) -> dict | None:
+    try:
+        return json.loads(get_bytes(mc, bucket, prefix + MANIFEST))
+    except S3Error as exc:
+        if exc.code == "NoSuchKey":
+            return None
+        raise
+
+
 def _delete_superseded(mc: Minio, bucket: str, prefix: str, keep_extract_id: str) -> None:
-    """Delete the pages of the extractions that started before ``keep_extract_id``."""
+    """Delete the pages of the extractions that started writing before ``keep_extract_id``."""
+    _delete_extractions(mc, bucket, prefix, lambda other: other < keep_extract_id)
+
+
+def _delete_extractions(mc: Minio, bucket: str, prefix: str, which) -> None:
     start = len(prefix + "extract=")
     stale = [
         DeleteObject(o.object_name)
         for o in mc.list_objects(bucket, prefix=prefix + "extract=", recursive=True)
-        if o.object_name[start:].split("/", 1)[0] < keep_extract_id
+        if which(o.object_name[start:].split("/", 1)[0])
     ]
     for error in mc.remove_objects(bucket, stale):
         raise RuntimeError(f"could not delete superseded raw object: {error}")

@@ -34,7 +34,8 @@ from datetime import date, timedelta
 
 from ibdc.periods import parse_period
 from ibdc.reference import cities, divisions, provinces
-from ibdc.simulator.industry import division_shares, province_size, rng
+from ibdc.simulator.industry import division_shares, rng
+from ibdc.simulator.truth import province_size
 from ibdc.uscc import check_digit
 
 HISTORY_START = date(1990, 1, 1)

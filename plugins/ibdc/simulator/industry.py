@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from ibdc.reference import divisions, provinces
-from ibdc.simulator.truth import annual_output, province_size  # noqa: F401 (the registry's too)
+from ibdc.simulator.truth import annual_output, province_size
 
 # Division -> products of the output catalogue (and their weights) whose provincial spread it follows.
 PRODUCT_LINKS: dict[str, dict[str, float]] = {
