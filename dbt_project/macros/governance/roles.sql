@@ -8,7 +8,8 @@
   never from a list written here.
 -#}
 
-{% macro governance_role_prefix() %}{{ return(var('governance_role_prefix', 'ibdc_')) }}{% endmacro %}
+{#- The names plugins/ibdc/governance.py provisions (one place decides them: no var renames them here). -#}
+{% macro governance_role_prefix() %}{{ return('ibdc_') }}{% endmacro %}
 
 {% macro governance_roles() %}
   {% set p = governance_role_prefix() %}
