@@ -15,7 +15,7 @@ import requests
 
 from ibdc.sources.adapters.base import Extraction, fetch_paged
 from ibdc.sources.credentials import get_credentials
-from ibdc.sources.http import REDACTED, build_session, redact
+from ibdc.sources.http import REDACTED, build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
 CALLBACK = "ibdcJsonpCallback"
@@ -35,11 +35,8 @@ class JsonpAdapter:
         self.session = session or build_session()
 
     def _get(self, source: ProvinceSource, url: str, params: dict, token: str) -> requests.Response:
-        try:
-            resp = self.session.get(url, params={**params, "token": token})
-        except requests.RequestException as exc:
-            message = str(exc).replace(token, REDACTED) if token else str(exc)
-            raise type(exc)(redact(message), response=exc.response) from None
+        # A failed request's message names the URL, token included: fetch_page redacts it, as for every style.
+        resp = self.session.get(url, params={**params, "token": token})
         if resp.status_code == 401:
             raise requests.HTTPError(
                 f"{source.code}: the jsonp portal refused the client secret of connection {source.conn_id!r} "
