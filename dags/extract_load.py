@@ -10,7 +10,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 from ibdc import pipeline
 from ibdc.assets import RAW_ASSETS
 from ibdc.datasets import DATASETS
-from ibdc.orchestration import CADENCES, DEFAULT_ARGS, no_retry_for_what_retrying_cannot_fix, plan_partitions
+from ibdc.orchestration import CADENCES, DEFAULT_ARGS, plan_partitions, retry_policy
 from ibdc.schemas import SCHEMAS
 
 DOC = """
@@ -51,6 +51,12 @@ def extract_load_dag(dataset: str):
                 items={"type": "string", "pattern": r"^\d{6}$"},
                 description="GB/T 2260 codes of the provinces to collect; empty means all 31.",
             ),
+            "accept_fewer_records": Param(
+                False,
+                type="boolean",
+                description="Load a partition even when it holds far fewer records than its last successful load"
+                " (refused otherwise: a source serving far fewer records is more likely broken).",
+            ),
             "period": Param(
                 None,
                 type=["null", "string"],
@@ -67,18 +73,14 @@ def extract_load_dag(dataset: str):
         @task(map_index_template="{{ partition_label }}", retries=3)
         def extract(partition: dict) -> dict:
             get_current_context()["partition_label"] = f"{partition['province']} {partition['period']}"
-            with no_retry_for_what_retrying_cannot_fix():
-                pipeline.extract_partition(partition["dataset"], partition["province"], partition["period"])
-            return partition
+            with retry_policy():
+                return pipeline.extract_partition(partition["dataset"], partition["province"], partition["period"])
 
         @task(map_index_template="{{ partition_label }}", outlets=[RAW_ASSETS[dataset]])
-        def load(partition: dict, outlet_events=None) -> dict:
-            get_current_context()["partition_label"] = f"{partition['province']} {partition['period']}"
-            with no_retry_for_what_retrying_cannot_fix():
-                result = pipeline.load_partition_from_raw(
-                    partition["dataset"], partition["province"], partition["period"]
-                )
-            loaded = {**partition, "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined}
+        def load(extracted: dict, params=None, outlet_events=None) -> dict:
+            get_current_context()["partition_label"] = f"{extracted['province_code']} {extracted['period']}"
+            with retry_policy():
+                loaded = pipeline.load_extracted(extracted, bool(params.get("accept_fewer_records")))
             outlet_events[RAW_ASSETS[dataset]].extra = loaded  # the transform builds exactly these periods
             return loaded
 
@@ -94,7 +96,7 @@ def extract_load_dag(dataset: str):
                 )
                 >> planned
             )
-        load.expand(partition=extract.expand(partition=planned))
+        load.expand(extracted=extract.expand(partition=planned))
 
     return extract_load()
 

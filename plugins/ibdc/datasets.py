@@ -19,6 +19,16 @@ class DatasetSpec:
     validate: Validator
     # Share of invalid records in one partition above which its load fails (and changes nothing).
     max_quarantine_share: float
+    # A load holding fewer records than this share of the partition's last successful load is refused
+    # (unless accepted explicitly): a source that suddenly serves far fewer is more likely broken.
+    min_share_of_last_load: float = 0.5
+    # The statistical calendar: months a source never publishes on their own (NBS releases January
+    # with February). Such a period completes at once, with no request and no load.
+    unpublished_months: tuple[int, ...] = ()
+
+    def published(self, period: str) -> bool:
+        """Whether the calendar publishes ``period`` on its own (daily periods: always)."""
+        return self.cadence is Cadence.DAILY or int(period[5:7]) not in self.unpublished_months
 
     @property
     def schema(self) -> RecordSchema:
@@ -44,6 +54,7 @@ INDUSTRIAL_OUTPUT = DatasetSpec(
     partition_predicate=MONTHLY_PARTITION,
     validate=industrial_output.validate,
     max_quarantine_share=0.2,  # about 16 records a partition: up to 3 bad ones load the rest
+    unpublished_months=(1,),
 )
 
 ELECTRICITY_CONSUMPTION = DatasetSpec(
@@ -52,6 +63,7 @@ ELECTRICITY_CONSUMPTION = DatasetSpec(
     partition_predicate=MONTHLY_PARTITION,
     validate=electricity_consumption.validate,
     max_quarantine_share=0.1,  # 31 divisions a partition: up to 3 bad cells load the rest
+    unpublished_months=(1,),  # as NBS: January-February together, in February
 )
 
 ENTERPRISES = DatasetSpec(
@@ -61,6 +73,7 @@ ENTERPRISES = DatasetSpec(
     validate=enterprises.validate,
     # Hundreds of hand-kept records a partition: a few typos are normal, more than 5% is a broken export.
     max_quarantine_share=0.05,
+    min_share_of_last_load=0.8,  # a registry changes by a few enterprises a month, not by a fifth
 )
 
 EQUIPMENT_TELEMETRY = DatasetSpec(

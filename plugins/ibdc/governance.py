@@ -124,7 +124,8 @@ def _provision(conn: psycopg.Connection, loader_password: str | None, transforme
             " GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA raw TO {l};"
             # The audit trail: the loader adds its attempts and closes them, never deletes one.
             " REVOKE DELETE ON raw.load_audit FROM {l};"
-            " GRANT UPDATE (finished_at, outcome, error, rows_in, rows_loaded, rows_quarantined, checksum_verified)"
+            " GRANT UPDATE (finished_at, outcome, error, rows_in, rows_loaded, rows_quarantined, rows_previous,"
+            " checksum_verified)"
             "   ON raw.load_audit TO {l};"
             " GRANT INSERT ON ops.alerts TO {l};"
             " GRANT USAGE ON ALL SEQUENCES IN SCHEMA raw, ops TO {l};"

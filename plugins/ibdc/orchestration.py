@@ -45,32 +45,23 @@ CADENCES = {
 
 
 @contextlib.contextmanager
-def no_retry_for_what_retrying_cannot_fix():
-    """A failure that the same request would meet again (the source's schema changed, its count
-    disagrees with its records, it refuses the credentials, too many bad records, a checksum that
-    does not match, a raw bucket without versioning, a warehouse not provisioned) fails the task at
-    once instead of after its retries.
-    Transient failures (HTTP errors, timeouts, cut bodies) keep the task's retries."""
-    from airflow.sdk.exceptions import AirflowFailException
+def retry_policy():
+    """The task's fate follows the error's kind (:mod:`ibdc.errors`): a permanent failure fails the
+    task at once instead of after its retries; "not released" ends it skipped, with the source's
+    message; transient failures keep the task's retries."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from ibdc.formats import SchemaDrift
-    from ibdc.landing.raw_zone import ChecksumMismatch, VersioningOff
-    from ibdc.loading.postgres import QuarantineThresholdExceeded, WarehouseNotProvisioned
-    from ibdc.sources.adapters.base import ReconciliationError, SourceRefused
+    from ibdc.errors import ErrorKind, kind_of
 
-    final = (
-        SchemaDrift,
-        ReconciliationError,
-        SourceRefused,
-        QuarantineThresholdExceeded,
-        ChecksumMismatch,
-        VersioningOff,
-        WarehouseNotProvisioned,
-    )
     try:
         yield
-    except final as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        kind = kind_of(exc)
+        if kind is ErrorKind.PERMANENT:
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        if kind is ErrorKind.NOT_RELEASED:
+            raise AirflowSkipException(f"not released yet: {exc}") from exc
+        raise
 
 
 def period_of(cadence: Cadence, moment) -> str:

@@ -2,26 +2,60 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from ibdc.datasets import DATASETS
+from ibdc.errors import NotReleased
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client
-from ibdc.loading.postgres import LoadResult, load_partition
+from ibdc.loading.postgres import LoadResult, load_partition, record_unloaded
 from ibdc.periods import check_period
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
-from ibdc.sources.registry import load_registry
+from ibdc.sources.registry import ProvinceSource, source_for
 
 log = logging.getLogger(__name__)
 
 
-def extract_partition(dataset: str, province: str, period: str) -> dict:
-    """Source over HTTP -> raw zone. Returns a summary of the committed manifest."""
-    check_period(DATASETS[dataset].cadence, period)
-    source = load_registry()[province]
-    extraction = adapter_for(source.style).extract(source, dataset, period)
+class PartitionStatus(enum.StrEnum):
+    """What an extraction found: records (``extracted``), or nothing to load."""
+
+    EXTRACTED = "extracted"
+    NOT_RELEASED = "not_released"  # the source has nothing for the period yet
+    NOT_PUBLISHED = "not_published"  # the calendar never publishes the period on its own (January)
+
+
+def extract_partition(dataset: str, province: str, period: str, source: ProvinceSource | None = None) -> dict:
+    """Source over HTTP -> raw zone. Returns a summary: ``status`` (:class:`PartitionStatus`),
+    ``records``, ``manifest_key`` and, when nothing was extracted, ``reason``.
+
+    A period the calendar never publishes is not asked for. A period the source has not released
+    (its "no data" answer, every cell missing, no record for a dataset that is never empty) writes
+    nothing to the raw zone: what was extracted before stays the partition's latest.
+    ``source``: where to extract from (default: the registry's source of the province's dataset).
+    """
+    spec = DATASETS[dataset]
+    check_period(spec.cadence, period)
+    summary = {
+        "dataset": dataset,
+        "province_code": province,
+        "period": period,
+        "manifest_key": raw_zone.manifest_key(dataset, province, period),
+        "records": 0,
+    }
+    if not spec.published(period):
+        log.info("%s %s %s: not published (calendar): released with the next month", dataset, province, period)
+        return {**summary, "status": PartitionStatus.NOT_PUBLISHED.value, "reason": "not published (calendar)"}
+    source = source or source_for(province, dataset)
+    try:
+        extraction = adapter_for(source.style).extract(source, dataset, period)
+        if not extraction.records_distinct:
+            raise NotReleased(f"{source.style} source answered no record for {dataset} {province} {period}")
+    except NotReleased as exc:
+        log.warning("%s %s %s: not released yet: %s", dataset, province, period, exc)
+        return {**summary, "status": PartitionStatus.NOT_RELEASED.value, "reason": f"not released yet: {exc}"}
     manifest = raw_zone.write_partition(extraction)
     log.info(
         "extracted %s %s %s: %d records in %d objects (%d bytes)",
@@ -32,16 +66,28 @@ def extract_partition(dataset: str, province: str, period: str) -> dict:
         len(manifest["objects"]),
         manifest["bytes"],
     )
-    return {
-        "dataset": dataset,
-        "province_code": province,
-        "period": period,
-        "manifest_key": raw_zone.manifest_key(dataset, province, period),
-        "records": manifest["records_received"],
-    }
+    return {**summary, "status": PartitionStatus.EXTRACTED.value, "records": manifest["records_received"]}
 
 
-def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadResult:
+def load_extracted(summary: dict, accept_fewer_records: bool = False) -> dict:
+    """Load what :func:`extract_partition` found: the partition when it was extracted; otherwise an
+    audit row saying why there is nothing to load, the partition left as it was. Returns the summary
+    with ``rows_loaded`` and ``rows_quarantined``; raises :class:`~ibdc.errors.NotReleased` (after
+    recording it) for a period not released yet."""
+    status = PartitionStatus(summary["status"])
+    dataset, province, period = summary["dataset"], summary["province_code"], summary["period"]
+    if status is PartitionStatus.EXTRACTED:
+        result = load_partition_from_raw(dataset, province, period, accept_fewer_records)
+        return {**summary, "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined}
+    record_unloaded(
+        get_settings().loader, dataset, province, period, summary["manifest_key"], status.value, summary["reason"]
+    )
+    if status is PartitionStatus.NOT_RELEASED:
+        raise NotReleased(f"{dataset} {province} {period}: {summary['reason']}")
+    return {**summary, "rows_loaded": 0, "rows_quarantined": 0}
+
+
+def load_partition_from_raw(dataset: str, province: str, period: str, accept_fewer_records: bool = False) -> LoadResult:
     """Raw zone -> parse -> PostgreSQL. Replays from the stored bytes; never calls the source.
 
     The next page is fetched, checksum-verified and parsed in a background thread while the current
@@ -76,6 +122,7 @@ def load_partition_from_raw(dataset: str, province: str, period: str) -> LoadRes
         manifest_key=raw_zone.manifest_key(dataset, province, period),
         manifest_version=manifest.get("extract_id"),
         max_quarantine_share=spec.max_quarantine_share,
+        accept_fewer_records=accept_fewer_records,
     )
     log.info(
         "loaded %s %s %s: %d in, %d loaded, %d quarantined (batch %s)",

@@ -324,21 +324,13 @@ def _csv_lines(body: bytes) -> list[list[str]]:
     return out
 
 
-def _datanodes_by_record(body: bytes) -> list[list[dict]]:
-    data = json.loads(body)["returndata"]
-    records = [n["code"] for n in next(w for w in data["wdnodes"] if w["wdcode"] == "rec")["nodes"]]
-    return [[n for n in data["datanodes"] if n["wds"][0]["valuecode"].partition(".")[2] == r] for r in records]
-
-
-# Style -> each record of a page body as served: a JSON object, the record's datanodes (nbs_easyquery),
-# or the cells of its CSV line (csv_download, GBK or GB18030).
+# Style -> each record of a page body as served: a JSON object, or the cells of its CSV line (csv_download, GBK or GB18030).
 SERVED = {
     "rest_json": lambda body: json.loads(body)["items"],
     "app_key": lambda body: json.loads(body)["data"]["rows"],
     "signed_gateway": lambda body: json.loads(json.loads(json.loads(body)["result"])["data"]),
     "jsonp": lambda body: json.loads(jsonp.unwrap(body))["list"],
     "csv_download": _csv_lines,
-    "nbs_easyquery": _datanodes_by_record,
 }
 
 

@@ -1,215 +1,215 @@
-"""The nbs_easyquery wire format: datanodes pivot back into canonical records. (What every format shares --
-exact round trips, empty pages, truncations, renamed fields -- is tested in test_formats.py.)"""
+"""The nbs_easyquery wire format against answers in the shape data.stats.gov.cn really gives (the
+handed cases in tests/cases/nbs-*), and the simulator's encoding of the same shape."""
 
 import json
-import re
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from ibdc.formats import nbs_easyquery
-from ibdc.formats.base import DecodeError, SchemaDrift, table_from_records
-from ibdc.schemas import ELECTRICITY_CONSUMPTION, INDUSTRIAL_OUTPUT, SCHEMAS, Cadence, Kind
-from tests.unit.format_helpers import kinds_table
+from ibdc.errors import ErrorKind, LayoutError, NotReleased, kind_of
+from ibdc.formats import nbs_easyquery as fmt
+from ibdc.formats.base import DecodeError, table_from_records
+from ibdc.parsing.base import Records
+from ibdc.parsing.industrial_output import validate
+from ibdc.reference import nbs_indicators
+from ibdc.schemas import ELECTRICITY_CONSUMPTION, INDUSTRIAL_OUTPUT
 
-# Hainan's electricity consumption for June 2025, two divisions: one value missing, one malformed. The
-# datanodes come indicator by indicator (as NBS lists them), not record by record.
-GOLDEN = """{"returncode": 200, "returndata": {
-  "datanodes": [
-    {"code": "zb.province_code.13_reg.460000_sj.202506",
-     "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "460000"},
-     "wds": [{"wdcode": "zb", "valuecode": "province_code.13"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.province_code.26_reg.460000_sj.202506",
-     "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "460000"},
-     "wds": [{"wdcode": "zb", "valuecode": "province_code.26"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.period.13_reg.460000_sj.202506",
-     "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "2025-06"},
-     "wds": [{"wdcode": "zb", "valuecode": "period.13"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.period.26_reg.460000_sj.202506",
-     "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "2025-06"},
-     "wds": [{"wdcode": "zb", "valuecode": "period.26"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.division_code.26_reg.460000_sj.202506",
-     "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "26"},
-     "wds": [{"wdcode": "zb", "valuecode": "division_code.26"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.division_code.13_reg.460000_sj.202506",
-     "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "13"},
-     "wds": [{"wdcode": "zb", "valuecode": "division_code.13"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.division_name.13_reg.460000_sj.202506",
-     "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "农副食品加工业"},
-     "wds": [{"wdcode": "zb", "valuecode": "division_name.13"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.division_name.26_reg.460000_sj.202506",
-     "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "化学原料和化学制品制造业"},
-     "wds": [{"wdcode": "zb", "valuecode": "division_name.26"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.consumption.13_reg.460000_sj.202506",
-     "data": {"data": 12.3, "dotcount": 2, "hasdata": true, "strdata": "12.30"},
-     "wds": [{"wdcode": "zb", "valuecode": "consumption.13"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.consumption.26_reg.460000_sj.202506",
-     "data": {"data": 0, "dotcount": 0, "hasdata": false, "strdata": ""},
-     "wds": [{"wdcode": "zb", "valuecode": "consumption.26"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.cumulative.26_reg.460000_sj.202506",
-     "data": {"data": null, "dotcount": 0, "hasdata": true, "strdata": "12O,5x"},
-     "wds": [{"wdcode": "zb", "valuecode": "cumulative.26"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]},
-    {"code": "zb.cumulative.13_reg.460000_sj.202506",
-     "data": {"data": 70.5, "dotcount": 1, "hasdata": true, "strdata": "70.5"},
-     "wds": [{"wdcode": "zb", "valuecode": "cumulative.13"}, {"wdcode": "reg", "valuecode": "460000"},
-             {"wdcode": "sj", "valuecode": "202506"}]}
-
-  ],
-  "wdnodes": [
-    {"wdcode": "zb", "wdname": "指标", "nodes": [
-      {"code": "province_code", "cname": "地区代码", "unit": ""}, {"code": "period", "cname": "统计月份", "unit": ""},
-      {"code": "division_code", "cname": "行业代码", "unit": ""},
-      {"code": "division_name", "cname": "行业名称", "unit": ""},
-      {"code": "consumption", "cname": "本月用电量", "unit": "10k_kwh"},
-      {"code": "cumulative", "cname": "1-本月累计用电量", "unit": "10k_kwh"}]},
-    {"wdcode": "reg", "wdname": "地区", "nodes": [{"code": "460000", "cname": "海南省"}]},
-    {"wdcode": "sj", "wdname": "时间", "nodes": [{"code": "202506", "cname": "2025年6月"}]},
-    {"wdcode": "rec", "wdname": "名录", "nodes": [{"code": "13", "cname": "13"}, {"code": "26", "cname": "26"}]}
-  ],
-  "hasdatacount": 11,
-  "recordcount": 2}}
-""".encode()
+CASES = Path(__file__).resolve().parents[1] / "cases"
 
 
-def test_golden_response_pivots_into_canonical_records():
-    page = nbs_easyquery.decode(ELECTRICITY_CONSUMPTION, GOLDEN)
-    assert page.total == 2
-    assert page.table.column_names == list(ELECTRICITY_CONSUMPTION.names)
-    assert page.table.to_pylist() == [
-        {
-            "province_code": "460000",
-            "period": "2025-06",
-            "division_code": "13",
-            "division_name": "农副食品加工业",
-            "consumption": "12.30",  # strdata: the digits as published
-            "cumulative": "70.5",
+def case(path: str) -> bytes:
+    return (CASES / path).read_bytes()
+
+
+def records(body: bytes) -> dict[str, dict]:
+    page = fmt.decode(INDUSTRIAL_OUTPUT, body)
+    return {r["product_code"]: r for r in page.table.to_pylist()}
+
+
+def validated(body: bytes, period: str):
+    """The page through the dataset's validator, as the loader runs it."""
+    page = fmt.decode(INDUSTRIAL_OUTPUT, body)
+    manifest = {"period": period, "province_code": page.table.column("province_code")[0].as_py()}
+    return validate(manifest, {"key": "page-0"}, Records(page.table, list(range(page.num_records)), page.raw_text))
+
+
+def test_nbs_answer_case_gives_two_records_from_strdata():
+    got = records(case("nbs-answer/fsyd_610000_202406.json"))
+    assert got == {
+        "crude_steel": {
+            "province_code": "610000",
+            "period": "2024-06",
+            "product_code": "crude_steel",
+            "product_name": "粗钢产量",
+            "unit": "10k_tonnes",
+            "current_month": "123.45",
+            "cumulative": "700.10",  # strdata at its published precision, not data's 700.1
         },
-        {
-            "province_code": "460000",
-            "period": "2025-06",
-            "division_code": "26",
-            "division_name": "化学原料和化学制品制造业",
-            "consumption": None,  # hasdata false
-            "cumulative": "12O,5x",  # hasdata true, data null: the text as served
+        "cement": {
+            "province_code": "610000",
+            "period": "2024-06",
+            "product_code": "cement",
+            "product_name": "水泥产量",
+            "unit": "10k_tonnes",
+            "current_month": "250.00",
+            "cumulative": "1300.50",
         },
+    }
+    rows = validated(case("nbs-answer/fsyd_610000_202406.json"), "2024-06")
+    assert rows.rejects == [] and rows.rows.num_rows == 2
+
+
+def test_nbs_answer_page_names_the_cells_it_answers_and_keeps_each_records_datanodes():
+    page = fmt.decode(INDUSTRIAL_OUTPUT, case("nbs-answer/fsyd_610000_202406.json"))
+    assert page.answered == {"A02091401", "A02091402", "A02090Y01", "A02090Y02"}
+    assert page.total is None  # NBS claims no count
+    nodes = json.loads(page.raw_text(0))
+    assert [n["code"] for n in nodes] == ["zb.A02091401_reg.610000_sj.202406", "zb.A02091402_reg.610000_sj.202406"]
+
+
+def test_data_carrying_more_digits_than_strdata_is_not_read():
+    doc = json.loads(case("nbs-answer/fsyd_610000_202406.json"))
+    doc["returndata"]["datanodes"][0]["data"]["data"] = 123.4500001
+    assert records(json.dumps(doc).encode())["crude_steel"]["current_month"] == "123.45"
+
+
+def test_nbs_february_case_january_nothing_february_ytd_only_march_both():
+    january = fmt.decode(INDUSTRIAL_OUTPUT, case("nbs-february/fsyd_460000_202401.json"))
+    assert january.num_records == 0 and january.answered == {"A02090Y01", "A02090Y02", "A02092301", "A02092302"}
+
+    february = records(case("nbs-february/fsyd_460000_202402.json"))
+    assert {p: (r["current_month"], r["cumulative"], r["unit"]) for p, r in february.items()} == {
+        "cement": (None, "301.25", "10k_tonnes"),
+        "automobiles": (None, "0.85", "10k_units"),
+    }
+    rows = validated(case("nbs-february/fsyd_460000_202402.json"), "2024-02")
+    assert rows.rejects == [], "February without a current-month value is the calendar, not a bad record"
+    assert rows.rows.num_rows == 2
+
+    march = records(case("nbs-february/fsyd_460000_202403.json"))
+    assert {p: (r["current_month"], r["cumulative"]) for p, r in march.items()} == {
+        "cement": ("160.40", "461.65"),
+        "automobiles": ("0.51", "1.36"),
+    }
+
+
+def test_a_current_month_missing_outside_january_february_is_quarantined():
+    doc = json.loads(case("nbs-february/fsyd_460000_202403.json"))
+    doc["returndata"]["datanodes"][0]["data"] = {"data": 0, "dotcount": 2, "hasdata": False, "strdata": ""}
+    rows = validated(json.dumps(doc).encode(), "2024-03")
+    assert [r.reason for r in rows.rejects] and "current" in rows.rejects[0].reason.lower()
+    assert rows.rows.num_rows == 1
+
+
+def test_nbs_not_released_case_has_no_record():
+    page = fmt.decode(INDUSTRIAL_OUTPUT, case("nbs-not-released/fsyd_640000_202611.json"))
+    assert page.num_records == 0
+    assert page.answered == {"A02090Y01", "A02090Y02", "A03010G01", "A03010G02"}
+
+
+def test_nbs_no_data_case_is_not_released_with_the_sources_message():
+    with pytest.raises(NotReleased, match="501.*no data matched the query") as raised:
+        fmt.decode(INDUSTRIAL_OUTPUT, case("nbs-no-data/returncode_501.json"))
+    assert kind_of(raised.value) is ErrorKind.NOT_RELEASED
+
+
+def test_nbs_national_answer_case_is_a_permanent_error():
+    with pytest.raises(LayoutError, match="national") as raised:
+        fmt.decode(INDUSTRIAL_OUTPUT, case("nbs-national-answer/hgyd_reg610000_202406.json"))
+    assert kind_of(raised.value) is ErrorKind.PERMANENT
+
+
+def test_another_returncode_is_a_refusal_and_nbs_carries_industrial_output_only():
+    with pytest.raises(fmt.EasyqueryRefused, match="returncode 403: forbidden"):
+        fmt.decode(INDUSTRIAL_OUTPUT, fmt.error_body("forbidden", 403))
+    with pytest.raises(LayoutError, match="industrial_output only"):
+        fmt.decode(ELECTRICITY_CONSUMPTION, case("nbs-answer/fsyd_610000_202406.json"))
+
+
+def test_every_cut_of_an_answer_is_a_decode_error_fetched_again():
+    body = case("nbs-answer/fsyd_610000_202406.json")
+    for cut in range(0, len(body) - 1, 7):
+        with pytest.raises(DecodeError):
+            fmt.decode(INDUSTRIAL_OUTPUT, body[:cut])
+    assert kind_of(DecodeError("cut")) is ErrorKind.TRANSIENT
+
+
+def test_a_unit_the_unit_table_does_not_know_is_kept_and_the_record_quarantined():
+    doc = json.loads(case("nbs-answer/fsyd_610000_202406.json"))
+    for node in doc["returndata"]["wdnodes"][0]["nodes"][:2]:
+        node["unit"] = "千吨"
+    rows = validated(json.dumps(doc).encode(), "2024-06")
+    assert [r.reason for r in rows.rejects] and "unit" in rows.rejects[0].reason
+    assert rows.rows.num_rows == 1  # cement still loads
+
+
+def _output(period: str, rows: list[tuple]) -> pa.Table:
+    return table_from_records(
+        INDUSTRIAL_OUTPUT,
+        [
+            {
+                "province_code": "460000",
+                "period": period,
+                "product_code": p,
+                "product_name": p,
+                "unit": u,
+                "current_month": c,
+                "cumulative": y,
+            }
+            for p, u, c, y in rows
+        ],
+    )
+
+
+def test_the_simulators_answer_decodes_back_to_the_records_it_serves():
+    served = _output("2025-02", [("cement", "10k_tonnes", None, "45.16"), ("automobiles", "10k_units", "1.20", "3.40")])
+    groups = [i.group for i in fmt.indicators_for("2025-02")]
+    body = fmt.encode_answer(served, "460000", "海南省", "2025-02", groups)
+    page = fmt.decode(INDUSTRIAL_OUTPUT, body)
+    got = {r["product_code"]: (r["unit"], r["current_month"], r["cumulative"]) for r in page.table.to_pylist()}
+    assert got == {"cement": ("10k_tonnes", None, "45.16"), "automobiles": ("10k_units", "1.20", "3.40")}
+    # Every leaf of every group asked for is answered: published, missing, or a growth rate not simulated.
+    assert page.answered == {g + m for g in groups for m in ("01", "02", "03", "04")}
+    doc = json.loads(body)
+    node = next(n for n in doc["returndata"]["datanodes"] if n["code"] == "zb.A02090Y02_reg.460000_sj.202502")
+    assert node["data"] == {"data": 45.16, "dotcount": 2, "hasdata": True, "strdata": "45.16"}
+    assert [w["wdcode"] for w in node["wds"]] == ["zb", "reg", "sj"]
+
+
+def test_a_month_not_released_answers_every_cell_missing():
+    served = _output("2025-06", [("cement", "10k_tonnes", "1.00", "9.00")])
+    body = fmt.encode_answer(served, "460000", "海南省", "2025-06", ["A02090Y"], released=False)
+    assert json.loads(body)["returndata"]["hasdatacount"] == 0
+    assert fmt.decode(INDUSTRIAL_OUTPUT, body).num_records == 0
+
+
+def test_requests_and_the_indicator_tree():
+    params = fmt.query_params("460000", "2025-06", "A020914", 1700000000000)
+    assert params["dbcode"] == "fsyd" and (params["rowcode"], params["colcode"]) == ("zb", "sj")
+    assert json.loads(params["wds"]) == [{"wdcode": "reg", "valuecode": "460000"}]
+    assert json.loads(params["dfwds"]) == [
+        {"wdcode": "zb", "valuecode": "A020914"},
+        {"wdcode": "sj", "valuecode": "202506"},
     ]
-    raw = json.loads(page.raw_text(1))  # record 2's (division 26's) datanodes as served
-    assert len(raw) == 6 and {n["wds"][0]["valuecode"].partition(".")[2] for n in raw} == {"26"}
-    assert {n["code"] for n in raw} >= {"zb.cumulative.26_reg.460000_sj.202506"}
+    tree = fmt.encode_tree("A0209", {"A020914": "粗钢", "A02090Y": "水泥"})
+    assert fmt.decode_tree(tree) == ["A020914", "A02090Y"]
+    with pytest.raises(NotReleased):
+        fmt.decode_tree(fmt.error_body("no data"))
+    with pytest.raises(LayoutError):
+        fmt.decode_tree(b'{"nodes": []}')
 
 
-@pytest.mark.parametrize("dataset", sorted(SCHEMAS))
-def test_encode_serves_each_value_as_a_datanode(dataset):
-    schema = SCHEMAS[dataset]
-    table = kinds_table(schema)
-    period = "2025-06" if schema.cadence is Cadence.MONTHLY else "2025-06-03"
-    body = nbs_easyquery.encode(schema, table, "540000", period, "西藏自治区")
-    data = json.loads(body)["returndata"]
-    assert data["recordcount"] == 4 and len(data["datanodes"]) == 4 * len(schema.fields)
-    sj = period.replace("-", "")
-    records = [n["code"] for n in next(w for w in data["wdnodes"] if w["wdcode"] == "rec")["nodes"]]
-    keys = ["/".join(str(r[k]) for k in schema.key) for r in table.to_pylist()]
-    assert records == (keys if len(set(keys)) == len(keys) else ["1", "2", "3", "4"])
-    for node in data["datanodes"]:
-        dims = {w["wdcode"]: w["valuecode"] for w in node["wds"]}
-        field, _, record = dims["zb"].partition(".")
-        assert list(dims) == ["zb", "reg", "sj"] and node["code"] == f"zb.{field}.{record}_reg.540000_sj.{sj}"
-        kind = schema.field(field).kind
-        value = table.column(field)[records.index(record)].as_py()
-        cell = node["data"]
-        if value is None:
-            assert cell == {"data": 0, "dotcount": 0, "hasdata": False, "strdata": ""}
-        elif kind in (Kind.DECIMAL, Kind.INT) and re.fullmatch(r"-?[0-9.]+", value):
-            assert cell["hasdata"] and isinstance(cell["data"], int | float) and cell["strdata"] == value
-            assert cell["dotcount"] == len(value.partition(".")[2])
-        else:
-            assert cell["hasdata"] and cell["strdata"] == value
-            if kind is not Kind.BOOL:
-                assert cell["data"] is None
-    assert data["hasdatacount"] == sum(n["data"]["hasdata"] for n in data["datanodes"])
-
-
-def test_records_keep_the_served_order():
-    schema = INDUSTRIAL_OUTPUT
-    codes = [f"p{n:02d}" for n in (12, 3, 11, 1, 10, 2, 9, 4, 8, 5, 7, 6)]  # more than 9: "10" after "9"
-    base = kinds_table(schema).to_pylist()[0]
-    table = table_from_records(schema, [{**base, "product_code": c} for c in codes])
-    page = nbs_easyquery.decode(schema, nbs_easyquery.encode(schema, table, "630000", "2025-06"))
-    assert page.table.column("product_code").to_pylist() == codes
-
-
-def test_an_empty_partition_still_checks_the_contract():
-    # The indicators are listed in wdnodes whether or not there are records.
-    schema = INDUSTRIAL_OUTPUT
-    empty = kinds_table(schema).slice(0, 0)
-    drifted = empty.rename_columns([c.replace("unit", "unit_zh") for c in empty.column_names])
-    with pytest.raises(SchemaDrift, match="unit"):
-        nbs_easyquery.decode(schema, nbs_easyquery.encode(schema, drifted, "630000", "2025-01"))
-
-
-def _golden() -> dict:
-    return json.loads(GOLDEN)
-
-
-def _garbled():
-    def edit(change):
-        doc = _golden()
-        change(doc["returndata"])
-        return json.dumps(doc).encode()
-
-    yield "truncated", GOLDEN[: len(GOLDEN) // 2]
-    yield "empty", b""
-    yield "not json", b"<html>502 Bad Gateway</html>"
-    yield "no returncode", json.dumps({"returndata": _golden()["returndata"]}).encode()
-    yield "no datanodes", edit(lambda d: d.pop("datanodes"))
-    yield "no rec dimension", edit(lambda d: d["wdnodes"].pop(3))
-    yield "no record count", edit(lambda d: d.pop("recordcount"))
-    yield "a datanode missing", edit(lambda d: d["datanodes"].pop(4))
-    yield "a datanode twice", edit(lambda d: d["datanodes"].append(d["datanodes"][0]))
-    yield "code and wds disagree", edit(lambda d: d["datanodes"][0].update(code="zb.period.13_reg.460000_sj.202506"))
-    yield "unknown record", edit(lambda d: d["datanodes"][0]["wds"][0].update(valuecode="province_code.99"))
-    yield "unlisted indicator", edit(lambda d: d["wdnodes"][0]["nodes"].pop(0))
-    yield "hasdata not a bool", edit(lambda d: d["datanodes"][0]["data"].update(hasdata="true"))
-    yield "wds without sj", edit(lambda d: d["datanodes"][0]["wds"].pop(2))
-
-    def two_periods(d):
-        node = d["datanodes"][0]
-        node["wds"][2]["valuecode"] = "202505"
-        node["code"] = node["code"].replace("202506", "202505")
-
-    yield "two periods", edit(two_periods)
-
-
-@pytest.mark.parametrize(("why", "body"), list(_garbled()), ids=[w for w, _ in _garbled()])
-def test_truncated_or_garbled_responses_raise_decode_error(why, body):
-    with pytest.raises(DecodeError):
-        nbs_easyquery.decode(ELECTRICITY_CONSUMPTION, body)
-
-
-def test_a_returncode_other_than_200_is_an_easyquery_error():
-    body = '{"returncode": 501, "returndata": "对不起，未能找到您要的数据"}'.encode()
-    with pytest.raises(nbs_easyquery.EasyqueryError, match="returncode 501: 对不起") as caught:
-        nbs_easyquery.decode(ELECTRICITY_CONSUMPTION, body)
-    assert isinstance(caught.value, DecodeError) and caught.value.returncode == 501
-
-
-def test_periods_on_the_wire():
-    assert nbs_easyquery.wire_period("2025-06") == "202506"
-    assert nbs_easyquery.wire_period("2025-06-03") == "20250603"
-    assert nbs_easyquery.canonical_period("202506", Cadence.MONTHLY) == "2025-06"
-    assert nbs_easyquery.canonical_period("20250603", Cadence.DAILY) == "2025-06-03"
-    for sj, cadence in (("20250603", Cadence.MONTHLY), ("202506", Cadence.DAILY), ("2025-6", Cadence.MONTHLY)):
-        with pytest.raises(ValueError):
-            nbs_easyquery.canonical_period(sj, cadence)
-    assert len(set(nbs_easyquery.DBCODES.values())) == len(SCHEMAS) == len(nbs_easyquery.DBCODES)
-    assert all(nbs_easyquery.dataset_of(code) == d for d, code in nbs_easyquery.DBCODES.items())
+def test_the_crosswalk_codes_are_group_plus_measure_valid_by_vintage():
+    assert {i.product_code for i in nbs_indicators()} == {i.product_code for i in fmt.indicators_for("2025-06")}
+    assert len(fmt.indicators_for("2025-06")) == 16
+    assert fmt.indicators_for("2017-12") == []  # the 2018 vintage's codes do not reach back
+    steel = next(i for i in nbs_indicators() if i.product_code == "crude_steel")
+    assert (steel.group, steel.current_month_zb, steel.year_to_date_zb, steel.parent) == (
+        "A020914",
+        "A02091401",
+        "A02091402",
+        "A0209",
+    )
+    energy = {i.product_code: i.parent for i in nbs_indicators() if i.parent != "A0209"}
+    assert energy == {"crude_oil_processed": "A0301", "electricity_generation": "A0301"}

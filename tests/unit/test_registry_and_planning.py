@@ -8,7 +8,7 @@ from ibdc.orchestration import plan_partitions
 from ibdc.reference import provinces
 from ibdc.schemas import SCHEMAS
 from ibdc.sources.adapters.base import Extraction, RawPage, ReconciliationError
-from ibdc.sources.registry import ApiStyle, load_registry, resolve_provinces
+from ibdc.sources.registry import ApiStyle, load_registry, resolve_provinces, source_for, sources_for
 
 
 def test_registry_covers_the_31_provinces_in_six_styles_several_each():
@@ -16,32 +16,53 @@ def test_registry_covers_the_31_provinces_in_six_styles_several_each():
     assert set(registry) == set(provinces())
     assert all(s.code == code for code, s in registry.items())
     assert all(s.url.endswith(f"/p/{code}") for code, s in registry.items())
-    per_style = Counter(s.style for s in registry.values())
-    assert set(per_style) == set(ApiStyle) and min(per_style.values()) >= 4
     assert all(set(s.datasets) == set(SCHEMAS) for s in registry.values())
+    # A style per (province, dataset): each province's own portal, and NBS for some provinces' output.
+    per_style = Counter(source_for(code, dataset).style for code in registry for dataset in SCHEMAS)
+    assert set(per_style) == set(ApiStyle)
+    own = Counter(s.style for s in registry.values())
+    assert min(own.values()) >= 4 and ApiStyle.NBS_EASYQUERY not in own  # NBS has no registries, no telemetry
+
+
+def test_nbs_publishes_only_industrial_output_for_the_provinces_that_collect_it_there():
+    via_nbs = {code for code in load_registry() if source_for(code, "industrial_output").style == "nbs_easyquery"}
+    assert via_nbs == {"460000", "540000", "630000", "640000"}
+    for code in via_nbs:
+        nbs = source_for(code, "industrial_output")
+        assert nbs.conn_id is None and nbs.url.endswith("/nbs") and nbs.code == code
+        assert all(source_for(code, d).style != "nbs_easyquery" for d in SCHEMAS if d != "industrial_output")
+    assert sources_for("industrial_output")["460000"].style == "nbs_easyquery"
 
 
 def test_registry_agrees_with_the_simulated_portals():
-    from ibdc.simulator.service import portals
+    from ibdc.simulator.service import portals, style_of
 
     assert {code: s.style for code, s in load_registry().items()} == {c: p["style"] for c, p in portals().items()}
+    assert {(c, d): str(source_for(c, d).style) for c in load_registry() for d in SCHEMAS} == {
+        (c, d): style_of(c, d) for c in portals() for d in SCHEMAS
+    }
 
 
-def test_registry_rejects_unknown_provinces_styles_datasets_and_cadences(tmp_path):
+def test_registry_rejects_unknown_provinces_styles_datasets_cadences_and_portals(tmp_path):
     def registry(entry: str) -> Path:
         path = tmp_path / f"registry-{abs(hash(entry))}.yaml"  # load_registry caches by path
         path.write_text(
             "defaults: {base_url: 'http://x/{code}', conn_id: c, datasets: {industrial_output: monthly}}\n"
+            "portals: {stats: {style: nbs_easyquery, base_url: 'http://s', datasets: [industrial_output]}}\n"
             f"provinces:\n  - {entry}\n"
         )
         return path
 
     load_registry(registry('{code: "110000", style: rest_json}'))  # a valid file loads
+    path = registry('{code: "110000", style: rest_json, via: {industrial_output: stats}}')
+    assert source_for("110000", "industrial_output", path).base_url == "http://s"  # one line repoints it
     for entry, error in [
         ('{code: "990000", style: rest_json}', "not a GB/T 2260"),
         ('{code: "110000", style: soap}', "style"),
         ('{code: "110000", style: rest_json, datasets: {steel: monthly}}', "unknown datasets"),
         ('{code: "110000", style: rest_json, datasets: {industrial_output: daily}}', "collected monthly"),
+        ('{code: "110000", style: rest_json, via: {industrial_output: nope}}', "unknown portal"),
+        ('{code: "110000", style: rest_json, via: {enterprises: stats}}', "does not publish"),
     ]:
         with pytest.raises(ValueError, match=error):
             load_registry(registry(entry))
@@ -129,20 +150,43 @@ def test_secrets_in_urls_are_redacted_from_messages_and_urllib3_logs(caplog):
     assert "s3cr3t" not in caplog.text and "t0k" not in caplog.text and "appKey=***" in caplog.text
 
 
-def test_failures_retrying_cannot_fix_fail_the_task_at_once_and_transient_ones_keep_their_retries():
+def test_the_task_follows_the_error_kind_permanent_fails_at_once_not_released_skips_transient_retries():
     import requests
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from ibdc.formats import SchemaDrift
-    from ibdc.loading.postgres import QuarantineThresholdExceeded
-    from ibdc.orchestration import no_retry_for_what_retrying_cannot_fix
+    from ibdc.errors import LayoutError, NotReleased
+    from ibdc.formats import DecodeError, SchemaDrift
+    from ibdc.landing.raw_zone import ChecksumMismatch
+    from ibdc.loading.postgres import FewerRecordsThanLastLoad, QuarantineThresholdExceeded
+    from ibdc.orchestration import retry_policy
+    from ibdc.sources.adapters.base import PartitionChangedWhilePaged, SourceRefused
+    from ibdc.sources.credentials import MissingCredentials
+
+    def response(status: int) -> requests.Response:
+        resp = requests.Response()
+        resp.status_code = status
+        return resp
 
     for final in (
         SchemaDrift("cumulative renamed to ytd"),
         ReconciliationError("claims 3, received 2"),
         QuarantineThresholdExceeded("30% > 20%"),
+        FewerRecordsThanLastLoad("2 records, the last load had 16"),
+        ChecksumMismatch("sha256 differs"),
+        SourceRefused("wrong appKey"),
+        MissingCredentials("no connection ibdc_x"),
+        LayoutError("a national answer"),
+        requests.HTTPError("401 Unauthorized", response=response(401)),
     ):
-        with pytest.raises(AirflowFailException, match=type(final).__name__), no_retry_for_what_retrying_cannot_fix():
+        with pytest.raises(AirflowFailException, match=type(final).__name__), retry_policy():
             raise final
-    with pytest.raises(requests.HTTPError), no_retry_for_what_retrying_cannot_fix():
-        raise requests.HTTPError("503 Server Error")
+    with pytest.raises(AirflowSkipException, match="not released yet"), retry_policy():
+        raise NotReleased("returncode 501: no data matched the query")
+    for transient in (
+        requests.HTTPError("503 Server Error", response=response(503)),
+        requests.ConnectionError("refused"),
+        DecodeError("cut short"),
+        PartitionChangedWhilePaged("total changed"),
+    ):
+        with pytest.raises(type(transient)), retry_policy():
+            raise transient

@@ -10,14 +10,15 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from ibdc.errors import PermanentError, TransientError
 from ibdc.schemas import Kind, RecordSchema
 
 
-class DecodeError(ValueError):
+class DecodeError(TransientError, ValueError):
     """The bytes are not a complete page of the style (truncated, garbled, an error page)."""
 
 
-class SchemaDrift(ValueError):
+class SchemaDrift(PermanentError, ValueError):
     """The source's records no longer carry the fields of the contract (renamed or dropped)."""
 
 
@@ -28,11 +29,14 @@ class DecodedPage:
     ``table`` has exactly the schema's fields, in order, as string columns (null = missing).
     ``raw_text(i)`` is record ``i`` as the source served it (for the quarantine).
     ``total`` is the number of records the source claims the whole query holds, when the page says.
+    ``answered`` is, for a source that gives no count (NBS), the cells (indicator codes) the page
+    answers, published or not: the adapter reconciles them with the cells it asked for.
     """
 
     table: pa.Table
     raw_text: Callable[[int], str]
     total: int | None = None
+    answered: frozenset[str] | None = None
 
     @property
     def num_records(self) -> int:

@@ -23,6 +23,7 @@ from minio.commonconfig import ENABLED
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
+from ibdc.errors import PermanentError
 from ibdc.landing.object_store import client, get_bytes, put_bytes
 from ibdc.settings import get_settings
 from ibdc.sources.adapters.base import Extraction
@@ -31,11 +32,11 @@ MANIFEST = "_manifest.json"
 log = logging.getLogger("ibdc.landing.raw_zone")
 
 
-class ChecksumMismatch(RuntimeError):
+class ChecksumMismatch(PermanentError):
     pass
 
 
-class VersioningOff(RuntimeError):
+class VersioningOff(PermanentError):
     """The raw bucket keeps no earlier versions: replacing a partition would lose the bytes it replaces."""
 
 

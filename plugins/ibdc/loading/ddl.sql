@@ -12,21 +12,51 @@ CREATE TABLE IF NOT EXISTS raw.industrial_output (
     period_month         date        NOT NULL DEFAULT to_date(current_setting('ibdc.period'), 'YYYY-MM'),
     product_code         text        NOT NULL,
     unit_code            text        NOT NULL,
-    value_current_month  numeric     NOT NULL CHECK (value_current_month >= 0),
+    value_current_month  numeric     CHECK (value_current_month >= 0),
     value_cumulative     numeric     NOT NULL CHECK (value_cumulative >= 0),
     base_unit            text        NOT NULL,
-    value_current_month_base numeric NOT NULL,
+    value_current_month_base numeric,
     value_cumulative_base    numeric NOT NULL,
     batch_id             uuid        NOT NULL DEFAULT current_setting('ibdc.batch_id')::uuid,
     source_object        text        NOT NULL DEFAULT current_setting('ibdc.source_object'),
     source_version       text        DEFAULT nullif(current_setting('ibdc.source_version'), ''),
     record_position      integer     NOT NULL,
     loaded_at            timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (province_code, period_month, product_code)
+    PRIMARY KEY (province_code, period_month, product_code),
+    CONSTRAINT industrial_output_current_month_base_with_value
+        CHECK ((value_current_month IS NULL) = (value_current_month_base IS NULL))
 );
+-- Upgrade of a warehouse created when the current month could not be missing: the columns made
+-- nullable, the check above added. Only what is still to do is altered (no table lock otherwise).
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'raw.industrial_output'::regclass AND attnotnull
+               AND attname IN ('value_current_month', 'value_current_month_base')) THEN
+        ALTER TABLE raw.industrial_output
+            ALTER COLUMN value_current_month DROP NOT NULL,
+            ALTER COLUMN value_current_month_base DROP NOT NULL;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'raw.industrial_output'::regclass
+                   AND conname = 'industrial_output_current_month_base_with_value') THEN
+        ALTER TABLE raw.industrial_output ADD CONSTRAINT industrial_output_current_month_base_with_value
+            CHECK ((value_current_month IS NULL) = (value_current_month_base IS NULL));
+    END IF;
+END
+$$;
 COMMENT ON TABLE raw.industrial_output IS
-    'Monthly output of major industrial products as published (current month and year-to-date), NBS units.';
+    'Monthly output of major industrial products as published (current month and year-to-date), NBS units. '
+    'NBS calendar: January and February are released together, so there is no January row and February '
+    'carries the January-February year-to-date figure, usually without a current-month value.';
 COMMENT ON COLUMN raw.industrial_output.unit_code IS 'NBS publication unit of value_current_month and value_cumulative';
+COMMENT ON COLUMN raw.industrial_output.value_current_month IS
+    'Current-month output (本月) as published, NBS unit; NULL when not published, which validation accepts in '
+    'February only (the January-February release gives the year-to-date figure alone); dbt staging then '
+    'derives the month from the year-to-date figures';
+COMMENT ON COLUMN raw.industrial_output.value_cumulative IS
+    'Year-to-date output (1-本月累计) as published, NBS unit; in February, January-February';
+COMMENT ON COLUMN raw.industrial_output.value_current_month_base IS
+    'value_current_month in the base unit; NULL exactly when value_current_month is';
+COMMENT ON COLUMN raw.industrial_output.value_cumulative_base IS 'value_cumulative in the base unit';
 COMMENT ON COLUMN raw.industrial_output.base_unit IS 'Base unit of the *_base columns (tonne, kwh, unit, set, kw, weight_case)';
 
 CREATE TABLE IF NOT EXISTS raw.electricity_consumption (
@@ -150,6 +180,27 @@ CREATE TABLE IF NOT EXISTS raw.load_audit (
     rows_quarantined    integer,
     started_at          timestamptz NOT NULL,
     finished_at         timestamptz,
-    outcome             text        NOT NULL CHECK (outcome IN ('running', 'succeeded', 'failed')),
+    outcome             text        NOT NULL,
     error               text
 );
+-- Upgrades in place: partitions a source has not released or never publishes are recorded too
+-- (no load: nothing replaced), and a load refused for holding far fewer records than the last
+-- successful one records that load's count beside its own.
+ALTER TABLE raw.load_audit ADD COLUMN IF NOT EXISTS rows_previous integer;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'raw.load_audit'::regclass
+                   AND conname = 'load_audit_outcome_check'
+                   AND pg_get_constraintdef(oid) LIKE '%not_published%') THEN
+        ALTER TABLE raw.load_audit DROP CONSTRAINT IF EXISTS load_audit_outcome_check;
+        ALTER TABLE raw.load_audit ADD CONSTRAINT load_audit_outcome_check
+            CHECK (outcome IN ('running', 'succeeded', 'failed', 'not_released', 'not_published'));
+    END IF;
+END
+$$;
+COMMENT ON COLUMN raw.load_audit.outcome IS
+    'running (left behind: an interrupted attempt), succeeded, failed, not_released (the source has nothing for '
+    'the period yet; nothing loaded, the partition unchanged), not_published (the statistical calendar never '
+    'publishes the period on its own, as January; nothing loaded)';
+COMMENT ON COLUMN raw.load_audit.rows_previous IS
+    'records in of the last successful load of the partition, when this load was checked against it';

@@ -23,6 +23,7 @@ import psycopg
 import pyarrow.csv as pacsv
 
 from ibdc.datasets import DatasetSpec
+from ibdc.errors import PermanentError
 from ibdc.landing.raw_zone import ChecksumMismatch
 from ibdc.parsing.base import PageRows, Reject
 
@@ -31,8 +32,12 @@ COPY_BATCH_ROWS = 50_000
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 
 
-class QuarantineThresholdExceeded(RuntimeError):
+class QuarantineThresholdExceeded(PermanentError):
     pass
+
+
+class FewerRecordsThanLastLoad(PermanentError):
+    """The new extraction holds far fewer records than the partition's last successful load."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class LoadResult:
     rows_quarantined: int
 
 
-class WarehouseNotProvisioned(RuntimeError):
+class WarehouseNotProvisioned(PermanentError):
     pass
 
 
@@ -65,7 +70,15 @@ def load_partition(
     manifest_key: str,
     manifest_version: str | None,
     max_quarantine_share: float,
+    accept_fewer_records: bool = False,
 ) -> LoadResult:
+    """Replace one partition (see the module's docstring).
+
+    Raises :class:`QuarantineThresholdExceeded` when more than ``max_quarantine_share`` of the records
+    are invalid, and :class:`FewerRecordsThanLastLoad` when the records in are fewer than
+    ``spec.min_share_of_last_load`` of the last successful load's (unless ``accept_fewer_records``);
+    the partition is then unchanged and the audit row says why (with both counts).
+    """
     batch_id = uuid.uuid4()
     with psycopg.connect(dsn, autocommit=True) as conn:
         if conn.execute("SELECT to_regclass(%s) IS NULL", (spec.table,)).fetchone()[0]:
@@ -79,9 +92,17 @@ def load_partition(
             " VALUES (%s, %s, %s, %s, %s, %s, false, clock_timestamp(), 'running')",
             (batch_id, spec.name, province, period, manifest_key, manifest_version),
         )
+        previous = _last_loaded_rows(conn, spec.name, province, period)
         try:
             with conn.transaction():
                 rows_in, rows_loaded, rejects = _replace_partition(conn, spec, province, period, pages, batch_id)
+                if previous and rows_in < previous * spec.min_share_of_last_load and not accept_fewer_records:
+                    raise FewerRecordsThanLastLoad(
+                        f"{spec.name} {province} {period}: {rows_in} records, the last successful load had "
+                        f"{previous} (below {spec.min_share_of_last_load:.0%} of it); the partition is unchanged. "
+                        "If the source really holds fewer, load again accepting fewer records "
+                        "(the DAG's accept_fewer_records param)"
+                    )
                 share = len(rejects) / rows_in if rows_in else 0.0
                 if share > max_quarantine_share:
                     raise QuarantineThresholdExceeded(
@@ -89,18 +110,42 @@ def load_partition(
                         f"({share:.0%} > {max_quarantine_share:.0%}); first reason: {rejects[0].reason}"
                     )
         except Exception as exc:
+            counted = rows_in if isinstance(exc, FewerRecordsThanLastLoad) else None
             conn.execute(
                 "UPDATE raw.load_audit SET outcome = 'failed', error = %s, finished_at = clock_timestamp(),"
-                " checksum_verified = %s WHERE batch_id = %s",
-                (str(exc)[:2000], not isinstance(exc, ChecksumMismatch), batch_id),
+                " checksum_verified = %s, rows_in = %s, rows_previous = %s WHERE batch_id = %s",
+                (str(exc)[:2000], not isinstance(exc, ChecksumMismatch), counted, previous, batch_id),
             )
             raise
         conn.execute(
             "UPDATE raw.load_audit SET outcome = 'succeeded', checksum_verified = true, rows_in = %s,"
-            " rows_loaded = %s, rows_quarantined = %s, finished_at = clock_timestamp() WHERE batch_id = %s",
-            (rows_in, rows_loaded, len(rejects), batch_id),
+            " rows_loaded = %s, rows_quarantined = %s, rows_previous = %s, finished_at = clock_timestamp()"
+            " WHERE batch_id = %s",
+            (rows_in, rows_loaded, len(rejects), previous, batch_id),
         )
     return LoadResult(str(batch_id), rows_in, rows_loaded, len(rejects))
+
+
+def _last_loaded_rows(conn: psycopg.Connection, dataset: str, province: str, period: str) -> int | None:
+    row = conn.execute(
+        "SELECT rows_in FROM raw.load_audit WHERE dataset = %s AND province_code = %s AND period = %s"
+        " AND outcome = 'succeeded' ORDER BY finished_at DESC LIMIT 1",
+        (dataset, province, period),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def record_unloaded(dsn: str, dataset: str, province: str, period: str, manifest_key: str, outcome: str, why: str):
+    """An audit row for a partition that is not loaded because the source has nothing for it:
+    ``not_released`` (not yet) or ``not_published`` (the calendar never publishes it on its own).
+    Nothing else is touched: what was loaded for the partition stays as it was."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
+            " checksum_verified, rows_in, rows_loaded, rows_quarantined, started_at, finished_at, outcome, error)"
+            " VALUES (%s, %s, %s, %s, %s, false, 0, 0, 0, clock_timestamp(), clock_timestamp(), %s, %s)",
+            (uuid.uuid4(), dataset, province, period, manifest_key, outcome, why[:2000]),
+        )
 
 
 def _set(conn: psycopg.Connection, **settings: str) -> None:

@@ -167,3 +167,50 @@ def provincial_shares() -> dict[str, dict[str, Decimal]]:
     for r in _rows("nbs_provincial_shares.csv"):
         shares.setdefault(r["product_code"], {})[r["adcode"]] = Decimal(r["share"])
     return shares
+
+
+@dataclass(frozen=True)
+class NbsIndicator:
+    """One product's NBS indicator group and its two leaf codes, for one classification vintage."""
+
+    product_code: str
+    nbs_name: str
+    group: str  # 7 characters: A020914 (crude steel); the parent group is its first 5 (A0209)
+    current_month_zb: str  # group + 01 (当期值)
+    year_to_date_zb: str  # group + 02 (累计值)
+    valid_from: str  # YYYY-MM: the first period the codes are used for
+    valid_to: str | None  # YYYY-MM: the last one; None while current
+
+    @property
+    def parent(self) -> str:
+        return self.group[:5]
+
+    def valid_for(self, period: str) -> bool:
+        return self.valid_from <= period and (self.valid_to is None or period <= self.valid_to)
+
+
+@functools.cache
+def nbs_indicators() -> tuple[NbsIndicator, ...]:
+    """Crosswalk of the product catalogue to NBS easyquery indicator codes, by vintage (NBS re-issues
+    codes when a classification or base period changes). Source: group codes read from a recorded
+    national ``getTree`` answer of data.stats.gov.cn; leaf codes are the group plus the measure
+    (``01`` current month, ``02`` year to date)."""
+    out = tuple(
+        NbsIndicator(
+            r["product_code"],
+            r["nbs_name"],
+            r["nbs_group"],
+            r["current_month_zb"],
+            r["year_to_date_zb"],
+            r["valid_from"],
+            r["valid_to"] or None,
+        )
+        for r in _rows("nbs_product_indicators.csv")
+    )
+    for i in out:
+        if i.product_code not in products() or (i.current_month_zb, i.year_to_date_zb) != (
+            i.group + "01",
+            i.group + "02",
+        ):
+            raise ValueError(f"nbs_product_indicators.csv: bad row for {i.product_code}")
+    return out

@@ -9,8 +9,10 @@ that retries succeeds and one that does not fails. Data faults change what is se
 ``malformed`` breaks one field of chosen records, ``schema_drift`` renames a field,
 ``duplicate_rows`` repeats the previous page's last record at the top of every later page (paged
 styles only), ``overcount`` claims ``extra`` records more than the partition has (the total, the 合计
-row or the record count the style publishes), and ``revision`` multiplies the figures of earlier
-months (their later year-to-date figures follow; the datasets with monthly figures only).
+row or the record count the style publishes), ``revision`` multiplies the figures of earlier
+months (their later year-to-date figures follow; the datasets with monthly figures only), and
+``not_released`` answers the months in ``periods`` (none: every month) as the portal answers a month
+it has not released yet (NBS: every cell missing; the others: no record).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class FaultKind(enum.StrEnum):
     SCHEMA_DRIFT = "schema_drift"
     REVISION = "revision"
     OVERCOUNT = "overcount"  # claims ``extra`` more records than it serves
+    NOT_RELEASED = "not_released"  # the months in ``periods`` (none: every month) are not released yet
 
 
 REVISABLE = ("industrial_output", "electricity_consumption")  # published figures with a year-to-date

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import hmac
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,9 +32,35 @@ def board() -> FaultBoard:
 
 @functools.cache
 def portals() -> dict[str, dict]:
-    """Province -> its portal: ``style`` and the style's options (the simulator's own map)."""
+    """Province -> its portal: ``style``, the style's options, and ``via`` (dataset -> the style of
+    the shared portal it publishes that dataset through: ``nbs_easyquery``, the simulated NBS)."""
     doc = yaml.safe_load(PORTALS_FILE.read_text(encoding="utf-8"))
     return {str(code): ({"style": p} if isinstance(p, str) else p) for code, p in doc.items()}
+
+
+def style_of(province: str, dataset: str) -> str:
+    """The style a province's ``dataset`` is served in."""
+    options = portals()[province]
+    return options.get("via", {}).get(dataset, options["style"])
+
+
+# NBS publishes industrial output for a month around the middle of the next month; CEC's electricity
+# figures come out about as late. Before that a portal has nothing for the month.
+RELEASE_DAY = 15
+STATISTICS = ("industrial_output", "electricity_consumption")
+
+
+def released(dataset: str, province: str, period: str, today: date | None = None) -> bool:
+    """Whether the province's ``dataset`` for ``period`` is out: not while a ``not_released`` fault
+    covers it, and for monthly statistics not before the release day of the following month."""
+    for fault in board().data_faults(dataset, province):
+        if fault.kind is FaultKind.NOT_RELEASED and (not fault.periods or period in fault.periods):
+            return False
+    if dataset not in STATISTICS:
+        return True
+    year, month = parse_period(period)
+    release = date(year + month // 12, month % 12 + 1, RELEASE_DAY)
+    return (today or datetime.now(UTC).date()) >= release
 
 
 def portal(adcode: str, style: str) -> dict:
@@ -55,9 +82,28 @@ def check_fault(fault: Fault) -> None:
     if fault.province not in portals():
         raise HTTPException(422, f"no provincial source {fault.province}")
     schema(fault.dataset)
-    style = portals()[fault.province]["style"]
+    style = style_of(fault.province, fault.dataset)
     if fault.kind is FaultKind.DUPLICATE_ROWS and style in UNPAGED_STYLES:
         raise HTTPException(422, f"duplicate_rows needs pages; {fault.province} serves {style}, one response")
+    if style == "nbs_easyquery" and not _nbs_can_have(fault):
+        raise HTTPException(
+            422,
+            f"{fault.province} publishes {fault.dataset} through NBS easyquery, which cannot have {fault.kind}"
+            f"{' ' + str(fault.malformation) if fault.malformation else ''}: no record count, indicator codes"
+            " instead of product codes and field names, the period in the query",
+        )
+
+
+def _nbs_can_have(fault: Fault) -> bool:
+    """NBS serves one figure per indicator cell: only figures can be malformed, and it claims no count."""
+    if fault.kind in (FaultKind.OVERCOUNT, FaultKind.SCHEMA_DRIFT):
+        return False
+    if fault.kind is FaultKind.MALFORMED:
+        return fault.malformation in (Malformation.BAD_NUMBER, Malformation.NEGATIVE) and fault.field in (
+            "current_month",
+            "cumulative",
+        )
+    return True
 
 
 def secret() -> bytes:
@@ -144,9 +190,12 @@ def _malformed(table: pa.Table, sch: RecordSchema, faults: list[Fault]) -> tuple
 
 
 def served_table(dataset: str, province: str, period: str) -> pa.Table:
-    """The partition as the province serves it: string columns, faults applied, maybe drifted."""
+    """The partition as the province serves it: string columns, faults applied, maybe drifted; no
+    record for a period not :func:`released` yet."""
     sch = schema(dataset)
     table, faults = _truth_table(dataset, province, check_period(dataset, period))
+    if not released(dataset, province, period):
+        table = table.slice(0, 0)
     table, _ = _malformed(table, sch, faults)
     for fault in faults:
         if fault.kind is FaultKind.SCHEMA_DRIFT:
@@ -158,6 +207,8 @@ def truth(dataset: str, province: str, period: str) -> dict:
     """What a correct pipeline holds: the valid records, and the malformed ones by position."""
     sch = schema(dataset)
     table, faults = _truth_table(dataset, province, check_period(dataset, period))
+    if not released(dataset, province, period):
+        table = table.slice(0, 0)
     _, broken = _malformed(table, sch, faults)
     bad = {b["position"] for b in broken}
     expected = [r for i, r in enumerate(table.to_pylist()) if i not in bad]

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from ibdc.errors import PermanentError
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -19,7 +21,7 @@ class Credentials:
     password: str | None
 
 
-class MissingCredentials(RuntimeError):
+class MissingCredentials(PermanentError):
     pass
 
 

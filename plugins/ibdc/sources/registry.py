@@ -25,14 +25,28 @@ class ApiStyle(enum.StrEnum):
     NBS_EASYQUERY = "nbs_easyquery"  # NBS easyquery datanodes zb.<indicator>_reg.<adcode>_sj.<period>
 
 
+class Portal(BaseModel, frozen=True):
+    """A portal several provinces publish through (the National Bureau of Statistics' easyquery)."""
+
+    style: ApiStyle
+    base_url: str
+    conn_id: str | None = None  # None: the portal needs no credentials
+    datasets: tuple[str, ...]  # what the portal publishes
+
+
 class ProvinceSource(BaseModel, frozen=True):
+    """Where a province publishes: its own portal's style, URL and credentials, and the datasets it
+    publishes elsewhere (``via``: dataset -> a portal of the registry's ``portals``).
+    :func:`source_for` gives the source of one dataset."""
+
     code: str
     style: ApiStyle
     base_url: str
     datasets: dict[str, Cadence]  # dataset -> the cadence the source publishes it at
-    conn_id: str
+    conn_id: str | None
     # dataset -> records asked for per page (within the portal's limit); others: IBDC_PAGE_SIZE
     page_sizes: dict[str, int] = {}
+    via: dict[str, str] = {}
 
     @field_validator("code")
     @classmethod
@@ -61,18 +75,44 @@ class ProvinceSource(BaseModel, frozen=True):
 
 
 @functools.cache
+def load_portals(path: Path = REGISTRY_FILE) -> dict[str, Portal]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {name: Portal(**p) for name, p in (doc.get("portals") or {}).items()}
+
+
+@functools.cache
 def load_registry(path: Path = REGISTRY_FILE) -> dict[str, ProvinceSource]:
+    """Province code -> where it publishes (its own portal; see :func:`source_for` per dataset)."""
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     defaults = doc.get("defaults", {})
+    portals = load_portals(path)
     sources = [ProvinceSource(**{**defaults, **entry}) for entry in doc["provinces"]]
     by_code = {s.code: s for s in sources}
     if len(by_code) != len(sources):
         raise ValueError(f"{path}: a province is listed twice")
+    for s in sources:
+        for dataset, name in s.via.items():
+            if name not in portals:
+                raise ValueError(f"{path}: {s.code} publishes {dataset} via unknown portal {name!r}")
+            if dataset not in s.datasets or dataset not in portals[name].datasets:
+                raise ValueError(f"{path}: {s.code}: portal {name!r} does not publish {dataset!r}")
     return by_code
 
 
+def source_for(province: str, dataset: str, path: Path = REGISTRY_FILE) -> ProvinceSource:
+    """Where ``province`` publishes ``dataset``: its own portal, or the shared portal its ``via`` names
+    (then with that portal's style, URL and credentials). ``KeyError`` for an unknown province."""
+    own = load_registry(path)[province]
+    name = own.via.get(dataset)
+    if name is None:
+        return own
+    portal = load_portals(path)[name]
+    return own.model_copy(update={"style": portal.style, "base_url": portal.base_url, "conn_id": portal.conn_id})
+
+
 def sources_for(dataset: str) -> dict[str, ProvinceSource]:
-    return {code: s for code, s in load_registry().items() if dataset in s.datasets}
+    """Province -> its source of ``dataset``, for the provinces that publish it."""
+    return {code: source_for(code, dataset) for code, s in load_registry().items() if dataset in s.datasets}
 
 
 def resolve_provinces(dataset: str, requested: list[str] | None) -> list[str]:

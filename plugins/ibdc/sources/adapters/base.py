@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import requests
 
+from ibdc.errors import PermanentError, TransientError
 from ibdc.formats import DecodedPage, DecodeError, format_for
 from ibdc.schemas import SCHEMAS, RecordSchema
 from ibdc.sources.http import redact
@@ -28,15 +29,15 @@ PAGE_ATTEMPTS = 3
 EXTENSIONS = {"application/json": "json", "application/javascript": "js", "text/csv": "csv"}
 
 
-class ReconciliationError(RuntimeError):
+class ReconciliationError(PermanentError):
     """The records received differ from what the source claims to hold."""
 
 
-class PartitionChangedWhilePaged(RuntimeError):
+class PartitionChangedWhilePaged(TransientError):
     """The total a source claims changed between two pages of one extraction (worth another attempt)."""
 
 
-class SourceRefused(RuntimeError):
+class SourceRefused(PermanentError):
     """The source answered a request with an error of its own instead of data (a wrong key, an
     unknown resource, a bad signature): raised at once, never retried, never taken for data."""
 

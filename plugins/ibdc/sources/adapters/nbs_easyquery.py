@@ -1,30 +1,28 @@
-"""Style ``nbs_easyquery``: one ``QueryData`` request per partition (the portal serves the whole
-partition in one answer), the client secret in the ``X-Token`` header, the record count in the body."""
+"""Style ``nbs_easyquery``: the National Bureau of Statistics' easyquery API (no credentials).
+
+One extraction of a (province, month) of industrial output: ``getTree`` on ``fsyd`` for each parent
+group of the crosswalk (which of the crosswalk's indicator groups the provincial tree lists; a group
+absent from it is logged and not asked for), then one ``QueryData`` per listed group. NBS gives no
+record count: reconciliation checks that every cell asked for (each group's current-month and
+year-to-date codes) is answered, published or not.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from functools import partial
 from typing import ClassVar
 
 import requests
 
-from ibdc.formats import DecodeError
+from ibdc.errors import NotReleased
 from ibdc.formats import nbs_easyquery as fmt
-from ibdc.formats.nbs_easyquery import DBCODES, wire_period
-from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_page
-from ibdc.sources.credentials import get_credentials
+from ibdc.sources.adapters.base import Extraction, ReconciliationError, SourceRefused, fetch_page
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
-
-class EasyqueryRefused(SourceRefused):
-    """The portal answered the query with a ``returncode`` other than 200."""
-
-
-def _dims(**values: str) -> str:
-    return json.dumps([{"wdcode": k, "valuecode": v} for k, v in values.items()], separators=(",", ":"))
+log = logging.getLogger(__name__)
 
 
 class NbsEasyqueryAdapter:
@@ -33,46 +31,44 @@ class NbsEasyqueryAdapter:
     def __init__(self, session: requests.Session | None = None) -> None:
         self.session = session or build_session()
 
-    def _get(self, source: ProvinceSource, url: str, params: dict, headers: dict, what: str) -> requests.Response:
-        resp = self.session.get(url, params=params, headers=headers)
-        if resp.status_code == 401:
-            raise requests.HTTPError(
-                f"{source.code}: the easyquery portal refused the client secret of connection {source.conn_id!r} "
-                f"(HTTP 401 for GET {url})",
-                response=resp,
-            )
-        if resp.ok:
-            try:
-                refusal = fmt.refusal_of(resp.content)
-            except DecodeError:
-                refusal = None  # a truncated or garbled body: fetch_page fetches it again
-            if refusal:
-                raise EasyqueryRefused(
-                    f"{what}: the easyquery portal answered returncode {refusal.returncode}: {refusal.message}"
-                    f" (query {params})"
-                )
+    def _get(self, url: str, params: dict) -> requests.Response:
+        resp = self.session.get(url, params=params)
+        if resp.status_code in (401, 403):  # the site's firewall refuses the client (outside mainland China)
+            raise SourceRefused(f"NBS easyquery answered HTTP {resp.status_code} for GET {url} {params}")
         return resp
 
+    def listed_groups(self, url: str, period: str) -> list[str]:
+        """The crosswalk's groups valid for ``period`` that the provincial tree lists, in crosswalk order."""
+        wanted = fmt.indicators_for(period)
+        listed: set[str] = set()
+        for parent in sorted({i.parent for i in wanted}):
+            resp = self._get(url, fmt.tree_params(parent))
+            resp.raise_for_status()
+            listed.update(fmt.decode_tree(resp.content))
+        absent = [i.group for i in wanted if i.group not in listed]
+        if absent:
+            log.warning("NBS fsyd tree lists no %s for %s: not asked for", absent, period)
+        return [i.group for i in wanted if i.group in listed]
+
     def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
-        if dataset not in DBCODES:
-            raise ValueError(f"no easyquery database for {dataset!r}; known: {sorted(DBCODES)}")
+        if dataset != fmt.DATASET:
+            raise SourceRefused(f"NBS easyquery publishes {fmt.DATASET} only, not {dataset!r}")
         url = f"{source.url}/easyquery.htm"
-        headers = {"X-Token": get_credentials(source.conn_id).password or ""}
-        params = {
-            "m": "QueryData",
-            "dbcode": DBCODES[dataset],
-            "rowcode": "zb",
-            "colcode": "sj",
-            "wds": _dims(reg=source.code),
-            "dfwds": _dims(sj=wire_period(period)),
-            "k1": int(time.time() * 1000),
-        }
         result = Extraction(source=source, dataset=dataset, period=period)
-        page = fetch_page(
-            result,
-            partial(self._get, source, url, params, headers, f"{dataset} {source.code} {period}"),
-            {"method": "GET", "url": url, "params": params},
-        )
-        result.records_claimed = page.total
+        k1 = int(time.time() * 1000)
+        for group in self.listed_groups(url, period):
+            params = fmt.query_params(source.code, period, group, k1)
+            page = fetch_page(result, partial(self._get, url, params), {"method": "GET", "url": url, "params": params})
+            asked = {group + "01", group + "02"}
+            missing = sorted(asked - (page.answered or frozenset()))
+            if missing:
+                raise ReconciliationError(
+                    f"{dataset} {source.code} {period}: NBS answered no cell for {missing} (asked {sorted(asked)})"
+                )
+        if not result.records_distinct:
+            raise NotReleased(
+                f"NBS easyquery: every cell asked for {dataset} {source.code} {period} is missing (hasdata false)"
+            )
+        result.records_claimed = result.records_distinct  # no count from NBS: the cells are reconciled
         result.reconcile()
         return result
