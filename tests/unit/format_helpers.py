@@ -324,7 +324,8 @@ def _csv_lines(body: bytes) -> list[list[str]]:
     return out
 
 
-# Style -> each record of a page body as served: a JSON object, or the cells of its CSV line (csv_download, GBK or GB18030).
+# Style -> each record of a page body as served: a JSON object, or the cells of its CSV line
+# (csv_download, GBK or GB18030).
 SERVED = {
     "rest_json": lambda body: json.loads(body)["items"],
     "app_key": lambda body: json.loads(body)["data"]["rows"],
