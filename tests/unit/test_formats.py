@@ -1,8 +1,8 @@
-"""What every wire format of a provincial portal shares, for every style and schema: encoding then decoding
-gives the records
-back exactly, each with its raw text as served; an empty page is no records with the contract's
-columns; a page cut short anywhere is a decode error; a renamed field is schema drift naming both
-names. Golden bodies and each style's own conventions are tested in ``test_format_<style>.py``."""
+"""What every wire format of a provincial portal shares, for every style and schema: encoding then
+decoding gives the records back exactly, each with its raw text as served; an empty page is no records
+with the contract's columns; a page cut short anywhere is a decode error; a renamed field is schema
+drift naming both names. Golden bodies and each style's own conventions are tested in
+``test_format_<style>.py``."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
