@@ -77,7 +77,9 @@ INDUSTRIAL_OUTPUT = RecordSchema(
         F("product_code", Kind.TEXT, "产品代码"),
         F("product_name", Kind.TEXT, "产品名称"),
         F("unit", Kind.TEXT, "计量单位"),
-        F("current_month", Kind.DECIMAL, "本月"),
+        # NBS calendar: January and February are released together; February carries only the
+        # January-February year-to-date figure, its current-month value is missing (no January release).
+        F("current_month", Kind.DECIMAL, "本月", nullable=True),
         F("cumulative", Kind.DECIMAL, "1-本月累计"),
     ),
     key=("product_code",),

@@ -4,6 +4,12 @@ Canonical record: one (province, month, product) with the published current-mont
 year-to-date cumulative in the product's NBS unit and normalised to the base unit (tonne, kWh, unit,
 ...; the factor comes from the product catalogue), plus lineage (source object, version, position).
 
+The NBS calendar (since 2013): January and February are released together. January publishes
+nothing; February publishes the January-February year-to-date figure, with no current-month value.
+So a record without a current-month value is valid in February (the value stays missing: NULL in
+raw) and quarantined in any other month. A February record with both figures is kept as published
+(some provincial portals print January-February as February's current month).
+
 Cumulative -> monthly derivation is left to dbt staging, where a province's whole year is at hand: a
 load replaces one (province, month) partition and cannot see the previous month's cumulative, and a
 revision of an earlier month must change the derived figures of the months after it.
@@ -15,11 +21,14 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-from pydantic import BaseModel, field_validator, model_validator
+from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
 from ibdc.parsing.base import PageRows, Records, validate_records
 from ibdc.periods import parse_period
 from ibdc.reference import products
+
+# The month whose release carries the year-to-date figure alone (January and February together).
+JANUARY_FEBRUARY_RELEASE = 2
 
 
 class OutputRecord(BaseModel, frozen=True):
@@ -27,7 +36,7 @@ class OutputRecord(BaseModel, frozen=True):
     period: str
     product_code: str
     unit: str
-    current_month: Decimal
+    current_month: Decimal | None  # missing in the January-February release only (see _calendar)
     cumulative: Decimal
 
     @field_validator("current_month", "cumulative", mode="before")
@@ -51,12 +60,30 @@ class OutputRecord(BaseModel, frozen=True):
             raise ValueError(f"unknown product code {v!r}")
         return v
 
+    @field_validator("current_month", mode="wrap")
+    @classmethod
+    def _calendar(cls, v: Any, handler: Any, info: ValidationInfo) -> Any:
+        """A missing current-month value is what February publishes; in any other month the record is
+        incomplete. (Defined after the other validators of the field: it wraps them, so they never
+        see a missing value.)"""
+        if v is not None:
+            return handler(v)
+        try:
+            _, month = parse_period(info.data.get("period") or "")
+        except ValueError:
+            return None  # the period itself is wrong: the partition check rejects the record
+        if month != JANUARY_FEBRUARY_RELEASE:
+            raise ValueError(
+                f"current-month value missing outside the January-February release (period {info.data['period']})"
+            )
+        return None
+
     @model_validator(mode="after")
     def _consistent(self) -> OutputRecord:
         expected_unit = products()[self.product_code].unit_code
         if self.unit != expected_unit:
             raise ValueError(f"unit {self.unit!r} for {self.product_code}, catalogue says {expected_unit!r}")
-        if self.current_month > self.cumulative:
+        if self.current_month is not None and self.current_month > self.cumulative:
             raise ValueError(f"current month {self.current_month} exceeds cumulative {self.cumulative}")
         return self
 
@@ -75,8 +102,12 @@ SCHEMA = pa.schema(
 )
 
 
-def _text(value: Decimal) -> str:
-    return format(value, "f")
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _times(value: Decimal | None, factor: Decimal) -> Decimal | None:
+    return None if value is None else value * factor
 
 
 def _row(rec: OutputRecord, position: int) -> dict:
@@ -87,7 +118,7 @@ def _row(rec: OutputRecord, position: int) -> dict:
         "value_current_month": _text(rec.current_month),
         "value_cumulative": _text(rec.cumulative),
         "base_unit": product.base_unit,
-        "value_current_month_base": _text(rec.current_month * product.unit_factor),
+        "value_current_month_base": _text(_times(rec.current_month, product.unit_factor)),
         "value_cumulative_base": _text(rec.cumulative * product.unit_factor),
         "record_position": position,
     }

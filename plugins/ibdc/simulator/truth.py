@@ -108,13 +108,16 @@ def monthly_output(seed: int, product_code: str, province: str, year: int) -> tu
 
 @dataclass(frozen=True)
 class OutputRecord:
-    """One published figure, NBS style: the current-month value and the year-to-date cumulative."""
+    """One published figure, NBS style: the current-month value and the year-to-date cumulative.
+
+    ``current_month`` is None in February: the January-February release carries the year-to-date
+    figure only (``cumulative``, January and February together)."""
 
     province_code: str
     period: str  # YYYY-MM
     product_code: str
     unit_code: str
-    current_month: Decimal
+    current_month: Decimal | None
     cumulative: Decimal
 
 
@@ -131,7 +134,9 @@ def revise(months: tuple[Decimal, ...], year: int, revised: Mapping[str, Decimal
 def published_output(
     seed: int, province: str, period: str, revised: Mapping[str, Decimal] | None = None
 ) -> list[OutputRecord]:
-    """What the province publishes for a month: nothing for January (folded into February).
+    """What the province publishes for a month, on the NBS calendar (since 2013): January and February
+    are released together, so January publishes nothing and February only the January-February
+    year-to-date figure, its current-month value missing (None); every later month both figures.
 
     ``revised`` (``YYYY-MM`` -> factor) revises earlier months: their figures change, and so do the
     year-to-date figures of the months after them.
@@ -145,6 +150,6 @@ def published_output(
         cumulative = sum(months[:month], Decimal(0))
         if not cumulative:
             continue  # a province that produces none reports none
-        current = cumulative if month == 2 else months[month - 1]
+        current = None if month == 2 else months[month - 1]
         records.append(OutputRecord(province, period, code, product.unit_code, current, cumulative))
     return records
