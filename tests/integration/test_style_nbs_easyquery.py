@@ -1,75 +1,240 @@
-"""Style ``nbs_easyquery``, its protocol against the simulator: QueryData as NBS's easyquery answers it,
-refusals as returncodes. (What every style shares -- partitions against the truth, every province,
-wrong credentials -- is in test_styles.py; source faults in test_source_faults.py.)"""
+"""Style ``nbs_easyquery`` end to end: the simulated NBS over HTTP (QueryData per indicator group,
+getTree, every cell missing for a month not released), and the answers NBS really gives (the handed
+cases in tests/cases/nbs-*) served over HTTP by a recorded-answer server standing in for
+data.stats.gov.cn, through the adapter, the raw zone and the loader. Months in 2023 for the NBS
+provinces, 2024-06 for Shaanxi: no other test file writes them."""
+
+from __future__ import annotations
 
 import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from ibdc import pipeline
-from ibdc.formats import nbs_easyquery
-from ibdc.sources.adapters.nbs_easyquery import EasyqueryRefused
-from tests.integration.style_truth import raw_keys
+from ibdc.errors import LayoutError, NotReleased
+from ibdc.formats import nbs_easyquery as fmt
+from ibdc.sources.registry import source_for
+from tests.integration.style_truth import check_partition, malformed_fault, raw_keys
 
 pytestmark = pytest.mark.integration
 
-PROVINCE = "460000"  # Hainan
+CASES = Path(__file__).resolve().parents[1] / "cases"
+OUTPUT = "industrial_output"
 
 
-def _query(services, province: str = PROVINCE, token: str | None = None, **overrides) -> requests.Response:
-    params = {
-        "m": "QueryData",
-        "dbcode": "fsyd",
-        "rowcode": "zb",
-        "colcode": "sj",
-        "wds": json.dumps([{"wdcode": "reg", "valuecode": province}]),
-        "dfwds": json.dumps([{"wdcode": "sj", "valuecode": "202406"}]),
-        "k1": "1750000000000",
-    }
-    return requests.get(
-        f"{services.sources_url}/p/{province}/easyquery.htm",
-        params={**params, **overrides},
-        headers={"X-Token": services.simulator_client_secret if token is None else token},
-        timeout=30,
-    )
+def _query(services, **overrides) -> requests.Response:
+    params = {**fmt.query_params("640000", "2023-06", "A02090Y", 1750000000000), **overrides}
+    return requests.get(f"{services.sources_url}/nbs/easyquery.htm", params=params, timeout=30)
 
 
-def test_a_refused_query_fails_clearly(services, monkeypatch):
-    # The client asks a database the portal does not have: returncode 501, reported as such.
-    monkeypatch.setitem(nbs_easyquery.DBCODES, "industrial_output", "hgnd")
-    with pytest.raises(EasyqueryRefused, match=r"returncode 501: unknown dbcode 'hgnd'"):
-        pipeline.extract_partition("industrial_output", "630000", "2024-12")
-    assert raw_keys(services, "industrial_output", "630000", "2024-12") == []
-
-
-def test_the_portal_answers_queries_as_easyquery_does(services, truth):
+def test_the_simulated_nbs_answers_as_easyquery_does_without_credentials(services, truth):
     resp = _query(services)
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/json"
-    doc = resp.json()
-    assert doc["returncode"] == 200
-    data = doc["returndata"]
-    assert data["recordcount"] == len(truth(PROVINCE, "2024-06")["expected"])
-    node = data["datanodes"][0]
-    first = data["wdnodes"][3]["nodes"][0]["code"]  # the first record's key: a product code
-    assert first in {e["product_code"] for e in truth(PROVINCE, "2024-06")["expected"]}
-    assert node["code"] == f"zb.province_code.{first}_reg.460000_sj.202406"  # zb.<indicator>_reg.<adcode>_sj.<period>
-    assert [w["wdcode"] for w in node["wds"]] == ["zb", "reg", "sj"]
-    assert [w["wdcode"] for w in data["wdnodes"]] == ["zb", "reg", "sj", "rec"]
-    refused = {
-        "method": {"m": "getTree"},
-        "dbcode": {"dbcode": "hgnd"},
-        "row and column": {"rowcode": "sj", "colcode": "zb"},
-        "other region": {"wds": json.dumps([{"wdcode": "reg", "valuecode": "110000"}])},
-        "wds not JSON": {"wds": "reg=460000"},
-        "no period": {"dfwds": "[]"},
-        "daily period for monthly data": {"dfwds": json.dumps([{"wdcode": "sj", "valuecode": "20240603"}])},
-        "month 13": {"dfwds": json.dumps([{"wdcode": "sj", "valuecode": "202413"}])},
+    data = resp.json()["returndata"]
+    assert "recordcount" not in data  # NBS gives no count
+    codes = [n["code"] for n in data["datanodes"]]
+    assert codes == [f"zb.A02090Y0{m}_reg.640000_sj.202306" for m in "1234"]
+    cement = next(e for e in truth("640000", "2023-06")["expected"] if e["product_code"] == "cement")
+    assert data["datanodes"][0]["data"]["strdata"] == cement["current_month"]
+    assert data["datanodes"][1]["data"]["strdata"] == cement["cumulative"]
+    assert [w["wdcode"] for w in data["wdnodes"]] == ["zb", "reg", "sj"]
+    assert data["wdnodes"][0]["nodes"][0]["unit"] == "万吨"
+
+    tree = requests.get(f"{services.sources_url}/nbs/easyquery.htm", params=fmt.tree_params("A0301"), timeout=30)
+    assert fmt.decode_tree(tree.content) == ["A030106", "A03010G"]  # electricity and crude oil sit under energy
+
+    no_data = {
+        "unknown database": {"dbcode": "fsydqy"},
+        "unknown method": {"m": "getData"},
+        "unknown group": {"dfwds": json.dumps([{"wdcode": "zb", "valuecode": "A0209ZZ"}])},
+        "no region": {"wds": "[]"},
+        "wds not JSON": {"wds": "reg=640000"},
     }
-    for why, overrides in refused.items():
+    for why, overrides in no_data.items():
         answer = _query(services, **overrides)
-        assert answer.status_code == 200, why
-        assert answer.json()["returncode"] == 501 and answer.json()["returndata"], why
-    assert _query(services, token="wrong").status_code == 401
-    assert _query(services, token="").status_code == 401
-    assert _query(services, province="110000").status_code == 404  # Beijing is a rest_json portal
+        assert answer.status_code == 200 and answer.json()["returncode"] == 501, why
+
+
+def test_a_partition_from_nbs_loads_exactly_the_truth(services, source_faults, truth, warehouse):
+    province, period = "640000", "2023-06"
+    records = len(truth(province, period)["expected"])
+    source_faults([malformed_fault(OUTPUT, province, records)])
+    expected = truth(province, period)
+    assert expected["malformed"]
+
+    summary = pipeline.extract_partition(OUTPUT, province, period)
+    assert summary["status"] == "extracted"
+    load = pipeline.load_partition_from_raw(OUTPUT, province, period)
+    checked = check_partition(warehouse, expected, load)
+    objects = checked.manifest["objects"]
+    groups = [i.group for i in fmt.indicators_for(period)]
+    assert [json.loads(o["request"]["params"]["dfwds"])[0]["valuecode"] for o in objects] == groups
+    assert all(o["request"]["url"] == f"{services.sources_url}/nbs/easyquery.htm" for o in objects)
+
+
+def test_nbs_february_as_served_by_the_simulator_loads_without_current_month(services, truth, warehouse):
+    province = "460000"
+    assert pipeline.extract_partition(OUTPUT, province, "2023-01")["status"] == "not_published"
+    summary = pipeline.extract_partition(OUTPUT, province, "2023-02")
+    load = pipeline.load_partition_from_raw(OUTPUT, province, "2023-02")
+    assert summary["status"] == "extracted" and load.rows_quarantined == 0 and load.rows_loaded > 0
+    rows = warehouse.execute(
+        "SELECT value_current_month FROM raw.industrial_output"
+        " WHERE province_code = %s AND period_month = '2023-02-01'",
+        (province,),
+    ).fetchall()
+    assert rows and all(r[0] is None for r in rows)
+
+
+def test_a_month_not_released_leaves_the_loaded_partition_as_it_was(services, source_faults, warehouse):
+    province, period = "630000", "2023-08"
+    pipeline.load_extracted(pipeline.extract_partition(OUTPUT, province, period))
+    query = "SELECT * FROM raw.industrial_output WHERE province_code = %s AND period_month = '2023-08-01' ORDER BY 3"
+    before = warehouse.execute(query, (province,)).fetchall()
+    objects = raw_keys(services, OUTPUT, province, period)
+    assert before
+
+    source_faults([{"dataset": OUTPUT, "province": province, "kind": "not_released", "periods": [period]}])
+    summary = pipeline.extract_partition(OUTPUT, province, period)
+    assert summary["status"] == "not_released" and "every cell" in summary["reason"]
+    with pytest.raises(NotReleased, match="not released yet"):
+        pipeline.load_extracted(summary)
+    assert warehouse.execute(query, (province,)).fetchall() == before
+    assert raw_keys(services, OUTPUT, province, period) == objects
+    audit = warehouse.execute(
+        "SELECT outcome, rows_loaded, error FROM raw.load_audit WHERE dataset = %s AND province_code = %s"
+        " AND period = %s ORDER BY started_at DESC LIMIT 1",
+        (OUTPUT, province, period),
+    ).fetchone()
+    assert audit[:2] == ("not_released", 0) and "every cell" in audit[2]
+
+
+# --- answers NBS really gives, served over HTTP ----------------------------------------------------
+
+
+class RecordedNbs:
+    """Serves recorded easyquery answers as data.stats.gov.cn would: ``QueryData`` for a group gets
+    the recorded answer's datanodes of that group (NBS answers one group per query), ``getTree`` the
+    recorded answer's groups. ``answers``: period (yyyymm) -> file."""
+
+    def __init__(self, answers: dict[str, Path]) -> None:
+        self.answers = {sj: json.loads(path.read_bytes()) for sj, path in answers.items()}
+        self.queries: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 -- http.server's name
+                params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                outer.queries.append(params)
+                body = outer.answer(params)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def answer(self, params: dict) -> bytes:
+        if params.get("m") == "getTree":
+            groups = {
+                n["wds"][0]["valuecode"][:7]
+                for doc in self.answers.values()
+                if isinstance(doc["returndata"], dict)
+                for n in doc["returndata"]["datanodes"]
+            }
+            return fmt.encode_tree(params["id"], {g: g for g in sorted(groups) if g.startswith(params["id"])})
+        selected = {d["wdcode"]: d["valuecode"] for d in json.loads(params["dfwds"])}
+        doc = json.loads(json.dumps(self.answers[selected["sj"]]))
+        if isinstance(doc["returndata"], dict):
+            data = doc["returndata"]
+            data["datanodes"] = [n for n in data["datanodes"] if n["wds"][0]["valuecode"][:7] == selected["zb"]]
+        return json.dumps(doc, ensure_ascii=False).encode()
+
+    def source(self, province: str):
+        return source_for(province, OUTPUT).model_copy(update={"style": "nbs_easyquery", "base_url": self.url})
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def recorded_nbs():
+    servers = []
+
+    def serve(answers: dict[str, str]) -> RecordedNbs:
+        server = RecordedNbs({sj: CASES / path for sj, path in answers.items()})
+        servers.append(server)
+        return server
+
+    yield serve
+    for server in servers:
+        server.close()
+
+
+def test_nbs_answer_case_over_http_loads_its_two_records(services, recorded_nbs, warehouse):
+    nbs = recorded_nbs({"202406": "nbs-answer/fsyd_610000_202406.json"})
+    summary = pipeline.extract_partition(OUTPUT, "610000", "2024-06", source=nbs.source("610000"))
+    loaded = pipeline.load_extracted(summary)
+    assert (summary["records"], loaded["rows_loaded"], loaded["rows_quarantined"]) == (2, 2, 0)
+    rows = warehouse.execute(
+        "SELECT product_code, unit_code, value_current_month::text, value_cumulative::text FROM raw.industrial_output"
+        " WHERE province_code = '610000' AND period_month = '2024-06-01' ORDER BY 1"
+    ).fetchall()
+    assert rows == [("cement", "10k_tonnes", "250.00", "1300.50"), ("crude_steel", "10k_tonnes", "123.45", "700.10")]
+    assert [q["m"] for q in nbs.queries].count("QueryData") == 2  # the two groups the tree lists
+    # The other 14 products of the crosswalk are absent from this recorded tree: logged, not asked for.
+
+
+def test_nbs_not_released_case_over_http_changes_nothing(services, recorded_nbs, warehouse, caplog):
+    nbs = recorded_nbs({"202611": "nbs-not-released/fsyd_640000_202611.json"})
+    with caplog.at_level(logging.WARNING, logger="ibdc.pipeline"):
+        summary = pipeline.extract_partition(OUTPUT, "640000", "2026-11", source=nbs.source("640000"))
+    assert summary["status"] == "not_released"
+    assert "not released yet" in caplog.text
+    assert raw_keys(services, OUTPUT, "640000", "2026-11") == []
+
+
+def test_nbs_no_data_case_over_http_is_not_released_with_the_sources_message(services, recorded_nbs, caplog):
+    nbs = recorded_nbs({"202306": "nbs-no-data/returncode_501.json"})
+    nbs.answer = lambda params: (CASES / "nbs-no-data/returncode_501.json").read_bytes()  # every query: 501
+    with caplog.at_level(logging.WARNING, logger="ibdc.pipeline"):
+        summary = pipeline.extract_partition(OUTPUT, "640000", "2023-06", source=nbs.source("640000"))
+    assert summary["status"] == "not_released"
+    assert "no data matched the query" in summary["reason"] and "no data matched the query" in caplog.text
+
+
+def test_nbs_national_answer_case_over_http_fails_at_once_and_writes_nothing(services, recorded_nbs):
+    nbs = recorded_nbs({"202406": "nbs-national-answer/hgyd_reg610000_202406.json"})
+    nbs.answer = lambda params: (
+        fmt.encode_tree(params["id"], {"A020914": "粗钢"})
+        if params.get("m") == "getTree"
+        else (CASES / "nbs-national-answer/hgyd_reg610000_202406.json").read_bytes()
+    )
+    with pytest.raises(LayoutError, match="national"):  # asked for 2022-06: no test writes that partition
+        pipeline.extract_partition(OUTPUT, "610000", "2022-06", source=nbs.source("610000"))
+    assert [q["m"] for q in nbs.queries].count("QueryData") == 1  # permanent: not fetched again
+    assert raw_keys(services, OUTPUT, "610000", "2022-06") == []
+
+
+def test_an_answer_for_another_province_or_month_fails_at_once(services, recorded_nbs):
+    nbs = recorded_nbs({"202406": "nbs-answer/fsyd_610000_202406.json"})
+    nbs.answer = lambda params: (
+        fmt.encode_tree(params["id"], {"A020914": "粗钢"})
+        if params.get("m") == "getTree"
+        else (CASES / "nbs-answer/fsyd_610000_202406.json").read_bytes()
+    )
+    with pytest.raises(LayoutError, match=r"answered for \[\('610000', '2024-06'\)\]"):  # Shaanxi's June 2024
+        pipeline.extract_partition(OUTPUT, "620000", "2022-07", source=nbs.source("620000"))
+    assert raw_keys(services, OUTPUT, "620000", "2022-07") == []

@@ -13,17 +13,15 @@ import math
 import re
 from collections import Counter
 from datetime import date, timedelta
-from unittest import mock
 
 import pytest
 import requests
 
 from ibdc import pipeline
 from ibdc.datasets import DATASETS
-from ibdc.formats.nbs_easyquery import DBCODES
 from ibdc.sources.adapters.app_key import AppKeyRefused
 from ibdc.sources.adapters.signed_gateway import GatewayRefused
-from ibdc.sources.registry import ApiStyle, load_registry
+from ibdc.sources.registry import ApiStyle, load_registry, source_for
 from tests.integration.style_truth import check_partition, malformed_fault, period_for, raw_keys, set_page_size
 
 pytestmark = pytest.mark.integration
@@ -31,19 +29,6 @@ pytestmark = pytest.mark.integration
 REGISTRY = load_registry()
 OUTPUT = "industrial_output"
 PAGED = (ApiStyle.REST_JSON, ApiStyle.APP_KEY, ApiStyle.SIGNED_GATEWAY, ApiStyle.JSONP)
-
-
-class JsonOf:
-    """Equal to a JSON text that decodes to ``value``."""
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, str) and json.loads(other) == self.value
-
-    def __repr__(self) -> str:
-        return f"JsonOf({self.value!r})"
 
 
 # The request a page is recorded with in the manifest: (source, dataset, period, page size, page from 1).
@@ -79,19 +64,6 @@ REQUESTS = {
         "url": f"{src.url}/download/{dataset}.csv",
         "params": {"period": period},
     },
-    ApiStyle.NBS_EASYQUERY: lambda src, dataset, period, size, page: {
-        "method": "GET",
-        "url": f"{src.url}/easyquery.htm",
-        "params": {
-            "m": "QueryData",
-            "dbcode": DBCODES[dataset],
-            "rowcode": "zb",
-            "colcode": "sj",
-            "wds": JsonOf([{"wdcode": "reg", "valuecode": src.code}]),
-            "dfwds": JsonOf([{"wdcode": "sj", "valuecode": period.replace("-", "")}]),
-            "k1": mock.ANY,  # a timestamp
-        },
-    },
 }
 
 # Whose partitions of every dataset are checked (no other test file extracts them in 2024), and what
@@ -103,9 +75,10 @@ CASES = [
     (ApiStyle.JSONP, "520000", "application/javascript", ".js"),
     (ApiStyle.CSV_DOWNLOAD, "220000", "text/csv; charset=gbk", ".csv"),
     (ApiStyle.CSV_DOWNLOAD, "410000", "text/csv; charset=gb18030", ".csv"),
-    (ApiStyle.NBS_EASYQUERY, "640000", "application/json", ".json"),  # Ningxia: 10 products, room for a bad one
+    (ApiStyle.JSONP, "640000", "application/javascript", ".js"),  # Ningxia: its own portal besides NBS
 ]
-PROVINCES = sorted((str(s.style), code) for code, s in REGISTRY.items())
+# Every province with the style it publishes industrial output in (NBS's for four of them).
+PROVINCES = sorted((str(source_for(code, OUTPUT).style), code) for code in REGISTRY)
 
 WRONG = "not-the-secret"
 RIGHT = object()  # stands for the right secret
@@ -139,8 +112,6 @@ CREDENTIALS = {
     "jsonp-no-token": (ApiStyle.JSONP, None, None, requests.HTTPError, "refused the client secret"),
     "csv_download-password": (ApiStyle.CSV_DOWNLOAD, None, WRONG, requests.HTTPError, r"^401 Client Error"),
     "csv_download-no-password": (ApiStyle.CSV_DOWNLOAD, None, None, requests.HTTPError, r"^401 Client Error"),
-    "nbs_easyquery-token": (ApiStyle.NBS_EASYQUERY, None, WRONG, requests.HTTPError, "refused the client secret"),
-    "nbs_easyquery-no-token": (ApiStyle.NBS_EASYQUERY, None, None, requests.HTTPError, "refused the client secret"),
 }
 
 
@@ -159,16 +130,21 @@ def _province_of(style: ApiStyle) -> str:
 def test_the_registry_agrees_with_the_simulator_on_every_province_s_style(services):
     served = requests.get(f"{services.sources_url}/portals", timeout=10).json()
     assert {code: p["style"] for code, p in served.items()} == {code: str(s.style) for code, s in REGISTRY.items()}
-    assert Counter(p["style"] for p in served.values()) == {
-        "rest_json": 7,
-        "app_key": 5,
-        "signed_gateway": 5,
-        "jsonp": 5,
-        "csv_download": 5,
-        "nbs_easyquery": 4,
+    assert {code: p.get("via", {}) for code, p in served.items()} == {
+        code: {d: str(source_for(code, d).style) for d in s.via} for code, s in REGISTRY.items()
     }
+    assert Counter(p["style"] for p in served.values()) == {
+        "rest_json": 8,
+        "app_key": 6,
+        "signed_gateway": 5,
+        "jsonp": 6,
+        "csv_download": 6,
+    }
+    assert Counter(style for style, _ in PROVINCES)["nbs_easyquery"] == 4
     assert all(REGISTRY[province].style is style for style, province, *_ in CASES)
-    assert {style for style, *_ in CASES} == set(ApiStyle) == set(REQUESTS)
+    # Every provincial portal style carries every dataset; NBS (industrial output only) in test_style_nbs_easyquery.py.
+    assert {style for style, *_ in CASES} | {ApiStyle.NBS_EASYQUERY} == set(ApiStyle)
+    assert set(REQUESTS) == {style for style, *_ in CASES}
 
 
 @pytest.mark.parametrize("dataset", sorted(DATASETS))

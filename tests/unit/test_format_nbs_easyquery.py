@@ -41,7 +41,7 @@ def test_nbs_answer_case_gives_two_records_from_strdata():
             "province_code": "610000",
             "period": "2024-06",
             "product_code": "crude_steel",
-            "product_name": "粗钢产量",
+            "product_name": "粗钢",
             "unit": "10k_tonnes",
             "current_month": "123.45",
             "cumulative": "700.10",  # strdata at its published precision, not data's 700.1
@@ -50,7 +50,7 @@ def test_nbs_answer_case_gives_two_records_from_strdata():
             "province_code": "610000",
             "period": "2024-06",
             "product_code": "cement",
-            "product_name": "水泥产量",
+            "product_name": "水泥",
             "unit": "10k_tonnes",
             "current_month": "250.00",
             "cumulative": "1300.50",

@@ -286,7 +286,7 @@ def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
                 "province_code": region,
                 "period": period,
                 "product_code": product,
-                "product_name": names.get(ind.current_month_zb, ind.nbs_name).split("_")[0],
+                "product_name": names.get(ind.current_month_zb, ind.nbs_name).split("_")[0].removesuffix("产量"),
                 "unit": _unit_code("/".join(sorted(record_units))),
                 "current_month": fields.get("current_month", (None, None))[0],
                 "cumulative": fields.get("cumulative", (None, None))[0],

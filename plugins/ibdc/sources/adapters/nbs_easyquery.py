@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import requests
 
-from ibdc.errors import NotReleased
+from ibdc.errors import LayoutError, NotReleased
 from ibdc.formats import nbs_easyquery as fmt
 from ibdc.sources.adapters.base import Extraction, ReconciliationError, SourceRefused, fetch_page
 from ibdc.sources.http import build_session
@@ -59,6 +59,15 @@ class NbsEasyqueryAdapter:
         for group in self.listed_groups(url, period):
             params = fmt.query_params(source.code, period, group, k1)
             page = fetch_page(result, partial(self._get, url, params), {"method": "GET", "url": url, "params": params})
+            answered_for = set(
+                zip(
+                    page.table.column("province_code").to_pylist(), page.table.column("period").to_pylist(), strict=True
+                )
+            )
+            if answered_for - {(source.code, period)}:
+                raise LayoutError(
+                    f"{dataset} {source.code} {period}: NBS answered for {sorted(answered_for)} (asked {group})"
+                )
             asked = {group + "01", group + "02"}
             missing = sorted(asked - (page.answered or frozenset()))
             if missing:
