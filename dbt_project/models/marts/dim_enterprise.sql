@@ -1,6 +1,8 @@
 {{ config(indexes=[{'columns': ['uscc', 'valid_from']}]) }}
 -- The enterprise dimension with full history (type 2): one row per version of an enterprise's
--- registry record, from the snapshot snap_enterprises, with its validity interval.
+-- registry record, from the snapshot snap_enterprises, with its validity interval. The snapshot's
+-- delisting rows are not versions: they only end the last version of an enterprise the registry
+-- stopped listing (valid_to), which then has no current version.
 select
     s.uscc,
     md5(s.uscc || '|' || s.dbt_valid_from::text) as enterprise_version_key,
@@ -22,3 +24,4 @@ select
     s.dbt_valid_to::timestamptz as valid_to,
     (s.dbt_valid_to is null) as is_current
 from {{ ref('snap_enterprises') }} as s
+where s.is_delisted is not true  -- null on rows recorded before delisting was modelled
