@@ -19,6 +19,7 @@ import requests
 from ibdc import pipeline
 from ibdc.errors import LayoutError, NotReleased
 from ibdc.formats import nbs_easyquery as fmt
+from ibdc.sources.adapters.base import ReconciliationError
 from ibdc.sources.registry import source_for
 from tests.integration.style_truth import check_partition, malformed_fault, raw_keys
 
@@ -93,7 +94,7 @@ def test_nbs_february_as_served_by_the_simulator_loads_without_current_month(ser
 
 
 def test_a_month_not_released_leaves_the_loaded_partition_as_it_was(services, source_faults, warehouse):
-    province, period = "630000", "2023-08"
+    province, period = "540000", "2023-08"
     pipeline.load_extracted(pipeline.extract_partition(OUTPUT, province, period))
     query = "SELECT * FROM raw.industrial_output WHERE province_code = %s AND period_month = '2023-08-01' ORDER BY 3"
     before = warehouse.execute(query, (province,)).fetchall()
@@ -238,3 +239,17 @@ def test_an_answer_for_another_province_or_month_fails_at_once(services, recorde
     with pytest.raises(LayoutError, match=r"answered for \[\('610000', '2024-06'\)\]"):  # Shaanxi's June 2024
         pipeline.extract_partition(OUTPUT, "620000", "2022-07", source=nbs.source("620000"))
     assert raw_keys(services, OUTPUT, "620000", "2022-07") == []
+
+
+def test_a_cell_asked_for_and_not_answered_fails_reconciliation(services, recorded_nbs):
+    """NBS gives no count: what is reconciled is every cell asked for (the current month and year to
+    date of each group the tree lists) against the datanodes answered."""
+    nbs = recorded_nbs({"202406": "nbs-answer/fsyd_610000_202406.json"})
+    answer = nbs.answer
+    nbs.answer = lambda params: (
+        answer(params).replace(b'"A02090Y02"', b'"A02090Y05"').replace(b"A02090Y02_", b"A02090Y05_")
+    )
+    before = raw_keys(services, OUTPUT, "610000", "2024-06")
+    with pytest.raises(ReconciliationError, match=r"answered no cell for \['A02090Y02'\]"):
+        pipeline.extract_partition(OUTPUT, "610000", "2024-06", source=nbs.source("610000"))
+    assert raw_keys(services, OUTPUT, "610000", "2024-06") == before
