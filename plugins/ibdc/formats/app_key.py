@@ -17,7 +17,8 @@ Each record is an object whose keys are the contract's field names in UPPERCASE
 - ``DECIMAL`` and ``INT`` the number's decimal text, as a string (``"2010.55"``); ``TEXT`` as is.
 
 A value that is not in its kind's canonical form (a malformed number, a garbled date) is served as
-the text it is, and decodes back to that text unchanged.
+the text it is, and decodes back to that text unchanged; except that a number in a presentation form
+(``"12,345.67"``, full-width digits, padding) is made plain (:mod:`ibdc.formats.presentation`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 from ibdc.formats.base import DecodedPage, DecodeError, list_of_objects, table_from_records, text
+from ibdc.formats.presentation import plain_json_value
 from ibdc.schemas import Kind, RecordSchema
 
 OK = "00000"
@@ -86,7 +88,7 @@ def canonical_value(kind: Kind | None, value: object) -> str | None:
         return f"{y}-{mo}-{d}T{h}:{mi}:{s}Z"
     if kind is Kind.BOOL:
         return _BOOL_CANONICAL.get(value, value)
-    return value
+    return plain_json_value(kind, value)
 
 
 def rows(schema: RecordSchema, table: pa.Table) -> list[dict]:

@@ -1,5 +1,5 @@
-"""Style ``csv_download``: one CSV file per partition, in GBK or GB18030, as a provincial statistics
-portal's "download" button gives it.
+"""Style ``csv_download``: one CSV file per partition, in GBK or GB18030 (or UTF-8 with a BOM), as a
+provincial statistics portal's "download" button gives it.
 
 ``GET /p/<adcode>/download/<dataset>.csv?period=<period>`` (HTTP basic auth) answers
 ``Content-Type: text/csv; charset=gbk`` (or ``gb18030``) with::
@@ -58,15 +58,25 @@ The wire conventions, and what :func:`decode` turns them back into (canonical te
   row, so nothing is summed there: its 合计 row only counts. The 合计 row is not a record: the
   decoder checks it (a missing or unreadable 合计 row, a count or a sum that disagrees with the
   records, means a truncated or corrupt file: :class:`DecodeError`) and drops it;
-  ``DecodedPage.total`` is its N.
+  ``DecodedPage.total`` is its N. Some portals print ``合计`` alone, without ``(共N条)``: then only
+  its sums are checked and ``total`` is None (the file claims no count; the extract takes the records
+  received for the claim).
+- Presentation forms (:mod:`ibdc.formats.presentation`), as portals print their tables; the encoder
+  never prints them, the decoder makes them plain before anything is checked: figures with
+  thousands separators (``"12,345.67"``, only a well-formed grouping), full-width digits and
+  punctuation (``１２．５``), padded cells; full-width brackets, digits and spaces in the headers and
+  the 合计 / 总计 cells (``本月用电量（万千瓦时）``, ``合　计（共３条）``); names (``行业名称``,
+  ``产品名称``, ``企业名称``) indented or padded with spaces or U+3000. The raw text of a record
+  (for the quarantine) stays as served.
 - Quoting: none, unless a value holds a comma, quote or line break; then every value is quoted.
 - A column the contract does not know (a renamed field) is published under its own name; the decoder
   reports the contract fields it misses as :class:`SchemaDrift`.
 - Encoding is strict: a GBK portal cannot publish a character outside GBK (``UnicodeEncodeError``).
+  The decoder reads the encoding from the bytes: a byte order mark wins (UTF-8; UTF-16 LE / BE),
+  else GB18030 (a superset of GBK; the platform has no HTTP headers at hand).
 
 Encoding and decoding are column-wise Arrow (``pyarrow.csv``, ``pyarrow.compute``): no Python per row,
 so a province-day of a million telemetry readings costs the same per row as a few dozen.
-``decode`` reads every body as GB18030 (a superset of GBK: the platform has no HTTP headers at hand).
 """
 
 from __future__ import annotations
@@ -84,17 +94,22 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ibdc.formats.base import DecodedPage, DecodeError, SchemaDrift, check_fields
+from ibdc.formats.presentation import plain_label, plain_names, plain_number, plain_numbers
 from ibdc.reference import REFERENCE_DIR, products
 from ibdc.schemas import Field, Kind, RecordSchema
 
 MISSING = ("-", "—", "…")
-DECODE_ENCODING = "gb18030"  # superset of GBK
+DECODE_ENCODING = "gb18030"  # superset of GBK: the encoding of a body without a byte order mark
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 NUMERIC = (Kind.DECIMAL, Kind.INT)
 # Canonical unit -> the unit the CSV portals publish the field in (the others publish as is).
 DISPLAY_UNITS = {"10k_kwh": "100m_kwh"}
 UNIT_FIELD = "unit"  # a text field of this name holds each record's unit (codes <-> Chinese labels)
-TOTAL_RE = re.compile(r"^合计[(（]共(\d+)条[)）]$")
-GRAND_TOTAL_RE = re.compile(r"^总计[(（]共(\d+)条[)）]$")
+# Matched against a cell made plain (full-width forms ASCII, no whitespace): 合计(共3条), 合　计（共３条）.
+TOTAL_RE = re.compile(r"^合计(?:\(共([0-9]+)条\))?$")
+GRAND_TOTAL_RE = re.compile(r"^总计\(共([0-9]+)条\)$")
+WHITESPACE = re.compile(r"\s+")
 BLOCK_SEPARATOR = re.compile(rb"\r?\n[ \t]*\r?\n")
 HEADER_UNIT_RE = re.compile(r"^(?P<label>.+?)[(（](?P<unit>[^()（）]+)[)）]$")
 NUMBER_RE = r"^[+-]?[0-9]+(\.[0-9]+)?$"
@@ -379,21 +394,39 @@ def encode(schema: RecordSchema, table: pa.Table, encoding: str, claimed: int | 
 # --- decode --------------------------------------------------------------------------------------
 
 
-def _read(body: bytes) -> tuple[list[str], pa.Table]:
-    """Header cells and the rows below, every cell as text (nothing made null yet).
+def _text_encoding(body: bytes) -> tuple[bytes, str]:
+    """The body without its byte order mark, and its encoding, read from the bytes: a BOM wins
+    (UTF-8; UTF-16, transcoded to UTF-8 here), else GB18030 (a superset of GBK). No GBK / GB18030
+    header begins with these bytes (``FF`` is not a GBK byte, ``FE FF`` not a GBK character, and
+    ``EF BB BF`` would be 锘 and half a character)."""
+    if body.startswith(UTF8_BOM):
+        return body[len(UTF8_BOM) :], "utf-8"
+    for bom, encoding in UTF16_BOMS:
+        if body.startswith(bom):
+            try:
+                return body[len(bom) :].decode(encoding).encode("utf-8"), "utf-8"
+            except UnicodeDecodeError as exc:
+                raise DecodeError(f"not {encoding} text (cut inside a character?): {exc}") from exc
+    return body, DECODE_ENCODING
 
-    The bytes after the header line are transcoded by Arrow while it parses (GB18030, strictly: a
-    body cut inside a character fails). A line feed is never part of a GBK / GB18030 character, nor
-    is a double quote; without quotes no value can hold a line break, and Arrow can split the file
-    into blocks at any line feed (faster)."""
+
+def _read(body: bytes, encoding: str) -> tuple[list[str], pa.Table]:
+    """Header cells (made plain: ``本月（万千瓦时）`` is ``本月(万千瓦时)``) and the rows below, every
+    cell as text, as served (nothing made null yet).
+
+    The bytes after the header line are transcoded by Arrow while it parses (GB18030 or UTF-8,
+    strictly: a body cut inside a character fails). A line feed is never part of a GBK / GB18030 or
+    UTF-8 character, nor is a double quote; without quotes no value can hold a line break, and Arrow
+    can split the file into blocks at any line feed (faster)."""
     if not body:
         raise DecodeError("empty body")
     end = body.find(b"\n")
     head = body if end < 0 else body[:end]
     try:
-        headers = next(csv.reader([head.decode(DECODE_ENCODING).removeprefix("\ufeff").rstrip("\r")]))
+        headers = next(csv.reader([head.decode(encoding).removeprefix("\ufeff").rstrip("\r")]))
     except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
         raise DecodeError(f"no readable header line: {exc}") from exc
+    headers = [plain_label(h) for h in headers]
     names = [f"c{i}" for i in range(len(headers))]
     empty = pa.table({n: pa.array([], pa.string()) for n in names})
     if end < 0 or end == len(body) - 1:
@@ -401,7 +434,7 @@ def _read(body: bytes) -> tuple[list[str], pa.Table]:
     try:
         rows = pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(body).slice(end + 1)),  # no copy of a large body
-            read_options=pacsv.ReadOptions(column_names=names, encoding=DECODE_ENCODING),
+            read_options=pacsv.ReadOptions(column_names=names, encoding="utf8" if encoding == "utf-8" else encoding),
             parse_options=pacsv.ParseOptions(newlines_in_values=body.find(b'"', end) >= 0),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
@@ -411,30 +444,38 @@ def _read(body: bytes) -> tuple[list[str], pa.Table]:
             ),
         )
     except UnicodeDecodeError as exc:
-        raise DecodeError(f"not GBK / GB18030 text (cut inside a character?): {exc}") from exc
+        raise DecodeError(f"not {encoding} text (cut inside a character?): {exc}") from exc
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DecodeError(f"not a complete CSV file: {exc}") from exc
     return headers, rows
 
 
-def _check_total(headers: list[str], rows: pa.Table, exact_count: bool) -> tuple[pa.Table, int]:
-    """The records without the 合计 row, and the count it claims; DecodeError unless its sums add up
-    (and, with ``exact_count``, its count: a table inside a file whose 总计 line holds the claim)."""
+def _split_total(rows: pa.Table, width: int, exact_count: bool) -> tuple[pa.Table, list[str], int | None]:
+    """The records, the cells of the 合计 row below them, and the count it claims (None: a 合计 row
+    without ``(共N条)``); DecodeError when the file does not end with one, and, with ``exact_count``
+    (a table inside a file whose 总计 line holds the claim), when its count disagrees."""
     if not rows.num_rows:
         raise DecodeError("no 合计 row: the file ends after its header")
     last = rows.slice(rows.num_rows - 1).to_pylist()[0]
-    cells = [last[f"c{i}"] for i in range(len(headers))]
-    m = TOTAL_RE.match(cells[0])
+    cells = [last[f"c{i}"] for i in range(width)]
+    m = TOTAL_RE.match(WHITESPACE.sub("", plain_label(cells[0])))
     if not m:
         raise DecodeError(f"the file does not end with its 合计 row (truncated?); last line: {cells}")
     records = rows.slice(0, rows.num_rows - 1)
-    claimed = int(m.group(1))
-    if exact_count and claimed != records.num_rows:
+    claimed = None if m.group(1) is None else int(m.group(1))
+    if exact_count and claimed is not None and claimed != records.num_rows:
         raise DecodeError(f"合计 row counts {claimed} records, the table holds {records.num_rows}")
+    return records, cells, claimed
+
+
+def _check_sums(headers: list[str], cells: list[str], column) -> None:
+    """DecodeError unless every sum of the 合计 row (``cells``) adds up; ``column(i)`` gives column
+    ``i``'s values with their presentation forms made plain."""
     for i, cell in enumerate(cells[1:], start=1):
+        cell = plain_number(cell)
         if cell == "":
             continue
-        summed = decimal_sum(_array(records[f"c{i}"]))
+        summed = decimal_sum(column(i))
         if cell in MISSING:
             if summed is not None:
                 raise DecodeError(f"合计 of {headers[i]} is missing but its records sum to {summed}")
@@ -445,7 +486,6 @@ def _check_total(headers: list[str], rows: pa.Table, exact_count: bool) -> tuple
             raise DecodeError(f"合计 of {headers[i]} is not a number: {cell!r}") from exc
         if summed is None or summed != stated:
             raise DecodeError(f"合计 of {headers[i]} is {cell}, its records sum to {summed}")
-    return records, claimed
 
 
 def _columns(schema: RecordSchema, headers: list[str], empty: bool) -> tuple[dict[str, tuple[int, int]], str | None]:
@@ -491,7 +531,15 @@ def _columns(schema: RecordSchema, headers: list[str], empty: bool) -> tuple[dic
     return found, next(iter(block_units), None)
 
 
+def _is_name(f: Field) -> bool:
+    return f.kind is Kind.TEXT and (f.name == "name" or f.name.endswith("_name"))
+
+
 def _canonical(f: Field, values: pa.Array) -> pa.Array:
+    """A column of one field as canonical text; a numeric one has its presentation forms made plain
+    already (:func:`plain_numbers`)."""
+    if _is_name(f):
+        values = plain_names(values)  # names indented with (full-width) spaces
     values = pc.if_else(pc.is_in(values, pa.array(MISSING)), pa.scalar(None, pa.string()), values)
     if f.kind is Kind.PERIOD:
         return _by_value(values, _period_in)
@@ -508,14 +556,26 @@ def _line(values: list[str]) -> str:
     return out.getvalue()
 
 
-def _decode_block(schema: RecordSchema, body: bytes, exact_count: bool) -> tuple[pa.Table, pa.Table, int]:
-    """One table (header, records, 合计 row): canonical records, the rows as served, the 合计 count."""
-    headers, rows = _read(body)
-    records, claimed = _check_total(headers, rows, exact_count)
+def _decode_block(
+    schema: RecordSchema, body: bytes, exact_count: bool, encoding: str
+) -> tuple[pa.Table, pa.Table, int | None]:
+    """One table (header, records, 合计 row): canonical records, the rows as served, the 合计 count
+    (None when the 合计 row has none: then only its sums are checked)."""
+    headers, rows = _read(body, encoding)
+    records, total_cells, claimed = _split_total(rows, len(headers), exact_count)
     found, unit_label = _columns(schema, headers, empty=not records.num_rows)
+    plain: dict[int, pa.Array] = {}  # column index -> its numbers made plain (12,345.67 -> 12345.67)
+
+    def numbers(i: int) -> pa.Array:
+        if i not in plain:
+            plain[i] = plain_numbers(_array(records[f"c{i}"]))
+        return plain[i]
+
+    _check_sums(headers, total_cells, numbers)
     columns = {}
     for name, (i, shift) in found.items():
-        values = _canonical(schema.field(name), _array(records[f"c{i}"]))
+        f = schema.field(name)
+        values = _canonical(f, numbers(i) if f.kind in NUMERIC else _array(records[f"c{i}"]))
         columns[name] = shift_point(values, shift) if shift else values
     if UNIT_FIELD in schema.names and UNIT_FIELD not in found:
         unit = None if unit_label in (None, *MISSING) else _unit_codes(pa.array([unit_label]))[0].as_py()
@@ -523,10 +583,10 @@ def _decode_block(schema: RecordSchema, body: bytes, exact_count: bool) -> tuple
     return pa.table({n: columns[n] for n in schema.names}), records, claimed
 
 
-def _blocks(body: bytes) -> tuple[list[bytes], int]:
+def _blocks(body: bytes, encoding: str) -> tuple[list[bytes], int]:
     """The tables of a file with a block per unit, and the count its 总计 line claims."""
     *blocks, last = BLOCK_SEPARATOR.split(body.rstrip(b"\r\n"))
-    m = GRAND_TOTAL_RE.match(last.decode(DECODE_ENCODING, errors="replace").strip())
+    m = GRAND_TOTAL_RE.match(WHITESPACE.sub("", plain_label(last.decode(encoding, errors="replace"))))
     if not blocks or not m:
         raise DecodeError(f"the file does not end with its 总计 line after its tables (truncated?): {last[-80:]!r}")
     return blocks, int(m.group(1))
@@ -534,14 +594,18 @@ def _blocks(body: bytes) -> tuple[list[bytes], int]:
 
 def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
     """The file's records; ``total`` is the count its 合计 row (or 总计 line) claims, which the extract
-    reconciles with the records received (a wrong count is the source's claim, not a corrupt file)."""
+    reconciles with the records received (a wrong count is the source's claim, not a corrupt file);
+    None when the 合计 row claims no count. The encoding is read from the bytes (:func:`_text_encoding`)."""
+    if not body:
+        raise DecodeError("empty body")
+    body, encoding = _text_encoding(body)
     if UNIT_FIELD not in schema.names:
-        table, records, claimed = _decode_block(schema, body, exact_count=False)
+        table, records, claimed = _decode_block(schema, body, False, encoding)
         return DecodedPage(table, lambda i: _line(list(records.slice(i, 1).to_pylist()[0].values())), claimed)
     if not body:
         raise DecodeError("empty body")
-    chunks, claimed = _blocks(body)
-    decoded = [_decode_block(schema, chunk, exact_count=True) for chunk in chunks]
+    chunks, claimed = _blocks(body, encoding)
+    decoded = [_decode_block(schema, chunk, True, encoding) for chunk in chunks]
     served = [records for _, records, _ in decoded]
     starts = [sum(r.num_rows for r in served[:k]) for k in range(len(served))]
 

@@ -6,8 +6,12 @@ served as ``application/javascript``: field names are the contract's in lowerCam
 canonical text (``12.50`` stays ``12.50``), booleans JSON booleans, missing values ``null``; a value
 that is not what its field's kind says (a malformed number such as ``12O,5x``) is served as a string.
 
-The callback is any JavaScript identifier (ASCII letters, digits, ``_``, ``$``); the decoder accepts
-whitespace around the wrapper and an optional trailing semicolon, nothing else.
+The callback is any JavaScript identifier (ASCII letters, digits, ``_``, ``$``). The decoder takes
+the body as portals serve it: whitespace and line breaks around the wrapper, an optional trailing
+semicolon, and an optional ``/**/`` before the callback (the empty comment frameworks put there as a
+guard against content sniffing: ``/**/cb({...});``); nothing else. A number of a numeric field served
+as a string in a presentation form (``"12,345.67"``, full-width digits) is made plain
+(:mod:`ibdc.formats.presentation`).
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from ibdc.formats.base import (
     table_from_records,
     text,
 )
+from ibdc.formats.presentation import plain_json_value
 from ibdc.schemas import RecordSchema
 
 CALLBACK = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]{0,127}")
-WRAPPED = re.compile(rb"\s*([A-Za-z_$][A-Za-z0-9_$]*)\s*\((.*)\)\s*;?\s*", re.DOTALL)
+WRAPPED = re.compile(rb"\s*(?:/\*\*/\s*)?([A-Za-z_$][A-Za-z0-9_$]*)\s*\((.*)\)\s*;?\s*", re.DOTALL)
 
 
 def encode(schema: RecordSchema, table: pa.Table, total: int, page_no: int, page_size: int, callback: str) -> bytes:
@@ -50,7 +55,7 @@ def encode(schema: RecordSchema, table: pa.Table, total: int, page_no: int, page
 
 
 def unwrap(body: bytes) -> bytes:
-    """The JSON inside ``callback( ... );``."""
+    """The JSON inside ``callback( ... );`` (or ``/**/callback( ... );``)."""
     m = WRAPPED.fullmatch(body)
     if not m:
         head = body[:40].decode("utf-8", "replace")
@@ -69,6 +74,10 @@ def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
     except (ValueError, KeyError, TypeError) as exc:
         raise DecodeError(f"not a complete jsonp page: {exc}") from exc
     canonical = {camel(n): n for n in schema.names}
-    records = [{canonical.get(k) or snake(k): text(v) for k, v in item.items()} for item in items]
+    kinds = {camel(f.name): f.kind for f in schema.fields}
+    records = [
+        {canonical.get(k) or snake(k): plain_json_value(kinds.get(k), text(v)) for k, v in item.items()}
+        for item in items
+    ]
     table = table_from_records(schema, records)
     return DecodedPage(table, lambda i: exact_dumps(items[i]), int(total))

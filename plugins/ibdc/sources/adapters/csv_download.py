@@ -1,5 +1,7 @@
-"""Style ``csv_download``: the whole partition as one GBK / GB18030 CSV file behind HTTP basic auth; the
-record count the source claims is in the file's 合计 row (see :mod:`ibdc.formats.csv_download`)."""
+"""Style ``csv_download``: the whole partition as one CSV file (GBK / GB18030, or UTF-8 with a BOM)
+behind HTTP basic auth; the record count the source claims is in the file's 合计 row (see
+:mod:`ibdc.formats.csv_download`). A 合计 row without a ``(共N条)`` count claims none: its sums are
+checked, and the records received are all the source holds."""
 
 from __future__ import annotations
 
@@ -30,6 +32,6 @@ class CsvDownloadAdapter:
             lambda: self.session.get(url, params=params, auth=auth),
             {"method": "GET", "url": url, "params": params},
         )
-        result.records_claimed = page.total
+        result.records_claimed = result.records_distinct if page.total is None else page.total
         result.reconcile()
         return result
