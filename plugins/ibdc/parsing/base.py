@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Annotated, Any
 
 import pyarrow as pa
-from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
 from ibdc.formats import format_for
 from ibdc.reference import divisions
@@ -69,6 +71,27 @@ def _known_division(code: str) -> str:
 
 # A GB/T 4754-2017 manufacturing division code, as the validators' models declare it.
 DivisionCode = Annotated[str, AfterValidator(_known_division)]
+
+# What Python's Decimal / int accept in a string beyond ASCII digits: any Unicode digit (Arabic-Indic
+# "١٢٣" is 123, full-width "１２" is 12), "_" between digits, whitespace around. The decoders make the
+# presentation forms portals print plain (ibdc.formats.presentation); whatever is left is not a number
+# the platform takes.
+NOT_PLAIN_NUMBER_TEXT = re.compile(r"[^\x21-\x7e]|_")
+
+
+def ascii_number(value: Any) -> Any:
+    """The shared check of every numeric field: a number (not a boolean), and as text only ASCII
+    characters without ``_`` or whitespace. What passes is then read as the field's type (a malformed
+    ASCII number such as ``12O,5x`` fails there, "Input should be a valid decimal")."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"not a number: {value!r}")
+    if isinstance(value, str) and NOT_PLAIN_NUMBER_TEXT.search(value):
+        raise ValueError(f"not a number in plain ASCII digits: {value!r}")
+    return value
+
+
+# A decimal field of a validator's model: ASCII digits only (see ascii_number).
+AsciiDecimal = Annotated[Decimal, BeforeValidator(ascii_number)]
 
 
 def reason_of(exc: ValidationError) -> str:

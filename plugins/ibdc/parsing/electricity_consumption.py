@@ -10,12 +10,11 @@ received". As for industrial output, deriving monthly figures from cumulatives i
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import pyarrow as pa
 from pydantic import BaseModel, field_validator, model_validator
 
-from ibdc.parsing.base import DivisionCode, PageRows, Records, validate_records
+from ibdc.parsing.base import AsciiDecimal, DivisionCode, PageRows, Records, validate_records
 from ibdc.periods import parse_period
 from ibdc.schemas import ELECTRICITY_CONSUMPTION
 
@@ -28,15 +27,8 @@ class ConsumptionRecord(BaseModel, frozen=True):
     period: str
     division_code: DivisionCode
     division_name: str | None = None
-    consumption: Decimal | None
-    cumulative: Decimal | None
-
-    @field_validator("consumption", "cumulative", mode="before")
-    @classmethod
-    def _number(cls, v: Any) -> Any:
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float | str | Decimal)):
-            raise ValueError(f"not a number: {v!r}")
-        return v
+    consumption: AsciiDecimal | None
+    cumulative: AsciiDecimal | None
 
     @field_validator("consumption", "cumulative")
     @classmethod

@@ -25,8 +25,9 @@ from ibdc.uscc import is_valid
 SIZE_CLASSES = ("large", "medium", "small", "micro")
 STATUSES = ("active", "deregistered")
 CODE_LISTS = {"size_class": SIZE_CLASSES, "status": STATUSES}
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")  # mobile, or area code + landline
+# re.ASCII: \d is 0-9 only (Python's \d is any Unicode digit, and Decimal / int / date would follow).
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$", re.ASCII)  # mobile, or area code + landline
 
 
 class EnterpriseRecord(BaseModel, frozen=True):

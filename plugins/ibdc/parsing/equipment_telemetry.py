@@ -49,7 +49,8 @@ def _valid(table: pa.Table, day: str) -> pa.Array:
 
 
 def _reason(row: dict, day: str) -> str:
-    reasons = [why for col, (pattern, why) in CHECKS.items() if not re.match(pattern, row[col] or "")]
+    # re.ASCII: \d as in RE2 (0-9), not Python's any Unicode digit.
+    reasons = [why for col, (pattern, why) in CHECKS.items() if not re.match(pattern, row[col] or "", re.ASCII)]
     if not is_valid(row["enterprise_code"] or ""):
         reasons.append(BAD_CREDIT_CODE)
     if row["fault_code"] is not None and not re.match(FAULT_CODE, row["fault_code"]):

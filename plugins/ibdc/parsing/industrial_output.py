@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
-from ibdc.parsing.base import PageRows, Records, validate_records
+from ibdc.parsing.base import AsciiDecimal, PageRows, Records, validate_records
 from ibdc.periods import parse_period
 from ibdc.reference import products
 
@@ -36,15 +36,8 @@ class OutputRecord(BaseModel, frozen=True):
     period: str
     product_code: str
     unit: str
-    current_month: Decimal | None  # missing in the January-February release only (see _calendar)
-    cumulative: Decimal
-
-    @field_validator("current_month", "cumulative", mode="before")
-    @classmethod
-    def _number(cls, v: Any) -> Any:
-        if isinstance(v, bool) or not isinstance(v, int | float | str | Decimal):
-            raise ValueError(f"not a number: {v!r}")
-        return v
+    current_month: AsciiDecimal | None  # missing in the January-February release only (see _calendar)
+    cumulative: AsciiDecimal  # ASCII digits only, as every numeric field (ibdc.parsing.base)
 
     @field_validator("current_month", "cumulative")
     @classmethod
