@@ -75,7 +75,6 @@ CASES = [
     (ApiStyle.JSONP, "520000", "application/javascript", ".js"),
     (ApiStyle.CSV_DOWNLOAD, "220000", "text/csv; charset=gbk", ".csv"),
     (ApiStyle.CSV_DOWNLOAD, "410000", "text/csv; charset=gb18030", ".csv"),
-    (ApiStyle.JSONP, "640000", "application/javascript", ".js"),  # Ningxia: its own portal besides NBS
 ]
 # Every province with the style it publishes industrial output in (NBS's for four of them).
 PROVINCES = sorted((str(source_for(code, OUTPUT).style), code) for code in REGISTRY)

@@ -74,15 +74,24 @@ class ProvinceSource(BaseModel, frozen=True):
         return self.base_url.format(sources_url=get_settings().sources_url, code=self.code).rstrip("/")
 
 
-@functools.cache
 def load_portals(path: Path = REGISTRY_FILE) -> dict[str, Portal]:
+    return _portals(path)
+
+
+def load_registry(path: Path = REGISTRY_FILE) -> dict[str, ProvinceSource]:
+    """Province code -> where it publishes (its own portal; see :func:`source_for` per dataset).
+    Read once per file (the same objects however the path is passed)."""
+    return _registry(path)
+
+
+@functools.cache
+def _portals(path: Path) -> dict[str, Portal]:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     return {name: Portal(**p) for name, p in (doc.get("portals") or {}).items()}
 
 
 @functools.cache
-def load_registry(path: Path = REGISTRY_FILE) -> dict[str, ProvinceSource]:
-    """Province code -> where it publishes (its own portal; see :func:`source_for` per dataset)."""
+def _registry(path: Path) -> dict[str, ProvinceSource]:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     defaults = doc.get("defaults", {})
     portals = load_portals(path)
