@@ -78,3 +78,77 @@ def test_the_load_updates_the_asset_and_queues_the_transform(dag_run, services):
         ).fetchone()[0]
     assert events == len(PROVINCES)
     assert queued == 1
+
+
+def _run(services, logical_date: str, conf: dict, log: str) -> list[tuple]:
+    """``airflow dags test`` of the output DAG; the run's state and its task instances (with notes)."""
+    local_airflow.run(
+        services,
+        "dags",
+        "test",
+        "ibdc_extract_industrial_output",
+        logical_date,
+        "-c",
+        json.dumps(conf),
+        log=LOG_DIR / log,
+    )
+    with psycopg.connect(services.airflow_metadata) as meta:
+        run_id, state = meta.execute(
+            "SELECT run_id, state FROM dag_run WHERE dag_id = 'ibdc_extract_industrial_output'"
+            " AND logical_date = %s ORDER BY id DESC LIMIT 1",
+            (logical_date,),
+        ).fetchone()
+        tis = meta.execute(
+            "SELECT task_id, map_index, state, try_number FROM task_instance"
+            " WHERE dag_id = 'ibdc_extract_industrial_output' AND run_id = %s ORDER BY 1, 2",
+            (run_id,),
+        ).fetchall()
+    return [("run", -1, state, 0), *tis]
+
+
+def test_a_month_not_released_is_skipped_in_airflow_and_changes_nothing(services, warehouse):
+    """Hainan (NBS) has not released August 2025 yet (a fault for this test); Beijing has: its load
+    succeeds, Hainan's ends skipped at its first try, the run succeeds, Hainan's August loaded before
+    stays as it was."""
+    import requests
+
+    from ibdc import pipeline
+
+    pipeline.load_extracted(pipeline.extract_partition("industrial_output", "460000", "2025-08"))
+    query = "SELECT * FROM raw.industrial_output WHERE province_code = '460000' AND period_month = '2025-08-01'"
+    before = warehouse.execute(query + " ORDER BY product_code").fetchall()
+    url, headers = f"{services.sources_url}/admin/faults", {"X-Admin-Secret": services.simulator_client_secret}
+    fault = {"dataset": "industrial_output", "province": "460000", "kind": "not_released", "periods": ["2025-08"]}
+    requests.post(url, json=[fault], headers=headers, timeout=10).raise_for_status()
+    try:
+        tis = _run(services, "2025-09-01T00:00:00+00:00", {"provinces": ["110000", "460000"]}, "test-not-released.log")
+    finally:
+        requests.delete(url, headers=headers, timeout=10).raise_for_status()
+    assert tis == [
+        ("run", -1, "success", 0),
+        ("extract", 0, "success", 1),
+        ("extract", 1, "success", 1),
+        ("load", 0, "success", 1),
+        ("load", 1, "skipped", 1),
+        ("plan", -1, "success", 1),
+    ]
+    assert before and warehouse.execute(query + " ORDER BY product_code").fetchall() == before
+    outcome = warehouse.execute(
+        "SELECT outcome FROM raw.load_audit WHERE province_code = '460000' AND period = '2025-08'"
+        " ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    assert outcome == ("not_released",)
+
+
+def test_january_completes_at_once_as_not_published_by_the_calendar(services, warehouse):
+    tis = _run(services, "2025-02-01T00:00:00+00:00", {"provinces": ["110000"]}, "test-not-published.log")
+    assert tis == [
+        ("run", -1, "success", 0),
+        ("extract", 0, "success", 1),
+        ("load", 0, "success", 1),
+        ("plan", -1, "success", 1),
+    ]
+    assert warehouse.execute(
+        "SELECT outcome, rows_loaded FROM raw.load_audit WHERE province_code = '110000' AND period = '2025-01'"
+        " ORDER BY started_at DESC LIMIT 1"
+    ).fetchone() == ("not_published", 0)
