@@ -15,7 +15,7 @@ from ibdc import pipeline
 from ibdc.bench import stage_telemetry
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client, put_bytes
-from ibdc.loading.postgres import QuarantineThresholdExceeded
+from ibdc.loading.postgres import FewerRecordsThanLastLoad, QuarantineThresholdExceeded
 
 pytestmark = pytest.mark.integration
 
@@ -214,3 +214,29 @@ def test_a_load_killed_mid_copy_leaves_the_partition_intact_and_a_rerun_complete
     assert interrupted == "running"  # the audit shows an attempt that never finished
     result = pipeline.load_partition_from_raw(DATASET, "650000", "2026-10-03")
     assert result.rows_loaded == 600_000 == _content(warehouse, "650000", "2026-10-03")[0]
+
+
+def test_a_partition_with_far_fewer_records_than_its_last_load_is_refused_unless_accepted(services, warehouse):
+    """Gansu's telemetry of 2026-10-08 loaded with 300 devices, then served again with 100 (a third of
+    the records: below the dataset's 50%): refused, the audit holding both counts, the partition as it
+    was; accepted explicitly, it loads."""
+    province, day = "620000", "2026-10-08"
+    stage_telemetry(province, day, devices=300)
+    first = pipeline.load_partition_from_raw(DATASET, province, day)
+    before = _content(warehouse, province, day)
+    assert before[0] == first.rows_loaded == 7_200
+
+    stage_telemetry(province, day, devices=100)
+    with pytest.raises(FewerRecordsThanLastLoad, match="2400 records, the last successful load had 7200"):
+        pipeline.load_partition_from_raw(DATASET, province, day)
+    assert _content(warehouse, province, day) == before
+    refused = warehouse.execute(
+        "SELECT outcome, rows_in, rows_previous, rows_loaded FROM raw.load_audit WHERE dataset = %s"
+        " AND province_code = %s AND period = %s ORDER BY started_at DESC LIMIT 1",
+        (DATASET, province, day),
+    ).fetchone()
+    assert refused == ("failed", 2_400, 7_200, None)
+
+    accepted = pipeline.load_partition_from_raw(DATASET, province, day, accept_fewer_records=True)
+    assert accepted.rows_loaded == _content(warehouse, province, day)[0] == 2_400
+    assert _audit(warehouse, accepted.batch_id)[:4] == ("succeeded", True, 2_400, 2_400)
