@@ -166,6 +166,13 @@ CREATE TABLE IF NOT EXISTS raw.quarantine (
     quarantined_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS quarantine_partition ON raw.quarantine (dataset, province_code, period);
+COMMENT ON COLUMN raw.quarantine.raw_text IS
+    'The record as served (a CSV line, a JSON object written out again), with two exceptions PostgreSQL text '
+    'cannot hold: a NUL character is stored as the six characters \u0000 and a lone surrogate as \udXXX (as JSON '
+    'escapes them), so a served \u0000 and an escaped NUL read alike here; the exact bytes are the source object''s, '
+    'in the raw zone';
+COMMENT ON COLUMN raw.quarantine.reason IS
+    'Why the record was rejected; a character the platform refuses is named by its code point (U+0000 NUL)';
 
 CREATE TABLE IF NOT EXISTS raw.load_audit (
     batch_id            uuid        PRIMARY KEY,

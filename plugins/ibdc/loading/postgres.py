@@ -14,6 +14,7 @@ being copied. Every attempt writes an audit row, committed separately so failure
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from ibdc.parsing.base import PageRows, Reject
 DDL = Path(__file__).with_name("ddl.sql")
 COPY_BATCH_ROWS = 50_000
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
+# What PostgreSQL text cannot hold: NUL, and surrogate code points (not UTF-8). The quarantine stores
+# them escaped as JSON writes them (see storable).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class QuarantineThresholdExceeded(PermanentError):
@@ -114,7 +118,7 @@ def load_partition(
             conn.execute(
                 "UPDATE raw.load_audit SET outcome = 'failed', error = %s, finished_at = clock_timestamp(),"
                 " checksum_verified = %s, rows_in = %s, rows_previous = %s WHERE batch_id = %s",
-                (str(exc)[:2000], not isinstance(exc, ChecksumMismatch), counted, previous, batch_id),
+                (storable(str(exc)[:2000]), not isinstance(exc, ChecksumMismatch), counted, previous, batch_id),
             )
             raise
         conn.execute(
@@ -124,6 +128,14 @@ def load_partition(
             (rows_in, rows_loaded, len(rejects), previous, batch_id),
         )
     return LoadResult(str(batch_id), rows_in, rows_loaded, len(rejects))
+
+
+def storable(text: str) -> str:
+    """``text`` as a PostgreSQL text value can hold it: NUL as ``\\u0000`` and a lone surrogate as
+    ``\\udXXX`` (six characters, as JSON escapes them); anything else unchanged. For the quarantine's
+    raw text and reason and the audit's error, which hold what a source served, whatever it is: a
+    NUL there must not fail the write that records the rejection (raw.quarantine.raw_text's comment)."""
+    return UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _last_loaded_rows(conn: psycopg.Connection, dataset: str, province: str, period: str) -> int | None:
@@ -190,8 +202,8 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
                         batch_id,
                         r.source_object,
                         r.record_position,
-                        r.raw_text,
-                        r.reason,
+                        storable(r.raw_text),
+                        storable(r.reason),
                     ]
                 )
     return rows_in, rows_loaded, rejects
