@@ -68,11 +68,26 @@ def list_of_objects(items: object, name: str) -> list[dict]:
     return items
 
 
+# A surrogate code point: JSON can write one alone ("\\ud800"), Python's json reads it, UTF-8 (and so
+# an Arrow string) cannot hold it.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8_column(values: list) -> pa.Array:
+    """Text values as an Arrow string array; a lone surrogate, which a UTF-8 string cannot hold,
+    becomes U+FFFD, which the validators refuse (``ibdc.parsing.base.text_fault``): its record is
+    quarantined (the raw text keeps what was served) instead of the page failing."""
+    try:
+        return pa.array(values, pa.string())
+    except UnicodeEncodeError:
+        return pa.array([SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in values], pa.string())
+
+
 def table_from_records(schema: RecordSchema, records: list[dict], where: str = "") -> pa.Table:
     """Canonical string table from a list of dicts keyed by canonical names (values already text)."""
     if records:
         check_fields(schema, records[0].keys(), where)
-    columns = {n: pa.array([r.get(n) for r in records], pa.string()) for n in schema.names}
+    columns = {n: _utf8_column([r.get(n) for r in records]) for n in schema.names}
     return pa.table(columns)
 
 

@@ -94,6 +94,65 @@ def ascii_number(value: Any) -> Any:
 AsciiDecimal = Annotated[Decimal, BeforeValidator(ascii_number)]
 
 
+# --- text as served -------------------------------------------------------------------------------
+
+# The characters text may not hold (see text_fault): every control character but tab, line feed and
+# carriage return, U+FFFD, and surrogate code points.
+REFUSED_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ud800-\udfff]")
+# fmt: off
+C0_NAMES = ("NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI",
+            "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US")
+# fmt: on
+
+
+def text_fault(value: str) -> str | None:
+    """The shared check of every text field of every dataset: why ``value`` cannot be taken as
+    served, or None when it can.
+
+    Text is kept exactly as the source served it -- quotes, commas, backslashes (``\\``, ``\\.``,
+    ``\\N``), characters outside the Basic Multilingual Plane, and the three control characters real
+    portals serve inside names and addresses: tab (U+0009), line feed (U+000A) and carriage return
+    (U+000D). Refused, and the record quarantined with a reason naming the character and where it is:
+
+    - every other C0 control character, U+0000-U+001F: NUL, which PostgreSQL text cannot hold at
+      all (a COPY holding one fails the whole partition), and the rest, which no registry name,
+      address or code legitimately holds (a sign of a corrupt export or of injected terminal
+      escapes);
+    - DEL (U+007F) and the C1 controls (U+0080-U+009F): what text decoded with the wrong encoding
+      leaves behind;
+    - U+FFFD, the replacement character: the decoders put it where a page served a lone surrogate
+      (JSON ``"\\ud800"``, which no UTF-8 text can hold; ``ibdc.formats.base.table_from_records``), and a
+      source serving it itself had already lost the character it stands for;
+    - a surrogate code point (U+D800-U+DFFF), should one reach a validator directly.
+    """
+    found = REFUSED_IN_TEXT.search(value)
+    if not found:
+        return None
+    char, at = found.group(), f"at character {found.start() + 1}"
+    code = ord(char)
+    if code < 0x20:
+        return f"control character U+{code:04X} ({C0_NAMES[code]}) {at}"
+    if code == 0x7F:
+        return f"control character U+007F (DEL) {at}"
+    if code <= 0x9F:
+        return f"C1 control character U+{code:04X} {at} (text decoded with the wrong encoding?)"
+    if code == 0xFFFD:
+        return (
+            f"U+FFFD REPLACEMENT CHARACTER {at}: the source served a lone surrogate there (such as \\ud800,"
+            " which no text can hold) or had already lost the character"
+        )
+    return f"lone surrogate U+{code:04X} {at}"
+
+
+def text_faults(record: dict) -> list[str]:
+    """:func:`text_fault` of every text value of a record, as ``field: why``."""
+    return [
+        f"{name}: {why}"
+        for name, value in record.items()
+        if isinstance(value, str) and (why := text_fault(value)) is not None
+    ]
+
+
 def reason_of(exc: ValidationError) -> str:
     """A pydantic validation error as one line: ``field: why; field: why``."""
     return "; ".join(
@@ -112,12 +171,17 @@ def validate_records(
     context: dict | None = None,
 ) -> PageRows:
     """Validate a page record by record with a pydantic ``model`` (which has ``province_code`` and
-    ``period``): a record that fails, or belongs to another partition, becomes a reject with its
-    reason; ``to_row(record, position)`` gives the raw table's row of a valid one."""
+    ``period``): a record with text the platform does not take (:func:`text_fault`, in any field,
+    the model's or not), that fails the model, or belongs to another partition, becomes a reject with
+    its reason; ``to_row(record, position)`` gives the raw table's row of a valid one."""
     province, period = manifest["province_code"], manifest["period"]
     rows: list[dict] = []
     rejects: list[Reject] = []
     for i, (position, item) in enumerate(zip(records.positions, records.table.to_pylist(), strict=True)):
+        refused = text_faults(item)  # every field: the canonical records are all text
+        if refused:
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), "; ".join(refused)))
+            continue
         try:
             rec = model.model_validate(item, context=context)
             if (rec.province_code, rec.period) != (province, period):

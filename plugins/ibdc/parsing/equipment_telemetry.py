@@ -2,6 +2,12 @@
 
 Every check is a vectorised mask over the page, so validation costs the same per row at thousands
 or millions of rows; only the (few) rejected rows are looked at one by one, to say why.
+
+Text: every column's check admits printable ASCII only (its pattern; a valid credit code for
+``enterprise_code``), so no character the shared text check refuses (``ibdc.parsing.base.text_fault``:
+NUL and the other control characters but tab, line feed and carriage return, U+FFFD) passes the
+mask, and a page needs no further scan for them; a row holding one is rejected with the shared
+check's reason, which names the character.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ibdc.parsing.base import PageRows, Records, Reject
+from ibdc.parsing.base import PageRows, Records, Reject, text_faults
 from ibdc.periods import parse_day
 from ibdc.uscc import is_valid
 
@@ -49,6 +55,9 @@ def _valid(table: pa.Table, day: str) -> pa.Array:
 
 
 def _reason(row: dict, day: str) -> str:
+    refused = text_faults(row)
+    if refused:
+        return "; ".join(refused)
     # re.ASCII: \d as in RE2 (0-9), not Python's any Unicode digit.
     reasons = [why for col, (pattern, why) in CHECKS.items() if not re.match(pattern, row[col] or "", re.ASCII)]
     if not is_valid(row["enterprise_code"] or ""):
