@@ -79,9 +79,10 @@ def load_partition(
     """Replace one partition (see the module's docstring).
 
     Raises :class:`QuarantineThresholdExceeded` when more than ``max_quarantine_share`` of the records
-    are invalid, and :class:`FewerRecordsThanLastLoad` when the records in are fewer than
-    ``spec.min_share_of_last_load`` of the last successful load's (unless ``accept_fewer_records``);
-    the partition is then unchanged and the audit row says why (with both counts).
+    are invalid (and more than one record: a single invalid record never fails a partition), and
+    :class:`FewerRecordsThanLastLoad` when the records in are fewer than ``spec.min_share_of_last_load``
+    of the last successful load's (unless ``accept_fewer_records``); the partition is then unchanged
+    and the audit row says why (with both counts).
     """
     batch_id = uuid.uuid4()
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -108,7 +109,9 @@ def load_partition(
                         "(the DAG's accept_fewer_records param)"
                     )
                 share = len(rejects) / rows_in if rows_in else 0.0
-                if share > max_quarantine_share:
+                # A single invalid record never fails a partition: in a small one (a registry page of
+                # six enterprises) one record is already far above the share.
+                if share > max_quarantine_share and len(rejects) > 1:
                     raise QuarantineThresholdExceeded(
                         f"{spec.name} {province} {period}: {len(rejects)} of {rows_in} records invalid "
                         f"({share:.0%} > {max_quarantine_share:.0%}); first reason: {rejects[0].reason}"
