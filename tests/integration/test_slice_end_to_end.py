@@ -54,6 +54,15 @@ def _snapshot(conn):
     }
 
 
+def _figure(record: dict, period: str) -> Decimal:
+    """The month's figure the mart shows for a record of the truth: its current month; February, the
+    January-February release, publishes none, and its figure is the January-February year to date."""
+    if period.endswith("-02"):
+        assert record["current_month"] is None, record
+        return Decimal(record["cumulative"])
+    return Decimal(record["current_month"])
+
+
 @pytest.fixture(scope="module")
 def first_run(services):
     return _run_window()
@@ -74,7 +83,7 @@ def test_mart_equals_ground_truth_for_every_province(first_run, warehouse, truth
                 ).fetchall()
             }
             want = {
-                e["product_code"]: (e["unit"], Decimal(e["current_month"]), Decimal(e["cumulative"]))
+                e["product_code"]: (e["unit"], _figure(e, period), Decimal(e["cumulative"]))
                 for e in expected["expected"]
             }
             assert mart == want, (code, period)

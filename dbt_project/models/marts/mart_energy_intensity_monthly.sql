@@ -7,7 +7,9 @@
 -- Energy intensity by province x manufacturing division x month: the division's industrial
 -- electricity (kWh) per unit of its representative product's output (base unit), for the divisions
 -- with a product in seed division_products. Either side may be missing (not loaded, or the division
--- not published): the row is kept and the intensity is null, as it is when the output is 0.
+-- not published): the row is kept and the intensity is null, as it is when the output is 0. The
+-- output is the month's figure in base units (staging's value_month_base: the published current month,
+-- or February's January-February year to date, which its electricity covers too).
 -- Incremental on the month: a transform run rebuilds the months the triggering loads of electricity
 -- or output wrote (all months on a manual run).
 with mapping as (
@@ -23,7 +25,7 @@ electricity as (
 output as (
     select
         o.province_code, o.period_month, m.division_code, o.product_code,
-        o.value_current_month_base, o.base_unit, o.months_covered
+        o.value_month_base, o.base_unit, o.months_covered
     from {{ ref('stg_provincial__industrial_output') }} as o
     join mapping as m on m.product_code = o.product_code
 ),
@@ -34,7 +36,7 @@ joined as (
         coalesce(e.period_month, o.period_month) as period_month,
         coalesce(e.division_code, o.division_code) as division_code,
         e.consumption_kwh as electricity_kwh,
-        o.value_current_month_base as output_base,
+        o.value_month_base as output_base,
         coalesce(e.months_covered, o.months_covered) as months_covered
     from electricity as e
     full outer join output as o

@@ -1,6 +1,8 @@
 -- Reconciliation: per province and month, the electricity in the energy intensity mart equals the
--- raw consumption of the mapped divisions, and its output equals the raw output of their products
--- (in a run that builds the loaded months only, for the months it built).
+-- raw consumption of the mapped divisions, and its output equals the raw output of their products:
+-- the month's figure in base units, as published, or where the current month is missing (February)
+-- from the year-to-date figures (macros/month_from_cumulative.sql). In a run that builds the loaded
+-- months only, for the months it built.
 with mapping as (select division_code, product_code from {{ ref('division_products') }}),
 raw_electricity as (
     select e.province_code, e.period_month, sum(e.consumption_kwh) as kwh
@@ -9,9 +11,21 @@ raw_electricity as (
     {{ loaded_periods_filter('e.period_month', ['electricity_consumption', 'industrial_output']) }}
     group by 1, 2
 ),
-raw_output as (
-    select o.province_code, o.period_month, sum(o.value_current_month_base) as output_base
+raw_output_months as (
+    select
+        o.province_code,
+        o.period_month,
+        o.product_code,
+        coalesce(
+            o.value_current_month_base,
+            {{ month_from_cumulative('o.value_cumulative_base', 'o.period_month', 'o.loaded_at') }}
+        ) as value_month_base
     from {{ source('raw', 'industrial_output') }} as o
+    window w as (partition by o.province_code, o.product_code, extract(year from o.period_month) order by o.period_month)
+),
+raw_output as (
+    select o.province_code, o.period_month, sum(o.value_month_base) as output_base
+    from raw_output_months as o
     join mapping as m using (product_code)
     {{ loaded_periods_filter('o.period_month', ['electricity_consumption', 'industrial_output']) }}
     group by 1, 2

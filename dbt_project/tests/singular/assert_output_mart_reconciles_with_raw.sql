@@ -1,9 +1,23 @@
 -- Reconciliation: for every province and month, the industrial output mart holds the same rows and
--- the same total output (publication units summed per product code, as a checksum) as raw. In a
--- transform run that builds the loaded months only, the months it built (loaded_periods_filter).
-with raw_totals as (
-    select province_code, period_month, count(*) as n, sum(value_current_month) as total, sum(value_cumulative) as ytd
-    from {{ source('raw', 'industrial_output') }}
+-- the same total output (publication units summed per product code, as a checksum) as raw: the month's
+-- figure taken from raw as published, or where the current month is missing (February) from raw's
+-- year-to-date figures (macros/month_from_cumulative.sql). In a transform run that builds the loaded
+-- months only, the months it built (loaded_periods_filter).
+with raw_months as (
+    select
+        o.province_code,
+        o.period_month,
+        o.value_cumulative,
+        coalesce(
+            o.value_current_month,
+            {{ month_from_cumulative('o.value_cumulative', 'o.period_month', 'o.loaded_at') }}
+        ) as value_month
+    from {{ source('raw', 'industrial_output') }} as o
+    window w as (partition by o.province_code, o.product_code, extract(year from o.period_month) order by o.period_month)
+),
+raw_totals as (
+    select province_code, period_month, count(*) as n, sum(value_month) as total, sum(value_cumulative) as ytd
+    from raw_months
     {{ loaded_periods_filter('period_month', 'industrial_output', years_after=1) }}
     group by 1, 2
 ),
