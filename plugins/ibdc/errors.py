@@ -2,11 +2,13 @@
 
 - **transient**: the same request may succeed later (HTTP 429/5xx, timeouts, a body cut short, a rate
   limit announced inside an HTTP 200 envelope, a partition that changed while it was paged). Retried:
-  HTTP statuses by the session's urllib3 ``Retry``, cut bodies by ``fetch_page``, the rest by the
-  task's retries with backoff.
-- **permanent**: the same request would meet it again (a refusal, a layout or schema that is not the
-  contract's, a count that does not reconcile, too many bad records, a checksum mismatch, missing
-  credentials). Fails the task at once, never retried.
+  HTTP statuses by the session's urllib3 ``Retry``, cut bodies and in-band rate limits by
+  ``fetch_page`` (the latter as many times as the session retries a 429, with increasing waits),
+  then all of them by the task's retries with backoff.
+- **permanent**: the same request would meet it again (a refusal: an HTTP 4xx such as 401/403, or a
+  refusal code in the portal's envelope; a layout or schema that is not the contract's, a count that
+  does not reconcile, too many bad records, a checksum mismatch, missing credentials). Fails the task
+  at once, never retried.
 - **not released**: the source has nothing for the period yet (every cell missing, a no-data code,
   an empty answer for a dataset that is never empty). Not a failure and never a load: the task ends
   skipped and whatever was loaded for the partition stays as it was.
@@ -57,8 +59,8 @@ class LayoutError(PermanentError, ValueError):
 
 
 # requests' own errors: a status that outlived the session's retries, a refused or dropped connection,
-# a timeout. A 4xx other than 408/429 is the source refusing the request: permanent.
-_TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+# a timeout. A 4xx other than 408/425/429 is the source refusing the request: permanent.
+TRANSIENT_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 
 
 def kind_of(exc: BaseException) -> ErrorKind:
@@ -66,5 +68,5 @@ def kind_of(exc: BaseException) -> ErrorKind:
     if isinstance(exc, IbdcError):
         return exc.kind
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return ErrorKind.TRANSIENT if exc.response.status_code in _TRANSIENT_STATUSES else ErrorKind.PERMANENT
+        return ErrorKind.TRANSIENT if exc.response.status_code in TRANSIENT_STATUSES else ErrorKind.PERMANENT
     return ErrorKind.TRANSIENT

@@ -14,8 +14,8 @@ from ibdc.datasets import DATASETS
 from ibdc.formats import DecodeError, SchemaDrift
 from ibdc.landing import raw_zone
 from ibdc.settings import get_settings
-from ibdc.sources.adapters import adapter_for
-from ibdc.sources.adapters.base import ReconciliationError
+from ibdc.sources.adapters import adapter_for, base
+from ibdc.sources.adapters.base import RateLimited, ReconciliationError
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, source_for
 from tests.integration.style_truth import check_partition, raw_keys
@@ -37,6 +37,9 @@ styles = pytest.mark.parametrize("style", list(BY_STYLE), ids=str)
 # The provincial portals' styles: NBS claims no count, carries indicator codes instead of product
 # codes and field names, and has no registry (its cell reconciliation: test_style_nbs_easyquery.py).
 portal_styles = pytest.mark.parametrize("style", [s for s in BY_STYLE if s is not ApiStyle.NBS_EASYQUERY], ids=str)
+# The styles whose portals announce a rate limit in an HTTP 200 body (their envelope's code), not a 429:
+# fetch_page sends the page again, as the session does a 429.
+IN_BAND_RATE_LIMIT = {ApiStyle.APP_KEY: "10004"}
 
 
 def _extract(province: str, period: str, session=None, dataset: str = DATASET) -> dict:
@@ -73,6 +76,8 @@ def test_transient_faults_end_in_success_after_retries(style, kind, services, so
     # Both faulty answers were seen and got past: a truncated page fetched again, or retried by the session.
     if kind == "truncated":
         assert sum("undecodable (attempt" in r.getMessage() for r in caplog.records) == 2
+    elif kind == "rate_limited" and style in IN_BAND_RATE_LIMIT:
+        assert sum(r.getMessage().startswith("rate-limited (attempt") for r in caplog.records) == 2
     else:
         assert sum(r.getMessage().startswith("Retry: ") for r in caplog.records) == 2
     assert manifest["records_received"] == manifest["records_claimed"] == len(truth(province, period)["expected"])
@@ -80,7 +85,7 @@ def test_transient_faults_end_in_success_after_retries(style, kind, services, so
     assert _loaded(warehouse, province, period) == _expected(truth, province, period)
 
 
-@styles
+@pytest.mark.parametrize("style", [s for s in BY_STYLE if s not in IN_BAND_RATE_LIMIT], ids=str)
 def test_a_429_is_retried_after_the_wait_the_source_asks_for(style, services, source_faults, truth, monkeypatch):
     import urllib3.util.retry
 
@@ -104,6 +109,19 @@ def test_a_response_slower_than_the_timeout_is_retried(style, services, source_f
     assert manifest["records_received"] == len(truth(province, period)["expected"])
 
 
+@pytest.mark.parametrize("style", list(IN_BAND_RATE_LIMIT), ids=str)
+def test_a_rate_limit_in_the_body_is_sent_again_with_increasing_waits(
+    style, services, source_faults, truth, monkeypatch
+):
+    province, period = BY_STYLE[style], "2023-02"
+    source_faults([{"dataset": DATASET, "province": province, "kind": "rate_limited", "times": 3}])
+    waits = []
+    monkeypatch.setattr(base.time, "sleep", waits.append)  # record the waits, do not wait
+    manifest = _extract(province, period)
+    assert waits == [0.5, 1.0, 2.0]  # the session's backoff for a 429 (factor 0.5), never a refusal
+    assert manifest["records_received"] == len(truth(province, period)["expected"])
+
+
 # A fault that never stops, and how the failure names it.
 FOR_GOOD = {
     "server_error": ({}, requests.HTTPError, "503"),
@@ -119,6 +137,8 @@ def test_a_source_that_stays_down_fails_clearly_and_leaves_the_raw_zone_as_it_wa
     pipeline.extract_partition(DATASET, province, period)
     before = raw_keys(services, DATASET, province, period)
     options, error, message = FOR_GOOD[kind]
+    if kind == "rate_limited" and style in IN_BAND_RATE_LIMIT:  # transient too: the task retries
+        error, message = RateLimited, f"code {IN_BAND_RATE_LIMIT[style]}: .* \\(still after 2 attempts\\)"
     source_faults([{"dataset": DATASET, "province": province, "kind": kind, **options}])
     with pytest.raises(error, match=message):
         _extract(province, period, session=build_session(retries=1, timeout_s=1))

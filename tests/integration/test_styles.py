@@ -19,8 +19,8 @@ import requests
 
 from ibdc import pipeline
 from ibdc.datasets import DATASETS
-from ibdc.sources.adapters.app_key import AppKeyRefused
-from ibdc.sources.adapters.signed_gateway import GatewayRefused
+from ibdc.errors import ErrorKind, kind_of
+from ibdc.sources.adapters.base import SourceRefused
 from ibdc.sources.registry import ApiStyle, load_registry, source_for
 from tests.integration.style_truth import check_partition, malformed_fault, period_for, raw_keys, set_page_size
 
@@ -89,22 +89,22 @@ CREDENTIALS = {
         ApiStyle.APP_KEY,
         None,
         WRONG,
-        AppKeyRefused,
+        SourceRefused,
         r"120000 refused industrial_output 2024-12 page 1: code 10001: invalid",
     ),
-    "app_key-no-key": (ApiStyle.APP_KEY, None, None, AppKeyRefused, "code 10001"),
+    "app_key-no-key": (ApiStyle.APP_KEY, None, None, SourceRefused, "code 10001"),
     "signed_gateway-secret": (
         ApiStyle.SIGNED_GATEWAY,
         None,
         WRONG,
-        GatewayRefused,
+        SourceRefused,
         r"310000 refused industrial_output 2024-12 page 1: code 1001: invalid sign",
     ),
     "signed_gateway-app_id": (
         ApiStyle.SIGNED_GATEWAY,
         "999999",
         RIGHT,
-        GatewayRefused,
+        SourceRefused,
         "code 1003: unknown app_id '999999'",
     ),
     "jsonp-token": (ApiStyle.JSONP, None, WRONG, requests.HTTPError, "refused the client secret"),
@@ -202,5 +202,6 @@ def test_wrong_credentials_fail_clearly_and_write_nothing(
         pipeline.extract_partition(OUTPUT, province, period)
     if isinstance(caught.value, requests.HTTPError):
         assert caught.value.response.status_code == 401
+    assert kind_of(caught.value) is ErrorKind.PERMANENT  # the task fails at once, not after its retries
     assert WRONG not in str(caught.value) and secret not in str(caught.value)
     assert raw_keys(services, OUTPUT, province, period) == []

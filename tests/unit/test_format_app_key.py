@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from ibdc.formats import DecodeError, SchemaDrift, app_key
+from ibdc.errors import LayoutError
+from ibdc.formats import DecodeError, SchemaDrift, app_key, envelope
 from ibdc.formats.base import table_from_records
 from ibdc.schemas import SCHEMAS
 from tests.unit.format_helpers import APP_KEY_SAMPLES
@@ -133,31 +134,43 @@ def test_encode_serves_the_documented_wire_form():
     [
         b"<html><body>502 Bad Gateway</body></html>",
         b"\xff\xfe\x00garbage",
+        GOLDEN[:40],
+    ],
+)
+def test_bodies_cut_short_or_not_json_raise_decode_error(body):
+    with pytest.raises(DecodeError):  # transient: fetch_page fetches the page again
+        app_key.decode(SCHEMAS["industrial_output"], body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
         b"[]",
         b'{"code": "00000", "msg": "success", "data": null}',
         b'{"code": "00000", "msg": "success", "data": {"total": "many", "page": 1, "rows": []}}',
         b'{"code": "00000", "msg": "success", "data": {"total": 1, "page": 1, "rows": ["x"]}}',
-        b'{"msg": "success", "data": {"total": 0, "page": 1, "rows": []}}',
+        b'{"msg": "success", "rows": []}',
     ],
 )
-def test_garbled_bodies_raise_decode_error(body):
-    with pytest.raises(DecodeError):
+def test_json_that_is_not_a_page_raises_layout_error_not_decode_error(body):
+    with pytest.raises(LayoutError) as err:  # permanent: fetching it again gives the same
         app_key.decode(SCHEMAS["industrial_output"], body)
+    assert not isinstance(err.value, DecodeError)
+    assert body.decode()[:30] in str(err.value)  # the answer itself is in the message
 
 
-def test_a_refusal_is_an_error_naming_code_and_message_never_data():
-    body = app_key.encode_error("10001", "invalid appKey")
-    assert app_key.error_of(body) == ("10001", "invalid appKey")
-    with pytest.raises(DecodeError, match="code 10001: invalid appKey"):
-        app_key.decode(SCHEMAS["industrial_output"], body)
-    # A refusal that still carries data is a refusal.
-    with pytest.raises(DecodeError, match="code 99999"):
-        app_key.decode(
-            SCHEMAS["industrial_output"],
-            b'{"code": "99999", "msg": "busy", "data": {"total": 0, "page": 1, "rows": []}}',
-        )
-    assert app_key.error_of(GOLDEN) is None
-    assert app_key.error_of(GOLDEN[:40]) is None  # undecodable is not a refusal: fetch_page re-fetches it
+def test_the_envelope_says_what_an_answer_is_and_decode_reads_data_only():
+    """The portal family's codes are the style's envelope (ibdc.formats.envelope); decode does not look
+    at the code (a portal may declare other codes in the registry)."""
+    [level] = app_key.ENVELOPE
+    answers = {
+        code: envelope.read(app_key.ENVELOPE, app_key.encode_error(code, "msg")).answer
+        for code in ("10001", "99999", "10004", "9201")
+    }
+    assert answers == {"10001": "refused", "99999": "refused", "10004": "rate_limited", "9201": "no_data"}
+    assert envelope.read(app_key.ENVELOPE, GOLDEN) == envelope.Verdict("success", "00000", "success")
+    assert envelope.read(app_key.ENVELOPE, GOLDEN[:40]) is None  # undecodable is not a refusal: fetched again
+    assert (level.code, level.message) == ("code", "msg")
 
 
 def test_a_renamed_field_raises_schema_drift_naming_it():

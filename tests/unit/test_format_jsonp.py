@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from ibdc.errors import LayoutError
 from ibdc.formats import jsonp
 from ibdc.formats.base import DecodeError
 from ibdc.schemas import INDUSTRIAL_OUTPUT, SCHEMAS, Kind
@@ -97,16 +98,29 @@ def test_any_identifier_callback_whitespace_and_optional_semicolon(wrapper):
         b'1cb({"totalCount": 0, "list": []});',  # not an identifier
         b'window.cb({"totalCount": 0, "list": []});',  # not a plain identifier
         b'cb({"totalCount": 0, "list": []};',  # unbalanced
-        b'cb({"list": []});',  # no total
-        b'cb({"totalCount": "3", "list": []});',
-        b'cb({"totalCount": 1, "list": [1]});',
-        b'cb({"error": "rate limit exceeded"});',
         b"",
     ],
 )
 def test_truncated_or_garbled_pages_raise_decode_error(body):
     with pytest.raises(DecodeError):
         jsonp.decode(INDUSTRIAL_OUTPUT, body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'cb({"list": []});',  # no total
+        b'cb({"totalCount": "3", "list": []});',
+        b'cb({"totalCount": 1, "list": [1]});',
+        b'cb({"error": "rate limit exceeded"});',  # an envelope no registry entry declares
+    ],
+)
+def test_a_whole_answer_that_is_not_a_page_raises_layout_error_naming_it(body):
+    """Wrapper and JSON whole: fetching it again gives the same (permanent); the answer is in the message."""
+    with pytest.raises(LayoutError, match=r"not a jsonp page") as err:
+        jsonp.decode(INDUSTRIAL_OUTPUT, body)
+    assert not isinstance(err.value, DecodeError)
+    assert body.decode()[3:20] in str(err.value)
 
 
 def test_encode_refuses_a_callback_that_is_not_an_identifier():

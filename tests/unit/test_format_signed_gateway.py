@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from ibdc.formats import DecodeError, SchemaDrift, signed_gateway
+from ibdc.errors import LayoutError
+from ibdc.formats import DecodeError, SchemaDrift, envelope, signed_gateway
 from ibdc.formats.base import table_from_records
 from ibdc.schemas import SCHEMAS
 from tests.unit.format_helpers import SERVED, SIGNED_GATEWAY_SAMPLES
@@ -157,34 +158,45 @@ def _envelope(inner: str, status: int = 200) -> bytes:
     return json.dumps({"status": status, "result": inner}).encode()
 
 
+@pytest.mark.parametrize("body", [b"<html><body>502 Bad Gateway</body></html>", b"\xff\xfe\x00garbage", GOLDEN[:50]])
+def test_bodies_cut_short_or_not_json_raise_decode_error(body):
+    with pytest.raises(DecodeError):  # transient: fetch_page fetches the page again
+        signed_gateway.decode(SCHEMAS["industrial_output"], body)
+
+
 @pytest.mark.parametrize(
     "body",
     [
-        b"<html><body>502 Bad Gateway</body></html>",
-        b"\xff\xfe\x00garbage",
         b"[]",
-        _envelope('{"code": "0000", "message": "ok", "total": 1, "data": "[{\\"productCode\\": '),  # inner cut
-        _envelope('{"code": "0000", "message": "ok", "total": 1, "data": "[{\\"productCode\\": 1'),  # data cut
+        _envelope('{"code": "0000", "message": "ok", "total": 1, "data": "[{\\"productCode\\": '),  # inner not JSON
+        _envelope('{"code": "0000", "message": "ok", "total": 1, "data": "[{\\"productCode\\": 1'),  # data not JSON
         _envelope('{"code": "0000", "message": "ok", "total": 1, "data": [{"productCode": "x"}]}'),  # not a string
         _envelope('{"code": "0000", "message": "ok", "total": 1, "data": "[1, 2]"}'),
         _envelope('{"code": "0000", "message": "ok", "data": "[]"}'),
-        _envelope('{"code": "0000", "message": "ok", "total": 0, "data": "[]"}', status=500),
         b'{"status": 200}',
     ],
 )
-def test_garbled_bodies_raise_decode_error(body):
-    with pytest.raises(DecodeError):
+def test_a_complete_body_that_is_not_a_page_raises_layout_error_not_decode_error(body):
+    """The body decodes (its outer JSON is whole): fetching it again gives the same, so it is permanent."""
+    with pytest.raises(LayoutError) as err:
         signed_gateway.decode(SCHEMAS["industrial_output"], body)
+    assert not isinstance(err.value, DecodeError)
 
 
-def test_a_refusal_is_an_error_naming_code_and_message_never_data():
-    body = signed_gateway.encode_error("1001", "invalid sign")
-    assert json.loads(body)["status"] == 200  # the outer status says nothing: the inner code does
-    assert signed_gateway.error_of(body) == ("1001", "invalid sign")
-    with pytest.raises(DecodeError, match="code 1001: invalid sign"):
-        signed_gateway.decode(SCHEMAS["industrial_output"], body)
-    assert signed_gateway.error_of(GOLDEN) is None
-    assert signed_gateway.error_of(GOLDEN[:50]) is None  # undecodable is not a refusal: fetch_page re-fetches it
+def test_the_envelope_reads_the_outer_status_then_the_inner_code():
+    outer, inner = signed_gateway.ENVELOPE
+    assert (outer.code, inner.inside, inner.code, inner.message) == ("status", "result", "code", "message")
+    refusal = signed_gateway.encode_error("1001", "invalid sign")
+    assert json.loads(refusal)["status"] == 200  # the outer status says nothing: the inner code does
+    assert envelope.read(signed_gateway.ENVELOPE, refusal) == envelope.Verdict("refused", "1001", "invalid sign")
+    assert envelope.read(signed_gateway.ENVELOPE, GOLDEN).answer == "success"
+    assert envelope.read(signed_gateway.ENVELOPE, GOLDEN[:50]) is None  # undecodable: fetch_page re-fetches it
+    # The outer status is HTTP's: the statuses HTTP retries are worth another attempt, others refuse.
+    busy = _envelope('{"code": "0000", "message": "ok", "total": 0, "data": "[]"}', status=503)
+    assert envelope.read(signed_gateway.ENVELOPE, busy).answer == "rate_limited"
+    assert envelope.read(signed_gateway.ENVELOPE, _envelope("forbidden", status=403)).answer == "refused"
+    with pytest.raises(LayoutError, match="'result' holding 'code'"):
+        envelope.read(signed_gateway.ENVELOPE, b'{"status": 200}')
 
 
 def test_a_renamed_field_raises_schema_drift_naming_it():

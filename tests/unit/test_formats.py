@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pytest
 
+from ibdc.errors import LayoutError
 from ibdc.formats import (
     SchemaDrift,
     app_key,
@@ -128,7 +129,9 @@ def test_a_renamed_field_is_schema_drift_naming_both_names(wire, dataset):
 
 
 @pytest.mark.parametrize("items", ["[1]", '"x"', "null", '[{"product_code": "crude_steel"}, []]'])
-def test_a_rest_json_page_whose_items_are_not_records_is_a_decode_error(items):
+def test_a_rest_json_page_whose_items_are_not_records_is_a_layout_error(items):
+    """A whole JSON body that is not a page: fetching it again gives the same (permanent, not a cut page)."""
     body = f'{{"total": 1, "offset": 0, "limit": 10, "items": {items}}}'.encode()
-    with pytest.raises(DecodeError, match="items is not a list of objects"):
+    with pytest.raises(LayoutError, match="items is not a list of objects") as err:
         rest_json.decode(SCHEMAS["industrial_output"], body)
+    assert not isinstance(err.value, DecodeError)

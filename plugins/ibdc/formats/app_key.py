@@ -5,8 +5,11 @@ Request (see the simulator's route and the adapter)::
     GET /p/<adcode>/openapi/v2/resource?appKey=<secret>&resId=<base64(dataset)>&period=2025-06&page=1&rows=10
 
 Response: ``{"code": "00000", "msg": "success", "data": {"total": 42, "page": 1, "rows": [...]}}``.
-A refused request (wrong appKey, unknown resource, bad parameter) is still HTTP 200, with another
-``code``, its ``msg`` and ``"data": null``.
+Every answer is HTTP 200 with a ``code`` and its ``msg``: ``00000`` data; this portal family's
+``10004`` the call rate limit (try later) and ``9201`` an empty result (nothing for the period yet);
+any other code a refusal (wrong appKey, unknown resource, bad parameter), with ``"data": null``.
+:data:`ENVELOPE` declares these codes (a portal's own in the registry replaces it); the adapter reads
+them before :func:`decode`, which decodes the data of a success and does not look at the code.
 
 Each record is an object whose keys are the contract's field names in UPPERCASE
 (``PRODUCT_CODE``) and whose values are all JSON strings (``null`` = missing):
@@ -29,11 +32,16 @@ from decimal import Decimal
 
 import pyarrow as pa
 
+from ibdc.errors import LayoutError
 from ibdc.formats.base import DecodedPage, DecodeError, list_of_objects, table_from_records, text
+from ibdc.formats.envelope import Envelope, head
 from ibdc.formats.presentation import plain_json_value
 from ibdc.schemas import Kind, RecordSchema
 
 OK = "00000"
+RATE_LIMITED = "10004"
+NO_DATA = "9201"
+ENVELOPE = (Envelope(code="code", message="msg", success=(OK,), no_data=(NO_DATA,), rate_limited=(RATE_LIMITED,)),)
 MEDIA_TYPE = "application/json"
 
 # kind -> (canonical pattern, wire pattern): a value matching one maps to the other digit for digit.
@@ -107,30 +115,20 @@ def encode_error(code: str, msg: str) -> bytes:
     return json.dumps({"code": code, "msg": msg, "data": None}, ensure_ascii=False).encode()
 
 
-def error_of(body: bytes) -> tuple[str, str] | None:
-    """``(code, msg)`` when ``body`` is a complete refusal envelope, else None (data, or undecodable)."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    if isinstance(doc, dict) and "code" in doc and str(doc["code"]) != OK:
-        return str(doc["code"]), str(doc.get("msg", ""))
-    return None
-
-
 def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+    """The records of a page (its envelope already read): :class:`DecodeError` for a body that is not
+    complete JSON (cut short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not
+    a page (fetching it again gives the same)."""
     try:
         doc = json.loads(body, parse_float=Decimal)
-        code = str(doc["code"])
-        if code != OK:
-            raise DecodeError(f"app_key source refused the request: code {code}: {doc.get('msg')}")
+    except ValueError as exc:
+        raise DecodeError(f"not a complete app_key page: {exc}") from exc
+    try:
         data = doc["data"]
         items, total = data["rows"], int(data["total"])
         list_of_objects(items, "rows")
-    except DecodeError:
-        raise
     except (ValueError, KeyError, TypeError) as exc:
-        raise DecodeError(f"not a complete app_key page: {exc!r}") from exc
+        raise LayoutError(f"not an app_key page ({exc!r}): {head(body)}") from exc
     kinds = {wire_name(f.name): f.kind for f in schema.fields}
     records = [{canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()} for item in items]
     table = table_from_records(schema, records)

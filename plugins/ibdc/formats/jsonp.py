@@ -12,6 +12,10 @@ semicolon, and an optional ``/**/`` before the callback (the empty comment frame
 guard against content sniffing: ``/**/cb({...});``); nothing else. A number of a numeric field served
 as a string in a presentation form (``"12,345.67"``, full-width digits) is made plain
 (:mod:`ibdc.formats.presentation`).
+
+Errors are HTTP statuses (401 a refused token): no envelope in the body; a portal of this style that
+wraps its answers in one declares it in the registry (:mod:`ibdc.formats.envelope`, which reads it
+inside the callback).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 
 import pyarrow as pa
 
+from ibdc.errors import LayoutError
 from ibdc.formats.base import (
     DecodedPage,
     DecodeError,
@@ -33,6 +38,7 @@ from ibdc.formats.base import (
     table_from_records,
     text,
 )
+from ibdc.formats.envelope import head
 from ibdc.formats.presentation import plain_json_value
 from ibdc.schemas import RecordSchema
 
@@ -64,15 +70,21 @@ def unwrap(body: bytes) -> bytes:
 
 
 def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+    """The records of a page: :class:`DecodeError` for a body without its whole wrapper or whose JSON
+    is not complete (cut short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is
+    not a page (fetching it again gives the same)."""
     inner = unwrap(body)
     try:
         doc = exact_loads(inner)
+    except ValueError as exc:
+        raise DecodeError(f"not a complete jsonp page: {exc}") from exc
+    try:
         items, total = doc["list"], doc["totalCount"]
         list_of_objects(items, "list")
         if not isinstance(total, Number) or not total.isdigit():
             raise TypeError(f"totalCount is not an integer: {total!r}")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DecodeError(f"not a complete jsonp page: {exc}") from exc
+    except (KeyError, TypeError) as exc:
+        raise LayoutError(f"not a jsonp page ({exc}): {head(body)}") from exc
     canonical = {camel(n): n for n in schema.names}
     kinds = {camel(f.name): f.kind for f in schema.fields}
     records = [

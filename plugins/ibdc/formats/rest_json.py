@@ -2,12 +2,16 @@
 
 ``{"total": 42, "offset": 0, "limit": 10, "items": [{"product_code": "crude_steel", ...}]}``: field
 names as in the contract, numbers as JSON numbers with their exact digits, missing values as ``null``.
+Errors are HTTP statuses (401 a refused token, 4xx a refused request): no envelope in the body; a
+portal of this style that wraps its answers in one declares it in the registry
+(:mod:`ibdc.formats.envelope`).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
+from ibdc.errors import LayoutError
 from ibdc.formats.base import (
     DecodedPage,
     DecodeError,
@@ -18,6 +22,7 @@ from ibdc.formats.base import (
     table_from_records,
     text,
 )
+from ibdc.formats.envelope import head
 from ibdc.schemas import RecordSchema
 
 
@@ -33,11 +38,17 @@ def encode(schema: RecordSchema, table: pa.Table, total: int, offset: int, limit
 
 
 def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+    """The records of a page: :class:`DecodeError` for a body that is not complete JSON (cut short:
+    fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not a page (fetching it again
+    gives the same)."""
     try:
         doc = exact_loads(body)
+    except ValueError as exc:
+        raise DecodeError(f"not a complete rest_json page: {exc}") from exc
+    try:
         items, total = list_of_objects(doc["items"], "items"), int(doc["total"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise DecodeError(f"not a complete rest_json page: {exc}") from exc
+        raise LayoutError(f"not a rest_json page ({exc}): {head(body)}") from exc
     records = [{k: text(v) for k, v in item.items()} for item in items]
     table = table_from_records(schema, records)
     return DecodedPage(table, lambda i: exact_dumps(items[i]), total)

@@ -19,6 +19,12 @@ the records list::
 
 A refused request (bad signature, stale timestamp, unknown app_id or method, bad parameter) is HTTP
 200 with ``status`` 200 and an inner ``code`` other than ``"0000"``, its ``message``, and no data.
+:data:`ENVELOPE` declares both levels: the outer ``status`` is HTTP's (200 on, the statuses HTTP
+retries -- 408, 425, 429, 5xx -- worth another attempt, any other a refusal), the inner ``code``
+``"0000"`` data and any other a refusal (this gateway family announces no rate limit or empty result
+in the body: it rate-limits with HTTP 429, and a month not released is a page without records). A
+portal's own in the registry replaces it; the adapter reads it before :func:`decode`, which decodes
+the data of a success and does not look at the codes.
 
 Each record is an object keyed by the contract's field names in camelCase (``productCode``,
 ``fivegAdopted``, ``ts``); ``null`` = missing:
@@ -44,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
+from ibdc.errors import TRANSIENT_STATUSES, LayoutError
 from ibdc.formats.base import (
     DecodedPage,
     DecodeError,
@@ -56,9 +63,14 @@ from ibdc.formats.base import (
     snake,
     table_from_records,
 )
+from ibdc.formats.envelope import Envelope, head
 from ibdc.schemas import Kind, RecordSchema
 
 OK = "0000"
+ENVELOPE = (
+    Envelope(code="status", message="result", success=("200",), rate_limited=tuple(map(str, TRANSIENT_STATUSES))),
+    Envelope(inside="result", code="code", message="message", success=(OK,)),
+)
 MEDIA_TYPE = "application/json"
 METHOD_PREFIX, METHOD_SUFFIX = "ibdc.data.", ".query"
 
@@ -166,41 +178,21 @@ def encode_error(code: str, message: str) -> bytes:
     return _envelope({"code": code, "message": message})
 
 
-def _inner(body: bytes) -> dict:
-    outer = json.loads(body)
-    if not isinstance(outer, dict):
-        raise TypeError("envelope is not an object")
-    if outer.get("status") != 200:
-        raise DecodeError(f"signed_gateway envelope status {outer.get('status')!r}: {outer.get('result')!r}")
-    inner = json.loads(outer["result"])
-    if not isinstance(inner, dict):
-        raise TypeError("result is not an object")
-    return inner
-
-
-def error_of(body: bytes) -> tuple[str, str] | None:
-    """``(code, message)`` when ``body`` is a complete refusal, else None (data, or undecodable)."""
-    try:
-        inner = _inner(body)
-    except (ValueError, KeyError, TypeError):
-        return None
-    code = str(inner.get("code"))
-    return None if code == OK else (code, str(inner.get("message", "")))
-
-
 def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+    """The records of a page (its envelope already read): :class:`DecodeError` for a body that is not
+    complete JSON (cut short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not
+    a page (fetching it again gives the same)."""
     try:
-        inner = _inner(body)
-        code = str(inner["code"])
-        if code != OK:
-            raise DecodeError(f"signed_gateway source refused the request: code {code}: {inner.get('message')}")
+        outer = json.loads(body)
+    except ValueError as exc:
+        raise DecodeError(f"not a complete signed_gateway page: {exc}") from exc
+    try:
+        inner = json.loads(outer["result"])
         total = int(inner["total"])
         items = loads(inner["data"])
         list_of_objects(items, "data")
-    except DecodeError:
-        raise
     except (ValueError, KeyError, TypeError) as exc:
-        raise DecodeError(f"not a complete signed_gateway page: {exc!r}") from exc
+        raise LayoutError(f"not a signed_gateway page ({exc!r}): {head(body)}") from exc
     kinds = {wire_name(f.name): f.kind for f in schema.fields}
     rows = [{canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()} for item in items]
     table = table_from_records(schema, rows)

@@ -12,7 +12,9 @@ styles only), ``overcount`` claims ``extra`` records more than the partition has
 row or the record count the style publishes), ``revision`` multiplies the figures of earlier
 months (their later year-to-date figures follow; the datasets with monthly figures only), and
 ``not_released`` answers the months in ``periods`` (none: every month) as the portal answers a month
-it has not released yet (NBS: every cell missing; the others: no record).
+it has not released yet (NBS: every cell missing; app_key: its no-data code; the others: no record).
+A ``rate_limited`` request gets HTTP 429 with Retry-After, except from the app_key portals, which say
+so with their rate-limit code in an HTTP 200 body (``styles/app_key.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ FAULTS_FILE = Path(__file__).with_name("faults.yaml")
 
 
 class FaultKind(enum.StrEnum):
-    RATE_LIMITED = "rate_limited"  # 429 with Retry-After
+    RATE_LIMITED = "rate_limited"  # 429 with Retry-After (app_key: its rate-limit code in an HTTP 200)
     SERVER_ERROR = "server_error"  # 503
     SLOW = "slow"  # answers after ``seconds`` (longer than the client's timeout)
     TRUNCATED = "truncated"  # the body is cut short

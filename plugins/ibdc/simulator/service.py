@@ -7,6 +7,7 @@ import asyncio
 import functools
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -233,18 +234,30 @@ def page(table: pa.Table, dataset: str, province: str, start: int, count: int) -
 # --- responses -----------------------------------------------------------------------------------
 
 
+def too_many_requests(fault: Fault) -> Response:
+    """How a portal says it is rate-limited, unless its style says otherwise: HTTP 429 with Retry-After."""
+    return Response(
+        json.dumps({"error": "rate limit exceeded"}),
+        429,
+        {"Retry-After": str(fault.retry_after)},
+        media_type="application/json",
+    )
+
+
 async def respond(
-    dataset: str, province: str, body: bytes, media_type: str, headers: dict[str, str] | None = None
+    dataset: str,
+    province: str,
+    body: bytes,
+    media_type: str,
+    headers: dict[str, str] | None = None,
+    rate_limited: Callable[[Fault], Response] = too_many_requests,
 ) -> Response:
-    """The response to a data request, after the HTTP faults in force for (province, dataset)."""
+    """The response to a data request, after the HTTP faults in force for (province, dataset).
+    ``rate_limited``: the answer to a ``rate_limited`` fault (a style whose portals say so in an
+    HTTP 200 body gives its own)."""
     for fault in board().take_http_faults(dataset, province):
         if fault.kind is FaultKind.RATE_LIMITED:
-            return Response(
-                json.dumps({"error": "rate limit exceeded"}),
-                429,
-                {"Retry-After": str(fault.retry_after)},
-                media_type="application/json",
-            )
+            return rate_limited(fault)
         if fault.kind is FaultKind.SERVER_ERROR:
             return Response(json.dumps({"error": "upstream unavailable"}), 503, media_type="application/json")
         if fault.kind is FaultKind.SLOW:

@@ -29,7 +29,10 @@ def get_credentials(conn_id: str) -> Credentials:
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if raw:
         if raw.lstrip().startswith("{"):
-            doc = json.loads(raw)
+            try:
+                doc = json.loads(raw)
+            except ValueError as exc:  # a configuration error: permanent, like a missing connection
+                raise MissingCredentials(f"AIRFLOW_CONN_{conn_id.upper()} is not valid JSON: {exc}") from None
             return Credentials(doc.get("login"), doc.get("password"))
         parts = urlsplit(raw)
         return Credentials(

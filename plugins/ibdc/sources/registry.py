@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, field_validator
 
+from ibdc.formats.envelope import Envelope, Envelopes, default_for
 from ibdc.reference import provinces
 from ibdc.schemas import SCHEMAS, Cadence
 from ibdc.settings import get_settings
@@ -32,6 +33,7 @@ class Portal(BaseModel, frozen=True):
     base_url: str
     conn_id: str | None = None  # None: the portal needs no credentials
     datasets: tuple[str, ...]  # what the portal publishes
+    envelope: Envelopes = None  # the portal's envelope codes; None: its style's (ibdc.formats.envelope)
 
 
 class ProvinceSource(BaseModel, frozen=True):
@@ -47,6 +49,9 @@ class ProvinceSource(BaseModel, frozen=True):
     # dataset -> records asked for per page (within the portal's limit); others: IBDC_PAGE_SIZE
     page_sizes: dict[str, int] = {}
     via: dict[str, str] = {}
+    # The envelope its portal's answers come in (codes for success, no data, rate limit; any other a
+    # refusal), when it is not the style's usual one: see ibdc.formats.envelope.
+    envelope: Envelopes = None
 
     @field_validator("code")
     @classmethod
@@ -65,6 +70,11 @@ class ProvinceSource(BaseModel, frozen=True):
             if cadence is not SCHEMAS[name].cadence:  # the dataset's DAG runs at the schema's cadence
                 raise ValueError(f"{name} is collected {SCHEMAS[name].cadence}, not {cadence}")
         return datasets
+
+    @property
+    def envelopes(self) -> tuple[Envelope, ...]:
+        """The envelope levels to read in every answer: the registry's declaration, else the style's."""
+        return self.envelope if self.envelope is not None else default_for(self.style)
 
     def page_size(self, dataset: str) -> int:
         return self.page_sizes.get(dataset, get_settings().page_size)
@@ -110,13 +120,20 @@ def _registry(path: Path) -> dict[str, ProvinceSource]:
 
 def source_for(province: str, dataset: str, path: Path = REGISTRY_FILE) -> ProvinceSource:
     """Where ``province`` publishes ``dataset``: its own portal, or the shared portal its ``via`` names
-    (then with that portal's style, URL and credentials). ``KeyError`` for an unknown province."""
+    (then with that portal's style, URL, credentials and envelope). ``KeyError`` for an unknown province."""
     own = load_registry(path)[province]
     name = own.via.get(dataset)
     if name is None:
         return own
     portal = load_portals(path)[name]
-    return own.model_copy(update={"style": portal.style, "base_url": portal.base_url, "conn_id": portal.conn_id})
+    return own.model_copy(
+        update={
+            "style": portal.style,
+            "base_url": portal.base_url,
+            "conn_id": portal.conn_id,
+            "envelope": portal.envelope,
+        }
+    )
 
 
 def sources_for(dataset: str) -> dict[str, ProvinceSource]:

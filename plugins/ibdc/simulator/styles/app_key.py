@@ -1,9 +1,11 @@
 """Style ``app_key``: ``GET /p/<adcode>/openapi/v2/resource?appKey=&resId=&period=&page=&rows=``.
 
 ``appKey`` is the client secret, ``resId`` the dataset name base64-encoded, ``page`` 1-based and
-``rows`` the page size. A refused request is HTTP 200 with a non-``00000`` code (see
-:mod:`ibdc.formats.app_key`): ``10001`` bad appKey, ``20001`` unknown resource, ``30001`` bad
-parameter.
+``rows`` the page size. Every answer is HTTP 200 with a code in the body (see
+:mod:`ibdc.formats.app_key`): ``00000`` data; ``10004`` rate-limited (the ``rate_limited`` fault: this
+portal family says so in the body, not with a 429); ``9201`` no data (a month not released yet: the
+``not_released`` fault or the release calendar); refusals ``10001`` bad appKey, ``20001`` unknown
+resource, ``30001`` bad parameter. The registry's envelope for these portals must agree (a test).
 """
 
 from __future__ import annotations
@@ -16,19 +18,29 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from ibdc.formats import app_key
 from ibdc.simulator import service
+from ibdc.simulator.faults import Fault
 
 STYLE = "app_key"
 MAX_ROWS = 5000
 
+RATE_LIMITED = "10004"
+NO_DATA = "9201"
 BAD_APP_KEY = "10001"
 UNKNOWN_RESOURCE = "20001"
 BAD_PARAMETER = "30001"
+REFUSALS = (BAD_APP_KEY, UNKNOWN_RESOURCE, BAD_PARAMETER)
+RATE_LIMITED_MSG = "调用频率超过限制，请稍后再试"
+NO_DATA_MSG = "查询结果为空"
 
 router = APIRouter()
 
 
 def _refuse(code: str, msg: str) -> Response:
     return Response(app_key.encode_error(code, msg), 200, media_type=app_key.MEDIA_TYPE)
+
+
+def _rate_limited(fault: Fault) -> Response:
+    return _refuse(RATE_LIMITED, RATE_LIMITED_MSG)
 
 
 def _dataset(res_id: str | None) -> str | None:
@@ -62,7 +74,10 @@ async def resource(
         table = service.served_table(dataset, adcode, period or "")
     except HTTPException as exc:  # an invalid period
         return _refuse(BAD_PARAMETER, f"invalid period: {exc.detail}")
-    number, size = int(page), int(rows)
-    served = service.page(table, dataset, adcode, (number - 1) * size, size)
-    body = app_key.encode(service.schema(dataset), served, service.claimed(table, dataset, adcode), number)
-    return await service.respond(dataset, adcode, body, app_key.MEDIA_TYPE)
+    if not service.released(dataset, adcode, period or ""):
+        body = app_key.encode_error(NO_DATA, NO_DATA_MSG)
+    else:
+        number, size = int(page), int(rows)
+        served = service.page(table, dataset, adcode, (number - 1) * size, size)
+        body = app_key.encode(service.schema(dataset), served, service.claimed(table, dataset, adcode), number)
+    return await service.respond(dataset, adcode, body, app_key.MEDIA_TYPE, rate_limited=_rate_limited)

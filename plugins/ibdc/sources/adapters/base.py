@@ -1,5 +1,6 @@
-"""What every source adapter shares: fetching pages (each decoded and checked as it arrives), finding
-records repeated across pages, and reconciling what arrived with what the source claims."""
+"""What every source adapter shares: fetching pages (each envelope read, each page decoded and checked
+as it arrives), finding records repeated across pages, and reconciling what arrived with what the
+source claims."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from typing import ClassVar, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 import requests
+from urllib3.util.retry import Retry
 
-from ibdc.errors import PermanentError, TransientError
+from ibdc.errors import NotReleased, PermanentError, TransientError
 from ibdc.formats import DecodedPage, DecodeError, format_for
+from ibdc.formats.envelope import Answer, read
 from ibdc.schemas import SCHEMAS, RecordSchema
+from ibdc.settings import get_settings
 from ibdc.sources.http import redact
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
@@ -26,6 +30,10 @@ log = logging.getLogger(__name__)
 # A page that arrives cut short or garbled is fetched again this many times in all (HTTP-level
 # retries -- 429, 5xx, timeouts -- happen below this, in the session's urllib3 Retry).
 PAGE_ATTEMPTS = 3
+# A rate limit announced in the body of an HTTP 200 is retried like a 429: as many times as the
+# session's Retry allows, waiting backoff_factor * 2 ** (n - 1) seconds (at most backoff_max), or
+# the Retry-After the answer gives. Without a urllib3 Retry on the session: these.
+RATE_LIMIT_BACKOFF_S, RATE_LIMIT_BACKOFF_MAX_S = 0.5, 30.0
 EXTENSIONS = {"application/json": "json", "application/javascript": "js", "text/csv": "csv"}
 
 
@@ -40,6 +48,11 @@ class PartitionChangedWhilePaged(TransientError):
 class SourceRefused(PermanentError):
     """The source answered a request with an error of its own instead of data (a wrong key, an
     unknown resource, a bad signature): raised at once, never retried, never taken for data."""
+
+
+class RateLimited(TransientError):
+    """The source's envelope says too many requests (or busy): retried by :func:`fetch_page` like an
+    HTTP 429; still so after those retries, the task's retries take over."""
 
 
 @dataclass(frozen=True)
@@ -161,36 +174,85 @@ def find_duplicates(schema: RecordSchema, pages: list[tuple[int, pa.Table]]) -> 
     return found
 
 
-def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], request: dict) -> DecodedPage:
-    """Send a page request, decode the body with the style's format, add it to the extraction.
+def read_envelope(extraction: Extraction, body: bytes) -> None:
+    """Read the answer's envelope (the portal's codes, :mod:`ibdc.formats.envelope`): nothing for
+    success (or a body with no envelope to read); otherwise the error its answer means, naming the
+    portal's code and message, which is logged too: no data raises
+    :class:`~ibdc.errors.NotReleased`, a rate limit :class:`RateLimited`, any other code
+    :class:`SourceRefused`."""
+    source = extraction.source
+    verdict = read(source.envelopes, body)
+    if verdict is None or verdict.answer is Answer.SUCCESS:
+        return
+    request = f"{extraction.dataset} {extraction.period} page {len(extraction.pages) + 1}"  # the page asked for
+    said = redact(f"code {verdict.code}: {verdict.message}")
+    log.warning("%s source %s answered %s for %s (%s)", source.style, source.code, said, request, verdict.answer)
+    if verdict.answer is Answer.NO_DATA:
+        raise NotReleased(f"{source.style} source {source.code} has no data for {request}: {said}")
+    if verdict.answer is Answer.RATE_LIMITED:
+        raise RateLimited(f"{source.style} source {source.code} rate-limited {request}: {said}")
+    raise SourceRefused(f"{source.style} source {source.code} refused {request}: {said}")
 
-    HTTP errors that outlive the session's retries raise ``requests.HTTPError``; a body that does not
-    decode (truncated, garbled) is fetched again up to ``PAGE_ATTEMPTS`` times, then raises
-    ``DecodeError``; a body whose records lack contract fields raises ``SchemaDrift`` at once.
+
+def _rate_limit_retry(resp: requests.Response, attempt: int) -> tuple[int, float]:
+    """How many times an in-band rate limit is retried, and the wait before retry ``attempt`` (from
+    1): as the session retries a 429 (its urllib3 ``Retry``: total, backoff, Retry-After)."""
+    retry = getattr(getattr(resp, "connection", None), "max_retries", None)  # the adapter that sent it
+    if isinstance(retry, Retry):
+        retries = retry.total if isinstance(retry.total, int) else get_settings().http_retries
+        factor, cap = retry.backoff_factor, retry.backoff_max
+    else:
+        retries, factor, cap = get_settings().http_retries, RATE_LIMIT_BACKOFF_S, RATE_LIMIT_BACKOFF_MAX_S
+    after = resp.headers.get("Retry-After", "")
+    wait = float(after) if after.isdigit() else min(cap, factor * 2 ** (attempt - 1))
+    return retries, wait
+
+
+def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], request: dict) -> DecodedPage:
+    """Send a page request, read its envelope, decode the body with the style's format, add it to the
+    extraction.
+
+    HTTP errors that outlive the session's retries raise ``requests.HTTPError`` (with the response:
+    a 4xx other than 408/425/429 is permanent); the envelope's codes (:func:`read_envelope`) raise
+    ``NotReleased`` for no data and ``SourceRefused`` for a refusal at once, and a rate limit is sent
+    again like an HTTP 429, then raises ``RateLimited``; a body that does not decode (truncated,
+    garbled) is fetched again up to ``PAGE_ATTEMPTS`` times, then raises ``DecodeError``; a body that
+    decodes but is not the style's layout raises ``LayoutError``, and one whose records lack
+    contract fields ``SchemaDrift``, at once.
     """
     fmt = format_for(str(extraction.source.style))
     schema = SCHEMAS[extraction.dataset]
-    for attempt in range(1, PAGE_ATTEMPTS + 1):
+    undecodable = limited = 0
+    while True:
         try:
             resp = send()
             resp.raise_for_status()
         except requests.RequestException as exc:  # its message names the URL: no secret in it
             raise type(exc)(redact(str(exc)), response=exc.response) from None
         try:
+            read_envelope(extraction, resp.content)
             decoded = fmt.decode(schema, resp.content)
+        except RateLimited as exc:
+            limited += 1
+            retries, wait = _rate_limit_retry(resp, limited)
+            if limited > retries:
+                raise RateLimited(f"{exc} (still after {limited} attempts)") from None
+            log.warning("rate-limited (attempt %d): waiting %.1f s before sending %s again", limited, wait, request)
+            time.sleep(wait)
+            continue
         except DecodeError as exc:
-            if attempt == PAGE_ATTEMPTS:
+            undecodable += 1
+            if undecodable == PAGE_ATTEMPTS:
                 raise DecodeError(
                     f"{extraction.dataset} {extraction.source.code} {extraction.period}: page {request} "
-                    f"undecodable after {attempt} attempts: {exc}"
+                    f"undecodable after {undecodable} attempts: {exc}"
                 ) from exc
-            log.warning("page %s undecodable (attempt %d): %s; fetching it again", request, attempt, exc)
-            time.sleep(0.5 * attempt)
+            log.warning("page %s undecodable (attempt %d): %s; fetching it again", request, undecodable, exc)
+            time.sleep(0.5 * undecodable)
             continue
         content_type = resp.headers.get("Content-Type", "application/octet-stream")
         extraction.add_page(RawPage(resp.content, content_type, request, decoded.num_records), decoded)
         return decoded
-    raise AssertionError("unreachable")
 
 
 def fetch_paged(
@@ -200,11 +262,20 @@ def fetch_paged(
     total the source claims is covered, then reconcile. Pages advance by the page size asked for, not
     by the records received: a portal that repeats records across pages must not make us skip any.
     Every page must claim the same total: a partition that changes while it is paged through (a
-    revision published mid-extraction) fails the attempt, and the task's next attempt pages it again."""
+    revision published mid-extraction) fails the attempt, and the task's next attempt pages it again;
+    so does a "no data" answer to a page after the first (the partition was there at page 1)."""
     index = 0
     while True:
         send, request = request_for(index)
-        page = fetch_page(extraction, send, request)
+        try:
+            page = fetch_page(extraction, send, request)
+        except NotReleased as exc:
+            if not index:
+                raise
+            raise PartitionChangedWhilePaged(
+                f"{extraction.dataset} {extraction.source.code} {extraction.period}: page {index + 1} answered"
+                f" no data after page 1 claimed {extraction.records_claimed} records: {exc}"
+            ) from exc
         if index and page.total != extraction.records_claimed:
             raise PartitionChangedWhilePaged(
                 f"{extraction.dataset} {extraction.source.code} {extraction.period}: page {index} claims"

@@ -1,4 +1,8 @@
-"""Style ``rest_json``: paged REST JSON behind a bearer token (offset/limit, total count in the body)."""
+"""Style ``rest_json``: paged REST JSON behind a bearer token (offset/limit, total count in the body).
+
+Refusals are HTTP statuses: a 401 for the token or a page raises ``requests.HTTPError`` with its
+response (permanent, :func:`ibdc.errors.kind_of`); a token answer without a token is a
+``LayoutError``."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import ClassVar
 
 import requests
 
+from ibdc.errors import LayoutError
+from ibdc.formats.envelope import head
 from ibdc.sources.adapters.base import Extraction, fetch_paged
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
@@ -30,7 +36,10 @@ class RestJsonAdapter:
             },
         )
         resp.raise_for_status()
-        return resp.json()["access_token"]
+        try:
+            return str(resp.json()["access_token"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LayoutError(f"{source.code}: no access_token in the token answer: {head(resp.content)}") from exc
 
     def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
         url = f"{source.url}/api/v1/{dataset}"

@@ -4,8 +4,10 @@
 Every request is signed afresh (a new millisecond timestamp and HMAC-SHA256 with the connection's
 secret), re-fetches of a page included: the request is built inside the callable handed to
 ``fetch_page``. (The session's own retries of a 429 / 5xx resend the same signed request, well
-within the gateway's five-minute window.) A refusal -- HTTP 200 with an inner code other than
-``0000`` -- raises :class:`GatewayRefused` at once (never retried, never taken for data).
+within the gateway's five-minute window.) ``fetch_page`` reads the gateway's codes with the portal's
+envelope (the registry's, else the style's: outer status, inner code): a refusal -- HTTP 200 with an
+inner code other than ``0000`` -- raises ``SourceRefused`` at once (never retried, never taken for
+data).
 """
 
 from __future__ import annotations
@@ -17,14 +19,10 @@ from typing import ClassVar
 import requests
 
 from ibdc.formats import signed_gateway as fmt
-from ibdc.sources.adapters.base import Extraction, SourceRefused, fetch_paged
+from ibdc.sources.adapters.base import Extraction, fetch_paged
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
-
-
-class GatewayRefused(SourceRefused):
-    """The gateway answered with an error code instead of data (bad signature, stale timestamp...)."""
 
 
 class SignedGatewayAdapter:
@@ -33,13 +31,8 @@ class SignedGatewayAdapter:
     def __init__(self, session: requests.Session | None = None) -> None:
         self.session = session or build_session()
 
-    def _post(self, source: ProvinceSource, url: str, params: dict, secret: str, what: str) -> requests.Response:
-        form = fmt.signed(params, secret, time.time_ns() // 1_000_000)
-        resp = self.session.post(url, data=form)
-        if resp.ok and (refusal := fmt.error_of(resp.content)):
-            code, message = refusal
-            raise GatewayRefused(f"signed_gateway source {source.code} refused {what}: code {code}: {message}")
-        return resp
+    def _post(self, url: str, params: dict, secret: str) -> requests.Response:
+        return self.session.post(url, data=fmt.signed(params, secret, time.time_ns() // 1_000_000))
 
     def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
         url = f"{source.url}/gateway"
@@ -56,8 +49,7 @@ class SignedGatewayAdapter:
                 "page_no": str(index + 1),
                 "page_size": str(size),
             }
-            what = f"{dataset} {period} page {index + 1}"
-            send = partial(self._post, source, url, params, secret, what)
+            send = partial(self._post, url, params, secret)
             return send, {"method": "POST", "url": url, "form": params}
 
         return fetch_paged(Extraction(source=source, dataset=dataset, period=period), size, request_for)
