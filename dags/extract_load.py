@@ -24,8 +24,14 @@ to `raw.quarantine` with their reason). A successful load updates the `raw.{data
 
 **Backfill**: in the UI choose *Trigger -> Backfill*, give the date range (one run per {unit}), and
 optionally restrict `provinces` (tick "Override parameters on existing runs"). Reruns replace
-partitions: running a {unit} twice leaves the warehouse identical. `period` ({fmt}) overrides the
-data interval for a one-off manual run.
+partitions: running a {unit} twice leaves the warehouse identical. Each run of a backfill collects
+its own {unit}, whatever `period` says.
+
+**`period`** ({fmt}) is for a one-off manual run without a logical date (so without a data
+interval): that run collects the `period` given. A run with a data interval (scheduled, backfill,
+manual with a logical date) always collects its interval's {unit}: a `period` naming another one is
+ignored (the `plan` task's log says so), since Airflow hands every run of a backfill the same
+params.
 """
 
 
@@ -61,7 +67,11 @@ def extract_load_dag(dataset: str):
                 None,
                 type=["null", "string"],
                 pattern=cadence["pattern"],
-                description=f"The {unit} to collect ({cadence['format']}) instead of the run's data interval.",
+                description=(
+                    f"The {unit} to collect ({cadence['format']}), for a manual run without a logical date. A run"
+                    f" with a data interval (scheduled, backfill, logical date given) collects its interval's {unit}"
+                    " and ignores this."
+                ),
             ),
         },
     )

@@ -71,16 +71,31 @@ def period_of(cadence: Cadence, moment) -> str:
 def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[dict]:
     """The (province, period) partitions a run covers.
 
-    The period is the ``period`` param when given, else the month (or day) of the data interval; a
-    run with neither (a manual run with no logical date) fails clearly rather than guess from the clock.
+    A run with a data interval (scheduled, backfill, manual with a logical date) collects the month
+    (or day) of its interval, always: a ``period`` param naming another one is ignored, with a warning
+    in the task log. Airflow gives every run of a backfill the same conf, so a ``period`` in it (the UI's
+    backfill dialog sends the form's params) would otherwise collect that one period over and over.
+    A ``period`` equal to the interval's is just that period. A run without a data interval (a manual
+    run with no logical date) collects the ``period`` param; with neither it fails clearly rather than
+    guess from the clock. A malformed ``period`` fails in every case.
     """
+    import logging
+
     cadence = SCHEMAS[dataset].cadence
     period = params.get("period")
     if period:
         check_period(cadence, period)
-    elif data_interval_start is not None:
-        period = period_of(cadence, data_interval_start)
-    else:
+    if data_interval_start is not None:
+        interval_period = period_of(cadence, data_interval_start)
+        if period and period != interval_period:
+            logging.getLogger(__name__).warning(
+                "param period=%s ignored: this run's data interval is %s, which it collects"
+                " (period is for runs without a data interval)",
+                period,
+                interval_period,
+            )
+        period = interval_period
+    elif not period:
         raise ValueError(f"this run has no data interval: give the 'period' param ({CADENCES[cadence]['format']})")
     provinces = resolve_provinces(dataset, params.get("provinces") or None)
     return [{"dataset": dataset, "province": p, "period": period} for p in provinces]

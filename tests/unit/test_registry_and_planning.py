@@ -79,12 +79,34 @@ def test_period_comes_from_the_data_interval_or_the_param_never_the_clock():
     start = datetime(2026, 8, 1, tzinfo=UTC)
     parts = plan_partitions("industrial_output", {"provinces": ["320000"]}, start)
     assert parts == [{"dataset": "industrial_output", "province": "320000", "period": "2026-08"}]
-    parts = plan_partitions("industrial_output", {"period": "2025-02"}, start)
+    parts = plan_partitions("industrial_output", {"period": "2025-02"}, None)  # a manual run, no logical date
     assert {p["period"] for p in parts} == {"2025-02"} and len(parts) == 31
     with pytest.raises(ValueError, match="no data interval"):
         plan_partitions("industrial_output", {}, None)
     with pytest.raises(ValueError, match="YYYY-MM"):
         plan_partitions("industrial_output", {"period": "2025-2"}, start)
+
+
+def test_a_run_with_a_data_interval_collects_its_own_period_whatever_the_period_param(caplog):
+    """Every run of a backfill gets the same conf: with ``period`` in it, each run still collects its
+    own month (or day); the param is ignored, and the task log says so."""
+    backfill = [datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC)]
+    params = {"provinces": ["110000"], "period": "2025-04"}
+    with caplog.at_level("WARNING", logger="ibdc.orchestration"):
+        planned = [plan_partitions("industrial_output", params, start) for start in backfill]
+    assert planned == [
+        [{"dataset": "industrial_output", "province": "110000", "period": "2025-04"}],
+        [{"dataset": "industrial_output", "province": "110000", "period": "2025-05"}],
+    ]
+    # The run whose interval is the param's month says nothing; the other names both periods.
+    assert [r.getMessage() for r in caplog.records] == [
+        "param period=2025-04 ignored: this run's data interval is 2025-05, which it collects"
+        " (period is for runs without a data interval)"
+    ]
+    day = plan_partitions("equipment_telemetry", {"provinces": ["110000"], "period": "2025-04-01"}, backfill[1])
+    assert day == [{"dataset": "equipment_telemetry", "province": "110000", "period": "2025-05-01"}]
+    with pytest.raises(ValueError, match="YYYY-MM"):  # malformed: refused, interval or not
+        plan_partitions("industrial_output", {"period": "2025-4"}, backfill[0])
 
 
 def test_daily_datasets_are_planned_by_day():
