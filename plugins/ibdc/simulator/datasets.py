@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from ibdc.formats.base import table_from_records
 from ibdc.periods import parse_day
-from ibdc.reference import divisions, nbs_indicators
+from ibdc.reference import divisions, nbs_indicators, products
 from ibdc.schemas import (
     ELECTRICITY_CONSUMPTION,
     ENTERPRISES,
@@ -47,7 +47,8 @@ def _records_table(schema: RecordSchema, records: list[dict]) -> pa.Table:
 
 
 def industrial_output(seed: int, province: str, period: str, revised: Mapping[str, Decimal]) -> pa.Table:
-    """Products under their statistical names (NBS's: 移动通信手持机（手机）), as portals print them."""
+    """Products under their statistical names (NBS's: 移动通信手持机（手机）), as portals print them
+    (the catalogue's before the crosswalk's first vintage)."""
     nbs_names = {i.product_code: i.nbs_name for i in nbs_indicators() if i.valid_for(period)}
     return _records_table(
         INDUSTRIAL_OUTPUT,
@@ -56,7 +57,7 @@ def industrial_output(seed: int, province: str, period: str, revised: Mapping[st
                 "province_code": r.province_code,
                 "period": r.period,
                 "product_code": r.product_code,
-                "product_name": nbs_names[r.product_code],
+                "product_name": nbs_names.get(r.product_code, products()[r.product_code].name_zh),
                 "unit": r.unit_code,
                 "current_month": r.current_month,
                 "cumulative": r.cumulative,
