@@ -89,3 +89,12 @@ def test_products_spread_like_another_have_its_producers():
         if product.shares_like:
             producers = [p for p in provinces() if annual_output(SEED, code, p, product.reference_year)]
             assert len(producers) == product.producing_provinces, code
+
+
+def test_output_is_published_under_nbs_names_and_before_the_crosswalk_under_the_catalogues():
+    from ibdc.simulator.datasets import industrial_output
+
+    names = {r["product_code"]: r["product_name"] for r in industrial_output(7, "440000", "2024-05", {}).to_pylist()}
+    assert names["mobile_phones"] == "移动通信手持机（手机）"
+    before = {r["product_code"]: r["product_name"] for r in industrial_output(7, "440000", "2017-05", {}).to_pylist()}
+    assert before["mobile_phones"] == "手机" and before["crude_steel"] == "粗钢"
