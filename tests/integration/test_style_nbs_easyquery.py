@@ -21,6 +21,7 @@ from ibdc.errors import LayoutError, NotReleased
 from ibdc.formats import nbs_easyquery as fmt
 from ibdc.sources.adapters.base import ReconciliationError
 from ibdc.sources.registry import source_for
+from ibdc.transform.dbt import run_dbt
 from tests.integration.style_truth import check_partition, malformed_fault, raw_keys
 
 pytestmark = pytest.mark.integration
@@ -253,3 +254,46 @@ def test_a_cell_asked_for_and_not_answered_fails_reconciliation(services, record
     with pytest.raises(ReconciliationError, match=r"answered no cell for \['A02090Y02'\]"):
         pipeline.extract_partition(OUTPUT, "610000", "2024-06", source=nbs.source("610000"))
     assert raw_keys(services, OUTPUT, "610000", "2024-06") == before
+
+
+def test_nbs_february_case_over_http_to_the_mart(services, recorded_nbs, warehouse):
+    """Hainan, January to March 2024, as NBS answers: January nothing (not even asked for), February the
+    January-February year to date only, March both. The mart's February figure is the Jan-Feb year to
+    date covering two months; March's is its published value, which equals the year-to-date difference."""
+    nbs = recorded_nbs({f"20240{m}": f"nbs-february/fsyd_460000_20240{m}.json" for m in (1, 2, 3)})
+    source = nbs.source("460000")
+    statuses = {}
+    for period in ("2024-01", "2024-02", "2024-03"):
+        summary = pipeline.extract_partition(OUTPUT, "460000", period, source=source)
+        statuses[period] = (summary["status"], pipeline.load_extracted(summary)["rows_quarantined"])
+    assert statuses == {"2024-01": ("not_published", 0), "2024-02": ("extracted", 0), "2024-03": ("extracted", 0)}
+    assert not any(json.loads(q["dfwds"])[1]["valuecode"] == "202401" for q in nbs.queries if q["m"] == "QueryData")
+
+    run_dbt(
+        "build",
+        "--select",
+        "+mart_industrial_output_monthly",
+        "--exclude",
+        "resource_type:test",
+        "--vars",
+        json.dumps({"ibdc_loaded_periods": json.dumps({OUTPUT: ["2024-02", "2024-03"]})}),
+        "--quiet",
+    )
+    mart = {
+        (period.isoformat()[:7], product): (str(value), covered)
+        for period, product, value, covered in warehouse.execute(
+            "SELECT period_month, product_code, output_value, months_covered FROM marts.mart_industrial_output_monthly"
+            " WHERE province_code = '460000' AND period_month BETWEEN '2024-01-01' AND '2024-03-01'"
+        ).fetchall()
+    }
+    assert mart == {
+        ("2024-02", "cement"): ("301.25", 2),
+        ("2024-02", "automobiles"): ("0.85", 2),
+        ("2024-03", "cement"): ("160.40", 1),
+        ("2024-03", "automobiles"): ("0.51", 1),
+    }
+    derived = warehouse.execute(
+        "SELECT product_code, value_month_from_cumulative::text FROM staging.stg_provincial__industrial_output"
+        " WHERE province_code = '460000' AND period_month = '2024-03-01' ORDER BY 1"
+    ).fetchall()
+    assert derived == [("automobiles", "0.51"), ("cement", "160.40")]  # 1.36 - 0.85, 461.65 - 301.25
