@@ -36,7 +36,7 @@ params.
 
 
 def extract_load_dag(dataset: str):
-    schema = SCHEMAS[dataset]
+    spec, schema = DATASETS[dataset], SCHEMAS[dataset]
     cadence = CADENCES[schema.cadence]
     unit = "month" if schema.cadence == "monthly" else "day"
 
@@ -95,14 +95,14 @@ def extract_load_dag(dataset: str):
             return loaded
 
         planned = plan()
-        if cadence.get("grace"):  # devices report late: wait past the interval's end (rescheduled, no slot held)
-            hours = cadence["grace"].total_seconds() / 3600
+        if spec.available_after:  # the source has the partition only later: wait (rescheduled, no slot held)
+            hours = spec.available_after.total_seconds() / 3600
             (
                 DateTimeSensor(
-                    task_id="wait_for_late_reports",
+                    task_id="wait_for_release",
                     target_time=f"{{{{ (data_interval_end + macros.timedelta(hours={hours})).isoformat() }}}}",
                     mode="reschedule",
-                    poke_interval=600,
+                    poke_interval=600 if hours < 24 else 6 * 3600,
                 )
                 >> planned
             )

@@ -71,9 +71,10 @@ def _run_after(cadence: Cadence, period: str) -> str:
 
 
 def demo_plan(today: date, months: int) -> list[tuple[str, str]]:
-    """(dataset, period) runs of the demo: industrial output for the last ``months`` complete months,
-    then the other datasets once each: the last complete month, and its last day for daily ones."""
-    window = last_complete_months(today, months)
+    """(dataset, period) runs of the demo: industrial output for the last ``months`` months released
+    by ``today`` (a month's statistics come out mid-next-month: ``available_after``), then the other
+    datasets once each: the last of those months, and its last day for daily ones."""
+    window = last_complete_months(today - DATASETS[MAIN_DATASET].available_after, months)
     last_day = date(*parse_period(window[-1]), 1) + timedelta(days=31)
     last_day = (last_day - timedelta(days=last_day.day)).isoformat()
     runs = [(MAIN_DATASET, p) for p in window]

@@ -63,10 +63,26 @@ class LayoutError(PermanentError, ValueError):
 TRANSIENT_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 
 
+# The object store's refusals (minio's S3Error codes) that a retry meets again.
+PERMANENT_S3_CODES = ("AccessDenied", "NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+
 def kind_of(exc: BaseException) -> ErrorKind:
-    """The kind of any exception raised by extract or load (others: transient, the task retries)."""
+    """The kind of any exception raised by extract or load.
+
+    The platform's own errors say their kind; requests' HTTP errors by status; PostgreSQL's data,
+    integrity and programming errors (a value a table refuses, a missing privilege) are permanent,
+    its operational ones (a dropped connection) transient; the object store's refusals permanent.
+    Anything else is taken as transient: the task's retries are the safer default for the unknown."""
+    import psycopg
+    from minio.error import S3Error
+
     if isinstance(exc, IbdcError):
         return exc.kind
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return ErrorKind.TRANSIENT if exc.response.status_code in TRANSIENT_STATUSES else ErrorKind.PERMANENT
+    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError | psycopg.ProgrammingError):
+        return ErrorKind.PERMANENT
+    if isinstance(exc, S3Error) and exc.code in PERMANENT_S3_CODES:
+        return ErrorKind.PERMANENT
     return ErrorKind.TRANSIENT

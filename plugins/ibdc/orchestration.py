@@ -32,11 +32,9 @@ CADENCES = {
         "start_date": datetime(2018, 1, 1, tzinfo=UTC),
     },
     Cadence.DAILY: {
-        # Midnight UTC: each run's data interval is exactly the UTC day its partition holds; the run
-        # then waits this long past the interval's end for devices that report late (a late report
-        # after that is collected by running the day again: loads replace the partition).
+        # Midnight UTC: each run's data interval is exactly the UTC day its partition holds (the run
+        # then waits for the dataset's available_after, see datasets.py).
         "cron": "0 0 * * *",
-        "grace": timedelta(hours=2),
         "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
         "format": "YYYY-MM-DD",
         "start_date": datetime(2024, 1, 1, tzinfo=UTC),

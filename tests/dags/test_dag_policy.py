@@ -79,13 +79,25 @@ def test_extract_dags_run_at_their_cadence_on_data_intervals_with_validated_para
         interval = scheduler_view.infer_manual_data_interval(run_after=midnight(run_after))
         assert (interval.start, interval.end) == (midnight(start), midnight(end))
         assert period_of(spec.cadence, interval.start) == (start[:7] if spec.cadence == "monthly" else start)
-        # A daily run waits two hours past its day for devices that report late, then plans.
-        if spec.cadence == "daily":
-            wait = dag.get_task("wait_for_late_reports")
+        # A run waits until its source has the partition (telemetry: two hours past its day for late
+        # devices; monthly statistics: NBS's mid-month release, the 17th), rescheduled, then plans.
+        if spec.available_after:
+            wait = dag.get_task("wait_for_release")
             assert wait.downstream_task_ids == {"plan"} and wait.mode == "reschedule"
-            assert "data_interval_end + macros.timedelta(hours=2.0)" in wait.target_time
+            hours = spec.available_after.total_seconds() / 3600
+            assert f"data_interval_end + macros.timedelta(hours={hours})" in wait.target_time
         else:
-            assert "wait_for_late_reports" not in dag.task_ids
+            assert "wait_for_release" not in dag.task_ids
+    waits = {
+        d.dag_id: d.get_task("wait_for_release").target_time
+        for d in dagbag.dags.values()
+        if "wait_for_release" in d.task_ids
+    }
+    assert set(waits) == {
+        "ibdc_extract_industrial_output",
+        "ibdc_extract_electricity_consumption",
+        "ibdc_extract_equipment_telemetry",
+    }
 
 
 def test_transform_dag_follows_the_load_asset_and_renders_every_dbt_model(dagbag):

@@ -185,9 +185,10 @@ def recorded_nbs():
         server.close()
 
 
-def test_nbs_answer_case_over_http_loads_its_two_records(services, recorded_nbs, warehouse):
+def test_nbs_answer_case_over_http_loads_its_two_records(services, recorded_nbs, warehouse, caplog):
     nbs = recorded_nbs({"202406": "nbs-answer/fsyd_610000_202406.json"})
-    summary = pipeline.extract_partition(OUTPUT, "610000", "2024-06", source=nbs.source("610000"))
+    with caplog.at_level(logging.WARNING, logger="ibdc.sources.adapters.nbs_easyquery"):
+        summary = pipeline.extract_partition(OUTPUT, "610000", "2024-06", source=nbs.source("610000"))
     loaded = pipeline.load_extracted(summary)
     assert (summary["records"], loaded["rows_loaded"], loaded["rows_quarantined"]) == (2, 2, 0)
     rows = warehouse.execute(
@@ -197,15 +198,59 @@ def test_nbs_answer_case_over_http_loads_its_two_records(services, recorded_nbs,
     assert rows == [("cement", "10k_tonnes", "250.00", "1300.50"), ("crude_steel", "10k_tonnes", "123.45", "700.10")]
     assert [q["m"] for q in nbs.queries].count("QueryData") == 2  # the two groups the tree lists
     # The other 14 products of the crosswalk are absent from this recorded tree: logged, not asked for.
+    assert "NBS fsyd tree lists no ['A020915'" in caplog.text and "not asked for" in caplog.text
 
 
 def test_nbs_not_released_case_over_http_changes_nothing(services, recorded_nbs, warehouse, caplog):
+    """Ningxia, November 2026: loaded once from an answer with its cells published (the recorded
+    answer with figures filled in), then NBS answers the recorded case, every cell missing: not
+    released, the partition exactly as it was, nothing written to the raw zone."""
+    recorded = json.loads((CASES / "nbs-not-released/fsyd_640000_202611.json").read_bytes())
+    for n, node in enumerate(recorded["returndata"]["datanodes"]):  # current month, then year to date
+        node["data"] = {"data": 1.0, "dotcount": 2, "hasdata": True, "strdata": f"{n % 2 * 9 + 1}.00"}
+    released = json.dumps(recorded, ensure_ascii=False).encode()
     nbs = recorded_nbs({"202611": "nbs-not-released/fsyd_640000_202611.json"})
+    answer = nbs.answer
+    served = {"body": released}
+
+    def serve(params: dict) -> bytes:
+        if params.get("m") == "getTree":
+            return answer(params)
+        doc = json.loads(served["body"])
+        group = json.loads(params["dfwds"])[0]["valuecode"]
+        doc["returndata"]["datanodes"] = [
+            n for n in doc["returndata"]["datanodes"] if n["wds"][0]["valuecode"][:7] == group
+        ]
+        return json.dumps(doc, ensure_ascii=False).encode()
+
+    nbs.answer = serve
+    source = nbs.source("640000")
+    loaded = pipeline.load_extracted(pipeline.extract_partition(OUTPUT, "640000", "2026-11", source=source))
+    assert (loaded["rows_loaded"], loaded["rows_quarantined"]) == (2, 0)
+    query = (
+        "SELECT * FROM raw.industrial_output WHERE province_code = '640000' AND period_month = '2026-11-01' ORDER BY 3"
+    )
+    before, objects = warehouse.execute(query).fetchall(), raw_keys(services, OUTPUT, "640000", "2026-11")
+
+    served["body"] = (CASES / "nbs-not-released/fsyd_640000_202611.json").read_bytes()  # the case as recorded
     with caplog.at_level(logging.WARNING, logger="ibdc.pipeline"):
-        summary = pipeline.extract_partition(OUTPUT, "640000", "2026-11", source=nbs.source("640000"))
-    assert summary["status"] == "not_released"
+        summary = pipeline.extract_partition(OUTPUT, "640000", "2026-11", source=source)
+    assert summary["status"] == "not_released" and "every cell" in summary["reason"]
     assert "not released yet" in caplog.text
-    assert raw_keys(services, OUTPUT, "640000", "2026-11") == []
+    with pytest.raises(NotReleased):
+        pipeline.load_extracted(summary)
+    assert warehouse.execute(query).fetchall() == before
+    assert raw_keys(services, OUTPUT, "640000", "2026-11") == objects
+
+
+def test_a_crosswalk_the_portals_tree_does_not_list_is_a_permanent_error_not_a_month_to_wait_for(
+    services, recorded_nbs
+):
+    nbs = recorded_nbs({"202406": "nbs-answer/fsyd_610000_202406.json"})
+    nbs.answer = lambda params: b"[]" if params.get("m") == "getTree" else b"{}"
+    with pytest.raises(LayoutError, match="no indicator group of the crosswalk valid for 2022-09"):
+        pipeline.extract_partition(OUTPUT, "610000", "2022-09", source=nbs.source("610000"))
+    assert [q["m"] for q in nbs.queries] == ["getTree", "getTree"]  # A0209 and A0301; no QueryData
 
 
 def test_nbs_no_data_case_over_http_is_not_released_with_the_sources_message(services, recorded_nbs, caplog):

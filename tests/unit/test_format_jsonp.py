@@ -92,7 +92,6 @@ def test_any_identifier_callback_whitespace_and_optional_semicolon(wrapper):
     [
         GOLDEN[: len(GOLDEN) // 2],  # truncated
         GOLDEN[:-5],  # the wrapper's end cut off
-        b'{"totalCount": 0, "pageNo": 1, "pageSize": 10, "list": []}',  # bare JSON
         b'alert(1);cb({"totalCount": 0, "list": []});',  # script before the callback
         b'cb({"totalCount": 0, "list": []}); alert(1)',  # script after it
         b'1cb({"totalCount": 0, "list": []});',  # not an identifier
@@ -104,6 +103,14 @@ def test_any_identifier_callback_whitespace_and_optional_semicolon(wrapper):
 def test_truncated_or_garbled_pages_raise_decode_error(body):
     with pytest.raises(DecodeError):
         jsonp.decode(INDUSTRIAL_OUTPUT, body)
+
+
+def test_bare_json_where_a_jsonp_page_belongs_is_a_permanent_layout_error():
+    from ibdc.errors import ErrorKind, LayoutError, kind_of
+
+    with pytest.raises(LayoutError, match="plain JSON") as raised:
+        jsonp.decode(INDUSTRIAL_OUTPUT, b'{"totalCount": 0, "pageNo": 1, "pageSize": 10, "list": []}')
+    assert kind_of(raised.value) is ErrorKind.PERMANENT
 
 
 @pytest.mark.parametrize(

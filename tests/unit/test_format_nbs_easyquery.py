@@ -213,3 +213,21 @@ def test_the_crosswalk_codes_are_group_plus_measure_valid_by_vintage():
     )
     energy = {i.product_code: i.parent for i in nbs_indicators() if i.parent != "A0209"}
     assert energy == {"crude_oil_processed": "A0301", "electricity_generation": "A0301"}
+
+
+def test_codes_of_an_earlier_vintage_decode_to_their_product(monkeypatch):
+    """NBS re-issues codes with classification vintages: each answered code maps to the product and
+    unit of its own vintage's row."""
+    from dataclasses import replace
+
+    current = nbs_indicators()
+    steel = next(i for i in current if i.product_code == "crude_steel")
+    old = replace(steel, group="A020904", current_month_zb="A02090401", year_to_date_zb="A02090402")
+    old = replace(old, valid_from="2012-01", valid_to="2017-12")
+    monkeypatch.setattr(fmt, "nbs_indicators", lambda: (old, *current))
+    assert [i.group for i in fmt.indicators_for("2016-06") if i.product_code == "crude_steel"] == ["A020904"]
+    assert [i.group for i in fmt.indicators_for("2024-06") if i.product_code == "crude_steel"] == ["A020914"]
+    assert records(case("nbs-answer/fsyd_610000_202406.json"))["crude_steel"]["unit"] == "10k_tonnes"
+    body = case("nbs-answer/fsyd_610000_202406.json").replace(b"A0209140", b"A0209040").replace(b"202406", b"201606")
+    old_steel = records(body)["crude_steel"]
+    assert (old_steel["period"], old_steel["unit"], old_steel["current_month"]) == ("2016-06", "10k_tonnes", "123.45")

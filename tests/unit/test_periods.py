@@ -20,3 +20,20 @@ def test_months_between_crosses_years():
 def test_last_complete_months_excludes_the_current_month():
     assert last_complete_months(date(2026, 1, 15), 3) == ["2025-10", "2025-11", "2025-12"]
     assert month_of(datetime(2026, 3, 1, 0, 0)) == "2026-03"
+
+
+def test_the_demo_collects_the_last_months_already_released():
+    from ibdc.cli import demo_plan
+
+    # October's statistics come out mid-November: on 16 November the demo's months end with September.
+    assert [p for d, p in demo_plan(date(2026, 11, 16), 3) if d == "industrial_output"] == [
+        "2026-07",
+        "2026-08",
+        "2026-09",
+    ]
+    assert [p for d, p in demo_plan(date(2026, 11, 30), 3) if d == "industrial_output"] == [
+        "2026-08",
+        "2026-09",
+        "2026-10",
+    ]
+    assert ("equipment_telemetry", "2026-10-31") in demo_plan(date(2026, 11, 30), 3)

@@ -212,3 +212,35 @@ def test_the_task_follows_the_error_kind_permanent_fails_at_once_not_released_sk
     ):
         with pytest.raises(type(transient)), retry_policy():
             raise transient
+
+
+def test_database_and_object_store_errors_have_their_kind():
+    import psycopg
+    from minio.error import S3Error
+
+    from ibdc.errors import ErrorKind, kind_of
+
+    assert kind_of(psycopg.errors.CheckViolation("value refused by a CHECK")) is ErrorKind.PERMANENT
+    assert kind_of(psycopg.errors.InsufficientPrivilege("permission denied")) is ErrorKind.PERMANENT
+    assert kind_of(psycopg.errors.InvalidTextRepresentation("bad numeric")) is ErrorKind.PERMANENT
+    assert kind_of(psycopg.OperationalError("connection lost")) is ErrorKind.TRANSIENT
+    denied = S3Error(None, "AccessDenied", "no", "/k", "r", "h")
+    slow = S3Error(None, "SlowDown", "later", "/k", "r", "h")
+    assert (kind_of(denied), kind_of(slow)) == (ErrorKind.PERMANENT, ErrorKind.TRANSIENT)
+    assert kind_of(RuntimeError("unknown")) is ErrorKind.TRANSIENT  # the safer default: the task retries
+
+
+def test_each_dataset_says_when_its_source_has_a_partition_and_whether_it_can_be_empty():
+    from datetime import timedelta
+
+    from ibdc.datasets import DATASETS
+
+    assert {n: d.available_after for n, d in DATASETS.items()} == {
+        "industrial_output": timedelta(days=16),  # NBS releases mid-month: asked on the 17th
+        "electricity_consumption": timedelta(days=16),
+        "enterprises": timedelta(0),
+        "equipment_telemetry": timedelta(hours=2),  # late devices
+    }
+    assert {n for n, d in DATASETS.items() if not d.never_empty} == {"equipment_telemetry"}
+    assert not DATASETS["industrial_output"].published("2025-01") and DATASETS["industrial_output"].published("2025-02")
+    assert DATASETS["enterprises"].published("2025-01") and DATASETS["equipment_telemetry"].published("2025-01-01")

@@ -20,6 +20,7 @@ inside the callback).
 
 from __future__ import annotations
 
+import json
 import re
 
 import pyarrow as pa
@@ -65,7 +66,11 @@ def unwrap(body: bytes) -> bytes:
     m = WRAPPED.fullmatch(body)
     if not m:
         head = body[:40].decode("utf-8", "replace")
-        raise DecodeError(f"not a complete jsonp page (no callback(...) wrapper): {head!r}...")
+        try:
+            json.loads(body)
+        except ValueError:
+            raise DecodeError(f"not a complete jsonp page (no callback(...) wrapper): {head!r}...") from None
+        raise LayoutError(f"plain JSON where a jsonp page belongs (no callback(...) wrapper): {head!r}...")
     return m.group(2)
 
 

@@ -249,7 +249,7 @@ def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
         )
     index = _code_index()
     answered: set[str] = set()
-    cells: dict[str, dict[str, tuple[str | None, dict]]] = {}  # product -> field -> (value, node)
+    cells: dict[NbsIndicator, dict[str, tuple[str | None, dict]]] = {}  # indicator -> field -> (value, node)
     places = set()
     for node, dims in nodes:
         if (
@@ -266,7 +266,7 @@ def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
             continue  # a growth rate, or an indicator outside the crosswalk
         ind, field = index[dims["zb"]]
         value = cell.get("strdata") if cell["hasdata"] else None
-        cells.setdefault(ind.product_code, {})[field] = (None if value is None else str(value), node)
+        cells.setdefault(ind, {})[field] = (None if value is None else str(value), node)
     if len(places) > 1:
         raise LayoutError(f"one answer holds several regions or periods: {sorted(places)}")
     region, sj = next(iter(places)) if places else (None, None)
@@ -275,17 +275,16 @@ def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
     except ValueError as exc:
         raise LayoutError(f"easyquery answer for a period that is not a month: {exc}") from exc
     records, raw = [], []
-    for product, fields in cells.items():
+    for ind, fields in cells.items():
         if all(value is None for value, _ in fields.values()):
             continue  # nothing published for this product (the province does not report it, or not yet)
-        ind = next(i for i in nbs_indicators() if i.product_code == product)
         code_of = {"current_month": ind.current_month_zb, "cumulative": ind.year_to_date_zb}
         record_units = {units.get(code_of[f], "") for f in fields}
         records.append(
             {
                 "province_code": region,
                 "period": period,
-                "product_code": product,
+                "product_code": ind.product_code,
                 "product_name": names.get(ind.current_month_zb, ind.nbs_name).split("_")[0].removesuffix("产量"),
                 "unit": _unit_code("/".join(sorted(record_units))),
                 "current_month": fields.get("current_month", (None, None))[0],

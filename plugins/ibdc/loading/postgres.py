@@ -97,10 +97,13 @@ def load_partition(
             " VALUES (%s, %s, %s, %s, %s, %s, false, clock_timestamp(), 'running')",
             (batch_id, spec.name, province, period, manifest_key, manifest_version),
         )
-        previous = _last_loaded_rows(conn, spec.name, province, period)
+        previous = None
         try:
             with conn.transaction():
                 rows_in, rows_loaded, rejects = _replace_partition(conn, spec, province, period, pages, batch_id)
+                # Read under the partition's lock (taken by _replace_partition): a load that finished
+                # meanwhile is the one compared with.
+                previous = _last_loaded_rows(conn, spec.name, province, period)
                 if previous and rows_in < previous * spec.min_share_of_last_load and not accept_fewer_records:
                     raise FewerRecordsThanLastLoad(
                         f"{spec.name} {province} {period}: {rows_in} records, the last successful load had "
@@ -159,7 +162,7 @@ def record_unloaded(dsn: str, dataset: str, province: str, period: str, manifest
             "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
             " checksum_verified, rows_in, rows_loaded, rows_quarantined, started_at, finished_at, outcome, error)"
             " VALUES (%s, %s, %s, %s, %s, false, 0, 0, 0, clock_timestamp(), clock_timestamp(), %s, %s)",
-            (uuid.uuid4(), dataset, province, period, manifest_key, outcome, why[:2000]),
+            (uuid.uuid4(), dataset, province, period, manifest_key, outcome, storable(why[:2000])),
         )
 
 

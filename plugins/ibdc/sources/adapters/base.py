@@ -204,7 +204,13 @@ def _rate_limit_retry(resp: requests.Response, attempt: int) -> tuple[int, float
     else:
         retries, factor, cap = get_settings().http_retries, RATE_LIMIT_BACKOFF_S, RATE_LIMIT_BACKOFF_MAX_S
     after = resp.headers.get("Retry-After", "")
-    wait = float(after) if after.isdigit() else min(cap, factor * 2 ** (attempt - 1))
+    # A Retry-After is honoured up to the backoff's cap (urllib3 caps its own at Retry.DEFAULT_BACKOFF_MAX
+    # too): a portal asking for an hour must not hold a worker for an hour; the task's retries follow.
+    wait = (
+        min(float(after), max(cap, RATE_LIMIT_BACKOFF_MAX_S))
+        if after.isdigit()
+        else min(cap, factor * 2 ** (attempt - 1))
+    )
     return retries, wait
 
 

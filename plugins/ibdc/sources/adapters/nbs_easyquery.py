@@ -48,7 +48,13 @@ class NbsEasyqueryAdapter:
         absent = [i.group for i in wanted if i.group not in listed]
         if absent:
             log.warning("NBS fsyd tree lists no %s for %s: not asked for", absent, period)
-        return [i.group for i in wanted if i.group in listed]
+        asked = [i.group for i in wanted if i.group in listed]
+        if not asked:  # nothing to ask is a crosswalk that does not fit the portal, not a month to wait for
+            raise LayoutError(
+                f"NBS fsyd: no indicator group of the crosswalk valid for {period} is in the provincial tree "
+                f"(crosswalk: {[i.group for i in wanted]}; tree: {sorted(listed)})"
+            )
+        return asked
 
     def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
         if dataset != fmt.DATASET:
