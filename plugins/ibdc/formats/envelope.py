@@ -31,8 +31,9 @@ from pydantic import BaseModel, BeforeValidator, model_validator
 
 from ibdc.errors import LayoutError
 
-# A JSONP answer (``cb({...});``, maybe behind a ``/**/`` guard): the envelope is read inside.
-_JSONP = re.compile(rb"\s*(?:/\*\*/\s*)?[A-Za-z_$][A-Za-z0-9_$]*\s*\((.*)\)\s*;?\s*", re.DOTALL)
+# A JSONP answer (``cb({...});``, maybe behind a ``/**/`` guard; the jsonp style reads its pages with
+# the same pattern): the envelope is read inside. Groups: the callback, the JSON.
+JSONP_WRAPPED = re.compile(rb"\s*(?:/\*\*/\s*)?([A-Za-z_$][A-Za-z0-9_$]*)\s*\((.*)\)\s*;?\s*", re.DOTALL)
 MESSAGE_CHARS = 300  # of a portal's message, kept in errors and logs
 
 
@@ -132,10 +133,10 @@ def _document(body: bytes) -> object:
         return json.loads(body)
     except ValueError:
         pass
-    m = _JSONP.fullmatch(body)
+    m = JSONP_WRAPPED.fullmatch(body)
     if m:
         try:
-            return json.loads(m.group(1))
+            return json.loads(m.group(2))
         except ValueError:
             pass
     return _UNREADABLE

@@ -39,12 +39,12 @@ from ibdc.formats.base import (
     table_from_records,
     text,
 )
+from ibdc.formats.envelope import JSONP_WRAPPED as WRAPPED
 from ibdc.formats.envelope import head
 from ibdc.formats.presentation import plain_json_value
 from ibdc.schemas import RecordSchema
 
 CALLBACK = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]{0,127}")
-WRAPPED = re.compile(rb"\s*(?:/\*\*/\s*)?([A-Za-z_$][A-Za-z0-9_$]*)\s*\((.*)\)\s*;?\s*", re.DOTALL)
 
 
 def encode(schema: RecordSchema, table: pa.Table, total: int, page_no: int, page_size: int, callback: str) -> bytes:

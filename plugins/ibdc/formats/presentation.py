@@ -12,7 +12,7 @@ The decoders turn these into the plain canonical text before anything is validat
   (Arabic-Indic ``١٢٣``, Devanagari ``१२``) are not a presentation form: they stay as they are.
 - :func:`plain_label`: a header or a 合计 cell with full-width ASCII forms made ASCII and the padding
   around it dropped.
-- :func:`plain_name`: a name without the padding or indent around it.
+- :func:`plain_names`: names without the padding or indent around them.
 """
 
 from __future__ import annotations
@@ -77,13 +77,9 @@ def plain_label(value: str) -> str:
     return value.translate(_FULLWIDTH_ASCII).strip()
 
 
-def plain_name(value: str) -> str:
-    """A name without the padding or indent around it (``　　农副食品加工业`` -> ``农副食品加工业``)."""
-    return value.strip()
-
-
 def plain_names(column: pa.Array) -> pa.Array:
-    """:func:`plain_name` over a string column (Arrow's Unicode whitespace includes U+3000)."""
+    """Names without the padding or indent around them (``　　农副食品加工业`` -> ``农副食品加工业``;
+    Arrow's Unicode whitespace includes U+3000)."""
     return pc.utf8_trim_whitespace(column) if len(column) else column
 
 
