@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -36,6 +32,7 @@ from ibdc.simulator.datasets import DATASETS as SIMULATED
 from ibdc.sources.adapters import base
 from ibdc.sources.adapters.base import RateLimited, SourceRefused
 from ibdc.sources.registry import source_for
+from tests.integration.recorded import RecordedPortal
 from tests.integration.style_truth import raw_keys
 
 pytestmark = pytest.mark.integration
@@ -48,47 +45,6 @@ TIANJIN = "120000"  # app_key
 def _records(province: str, period: str):
     """A partition's records, as the simulator's truth has them (string columns)."""
     return SIMULATED[OUTPUT].truth(get_settings().simulator_seed, province, period, {})
-
-
-class RecordedPortal:
-    """A portal over HTTP answering recorded bodies: ``answer(method, path, params)`` gives
-    (status, body) for each request; every request is kept in ``requests`` (method, path, params)."""
-
-    def __init__(self, answer: Callable[[str, str, dict], tuple[int, bytes]]) -> None:
-        self.answer = answer
-        self.requests: list[tuple[str, str, dict]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self, params: dict) -> None:
-                path = urlsplit(self.path).path
-                outer.requests.append((self.command, path, params))
-                status, body = outer.answer(self.command, path, params)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):  # noqa: N802 -- http.server's name
-                self._serve({k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()})
-
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers.get("Content-Length", 0))
-                self._serve({k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()})
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def data_requests(self, path_end: str) -> int:
-        return sum(path.endswith(path_end) for _, path, _ in self.requests)
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture

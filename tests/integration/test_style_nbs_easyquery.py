@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -22,6 +19,7 @@ from ibdc.formats import nbs_easyquery as fmt
 from ibdc.sources.adapters.base import ReconciliationError
 from ibdc.sources.registry import source_for
 from ibdc.transform.dbt import run_dbt
+from tests.integration.recorded import RecordedPortal
 from tests.integration.style_truth import check_partition, malformed_fault, raw_keys
 
 pytestmark = pytest.mark.integration
@@ -123,30 +121,16 @@ def test_a_month_not_released_leaves_the_loaded_partition_as_it_was(services, so
 class RecordedNbs:
     """Serves recorded easyquery answers as data.stats.gov.cn would: ``QueryData`` for a group gets
     the recorded answer's datanodes of that group (NBS answers one group per query), ``getTree`` the
-    recorded answer's groups. ``answers``: period (yyyymm) -> file."""
+    recorded answer's groups. ``answers``: period (yyyymm) -> file. ``answer`` may be replaced."""
 
     def __init__(self, answers: dict[str, Path]) -> None:
         self.answers = {sj: json.loads(path.read_bytes()) for sj, path in answers.items()}
-        self.queries: list[dict] = []
-        outer = self
+        self.portal = RecordedPortal(lambda method, path, params: (200, self.answer(params)))
+        self.url = self.portal.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 -- http.server's name
-                params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
-                outer.queries.append(params)
-                body = outer.answer(params)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+    @property
+    def queries(self) -> list[dict]:
+        return [params for _, _, params in self.portal.requests]
 
     def answer(self, params: dict) -> bytes:
         if params.get("m") == "getTree":
@@ -168,7 +152,7 @@ class RecordedNbs:
         return source_for(province, OUTPUT).model_copy(update={"style": "nbs_easyquery", "base_url": self.url})
 
     def close(self) -> None:
-        self.server.shutdown()
+        self.portal.close()
 
 
 @pytest.fixture
