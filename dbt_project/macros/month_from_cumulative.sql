@@ -15,3 +15,19 @@
             then {{ cumulative }} - lag({{ cumulative }}) over {{ window }}
     end
 {% endmacro %}
+
+{#
+  The month's figure of an NBS-style series: the published current-month value where there is one,
+  else the difference of the year-to-date figures (month_from_cumulative, over window `window`).
+#}
+{% macro month_figure(current, cumulative, period='period_month', loaded_at='loaded_at', window='w') %}
+    coalesce({{ current }}, {{ month_from_cumulative(cumulative, period, loaded_at, window) }})
+{% endmacro %}
+
+{#
+  The window month_from_cumulative reads: one series per province, `key` (product or division) and
+  year, in month order. `alias` is the relation's alias in the query.
+#}
+{% macro year_series_window(alias, key) %}
+    window w as (partition by {{ alias }}.province_code, {{ alias }}.{{ key }}, extract(year from {{ alias }}.period_month) order by {{ alias }}.period_month)
+{% endmacro %}

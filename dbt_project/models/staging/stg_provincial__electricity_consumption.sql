@@ -15,4 +15,4 @@ select
     e.batch_id,
     e.loaded_at
 from {{ source('raw', 'electricity_consumption') }} as e
-window w as (partition by e.province_code, e.division_code, extract(year from e.period_month) order by e.period_month)
+{{ year_series_window('e', 'division_code') }}

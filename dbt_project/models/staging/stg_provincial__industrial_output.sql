@@ -12,7 +12,7 @@ with derived as (
         {{ month_from_cumulative('o.value_cumulative_base', 'o.period_month', 'o.loaded_at') }}
             as value_month_from_cumulative_base
     from {{ source('raw', 'industrial_output') }} as o
-    window w as (partition by o.province_code, o.product_code, extract(year from o.period_month) order by o.period_month)
+    {{ year_series_window('o', 'product_code') }}
 )
 
 select

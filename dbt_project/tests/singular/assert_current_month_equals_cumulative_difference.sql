@@ -25,7 +25,7 @@ with compared as (
                 else power(10::numeric, -scale(lag(o.value_cumulative) over w)) end
         ) as rounding_tolerance
     from {{ ref('stg_provincial__industrial_output') }} as o
-    window w as (partition by o.province_code, o.product_code, extract(year from o.period_month) order by o.period_month)
+    {{ year_series_window('o', 'product_code') }}
 )
 
 select province_code, period_month, product_code, value_current_month, value_month_from_cumulative, rounding_tolerance

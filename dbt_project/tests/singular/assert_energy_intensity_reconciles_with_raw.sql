@@ -16,12 +16,10 @@ raw_output_months as (
         o.province_code,
         o.period_month,
         o.product_code,
-        coalesce(
-            o.value_current_month_base,
-            {{ month_from_cumulative('o.value_cumulative_base', 'o.period_month', 'o.loaded_at') }}
-        ) as value_month_base
+        {{ month_figure('o.value_current_month_base', 'o.value_cumulative_base', 'o.period_month', 'o.loaded_at') }}
+            as value_month_base
     from {{ source('raw', 'industrial_output') }} as o
-    window w as (partition by o.province_code, o.product_code, extract(year from o.period_month) order by o.period_month)
+    {{ year_series_window('o', 'product_code') }}
 ),
 raw_output as (
     select o.province_code, o.period_month, sum(o.value_month_base) as output_base

@@ -8,12 +8,10 @@ with raw_months as (
         o.province_code,
         o.period_month,
         o.value_cumulative,
-        coalesce(
-            o.value_current_month,
-            {{ month_from_cumulative('o.value_cumulative', 'o.period_month', 'o.loaded_at') }}
-        ) as value_month
+        {{ month_figure('o.value_current_month', 'o.value_cumulative', 'o.period_month', 'o.loaded_at') }}
+            as value_month
     from {{ source('raw', 'industrial_output') }} as o
-    window w as (partition by o.province_code, o.product_code, extract(year from o.period_month) order by o.period_month)
+    {{ year_series_window('o', 'product_code') }}
 ),
 raw_totals as (
     select province_code, period_month, count(*) as n, sum(value_month) as total, sum(value_cumulative) as ytd
