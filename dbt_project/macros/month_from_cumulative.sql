@@ -31,3 +31,10 @@
 {% macro year_series_window(alias, key) %}
     window w as (partition by {{ alias }}.province_code, {{ alias }}.{{ key }}, extract(year from {{ alias }}.period_month) order by {{ alias }}.period_month)
 {% endmacro %}
+
+{#
+  Months a monthly figure covers under the NBS calendar: February's is January-February (2), others 1.
+#}
+{% macro months_covered(period='period_month') %}
+    case when extract(month from {{ period }}) = 2 then 2 else 1 end
+{% endmacro %}

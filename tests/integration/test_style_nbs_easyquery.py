@@ -128,6 +128,11 @@ class RecordedNbs:
         self.portal = RecordedPortal(lambda method, path, params: (200, self.answer(params)))
         self.url = self.portal.url
 
+    def answer_whole(self, case_file: str, groups: dict[str, str]) -> None:
+        """From now on every ``QueryData`` gets ``case_file`` whole, and the tree lists ``groups``."""
+        body = (CASES / case_file).read_bytes()
+        self.answer = lambda params: fmt.encode_tree(params["id"], groups) if params.get("m") == "getTree" else body
+
     @property
     def queries(self) -> list[dict]:
         return [params for _, _, params in self.portal.requests]
@@ -248,11 +253,7 @@ def test_nbs_no_data_case_over_http_is_not_released_with_the_sources_message(ser
 
 def test_nbs_national_answer_case_over_http_fails_at_once_and_writes_nothing(services, recorded_nbs):
     nbs = recorded_nbs({"202406": "nbs-national-answer/hgyd_reg610000_202406.json"})
-    nbs.answer = lambda params: (
-        fmt.encode_tree(params["id"], {"A020914": "粗钢"})
-        if params.get("m") == "getTree"
-        else (CASES / "nbs-national-answer/hgyd_reg610000_202406.json").read_bytes()
-    )
+    nbs.answer_whole("nbs-national-answer/hgyd_reg610000_202406.json", {"A020914": "粗钢"})
     with pytest.raises(LayoutError, match="national"):  # asked for 2022-06: no test writes that partition
         pipeline.extract_partition(OUTPUT, "610000", "2022-06", source=nbs.source("610000"))
     assert [q["m"] for q in nbs.queries].count("QueryData") == 1  # permanent: not fetched again
@@ -261,11 +262,7 @@ def test_nbs_national_answer_case_over_http_fails_at_once_and_writes_nothing(ser
 
 def test_an_answer_for_another_province_or_month_fails_at_once(services, recorded_nbs):
     nbs = recorded_nbs({"202406": "nbs-answer/fsyd_610000_202406.json"})
-    nbs.answer = lambda params: (
-        fmt.encode_tree(params["id"], {"A020914": "粗钢"})
-        if params.get("m") == "getTree"
-        else (CASES / "nbs-answer/fsyd_610000_202406.json").read_bytes()
-    )
+    nbs.answer_whole("nbs-answer/fsyd_610000_202406.json", {"A020914": "粗钢"})
     with pytest.raises(LayoutError, match=r"answered for \[\('610000', '2024-06'\)\]"):  # Shaanxi's June 2024
         pipeline.extract_partition(OUTPUT, "620000", "2022-07", source=nbs.source("620000"))
     assert raw_keys(services, OUTPUT, "620000", "2022-07") == []

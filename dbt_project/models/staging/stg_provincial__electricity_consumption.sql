@@ -8,7 +8,7 @@ select
     e.consumption_10k_kwh,
     e.cumulative_10k_kwh,
     -- NBS-style releases publish January with February: the figure covers two months.
-    case when extract(month from e.period_month) = 2 then 2 else 1 end as months_covered,
+    {{ months_covered('e.period_month') }} as months_covered,
     (e.consumption_kwh is not null) as is_published,
     -- The month's consumption derived from the year-to-date figures (macros/month_from_cumulative.sql).
     {{ month_from_cumulative('e.cumulative_kwh', 'e.period_month', 'e.loaded_at') }} as consumption_kwh_from_cumulative,

@@ -28,7 +28,7 @@ select
     d.value_cumulative_base,
     d.base_unit,
     -- NBS publishes February as January-February: the figure covers two months.
-    case when extract(month from d.period_month) = 2 then 2 else 1 end as months_covered,
+    {{ months_covered('d.period_month') }} as months_covered,
     (d.value_current_month is not null) as is_current_month_published,
     -- A cross-check of the published current-month value where there is one
     -- (tests/singular/assert_current_month_equals_cumulative_difference.sql).
