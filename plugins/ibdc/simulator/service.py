@@ -7,7 +7,9 @@ import asyncio
 import functools
 import hmac
 import json
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -190,11 +192,63 @@ def _malformed(table: pa.Table, sch: RecordSchema, faults: list[Fault]) -> tuple
     return table, broken
 
 
+SERVED_TABLES_BYTES = 256 * 2**20  # Arrow buffers kept: two province-days of 1.2 million readings
+
+
+class ServedTables:
+    """The partitions served lately, built once for all their pages: least recently used first out
+    once their Arrow buffers pass ``budget_bytes`` (the newest is kept whatever its size). A table is
+    found by everything it is built from, so a fault switched on or off builds it anew."""
+
+    def __init__(self, budget_bytes: int = SERVED_TABLES_BYTES) -> None:
+        self.budget_bytes = budget_bytes
+        self._tables: OrderedDict[Hashable, pa.Table] = OrderedDict()
+        self._lock = threading.Lock()  # one build at a time: two requests of one page never build twice
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def get(self, key: Hashable, build: Callable[[], pa.Table]) -> pa.Table:
+        with self._lock:
+            table = self._tables.get(key)
+            if table is None:
+                table = self._tables[key] = build()
+            self._tables.move_to_end(key)
+            while len(self._tables) > 1 and sum(t.nbytes for t in self._tables.values()) > self.budget_bytes:
+                self._tables.popitem(last=False)
+            return table
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tables.clear()
+
+
+@functools.cache
+def served_tables() -> ServedTables:
+    return ServedTables()
+
+
 def served_table(dataset: str, province: str, period: str) -> pa.Table:
     """The partition as the province serves it: string columns, faults applied, maybe drifted; no
-    record for a period not :func:`released` yet."""
+    record for a period not :func:`released` yet. Built once for all its pages (:class:`ServedTables`):
+    a page of a province-day of a million readings is a slice, not a day built anew."""
+    check_period(dataset, period)
+    settings = get_settings()
+    key = (
+        dataset,
+        province,
+        period,
+        released(dataset, province, period),
+        tuple(board().data_faults(dataset, province)),
+        settings.simulator_seed,
+        settings.simulator_telemetry_devices,
+    )
+    return served_tables().get(key, lambda: _served_table(dataset, province, period))
+
+
+def _served_table(dataset: str, province: str, period: str) -> pa.Table:
     sch = schema(dataset)
-    table, faults = _truth_table(dataset, province, check_period(dataset, period))
+    table, faults = _truth_table(dataset, province, period)
     if not released(dataset, province, period):
         table = table.slice(0, 0)
     table, _ = _malformed(table, sch, faults)
