@@ -6,7 +6,8 @@ import re
 
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
 WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-PATTERN = re.compile(rf"^[{CHARSET}]{{18}}$")
+# The whole value (fullmatch: "$" would let a final newline through, which raw.enterprises' CHECK refuses).
+PATTERN = re.compile(rf"[{CHARSET}]{{18}}", re.ASCII)
 
 
 def check_digit(first17: str) -> str:
@@ -18,4 +19,5 @@ def check_digit(first17: str) -> str:
 
 
 def is_valid(code: str) -> bool:
-    return bool(PATTERN.match(code or "")) and check_digit(code[:17]) == code[17]
+    """Whether ``code`` is a whole credit code: 18 characters of CHARSET, the last its check digit."""
+    return isinstance(code, str) and bool(PATTERN.fullmatch(code)) and check_digit(code[:17]) == code[17]

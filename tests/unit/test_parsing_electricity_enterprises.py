@@ -97,14 +97,14 @@ def test_each_bad_electricity_record_is_rejected_with_its_reason():
     page = _validate(ELECTRICITY_CONSUMPTION, items)
     reasons = {r.record_position: r.reason for r in page.rejects}
     assert page.rows.column("division_code").to_pylist() == ["19"]
-    assert "consumption: Input should be a valid decimal" in reasons[0]
+    assert reasons[0] == "consumption: not a valid decimal: '25O13,5x'"
     assert "non-negative" in reasons[1]
     assert "unknown division code '31_v2'" in reasons[2]
     assert "unknown division code '06'" in reasons[3]
     assert "partition is 370000 2025-06" in reasons[4] and "320000" in reasons[4]
     assert "partition is 370000 2025-06" in reasons[5] and "2025-05" in reasons[5]
     assert "exceeds cumulative" in reasons[6]
-    assert "cumulative: Input should be a finite number" in reasons[7]
+    assert reasons[7] == "cumulative: not a valid decimal: 'NaN'"
     assert json.loads(page.rejects[0].raw_text)["consumption"] == "25O13,5x"
     assert page.rows_in == len(items)
 

@@ -10,6 +10,7 @@ rows: the loader supplies it once per page (see loading.postgres).
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
 from ibdc.formats import format_for
@@ -72,25 +74,100 @@ def _known_division(code: str) -> str:
 # A GB/T 4754-2017 manufacturing division code, as the validators' models declare it.
 DivisionCode = Annotated[str, AfterValidator(_known_division)]
 
-# What Python's Decimal / int accept in a string beyond ASCII digits: any Unicode digit (Arabic-Indic
-# "١٢٣" is 123, full-width "１２" is 12), "_" between digits, whitespace around. The decoders make the
-# presentation forms portals print plain (ibdc.formats.presentation); whatever is left is not a number
-# the platform takes.
+# --- numbers ------------------------------------------------------------------------------------------
+#
+# Every number a validator takes is checked on its TEXT first, before any Decimal is made, scaled or
+# written out: a number is plain decimal text -- an optional "-" (where the column may be negative),
+# 1 to MAX_INTEGER_DIGITS ASCII digits, optionally "." and 1 to MAX_FRACTION_DIGITS digits, optionally
+# an exponent "e" / "E" with an optional sign and 1 or 2 digits -- and, written out with its exponent
+# applied, at most MAX_INTEGER_DIGITS digits before the point and MAX_FRACTION_DIGITS after it.
+#
+# The bounds: 10**20 of anything is far beyond any industrial figure (the world's yearly electricity is
+# about 3*10**16 kWh), and 12 places more than any source publishes; scaled to a base unit (at most
+# 10**8: 亿) a value still has fewer than 32 significant digits, well inside PostgreSQL numeric (131072
+# digits before the point, 16383 after), and is computed exactly (EXACT, below). Refused: "1e99999999"
+# (decimal.Overflow once scaled), "1E+200000" (200,001 digits written out), NaN, Infinity, "+1", ".5",
+# "5.", "1_000", whitespace, and any digit that is not ASCII -- Python's Decimal and int read Arabic-Indic
+# "١٢٣" as 123 and full-width "１２" as 12; the decoders make the presentation forms portals print
+# plain (ibdc.formats.presentation), whatever is left is not a number the platform takes.
+MAX_INTEGER_DIGITS = 20
+MAX_FRACTION_DIGITS = 12
+# The syntax, for Python's re (with re.ASCII, fullmatch) and RE2 (Arrow; anchored by number_mask).
+NUMBER_SYNTAX = (
+    rf"(?P<sign>-)?(?P<int>[0-9]{{1,{MAX_INTEGER_DIGITS}}})(?:\.(?P<frac>[0-9]{{1,{MAX_FRACTION_DIGITS}}}))?"
+    r"(?:[eE](?P<esign>[-+]?)(?P<exp>[0-9]{1,2}))?"
+)
+NUMBER_TEXT = re.compile(NUMBER_SYNTAX, re.ASCII)
+# Any length of digits: a number that fails NUMBER_TEXT but matches this is out of bounds, not malformed.
+ANY_NUMBER_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?", re.ASCII)
 NOT_PLAIN_NUMBER_TEXT = re.compile(r"[^\x21-\x7e]|_")
+BOUNDS = f"at most {MAX_INTEGER_DIGITS} digits before the point and {MAX_FRACTION_DIGITS} after it, written out"
+# Exact decimal arithmetic on bounded numbers: any rounding or overflow raises (an ArithmeticError,
+# the record's reject) instead of changing a figure silently (the default context rounds to 28 digits).
+EXACT = decimal.Context(
+    prec=4 * (MAX_INTEGER_DIGITS + MAX_FRACTION_DIGITS),
+    traps=[decimal.Inexact, decimal.Overflow, decimal.InvalidOperation, decimal.DivisionByZero],
+)
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """``repr(text)`` for a reason, cut to ``limit`` characters (a served value may be megabytes)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def number_fault(text: str, signed: bool = True) -> str | None:
+    """Why ``text`` is not a bounded plain decimal (see NUMBER_SYNTAX and the bounds above), or None.
+    ``signed``: whether a leading ``-`` may be there (the sign of the value is the model's business
+    otherwise: ``-0`` and ``-3`` pass here). Only the text is looked at: no Decimal is made."""
+    m = NUMBER_TEXT.fullmatch(text)
+    if m and (signed or not m["sign"]):
+        exp = int(m["exp"] or 0) * (-1 if m["esign"] == "-" else 1)
+        if len(m["int"]) + exp <= MAX_INTEGER_DIGITS and len(m["frac"] or "") - exp <= MAX_FRACTION_DIGITS:
+            return None
+        return f"number out of bounds: {shown(text)} ({BOUNDS})"
+    if NOT_PLAIN_NUMBER_TEXT.search(text):
+        return f"not a valid decimal in plain ASCII digits: {shown(text)}"
+    if ANY_NUMBER_TEXT.fullmatch(text):
+        if not signed and text.startswith("-"):
+            return f"must not be negative: {shown(text)}"
+        return f"number out of bounds: {shown(text)} ({BOUNDS})"
+    return f"not a valid decimal: {shown(text)}"
+
+
+def number_mask(values: pa.Array | pa.ChunkedArray, signed: bool = True) -> pa.Array | pa.ChunkedArray:
+    """:func:`number_fault` column-wise, with Arrow: per value, whether it is a bounded plain decimal
+    (null: False). The same syntax and bounds, so a page's mask and its rejects' reasons agree."""
+    parts = pc.extract_regex(values, f"^(?:{NUMBER_SYNTAX})$")  # null where the syntax fails
+    exp_digits = pc.struct_field(parts, "exp")
+    magnitude = pc.cast(pc.if_else(pc.equal(exp_digits, ""), "0", exp_digits), pa.int32())
+    exp = pc.if_else(pc.equal(pc.struct_field(parts, "esign"), "-"), pc.negate(magnitude), magnitude)
+    ok = pc.and_kleene(
+        pc.less_equal(pc.add(pc.utf8_length(pc.struct_field(parts, "int")), exp), MAX_INTEGER_DIGITS),
+        pc.less_equal(pc.subtract(pc.utf8_length(pc.struct_field(parts, "frac")), exp), MAX_FRACTION_DIGITS),
+    )
+    if not signed:
+        ok = pc.and_kleene(ok, pc.equal(pc.struct_field(parts, "sign"), ""))
+    return pc.fill_null(ok, False)
 
 
 def ascii_number(value: Any) -> Any:
-    """The shared check of every numeric field: a number (not a boolean), and as text only ASCII
-    characters without ``_`` or whitespace. What passes is then read as the field's type (a malformed
-    ASCII number such as ``12O,5x`` fails there, "Input should be a valid decimal")."""
+    """The shared check of every numeric field of the pydantic validators: a number (not a boolean)
+    whose text passes :func:`number_fault`; what passes is then read as the field's type. A value
+    that is not text (a number a caller built) is checked as its text."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ValueError(f"not a number: {value!r}")
-    if isinstance(value, str) and NOT_PLAIN_NUMBER_TEXT.search(value):
-        raise ValueError(f"not a number in plain ASCII digits: {value!r}")
-    return value
+    text = value if isinstance(value, str) else format(value, "f") if isinstance(value, Decimal) else repr(value)
+    if (why := number_fault(text)) is not None:
+        raise ValueError(why)
+    return text
 
 
-# A decimal field of a validator's model: ASCII digits only (see ascii_number).
+def exact_product(value: Decimal, factor: Decimal) -> Decimal:
+    """``value * factor`` exactly (EXACT): a result that would be rounded raises ``decimal.Inexact``."""
+    return EXACT.multiply(value, factor)
+
+
+# A decimal field of a validator's model: bounded plain ASCII decimal text (see number_fault).
 AsciiDecimal = Annotated[Decimal, BeforeValidator(ascii_number)]
 
 
@@ -161,6 +238,14 @@ def reason_of(exc: ValidationError) -> str:
     )
 
 
+def error_reason(exc: Exception) -> str:
+    """A record's error as its reject's reason (never empty): a ValueError's message as it is; an
+    arithmetic or encoding error named by its type (``Overflow: [<class 'decimal.Overflow'>]``)."""
+    if isinstance(exc, ArithmeticError | UnicodeError):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
 def validate_records(
     model: type[BaseModel],
     to_row: Callable[[Any, int], dict],
@@ -172,8 +257,10 @@ def validate_records(
 ) -> PageRows:
     """Validate a page record by record with a pydantic ``model`` (which has ``province_code`` and
     ``period``): a record with text the platform does not take (:func:`text_fault`, in any field,
-    the model's or not), that fails the model, or belongs to another partition, becomes a reject with
-    its reason; ``to_row(record, position)`` gives the raw table's row of a valid one."""
+    the model's or not), that fails the model, belongs to another partition, or whose model or row
+    raises an arithmetic or encoding error (``decimal.Overflow``, ``InvalidOperation``,
+    ``UnicodeError``, ...) becomes a reject with its reason; ``to_row(record, position)`` gives the
+    raw table's row of a valid one. Never raises for what a record holds."""
     province, period = manifest["province_code"], manifest["period"]
     rows: list[dict] = []
     rejects: list[Reject] = []
@@ -186,12 +273,13 @@ def validate_records(
             rec = model.model_validate(item, context=context)
             if (rec.province_code, rec.period) != (province, period):
                 raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
+            row = to_row(rec, position)
         except ValidationError as exc:
             rejects.append(Reject(obj["key"], position, records.raw_text(i), reason_of(exc)))
-        except ValueError as exc:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), str(exc)))
+        except (ValueError, ArithmeticError, UnicodeError) as exc:
+            rejects.append(Reject(obj["key"], position, records.raw_text(i), error_reason(exc)))
         else:
-            rows.append(to_row(rec, position))
+            rows.append(row)
     return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(rows, schema=arrow_schema), rejects)
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pyarrow as pa
 from pydantic import BaseModel, field_validator, model_validator
 
-from ibdc.parsing.base import AsciiDecimal, DivisionCode, PageRows, Records, validate_records
+from ibdc.parsing.base import AsciiDecimal, DivisionCode, PageRows, Records, exact_product, validate_records
 from ibdc.periods import parse_period
 from ibdc.schemas import ELECTRICITY_CONSUMPTION
 
@@ -57,7 +57,7 @@ SCHEMA = pa.schema(
 
 
 def _text(value: Decimal | None, factor: Decimal = Decimal(1)) -> str | None:
-    return None if value is None else format(value * factor, "f")
+    return None if value is None else format(exact_product(value, factor), "f")
 
 
 def _row(rec: ConsumptionRecord, position: int) -> dict:

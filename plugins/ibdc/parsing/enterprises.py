@@ -25,9 +25,11 @@ from ibdc.uscc import is_valid
 SIZE_CLASSES = ("large", "medium", "small", "micro")
 STATUSES = ("active", "deregistered")
 CODE_LISTS = {"size_class": SIZE_CLASSES, "status": STATUSES}
-# re.ASCII: \d is 0-9 only (Python's \d is any Unicode digit, and Decimal / int / date would follow).
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
-PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$", re.ASCII)  # mobile, or area code + landline
+# ASCII digits ([0-9]: Python's \d is any Unicode digit, and Decimal / int / date would follow), matched
+# against the whole value (fullmatch: "$" would let a final newline through, which the table's CHECK,
+# PostgreSQL's "$", refuses). PHONE is raw.enterprises.phone's CHECK.
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+PHONE = re.compile(r"1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8}", re.ASCII)  # mobile, or area code + landline
 
 
 class EnterpriseRecord(BaseModel, frozen=True):
@@ -57,7 +59,7 @@ class EnterpriseRecord(BaseModel, frozen=True):
     @classmethod
     def _iso_date(cls, v: object) -> object:
         # Canonical dates are YYYY-MM-DD; pydantic alone would read "20200105" as a Unix timestamp.
-        if not (isinstance(v, date) or (isinstance(v, str) and ISO_DATE.match(v))):
+        if not (isinstance(v, date) or (isinstance(v, str) and ISO_DATE.fullmatch(v))):
             raise ValueError(f"not a YYYY-MM-DD date: {v!r}")
         return v
 
@@ -79,7 +81,7 @@ class EnterpriseRecord(BaseModel, frozen=True):
     @field_validator("phone")
     @classmethod
     def _phone(cls, v: str) -> str:
-        if not PHONE.match(v):
+        if not PHONE.fullmatch(v):
             raise ValueError(f"malformed phone number {v!r}")
         return v
 

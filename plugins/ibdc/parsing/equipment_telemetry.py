@@ -13,11 +13,12 @@ check's reason, which names the character.
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ibdc.parsing.base import PageRows, Records, Reject, text_faults
+from ibdc.parsing.base import PageRows, Records, Reject, number_fault, number_mask, text_faults
 from ibdc.periods import parse_day
 from ibdc.uscc import is_valid
 
@@ -25,16 +26,40 @@ from ibdc.uscc import is_valid
 COLUMNS = ("device_id", "enterprise_code", "ts", "runtime_min", "output_units", "energy_kwh", "fault_code")
 
 # Column -> (pattern of a valid value, reason when it does not match). Text stays text: PostgreSQL's
-# COPY converts it, and the patterns guarantee it will.
+# COPY converts it, and the patterns guarantee it will. Each pattern is ASCII-only ([0-9], never \d)
+# and matched against the whole value: anchored ^(?:...)$ for RE2 (Arrow), where $ is the end of the
+# text, and re.fullmatch for Python's re (the reasons), where $ would also match before a final
+# newline. runtime_min: smallint CHECK 0-60; output_units: integer (at most 9 digits, inside 2**31).
 CHECKS: dict[str, tuple[str, str]] = {
-    "device_id": (r"^[A-Za-z0-9][A-Za-z0-9_.:-]{2,63}$", "device_id missing or malformed"),
-    "ts": (r"^\d{4}-\d{2}-\d{2}T\d{2}:00:00(Z|[+-]\d{2}:?\d{2})$", "ts is not an hour timestamp"),
-    "runtime_min": (r"^([0-9]|[1-5][0-9]|60)$", "runtime_min must be an integer from 0 to 60"),
-    "output_units": (r"^[0-9]{1,9}$", "output_units must be a non-negative integer"),
-    "energy_kwh": (r"^[0-9]{1,12}(\.[0-9]+)?([eE][-+]?[0-9]+)?$", "energy_kwh must be a non-negative number"),
+    "device_id": (r"[A-Za-z0-9][A-Za-z0-9_.:-]{2,63}", "device_id missing or malformed"),
+    "runtime_min": (r"[0-9]|[1-5][0-9]|60", "runtime_min must be an integer from 0 to 60"),
+    "output_units": (r"[0-9]{1,9}", "output_units must be a non-negative integer"),
 }
-FAULT_CODE = r"^[A-Z][0-9]{3}$"
+FAULT_CODE = r"[A-Z][0-9]{3}"
 BAD_CREDIT_CODE = "enterprise_code is not a valid unified social credit code"
+BAD_ENERGY = "energy_kwh must be a non-negative number"
+
+# ts: an hour, "Z" or an offset from -14:59 to +14:59 (PostgreSQL reads up to 15:59; real zones span
+# -12:00 to +14:00); then a real date and time (no hour 24, which PostgreSQL reads as the next day's
+# 00:00, no June 31st, which Arrow's strptime alone reads as July 1st), whose UTC instant is in the
+# partition's UTC day (raw.equipment_telemetry.ts is timestamptz, period_day the UTC day; the decoders
+# give "...Z", csv_download converting Beijing time to UTC).
+TS = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00(?:Z|[+-](?:0[0-9]|1[0-4]):?[0-5][0-9])"
+BAD_TS = "ts is not an hour timestamp"
+LOCAL = "%Y-%m-%dT%H:%M:%S"
+LOCAL_CHARS = 19  # YYYY-MM-DDTHH:MM:SS
+OFFSET = re.compile(r"(?P<sign>[+-])(?P<hours>[0-9]{2}):?(?P<minutes>[0-9]{2})", re.ASCII)
+# Should a rejected row find no reason (the mask and the reasons disagreeing: a bug), it still gets one.
+UNEXPLAINED = "reading refused by the column checks (no single check names why: please report)"
+
+
+def _whole(pattern: str) -> str:
+    """``pattern`` for RE2 matching the whole value."""
+    return f"^(?:{pattern})$"
+
+
+def _matches(value: str | None, pattern: str) -> bool:
+    return value is not None and re.fullmatch(pattern, value, re.ASCII) is not None
 
 
 def _valid_credit_codes(codes: pa.ChunkedArray) -> pa.Array:
@@ -45,28 +70,76 @@ def _valid_credit_codes(codes: pa.ChunkedArray) -> pa.Array:
     return pc.is_in(codes, value_set=good)
 
 
+def _day_bounds(day: str) -> tuple[pa.Scalar, pa.Scalar]:
+    start = datetime.combine(parse_day(day), datetime.min.time(), UTC)
+    kind = pa.timestamp("s", "UTC")
+    return pa.scalar(start, kind), pa.scalar(start + timedelta(days=1), kind)
+
+
+def _ts_in_day(ts: pa.ChunkedArray, day: str) -> pa.ChunkedArray:
+    """Per row, column-wise: ``ts`` is an hour timestamp (TS), a real date and time, and its UTC
+    instant falls in the partition's UTC ``day``."""
+    local_text = pc.utf8_slice_codeunits(ts, 0, LOCAL_CHARS)
+    local = pc.strptime(local_text, LOCAL, "s", error_is_null=True)
+    real = pc.equal(pc.strftime(local, LOCAL), local_text)  # strptime alone reads June 31st as July 1st
+    instant = pc.strptime(ts, LOCAL + "%z", "s", error_is_null=True)  # UTC; "Z", "+08:00", "+0800"
+    start, end = _day_bounds(day)
+    in_day = pc.and_kleene(pc.greater_equal(instant, start), pc.less(instant, end))
+    return pc.and_kleene(pc.and_kleene(pc.match_substring_regex(ts, _whole(TS)), real), in_day)
+
+
 def _valid(table: pa.Table, day: str) -> pa.Array:
-    mask = pc.and_kleene(pc.starts_with(table["ts"], day), _valid_credit_codes(table["enterprise_code"]))
+    mask = pc.and_kleene(_ts_in_day(table["ts"], day), _valid_credit_codes(table["enterprise_code"]))
     for column, (pattern, _) in CHECKS.items():
-        mask = pc.and_kleene(mask, pc.match_substring_regex(table[column], pattern))
+        mask = pc.and_kleene(mask, pc.match_substring_regex(table[column], _whole(pattern)))
+    mask = pc.and_kleene(mask, number_mask(table["energy_kwh"], signed=False))
     faults = table["fault_code"]
-    mask = pc.and_kleene(mask, pc.or_kleene(pc.is_null(faults), pc.match_substring_regex(faults, FAULT_CODE)))
-    return pc.fill_null(mask, False)
+    fault_ok = pc.or_kleene(pc.is_null(faults), pc.match_substring_regex(faults, _whole(FAULT_CODE)))
+    return pc.fill_null(pc.and_kleene(mask, fault_ok), False)
+
+
+def _ts_reason(ts: str | None, day: str) -> str | None:
+    """Why a reading's ``ts`` is refused (one row: the mask's rules in Python), or None."""
+    if not _matches(ts, TS):
+        return BAD_TS
+    try:
+        local = datetime.strptime(ts[:LOCAL_CHARS], LOCAL)  # strict: no hour 24, no June 31st
+    except ValueError:
+        return f"ts {ts} is not a valid date and time"
+    zone = ts[LOCAL_CHARS:]
+    offset = timedelta(0)
+    if zone != "Z" and (m := OFFSET.fullmatch(zone)):
+        offset = timedelta(hours=int(m["hours"]), minutes=int(m["minutes"])) * (-1 if m["sign"] == "-" else 1)
+    try:
+        instant = local - offset
+    except OverflowError:
+        return f"ts {ts} is not a valid date and time"
+    if instant.date() != date.fromisoformat(day):
+        in_utc = "" if zone == "Z" else f" (UTC {instant:%Y-%m-%dT%H:%M:%S}Z)"
+        return f"ts {ts}{in_utc} is outside the partition day {day}"
+    return None
 
 
 def _reason(row: dict, day: str) -> str:
     refused = text_faults(row)
     if refused:
         return "; ".join(refused)
-    # re.ASCII: \d as in RE2 (0-9), not Python's any Unicode digit.
-    reasons = [why for col, (pattern, why) in CHECKS.items() if not re.match(pattern, row[col] or "", re.ASCII)]
-    if not is_valid(row["enterprise_code"] or ""):
-        reasons.append(BAD_CREDIT_CODE)
-    if row["fault_code"] is not None and not re.match(FAULT_CODE, row["fault_code"]):
-        reasons.append("fault_code is not a letter and three digits")
-    if not reasons and not (row["ts"] or "").startswith(day):
-        reasons.append(f"ts {row['ts']} is outside the partition day {day}")
-    return "; ".join(reasons)
+    reasons = []
+    for column in COLUMNS:  # in the columns' order
+        value = row[column]
+        if column in CHECKS and not _matches(value, CHECKS[column][0]):
+            reasons.append(CHECKS[column][1])
+        elif column == "ts" and (why := _ts_reason(value, day)) is not None:
+            reasons.append(why)
+        elif column == "energy_kwh" and (why := None if value is None else number_fault(value, signed=False)):
+            reasons.append(f"energy_kwh {why}" if "out of bounds" in why else BAD_ENERGY)
+        elif column == "energy_kwh" and value is None:
+            reasons.append(BAD_ENERGY)
+        elif column == "enterprise_code" and not is_valid(value):
+            reasons.append(BAD_CREDIT_CODE)
+        elif column == "fault_code" and value is not None and not _matches(value, FAULT_CODE):
+            reasons.append("fault_code is not a letter and three digits")
+    return "; ".join(reasons) or UNEXPLAINED
 
 
 def validate(manifest: dict, obj: dict, records: Records) -> PageRows:

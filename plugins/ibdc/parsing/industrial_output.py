@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
-from ibdc.parsing.base import AsciiDecimal, PageRows, Records, validate_records
+from ibdc.parsing.base import AsciiDecimal, PageRows, Records, exact_product, validate_records
 from ibdc.periods import parse_period
 from ibdc.reference import products
 
@@ -100,7 +100,8 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def _times(value: Decimal | None, factor: Decimal) -> Decimal | None:
-    return None if value is None else value * factor
+    """In the base unit, exactly (a bounded value times the catalogue's factor; never rounded)."""
+    return None if value is None else exact_product(value, factor)
 
 
 def _row(rec: OutputRecord, position: int) -> dict:
@@ -112,7 +113,7 @@ def _row(rec: OutputRecord, position: int) -> dict:
         "value_cumulative": _text(rec.cumulative),
         "base_unit": product.base_unit,
         "value_current_month_base": _text(_times(rec.current_month, product.unit_factor)),
-        "value_cumulative_base": _text(rec.cumulative * product.unit_factor),
+        "value_cumulative_base": _text(_times(rec.cumulative, product.unit_factor)),
         "record_position": position,
     }
 
