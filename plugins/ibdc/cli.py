@@ -206,11 +206,23 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--months", type=int, default=3, help="complete months to collect (default 3)")
     sub.add_parser("airflow", help="start the Airflow UI and its services on the local metadata")
     sub.add_parser("dbt-parse", help="write the dbt manifest the transform DAG is rendered from")
-    p_bench = sub.add_parser("bench", help="benchmarks: loading vs psql \\copy and dlt; a new day of the OEE marts")
+    p_bench = sub.add_parser(
+        "bench",
+        help="benchmarks: loading vs psql \\copy and dlt; a new day of the OEE marts; memory per style at two sizes",
+    )
     p_bench.add_argument("--rows", type=int, default=2_000_000, help="telemetry rows loaded (load benchmark)")
     p_bench.add_argument("--rounds", type=int, default=3)
     p_bench.add_argument("--oee-devices", type=int, default=10_000, help="devices a day (x 24 rows), OEE benchmark")
     p_bench.add_argument("--oee-history", type=int, default=10, help="days of history, then 4 times as many")
+    p_bench.add_argument(
+        "--scale-sizes",
+        type=lambda v: [int(n) for n in v.split(",")],
+        default=[60_000, 300_000],
+        help="readings a province-day, comma-separated (scale benchmark: memory and rows/s per style)",
+    )
+    p_bench.add_argument(
+        "--only", choices=("load", "oee", "scale"), action="append", help="run only this part (repeatable)"
+    )
     p_docs = sub.add_parser("docs", help="serve the dbt docs on a local port")
     p_docs.add_argument("--port", type=int, default=58081)
     args = parser.parse_args(argv)
@@ -238,12 +250,17 @@ def main(argv: list[str] | None = None) -> int:
         get_settings()
         run_dbt("parse", "--quiet")
     elif args.verb == "bench":
-        from ibdc import bench, bench_incremental
+        from ibdc import bench, bench_incremental, bench_scale
 
+        parts = args.only or ["load", "oee", "scale"]
         stack.up(say=lambda m: None, write_env=False)
-        bench.report(bench.run(args.rows, args.rounds, say=say), say=say)
-        results = bench_incremental.run(args.oee_devices, args.oee_history, args.rounds, say=say)
-        bench_incremental.report(results, say=say)
+        if "load" in parts:
+            bench.report(bench.run(args.rows, args.rounds, say=say), say=say)
+        if "oee" in parts:
+            results = bench_incremental.run(args.oee_devices, args.oee_history, args.rounds, say=say)
+            bench_incremental.report(results, say=say)
+        if "scale" in parts:
+            bench_scale.report(bench_scale.run(args.scale_sizes, args.rounds, say=say), say=say)
     elif args.verb == "docs":
         serve_docs(args.port)
     return 0
