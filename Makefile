@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv up down demo airflow docs test bench lint dbt-parse clean
+.PHONY: help venv up down demo airflow docs test bench bench-scale lint dbt-parse clean
 
 help:
 	@echo "make demo     set up, start the local stack, run the pipeline through Airflow for 3 months"
@@ -13,6 +13,8 @@ help:
 	@echo "make airflow  start the Airflow UI, scheduler, dag-processor and triggerer"
 	@echo "make docs     serve the dbt docs on a local port"
 	@echo "make bench    load benchmark (2M telemetry rows): platform vs psql \\copy vs dlt; OEE marts: a new day vs history"
+	@echo "              then peak memory and rows/s per telemetry style at two province-day sizes (BENCH_SCALE_SIZES)"
+	@echo "make bench-scale  that last part alone (extract and load, each in its own process)"
 	@echo "make lint     ruff"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -51,8 +53,12 @@ BENCH_ROWS ?= 2000000
 BENCH_ROUNDS ?= 3
 BENCH_OEE_DEVICES ?= 10000
 BENCH_OEE_HISTORY ?= 10
+BENCH_SCALE_SIZES ?= 60000,300000
 bench: venv
-	@$(BIN)/ibdc bench --rows $(BENCH_ROWS) --rounds $(BENCH_ROUNDS) --oee-devices $(BENCH_OEE_DEVICES) --oee-history $(BENCH_OEE_HISTORY)
+	@$(BIN)/ibdc bench --rows $(BENCH_ROWS) --rounds $(BENCH_ROUNDS) --oee-devices $(BENCH_OEE_DEVICES) --oee-history $(BENCH_OEE_HISTORY) --scale-sizes $(BENCH_SCALE_SIZES)
+
+bench-scale: venv
+	@$(BIN)/ibdc bench --only scale --rounds $(BENCH_ROUNDS) --scale-sizes $(BENCH_SCALE_SIZES)
 
 lint: venv
 	@$(BIN)/ruff check plugins dags tests
