@@ -12,7 +12,7 @@ help:
 	@echo "make up|down  start / stop the local services (PostgreSQL, S3 endpoint, source simulator)"
 	@echo "make airflow  start the Airflow UI, scheduler, dag-processor and triggerer"
 	@echo "make docs     serve the dbt docs on a local port"
-	@echo "make bench    load benchmark (2M telemetry rows): platform vs psql \\copy vs dlt; OEE marts: a new day vs history"
+	@echo "make bench    load benchmark (2M telemetry rows): platform vs psql copy vs dlt; OEE marts: a new day vs history"
 	@echo "              then peak memory and rows/s per telemetry style at two province-day sizes (BENCH_SCALE_SIZES)"
 	@echo "make bench-scale  that last part alone (extract and load, each in its own process)"
 	@echo "make lint     ruff"
