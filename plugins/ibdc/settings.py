@@ -62,8 +62,16 @@ class Settings(BaseSettings):
     simulator_telemetry_devices: int = 200
 
     # Extraction behaviour.
-    http_timeout_s: float = 10.0
+    http_timeout_s: float = 10.0  # connecting, and each read
     http_retries: int = 5
+    # An answer's body is cut off past this size (decoded bytes): well above the biggest legitimate
+    # answer, a csv_download telemetry province-day (about 71 bytes a reading: 340 KB at 4,800
+    # readings, 85 MB at 1.2 million).
+    http_max_answer_bytes: int = 256 * 1024 * 1024
+    # ... and past this time from its headers, however slowly its bytes keep coming.
+    http_answer_deadline_s: float = 300.0
+    # The longest Retry-After waited; a source asking longer is left to the task's retries.
+    http_retry_after_max_s: int = 120
     page_size: int = 10
 
     # Airflow (local).
