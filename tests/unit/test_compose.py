@@ -7,7 +7,7 @@ import yaml
 
 from ibdc.localstack.airflow import airflow_defaults
 from ibdc.settings import LOADER, PROJECT_DIR, TRANSFORMER, Settings
-from ibdc.sources.registry import load_registry
+from ibdc.sources.registry import connections_needed
 
 AIRFLOW_SERVICES = (
     "airflow-api-server",
@@ -79,7 +79,8 @@ def test_services_get_every_variable_the_code_reads(compose):
     admin = {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_PASSWORD", "IBDC_TRANSFORMER_PASSWORD"}
     pipeline = {"IBDC_LOADER_DSN", "IBDC_TRANSFORMER_DSN"}
     assert admin | pipeline <= external
-    connections = {f"AIRFLOW_CONN_{s.conn_id.upper()}" for s in load_registry().values()}
+    # each source's connection, or the simulator's for the sources it serves (all of them here)
+    connections = {f"AIRFLOW_CONN_{conn_id.upper()}" for conn_id in connections_needed()}
     airflow = {k for k in airflow_defaults(Settings(pg_password="x")) if k.startswith("AIRFLOW")} - LOCAL_ONLY
     assert dbt_vars and external and connections
     for name in AIRFLOW_SERVICES:

@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, ValidationInfo, field_validator
 
 from ibdc.formats.envelope import Envelope, Envelopes, default_for
 from ibdc.reference import provinces
@@ -15,6 +15,9 @@ from ibdc.schemas import SCHEMAS, Cadence
 from ibdc.settings import get_settings
 
 REGISTRY_FILE = Path(__file__).with_name("registry.yaml")
+# The simulator's connection: the default of every source the simulator serves that has no connection
+# of its own defined (ibdc.sources.credentials); never a source's credentials elsewhere.
+SIMULATOR_CONN = "ibdc_simulator"
 
 
 class ApiStyle(enum.StrEnum):
@@ -59,6 +62,14 @@ class ProvinceSource(BaseModel, frozen=True):
         if code not in provinces():
             raise ValueError(f"{code!r} is not a GB/T 2260 provincial code")
         return code
+
+    @field_validator("conn_id")
+    @classmethod
+    def _own_connection(cls, conn_id: str | None, info: ValidationInfo) -> str | None:
+        """``{code}`` in the connection id is the province's code (the registry's default gives each
+        source a connection of its own, ``ibdc_source_<code>``)."""
+        code = info.data.get("code")
+        return conn_id.replace("{code}", code) if conn_id and code else conn_id
 
     @field_validator("datasets")
     @classmethod
@@ -134,6 +145,34 @@ def source_for(province: str, dataset: str, path: Path = REGISTRY_FILE) -> Provi
             "envelope": portal.envelope,
         }
     )
+
+
+def served_by_simulator(url: str) -> bool:
+    """Whether ``url`` is the simulator's (under ``IBDC_SIMULATOR_URL``, the local one when unset)."""
+    base = get_settings().sources_url
+    return url == base or url.startswith(f"{base}/")
+
+
+def _every_source(path: Path) -> list[ProvinceSource]:
+    """Each province's own portal, and each shared portal as one of its provinces reaches it."""
+    found = []
+    for code, own in load_registry(path).items():
+        found += [own, *(source_for(code, dataset, path) for dataset in own.via)]
+    return found
+
+
+def simulator_default(conn_id: str, path: Path = REGISTRY_FILE) -> str | None:
+    """:data:`SIMULATOR_CONN` if ``conn_id`` is the connection of registry sources and the simulator
+    serves all of them (then the simulator's connection stands in when ``conn_id`` is not defined);
+    None otherwise: a source elsewhere has its own connection or none."""
+    users = [s for s in _every_source(path) if s.conn_id == conn_id]
+    return SIMULATOR_CONN if users and all(served_by_simulator(s.url) for s in users) else None
+
+
+def connections_needed(path: Path = REGISTRY_FILE) -> set[str]:
+    """The connections a deployment defines at least: each source's own, or for a source the
+    simulator serves, the simulator's (its default)."""
+    return {simulator_default(s.conn_id, path) or s.conn_id for s in _every_source(path) if s.conn_id is not None}
 
 
 def sources_for(dataset: str) -> dict[str, ProvinceSource]:
