@@ -289,13 +289,21 @@ def parse_page(
     """Decode and validate one page; ``first_position`` is the partition position of its first record."""
     decoded = format_for(manifest["source"]["style"]).decode(SCHEMAS[dataset], body)
     repeats = {d["index"]: d for d in manifest.get("duplicates", []) if d["page"] == obj.get("page")}
-    keep = [i for i in range(decoded.num_records) if i not in repeats]
+    # A record the decoder could not read as served (decoded.faults: a JSON key twice, NaN, nesting too
+    # deep) is quarantined with the decoder's reason, not validated.
+    faults = {i: why for i, why in decoded.faults.items() if i not in repeats}
+    skip = repeats.keys() | faults.keys()
+    keep = [i for i in range(decoded.num_records) if i not in skip]
     records = Records(
-        decoded.table if not repeats else decoded.table.take(keep),
+        decoded.table if not skip else decoded.table.take(keep),
         [first_position + i for i in keep],
-        decoded.raw_text if not repeats else (lambda r: decoded.raw_text(keep[r])),
+        decoded.raw_text if not skip else (lambda r: decoded.raw_text(keep[r])),
     )
     page = validate(manifest, obj, records)
+    unreadable = [
+        Reject(obj["key"], first_position + i, decoded.raw_text(i), f"record not readable as served: {why}")
+        for i, why in sorted(faults.items())
+    ]
     conflicting = [
         Reject(
             obj["key"],
@@ -307,7 +315,8 @@ def parse_page(
         for i, d in sorted(repeats.items())
         if not d["identical"]
     ]
-    return dataclasses.replace(page, rejects=[*page.rejects, *conflicting], records_served=decoded.num_records)
+    rejects = sorted([*page.rejects, *unreadable], key=lambda r: r.record_position) if unreadable else page.rejects
+    return dataclasses.replace(page, rejects=[*rejects, *conflicting], records_served=decoded.num_records)
 
 
 @dataclass
