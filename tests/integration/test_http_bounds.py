@@ -290,3 +290,20 @@ def test_requests_errors_still_pass_through(portal):
     resp = build_session(retries=0).get(f"{portal.origin}/gone")
     with pytest.raises(requests.HTTPError):
         resp.raise_for_status()
+
+
+def test_an_endless_error_body_is_not_drained_before_a_retry(portal):
+    """urllib3 reads a retried answer's body to its end before asking again: an endless 503 would hold
+    the worker for ever. The session drops that connection instead; the last answer is read bounded."""
+
+    def endless_503(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(503)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        while True:
+            h.wfile.write(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+
+    portal.routes["/busy"] = endless_503
+    with pytest.raises(AnswerTooLarge):
+        build_session(retries=1, max_answer_bytes=1_000_000).get(f"{portal.origin}/busy")
+    assert len(portal.seen) == 2  # asked, and asked again

@@ -154,7 +154,17 @@ _UNCAPPED = Retry(retry_after_max=sys.maxsize)  # reads a Retry-After as asked, 
 
 class CappedRetry(Retry):
     """urllib3's Retry, except that a Retry-After longer than ``retry_after_max`` is not waited (nor
-    shortened, which would ask again against the source's word): :class:`RetryAfterTooLong`."""
+    shortened, which would ask again against the source's word): :class:`RetryAfterTooLong`; and that
+    an answer about to be asked again is dropped with its connection, not read to its end first (an
+    endless error body would hold the worker for ever). The last answer, once retries are out, is
+    returned unread, and read bounded (:class:`BoundedAdapter`)."""
+
+    def increment(self, *args: Any, **kwargs: Any) -> Retry:
+        retry = super().increment(*args, **kwargs)  # MaxRetryError when out of retries: answer kept
+        response = kwargs.get("response")
+        if response is not None:
+            response.close()  # its body unread: urllib3's drain before the retry finds nothing to read
+        return retry
 
     def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
         header = response.headers.get("Retry-After")
