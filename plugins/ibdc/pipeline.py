@@ -35,6 +35,10 @@ def extract_partition(dataset: str, province: str, period: str, source: Province
     (its "no data" answer, every cell missing, no record for a dataset that is never empty) writes
     nothing to the raw zone: what was extracted before stays the partition's latest.
     ``source``: where to extract from (default: the registry's source of the province's dataset).
+    Pages are written to the raw zone as they arrive and committed by the manifest last
+    (:class:`~ibdc.landing.raw_zone.PartitionWriter`): memory does not grow with the partition. An
+    extraction running past ``IBDC_PARTITION_DEADLINE_S`` raises
+    :class:`~ibdc.sources.adapters.base.PartitionDeadlineExceeded` (transient), nothing committed.
     """
     spec = DATASETS[dataset]
     check_period(spec.cadence, period)
@@ -50,13 +54,16 @@ def extract_partition(dataset: str, province: str, period: str, source: Province
         return {**summary, "status": PartitionStatus.NOT_PUBLISHED.value, "reason": "not published (calendar)"}
     source = source or source_for(province, dataset)
     try:
-        extraction = adapter_for(source.style).extract(source, dataset, period)
-        if spec.never_empty and not extraction.records_distinct:
-            raise NotReleased(f"{source.style} source answered no record for {dataset} {province} {period}")
+        # Each page goes to the raw zone as it arrives; any error (not released, past the deadline,
+        # a fault) deletes the pages written, and the partition stays as it was.
+        with raw_zone.PartitionWriter(dataset, province, period) as writer:
+            extraction = adapter_for(source.style).extract(source, dataset, period, sink=writer)
+            if spec.never_empty and not extraction.records_distinct:
+                raise NotReleased(f"{source.style} source answered no record for {dataset} {province} {period}")
+            manifest = writer.commit(extraction)
     except NotReleased as exc:
         log.warning("%s %s %s: not released yet: %s", dataset, province, period, exc)
         return {**summary, "status": PartitionStatus.NOT_RELEASED.value, "reason": f"not released yet: {exc}"}
-    manifest = raw_zone.write_partition(extraction)
     log.info(
         "extracted %s %s %s: %d records in %d objects (%d bytes)",
         dataset,

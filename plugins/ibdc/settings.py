@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # The longest Retry-After waited; a source asking longer is left to the task's retries.
     http_retry_after_max_s: int = 120
     page_size: int = 10
+    # A partition's whole extraction, in seconds: past it, no further request is sent and the
+    # extraction fails as transient (nothing committed; the task's next attempt starts again).
+    partition_deadline_s: float = 1800.0
 
     # Airflow (local).
     airflow_port: int = 58080

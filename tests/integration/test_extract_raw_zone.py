@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import threading
 from datetime import UTC, datetime
 from unittest import mock
 
@@ -9,9 +10,12 @@ import pytest
 import requests
 
 from ibdc import pipeline
+from ibdc.errors import kind_of
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client, put_bytes
+from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
+from ibdc.sources.adapters.base import PartitionDeadlineExceeded, ReconciliationError, StoredPage
 from ibdc.sources.registry import load_registry
 
 pytestmark = pytest.mark.integration
@@ -135,3 +139,132 @@ def test_a_reader_during_a_re_extraction_sees_the_previous_partition_whole(servi
     assert len(seen) == len(after["objects"]) > 1  # read after each page of the new extraction
     previous = (before["extract_id"], [o["sha256"] for o in before["objects"]])
     assert all(reading == previous for reading in seen)
+
+
+def _names(mc, bucket: str, prefix: str) -> set[str]:
+    return {o.object_name for o in mc.list_objects(bucket, prefix=prefix, recursive=True)}
+
+
+def test_pages_go_to_the_raw_zone_as_they_arrive_and_a_failed_extraction_leaves_none(
+    services, source_faults, monkeypatch
+):
+    """Each page is written as soon as it is fetched (its bytes are not kept until the end); an
+    extraction that fails after its pages were written (here: the source claims more records than it
+    serves) deletes them, and the partition stays the previous extraction."""
+    dataset, province, period = "industrial_output", "440000", "2018-03"
+    monkeypatch.setitem(load_registry()[province].page_sizes, dataset, 5)  # a few pages
+    pipeline.extract_partition(dataset, province, period)
+    before = raw_zone.read_manifest(dataset, province, period)
+    source_faults([{"dataset": dataset, "province": province, "kind": "overcount", "extra": 3}])
+    written, real_put = [], raw_zone.put_bytes
+
+    def put(mc, bucket, key, body, content_type, metadata=None):
+        written.append(key)
+        return real_put(mc, bucket, key, body, content_type, metadata)
+
+    monkeypatch.setattr(raw_zone, "put_bytes", put)
+    with pytest.raises(ReconciliationError):
+        pipeline.extract_partition(dataset, province, period)
+    assert len(written) == len(before["objects"]) > 1  # every page written before reconciliation failed
+    prefix = raw_zone.partition_prefix(dataset, province, period)
+    assert _names(client(), services.raw_bucket, prefix) == {o["key"] for o in before["objects"]} | {
+        prefix + raw_zone.MANIFEST
+    }
+    assert raw_zone.read_manifest(dataset, province, period)["extract_id"] == before["extract_id"]
+
+
+def test_a_streamed_extraction_holds_stored_pages_not_their_bytes(services):
+    dataset, province, period = "enterprises", "370000", "2018-04"
+    source = load_registry()[province]
+    with raw_zone.PartitionWriter(dataset, province, period) as writer:
+        extraction = adapter_for(source.style).extract(source, dataset, period, sink=writer)
+        assert extraction.pages and all(isinstance(p, StoredPage) for p in extraction.pages)
+        prefix = raw_zone.partition_prefix(dataset, province, period)
+        assert _names(client(), services.raw_bucket, prefix + f"extract={writer.extract_id}/") == {
+            p.key for p in extraction.pages
+        }  # written, not committed yet
+        manifest = writer.commit(extraction)
+    assert [o["key"] for o in manifest["objects"]] == [p.key for p in extraction.pages]
+    assert raw_zone.read_manifest(dataset, province, period)["extract_id"] == writer.extract_id
+    assert sum(len(json.loads(b)["items"]) for b in raw_zone.read_pages(manifest)) == manifest["records_received"]
+
+
+def test_an_extraction_past_the_partition_deadline_stops_with_nothing_committed(services, source_faults, monkeypatch):
+    """A source answering its first page after 2 s, a partition deadline of 1 s: the next page is
+    never asked for; the extraction fails as transient, naming the partition, its pages deleted."""
+    dataset, province, period = "industrial_output", "610000", "2018-05"
+    monkeypatch.setitem(load_registry()[province].page_sizes, dataset, 5)
+    pipeline.extract_partition(dataset, province, period)
+    before = raw_zone.read_manifest(dataset, province, period)
+    source_faults([{"dataset": dataset, "province": province, "kind": "slow", "seconds": 2, "times": 1}])
+    monkeypatch.setattr(get_settings(), "partition_deadline_s", 1.0)
+    with pytest.raises(PartitionDeadlineExceeded, match=f"{dataset} {province} {period}.*deadline") as failed:
+        pipeline.extract_partition(dataset, province, period)
+    assert kind_of(failed.value) == "transient"
+    assert "after 1 pages" in str(failed.value)
+    prefix = raw_zone.partition_prefix(dataset, province, period)
+    assert _names(client(), services.raw_bucket, prefix) == {o["key"] for o in before["objects"]} | {
+        prefix + raw_zone.MANIFEST
+    }
+    assert raw_zone.read_manifest(dataset, province, period)["extract_id"] == before["extract_id"]
+
+
+@pytest.mark.parametrize("committed_before", [False, True], ids=["first-manifest", "replacing-a-manifest"])
+def test_two_writers_racing_leave_the_one_that_started_last(services, monkeypatch, committed_before):
+    """Two extractions of one partition at once, over real S3: the older reads the manifest, the newer
+    commits, then the older writes its manifest (the race a read-then-write loses). The conditional
+    write refuses the older's manifest: the partition is the newer extraction, and no page of the
+    older remains."""
+    dataset, province, period = "industrial_output", "370000", f"2018-0{6 + committed_before}"
+    source = load_registry()[province]
+    mc = client()
+    prefix = raw_zone.partition_prefix(dataset, province, period)
+    if committed_before:
+        pipeline.extract_partition(dataset, province, period)
+    else:  # a partition never committed (earlier runs of this test leave a manifest: delete every version)
+        for o in mc.list_objects(services.raw_bucket, prefix=prefix, recursive=True, include_version=True):
+            mc.remove_object(services.raw_bucket, o.object_name, version_id=o.version_id)
+    newer_committed = threading.Event()
+    older_read = threading.Event()
+    real_read = raw_zone._current_manifest
+
+    def read_then_let_the_newer_commit(*args):
+        found = real_read(*args)
+        if threading.current_thread().name == "older" and not newer_committed.is_set():
+            older_read.set()
+            assert newer_committed.wait(60)
+        return found
+
+    monkeypatch.setattr(raw_zone, "_current_manifest", read_then_let_the_newer_commit)
+    results: dict[str, dict] = {}
+    older = raw_zone.PartitionWriter(dataset, province, period)  # started first
+    older_extraction = adapter_for(source.style).extract(source, dataset, period, sink=older)
+
+    def commit_older():
+        results["older"] = older.commit(older_extraction)
+
+    thread = threading.Thread(target=commit_older, name="older")
+    thread.start()
+    assert older_read.wait(60)
+    newer = raw_zone.PartitionWriter(dataset, province, period)
+    results["newer"] = newer.commit(adapter_for(source.style).extract(source, dataset, period, sink=newer))
+    newer_committed.set()
+    thread.join(60)
+    assert older.extract_id < newer.extract_id
+    committed = raw_zone.read_manifest(dataset, province, period)
+    assert committed["extract_id"] == newer.extract_id == results["older"]["extract_id"]
+    names = _names(mc, services.raw_bucket, prefix)
+    assert not any(f"extract={older.extract_id}/" in n for n in names)
+    assert {o["key"] for o in committed["objects"]} | {prefix + raw_zone.MANIFEST} == names
+    assert len(raw_zone.read_pages(committed)) == len(committed["objects"]) > 0
+
+
+def test_pages_of_an_extraction_killed_before_its_commit_are_deleted_by_the_next(services):
+    """A worker killed mid-extraction leaves pages no manifest names; the next commit deletes them
+    with the superseded extractions."""
+    dataset, province, period = "industrial_output", "510000", "2018-08"
+    prefix = raw_zone.partition_prefix(dataset, province, period)
+    orphan = prefix + "extract=20000101T000000000000-dead0000/page-0001.json"
+    put_bytes(client(), services.raw_bucket, orphan, b'{"items": []}', "application/json")
+    pipeline.extract_partition(dataset, province, period)
+    assert orphan not in _names(client(), services.raw_bucket, prefix)

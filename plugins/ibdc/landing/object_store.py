@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from minio import Minio
 from minio.commonconfig import ENABLED
+from minio.error import S3Error
+from minio.helpers import MIN_PART_SIZE, ObjectWriteResult
 from minio.versioningconfig import VersioningConfig
 
 from ibdc.settings import get_settings
@@ -34,6 +36,41 @@ def ensure_bucket(mc: Minio, bucket: str) -> None:
 
 def put_bytes(mc: Minio, bucket: str, key: str, body: bytes, content_type: str, metadata: dict | None = None):
     return mc.put_object(bucket, key, io.BytesIO(body), len(body), content_type=content_type, metadata=metadata)
+
+
+# What an S3 endpoint answers a conditional write whose condition does not hold: 412, or 409 for a
+# conditional write racing another on the same key (AWS); a missing object under If-Match: NoSuchKey.
+CONDITION_FAILED = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
+
+
+def put_bytes_if(
+    mc: Minio, bucket: str, key: str, body: bytes, content_type: str, etag: str | None
+) -> ObjectWriteResult | None:
+    """Write ``key`` only if it is still the version read: the one with ``etag`` (``If-Match``), or,
+    for ``etag`` None, none (``If-None-Match: *``). Returns the write, or None when the condition
+    failed (another writer wrote ``key`` meanwhile: read it again). A single PUT (bodies under the
+    SDK's 5 MiB part size): the SDK's public ``put_object`` sends no conditional headers, so this
+    goes through its ``_put_object`` (minio 7.2.20, pinned). Other errors: ``S3Error``."""
+    if len(body) >= MIN_PART_SIZE:
+        raise ValueError(f"{key}: a conditional write takes one PUT, at most {MIN_PART_SIZE} bytes")
+    headers = {"Content-Type": content_type}
+    headers.update({"If-Match": f'"{etag}"'} if etag is not None else {"If-None-Match": "*"})
+    try:
+        return mc._put_object(bucket, key, body, headers)
+    except S3Error as exc:
+        if exc.code in CONDITION_FAILED:
+            return None
+        raise
+
+
+def get_bytes_and_etag(mc: Minio, bucket: str, key: str) -> tuple[bytes, str]:
+    """The current version of ``key``: its bytes and its ETag (unquoted). ``S3Error`` NoSuchKey when absent."""
+    resp = mc.get_object(bucket, key)
+    try:
+        return resp.read(), resp.headers.get("ETag", "").strip('"')
+    finally:
+        resp.close()
+        resp.release_conn()
 
 
 def get_bytes(mc: Minio, bucket: str, key: str, version_id: str | None = None) -> bytes:

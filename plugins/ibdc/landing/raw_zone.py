@@ -1,13 +1,19 @@
 """Writing and reading raw partitions: ``<dataset>/province=<code>/period=<period>/...``.
 
-A partition is committed by its manifest (``_manifest.json``), written after every page of the
-extraction: a reader follows the manifest, so it sees the previous extraction or the new one, never
-half of one. After the commit, the pages of earlier extractions are deleted: bucket versioning (a
-partition is never written to a bucket without it) keeps their bytes, which the manifests that named
-them still read by version id. Extraction ids start with the UTC time their writing starts, so a
-writer deletes only what started before it, and does not commit over a manifest that a writer which
-started after it has committed already (it drops its own pages instead): two writers of one
-partition (a backfill over a scheduled run) leave the later extraction, whole.
+An extraction's pages are written as they arrive (:class:`PartitionWriter`), each under its own
+``extract=<id>/``, and committed last by the partition's manifest (``_manifest.json``): a reader
+follows the manifest, so it sees the previous extraction or the new one, never half of one. An
+extraction that fails deletes its pages; one killed before it could is named by no manifest, and the
+next commit deletes it with the superseded ones. After the commit, the pages of earlier extractions
+are deleted: bucket versioning (a partition is never written to a bucket without it) keeps their
+bytes, which the manifests that named them still read by version id.
+
+One committed extraction wins, in order: extraction ids start with the UTC time the extraction
+starts, and the manifest is written conditionally on the one read (S3 ``If-Match`` its ETag, or
+``If-None-Match: *`` when there is none; a failed condition reads it again and decides again), so a
+writer never commits over a manifest that a writer which started after it has committed (it drops
+its own pages instead) and never deletes what started after it: two writers of one partition (a
+backfill over a scheduled run) leave the later extraction, whole, whichever finishes last.
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ from minio.commonconfig import ENABLED
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
-from ibdc.errors import PermanentError
-from ibdc.landing.object_store import client, get_bytes, put_bytes
+from ibdc.errors import PermanentError, TransientError
+from ibdc.landing.object_store import client, get_bytes, get_bytes_and_etag, put_bytes, put_bytes_if
 from ibdc.settings import get_settings
-from ibdc.sources.adapters.base import Extraction
+from ibdc.sources.adapters.base import Extraction, RawPage, StoredPage
 
 MANIFEST = "_manifest.json"
+# Manifest writes lost to other writers' commits before giving up (each loss means another writer
+# committed meanwhile; a handful of writers of one partition at once is already unusual).
+COMMIT_ATTEMPTS = 10
 log = logging.getLogger("ibdc.landing.raw_zone")
 
 
@@ -40,6 +49,10 @@ class VersioningOff(PermanentError):
     """The raw bucket keeps no earlier versions: replacing a partition would lose the bytes it replaces."""
 
 
+class CommitContended(TransientError):
+    """The partition's manifest kept changing under this writer's conditional writes."""
+
+
 def partition_prefix(dataset: str, province: str, period: str) -> str:
     return f"{dataset}/province={province}/period={period}/"
 
@@ -48,73 +61,139 @@ def manifest_key(dataset: str, province: str, period: str) -> str:
     return partition_prefix(dataset, province, period) + MANIFEST
 
 
-def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str | None = None) -> dict:
-    """Store an extraction's pages and commit them with a manifest; returns the manifest."""
-    mc = mc or client()
-    bucket = bucket or get_settings().raw_bucket
-    if mc.get_bucket_versioning(bucket).status != ENABLED:
-        raise VersioningOff(f"bucket {bucket} must have versioning enabled (ibdc up, or the deployment's init job)")
-    prefix = partition_prefix(extraction.dataset, extraction.source.code, extraction.period)
-    # The time its writing starts, to the microsecond, first: ids sort by it (_delete_superseded).
-    extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
-    objects = []
-    for n, page in enumerate(extraction.pages, start=1):
-        key = f"{prefix}extract={extract_id}/page-{n:04d}.{page.extension}"
+class PartitionWriter:
+    """One extraction of a partition, written to the raw zone page by page (:meth:`put`, an
+    extraction's :class:`~ibdc.sources.adapters.base.PageSink`) and committed by its manifest
+    (:meth:`commit`). Used as a context manager, an exception inside deletes the pages written
+    (:meth:`abort`) and propagates.
+
+    Created when the extraction starts: its id (``extract_id``, the UTC time to the microsecond,
+    then a random suffix) orders it among the partition's writers. Raises :class:`VersioningOff`
+    when the bucket keeps no versions, before anything is written."""
+
+    def __init__(
+        self, dataset: str, province: str, period: str, mc: Minio | None = None, bucket: str | None = None
+    ) -> None:
+        self.mc = mc or client()
+        self.bucket = bucket or get_settings().raw_bucket
+        if self.mc.get_bucket_versioning(self.bucket).status != ENABLED:
+            raise VersioningOff(
+                f"bucket {self.bucket} must have versioning enabled (ibdc up, or the deployment's init job)"
+            )
+        self.dataset, self.province, self.period = dataset, province, period
+        self.prefix = partition_prefix(dataset, province, period)
+        # The time it starts, to the microsecond, first: ids sort by it (_delete_superseded).
+        self.extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
+        self.stored: list[StoredPage] = []
+
+    def __enter__(self) -> PartitionWriter:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if exc is not None:
+            try:
+                self.abort()
+            except Exception:  # the extraction's own error is the one to raise
+                log.exception("%s: could not delete the pages of failed extraction %s", self.prefix, self.extract_id)
+
+    def put(self, index: int, page: RawPage) -> StoredPage:
+        """Write page ``index`` (from 0) as ``extract=<id>/page-NNNN.<ext>`` (NNNN from 1), its sha256
+        and record count in its metadata; returns what the manifest will say of it."""
+        key = f"{self.prefix}extract={self.extract_id}/page-{index + 1:04d}.{page.extension}"
         sha = hashlib.sha256(page.body).hexdigest()
-        written = put_bytes(
-            mc, bucket, key, page.body, page.content_type, {"sha256": sha, "records": str(page.records)}
+        meta = {"sha256": sha, "records": str(page.records)}
+        written = put_bytes(self.mc, self.bucket, key, page.body, page.content_type, meta)
+        stored = StoredPage(key, written.version_id, sha, len(page.body), page.records, page.content_type, page.request)
+        self.stored.append(stored)
+        return stored
+
+    def abort(self) -> None:
+        """Delete the pages this writer wrote (nothing was committed)."""
+        _delete_extractions(self.mc, self.bucket, self.prefix, lambda other: other == self.extract_id)
+
+    def commit(self, extraction: Extraction) -> dict:
+        """Commit the pages written (in order) with the extraction's counts and repeats: returns the
+        manifest written, or, when a writer that started after this one has committed meanwhile,
+        that writer's manifest (this writer's pages deleted). Raises :class:`CommitContended` when
+        the manifest changed under every one of :data:`COMMIT_ATTEMPTS` conditional writes."""
+        manifest = {
+            "dataset": self.dataset,
+            "province_code": self.province,
+            "period": self.period,
+            "extract_id": self.extract_id,
+            "source": {"style": str(extraction.source.style), "url": extraction.source.url},
+            "extracted_at": datetime.now(UTC).isoformat(),
+            "records_claimed": extraction.records_claimed,
+            "records_received": extraction.records_received,
+            "records_distinct": extraction.records_distinct,
+            "duplicates": extraction.duplicates,
+            "bytes": sum(p.bytes for p in self.stored),
+            "objects": [
+                {
+                    "page": n,
+                    "key": p.key,
+                    "version_id": p.version_id,
+                    "sha256": p.sha256,
+                    "bytes": p.bytes,
+                    "records": p.records,
+                    "content_type": p.content_type,
+                    "request": p.request,
+                }
+                for n, p in enumerate(self.stored)
+            ],
+        }
+        body = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
+        for _ in range(COMMIT_ATTEMPTS):
+            committed, etag = _current_manifest(self.mc, self.bucket, self.prefix)
+            if committed and committed["extract_id"] > self.extract_id:  # a writer that started after us
+                log.warning(
+                    "%s: extraction %s superseded by %s, committed meanwhile",
+                    self.prefix,
+                    self.extract_id,
+                    committed["extract_id"],
+                )
+                self.abort()
+                return committed
+            written = put_bytes_if(self.mc, self.bucket, self.prefix + MANIFEST, body, "application/json", etag)
+            if written is not None:
+                manifest["manifest_version_id"] = written.version_id
+                _delete_superseded(self.mc, self.bucket, self.prefix, self.extract_id)
+                return manifest
+            log.info("%s: manifest changed while %s committed; reading it again", self.prefix, self.extract_id)
+        raise CommitContended(
+            f"{self.prefix}: the manifest changed under each of {COMMIT_ATTEMPTS} commits of {self.extract_id}"
         )
-        objects.append(
-            {
-                "page": n - 1,
-                "key": key,
-                "version_id": written.version_id,
-                "sha256": sha,
-                "bytes": len(page.body),
-                "records": page.records,
-                "content_type": page.content_type,
-                "request": page.request,
-            }
-        )
-    manifest = {
-        "dataset": extraction.dataset,
-        "province_code": extraction.source.code,
-        "period": extraction.period,
-        "extract_id": extract_id,
-        "source": {"style": str(extraction.source.style), "url": extraction.source.url},
-        "extracted_at": datetime.now(UTC).isoformat(),
-        "records_claimed": extraction.records_claimed,
-        "records_received": extraction.records_received,
-        "records_distinct": extraction.records_distinct,
-        "duplicates": extraction.duplicates,
-        "bytes": sum(o["bytes"] for o in objects),
-        "objects": objects,
-    }
-    committed = _current_manifest(mc, bucket, prefix)
-    if committed and committed["extract_id"] > extract_id:  # a writer that started after us committed first
-        log.warning(
-            "%s: extraction %s superseded by %s, committed meanwhile", prefix, extract_id, committed["extract_id"]
-        )
-        _delete_extractions(mc, bucket, prefix, lambda other: other == extract_id)
-        return committed
-    body = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
-    written = put_bytes(mc, bucket, prefix + MANIFEST, body, "application/json")
-    manifest["manifest_version_id"] = written.version_id
-    _delete_superseded(mc, bucket, prefix, extract_id)
-    return manifest
 
 
-def _current_manifest(mc: Minio, bucket: str, prefix: str) -> dict | None:
+def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str | None = None) -> dict:
+    """Store an extraction's pages and commit them with a manifest; returns the manifest (or that
+    of a writer which started later and committed first, see :meth:`PartitionWriter.commit`).
+
+    An extraction whose pages went to a :class:`PartitionWriter` as they arrived is committed by
+    it; one holding its pages in memory is written now, under a writer started now."""
+    if isinstance(extraction.sink, PartitionWriter):
+        return extraction.sink.commit(extraction)
+    with PartitionWriter(extraction.dataset, extraction.source.code, extraction.period, mc, bucket) as writer:
+        for n, page in enumerate(extraction.pages):
+            if not isinstance(page, RawPage):
+                raise TypeError(f"page {n} of the extraction was stored by another writer: {page}")
+            writer.put(n, page)
+        return writer.commit(extraction)
+
+
+def _current_manifest(mc: Minio, bucket: str, prefix: str) -> tuple[dict | None, str | None]:
+    """The partition's committed manifest and its ETag, or (None, None)."""
     try:
-        return json.loads(get_bytes(mc, bucket, prefix + MANIFEST))
+        body, etag = get_bytes_and_etag(mc, bucket, prefix + MANIFEST)
     except S3Error as exc:
         if exc.code == "NoSuchKey":
-            return None
+            return None, None
         raise
+    return json.loads(body), etag
 
 
 def _delete_superseded(mc: Minio, bucket: str, prefix: str, keep_extract_id: str) -> None:
-    """Delete the pages of the extractions that started writing before ``keep_extract_id``."""
+    """Delete the pages of the extractions that started before ``keep_extract_id``."""
     _delete_extractions(mc, bucket, prefix, lambda other: other < keep_extract_id)
 
 

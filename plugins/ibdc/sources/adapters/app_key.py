@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import requests
 
-from ibdc.sources.adapters.base import Extraction, fetch_paged
+from ibdc.sources.adapters.base import Extraction, PageSink, fetch_paged
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
@@ -31,7 +31,7 @@ class AppKeyAdapter:
     def __init__(self, session: requests.Session | None = None) -> None:
         self.session = session or build_session()
 
-    def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
+    def extract(self, source: ProvinceSource, dataset: str, period: str, sink: PageSink | None = None) -> Extraction:
         url = f"{source.url}/openapi/v2/resource"
         app_key = get_credentials(source.conn_id).password or ""
         rows = source.page_size(dataset)
@@ -42,4 +42,4 @@ class AppKeyAdapter:
             send = partial(self.session.get, url, params={"appKey": app_key, **params})
             return send, {"method": "GET", "url": url, "params": params}
 
-        return fetch_paged(Extraction(source=source, dataset=dataset, period=period), rows, request_for)
+        return fetch_paged(Extraction(source=source, dataset=dataset, period=period, sink=sink), rows, request_for)

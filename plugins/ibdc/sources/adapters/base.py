@@ -4,24 +4,21 @@ source claims."""
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import requests
 from urllib3.util.retry import Retry
 
 from ibdc.errors import NotReleased, PermanentError, TransientError
 from ibdc.formats import DecodedPage, DecodeError, format_for
 from ibdc.formats.envelope import Answer, read
-from ibdc.schemas import SCHEMAS, RecordSchema
+from ibdc.schemas import SCHEMAS
 from ibdc.settings import get_settings
+from ibdc.sources.adapters.repeats import RepeatIndex
 from ibdc.sources.http import redact
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
@@ -57,6 +54,8 @@ class RateLimited(TransientError):
 
 @dataclass(frozen=True)
 class RawPage:
+    """A page as served: its bytes, held in memory until it is stored."""
+
     body: bytes
     content_type: str
     request: dict
@@ -67,16 +66,56 @@ class RawPage:
         return EXTENSIONS.get(self.content_type.split(";")[0].strip(), "bin")
 
 
+@dataclass(frozen=True)
+class StoredPage:
+    """A page already written to the raw zone, its bytes dropped: what the manifest says of it
+    (``key``, ``version_id``, ``sha256``, ``bytes``: its size, ``records``: records decoded)."""
+
+    key: str
+    version_id: str | None
+    sha256: str
+    bytes: int
+    records: int
+    content_type: str
+    request: dict
+
+
+class PageSink(Protocol):
+    """Where an extraction's pages go as they arrive (:class:`ibdc.landing.raw_zone.PartitionWriter`)."""
+
+    def put(self, index: int, page: RawPage) -> StoredPage:
+        """Store page ``index`` (from 0); returns where it is. Errors: the object store's."""
+        ...
+
+
+class PartitionDeadlineExceeded(TransientError):
+    """An extraction took longer than the partition's deadline (``IBDC_PARTITION_DEADLINE_S``):
+    stopped before its next request, nothing committed; the task's next attempt starts again."""
+
+
 @dataclass
 class Extraction:
+    """One extraction of a partition, page by page.
+
+    ``pages``: each page in order, a :class:`RawPage` (bytes in memory) or, when the extraction has
+    a ``sink``, a :class:`StoredPage` (written as it arrived, bytes dropped). ``deadline``: the
+    ``time.monotonic()`` by which it must be done (default: now + the partition deadline setting).
+    Records repeated across pages are found from digests kept as pages are added
+    (:class:`~ibdc.sources.adapters.repeats.RepeatIndex`, 16 bytes a record): when pages go to a
+    sink, memory barely grows with the partition."""
+
     source: ProvinceSource
     dataset: str
     period: str
-    pages: list[RawPage] = field(default_factory=list)
+    pages: list[RawPage | StoredPage] = field(default_factory=list)
     records_claimed: int = 0
-    # The decoded pages added (page index, canonical table), for finding repeated records.
-    _added: list[tuple[int, pa.Table]] = field(default_factory=list, repr=False)
-    _duplicates: list[dict] | None = field(default=None, repr=False)
+    sink: PageSink | None = field(default=None, repr=False)
+    deadline: float | None = None
+    _repeats: RepeatIndex | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.deadline is None:
+            self.deadline = time.monotonic() + get_settings().partition_deadline_s
 
     @property
     def records_received(self) -> int:
@@ -90,14 +129,27 @@ class Extraction:
     def duplicates(self) -> list[dict]:
         """Records served more than once (same key), in the order served: page and index of the
         repeat and of the first one, and whether the repeat is identical to the first."""
-        if self._duplicates is None:
-            self._duplicates = find_duplicates(SCHEMAS[self.dataset], self._added)
-        return self._duplicates
+        return self._repeats.repeats() if self._repeats is not None else []
 
     def add_page(self, page: RawPage, decoded: DecodedPage) -> None:
-        self._added.append((len(self.pages), decoded.table))
-        self.pages.append(page)
-        self._duplicates = None
+        """Add the next page: its records' keys indexed, its bytes given to the sink when there is one."""
+        index = len(self.pages)
+        if self._repeats is None:
+            self._repeats = RepeatIndex(SCHEMAS[self.dataset])
+        self._repeats.add(index, decoded.table)
+        self.pages.append(self.sink.put(index, page) if self.sink is not None else page)
+
+    def check_deadline(self, wait_s: float = 0.0) -> None:
+        """Raise :class:`PartitionDeadlineExceeded` when the deadline has passed, or would have
+        after waiting ``wait_s`` seconds."""
+        if self.deadline is not None and time.monotonic() + wait_s > self.deadline:
+            limit = get_settings().partition_deadline_s
+            before = f"waiting {wait_s:.1f} s to send" if wait_s else "sending"
+            raise PartitionDeadlineExceeded(
+                f"{self.dataset} {self.source.code} {self.period}: extraction stopped at its deadline "
+                f"({limit:g} s, IBDC_PARTITION_DEADLINE_S) after {len(self.pages)} pages, before {before} "
+                "the next request; nothing committed"
+            )
 
     def reconcile(self) -> None:
         if self.records_distinct != self.records_claimed:
@@ -114,64 +166,6 @@ class Extraction:
                 self.period,
                 len(self.duplicates),
             )
-
-
-def _key_codes(keys: pa.Table) -> pa.Array:
-    """One int64 per record, equal for equal keys: each key column dictionary-encoded (a missing value
-    is a value), the codes combined column by column, made dense again before the next column so they
-    stay below n**2."""
-    codes = None
-    for i, column in enumerate(keys.columns):
-        encoded = pc.dictionary_encode(column.combine_chunks(), null_encoding="encode")
-        index = pc.cast(encoded.indices, pa.int64())
-        if codes is not None:
-            index = pc.add(pc.multiply(codes, len(encoded.dictionary)), index)
-            if i < keys.num_columns - 1:
-                index = pc.cast(pc.dictionary_encode(index).indices, pa.int64())
-        codes = index
-    return codes
-
-
-def find_duplicates(schema: RecordSchema, pages: list[tuple[int, pa.Table]]) -> list[dict]:
-    """Records whose key was served before, on the same page or an earlier one (pages in order).
-
-    Column-wise: the keys of all pages become integer codes, and only the records whose code occurs
-    more than once (normally none) are looked at one by one. A missing key value counts as a value:
-    two records with the same missing key have the same key."""
-    located = [(page, table) for page, table in pages if table.num_rows]
-    if not located:
-        return []
-    codes = _key_codes(pa.concat_tables(table.select(list(schema.key)) for _, table in located))
-    if len(pc.unique(codes)) == len(codes):
-        return []
-    counts = pc.value_counts(codes)
-    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    positions = pc.indices_nonzero(pc.is_in(codes, value_set=repeated)).to_pylist()
-    starts = list(itertools.accumulate((table.num_rows for _, table in located[:-1]), initial=0))
-
-    def locate(position: int) -> tuple[int, int, tuple]:
-        n = bisect.bisect_right(starts, position) - 1
-        page, table = located[n]
-        index = position - starts[n]
-        row = table.slice(index, 1).to_pylist()[0]
-        return page, index, tuple(row[name] for name in schema.names)
-
-    first_of: dict[int, tuple[int, int, tuple]] = {}
-    found = []
-    for position, code in zip(positions, codes.take(positions).to_pylist(), strict=True):
-        page, index, row = locate(position)
-        first = first_of.setdefault(code, (page, index, row))
-        if first[:2] != (page, index):
-            found.append(
-                {
-                    "page": page,
-                    "index": index,
-                    "key": [row[schema.names.index(k)] for k in schema.key],
-                    "first": [first[0], first[1]],
-                    "identical": first[2] == row,
-                }
-            )
-    return found
 
 
 def read_envelope(extraction: Extraction, body: bytes) -> None:
@@ -224,12 +218,14 @@ def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], re
     again like an HTTP 429, then raises ``RateLimited``; a body that does not decode (truncated,
     garbled) is fetched again up to ``PAGE_ATTEMPTS`` times, then raises ``DecodeError``; a body that
     decodes but is not the style's layout raises ``LayoutError``, and one whose records lack
-    contract fields ``SchemaDrift``, at once.
+    contract fields ``SchemaDrift``, at once. Past the extraction's deadline, no request is sent
+    (nor a wait begun): :class:`PartitionDeadlineExceeded`.
     """
     fmt = format_for(str(extraction.source.style))
     schema = SCHEMAS[extraction.dataset]
     undecodable = limited = 0
     while True:
+        extraction.check_deadline()
         try:
             resp = send()
             resp.raise_for_status()
@@ -243,6 +239,7 @@ def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], re
             retries, wait = _rate_limit_retry(resp, limited)
             if limited > retries:
                 raise RateLimited(f"{exc} (still after {limited} attempts)") from None
+            extraction.check_deadline(wait)
             log.warning("rate-limited (attempt %d): waiting %.1f s before sending %s again", limited, wait, request)
             time.sleep(wait)
             continue
@@ -253,6 +250,7 @@ def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], re
                     f"{extraction.dataset} {extraction.source.code} {extraction.period}: page {request} "
                     f"undecodable after {undecodable} attempts: {exc}"
                 ) from exc
+            extraction.check_deadline(0.5 * undecodable)
             log.warning("page %s undecodable (attempt %d): %s; fetching it again", request, undecodable, exc)
             time.sleep(0.5 * undecodable)
             continue
@@ -298,4 +296,7 @@ def fetch_paged(
 class SourceAdapter(Protocol):
     style: ClassVar[ApiStyle]
 
-    def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction: ...
+    def extract(self, source: ProvinceSource, dataset: str, period: str, sink: PageSink | None = None) -> Extraction:
+        """Extract one partition, reconciled; each page goes to ``sink`` as it arrives (none: kept
+        in memory)."""
+        ...

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import requests
 
-from ibdc.sources.adapters.base import Extraction, fetch_page
+from ibdc.sources.adapters.base import Extraction, PageSink, fetch_page
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
@@ -21,12 +21,12 @@ class CsvDownloadAdapter:
     def __init__(self, session: requests.Session | None = None) -> None:
         self.session = session or build_session()
 
-    def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
+    def extract(self, source: ProvinceSource, dataset: str, period: str, sink: PageSink | None = None) -> Extraction:
         creds = get_credentials(source.conn_id)
         auth = (creds.login or source.code, creds.password or "")
         url = f"{source.url}/download/{dataset}.csv"
         params = {"period": period}
-        result = Extraction(source=source, dataset=dataset, period=period)
+        result = Extraction(source=source, dataset=dataset, period=period, sink=sink)
         page = fetch_page(
             result,
             lambda: self.session.get(url, params=params, auth=auth),

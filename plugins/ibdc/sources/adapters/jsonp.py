@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import requests
 
-from ibdc.sources.adapters.base import Extraction, fetch_paged
+from ibdc.sources.adapters.base import Extraction, PageSink, fetch_paged
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import REDACTED, build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
@@ -51,7 +51,7 @@ class JsonpAdapter:
             )
         return resp
 
-    def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
+    def extract(self, source: ProvinceSource, dataset: str, period: str, sink: PageSink | None = None) -> Extraction:
         url = f"{source.url}/jsonp/{dataset}.do"
         token = get_credentials(source.conn_id).password or ""
         size = source.page_size(dataset)
@@ -61,4 +61,4 @@ class JsonpAdapter:
             send = partial(self._get, source, url, params, token)
             return send, {"method": "GET", "url": url, "params": {**params, "token": REDACTED}}
 
-        return fetch_paged(Extraction(source=source, dataset=dataset, period=period), size, request_for)
+        return fetch_paged(Extraction(source=source, dataset=dataset, period=period, sink=sink), size, request_for)

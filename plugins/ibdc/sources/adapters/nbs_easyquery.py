@@ -18,7 +18,7 @@ import requests
 
 from ibdc.errors import LayoutError, NotReleased
 from ibdc.formats import nbs_easyquery as fmt
-from ibdc.sources.adapters.base import Extraction, ReconciliationError, SourceRefused, fetch_page
+from ibdc.sources.adapters.base import Extraction, PageSink, ReconciliationError, SourceRefused, fetch_page
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
@@ -56,11 +56,11 @@ class NbsEasyqueryAdapter:
             )
         return asked
 
-    def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
+    def extract(self, source: ProvinceSource, dataset: str, period: str, sink: PageSink | None = None) -> Extraction:
         if dataset != fmt.DATASET:
             raise SourceRefused(f"NBS easyquery publishes {fmt.DATASET} only, not {dataset!r}")
         url = f"{source.url}/easyquery.htm"
-        result = Extraction(source=source, dataset=dataset, period=period)
+        result = Extraction(source=source, dataset=dataset, period=period, sink=sink)
         k1 = int(time.time() * 1000)
         for group in self.listed_groups(url, period):
             params = fmt.query_params(source.code, period, group, k1)

@@ -13,7 +13,7 @@ import requests
 
 from ibdc.errors import LayoutError
 from ibdc.formats.envelope import head
-from ibdc.sources.adapters.base import Extraction, fetch_paged
+from ibdc.sources.adapters.base import Extraction, PageSink, fetch_paged
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
@@ -41,7 +41,7 @@ class RestJsonAdapter:
         except (ValueError, KeyError, TypeError) as exc:
             raise LayoutError(f"{source.code}: no access_token in the token answer: {head(resp.content)}") from exc
 
-    def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
+    def extract(self, source: ProvinceSource, dataset: str, period: str, sink: PageSink | None = None) -> Extraction:
         url = f"{source.url}/api/v1/{dataset}"
         headers = {"Authorization": f"Bearer {self._token(source)}"}
         limit = source.page_size(dataset)
@@ -51,4 +51,4 @@ class RestJsonAdapter:
             send = partial(self.session.get, url, params=params, headers=headers)
             return send, {"method": "GET", "url": url, "params": params}
 
-        return fetch_paged(Extraction(source=source, dataset=dataset, period=period), limit, request_for)
+        return fetch_paged(Extraction(source=source, dataset=dataset, period=period, sink=sink), limit, request_for)

@@ -19,7 +19,7 @@ from typing import ClassVar
 import requests
 
 from ibdc.formats import signed_gateway as fmt
-from ibdc.sources.adapters.base import Extraction, fetch_paged
+from ibdc.sources.adapters.base import Extraction, PageSink, fetch_paged
 from ibdc.sources.credentials import get_credentials
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, ProvinceSource
@@ -34,7 +34,7 @@ class SignedGatewayAdapter:
     def _post(self, url: str, params: dict, secret: str) -> requests.Response:
         return self.session.post(url, data=fmt.signed(params, secret, time.time_ns() // 1_000_000))
 
-    def extract(self, source: ProvinceSource, dataset: str, period: str) -> Extraction:
+    def extract(self, source: ProvinceSource, dataset: str, period: str, sink: PageSink | None = None) -> Extraction:
         url = f"{source.url}/gateway"
         creds = get_credentials(source.conn_id)
         app_id, secret = creds.login or source.code, creds.password or ""
@@ -52,4 +52,4 @@ class SignedGatewayAdapter:
             send = partial(self._post, url, params, secret)
             return send, {"method": "POST", "url": url, "form": params}
 
-        return fetch_paged(Extraction(source=source, dataset=dataset, period=period), size, request_for)
+        return fetch_paged(Extraction(source=source, dataset=dataset, period=period, sink=sink), size, request_for)
