@@ -54,7 +54,7 @@ def extract_load_dag(dataset: str):
             "provinces": Param(
                 None,
                 type=["null", "array"],
-                items={"type": "string", "pattern": r"^\d{6}$"},
+                items={"type": "string", "pattern": r"^[0-9]{6}$", "minLength": 6, "maxLength": 6},
                 description="GB/T 2260 codes of the provinces to collect; empty means all 31.",
             ),
             "accept_fewer_records": Param(
@@ -67,6 +67,8 @@ def extract_load_dag(dataset: str):
                 None,
                 type=["null", "string"],
                 pattern=cadence["pattern"],
+                minLength=cadence["length"],
+                maxLength=cadence["length"],
                 description=(
                     f"The {unit} to collect ({cadence['format']}), for a manual run without a logical date. A run"
                     f" with a data interval (scheduled, backfill, logical date given) collects its interval's {unit}"

@@ -21,10 +21,12 @@
     {%- set periods = [] -%}
     {%- for dataset in ([datasets] if datasets is string else datasets) -%}
         {%- for p in ibdc_loaded_periods(dataset) -%}
+            {#- Strict, as ibdc.periods: ASCII digits and the whole text (re.match's $ takes a trailing
+                newline, \d any Unicode digit); a day the calendar has is checked by PostgreSQL's date. -#}
             {%- set p = p | string -%}
-            {%- if modules.re.match('^\d{4}-\d{2}$', p) -%}{%- set p = p ~ '-01' -%}{%- endif -%}
-            {%- if not modules.re.match('^\d{4}-\d{2}-\d{2}$', p) -%}
-                {{ exceptions.raise_compiler_error("ibdc_loaded_periods: not a period: " ~ p) }}
+            {%- if modules.re.fullmatch('[0-9]{4}-(0[1-9]|1[0-2])', p) -%}{%- set p = p ~ '-01' -%}{%- endif -%}
+            {%- if not modules.re.fullmatch('[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])', p) -%}
+                {{ exceptions.raise_compiler_error("ibdc_loaded_periods: not a period: " ~ tojson(p)) }}
             {%- endif -%}
             {%- for years in range(years_after + 1) -%}
                 {%- do periods.append((p[:4] | int + years) ~ p[4:]) -%}

@@ -6,6 +6,7 @@ import logging
 
 import psycopg
 
+from ibdc.loading import sessions
 from ibdc.settings import get_settings
 
 log = logging.getLogger("ibdc.alerts")
@@ -41,7 +42,7 @@ def record_failure(context) -> None:
     )
     log.error("ALERT task failed: dag=%s run=%s task=%s map_index=%s try=%s error=%s", *row)
     try:
-        with psycopg.connect(get_settings().loader, autocommit=True, connect_timeout=5) as conn:
+        with sessions.connect(get_settings().loader, autocommit=True) as conn:
             conn.execute(
                 "INSERT INTO ops.alerts (dag_id, run_id, task_id, map_index, try_number, error)"
                 " VALUES (%s, %s, %s, %s, %s, %s)",

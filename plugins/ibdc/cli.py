@@ -15,7 +15,7 @@ from ibdc.localstack import airflow as local_airflow
 from ibdc.localstack import postgres, stack
 from ibdc.localstack.env import USER_ENV_FILE, load_local_env
 from ibdc.localstack.processes import LOG_DIR
-from ibdc.periods import last_complete_months, parse_period
+from ibdc.periods import last_complete_months, parse_day, parse_period
 from ibdc.reference import provinces
 from ibdc.schemas import Cadence
 from ibdc.settings import Settings, get_settings
@@ -64,7 +64,7 @@ def prepare_airflow(settings: Settings) -> None:
 def _run_after(cadence: Cadence, period: str) -> str:
     """The logical date whose data interval (``CADENCES``' cron) covers ``period``."""
     if cadence is Cadence.DAILY:
-        return f"{date.fromisoformat(period) + timedelta(days=1)}T00:00:00+00:00"
+        return f"{parse_day(period) + timedelta(days=1)}T00:00:00+00:00"
     y, m = parse_period(period)
     y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return f"{y:04d}-{m:02d}-01T00:00:00+00:00"

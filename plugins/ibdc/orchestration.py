@@ -27,7 +27,10 @@ DEFAULT_ARGS = {
 CADENCES = {
     Cadence.MONTHLY: {
         "cron": "0 0 1 * *",
-        "pattern": r"^\d{4}-(0[1-9]|1[0-2])$",
+        # JSON schema (ECMA) patterns, which Airflow checks with Python's re.search: [0-9], as \d takes any
+        # Unicode digit, and the length, as $ takes a trailing newline (ibdc.periods is the rule).
+        "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        "length": 7,
         "format": "YYYY-MM",
         "start_date": datetime(2018, 1, 1, tzinfo=UTC),
     },
@@ -35,7 +38,8 @@ CADENCES = {
         # Midnight UTC: each run's data interval is exactly the UTC day its partition holds (the run
         # then waits for the dataset's available_after, see datasets.py).
         "cron": "0 0 * * *",
-        "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+        "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        "length": 10,
         "format": "YYYY-MM-DD",
         "start_date": datetime(2024, 1, 1, tzinfo=UTC),
     },
@@ -101,11 +105,17 @@ def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[dic
 
 def loaded_periods(triggering_asset_events) -> dict[str, list[str]]:
     """Dataset -> the periods the loads that triggered a transform run wrote (from the asset events'
-    ``extra``, which every load sets); empty for a run no load triggered (a manual one)."""
+    ``extra``, which every load sets); empty for a run no load triggered (a manual one).
+
+    dbt writes these periods into SQL: an unknown dataset or a period that is not its cadence's
+    (:func:`~ibdc.periods.check_period`) raises ``ValueError`` instead of reaching it."""
     periods: dict[str, set[str]] = {}
     for events in (triggering_asset_events or {}).values():
         for event in events:
             extra = event.extra or {}
             if extra.get("dataset") and extra.get("period"):
-                periods.setdefault(extra["dataset"], set()).add(extra["period"])
+                dataset, period = extra["dataset"], extra["period"]
+                if dataset not in SCHEMAS:
+                    raise ValueError(f"asset event of an unknown dataset {dataset!r}")
+                periods.setdefault(dataset, set()).add(check_period(SCHEMAS[dataset].cadence, period))
     return {dataset: sorted(ps) for dataset, ps in sorted(periods.items())}

@@ -1,33 +1,55 @@
-"""Partition periods. A monthly period is ``YYYY-MM``; it comes from a data interval or a validated
-param, never from the wall clock."""
+"""Partition periods. A monthly period is ``YYYY-MM``, a daily one ``YYYY-MM-DD``; it comes from a
+data interval or a validated param, never from the wall clock.
+
+Strict: ASCII digits only, the whole string (no trailing newline, no padding), and only the one
+spelling of the value (formatting the parsed period gives the same string back), so a period that
+reaches an object key or SQL names exactly one partition.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
 
-PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+from ibdc.errors import PermanentError
+
+# re.ASCII: \d would otherwise take any Unicode digit; fullmatch: $ would accept a trailing newline.
+MONTH_PATTERN = r"[0-9]{4}-(0[1-9]|1[0-2])"
+DAY_PATTERN = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+PERIOD_RE = re.compile(MONTH_PATTERN, re.ASCII)
+DAY_RE = re.compile(DAY_PATTERN, re.ASCII)
+
+
+class InvalidPeriod(PermanentError, ValueError):
+    """A period that is not exactly ``YYYY-MM`` (or ``YYYY-MM-DD``) in ASCII digits."""
 
 
 def parse_period(period: str) -> tuple[int, int]:
-    m = PERIOD_RE.match(period or "")
-    if not m:
-        raise ValueError(f"period must be YYYY-MM, got {period!r}")
-    return int(m.group(1)), int(m.group(2))
+    """``(year, month)`` of a monthly period ``YYYY-MM``; raises :class:`InvalidPeriod` otherwise."""
+    if not isinstance(period, str) or not PERIOD_RE.fullmatch(period):
+        raise InvalidPeriod(f"period must be YYYY-MM, got {period!r}")
+    year, month = int(period[:4]), int(period[5:])
+    if year < 1 or f"{year:04d}-{month:02d}" != period:  # year 0 is no date's; the round trip is the rule
+        raise InvalidPeriod(f"period must be YYYY-MM, got {period!r}")
+    return year, month
 
 
 def parse_day(period: str) -> date:
-    """A daily period, ``YYYY-MM-DD``."""
+    """A daily period, ``YYYY-MM-DD`` (a real date); raises :class:`InvalidPeriod` otherwise."""
+    if not isinstance(period, str) or not DAY_RE.fullmatch(period):
+        raise InvalidPeriod(f"daily period must be YYYY-MM-DD, got {period!r}")
     try:
-        if len(period) != 10:
-            raise ValueError
-        return date.fromisoformat(period)
-    except (TypeError, ValueError):
-        raise ValueError(f"daily period must be YYYY-MM-DD, got {period!r}") from None
+        day = date.fromisoformat(period)
+    except ValueError:
+        raise InvalidPeriod(f"daily period must be YYYY-MM-DD, got {period!r}") from None
+    if day.isoformat() != period:
+        raise InvalidPeriod(f"daily period must be YYYY-MM-DD, got {period!r}")
+    return day
 
 
 def check_period(cadence: str, period: str) -> str:
-    """``period`` validated for a dataset's cadence (``monthly``: YYYY-MM, ``daily``: YYYY-MM-DD)."""
+    """``period`` validated for a dataset's cadence (``monthly``: YYYY-MM, ``daily``: YYYY-MM-DD);
+    raises :class:`InvalidPeriod` (permanent, a ValueError) otherwise."""
     if cadence == "daily":
         parse_day(period)
     else:

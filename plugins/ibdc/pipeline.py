@@ -10,7 +10,7 @@ from ibdc.datasets import DATASETS
 from ibdc.errors import NotReleased
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client
-from ibdc.loading.postgres import LoadResult, load_partition, record_unloaded
+from ibdc.loading.postgres import LoadResult, PartitionRead, record_unloaded, replace_partition
 from ibdc.periods import check_period
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
@@ -97,37 +97,28 @@ def load_extracted(summary: dict, accept_fewer_records: bool = False) -> dict:
 def load_partition_from_raw(dataset: str, province: str, period: str, accept_fewer_records: bool = False) -> LoadResult:
     """Raw zone -> parse -> PostgreSQL. Replays from the stored bytes; never calls the source.
 
-    The next page is fetched, checksum-verified and parsed in a background thread while the current
-    one is being copied, so PostgreSQL's COPY and the platform's parsing use both cores.
+    The manifest is read once the partition's lock is held (:func:`~ibdc.loading.postgres.replace_partition`),
+    so a load never commits an older extraction after a newer one was loaded. The next page is fetched,
+    checksum-verified and parsed in a background thread while the current one is being copied, so
+    PostgreSQL's COPY and the platform's parsing use both cores. Raises
+    :class:`~ibdc.periods.InvalidPeriod` for a malformed period before anything is read.
     """
     spec = DATASETS[dataset]
+    check_period(spec.cadence, period)
     settings = get_settings()
     mc = client()
-    manifest = raw_zone.read_manifest(dataset, province, period, mc)
-    objects = manifest["objects"]
 
-    def fetch_and_parse(i: int, first_position: int):
-        body = raw_zone.read_page(manifest, i, mc)
-        return spec.parse_page(manifest, objects[i], body, first_position)
+    def read() -> PartitionRead:
+        manifest = raw_zone.read_manifest(dataset, province, period, mc)
+        return PartitionRead(manifest.get("extract_id"), _parsed_pages(spec, manifest, mc))
 
-    def pages():
-        position = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ibdc-parse") as pool:
-            ahead = pool.submit(fetch_and_parse, 0, 0) if objects else None
-            for i in range(len(objects)):
-                page = ahead.result()
-                position += page.records_served
-                ahead = pool.submit(fetch_and_parse, i + 1, position) if i + 1 < len(objects) else None
-                yield page
-
-    result = load_partition(
+    result = replace_partition(
         settings.loader,
         spec,
         province,
         period,
-        pages(),
+        read,
         manifest_key=raw_zone.manifest_key(dataset, province, period),
-        manifest_version=manifest.get("extract_id"),
         max_quarantine_share=spec.max_quarantine_share,
         accept_fewer_records=accept_fewer_records,
     )
@@ -142,3 +133,22 @@ def load_partition_from_raw(dataset: str, province: str, period: str, accept_few
         result.batch_id,
     )
     return result
+
+
+def _parsed_pages(spec, manifest: dict, mc):
+    """The manifest's pages parsed, in order; each next page fetched and parsed in a background
+    thread while the caller copies the current one."""
+    objects = manifest["objects"]
+
+    def fetch_and_parse(i: int, first_position: int):
+        body = raw_zone.read_page(manifest, i, mc)
+        return spec.parse_page(manifest, objects[i], body, first_position)
+
+    position = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ibdc-parse") as pool:
+        ahead = pool.submit(fetch_and_parse, 0, 0) if objects else None
+        for i in range(len(objects)):
+            page = ahead.result()
+            position += page.records_served
+            ahead = pool.submit(fetch_and_parse, i + 1, position) if i + 1 < len(objects) else None
+            yield page

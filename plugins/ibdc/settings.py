@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     warehouse_db: str = "ibdc"
     airflow_db: str = "airflow"
     airflow_db_dsn: str | None = None
+    # The pipeline's warehouse sessions (loads, alerts: ibdc.loading.sessions), every wait bounded and a
+    # dead peer noticed, in seconds: connecting; one statement (a partition's COPY of millions of rows);
+    # waiting for a lock (another load of the same partition); a client silent inside a transaction
+    # (its session ends, releasing the partition's lock); TCP keepalives (idle, interval, probes).
+    pg_connect_timeout_s: int = 10
+    pg_statement_timeout_s: float = 900.0
+    pg_lock_timeout_s: float = 600.0
+    pg_idle_in_transaction_timeout_s: float = 300.0
+    pg_keepalives_idle_s: int = 60
+    pg_keepalives_interval_s: int = 10
+    pg_keepalives_count: int = 6
 
     # Object store (any S3 endpoint, spoken to through the minio SDK). Unset endpoint means: local moto.
     s3_endpoint: str | None = None

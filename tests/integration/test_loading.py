@@ -1,4 +1,5 @@
-"""Partition loads into PostgreSQL: quarantine, idempotence, threshold, checksum, concurrency, kills."""
+"""Partition loads into PostgreSQL: quarantine, idempotence, threshold, checksum, concurrency, kills,
+session timeouts, abandoned attempts, the manifest read under the partition's lock, strict periods."""
 
 import json
 import os
@@ -13,9 +14,16 @@ import pytest
 
 from ibdc import pipeline
 from ibdc.bench import stage_telemetry
+from ibdc.errors import ErrorKind, TransientError, kind_of
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client, put_bytes
-from ibdc.loading.postgres import FewerRecordsThanLastLoad, QuarantineThresholdExceeded
+from ibdc.loading import sessions
+from ibdc.loading.postgres import (
+    FewerRecordsThanLastLoad,
+    PartitionBusy,
+    QuarantineThresholdExceeded,
+    partition_lock_key,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -210,11 +218,17 @@ def test_a_load_killed_mid_copy_leaves_the_partition_intact_and_a_rerun_complete
         time.sleep(0.1)
     assert _content(warehouse, "650000", "2026-10-03") == before
     interrupted = warehouse.execute(
-        "SELECT outcome FROM raw.load_audit WHERE province_code = '650000' ORDER BY started_at DESC LIMIT 1"
-    ).fetchone()[0]
-    assert interrupted == "running"  # the audit shows an attempt that never finished
+        "SELECT outcome, batch_id FROM raw.load_audit WHERE province_code = '650000' ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    assert interrupted[0] == "running"  # the audit shows an attempt that never finished
     result = pipeline.load_partition_from_raw(DATASET, "650000", "2026-10-03")
     assert result.rows_loaded == 600_000 == _content(warehouse, "650000", "2026-10-03")[0]
+    # The next attempt closed the dead one's row.
+    outcome, finished, error = warehouse.execute(
+        "SELECT outcome, finished_at, error FROM raw.load_audit WHERE batch_id = %s", (interrupted[1],)
+    ).fetchone()
+    assert (outcome, finished is not None) == ("abandoned", True)
+    assert error.startswith("abandoned: the attempt's session ended") and result.batch_id in error
 
 
 def test_a_partition_with_far_fewer_records_than_its_last_load_is_refused_unless_accepted(services, warehouse):
@@ -241,3 +255,258 @@ def test_a_partition_with_far_fewer_records_than_its_last_load_is_refused_unless
     accepted = pipeline.load_partition_from_raw(DATASET, province, day, accept_fewer_records=True)
     assert accepted.rows_loaded == _content(warehouse, province, day)[0] == 2_400
     assert _audit(warehouse, accepted.batch_id)[:4] == ("succeeded", True, 2_400, 2_400)
+
+
+@pytest.fixture
+def session_settings(monkeypatch):
+    """Set ``IBDC_*`` settings for one test (``session_settings(pg_lock_timeout_s=1)``); restored after."""
+    from ibdc.settings import reload_settings
+
+    def set_(**values):
+        for name, value in values.items():
+            monkeypatch.setenv(f"IBDC_{name.upper()}", str(value))
+        reload_settings()
+
+    yield set_
+    monkeypatch.undo()
+    reload_settings()
+
+
+def _bounded(call, seconds=120):
+    """``call()`` in a thread: its result, or the exception it raised (a test that would otherwise
+    hang on a lock fails instead)."""
+    out = {}
+
+    def run():
+        try:
+            out["result"] = call()
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)  # a blocked load never holds up the test run's exit
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds}s"
+    return out
+
+
+def _start(call):
+    out = {}
+
+    def run():
+        try:
+            out["result"] = call()
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)  # a blocked load never holds up the test run's exit
+    thread.start()
+    return thread, out
+
+
+def _wait_for(predicate, what, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.05)
+    return value
+
+
+def _lock_waiters(conn, province, day) -> set[int]:
+    """Backends waiting for the partition's advisory lock (a one-key advisory lock: objid holds the
+    key's low 32 bits, objsubid 1)."""
+    return {
+        pid
+        for (pid,) in conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND objid::bigint = (hashtext(%s)::bigint & 4294967295)",
+            (partition_lock_key(DATASET, province, day),),
+        ).fetchall()
+    }
+
+
+def _running(conn, province, day) -> set[str]:
+    return {
+        str(b)
+        for (b,) in conn.execute(
+            "SELECT batch_id FROM raw.load_audit WHERE dataset = %s AND province_code = %s AND period = %s"
+            " AND outcome = 'running'",
+            (DATASET, province, day),
+        ).fetchall()
+    }
+
+
+def test_a_silent_session_holding_the_partition_lock_is_cut_off_and_the_next_load_proceeds(
+    services, warehouse, session_settings
+):
+    """A loader's session that took the partition's lock and then went silent inside its transaction
+    (a hung or dead client) loses its session after the idle-in-transaction timeout: the partition's
+    next load proceeds instead of waiting for hours."""
+    province, day = "220000", "2026-10-09"
+    stage_telemetry(province, day, devices=20)
+    session_settings(pg_idle_in_transaction_timeout_s=2)
+    holder = sessions.connect(services.loader)
+    holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(DATASET, province, day),))
+    # ... and the client says nothing more.
+    out = _bounded(lambda: pipeline.load_partition_from_raw(DATASET, province, day, accept_fewer_records=True))
+    assert "error" not in out, out
+    assert out["result"].rows_loaded == 480 == _content(warehouse, province, day)[0]
+    with pytest.raises(psycopg.Error, match="idle-in-transaction timeout"):
+        holder.execute("SELECT 1")  # the silent session was cut off (IdleInTransactionSessionTimeout)
+    holder.close()
+
+
+def test_a_load_waiting_beyond_the_lock_timeout_fails_as_transient_and_is_audited(
+    services, warehouse, session_settings
+):
+    province, day = "220000", "2026-10-10"
+    stage_telemetry(province, day, devices=20)
+    session_settings(pg_lock_timeout_s=1)
+    with psycopg.connect(services.warehouse) as holder:  # a live session holding the partition
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(DATASET, province, day),))
+        out = _bounded(lambda: pipeline.load_partition_from_raw(DATASET, province, day))
+        holder.rollback()
+    error = out.get("error")
+    assert isinstance(error, PartitionBusy) and isinstance(error, TransientError), out
+    assert kind_of(error) is ErrorKind.TRANSIENT
+    assert isinstance(error.__cause__, psycopg.errors.LockNotAvailable)
+    outcome, message = warehouse.execute(
+        "SELECT outcome, error FROM raw.load_audit WHERE dataset = %s AND province_code = %s AND period = %s"
+        " ORDER BY started_at DESC LIMIT 1",
+        (DATASET, province, day),
+    ).fetchone()
+    assert outcome == "failed" and "lock timeout" in message
+
+
+def test_only_the_running_rows_of_dead_attempts_are_closed_as_abandoned(services, warehouse):
+    """Attempt A, waiting for the partition's lock, has its session terminated: its row stays
+    ``running``. Attempt C, next, closes it as ``abandoned``; attempt B, started while C still waits
+    for the lock (alive, its row ``running`` too), leaves C's row alone. Both then load."""
+    province, day = "220000", "2026-10-11"
+    stage_telemetry(province, day, devices=20)
+
+    def load():
+        return pipeline.load_partition_from_raw(DATASET, province, day, accept_fewer_records=True)
+
+    with psycopg.connect(services.warehouse) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(DATASET, province, day),))
+        thread_a, out_a = _start(load)
+        (pid_a,) = _wait_for(
+            lambda: _lock_waiters(warehouse, province, day), "attempt A waits for the partition's lock"
+        )
+        (batch_a,) = _running(warehouse, province, day)
+        assert warehouse.execute("SELECT pg_terminate_backend(%s, 30000)", (pid_a,)).fetchone()[0]
+        thread_a.join(30)
+        assert isinstance(out_a.get("error"), psycopg.OperationalError), out_a
+        assert _running(warehouse, province, day) == {batch_a}  # nobody could close it
+
+        thread_c, out_c = _start(load)
+        (pid_c,) = _wait_for(
+            lambda: _lock_waiters(warehouse, province, day), "attempt C waits for the partition's lock"
+        )
+        (batch_c,) = _running(warehouse, province, day)  # A's row closed by C
+        thread_b, out_b = _start(load)
+        _wait_for(lambda: _lock_waiters(warehouse, province, day) - {pid_c}, "attempt B waits for the partition's lock")
+        batch_b = _running(warehouse, province, day) - {batch_c}
+        assert len(batch_b) == 1 and batch_c in _running(warehouse, province, day)  # C, alive, kept
+        holder.rollback()
+    thread_c.join(60)
+    thread_b.join(60)
+    assert "result" in out_c and "result" in out_b, (out_c, out_b)
+    outcome, finished, error = warehouse.execute(
+        "SELECT outcome, finished_at, error FROM raw.load_audit WHERE batch_id = %s", (batch_a,)
+    ).fetchone()
+    assert (outcome, finished is not None) == ("abandoned", True) and batch_c in error
+    outcomes = dict(
+        warehouse.execute(
+            "SELECT batch_id::text, outcome FROM raw.load_audit WHERE batch_id = ANY(%s::uuid[])",
+            ([batch_c, *batch_b],),
+        ).fetchall()
+    )
+    assert outcomes == {batch_c: "succeeded", next(iter(batch_b)): "succeeded"}
+
+
+def test_a_load_reads_its_manifest_under_the_partition_lock(services, warehouse):
+    """Two loads of one partition wait for its lock; a newer extraction is committed between them.
+    Both load the newer one: a load reads its manifest once it holds the lock, so the older manifest
+    is never committed after the newer."""
+    province, day = "220000", "2026-10-12"
+    stage_telemetry(province, day, devices=30)
+
+    def load():
+        return pipeline.load_partition_from_raw(DATASET, province, day, accept_fewer_records=True)
+
+    with psycopg.connect(services.warehouse) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(DATASET, province, day),))
+        thread_1, out_1 = _start(load)  # began while the older extraction was the partition's
+        (pid_1,) = _wait_for(lambda: _lock_waiters(warehouse, province, day), "the first load waits for the lock")
+        newer, _ = stage_telemetry(province, day, devices=40)
+        thread_2, out_2 = _start(load)
+        _wait_for(lambda: _lock_waiters(warehouse, province, day) - {pid_1}, "the second load waits for the lock")
+        holder.rollback()
+    thread_1.join(60)
+    thread_2.join(60)
+    assert "result" in out_1 and "result" in out_2, (out_1, out_2)
+    assert out_1["result"].rows_in == out_2["result"].rows_in == 960 == _content(warehouse, province, day)[0]
+    versions = warehouse.execute(
+        "SELECT DISTINCT manifest_version FROM raw.load_audit WHERE batch_id = ANY(%s::uuid[])",
+        ([out_1["result"].batch_id, out_2["result"].batch_id],),
+    ).fetchall()
+    assert versions == [(newer["extract_id"],)]
+
+
+SETTINGS = "SELECT set_config('ibdc.province_code', %s, true), set_config('ibdc.period', %s, true),"
+SETTINGS += " set_config('ibdc.batch_id', gen_random_uuid()::text, true), set_config('ibdc.source_object', 'x', true),"
+SETTINGS += " set_config('ibdc.source_version', '', true)"
+INSERTS = {
+    "industrial_output": "INSERT INTO raw.industrial_output (product_code, unit_code, value_cumulative, base_unit,"
+    " value_cumulative_base, record_position) VALUES ('x', 'x', 1, 'x', 1, 1)",
+    "equipment_telemetry": "INSERT INTO raw.equipment_telemetry (device_id, enterprise_code, ts, runtime_min,"
+    " output_units, energy_kwh) VALUES ('x', 'x', '2026-10-02T01:00:00Z', 1, 1, 1)",
+}
+
+
+@pytest.mark.parametrize(
+    ("dataset", "period"),
+    [
+        ("industrial_output", "2022-06\n"),
+        ("industrial_output", "２０２２-06"),
+        ("industrial_output", "2022-6"),
+        ("equipment_telemetry", "2026-10-02\n"),
+        ("equipment_telemetry", "20261002"),
+        ("equipment_telemetry", "2026-10-02 "),
+        ("equipment_telemetry", "Oct 2 2026"),
+    ],
+)
+def test_sql_refuses_a_period_that_does_not_round_trip(warehouse, dataset, period):
+    """The column default that turns the loader's ibdc.period into the partition's date (to_date and
+    ::date read all of these as the real partition)."""
+    with warehouse.transaction(force_rollback=True):
+        warehouse.execute(SETTINGS, ("220000", period))
+        with pytest.raises(psycopg.errors.InvalidDatetimeFormat, match="period must be"):
+            warehouse.execute(INSERTS[dataset])
+    good = {"industrial_output": "2022-06", "equipment_telemetry": "2026-10-02"}[dataset]
+    with warehouse.transaction(force_rollback=True):
+        warehouse.execute(SETTINGS, ("220000", good))
+        warehouse.execute(INSERTS[dataset])
+
+
+def test_a_malformed_period_is_refused_before_anything_is_written(services, warehouse):
+    from ibdc.periods import InvalidPeriod
+
+    before = warehouse.execute("SELECT count(*) FROM raw.load_audit").fetchone()[0]
+    with pytest.raises(InvalidPeriod):
+        pipeline.load_partition_from_raw(DATASET, "220000", "2026-10-02\n")
+    with pytest.raises(InvalidPeriod):
+        pipeline.load_extracted(
+            {
+                "status": "not_released",
+                "dataset": "industrial_output",
+                "province_code": "220000",
+                "period": "２０２２-06",
+                "manifest_key": "k",
+                "reason": "r",
+            }
+        )
+    assert warehouse.execute("SELECT count(*) FROM raw.load_audit").fetchone()[0] == before

@@ -6,10 +6,34 @@
 -- INSERT that does not give the lineage fails instead of writing rows without it.
 CREATE SCHEMA IF NOT EXISTS raw;
 
+-- A partition's period as the loader sets it (ibdc.period), strictly: ASCII digits, the whole text, and
+-- the one spelling of the value (to_date and ::date would read '2022-06' followed by a newline, other
+-- digits or other spellings of a date as the real partition). Anything else fails the statement.
+CREATE OR REPLACE FUNCTION raw.period_month(period text) RETURNS date
+    LANGUAGE plpgsql STABLE STRICT AS $$
+BEGIN
+    IF period ~ '^[0-9]{4}-(0[1-9]|1[0-2])$' AND to_char(to_date(period, 'YYYY-MM'), 'YYYY-MM') = period THEN
+        RETURN to_date(period, 'YYYY-MM');
+    END IF;
+    RAISE EXCEPTION 'period must be YYYY-MM, got %', quote_literal(period) USING ERRCODE = 'invalid_datetime_format';
+END
+$$;
+CREATE OR REPLACE FUNCTION raw.period_day(period text) RETURNS date
+    LANGUAGE plpgsql STABLE STRICT AS $$
+BEGIN
+    IF period ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$'
+       AND to_char(to_date(period, 'YYYY-MM-DD'), 'YYYY-MM-DD') = period THEN
+        RETURN to_date(period, 'YYYY-MM-DD');
+    END IF;
+    RAISE EXCEPTION 'daily period must be YYYY-MM-DD, got %', quote_literal(period)
+        USING ERRCODE = 'invalid_datetime_format';
+END
+$$;
+
 CREATE TABLE IF NOT EXISTS raw.industrial_output (
     province_code        text        NOT NULL DEFAULT current_setting('ibdc.province_code')
                                      CHECK (province_code ~ '^\d{6}$'),
-    period_month         date        NOT NULL DEFAULT to_date(current_setting('ibdc.period'), 'YYYY-MM'),
+    period_month         date        NOT NULL DEFAULT raw.period_month(current_setting('ibdc.period')),
     product_code         text        NOT NULL,
     unit_code            text        NOT NULL,
     value_current_month  numeric     CHECK (value_current_month >= 0),
@@ -62,7 +86,7 @@ COMMENT ON COLUMN raw.industrial_output.base_unit IS 'Base unit of the *_base co
 CREATE TABLE IF NOT EXISTS raw.electricity_consumption (
     province_code        text        NOT NULL DEFAULT current_setting('ibdc.province_code')
                                      CHECK (province_code ~ '^\d{6}$'),
-    period_month         date        NOT NULL DEFAULT to_date(current_setting('ibdc.period'), 'YYYY-MM'),
+    period_month         date        NOT NULL DEFAULT raw.period_month(current_setting('ibdc.period')),
     division_code        text        NOT NULL CHECK (division_code ~ '^(1[3-9]|[23][0-9]|4[0-3])$'),
     consumption_10k_kwh  numeric     CHECK (consumption_10k_kwh >= 0),
     cumulative_10k_kwh   numeric     CHECK (cumulative_10k_kwh >= 0),
@@ -91,7 +115,7 @@ COMMENT ON COLUMN raw.electricity_consumption.cumulative_kwh IS 'cumulative_10k_
 CREATE TABLE IF NOT EXISTS raw.enterprises (
     province_code        text        NOT NULL DEFAULT current_setting('ibdc.province_code')
                                      CHECK (province_code ~ '^\d{6}$'),
-    period_month         date        NOT NULL DEFAULT to_date(current_setting('ibdc.period'), 'YYYY-MM'),
+    period_month         date        NOT NULL DEFAULT raw.period_month(current_setting('ibdc.period')),
     uscc                 text        NOT NULL CHECK (uscc ~ '^[0-9A-HJ-NPQRTUWXY]{18}$'),
     name                 text        NOT NULL CHECK (name <> ''),
     city                 text        NOT NULL,
@@ -132,7 +156,7 @@ COMMENT ON COLUMN raw.enterprises.status IS 'Registration status (登记状态):
 CREATE TABLE IF NOT EXISTS raw.equipment_telemetry (
     province_code   text        NOT NULL DEFAULT current_setting('ibdc.province_code')
                                 CHECK (province_code ~ '^\d{6}$'),
-    period_day      date        NOT NULL DEFAULT current_setting('ibdc.period')::date,
+    period_day      date        NOT NULL DEFAULT raw.period_day(current_setting('ibdc.period')),
     device_id       text        NOT NULL,
     enterprise_code text        NOT NULL,
     ts              timestamptz NOT NULL,
@@ -146,6 +170,24 @@ CREATE TABLE IF NOT EXISTS raw.equipment_telemetry (
     loaded_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (province_code, period_day, device_id, ts)
 );
+-- Upgrade of tables created with the lax period defaults (to_date, ::date): only what is still to do.
+DO $$
+DECLARE
+    col record;
+BEGIN
+    FOR col IN
+        SELECT a.attrelid::regclass AS tbl, a.attname AS name
+        FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid IN ('raw.industrial_output'::regclass, 'raw.electricity_consumption'::regclass,
+                             'raw.enterprises'::regclass, 'raw.equipment_telemetry'::regclass)
+          AND a.attname IN ('period_month', 'period_day')
+          AND position('raw.period_' IN pg_get_expr(d.adbin, d.adrelid)) = 0
+    LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT raw.%I(current_setting(%L))',
+                       col.tbl, col.name, col.name, 'ibdc.period');
+    END LOOP;
+END
+$$;
 COMMENT ON TABLE raw.equipment_telemetry IS
     'Hourly equipment telemetry from enterprises'' IoT devices: runtime (minutes), output (units), energy (kWh).';
 COMMENT ON COLUMN raw.equipment_telemetry.energy_kwh IS 'Energy used in the hour, kWh (base unit)';
@@ -198,16 +240,18 @@ DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'raw.load_audit'::regclass
                    AND conname = 'load_audit_outcome_check'
-                   AND pg_get_constraintdef(oid) LIKE '%not_published%') THEN
+                   AND pg_get_constraintdef(oid) LIKE '%abandoned%') THEN
         ALTER TABLE raw.load_audit DROP CONSTRAINT IF EXISTS load_audit_outcome_check;
         ALTER TABLE raw.load_audit ADD CONSTRAINT load_audit_outcome_check
-            CHECK (outcome IN ('running', 'succeeded', 'failed', 'not_released', 'not_published'));
+            CHECK (outcome IN ('running', 'succeeded', 'failed', 'abandoned', 'not_released', 'not_published'));
     END IF;
 END
 $$;
 COMMENT ON COLUMN raw.load_audit.outcome IS
-    'running (left behind: an interrupted attempt), succeeded, failed, not_released (the source has nothing for '
-    'the period yet; nothing loaded, the partition unchanged), not_published (the statistical calendar never '
-    'publishes the period on its own, as January; nothing loaded)';
+    'running (an attempt under way), succeeded, failed, abandoned (the attempt''s session ended before it finished, '
+    'a killed worker or a session cut off by a timeout; closed so by the partition''s next attempt, the partition '
+    'unchanged), not_released (the source has nothing for the period yet; nothing loaded, the partition '
+    'unchanged), not_published (the statistical calendar never publishes the period on its own, as January; '
+    'nothing loaded)';
 COMMENT ON COLUMN raw.load_audit.rows_previous IS
     'records in of the last successful load of the partition, when this load was checked against it';

@@ -7,26 +7,39 @@ seeing the old partition until the commit; a load killed mid-COPY rolls back and
 was. A transaction-scoped advisory lock on the partition makes a second load of the same partition
 wait instead of interleaving; loads of other partitions do not block each other.
 
-Pages arrive as an iterator, so the caller can fetch and parse the next page while this one is
-being copied. Every attempt writes an audit row, committed separately so failures are recorded too.
+What is loaded is read under that lock (:func:`replace_partition` calls the caller's ``read`` once it
+holds it), so of two loads racing, the one committed last loaded the manifest that was current when
+it held the lock: never an older one. Pages arrive as an iterator, so the caller can fetch and parse
+the next page while this one is being copied.
+
+Every attempt writes an audit row, committed separately so failures are recorded too. An attempt
+holds a session advisory lock of its own, ``(ATTEMPT_LOCK_CLASS, hashtext(batch_id))``, while it
+lives; a ``running`` row whose attempt lock is free belongs to an attempt whose session ended without
+closing it (a killed worker, a session cut off by a timeout), and the next attempt of the partition
+closes it as ``abandoned``. Sessions have the timeouts of :mod:`ibdc.loading.sessions`.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pyarrow.csv as pacsv
 
-from ibdc.datasets import DatasetSpec
-from ibdc.errors import PermanentError
+from ibdc.datasets import DATASETS, DatasetSpec
+from ibdc.errors import PermanentError, TransientError
 from ibdc.landing.raw_zone import ChecksumMismatch
+from ibdc.loading import sessions
 from ibdc.parsing.base import PageRows, Reject
+from ibdc.periods import check_period
+
+log = logging.getLogger(__name__)
 
 DDL = Path(__file__).with_name("ddl.sql")
 COPY_BATCH_ROWS = 50_000
@@ -34,6 +47,9 @@ CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 # What PostgreSQL text cannot hold: NUL, and surrogate code points (not UTF-8). The quarantine stores
 # them escaped as JSON writes them (see storable).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# First key of the two-key advisory locks a load attempt holds while it lives (the one-key space of
+# the partition locks is a different one): 0x1BDC, "IBDC".
+ATTEMPT_LOCK_CLASS = 0x1BDC
 
 
 class QuarantineThresholdExceeded(PermanentError):
@@ -56,6 +72,20 @@ class WarehouseNotProvisioned(PermanentError):
     pass
 
 
+class PartitionBusy(TransientError):
+    """Another session held the partition's lock for longer than the lock timeout (a load of the
+    same partition, or a dead one not cut off yet): try again later."""
+
+
+@dataclass(frozen=True)
+class PartitionRead:
+    """What a load reads once it holds its partition's lock: the manifest's version (its
+    ``extract_id``) and the parsed pages it lists."""
+
+    manifest_version: str | None
+    pages: Iterable[PageRows]
+
+
 def ensure_schema(conn: psycopg.Connection) -> None:
     """The raw tables (idempotent DDL): applied by the warehouse's provisioning, as its administrator
     (:func:`ibdc.governance.provision`), never by a load."""
@@ -76,33 +106,61 @@ def load_partition(
     max_quarantine_share: float,
     accept_fewer_records: bool = False,
 ) -> LoadResult:
-    """Replace one partition (see the module's docstring).
+    """Replace one partition with ``pages`` already chosen by the caller (see :func:`replace_partition`,
+    which a load from the raw zone uses so that it reads its manifest under the partition's lock)."""
+    return replace_partition(
+        dsn,
+        spec,
+        province,
+        period,
+        lambda: PartitionRead(manifest_version, pages),
+        manifest_key,
+        max_quarantine_share,
+        accept_fewer_records,
+    )
 
-    Raises :class:`QuarantineThresholdExceeded` when more than ``max_quarantine_share`` of the records
-    are invalid (and more than one record: a single invalid record never fails a partition), and
-    :class:`FewerRecordsThanLastLoad` when the records in are fewer than ``spec.min_share_of_last_load``
-    of the last successful load's (unless ``accept_fewer_records``); the partition is then unchanged
-    and the audit row says why (with both counts).
+
+def replace_partition(
+    dsn: str,
+    spec: DatasetSpec,
+    province: str,
+    period: str,
+    read: Callable[[], PartitionRead],
+    manifest_key: str,
+    max_quarantine_share: float,
+    accept_fewer_records: bool = False,
+) -> LoadResult:
+    """Replace one partition (see the module's docstring) with what ``read()`` returns, called once the
+    partition's lock is held.
+
+    Raises :class:`~ibdc.periods.InvalidPeriod` for a period not of the dataset's cadence (before
+    anything is touched); :class:`PartitionBusy` (transient) when the partition's lock is not had
+    within the lock timeout; :class:`QuarantineThresholdExceeded` when more than
+    ``max_quarantine_share`` of the records are invalid (and more than one record: a single invalid
+    record never fails a partition), and :class:`FewerRecordsThanLastLoad` when the records in are
+    fewer than ``spec.min_share_of_last_load`` of the last successful load's (unless
+    ``accept_fewer_records``); the partition is then unchanged and the audit row says why (with both
+    counts). Whatever ``read`` or the pages raise fails the load the same way.
     """
-    batch_id = uuid.uuid4()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    check_period(spec.cadence, period)
+    with sessions.connect(dsn, autocommit=True) as conn:
         if conn.execute("SELECT to_regclass(%s) IS NULL", (spec.table,)).fetchone()[0]:
             raise WarehouseNotProvisioned(
                 f"{spec.table} does not exist (or {conn.info.user} may not see it): an administrator"
                 " provisions the warehouse first (ibdc up, or ibdc provision)"
             )
-        conn.execute(
-            "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
-            " manifest_version, checksum_verified, started_at, outcome)"
-            " VALUES (%s, %s, %s, %s, %s, %s, false, clock_timestamp(), 'running')",
-            (batch_id, spec.name, province, period, manifest_key, manifest_version),
-        )
-        previous = None
+        batch_id = _begin_attempt(conn, spec.name, province, period, manifest_key)
+        _close_abandoned(conn, spec.name, province, period, batch_id)
+        previous, manifest_version, rows_in = None, None, 0
         try:
             with conn.transaction():
-                rows_in, rows_loaded, rejects = _replace_partition(conn, spec, province, period, pages, batch_id)
-                # Read under the partition's lock (taken by _replace_partition): a load that finished
-                # meanwhile is the one compared with.
+                _lock_partition(conn, spec.name, province, period)
+                snapshot = read()
+                manifest_version = snapshot.manifest_version
+                rows_in, rows_loaded, rejects = _replace_partition(
+                    conn, spec, province, period, snapshot.pages, batch_id
+                )
+                # Read under the partition's lock: a load that finished meanwhile is the one compared with.
                 previous = _last_loaded_rows(conn, spec.name, province, period)
                 if previous and rows_in < previous * spec.min_share_of_last_load and not accept_fewer_records:
                     raise FewerRecordsThanLastLoad(
@@ -121,19 +179,79 @@ def load_partition(
                     )
         except Exception as exc:
             counted = rows_in if isinstance(exc, FewerRecordsThanLastLoad) else None
-            conn.execute(
-                "UPDATE raw.load_audit SET outcome = 'failed', error = %s, finished_at = clock_timestamp(),"
-                " checksum_verified = %s, rows_in = %s, rows_previous = %s WHERE batch_id = %s",
-                (storable(str(exc)[:2000]), not isinstance(exc, ChecksumMismatch), counted, previous, batch_id),
-            )
+            try:
+                conn.execute(
+                    "UPDATE raw.load_audit SET outcome = 'failed', error = %s, finished_at = clock_timestamp(),"
+                    " checksum_verified = %s, rows_in = %s, rows_previous = %s,"
+                    " manifest_version = coalesce(%s, manifest_version) WHERE batch_id = %s",
+                    (
+                        storable(str(exc)[:2000]),
+                        not isinstance(exc, ChecksumMismatch),
+                        counted,
+                        previous,
+                        manifest_version,
+                        batch_id,
+                    ),
+                )
+            except psycopg.Error:  # the session is gone (cut off, killed): the next attempt closes the row
+                log.warning("%s %s %s: batch %s left running (session lost)", spec.name, province, period, batch_id)
             raise
         conn.execute(
             "UPDATE raw.load_audit SET outcome = 'succeeded', checksum_verified = true, rows_in = %s,"
-            " rows_loaded = %s, rows_quarantined = %s, rows_previous = %s, finished_at = clock_timestamp()"
-            " WHERE batch_id = %s",
-            (rows_in, rows_loaded, len(rejects), previous, batch_id),
+            " rows_loaded = %s, rows_quarantined = %s, rows_previous = %s, finished_at = clock_timestamp(),"
+            " manifest_version = %s WHERE batch_id = %s",
+            (rows_in, rows_loaded, len(rejects), previous, manifest_version, batch_id),
         )
     return LoadResult(str(batch_id), rows_in, rows_loaded, len(rejects))
+
+
+def partition_lock_key(dataset: str, province: str, period: str) -> str:
+    """The text whose ``hashtext`` keys the partition's transaction advisory lock."""
+    return f"{dataset}|{province}|{period}"
+
+
+def _begin_attempt(conn: psycopg.Connection, dataset: str, province: str, period: str, manifest_key: str) -> uuid.UUID:
+    """A new batch id, its attempt lock held by this session (taken before its audit row exists, so
+    a ``running`` row with a free attempt lock is never a live attempt's), and its ``running`` row."""
+    while True:
+        batch_id = uuid.uuid4()
+        taken = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (ATTEMPT_LOCK_CLASS, str(batch_id))
+        ).fetchone()[0]
+        if taken:  # else: a live attempt's batch id hashes alike (1 in 2^32): draw another
+            break
+    conn.execute(
+        "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
+        " checksum_verified, started_at, outcome) VALUES (%s, %s, %s, %s, %s, false, clock_timestamp(), 'running')",
+        (batch_id, dataset, province, period, manifest_key),
+    )
+    return batch_id
+
+
+def _close_abandoned(conn: psycopg.Connection, dataset: str, province: str, period: str, batch_id: uuid.UUID) -> None:
+    """Close as ``abandoned`` the partition's ``running`` rows whose attempt lock is free (their session
+    ended); a live attempt (one waiting for the partition's lock, say) keeps its lock and its row."""
+    closed = conn.execute(
+        "WITH candidates AS MATERIALIZED (SELECT batch_id FROM raw.load_audit WHERE dataset = %s"
+        " AND province_code = %s AND period = %s AND outcome = 'running' AND batch_id <> %s)"
+        " UPDATE raw.load_audit a SET outcome = 'abandoned', finished_at = clock_timestamp(),"
+        " error = 'abandoned: the attempt''s session ended before it finished; closed by batch ' || %s"
+        " FROM candidates c WHERE a.batch_id = c.batch_id AND a.outcome = 'running'"
+        " AND pg_try_advisory_xact_lock(%s, hashtext(c.batch_id::text)) RETURNING a.batch_id",
+        (dataset, province, period, batch_id, str(batch_id), ATTEMPT_LOCK_CLASS),
+    ).fetchall()
+    for (other,) in closed:
+        log.warning("%s %s %s: batch %s closed as abandoned (its session had ended)", dataset, province, period, other)
+
+
+def _lock_partition(conn: psycopg.Connection, dataset: str, province: str, period: str) -> None:
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(dataset, province, period),))
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
+        raise PartitionBusy(
+            f"{dataset} {province} {period}: another session held the partition's lock beyond the lock timeout"
+            f" ({exc.diag.message_primary}); try again later"
+        ) from exc
 
 
 def storable(text: str) -> str:
@@ -156,8 +274,10 @@ def _last_loaded_rows(conn: psycopg.Connection, dataset: str, province: str, per
 def record_unloaded(dsn: str, dataset: str, province: str, period: str, manifest_key: str, outcome: str, why: str):
     """An audit row for a partition that is not loaded because the source has nothing for it:
     ``not_released`` (not yet) or ``not_published`` (the calendar never publishes it on its own).
-    Nothing else is touched: what was loaded for the partition stays as it was."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    Nothing else is touched: what was loaded for the partition stays as it was. Raises
+    :class:`~ibdc.periods.InvalidPeriod` for a period not of the dataset's cadence."""
+    check_period(DATASETS[dataset].cadence, period)
+    with sessions.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO raw.load_audit (batch_id, dataset, province_code, period, manifest_key,"
             " checksum_verified, rows_in, rows_loaded, rows_quarantined, started_at, finished_at, outcome, error)"
@@ -173,7 +293,8 @@ def _set(conn: psycopg.Connection, **settings: str) -> None:
 
 
 def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[int, int, list[Reject]]:
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{spec.name}|{province}|{period}",))
+    """The partition's rows and quarantine replaced by ``pages``' (under its lock, in the caller's
+    transaction); returns (records in, rows loaded, rejects)."""
     _set(conn, batch_id=str(batch_id), province_code=province, period=period)
     rows_in, rows_loaded, rejects = 0, 0, []
     with conn.cursor() as cur:
