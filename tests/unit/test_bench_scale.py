@@ -1,0 +1,45 @@
+"""The scale benchmark's choices and verdict (issue 13): one province per style that serves telemetry,
+and the target read from the figures (peak under 1 GB, the larger size within 20% of the smaller)."""
+
+from ibdc import bench_scale
+from ibdc.bench_scale import Measured
+from ibdc.sources.registry import source_for
+
+
+def test_one_province_of_each_style_that_serves_telemetry():
+    chosen = bench_scale.provinces_by_style()
+    assert set(chosen) == {"rest_json", "app_key", "signed_gateway", "jsonp", "csv_download"}
+    for style, province in chosen.items():
+        assert source_for(province, bench_scale.DATASET).style == style
+
+
+def _measured(readings: int, extract_mb: float, load_mb: float) -> Measured:
+    return Measured(
+        "jsonp",
+        "140000",
+        readings,
+        rows=[readings] * 3,
+        extract_mb=[extract_mb] * 3,
+        load_mb=[load_mb] * 3,
+        extract_rps=[1.0, 2.0, 3.0],
+        load_rps=[1.0, 2.0, 3.0],
+        imports_mb=[90.0] * 3,
+    )
+
+
+def _verdict(*results: Measured) -> list[str]:
+    lines: list[str] = []
+    bench_scale.report(list(results), say=lines.append)
+    return lines
+
+
+def test_memory_that_grows_with_the_partition_misses_the_target():
+    lines = _verdict(_measured(60_000, 150, 120), _measured(300_000, 200, 125))
+    assert "scale_jsonp_extract_peak_growth: 1.33 (150 -> 200 MB, 60,000 -> 300,000 readings) NOT met" in lines
+    assert "scale_jsonp_load_peak_growth: 1.04 (120 -> 125 MB, 60,000 -> 300,000 readings) met" in lines
+    assert lines[-1].endswith("NOT met")
+
+
+def test_flat_memory_under_a_gigabyte_meets_it():
+    assert _verdict(_measured(60_000, 150, 120), _measured(300_000, 170, 130))[-1].endswith(": met")
+    assert _verdict(_measured(60_000, 1100, 120))[-1].endswith("NOT met")  # one size: only the 1 GB bound
