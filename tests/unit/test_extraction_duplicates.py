@@ -1,12 +1,15 @@
 """Records served more than once across (and within) pages: found column-wise, reported exactly as the
 record-by-record scan they replace reported them."""
 
+import gc
 import random
+import weakref
 
 import pyarrow as pa
 
 from ibdc.formats.base import DecodedPage, table_from_records
 from ibdc.schemas import EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT
+from ibdc.sources.adapters import repeats
 from ibdc.sources.adapters.base import Extraction, RawPage
 from ibdc.sources.registry import load_registry
 
@@ -98,3 +101,47 @@ def test_no_repeats_no_duplicates_and_adding_a_page_recomputes():
     assert ex.duplicates == [
         {"page": 1, "index": 0, "key": ["D1", "2025-06-03T03:00:00Z"], "first": [0, 3], "identical": True}
     ]
+
+
+def _random_output_tables(rnd: random.Random, pages: int, most: int) -> list[pa.Table]:
+    return [
+        table_from_records(
+            INDUSTRIAL_OUTPUT,
+            [
+                {
+                    "province_code": "220000",
+                    "period": "2025-06",
+                    "product_code": rnd.choice(["cement", "crude_steel", "pig_iron", None, "ethylene"]),
+                    "product_name": "x",
+                    "unit": "10k_tonnes",
+                    "current_month": rnd.choice(["1", "2", None]),
+                    "cumulative": "5",
+                }
+                for _ in range(rnd.randint(0, most))
+            ],
+        )
+        for _ in range(pages)
+    ]
+
+
+def test_pages_cut_into_chunks_and_a_filter_that_flags_every_key_agree_with_the_scan(monkeypatch):
+    """Repeats across the chunks a page is digested in, and a filter so small that nearly every key
+    is flagged as maybe served before: only the real repeats are reported."""
+    monkeypatch.setattr(repeats, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(repeats, "FILTER_BITS", 8)
+    rnd = random.Random(11)
+    for _ in range(30):
+        tables = _random_output_tables(rnd, rnd.randint(1, 5), 9)
+        assert _extraction(INDUSTRIAL_OUTPUT, tables).duplicates == _scan(INDUSTRIAL_OUTPUT, tables)
+
+
+def test_an_extraction_keeps_no_page_table():
+    """What finding repeats keeps of a page is digests, not its decoded table (which grew with the
+    partition): once added, a page's table is freed."""
+    table = table_from_records(EQUIPMENT_TELEMETRY, [_reading("D1", h, "1") for h in range(24)])
+    freed = weakref.ref(table)
+    ex = _extraction(EQUIPMENT_TELEMETRY, [table])
+    del table
+    gc.collect()
+    assert freed() is None
+    assert ex.records_distinct == 24

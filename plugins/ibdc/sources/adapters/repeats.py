@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from ibdc.schemas import RecordSchema
 
 FILTER_BITS = 1 << 26  # 8 MiB; flags about 1.8% of the records wrongly at 1.2 million, checked exactly later
+CHUNK_ROWS = 8192  # records of a page turned into Python values at a time
 
 
 class RepeatIndex:
@@ -43,10 +44,25 @@ class RepeatIndex:
         self._found: list[dict] | None = []
 
     def add(self, page: int, table: pa.Table) -> None:
-        """Add page ``page`` (pages are added in order, from 0)."""
+        """Add page ``page`` (pages are added in order, from 0), :data:`CHUNK_ROWS` records at a
+        time (a page holding a whole partition never becomes Python objects all at once)."""
         if page != len(self._keys):
             raise ValueError(f"page {page} added after {len(self._keys)} pages")
-        rows = list(zip(*(table.column(name).to_pylist() for name in self.schema.names), strict=True))
+        keys: list[pa.Array] = []
+        rows: list[pa.Array] = []
+        for start in range(0, table.num_rows, CHUNK_ROWS):
+            key_digests, row_digests = self._digests(page, start, table.slice(start, CHUNK_ROWS))
+            keys.append(key_digests)
+            rows.append(row_digests)
+        self._keys.append(pa.concat_arrays(keys) if keys else pa.array([], pa.int64()))
+        self._rows.append(pa.concat_arrays(rows) if rows else pa.array([], pa.int64()))
+        if self._flagged:
+            self._found = None
+
+    def _digests(self, page: int, start: int, part: pa.Table) -> tuple[pa.Array, pa.Array]:
+        """The key and record digests of ``part`` (records ``start``... of page ``page``), flagging
+        in the filter the records whose key may have been served before."""
+        rows = list(zip(*(part.column(name).to_pylist() for name in self.schema.names), strict=True))
         keys = list(map(self._key_of, rows))
         key_digests = list(map(hash, keys))
         bits, mask = self._bits, FILTER_BITS - 1
@@ -55,13 +71,10 @@ class RepeatIndex:
             byte, bit = at >> 3, 1 << (at & 7)
             if bits[byte] & bit:
                 key = keys[index]
-                self._flagged[(page, index)] = [key] if self._single_key else list(key)
+                self._flagged[(page, start + index)] = [key] if self._single_key else list(key)
             else:
                 bits[byte] |= bit
-        self._keys.append(pa.array(key_digests, pa.int64()))
-        self._rows.append(pa.array(list(map(hash, rows)), pa.int64()))
-        if self._flagged:
-            self._found = None
+        return pa.array(key_digests, pa.int64()), pa.array(list(map(hash, rows)), pa.int64())
 
     def repeats(self) -> list[dict]:
         if self._found is None:
