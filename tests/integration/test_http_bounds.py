@@ -68,7 +68,7 @@ class Portal:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -190,14 +190,50 @@ def test_a_body_dripped_a_byte_at_a_time_is_cut_off_at_the_deadline(portal):
     assert kind_of(err.value) is ErrorKind.TRANSIENT
 
 
+def test_headers_dripped_a_byte_at_a_time_are_cut_off_at_the_deadline(portal):
+    """The status line at once, then a header line a byte every 0.1 s for 10 s: cut off while the
+    portal is still dripping (before, the answer failed only when the portal stopped)."""
+    dripped_all = threading.Event()
+
+    def drip_headers(h: BaseHTTPRequestHandler) -> None:
+        h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Filler: ")
+        for _ in range(100):
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.1)
+        dripped_all.set()
+        h.close_connection = True
+
+    portal.routes["/slow-head"] = drip_headers
+    session = build_session(retries=0, timeout_s=5, answer_deadline_s=1)
+    with pytest.raises(AnswerTooSlow, match=r"127\.0\.0\.1:\d+: no whole status line and headers within 1 s") as err:
+        session.get(f"{portal.origin}/slow-head")
+    assert not dripped_all.is_set()
+    assert kind_of(err.value) is ErrorKind.TRANSIENT
+
+
 # --- Retry-After ---------------------------------------------------------------------------------
 
 
-def test_a_retry_after_within_the_maximum_is_waited(portal, monkeypatch):
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """The waits the test's own thread sleeps, recorded, not slept (the portals' threads still sleep)."""
     import urllib3.util.retry
 
-    waits: list[float] = []
-    monkeypatch.setattr(urllib3.util.retry.time, "sleep", waits.append)
+    recorded: list[float] = []
+    sleep = time.sleep
+
+    def record(seconds: float) -> None:
+        if threading.current_thread() is threading.main_thread():
+            recorded.append(seconds)
+        else:
+            sleep(seconds)
+
+    monkeypatch.setattr(urllib3.util.retry.time, "sleep", record)
+    return recorded
+
+
+def test_a_retry_after_within_the_maximum_is_waited(portal, waits):
     calls = iter([answer(429, headers={"Retry-After": "45"}), answer(200, b"[]")])
     portal.routes["/limited"] = lambda h: next(calls)(h)
     resp = build_session(retries=2, retry_after_max_s=60).get(f"{portal.origin}/limited")
@@ -205,11 +241,7 @@ def test_a_retry_after_within_the_maximum_is_waited(portal, monkeypatch):
 
 
 @pytest.mark.parametrize("after", ["21600", "Wed, 21 Oct 2099 07:28:00 GMT"])
-def test_a_retry_after_beyond_the_maximum_is_left_to_the_tasks_retries(portal, monkeypatch, after):
-    import urllib3.util.retry
-
-    waits: list[float] = []
-    monkeypatch.setattr(urllib3.util.retry.time, "sleep", waits.append)
+def test_a_retry_after_beyond_the_maximum_is_left_to_the_tasks_retries(portal, waits, after):
     portal.routes["/limited"] = answer(429, headers={"Retry-After": after})
     session = build_session(retries=3, retry_after_max_s=60)
     with pytest.raises(RetryAfterTooLong, match=r"/limited.*60") as err:

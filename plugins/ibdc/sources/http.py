@@ -22,9 +22,12 @@ What a source session guarantees (:func:`build_session`), whatever the adapter a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -32,6 +35,9 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -131,12 +137,74 @@ class _BoundedBody:
         return bytes(out)
 
 
+class _HeadDeadline:
+    """A urllib3 connection whose wait for an answer's status line and headers ends at
+    ``head_deadline_s``, however slowly their bytes come: past it, a watchdog shuts the socket down
+    and :class:`AnswerTooSlow` is raised (a cut-off head would otherwise pass for a whole one)."""
+
+    head_deadline_s: float
+    sock: socket.socket | None
+    host: str
+    port: int | None
+
+    def getresponse(self):  # type: ignore[no-untyped-def]
+        cut = threading.Event()
+        watchdog = threading.Timer(self.head_deadline_s, self._cut, (cut,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            response = super().getresponse()  # type: ignore[misc]
+        except Exception as exc:
+            if cut.is_set():
+                raise self._too_slow() from exc
+            raise
+        finally:
+            watchdog.cancel()
+        if cut.is_set():
+            response.close()
+            raise self._too_slow()
+        return response
+
+    def _too_slow(self) -> AnswerTooSlow:
+        return AnswerTooSlow(
+            f"{self.host}:{self.port}: no whole status line and headers within {self.head_deadline_s:g} s"
+        )
+
+    def _cut(self, cut: threading.Event) -> None:
+        cut.set()
+        sock = self.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's (also under TLS)
+
+
+def _with_head_deadline(manager: PoolManager, deadline_s: float) -> PoolManager:
+    """``manager``'s pools make :class:`_HeadDeadline` connections."""
+    attrs = {"head_deadline_s": deadline_s}
+    http_conn = type("HeadDeadlineHTTPConnection", (_HeadDeadline, HTTPConnection), attrs)
+    https_conn = type("HeadDeadlineHTTPSConnection", (_HeadDeadline, HTTPSConnection), attrs)
+    manager.pool_classes_by_scheme = {
+        "http": type("HeadDeadlineHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type("HeadDeadlineHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }
+    return manager
+
+
 class BoundedAdapter(HTTPAdapter):
-    """An adapter whose every response (redirect hops included) has a bounded body (:class:`_BoundedBody`)."""
+    """An adapter whose every answer (redirect hops included) is bounded: its status and headers
+    within ``deadline_s`` (:class:`_HeadDeadline`), then its body within ``deadline_s`` more and
+    ``max_bytes`` (:class:`_BoundedBody`)."""
 
     def __init__(self, max_bytes: int, deadline_s: float, **kwargs: Any) -> None:
         self.max_bytes, self.deadline_s = max_bytes, deadline_s
         super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _with_head_deadline(self.poolmanager, self.deadline_s)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        return _with_head_deadline(super().proxy_manager_for(proxy, **proxy_kwargs), self.deadline_s)
 
     def build_response(self, req: requests.PreparedRequest, resp: BaseHTTPResponse) -> requests.Response:
         response = super().build_response(req, resp)
