@@ -4,6 +4,7 @@ answer too big, a body dripped a byte at a time, a Retry-After of hours, a redir
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -156,6 +157,10 @@ def test_a_streamed_read_is_cut_off_at_the_cap_too(portal):
     resp = build_session(retries=0, max_answer_bytes=1_000_000).get(f"{portal.origin}/endless", stream=True)
     with pytest.raises(AnswerTooLarge):
         while resp.raw.read(8192):  # file-like use (an incremental decoder reading resp.raw)
+            pass
+    resp = build_session(retries=0, max_answer_bytes=1_000_000).get(f"{portal.origin}/endless", stream=True)
+    with pytest.raises(AnswerTooLarge):
+        for _ in io.TextIOWrapper(resp.raw, encoding="gb18030"):  # read1 / readinto
             pass
 
 

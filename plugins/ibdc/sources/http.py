@@ -7,9 +7,10 @@ What a source session guarantees (:func:`build_session`), whatever the adapter a
   ``IBDC_HTTP_MAX_ANSWER_BYTES`` (an announced ``Content-Length`` over it is refused before the body
   is read): :class:`AnswerTooLarge`, permanent (the same page asked again is as big again: the cap or
   the registry's page size must change).
-- **time**: connecting and each read wait at most ``IBDC_HTTP_TIMEOUT_S``; the whole body at most
-  ``IBDC_HTTP_ANSWER_DEADLINE_S`` from its headers, checked at every read, so a server dripping a byte
-  at a time is cut off: :class:`AnswerTooSlow`, transient.
+- **time**: connecting and each read wait at most ``IBDC_HTTP_TIMEOUT_S``; an answer's status line
+  and headers at most ``IBDC_HTTP_ANSWER_DEADLINE_S`` from the request, and its body at most as long
+  again from its headers, so a server dripping a byte at a time is cut off: :class:`AnswerTooSlow`,
+  transient.
 - **Retry-After**: waited when it asks at most ``IBDC_HTTP_RETRY_AFTER_MAX_S``; a longer one is not
   slept through: :class:`RetryAfterTooLong`, transient (the task's retries, with their own backoff,
   try later).
@@ -124,6 +125,14 @@ class _BoundedBody:
     def stream(self, amt: int | None = CHUNK_BYTES, decode_content: bool | None = None) -> Iterator[bytes]:
         while data := self._read1(amt or CHUNK_BYTES, decode_content):
             yield data
+
+    def read1(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+        return self._read1(amt if amt and amt > 0 else CHUNK_BYTES, decode_content)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def read(self, amt: int | None = None, decode_content: bool | None = None, **_: Any) -> bytes:
         """Up to ``amt`` bytes (all with None), fewer only at the end: a file's ``read``."""
