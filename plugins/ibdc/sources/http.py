@@ -246,7 +246,9 @@ class CappedRetry(Retry):
     def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
         header = response.headers.get("Retry-After")
         if header is not None and _UNCAPPED.parse_retry_after(header) > self.retry_after_max:
-            url = redact(str(getattr(response, "url", None) or "a request"))
+            pool, path = getattr(response, "_pool", None), str(getattr(response, "url", None) or "")
+            where = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else ""
+            url = redact(f"{where}{path}") or "a request"
             raise RetryAfterTooLong(
                 f"{url}: HTTP {response.status} asks to wait {header.strip()!r}, over the maximum of "
                 f"{self.retry_after_max} s: left to the task's retries"
