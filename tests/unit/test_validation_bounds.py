@@ -225,3 +225,15 @@ def test_an_arithmetic_or_encoding_error_in_a_record_is_its_reject_with_a_reason
     assert page.rows.column("value").to_pylist() == ["good"]
     (reject,) = page.rejects
     assert reject.record_position == 1 and error.__name__ in reject.reason
+
+
+@pytest.mark.parametrize(
+    ("dataset", "field"),
+    [("industrial_output", "product_code"), ("industrial_output", "cumulative"), ("industrial_output", "province_code"),
+     ("electricity_consumption", "division_code"), ("enterprises", "uscc"), ("enterprises", "phone"),
+     ("enterprises", "size_class"), ("equipment_telemetry", "energy_kwh"), ("equipment_telemetry", "ts")],
+)  # fmt: skip
+def test_a_reason_quotes_at_most_the_start_of_a_megabyte_value(dataset, field):
+    """The raw text keeps what was served; the reason names the value by its first characters."""
+    reason = _one_bad(dataset, **{field: "9" * 1_000_000})
+    assert len(reason) < 300 and (field in reason or "record is for" in reason)

@@ -67,7 +67,7 @@ Validator = Callable[[dict, dict, Records], PageRows]
 
 def _known_division(code: str) -> str:
     if code not in divisions():
-        raise ValueError(f"unknown division code {code!r} (GB/T 4754-2017 manufacturing divisions are 13-43)")
+        raise ValueError(f"unknown division code {shown(code)} (GB/T 4754-2017 manufacturing divisions are 13-43)")
     return code
 
 
@@ -108,6 +108,11 @@ EXACT = decimal.Context(
     prec=4 * (MAX_INTEGER_DIGITS + MAX_FRACTION_DIGITS),
     traps=[decimal.Inexact, decimal.Overflow, decimal.InvalidOperation, decimal.DivisionByZero],
 )
+
+
+def clipped(text: str, limit: int = 40) -> str:
+    """``text`` for a reason, cut to ``limit`` characters (a served value may be megabytes)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def shown(text: str, limit: int = 40) -> str:
@@ -272,7 +277,8 @@ def validate_records(
         try:
             rec = model.model_validate(item, context=context)
             if (rec.province_code, rec.period) != (province, period):
-                raise ValueError(f"record is for {rec.province_code} {rec.period}, partition is {province} {period}")
+                served = f"{clipped(rec.province_code)} {clipped(rec.period)}"
+                raise ValueError(f"record is for {served}, partition is {province} {period}")
             row = to_row(rec, position)
         except ValidationError as exc:
             rejects.append(Reject(obj["key"], position, records.raw_text(i), reason_of(exc)))

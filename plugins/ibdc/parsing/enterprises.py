@@ -18,7 +18,7 @@ from datetime import date, timedelta
 import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
-from ibdc.parsing.base import DivisionCode, PageRows, Records, validate_records
+from ibdc.parsing.base import DivisionCode, PageRows, Records, shown, validate_records
 from ibdc.periods import parse_period
 from ibdc.uscc import is_valid
 
@@ -60,14 +60,14 @@ class EnterpriseRecord(BaseModel, frozen=True):
     def _iso_date(cls, v: object) -> object:
         # Canonical dates are YYYY-MM-DD; pydantic alone would read "20200105" as a Unix timestamp.
         if not (isinstance(v, date) or (isinstance(v, str) and ISO_DATE.fullmatch(v))):
-            raise ValueError(f"not a YYYY-MM-DD date: {v!r}")
+            raise ValueError(f"not a YYYY-MM-DD date: {shown(v) if isinstance(v, str) else repr(v)}")
         return v
 
     @field_validator("uscc")
     @classmethod
     def _credit_code(cls, v: str) -> str:
         if not is_valid(v):
-            raise ValueError(f"invalid unified social credit code {v!r} (format or check digit)")
+            raise ValueError(f"invalid unified social credit code {shown(v)} (format or check digit)")
         return v
 
     @field_validator("size_class", "status")
@@ -75,14 +75,14 @@ class EnterpriseRecord(BaseModel, frozen=True):
     def _known_value(cls, v: str, info: ValidationInfo) -> str:
         allowed = CODE_LISTS[info.field_name]
         if v not in allowed:
-            raise ValueError(f"unknown {info.field_name.replace('_', ' ')} {v!r}; known: {', '.join(allowed)}")
+            raise ValueError(f"unknown {info.field_name.replace('_', ' ')} {shown(v)}; known: {', '.join(allowed)}")
         return v
 
     @field_validator("phone")
     @classmethod
     def _phone(cls, v: str) -> str:
         if not PHONE.fullmatch(v):
-            raise ValueError(f"malformed phone number {v!r}")
+            raise ValueError(f"malformed phone number {shown(v)}")
         return v
 
     @model_validator(mode="after")

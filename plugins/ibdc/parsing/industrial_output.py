@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
-from ibdc.parsing.base import AsciiDecimal, PageRows, Records, exact_product, validate_records
+from ibdc.parsing.base import AsciiDecimal, PageRows, Records, exact_product, shown, validate_records
 from ibdc.periods import parse_period
 from ibdc.reference import products
 
@@ -50,7 +50,7 @@ class OutputRecord(BaseModel, frozen=True):
     @classmethod
     def _known_product(cls, v: str) -> str:
         if v not in products():
-            raise ValueError(f"unknown product code {v!r}")
+            raise ValueError(f"unknown product code {shown(v)}")
         return v
 
     @field_validator("current_month", mode="wrap")
@@ -75,7 +75,7 @@ class OutputRecord(BaseModel, frozen=True):
     def _consistent(self) -> OutputRecord:
         expected_unit = products()[self.product_code].unit_code
         if self.unit != expected_unit:
-            raise ValueError(f"unit {self.unit!r} for {self.product_code}, catalogue says {expected_unit!r}")
+            raise ValueError(f"unit {shown(self.unit)} for {self.product_code}, catalogue says {expected_unit!r}")
         if self.current_month is not None and self.current_month > self.cumulative:
             raise ValueError(f"current month {self.current_month} exceeds cumulative {self.cumulative}")
         return self
