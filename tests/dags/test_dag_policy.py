@@ -60,7 +60,7 @@ def test_extract_dags_run_at_their_cadence_on_data_intervals_with_validated_para
         dag = dagbag.dags[f"ibdc_extract_{name}"]
         assert isinstance(dag.timetable, CronDataIntervalTimetable), name
         assert f"cadence:{spec.cadence}" in dag.tags
-        assert dag.params.get_param("provinces").schema["items"]["pattern"] == r"^\d{6}$"
+        assert dag.params.get_param("provinces").schema["items"]["pattern"] == r"^[0-9]{6}$"
         period = dag.params.get_param("period")
         good, bad = ("2025-06", "2025-13") if spec.cadence == "monthly" else ("2025-06-03", "2025-06-32")
         assert period.resolve(good) == good
