@@ -80,7 +80,8 @@ def extract_load_dag(dataset: str):
     def extract_load():
         @task
         def plan(params=None, data_interval_start=None) -> list[dict]:
-            return plan_partitions(dataset, params, data_interval_start)
+            with retry_policy():  # a malformed period (InvalidPeriod, permanent) fails at once
+                return plan_partitions(dataset, params, data_interval_start)
 
         @task(map_index_template="{{ partition_label }}", retries=3)
         def extract(partition: dict) -> dict:

@@ -510,3 +510,21 @@ def test_a_malformed_period_is_refused_before_anything_is_written(services, ware
             }
         )
     assert warehouse.execute("SELECT count(*) FROM raw.load_audit").fetchone()[0] == before
+
+
+def test_a_load_session_carries_its_timeouts_and_server_side_keepalives(services):
+    """As the server sees them: without its own keepalives a server probes a silent client after 2 h."""
+    with sessions.connect(services.loader) as conn:
+        shown = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout',"
+                " 'idle_in_transaction_session_timeout', 'tcp_keepalives_idle', 'client_connection_check_interval')"
+            ).fetchall()
+        )
+    assert shown == {
+        "statement_timeout": "900000",
+        "lock_timeout": "600000",
+        "idle_in_transaction_session_timeout": "300000",
+        "tcp_keepalives_idle": "60",
+        "client_connection_check_interval": "10000",
+    }

@@ -5,8 +5,9 @@ must not block the partition for hours. Each session therefore has (settings ``p
 a connect timeout; a statement timeout (a partition's COPY included); a lock timeout (a load waiting
 for another load of its partition gives up, :class:`~ibdc.loading.postgres.PartitionBusy`, transient);
 an idle-in-transaction timeout (a client silent inside a transaction loses its session, so its locks
-are released and its transaction rolled back); and TCP keepalives, so a peer gone from the network is
-noticed by both ends.
+are released and its transaction rolled back); and TCP keepalives on both ends (the server's default
+probes a silent client only after two hours), plus the server checking for a client gone during a
+long statement (``client_connection_check_interval``), so a peer gone from the network is noticed.
 """
 
 from __future__ import annotations
@@ -22,14 +23,20 @@ def _ms(seconds: float) -> int:
 
 
 def session_params(dsn: str, settings: Settings | None = None) -> dict[str, str | int]:
-    """libpq connection parameters for ``dsn``'s sessions: ``connect_timeout``, ``keepalives*`` and
-    ``options`` setting ``statement_timeout``, ``lock_timeout`` and
-    ``idle_in_transaction_session_timeout`` (milliseconds), after any ``options`` the DSN has."""
+    """libpq connection parameters for ``dsn``'s sessions: ``connect_timeout``, the client's
+    ``keepalives*`` and ``options`` setting the server's ``statement_timeout``, ``lock_timeout``,
+    ``idle_in_transaction_session_timeout`` (milliseconds), ``tcp_keepalives_*`` (seconds, as the
+    client's) and ``client_connection_check_interval`` (the keepalive interval), after any
+    ``options`` the DSN has."""
     s = settings or get_settings()
     timeouts = (
         f"-c statement_timeout={_ms(s.pg_statement_timeout_s)}"
         f" -c lock_timeout={_ms(s.pg_lock_timeout_s)}"
         f" -c idle_in_transaction_session_timeout={_ms(s.pg_idle_in_transaction_timeout_s)}"
+        f" -c tcp_keepalives_idle={s.pg_keepalives_idle_s}"
+        f" -c tcp_keepalives_interval={s.pg_keepalives_interval_s}"
+        f" -c tcp_keepalives_count={s.pg_keepalives_count}"
+        f" -c client_connection_check_interval={_ms(s.pg_keepalives_interval_s)}"
     )
     own = conninfo_to_dict(dsn).get("options")
     return {
