@@ -24,9 +24,13 @@ from tests.unit.validator_strategies import mutated_records, validate
 
 pytestmark = pytest.mark.integration
 
-# A partition no other test loads.
+# Partitions no other test loads, in the past (the marts' freshness tests refuse a month loaded more
+# than a month before it ends); emptied before and after (_own_partitions).
 PROVINCE = "540000"
-PERIOD = {"equipment_telemetry": "2031-06-03"}
+PERIOD = {"equipment_telemetry": "2012-06-03"}
+HOSTILE_PERIOD = {"equipment_telemetry": "2012-06-04"}
+MONTHS = ("2012-06-01", "2012-07-01")
+DAYS = ("2012-06-03", "2012-06-04")
 LOADS = settings(
     max_examples=30,
     deadline=None,
@@ -37,7 +41,50 @@ LOADS = settings(
 
 
 def _period(dataset: str) -> str:
-    return PERIOD.get(dataset, "2031-06")
+    return PERIOD.get(dataset, "2012-06")
+
+
+def _hostile_period(dataset: str) -> str:
+    return HOSTILE_PERIOD.get(dataset, "2012-07")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_partitions(services):
+    """This module's partitions, emptied before and after (as the administrator): the raw tables,
+    quarantine and audit, and what a dbt run meanwhile took from them into the snapshots and the
+    incremental marts, so that no other test (the marts' checks) sees the generated records."""
+
+    def empty():
+        periods = [m[:7] for m in MONTHS] + list(DAYS)
+        with psycopg.connect(services.warehouse, autocommit=True) as conn, conn.transaction():
+            for spec in DATASETS.values():
+                column, values = ("period_day", DAYS) if spec.cadence == "daily" else ("period_month", MONTHS)
+                conn.execute(
+                    f"DELETE FROM {spec.table} WHERE province_code = %s AND {column} = ANY(%s::date[])",
+                    (PROVINCE, list(values)),
+                )
+            for table in ("raw.quarantine", "raw.load_audit"):
+                conn.execute(f"DELETE FROM {table} WHERE province_code = %s AND period = ANY(%s)", (PROVINCE, periods))
+            for table, column, values in DERIVED:
+                if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]:
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE province_code = %s AND {column} = ANY(%s::date[])",
+                        (PROVINCE, list(values)),
+                    )
+
+    empty()
+    yield
+    empty()
+
+
+# What dbt keeps from a raw partition across runs (snapshots, incremental marts).
+DERIVED = [
+    *((f"snapshots.snap_{d}", "period_month", MONTHS) for d in ("enterprises", "industrial_output",
+                                                                 "electricity_consumption")),
+    ("marts.mart_equipment_oee_enterprise_daily", "period_day", DAYS),
+    ("marts.mart_equipment_oee_province_daily", "period_day", DAYS),
+    ("marts.mart_digital_scorecard_monthly", "period_month", MONTHS),
+]  # fmt: skip
 
 
 def _distinct_keys(dataset: str, records: list[dict]) -> list[dict]:
@@ -123,8 +170,6 @@ def test_every_row_validation_passes_is_copied_into_its_table(services, dataset)
 
 # --- the faults named in the issue, each in a record of its own -----------------------------------------
 
-HOSTILE_PERIOD = {"equipment_telemetry": "2031-06-04"}
-
 
 def _uscc(n: int) -> str:
     first = f"9154000000000{n:04d}"
@@ -133,7 +178,7 @@ def _uscc(n: int) -> str:
 
 def _hostile(dataset: str) -> tuple[list[dict], int]:
     """Valid records and hostile ones of ``dataset`` (each key distinct); how many are valid."""
-    period = HOSTILE_PERIOD.get(dataset, "2031-07")
+    period = _hostile_period(dataset)
     if dataset == "industrial_output":
         valid = [("cement", "1.5E+3", "12345678901234567890.123456789012"), ("industrial_robots", "-0", "0")]
         bad = [("automobiles", "1", "1E+200000"), ("crude_oil_processed", "1", "1e99999999"),
@@ -153,24 +198,24 @@ def _hostile(dataset: str) -> tuple[list[dict], int]:
     if dataset == "enterprises":
         base = {"name": "拉萨示例\t机械\n有限公司", "province_code": PROVINCE, "city": "拉萨市", "division_code": "34",
                 "size_class": "small", "legal_representative": "扎西\\N", "phone": "13912345678",
-                "iot_adopted": "true", "fiveg_adopted": "false", "registered_on": "2016-03-01",
-                "updated_on": "2025-06-30", "status": "active", "period": period}  # fmt: skip
+                "iot_adopted": "true", "fiveg_adopted": "false", "registered_on": "2006-03-01",
+                "updated_on": "2012-06-30", "status": "active", "period": period}  # fmt: skip
         changes = [{}, {"phone": "0891-6831234"}, {"uscc": _uscc(3) + "\n"}, {"phone": "13912345678\n"},
                    {"phone": "１３９１２３４５６７８"}, {"name": "x\x00"},
-                   {"registered_on": "2016-03-01\n"}]  # fmt: skip
+                   {"registered_on": "2006-03-01\n"}]  # fmt: skip
         return [{**base, "uscc": _uscc(i), **c} for i, c in enumerate(changes)], 2
     base = {"enterprise_code": _uscc(1), "runtime_min": "60", "output_units": "12", "energy_kwh": "4.5",
             "fault_code": None}  # fmt: skip
     changes = [
-        {"ts": "2031-06-04T00:00:00Z"}, {"ts": "2031-06-04T13:00:00+08:00"}, {"ts": "2031-06-03T22:00:00-02:00"},
-        {"ts": "2031-06-04T23:00:00Z", "output_units": "999999999", "energy_kwh": "1e19"},
-        {"ts": "2031-06-04T24:00:00Z"}, {"ts": "2031-06-04T99:00:00Z"}, {"ts": "2031-06-04T05:00:00+25:00"},
-        {"ts": "2031-06-04T05:00:00+14:61"}, {"ts": "2031-06-04T01:00:00+08:00"},
-        {"ts": "2031-06-04T05:00:00Z", "energy_kwh": "1E+200000"},
-        {"ts": "2031-06-04T05:00:00Z", "energy_kwh": "1e99999999"},
-        {"ts": "2031-06-04T05:00:00Z", "enterprise_code": _uscc(1) + "\n"},
-        {"ts": "2031-06-04T05:00:00Z", "runtime_min": "60\n"},
-        {"ts": "2031-06-04T05:00:00Z", "output_units": "2147483648"},
+        {"ts": "2012-06-04T00:00:00Z"}, {"ts": "2012-06-04T13:00:00+08:00"}, {"ts": "2012-06-03T22:00:00-02:00"},
+        {"ts": "2012-06-04T23:00:00Z", "output_units": "999999999", "energy_kwh": "1e19"},
+        {"ts": "2012-06-04T24:00:00Z"}, {"ts": "2012-06-04T99:00:00Z"}, {"ts": "2012-06-04T05:00:00+25:00"},
+        {"ts": "2012-06-04T05:00:00+14:61"}, {"ts": "2012-06-04T01:00:00+08:00"},
+        {"ts": "2012-06-04T05:00:00Z", "energy_kwh": "1E+200000"},
+        {"ts": "2012-06-04T05:00:00Z", "energy_kwh": "1e99999999"},
+        {"ts": "2012-06-04T05:00:00Z", "enterprise_code": _uscc(1) + "\n"},
+        {"ts": "2012-06-04T05:00:00Z", "runtime_min": "60\n"},
+        {"ts": "2012-06-04T05:00:00Z", "output_units": "2147483648"},
     ]  # fmt: skip
     return [{**base, "device_id": f"DEV-{i:02d}", **c} for i, c in enumerate(changes)], 4
 
@@ -181,6 +226,6 @@ def test_the_issues_hostile_values_are_quarantined_and_the_partition_loads(servi
     ending in a newline, 1E+200000 written out in 200,001 digits, hour 24), or failed the page
     (1e99999999: decimal.Overflow), or loaded a reading into another UTC day than its partition."""
     records, valid = _hostile(dataset)
-    page = _load_and_compare(services, dataset, records, HOSTILE_PERIOD.get(dataset, "2031-07"))
+    page = _load_and_compare(services, dataset, records, _hostile_period(dataset))
     assert page.rows.num_rows == valid
     assert [r.record_position for r in page.rejects] == list(range(valid, len(records)))
