@@ -237,3 +237,14 @@ def test_a_reason_quotes_at_most_the_start_of_a_megabyte_value(dataset, field):
     """The raw text keeps what was served; the reason names the value by its first characters."""
     reason = _one_bad(dataset, **{field: "9" * 1_000_000})
     assert len(reason) < 300 and (field in reason or "record is for" in reason)
+
+
+def test_a_number_given_as_a_python_number_is_checked_as_its_text_never_written_out():
+    from decimal import Decimal
+
+    from ibdc.parsing.base import ascii_number
+
+    for value in (Decimal("1E+200000"), Decimal("1e99999999"), 1e300, float("nan"), True, 10**5000):
+        with pytest.raises(ValueError):
+            ascii_number(value)
+    assert ascii_number(12) == "12" and ascii_number(Decimal("12.50")) == "12.50" and ascii_number(0.5) == "0.5"

@@ -161,7 +161,7 @@ def ascii_number(value: Any) -> Any:
     that is not text (a number a caller built) is checked as its text."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ValueError(f"not a number: {value!r}")
-    text = value if isinstance(value, str) else format(value, "f") if isinstance(value, Decimal) else repr(value)
+    text = value if isinstance(value, str) else str(value)  # a Decimal as "1E+200000": never written out
     if (why := number_fault(text)) is not None:
         raise ValueError(why)
     return text
