@@ -62,3 +62,36 @@ def test_faults_need_the_admin_secret(services):
     bad = [{"dataset": "industrial_output", "province": "330000", "kind": "malformed"}]  # no malformation
     headers = {"X-Admin-Secret": services.simulator_client_secret}
     assert requests.post(url, json=bad, headers=headers, timeout=10).status_code == 422
+
+
+def test_telemetry_pages_follow_faults_switched_on_and_off(services, source_faults):
+    """The simulator builds a province-day once for all its pages (issue 13): a fault switched on
+    or off at run time still changes the very next page."""
+    url = f"{services.sources_url}/p/330000/api/v1/equipment_telemetry"
+    headers = {"Authorization": f"Bearer {_token(services).json()['access_token']}"}
+
+    def page() -> list[dict]:
+        params = {"period": "2026-10-01", "offset": 0, "limit": 20}
+        return requests.get(url, params=params, headers=headers, timeout=30).json()["items"]
+
+    before = page()
+    assert len(before) == 20 and not before[9]["ts"].startswith("2099")
+    source_faults(
+        [
+            {
+                "dataset": "equipment_telemetry",
+                "province": "330000",
+                "kind": "malformed",
+                "malformation": "future_date",
+                "field": "ts",
+                "every": 10,
+            }
+        ]
+    )
+    broken = page()
+    assert [i for i, r in enumerate(broken) if r["ts"].startswith("2099")] == [9, 19]
+    cleared = requests.delete(
+        f"{services.sources_url}/admin/faults", headers={"X-Admin-Secret": services.simulator_client_secret}, timeout=10
+    )
+    cleared.raise_for_status()
+    assert page() == before
