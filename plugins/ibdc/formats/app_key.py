@@ -26,15 +26,16 @@ the text it is, and decodes back to that text unchanged; except that a number in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from decimal import Decimal
+from collections.abc import Sequence
 
 import pyarrow as pa
 
-from ibdc.errors import LayoutError
-from ibdc.formats.base import DecodedPage, DecodeError, list_of_objects, table_from_records, text
-from ibdc.formats.envelope import Envelope, head
+from ibdc.formats.base import DecodedPage, Number, text
+from ibdc.formats.envelope import Envelope
+from ibdc.formats.jsonread import empty_page, read_page
 from ibdc.formats.presentation import plain_json_value
 from ibdc.schemas import Kind, RecordSchema
 
@@ -83,10 +84,10 @@ def canonical_value(kind: Kind | None, value: object) -> str | None:
     """A served value as canonical text; anything not in the wire form of its kind stays as it is."""
     if value is None:
         return None
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, Number):
+        return str(value)  # a JSON number where a string belongs: its exact text, never converted
     if not isinstance(value, str):
-        return text(value)
+        return text(value)  # a boolean; an object or array where a scalar belongs: its JSON text
     if kind is Kind.DATE and (m := _WIRE[kind].match(value)):
         return "-".join(m.groups())
     if kind is Kind.PERIOD and (m := _WIRE[kind].match(value)):
@@ -115,21 +116,20 @@ def encode_error(code: str, msg: str) -> bytes:
     return json.dumps({"code": code, "msg": msg, "data": None}, ensure_ascii=False).encode()
 
 
-def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
-    """The records of a page (its envelope already read): :class:`DecodeError` for a body that is not
-    complete JSON (cut short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not
-    a page (fetching it again gives the same)."""
-    try:
-        doc = json.loads(body, parse_float=Decimal)
-    except ValueError as exc:
-        raise DecodeError(f"not a complete app_key page: {exc}") from exc
-    try:
-        data = doc["data"]
-        items, total = data["rows"], int(data["total"])
-        list_of_objects(items, "rows")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise LayoutError(f"not an app_key page ({exc!r}): {head(body)}") from exc
+def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage:
+    """The records of a page, read in one pass (:mod:`ibdc.formats.jsonread`) with its envelope
+    (``envelopes``, read into ``verdict``; a page whose envelope says other than success has no
+    records): :class:`DecodeError` for a body that is not complete JSON (cut short: fetched again),
+    :class:`~ibdc.errors.LayoutError` for JSON that is not a page (fetching it again gives the same).
+    Numbers are never converted: ``"1e99999999"`` (or the JSON number) is passed on as those ten
+    characters. A record with what JSON does not allow is a fault of that record (``faults``)."""
     kinds = {wire_name(f.name): f.kind for f in schema.fields}
-    records = [{canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()} for item in items]
-    table = table_from_records(schema, records)
-    return DecodedPage(table, lambda i: json.dumps(items[i], ensure_ascii=False, default=str), total)
+
+    def convert(item: dict) -> dict:
+        return {canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()}
+
+    page = read_page(schema, body, ("data", "rows"), convert, "app_key", envelopes)
+    if page.refused:
+        return empty_page(schema, page.verdict)
+    decoded = page.page(None, "rows")
+    return dataclasses.replace(decoded, total=page.count("data", "total"))

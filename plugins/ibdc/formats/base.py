@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
 from ibdc.errors import PermanentError, TransientError
 from ibdc.schemas import Kind, RecordSchema
+
+if TYPE_CHECKING:
+    from ibdc.formats.envelope import Envelope, Verdict
 
 
 class DecodeError(TransientError, ValueError):
@@ -31,12 +34,19 @@ class DecodedPage:
     ``total`` is the number of records the source claims the whole query holds, when the page says.
     ``answered`` is, for a source that gives no count (NBS), the cells (indicator codes) the page
     answers, published or not: the adapter reconciles them with the cells it asked for.
+    ``verdict`` is what the answer's envelope says, when envelopes were given to ``decode`` (None: no
+    envelope to read); a page whose envelope says other than success has no records.
+    ``faults`` are the records (by index) the decoder could not read as served, with the reason (a
+    JSON record with a key twice, ``NaN``, nesting too deep): their row in ``table`` holds what could
+    be read, and the parser quarantines them instead of validating them.
     """
 
     table: pa.Table
     raw_text: Callable[[int], str]
     total: int | None = None
     answered: frozenset[str] | None = None
+    verdict: Verdict | None = None
+    faults: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def num_records(self) -> int:
@@ -46,7 +56,7 @@ class DecodedPage:
 class WireFormat(Protocol):
     """A style module: ``decode`` is all the platform needs; encoding is the simulator's business."""
 
-    def decode(self, schema: RecordSchema, body: bytes) -> DecodedPage: ...
+    def decode(self, schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage: ...
 
 
 def check_fields(schema: RecordSchema, served: Iterable[str], where: str = "") -> None:
@@ -91,6 +101,45 @@ def table_from_records(schema: RecordSchema, records: list[dict], where: str = "
     return pa.table(columns)
 
 
+# Records a builder turns into Arrow arrays at a time: a large page never holds its values as Python
+# strings all at once.
+BATCH = 8192
+
+
+class TableBuilder:
+    """A canonical string table built record by record (dicts keyed by canonical names, values
+    already text), in batches of :data:`BATCH` records."""
+
+    def __init__(self, schema: RecordSchema) -> None:
+        self.schema = schema
+        self.num_records = 0
+        self._first: list[str] | None = None  # the first record's names: checked for drift at the end
+        self._batch: dict[str, list[Any]] = {n: [] for n in schema.names}
+        self._chunks: dict[str, list[pa.Array]] = {n: [] for n in schema.names}
+
+    def add(self, record: Mapping[str, str | None]) -> None:
+        if self._first is None:
+            self._first = list(record)
+        for name, values in self._batch.items():
+            values.append(record.get(name))
+        self.num_records += 1
+        if self.num_records % BATCH == 0:
+            self._flush()
+
+    def _flush(self) -> None:
+        for name, values in self._batch.items():
+            if values:
+                self._chunks[name].append(_utf8_column(values))
+                values.clear()
+
+    def table(self, where: str = "") -> pa.Table:
+        """The table; :class:`SchemaDrift` when the first record lacks a contract field."""
+        self._flush()
+        if self._first is not None:
+            check_fields(self.schema, self._first, where)
+        return pa.table({n: pa.chunked_array(c, pa.string()) for n, c in self._chunks.items()})
+
+
 def text(value: object) -> str | None:
     """A decoded JSON value as canonical text: numbers keep their exact digits, an object or array
     where a scalar belongs is kept as its JSON text."""
@@ -119,15 +168,17 @@ def exact_loads(body: str | bytes) -> object:
     return json.loads(body, parse_float=Number, parse_int=Number)
 
 
-def exact_dumps(value: object) -> str:
-    """JSON text of a value, :class:`Number` tokens written exactly as they are."""
+def exact_dumps(value: object, compact: bool = False) -> str:
+    """JSON text of a value, :class:`Number` tokens written exactly as they are (``compact``: no
+    space after ``,`` and ``:``). ``RecursionError`` for a value nested deeper than Python recurses."""
+    comma, colon = (",", ":") if compact else (", ", ": ")
     if isinstance(value, Number):
         return str(value)
     if isinstance(value, dict):
-        items = (f"{json.dumps(str(k), ensure_ascii=False)}: {exact_dumps(v)}" for k, v in value.items())
-        return "{" + ", ".join(items) + "}"
+        items = (f"{json.dumps(str(k), ensure_ascii=False)}{colon}{exact_dumps(v, compact)}" for k, v in value.items())
+        return "{" + comma.join(items) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(exact_dumps(v) for v in value) + "]"
+        return "[" + comma.join(exact_dumps(v, compact) for v in value) + "]"
     return json.dumps(value, ensure_ascii=False)
 
 

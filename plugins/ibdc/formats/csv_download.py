@@ -57,7 +57,9 @@ The wire conventions, and what :func:`decode` turns them back into (canonical te
   number at all has ``-``); every other cell is empty. Industrial output's figures have a unit per
   row, so nothing is summed there: its 合计 row only counts. The 合计 row is not a record: the
   decoder checks it (a missing or unreadable 合计 row, a count or a sum that disagrees with the
-  records, means a truncated or corrupt file: :class:`DecodeError`) and drops it;
+  records, means a truncated or corrupt file: :class:`DecodeError`) and drops it (a column holding a
+  number wider than ``SUM_DIGITS`` digits, which its validator refuses, is not summed: the cost of an
+  exact sum grows with the width of its numbers times their count);
   ``DecodedPage.total`` is its N. Some portals print ``合计`` alone, without ``(共N条)``: then only
   its sums are checked and ``total`` is None (the file claims no count; the extract takes the records
   received for the claim).
@@ -86,6 +88,7 @@ import decimal
 import functools
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -94,6 +97,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ibdc.formats.base import DecodedPage, DecodeError, SchemaDrift, check_fields
+from ibdc.formats.envelope import Answer, Envelope, read
 from ibdc.formats.presentation import plain_label, plain_names, plain_number, plain_numbers
 from ibdc.reference import REFERENCE_DIR, products
 from ibdc.schemas import Field, Kind, RecordSchema
@@ -216,8 +220,20 @@ def shift_point(column: pa.Array, k: int) -> pa.Array:
     return pc.if_else(pc.is_valid(parts), number, column)
 
 
-def decimal_sum(column: pa.Array) -> Decimal | None:
-    """Exact sum of the plain decimal numbers of a text column; None when it holds none."""
+class Unsummable(ValueError):
+    """A column holding a number too wide to be summed within :data:`SUM_DIGITS` digits."""
+
+
+# The widest sum :func:`decimal_sum` computes, in digits: every figure of the platform's tables fits
+# (numeric(38, s) at most); a wider number is refused by its field's validator anyway, and summing a
+# column of them exactly would cost their width times their count.
+SUM_DIGITS = 200
+
+
+def decimal_sum(column: pa.Array, max_digits: int | None = None) -> Decimal | None:
+    """Exact sum of the plain decimal numbers of a text column; None when it holds none.
+    :class:`Unsummable` when ``max_digits`` is given and the numbers are wider than that (integer
+    digits of the widest plus decimals of the longest: the precision the sum would need)."""
     numbers = column.filter(_matches(column, NUMBER_RE))
     if not len(numbers):
         return None
@@ -226,6 +242,8 @@ def decimal_sum(column: pa.Array) -> Decimal | None:
     no_dot = pc.less(dot, 0)
     scale = pc.max(pc.if_else(no_dot, 0, pc.subtract(pc.subtract(lengths, dot), 1))).as_py()
     whole = pc.max(pc.if_else(no_dot, lengths, dot)).as_py()  # integer digits (and the sign)
+    if max_digits is not None and whole + scale > max_digits:
+        raise Unsummable(f"numbers of up to {whole} integer digits and {scale} decimals")
     if whole + scale + 9 <= 38:  # a sum of up to 10**9 of them fits Arrow's 38-digit decimal
         return pc.sum(pc.cast(numbers, pa.decimal128(38, scale))).as_py()
     with decimal.localcontext() as exact:
@@ -475,7 +493,10 @@ def _check_sums(headers: list[str], cells: list[str], column) -> None:
         cell = plain_number(cell)
         if cell == "":
             continue
-        summed = decimal_sum(column(i))
+        try:
+            summed = decimal_sum(column(i), SUM_DIGITS)
+        except Unsummable:
+            continue  # a figure wider than any table holds: its record is refused, its sum not checked
         if cell in MISSING:
             if summed is not None:
                 raise DecodeError(f"合计 of {headers[i]} is missing but its records sum to {summed}")
@@ -592,12 +613,21 @@ def _blocks(body: bytes, encoding: str) -> tuple[list[bytes], int]:
     return blocks, int(m.group(1))
 
 
-def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
+def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage:
     """The file's records; ``total`` is the count its 合计 row (or 总计 line) claims, which the extract
     reconciles with the records received (a wrong count is the source's claim, not a corrupt file);
-    None when the 合计 row claims no count. The encoding is read from the bytes (:func:`_text_encoding`)."""
+    None when the 合计 row claims no count. The encoding is read from the bytes (:func:`_text_encoding`).
+    ``envelopes``: a portal's own, declared in the registry, read from an answer that is JSON (an error
+    in place of the file) into ``verdict``; a CSV file is never read as JSON."""
     if not body:
         raise DecodeError("empty body")
+    if envelopes and body.lstrip()[:1] in (b"{", b"["):
+        verdict = read(envelopes, body)
+        if verdict is not None:
+            from ibdc.formats.jsonread import empty_page
+
+            if verdict.answer is not Answer.SUCCESS:
+                return empty_page(schema, verdict)
     body, encoding = _text_encoding(body)
     if UNIT_FIELD not in schema.names:
         table, records, claimed = _decode_block(schema, body, False, encoding)

@@ -21,15 +21,15 @@ quote codes with leading zeros (``"00000"``; unquoted, YAML reads ``00000`` as t
 from __future__ import annotations
 
 import enum
-import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, model_validator
 
 from ibdc.errors import LayoutError
+from ibdc.formats.base import DecodeError
 
 # A JSONP answer (``cb({...});``, maybe behind a ``/**/`` guard; the jsonp style reads its pages with
 # the same pattern): the envelope is read inside. Groups: the callback, the JSON.
@@ -129,15 +129,19 @@ _UNREADABLE = object()
 
 
 def _document(body: bytes) -> object:
+    """The JSON of a body, or of the JSONP around it (one parse, numbers exact, see
+    :mod:`ibdc.formats.jsonread`); :data:`_UNREADABLE` for a body that is not complete JSON."""
+    from ibdc.formats.jsonread import loads
+
     try:
-        return json.loads(body)
-    except ValueError:
+        return loads(body)
+    except DecodeError:
         pass
     m = JSONP_WRAPPED.fullmatch(body)
     if m:
         try:
-            return json.loads(m.group(2))
-        except ValueError:
+            return loads(m.group(2))
+        except DecodeError:
             pass
     return _UNREADABLE
 
@@ -146,7 +150,53 @@ def _message(doc: dict, field: str | None) -> str:
     if field is None or doc.get(field) is None:
         return ""
     value = doc[field]
-    return (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))[:MESSAGE_CHARS]
+    if not isinstance(value, str):
+        from ibdc.formats.base import exact_dumps
+
+        try:
+            value = exact_dumps(value)
+        except RecursionError:
+            value = "(nested too deep)"
+    return value[:MESSAGE_CHARS]
+
+
+def _inside(value: object) -> object:
+    """A level's JSON text in a field of the level above, read (None: not JSON text)."""
+    from ibdc.formats.jsonread import loads
+
+    if not isinstance(value, str | bytes):
+        return value
+    try:
+        return loads(value)
+    except DecodeError:
+        return None
+
+
+def read_document(
+    envelopes: Sequence[Envelope], doc: object, loads: Callable[[object], object] = _inside, shown: str = ""
+) -> Verdict | None:
+    """What an already parsed answer's envelope says, level by level (the first level not saying
+    success answers); None when no envelope is declared. ``loads(value)`` reads a level that sits
+    inside a field of the level above (``inside``; a decoder passes the level it has parsed already,
+    so that the body is parsed once), None when it is not JSON. :class:`LayoutError` for an answer
+    without the declared envelope (fetching it again would give the same); ``shown`` is the start of
+    the body, for that error."""
+    verdict = None
+    for level in envelopes:
+        if level.inside is not None:
+            inner = doc.get(level.inside) if isinstance(doc, dict) else None
+            try:
+                doc = loads(inner)
+            except (DecodeError, LayoutError):
+                doc = None
+        if not isinstance(doc, dict) or level.code not in doc:
+            where = f"{level.inside!r} holding " if level.inside else ""
+            raise LayoutError(f"not the portal's envelope (no {where}{level.code!r} code field): {shown}")
+        code = code_text(doc[level.code])
+        verdict = Verdict(level.answer(code), code, _message(doc, level.message))
+        if verdict.answer is not Answer.SUCCESS:
+            return verdict
+    return verdict
 
 
 def read(envelopes: Sequence[Envelope], body: bytes) -> Verdict | None:
@@ -154,25 +204,14 @@ def read(envelopes: Sequence[Envelope], body: bytes) -> Verdict | None:
 
     None when there is nothing to read: no envelope declared, or a body that is not JSON (cut short,
     garbled: the style's decoder says so, and the page is fetched again). :class:`LayoutError` for a
-    JSON body without the declared envelope (fetching it again would give the same)."""
+    JSON body without the declared envelope (fetching it again would give the same), or whose
+    envelope holds what JSON does not allow (a key twice, ``NaN``, nesting too deep).
+
+    The decoders read the envelope from their own parse of the body (``decode(schema, body,
+    envelopes)`` gives ``DecodedPage.verdict``): this is for a body read on its own."""
     if not envelopes:
         return None
     doc = _document(body)
     if doc is _UNREADABLE:
         return None
-    verdict = None
-    for level in envelopes:
-        if level.inside is not None:
-            inner = doc.get(level.inside) if isinstance(doc, dict) else None
-            try:
-                doc = json.loads(inner) if isinstance(inner, str | bytes) else inner
-            except ValueError:
-                doc = None
-        if not isinstance(doc, dict) or level.code not in doc:
-            where = f"{level.inside!r} holding " if level.inside else ""
-            raise LayoutError(f"not the portal's envelope (no {where}{level.code!r} code field): {head(body)}")
-        code = code_text(doc[level.code])
-        verdict = Verdict(level.answer(code), code, _message(doc, level.message))
-        if verdict.answer is not Answer.SUCCESS:
-            return verdict
-    return verdict
+    return read_document(envelopes, doc, shown=head(body))

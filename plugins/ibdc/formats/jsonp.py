@@ -20,27 +20,26 @@ inside the callback).
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
+from collections.abc import Sequence
 
 import pyarrow as pa
 
 from ibdc.errors import LayoutError
+from ibdc.formats import jsonread
 from ibdc.formats.base import (
     DecodedPage,
     DecodeError,
     Number,
     camel,
     exact_dumps,
-    exact_loads,
     json_number,
-    list_of_objects,
     snake,
-    table_from_records,
     text,
 )
 from ibdc.formats.envelope import JSONP_WRAPPED as WRAPPED
-from ibdc.formats.envelope import head
+from ibdc.formats.envelope import Envelope, head
 from ibdc.formats.presentation import plain_json_value
 from ibdc.schemas import RecordSchema
 
@@ -61,40 +60,43 @@ def encode(schema: RecordSchema, table: pa.Table, total: int, page_no: int, page
     return f"{callback}({doc});".encode()
 
 
-def unwrap(body: bytes) -> bytes:
-    """The JSON inside ``callback( ... );`` (or ``/**/callback( ... );``)."""
+def _wrapped(body: bytes) -> memoryview:
+    """The JSON inside ``callback( ... );`` (or ``/**/callback( ... );``), without a copy."""
     m = WRAPPED.fullmatch(body)
     if not m:
         head = body[:40].decode("utf-8", "replace")
         try:
-            json.loads(body)
-        except ValueError:
+            jsonread.loads(body)
+        except DecodeError:
             raise DecodeError(f"not a complete jsonp page (no callback(...) wrapper): {head!r}...") from None
+        except LayoutError:
+            pass  # JSON, if not the page's
         raise LayoutError(f"plain JSON where a jsonp page belongs (no callback(...) wrapper): {head!r}...")
-    return m.group(2)
+    return memoryview(body)[m.start(2) : m.end(2)]
 
 
-def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
-    """The records of a page: :class:`DecodeError` for a body without its whole wrapper or whose JSON
-    is not complete (cut short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is
-    not a page (fetching it again gives the same)."""
-    inner = unwrap(body)
-    try:
-        doc = exact_loads(inner)
-    except ValueError as exc:
-        raise DecodeError(f"not a complete jsonp page: {exc}") from exc
-    try:
-        items, total = doc["list"], doc["totalCount"]
-        list_of_objects(items, "list")
-        if not isinstance(total, Number) or not total.isdigit():
-            raise TypeError(f"totalCount is not an integer: {total!r}")
-    except (KeyError, TypeError) as exc:
-        raise LayoutError(f"not a jsonp page ({exc}): {head(body)}") from exc
+def unwrap(body: bytes) -> bytes:
+    """The JSON inside ``callback( ... );`` (or ``/**/callback( ... );``)."""
+    return bytes(_wrapped(body))
+
+
+def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage:
+    """The records of a page, read in one pass (:mod:`ibdc.formats.jsonread`; ``envelopes``: a
+    portal's own, read inside the callback from the same parse into ``verdict``):
+    :class:`DecodeError` for a body without its whole wrapper or whose JSON is not complete (cut
+    short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not a page (fetching it
+    again gives the same). A record with what JSON does not allow is a fault of that record."""
     canonical = {camel(n): n for n in schema.names}
     kinds = {camel(f.name): f.kind for f in schema.fields}
-    records = [
-        {canonical.get(k) or snake(k): plain_json_value(kinds.get(k), text(v)) for k, v in item.items()}
-        for item in items
-    ]
-    table = table_from_records(schema, records)
-    return DecodedPage(table, lambda i: exact_dumps(items[i]), int(total))
+
+    def convert(item: dict) -> dict:
+        return {canonical.get(k) or snake(k): plain_json_value(kinds.get(k), text(v)) for k, v in item.items()}
+
+    page = jsonread.read_page(schema, _wrapped(body), ("list",), convert, "jsonp", envelopes, shown=head(body))
+    if page.refused:
+        return jsonread.empty_page(schema, page.verdict)
+    total = page.member("totalCount")
+    if not (isinstance(total, Number) and jsonread.COUNT.fullmatch(total)):
+        raise LayoutError(f"not a jsonp page (totalCount is not an integer: {str(total)[:40]!r}): {head(body)}")
+    decoded = page.page(None, "list")
+    return dataclasses.replace(decoded, total=int(total))

@@ -30,15 +30,18 @@ current-month value (missing for January-February, which NBS releases together) 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 
-from ibdc.errors import LayoutError, NotReleased
-from ibdc.formats.base import DecodedPage, DecodeError, table_from_records
+from ibdc.errors import IbdcError, LayoutError, NotReleased
+from ibdc.formats.base import DecodedPage, DecodeError, Number, exact_dumps, table_from_records
+from ibdc.formats.envelope import Answer, Envelope, read_document
+from ibdc.formats.jsonread import RECORDS, empty_page, json_text, loads, scan
 from ibdc.reference import NbsIndicator, nbs_indicators, products
 from ibdc.schemas import INDUSTRIAL_OUTPUT, RecordSchema
 
@@ -120,7 +123,8 @@ def _cell(value: str | None) -> dict:
         number = Decimal(value)
     except InvalidOperation:
         number = None
-    if number is None or not number.is_finite():
+    # A figure not finite, or beyond what a JSON double holds (1e99999999): its data is not written out.
+    if number is None or not number.is_finite() or abs(number.adjusted()) > 300:
         return {"data": 0, "dotcount": 0, "hasdata": True, "strdata": value}  # a malformed figure, as served
     exponent = number.as_tuple().exponent
     dotcount = -exponent if isinstance(exponent, int) and exponent < 0 else 0
@@ -196,104 +200,139 @@ def decode_tree(body: bytes) -> list[str]:
     """The group ids a ``getTree`` answer lists; :class:`DecodeError` for a body cut short,
     :class:`LayoutError` for one that is not a list of nodes."""
     try:
-        nodes = json.loads(body)
-    except ValueError as exc:
+        nodes = loads(body)
+    except DecodeError as exc:
         raise DecodeError(f"not a complete getTree answer: {exc}") from exc
     if isinstance(nodes, dict) and "returncode" in nodes:
         _raise_for_returncode(nodes)
-    if not isinstance(nodes, list) or not all(isinstance(n, dict) and isinstance(n.get("id"), str) for n in nodes):
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) and type(n.get("id")) is str for n in nodes):
         raise LayoutError("getTree answer is not a list of indicator nodes")
     return [n["id"] for n in nodes]
 
 
 def _raise_for_returncode(doc: dict) -> None:
     code, message = doc.get("returncode"), doc.get("returndata")
+    code = int(code) if isinstance(code, Number) and code.isdigit() and len(code) < 10 else code  # exact token
     if code == NO_DATA:
-        raise NotReleased(f"NBS easyquery: no data (returncode 501): {message}")
+        raise NotReleased(f"NBS easyquery: no data (returncode 501): {str(message)[:300]}")
     if code != OK:
-        raise EasyqueryRefused(f"NBS easyquery refused the query: returncode {code}: {message}")
+        raise EasyqueryRefused(f"NBS easyquery refused the query: returncode {code}: {str(message)[:300]}")
 
 
-def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
-    """Industrial-output records from a ``QueryData`` answer (any number of indicator groups).
+def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage:
+    """Industrial-output records from a ``QueryData`` answer (any number of indicator groups), the
+    answer read once (:mod:`ibdc.formats.jsonread`: numbers exact, its datanodes one by one).
 
     ``answered`` on the page is the set of leaf codes the answer has a datanode for (published or
     not): NBS gives no count, so the adapter reconciles the cells it asked for with these.
+    ``envelopes``: a portal's own declaration, read from the same parse into ``verdict`` (NBS's own
+    ``returncode`` is read here).
 
     Raises :class:`DecodeError` (a body cut short or not JSON: fetched again),
     :class:`~ibdc.errors.NotReleased` (``returncode`` 501), :class:`EasyqueryRefused` (another
     returncode) and :class:`~ibdc.errors.LayoutError` (datanodes without the ``reg`` dimension: a
-    national database that ignored the province filter; or any other layout than the one above).
+    national database that ignored the province filter; or any other layout than the one above). A
+    datanode with what JSON does not allow (a key twice, ``NaN``) makes its product's record a fault
+    (``DecodedPage.faults``), not the page's.
     """
     if schema.dataset != DATASET:
         raise LayoutError(f"NBS easyquery publishes {DATASET} only, not {schema.dataset}")
-    try:
-        doc = json.loads(body)
-    except ValueError as exc:
-        raise DecodeError(f"not a complete easyquery answer: {exc}") from exc
+    text = json_text(body)
+    served: list[tuple[object, str | None]] = []  # each datanode and its fault
+    doc, _ = scan(text, ("returndata", "datanodes"), lambda node, fault: served.append((node, fault)))
+    verdict = read_document(envelopes, doc, shown=text[:300]) if envelopes else None
+    if verdict is not None and verdict.answer is not Answer.SUCCESS:
+        return empty_page(INDUSTRIAL_OUTPUT, verdict)
     if not isinstance(doc, dict) or "returncode" not in doc:
         raise LayoutError("not an easyquery answer: no returncode")
     _raise_for_returncode(doc)
     try:
-        data = doc["returndata"]
-        units = {n["code"]: n.get("unit", "") for w in data["wdnodes"] if w["wdcode"] == "zb" for n in w["nodes"]}
-        names = {n["code"]: n.get("cname", "") for w in data["wdnodes"] if w["wdcode"] == "zb" for n in w["nodes"]}
-        nodes = [(node, dict((w["wdcode"], w["valuecode"]) for w in node["wds"])) for node in data["datanodes"]]
-    except (KeyError, TypeError, AttributeError) as exc:
+        page = _records(doc, served)
+    except IbdcError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as exc:
         raise LayoutError(f"not an easyquery answer: {exc!r}") from exc
-    national = [node["code"] for node, dims in nodes if "reg" not in dims]
+    return dataclasses.replace(page, verdict=verdict)
+
+
+def _records(doc: dict, served: list[tuple[object, str | None]]) -> DecodedPage:
+    data = doc["returndata"]
+    if data["datanodes"] is not RECORDS:
+        raise TypeError("datanodes is not a list")
+    zb_nodes = [n for w in data["wdnodes"] if w["wdcode"] == "zb" for n in w["nodes"]]
+    units = {n["code"]: n.get("unit", "") for n in zb_nodes}
+    names = {n["code"]: n.get("cname", "") for n in zb_nodes}
+    nodes = [(node, dict((w["wdcode"], w["valuecode"]) for w in node["wds"]), fault) for node, fault in served]
+    national = [node["code"] for node, dims, _ in nodes if "reg" not in dims]
     if national:
         raise LayoutError(
-            f"datanodes without a region ({national[0]}, ...): a national database's answer, which ignores the "
-            "province filter; national figures are never taken for a province's"
+            f"datanodes without a region ({str(national[0])[:80]}, ...): a national database's answer, which ignores "
+            "the province filter; national figures are never taken for a province's"
         )
     index = _code_index()
     answered: set[str] = set()
-    cells: dict[NbsIndicator, dict[str, tuple[str | None, dict]]] = {}  # indicator -> field -> (value, node)
+    # indicator -> field -> (value, node, fault)
+    cells: dict[NbsIndicator, dict[str, tuple[str | None, dict, str | None]]] = {}
     places = set()
-    for node, dims in nodes:
-        if (
-            sorted(dims) != sorted(DIMENSIONS)
-            or node.get("code") != f"zb.{dims['zb']}_reg.{dims['reg']}_sj.{dims['sj']}"
-        ):
-            raise LayoutError(f"datanode {node.get('code')!r} does not have the dimensions {DIMENSIONS}")
+    for node, dims, fault in nodes:
+        if sorted(dims) != sorted(DIMENSIONS) or not all(isinstance(dims[d], str) for d in DIMENSIONS):
+            raise LayoutError(f"datanode {str(node.get('code'))[:80]!r} does not have the dimensions {DIMENSIONS}")
+        if node.get("code") != f"zb.{dims['zb']}_reg.{dims['reg']}_sj.{dims['sj']}":
+            raise LayoutError(f"datanode {str(node.get('code'))[:80]!r} does not have the dimensions {DIMENSIONS}")
         cell = node.get("data")
         if not isinstance(cell, dict) or not isinstance(cell.get("hasdata"), bool):
-            raise LayoutError(f"datanode {node['code']!r}: no hasdata")
+            raise LayoutError(f"datanode {node['code'][:80]!r}: no hasdata")
         places.add((dims["reg"], dims["sj"]))
         answered.add(dims["zb"])
         if dims["zb"] not in index:
             continue  # a growth rate, or an indicator outside the crosswalk
         ind, field = index[dims["zb"]]
         value = cell.get("strdata") if cell["hasdata"] else None
-        cells.setdefault(ind, {})[field] = (None if value is None else str(value), node)
+        cells.setdefault(ind, {})[field] = (None if value is None else text_of(value), node, fault)
     if len(places) > 1:
-        raise LayoutError(f"one answer holds several regions or periods: {sorted(places)}")
+        raise LayoutError(f"one answer holds several regions or periods: {sorted(places)[:5]}")
     region, sj = next(iter(places)) if places else (None, None)
     try:
         period = canonical_period(sj) if sj is not None else None
     except ValueError as exc:
         raise LayoutError(f"easyquery answer for a period that is not a month: {exc}") from exc
-    records, raw = [], []
+    records, raw, faults = [], [], {}
     for ind, fields in cells.items():
-        if all(value is None for value, _ in fields.values()):
+        if all(value is None for value, _, _ in fields.values()):
             continue  # nothing published for this product (the province does not report it, or not yet)
         code_of = {"current_month": ind.current_month_zb, "cumulative": ind.year_to_date_zb}
-        record_units = {units.get(code_of[f], "") for f in fields}
+        record_units = {str(units.get(code_of[f], "")) for f in fields}
+        name = names.get(ind.current_month_zb, ind.nbs_name)
+        why = "; ".join(sorted({fault for _, _, fault in fields.values() if fault}))
+        if why:
+            faults[len(records)] = f"datanode: {why}"
         records.append(
             {
                 "province_code": region,
                 "period": period,
                 "product_code": ind.product_code,
-                "product_name": names.get(ind.current_month_zb, ind.nbs_name).split("_")[0].removesuffix("产量"),
+                "product_name": text_of(name).split("_")[0].removesuffix("产量"),
                 "unit": _unit_code("/".join(sorted(record_units))),
-                "current_month": fields.get("current_month", (None, None))[0],
-                "cumulative": fields.get("cumulative", (None, None))[0],
+                "current_month": fields.get("current_month", (None, None, None))[0],
+                "cumulative": fields.get("cumulative", (None, None, None))[0],
             }
         )
-        raw.append(json.dumps([node for _, node in fields.values()], ensure_ascii=False, separators=(",", ":")))
+        raw.append(_raw([node for _, node, _ in fields.values()]))
     table = table_from_records(INDUSTRIAL_OUTPUT, records) if records else _empty()
-    return DecodedPage(table, raw.__getitem__, None, frozenset(answered))
+    return DecodedPage(table, raw.__getitem__, None, frozenset(answered), None, faults)
+
+
+def text_of(value: object) -> str:
+    """A served value as text: a string or number token as it is, anything else as its JSON."""
+    return value if isinstance(value, str) else exact_dumps(value)
+
+
+def _raw(nodes: list[dict]) -> str:
+    """The datanodes of a record, as served (numbers exact), compact."""
+    try:
+        return exact_dumps(nodes, compact=True)
+    except RecursionError:
+        return "(nested too deep)"
 
 
 def _unit_code(label: str) -> str:

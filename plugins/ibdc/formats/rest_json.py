@@ -9,20 +9,14 @@ portal of this style that wraps its answers in one declares it in the registry
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import pyarrow as pa
 
-from ibdc.errors import LayoutError
-from ibdc.formats.base import (
-    DecodedPage,
-    DecodeError,
-    exact_dumps,
-    exact_loads,
-    json_number,
-    list_of_objects,
-    table_from_records,
-    text,
-)
-from ibdc.formats.envelope import head
+from ibdc.formats.base import DecodedPage, exact_dumps, json_number, text
+from ibdc.formats.envelope import Envelope
+from ibdc.formats.jsonread import empty_page, read_page
 from ibdc.schemas import RecordSchema
 
 
@@ -37,18 +31,18 @@ def encode(schema: RecordSchema, table: pa.Table, total: int, offset: int, limit
     return exact_dumps(doc).encode()
 
 
-def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
-    """The records of a page: :class:`DecodeError` for a body that is not complete JSON (cut short:
-    fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not a page (fetching it again
-    gives the same)."""
-    try:
-        doc = exact_loads(body)
-    except ValueError as exc:
-        raise DecodeError(f"not a complete rest_json page: {exc}") from exc
-    try:
-        items, total = list_of_objects(doc["items"], "items"), int(doc["total"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise LayoutError(f"not a rest_json page ({exc}): {head(body)}") from exc
-    records = [{k: text(v) for k, v in item.items()} for item in items]
-    table = table_from_records(schema, records)
-    return DecodedPage(table, lambda i: exact_dumps(items[i]), total)
+def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage:
+    """The records of a page, read in one pass (:mod:`ibdc.formats.jsonread`; ``envelopes``: a
+    portal's own, read from the same parse into ``verdict``): :class:`DecodeError` for a body that is
+    not complete JSON (cut short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is
+    not a page (fetching it again gives the same). A record with what JSON does not allow is a fault
+    of that record (``DecodedPage.faults``)."""
+    page = read_page(schema, body, ("items",), _canonical, "rest_json", envelopes)
+    if page.refused:
+        return empty_page(schema, page.verdict)
+    decoded = page.page(None, "items")
+    return dataclasses.replace(decoded, total=page.count("total"))
+
+
+def _canonical(item: dict) -> dict:
+    return {k: text(v) for k, v in item.items()}

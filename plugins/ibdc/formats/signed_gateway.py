@@ -41,16 +41,18 @@ as a JSON string of the text it is, and decodes back to that text unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
 from ibdc.errors import TRANSIENT_STATUSES, LayoutError
+from ibdc.formats import jsonread
 from ibdc.formats.base import (
     DecodedPage,
     DecodeError,
@@ -59,11 +61,10 @@ from ibdc.formats.base import (
     exact_dumps,
     exact_loads,
     json_number,
-    list_of_objects,
     snake,
-    table_from_records,
 )
-from ibdc.formats.envelope import Envelope, head
+from ibdc.formats.envelope import Answer, Envelope, head, read_document
+from ibdc.formats.jsonread import empty_page
 from ibdc.schemas import Kind, RecordSchema
 
 OK = "0000"
@@ -75,6 +76,8 @@ MEDIA_TYPE = "application/json"
 METHOD_PREFIX, METHOD_SUFFIX = "ibdc.data.", ".query"
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+# Unix milliseconds a timestamp can be (up to year 9999: 15 digits); longer digits stay as served.
+_MILLIS = re.compile(r"-?[0-9]{1,15}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
@@ -140,7 +143,7 @@ def canonical_value(kind: Kind | None, value: object) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Number):
-        if kind is Kind.TIMESTAMP and re.fullmatch(r"-?\d+", value):
+        if kind is Kind.TIMESTAMP and _MILLIS.fullmatch(value):
             try:
                 moment = _EPOCH + int(value) * _MILLISECOND
             except OverflowError:
@@ -178,22 +181,49 @@ def encode_error(code: str, message: str) -> bytes:
     return _envelope({"code": code, "message": message})
 
 
-def decode(schema: RecordSchema, body: bytes) -> DecodedPage:
-    """The records of a page (its envelope already read): :class:`DecodeError` for a body that is not
-    complete JSON (cut short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not
-    a page (fetching it again gives the same)."""
+def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage:
+    """The records of a page, each level read once (:mod:`ibdc.formats.jsonread`): the outer answer,
+    the inner one in its ``result`` (the envelope's levels, ``envelopes``, read from these into
+    ``verdict``; a page whose envelope says other than success has no records), the records in the
+    inner ``data`` one by one. :class:`DecodeError` for a body that is not complete JSON (cut short:
+    fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not a page (fetching it again
+    gives the same). A record with what JSON does not allow is a fault of that record (``faults``)."""
+    outer = jsonread.loads(body)
+    result = outer.get("result") if isinstance(outer, dict) else None
+    inner_doc: list[object] = []
+
+    def inner(value: object) -> object:
+        """The inner answer (read once: the envelope and the records share it)."""
+        if value is result and inner_doc:
+            return inner_doc[0]
+        doc = jsonread.loads(value) if isinstance(value, str) else value
+        if value is result:
+            inner_doc.append(doc)
+        return doc
+
+    if envelopes:
+        verdict = read_document(envelopes, outer, inner, head(body))
+        if verdict is not None and verdict.answer is not Answer.SUCCESS:
+            return empty_page(schema, verdict)
+    else:
+        verdict = None
     try:
-        outer = json.loads(body)
-    except ValueError as exc:
-        raise DecodeError(f"not a complete signed_gateway page: {exc}") from exc
-    try:
-        inner = json.loads(outer["result"])
-        total = int(inner["total"])
-        items = loads(inner["data"])
-        list_of_objects(items, "data")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise LayoutError(f"not a signed_gateway page ({exc!r}): {head(body)}") from exc
-    kinds = {wire_name(f.name): f.kind for f in schema.fields}
-    rows = [{canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()} for item in items]
-    table = table_from_records(schema, rows)
-    return DecodedPage(table, lambda i: dumps(items[i]), total)
+        doc = inner(result)
+        data = doc.pop("data", None) if isinstance(doc, dict) else None
+        outer = result = None  # the records' text is all that is read from here: the levels above it go
+        inner_doc.clear()
+        if not isinstance(data, str):
+            raise TypeError(f"data is not JSON text: {str(data)[:40]!r}")
+        kinds = {wire_name(f.name): f.kind for f in schema.fields}
+
+        def convert(item: dict) -> dict:
+            return {canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()}
+
+        page = jsonread.read_page(schema, data, (), convert, "signed_gateway")
+        decoded = page.page(None, "data", dumps)
+        total = doc.get("total")
+        if not (isinstance(total, str) and jsonread.COUNT.fullmatch(total)):
+            raise TypeError(f"total is not a count: {str(total)[:40]!r}")
+    except (DecodeError, TypeError, LayoutError) as exc:
+        raise LayoutError(f"not a signed_gateway page ({exc}): {head(body)}") from exc
+    return dataclasses.replace(decoded, total=int(total), verdict=verdict)

@@ -15,7 +15,7 @@ from urllib3.util.retry import Retry
 
 from ibdc.errors import NotReleased, PermanentError, TransientError
 from ibdc.formats import DecodedPage, DecodeError, format_for
-from ibdc.formats.envelope import Answer, read
+from ibdc.formats.envelope import Answer, Verdict
 from ibdc.schemas import SCHEMAS
 from ibdc.settings import get_settings
 from ibdc.sources.adapters.repeats import RepeatIndex
@@ -168,14 +168,14 @@ class Extraction:
             )
 
 
-def read_envelope(extraction: Extraction, body: bytes) -> None:
-    """Read the answer's envelope (the portal's codes, :mod:`ibdc.formats.envelope`): nothing for
+def read_envelope(extraction: Extraction, verdict: Verdict | None) -> None:
+    """Act on what the answer's envelope says (the portal's codes, :mod:`ibdc.formats.envelope`,
+    read by the style's decoder from its one parse of the body: ``DecodedPage.verdict``): nothing for
     success (or a body with no envelope to read); otherwise the error its answer means, naming the
     portal's code and message, which is logged too: no data raises
     :class:`~ibdc.errors.NotReleased`, a rate limit :class:`RateLimited`, any other code
     :class:`SourceRefused`."""
     source = extraction.source
-    verdict = read(source.envelopes, body)
     if verdict is None or verdict.answer is Answer.SUCCESS:
         return
     request = f"{extraction.dataset} {extraction.period} page {len(extraction.pages) + 1}"  # the page asked for
@@ -232,8 +232,8 @@ def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], re
         except requests.RequestException as exc:  # its message names the URL: no secret in it
             raise type(exc)(redact(str(exc)), response=exc.response) from None
         try:
-            read_envelope(extraction, resp.content)
-            decoded = fmt.decode(schema, resp.content)
+            decoded = fmt.decode(schema, resp.content, extraction.source.envelopes)  # envelope and data: one parse
+            read_envelope(extraction, decoded.verdict)
         except RateLimited as exc:
             limited += 1
             retries, wait = _rate_limit_retry(resp, limited)

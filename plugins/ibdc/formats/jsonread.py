@@ -1,0 +1,366 @@
+"""Reading a JSON answer once, exactly and within bounds, its records one at a time.
+
+Every JSON style (rest_json, app_key, signed_gateway, jsonp, nbs_easyquery) reads its bodies here, and
+the portal's envelope is read from the same parse (:func:`read_page`): a body is parsed once.
+
+- Numbers stay the exact text served (:class:`~ibdc.formats.base.Number`), never converted: ``12.50``
+  stays ``12.50``, and ``1e99999999`` costs its ten characters (Python's ``Decimal`` would hold it, and
+  writing it out would take 100 MB). Bounds and arithmetic are the validators' (``ibdc.parsing``).
+- What JSON does not allow but Python's reader takes, and what it cannot hold, is a fault: ``NaN``,
+  ``Infinity`` and ``-Infinity`` (not JSON numbers), an object with the same key twice (which would
+  silently keep the last), nesting deeper than the reader goes (Python's recursion limit, about 1000
+  levels). Inside a record, the fault is that record's (:attr:`JsonPage.faults`: the record is
+  quarantined with the reason, its raw text as served, and the rest of the page is taken); anywhere
+  else (the envelope, the page's count) it is the page's: :class:`~ibdc.errors.LayoutError`.
+- A body that is not complete JSON (cut short, garbled, not UTF-8/16/32 text) is a
+  :class:`~ibdc.formats.base.DecodeError`, as from ``json.loads``.
+- The records array (at the style's ``path``) is read record by record with Python's C scanner: each
+  record is converted to canonical text by the style as it is read and dropped, the canonical values
+  go to Arrow in batches (:class:`~ibdc.formats.base.TableBuilder`), and only the record's span in the
+  text is kept, for its raw text. A page of 200,000 records never holds 200,000 dicts.
+
+Why not ijson: its parsers (yajl2_c included) convert numbers (``Decimal`` / ``int``, so ``1e3``
+comes back as ``1E+3`` and an integer of more than 4300 digits raises ``ValueError``), which loses the
+exact served text the platform keeps; per record the C scanner is as fast and exact.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from ibdc.errors import LayoutError
+from ibdc.formats.base import DecodedPage, DecodeError, Number, TableBuilder, exact_dumps
+from ibdc.schemas import RecordSchema
+
+if TYPE_CHECKING:
+    from ibdc.formats.envelope import Envelope, Verdict
+
+_WS = re.compile(r"[ \t\n\r]*")
+# Tokens of a value too deep for the scanner, skipped to find its end: a string, a bracket, anything else.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*+"|[\[\]{}]|[^"\[\]{}]+', re.DOTALL)
+HEAD_CHARS = 300
+
+
+class RecordsMarker:
+    """Where the records array was in a document (its records are not kept in the document)."""
+
+    def __repr__(self) -> str:
+        return "<records>"
+
+
+RECORDS = RecordsMarker()
+
+
+def json_text(body: bytes | memoryview | str) -> str:
+    """A JSON body as text (UTF-8, or UTF-16/32 as ``json.loads`` detects them); surrogates escaped
+    in the bytes pass (a record's text fault, not the page's). :class:`DecodeError` for bytes that are
+    not such text (garbled, cut inside a character)."""
+    if isinstance(body, str):
+        return body
+    try:
+        return str(body, json.detect_encoding(bytes(body[:4])), "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"not JSON text (cut inside a character?): {exc}") from exc
+
+
+def _head(text: str) -> str:
+    return text[:HEAD_CHARS]
+
+
+class _Scanner:
+    """Python's C JSON scanner, numbers as exact :class:`Number` text, faults collected in ``faults``."""
+
+    def __init__(self) -> None:
+        self.faults: list[str] = []
+        decoder = json.JSONDecoder(
+            parse_float=Number, parse_int=Number, parse_constant=self._constant, object_pairs_hook=self._object
+        )
+        self._scan = decoder.scan_once
+
+    def _constant(self, name: str) -> Number:
+        self.faults.append(f"{name} is not a JSON number")
+        return Number(name)
+
+    def _object(self, pairs: list[tuple[str, object]]) -> dict:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            twice = sorted({k for k, _ in pairs if k in seen or seen.add(k)})
+            self.faults.append(f"key {', '.join(map(repr, twice))} twice in one object (JSON keys must be unique)")
+        return obj
+
+    def value(self, text: str, idx: int) -> tuple[object, int]:
+        """The value at ``idx`` and the index after it: ``ValueError`` for no complete value there,
+        ``RecursionError`` for one nested too deep."""
+        try:
+            return self._scan(text, idx)
+        except StopIteration as exc:
+            raise json.JSONDecodeError("Expecting value", text, exc.value) from None
+
+
+def skip_value(text: str, idx: int) -> int:
+    """The end of the value at ``idx``, however deep, without building it (iteratively)."""
+    depth = 0
+    for m in _TOKEN.finditer(text, idx):
+        token = m.group()
+        if token in ("[", "{"):
+            depth += 1
+        elif token in ("]", "}"):
+            depth -= 1
+        if depth <= 0:
+            if depth < 0:
+                break
+            return m.end()
+    raise DecodeError(f"not complete JSON: a value at character {idx} does not end")
+
+
+@dataclass
+class Records:
+    """The records array as read: each record's span in the text and, for some, a fault."""
+
+    spans: array = field(default_factory=lambda: array("q"))  # start, end of record i at 2i, 2i+1
+    faults: dict[int, str] = field(default_factory=dict)
+    layout: str | None = None  # why the array is not one of records (an item not an object, no array)
+
+    def __len__(self) -> int:
+        return len(self.spans) // 2
+
+
+ItemHandler = Callable[[object, str | None], None]  # (item, its fault) for each item of the records array
+
+
+def _expect(text: str, idx: int, char: str) -> int:
+    if idx >= len(text):
+        raise DecodeError(f"not complete JSON: cut short at character {idx}, {char!r} expected")
+    if text[idx] != char:
+        raise DecodeError(f"not JSON: {char!r} expected at character {idx}, found {text[idx]!r}")
+    return idx + 1
+
+
+def _ws(text: str, idx: int) -> int:
+    return _WS.match(text, idx).end()
+
+
+class _Walk:
+    """One pass over a document: values off the path parsed whole, the object members on it one by
+    one, the array at its end record by record."""
+
+    def __init__(self, text: str, on_item: ItemHandler) -> None:
+        self.text, self.on_item = text, on_item
+        self.scanner = _Scanner()
+        self.records: Records | None = None
+
+    def value(self, idx: int, path: Sequence[str] | None) -> tuple[object, int]:
+        text = self.text
+        if idx >= len(text):
+            raise DecodeError(f"not complete JSON: cut short at character {idx}")
+        if path is not None and not path:
+            return self.array(idx)
+        if path is not None and text[idx] == "{":
+            return self.members(idx, path)
+        self.scanner.faults.clear()
+        try:
+            value, end = self.scanner.value(text, idx)
+        except RecursionError:
+            raise LayoutError(f"JSON nested too deep outside the records: {_head(text)}") from None
+        except ValueError as exc:
+            raise DecodeError(f"not complete JSON: {exc}") from exc
+        if self.scanner.faults:
+            raise LayoutError(f"not the page's JSON ({'; '.join(self.scanner.faults)}): {_head(text)}")
+        return value, end
+
+    def members(self, idx: int, path: Sequence[str]) -> tuple[dict, int]:
+        text, out = self.text, {}
+        idx = _ws(text, idx + 1)
+        if idx < len(text) and text[idx] == "}":
+            return out, idx + 1
+        while True:
+            idx = _expect(text, idx, '"')
+            try:
+                key, idx = json.decoder.scanstring(text, idx)
+            except ValueError as exc:
+                raise DecodeError(f"not complete JSON: {exc}") from exc
+            if key in out:
+                raise LayoutError(f"not the page's JSON: key {key!r} twice in one object: {_head(text)}")
+            idx = _ws(text, _expect(text, _ws(text, idx), ":"))
+            out[key], idx = self.value(idx, path[1:] if key == path[0] else None)
+            idx = _ws(text, idx)
+            if idx < len(text) and text[idx] == ",":
+                idx = _ws(text, idx + 1)
+                continue
+            return out, _expect(text, idx, "}")
+
+    def array(self, idx: int) -> tuple[object, int]:
+        text = self.text
+        records = self.records = Records()
+        if text[idx] != "[":
+            value, end = self.value(idx, None)
+            records.layout = "not a list of objects"
+            return value, end
+        idx = _ws(text, idx + 1)
+        if idx < len(text) and text[idx] == "]":
+            return RECORDS, idx + 1
+        scanner = self.scanner
+        while True:
+            scanner.faults.clear()
+            try:
+                item, end = scanner.value(text, idx)
+                fault = "; ".join(scanner.faults) or None
+            except RecursionError:
+                item, end = None, skip_value(text, idx)
+                fault = "nested deeper than JSON is read (Python's recursion limit)"
+            except ValueError as exc:
+                raise DecodeError(f"not complete JSON: {exc}") from exc
+            records.spans.extend((idx, end))
+            if not isinstance(item, dict) and fault is None and records.layout is None:
+                records.layout = "not a list of objects"
+            if fault is not None:
+                records.faults[len(records) - 1] = fault
+            self.on_item(item, fault)
+            idx = _ws(text, end)
+            if idx < len(text) and text[idx] == ",":
+                idx = _ws(text, idx + 1)
+                continue
+            return RECORDS, _expect(text, idx, "]")
+
+
+def scan(text: str, path: Sequence[str] | None, on_item: ItemHandler) -> tuple[object, Records | None]:
+    """The document in ``text``, the array at ``path`` (keys from the root; ``()``: the root is the
+    array) read item by item through ``on_item`` and replaced by :data:`RECORDS`; and the records
+    read (None: nothing at ``path``). ``path`` None: the whole document, as ``json.loads`` would give
+    it (exact numbers). Raises :class:`DecodeError` and :class:`LayoutError` as the module says."""
+    walk = _Walk(text, on_item)
+    doc, idx = walk.value(_ws(text, 0), path)
+    idx = _ws(text, idx)
+    if idx != len(text):
+        raise DecodeError(f"not JSON: extra data at character {idx}: {text[idx : idx + 40]!r}")
+    return doc, walk.records
+
+
+def loads(text: str | bytes) -> object:
+    """A whole document (numbers exact, faults are :class:`LayoutError`): an envelope, a small answer."""
+    return scan(json_text(text), None, lambda item, fault: None)[0]
+
+
+def record_loads(text: str) -> object:
+    """A record's text as served, read again (its raw text); faults ignored."""
+    return _Scanner().value(text, 0)[0]
+
+
+Convert = Callable[[dict], dict]  # a served record -> its canonical text values, by canonical name
+
+
+@dataclass
+class JsonPage:
+    """A JSON answer read once: its document (records array replaced by :data:`RECORDS`), what its
+    envelope says, and its records as a table being built."""
+
+    text: str
+    doc: object
+    verdict: Verdict | None
+    records: Records | None
+    builder: TableBuilder
+    where: str  # the style, for errors
+    shown: str  # the start of the body as served, for errors
+
+    def member(self, *keys: str) -> object:
+        """``doc[k1][k2]...``; :class:`LayoutError` when the answer has no such member."""
+        value = self.doc
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                raise LayoutError(f"not a {self.where} page (no {'.'.join(keys)}): {self.shown}")
+            value = value[key]
+        return value
+
+    def page(self, total: int | None, name: str, raw: Callable[[object], str] = exact_dumps) -> DecodedPage:
+        """The decoded page (``name``: the records' member, for errors):
+        :class:`LayoutError` when there is no records array or it holds something other than
+        objects, :class:`~ibdc.formats.base.SchemaDrift` for missing fields. ``raw`` writes a record
+        read again as its raw text (a faulted record's raw text is its text as served)."""
+        records = self.records
+        if records is None or records.layout is not None:
+            why = f"no {name}" if records is None else f"{name} is {records.layout}"
+            raise LayoutError(f"not a {self.where} page ({why}): {self.shown}")
+        text, spans, faults = self.text, records.spans, records.faults
+
+        def raw_text(i: int) -> str:
+            served = text[spans[2 * i] : spans[2 * i + 1]]
+            if i in faults:
+                return served
+            try:
+                return raw(record_loads(served))
+            except (ValueError, RecursionError):
+                return served
+
+        table = self.builder.table()
+        return DecodedPage(table, raw_text, total, None, self.verdict, dict(faults))
+
+    def count(self, *keys: str) -> int:
+        """The record count at ``doc[k1][k2]...``: a JSON integer, or its digits as a string;
+        :class:`LayoutError` for anything else (a fraction, a sign, ``true``, too many digits)."""
+        value = self.member(*keys)
+        if isinstance(value, str) and COUNT.fullmatch(value):
+            return int(value)
+        name = ".".join(keys)
+        raise LayoutError(f"not a {self.where} page ({name} is not a count: {str(value)[:40]!r}): {self.shown}")
+
+    @property
+    def refused(self) -> bool:
+        """Whether the envelope says other than success (the page then has no records)."""
+        from ibdc.formats.envelope import Answer
+
+        return self.verdict is not None and self.verdict.answer is not Answer.SUCCESS
+
+
+def read_page(
+    schema: RecordSchema,
+    body: bytes | str,
+    path: Sequence[str],
+    convert: Convert,
+    where: str,
+    envelopes: Sequence[Envelope] = (),
+    loads_inside: Callable[[object], object] | None = None,
+    shown: str | None = None,
+) -> JsonPage:
+    """Read a JSON answer once: its records (at ``path``) converted by ``convert`` into a table as
+    they are read, then its envelope (``envelopes``, :func:`ibdc.formats.envelope.read_document`).
+    A record ``convert`` cannot convert (any ``ArithmeticError``, ``ValueError``, ``TypeError``,
+    ``RecursionError``) is a fault of that record, with all its values missing."""
+    from ibdc.formats.envelope import read_document
+
+    text = json_text(body)
+    builder = TableBuilder(schema)
+    faults: dict[int, str] = {}
+
+    def on_item(item: object, fault: str | None) -> None:
+        record: dict = {}
+        if isinstance(item, dict):
+            try:
+                record = convert(item)
+            except (ArithmeticError, ValueError, TypeError, RecursionError) as exc:
+                faults[builder.num_records] = f"record not readable: {type(exc).__name__}: {exc}"
+        builder.add(record)
+
+    doc, records = scan(text, path, on_item)
+    if records is not None:
+        for i, why in faults.items():
+            records.faults.setdefault(i, why)
+    shown = _head(text) if shown is None else shown
+    verdict = read_document(envelopes, doc, loads_inside or loads, shown) if envelopes else None
+    return JsonPage(text, doc, verdict, records, builder, where, shown)
+
+
+COUNT = re.compile(r"[0-9]{1,18}")
+
+
+def empty_page(schema: RecordSchema, verdict: Verdict | None) -> DecodedPage:
+    """No records: what a page whose envelope says other than success decodes to."""
+    table = pa.table({n: pa.array([], pa.string()) for n in schema.names})
+    return DecodedPage(table, lambda i: "", None, None, verdict)
