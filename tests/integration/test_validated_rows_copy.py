@@ -84,6 +84,8 @@ DERIVED = [
     ("marts.mart_equipment_oee_enterprise_daily", "period_day", DAYS),
     ("marts.mart_equipment_oee_province_daily", "period_day", DAYS),
     ("marts.mart_digital_scorecard_monthly", "period_month", MONTHS),
+    ("marts.mart_industrial_output_monthly", "period_month", MONTHS),
+    ("marts.mart_energy_intensity_monthly", "period_month", MONTHS),
 ]  # fmt: skip
 
 
