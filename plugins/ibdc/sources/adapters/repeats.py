@@ -1,18 +1,22 @@
-"""Finding records served more than once in one extraction, in memory that barely grows with it.
+"""Finding records served more than once in one extraction, in memory that does not grow with it.
 
-Per record, two 64-bit digests are kept (Python's ``hash``, SipHash keyed at random per process: a
-source cannot aim at a collision): one of its key, one of the whole record; 16 bytes a record (19 MB
-at 1.2 million), never the records. A fixed bitmap of key digests (:data:`FILTER_BITS`) flags, as a
-page is added, each record whose key *may* have been served before; only those keep their key's
-values. When the repeats are asked for, the flagged digests are looked up among all the others
-(Arrow, column-wise) and a flagged record whose key digest occurs at an earlier position is a
-repeat. Two distinct keys with one digest (odds about n**2 / 2**65: 4e-8 at 1.2 million records,
-different in every process) would be taken for a repeat."""
+Per record, two digests are kept (Python's ``hash``, SipHash keyed at random per process: a source
+cannot aim at a collision), on disk in two private temporary files: 64 bits of its key and 32 of
+the whole record (12 bytes a record: 14 MB at 1.2 million), never the records. A Bloom filter of
+the key digests (:data:`FILTER_BITS`: 8 MiB, fixed) flags, as a page is added, each record whose
+key *may* have been served before (wrongly about 0.13% of them at 1.2 million records); only those
+keep their key's values, in memory. When the repeats are asked for, the files are read back a block
+at a time, the flagged digests looked up among all the others (Arrow, column-wise), and a flagged
+record whose key digest occurs at an earlier position is a repeat. Two distinct keys with one digest
+(odds about n**2 / 2**65: 4e-8 at 1.2 million records, different in every process) would be taken
+for a repeat; a repeat that differs from its first, for an identical one with odds 2**-32."""
 
 from __future__ import annotations
 
 import bisect
-import itertools
+import json
+import tempfile
+from array import array
 from operator import itemgetter
 
 import pyarrow as pa
@@ -20,8 +24,10 @@ import pyarrow.compute as pc
 
 from ibdc.schemas import RecordSchema
 
-FILTER_BITS = 1 << 26  # 8 MiB; flags about 1.8% of the records wrongly at 1.2 million, checked exactly later
+FILTER_BITS = 1 << 26  # 8 MiB, two bits a key: flags about 0.13% of the records wrongly at 1.2 million
 CHUNK_ROWS = 8192  # records of a page turned into Python values at a time
+BLOCK_ROWS = 1 << 17  # key digests read back at a time (1 MiB)
+ROW_DIGEST_MASK = 0xFFFFFFFF
 
 
 class RepeatIndex:
@@ -31,75 +37,110 @@ class RepeatIndex:
     :meth:`repeats` gives the records whose key was served before (earlier on the same page or on
     an earlier page), each as the manifest lists a duplicate: ``{"page": int, "index": int, "key":
     [str | None, ...], "first": [page, index], "identical": bool}``, in the order served. A missing
-    key value is a value: two records with the same missing key have the same key."""
+    key value is a value: two records with the same missing key have the same key. :meth:`close`
+    (or collection) deletes its files."""
 
     def __init__(self, schema: RecordSchema) -> None:
         self.schema = schema
         self._key_of = itemgetter(*(schema.names.index(k) for k in schema.key))
         self._single_key = len(schema.key) == 1
         self._bits = bytearray(FILTER_BITS // 8)
-        self._keys: list[pa.Array] = []  # per page: each record's key digest (int64)
-        self._rows: list[pa.Array] = []  # per page: each record's digest (int64)
-        self._flagged: dict[tuple[int, int], list] = {}  # (page, index) -> key values, key maybe seen before
+        # Closed (and deleted) by close(), or when the index is collected: it outlives any one call.
+        self._keys = tempfile.TemporaryFile(prefix="ibdc-repeats-")  # noqa: SIM115 -- int64 key digests, in order
+        self._rows = tempfile.TemporaryFile(prefix="ibdc-repeats-")  # noqa: SIM115 -- uint32 record digests
+        self._count = 0  # records added
+        self._starts: list[int] = []  # each page's first position
+        # The records whose key may have been served before: positions, key digests, and their keys'
+        # values as JSON text one after the other (contiguous buffers: no Python object a record).
+        self._flagged = array("q")
+        self._flagged_digests = array("q")
+        self._flagged_keys = bytearray()
+        self._flagged_ends = array("q")
         self._found: list[dict] | None = []
+
+    def close(self) -> None:
+        self._keys.close()
+        self._rows.close()
 
     def add(self, page: int, table: pa.Table) -> None:
         """Add page ``page`` (pages are added in order, from 0), :data:`CHUNK_ROWS` records at a
-        time (a page holding a whole partition never becomes Python objects all at once)."""
-        if page != len(self._keys):
-            raise ValueError(f"page {page} added after {len(self._keys)} pages")
-        keys: list[pa.Array] = []
-        rows: list[pa.Array] = []
+        time (a page holding a whole partition never becomes Python values all at once)."""
+        if page != len(self._starts):
+            raise ValueError(f"page {page} added after {len(self._starts)} pages")
+        self._starts.append(self._count)
         for start in range(0, table.num_rows, CHUNK_ROWS):
-            key_digests, row_digests = self._digests(page, start, table.slice(start, CHUNK_ROWS))
-            keys.append(key_digests)
-            rows.append(row_digests)
-        self._keys.append(pa.concat_arrays(keys) if keys else pa.array([], pa.int64()))
-        self._rows.append(pa.concat_arrays(rows) if rows else pa.array([], pa.int64()))
+            self._digest(table.slice(start, CHUNK_ROWS))
         if self._flagged:
             self._found = None
 
-    def _digests(self, page: int, start: int, part: pa.Table) -> tuple[pa.Array, pa.Array]:
-        """The key and record digests of ``part`` (records ``start``... of page ``page``), flagging
-        in the filter the records whose key may have been served before."""
+    def _digest(self, part: pa.Table) -> None:
+        """Append the key and record digests of ``part`` (the next records served), flagging the
+        records whose key may have been served before."""
         rows = list(zip(*(part.column(name).to_pylist() for name in self.schema.names), strict=True))
         keys = list(map(self._key_of, rows))
         key_digests = list(map(hash, keys))
         bits, mask = self._bits, FILTER_BITS - 1
         for index, digest in enumerate(key_digests):
-            at = digest & mask
-            byte, bit = at >> 3, 1 << (at & 7)
-            if bits[byte] & bit:
+            at, at2 = digest & mask, (digest >> 32) & mask  # a Bloom filter of two bits a key
+            byte, bit, byte2, bit2 = at >> 3, 1 << (at & 7), at2 >> 3, 1 << (at2 & 7)
+            seen = bits[byte] & bit and bits[byte2] & bit2
+            bits[byte] |= bit
+            bits[byte2] |= bit2
+            if seen:
                 key = keys[index]
-                self._flagged[(page, start + index)] = [key] if self._single_key else list(key)
-            else:
-                bits[byte] |= bit
-        return pa.array(key_digests, pa.int64()), pa.array(list(map(hash, rows)), pa.int64())
+                self._flagged.append(self._count + index)
+                self._flagged_digests.append(digest)
+                self._flagged_keys += json.dumps([key] if self._single_key else key, ensure_ascii=False).encode()
+                self._flagged_ends.append(len(self._flagged_keys))
+        array("q", key_digests).tofile(self._keys)
+        array("I", (hash(row) & ROW_DIGEST_MASK for row in rows)).tofile(self._rows)
+        self._count += len(rows)
 
     def repeats(self) -> list[dict]:
         if self._found is None:
             self._found = self._locate()
         return self._found
 
+    def _flagged_key(self, n: int) -> list:
+        start = self._flagged_ends[n - 1] if n else 0
+        return json.loads(self._flagged_keys[start : self._flagged_ends[n]])
+
+    def _matches(self, maybe: pa.Array) -> list[tuple[int, int]]:
+        """(position, key digest) of every record whose key digest is in ``maybe``, in order."""
+        self._keys.flush()
+        self._keys.seek(0)
+        found, offset = [], 0
+        while block := self._keys.read(BLOCK_ROWS * 8):
+            digests = pa.Array.from_buffers(pa.int64(), len(block) // 8, [None, pa.py_buffer(block)])
+            at = pc.indices_nonzero(pc.is_in(digests, value_set=maybe))
+            found.extend(zip((offset + i for i in at.to_pylist()), digests.take(at).to_pylist(), strict=True))
+            offset += len(digests)
+        self._keys.seek(0, 2)
+        return found
+
+    def _row_digest(self, position: int) -> int:
+        self._rows.flush()
+        self._rows.seek(position * 4)
+        (digest,) = array("I", self._rows.read(4))
+        self._rows.seek(0, 2)
+        return digest
+
     def _locate(self) -> list[dict]:
-        keys = pa.chunked_array(self._keys, pa.int64())
-        rows = pa.chunked_array(self._rows, pa.int64())
-        starts = list(itertools.accumulate((len(k) for k in self._keys[:-1]), initial=0))
-        flagged_digests = {self._keys[page][index].as_py() for page, index in self._flagged}  # the keys that may repeat
-        positions = pc.indices_nonzero(pc.is_in(keys, value_set=pa.array(sorted(flagged_digests), pa.int64())))
+        maybe = pa.array(sorted(set(self._flagged_digests)), pa.int64())
+        flagged = {position: n for n, position in enumerate(self._flagged)}
         first_of: dict[int, tuple[int, int, int]] = {}
         found = []
-        for position in positions.to_pylist():
-            page = bisect.bisect_right(starts, position) - 1
-            index = position - starts[page]
-            key, row = keys[position].as_py(), rows[position].as_py()
+        for position, key in self._matches(maybe):
+            page = bisect.bisect_right(self._starts, position) - 1
+            index = position - self._starts[page]
+            row = self._row_digest(position)
             first = first_of.setdefault(key, (page, index, row))
             if first[:2] != (page, index):
                 found.append(
                     {
                         "page": page,
                         "index": index,
-                        "key": self._flagged[(page, index)],
+                        "key": self._flagged_key(flagged[position]),
                         "first": [first[0], first[1]],
                         "identical": first[2] == row,
                     }
