@@ -36,7 +36,7 @@ from minio.deleteobjects import DeleteObject
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client
 from ibdc.settings import LOCAL_DIR, get_settings
-from ibdc.sources.registry import ApiStyle, sources_for
+from ibdc.sources.registry import ApiStyle, source_for, sources_for
 
 DATASET = "equipment_telemetry"
 DAY = "2026-10-01"
@@ -128,8 +128,13 @@ def simulator(devices: int) -> Iterator[tuple[str, subprocess.Popen]]:
 
 
 def _child(step: str, province: str, sources_url: str) -> dict:
-    """One step in a process of its own; what it reported."""
+    """One step in a process of its own; what it reported. The source's own connection is set to the
+    simulator's credentials, as a deployment defines each source's: undefined, the lookup would try
+    Airflow's secrets backends first, importing Airflow into the step (seconds and some 80 MB)."""
     env = {**os.environ, "IBDC_SIMULATOR_URL": sources_url}
+    conn_id = source_for(province, DATASET).conn_id
+    if conn_id and "AIRFLOW_CONN_IBDC_SIMULATOR" in os.environ:
+        env.setdefault(f"AIRFLOW_CONN_{conn_id.upper()}", os.environ["AIRFLOW_CONN_IBDC_SIMULATOR"])
     done = subprocess.run(
         [sys.executable, "-m", "ibdc.bench_scale", step, province, DAY],
         env=env,
