@@ -309,7 +309,7 @@ def parse_page(
     skip = repeats.keys() | faults.keys()
     keep = [i for i in range(decoded.num_records) if i not in skip]
     records = Records(
-        decoded.table if not skip else decoded.table.take(keep),
+        decoded.table if not skip else decoded.table.take(pa.array(keep, pa.int64())),  # keep may be empty
         [first_position + i for i in keep],
         decoded.raw_text if not skip else (lambda r: decoded.raw_text(keep[r])),
     )
