@@ -80,3 +80,23 @@ def test_a_source_elsewhere_without_its_connection_is_a_clear_permanent_error(on
 def test_a_connection_outside_the_registry_has_no_fallback(only_the_simulators_connection):
     with pytest.raises(MissingCredentials, match="AIRFLOW_CONN_SOMETHING_ELSE"):
         get_credentials("something_else")
+
+
+def test_outside_airflow_a_lookup_never_imports_airflow():
+    """The CLI, the tests and the bench read connections from the environment alone: importing Airflow
+    for a lookup cost seconds and ~80 MB a process and replaced its logging with Airflow's (the
+    urllib3 retry lines a test counted went missing)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ibdc.sources.credentials import get_credentials; "
+        "c = get_credentials('ibdc_source_110000'); "
+        "assert c.password == 'simulator-secret', c; "
+        "assert not any(m == 'airflow' or m.startswith('airflow.') for m in sys.modules), 'airflow imported'"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env[SIM_VAR] = json.dumps({"conn_type": "http", "password": "simulator-secret"})
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

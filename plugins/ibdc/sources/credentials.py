@@ -1,8 +1,10 @@
 """Source credentials from Airflow connections, environment-first.
 
 ``AIRFLOW_CONN_<CONN_ID>`` is read directly (the same variable Airflow itself reads), so extraction
-works identically inside a task, in tests and on the command line; inside Airflow other secrets
-backends are consulted too.
+works identically inside a task, in tests and on the command line; inside Airflow (a task, where
+``airflow.sdk`` is loaded already) other secrets backends are consulted too. Outside Airflow it is
+never imported for a lookup: importing it costs seconds and ~80 MB and configures the process's
+logging as Airflow's.
 
 Each source of the registry has a connection of its own (``ibdc_source_<code>``). When it is not
 defined and the simulator serves that source, the simulator's connection (``ibdc_simulator``) stands
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -55,6 +58,8 @@ def _lookup(conn_id: str) -> tuple[Credentials | None, Exception | None]:
             unquote(parts.username) if parts.username else None,
             unquote(parts.password) if parts.password else None,
         ), None
+    if "airflow.sdk" not in sys.modules:  # not in an Airflow process: the environment is all there is
+        return None, LookupError(f"{_variable(conn_id)} is not set")
     try:
         from airflow.sdk import BaseHook
 
