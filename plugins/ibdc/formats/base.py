@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from ibdc.errors import PermanentError, TransientError
 from ibdc.schemas import Kind, RecordSchema
+from ibdc.timestamps import canonical_timestamps
 
 if TYPE_CHECKING:
     from ibdc.formats.envelope import Envelope, Verdict
@@ -93,8 +94,21 @@ def _utf8_column(values: list) -> pa.Array:
         return pa.array([SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in values], pa.string())
 
 
+def canonical_values(schema: RecordSchema, columns: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a decoded page (canonical names -> Arrow text) with the values a kind writes
+    several ways in its one canonical text: a timestamp that follows the strict rule
+    (:mod:`ibdc.timestamps`) as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC, so that one instant served as
+    ``...T05:00:00Z`` and as ``...T13:00:00+08:00`` is one key; anything else exactly as served."""
+    for f in schema.fields:
+        if f.kind is Kind.TIMESTAMP and f.name in columns:
+            columns[f.name] = canonical_timestamps(columns[f.name])
+    return columns
+
+
 def table_from_records(schema: RecordSchema, records: list[dict], where: str = "") -> pa.Table:
-    """Canonical string table from a list of dicts keyed by canonical names (values already text)."""
+    """Canonical string table from a list of dicts keyed by canonical names (values already text,
+    kept exactly: a table to encode may hold values as a source serves them; a decoder makes its
+    values canonical with :func:`canonical_values`)."""
     if records:
         check_fields(schema, records[0].keys(), where)
     columns = {n: _utf8_column([r.get(n) for r in records]) for n in schema.names}
@@ -108,7 +122,8 @@ BATCH = 8192
 
 class TableBuilder:
     """A canonical string table built record by record (dicts keyed by canonical names, values
-    already text), in batches of :data:`BATCH` records."""
+    already text), in batches of :data:`BATCH` records; timestamps made canonical
+    (:func:`canonical_values`)."""
 
     def __init__(self, schema: RecordSchema) -> None:
         self.schema = schema
@@ -137,7 +152,8 @@ class TableBuilder:
         self._flush()
         if self._first is not None:
             check_fields(self.schema, self._first, where)
-        return pa.table({n: pa.chunked_array(c, pa.string()) for n, c in self._chunks.items()})
+        columns = {n: pa.chunked_array(c, pa.string()) for n, c in self._chunks.items()}
+        return pa.table(canonical_values(self.schema, columns))
 
 
 def text(value: object) -> str | None:

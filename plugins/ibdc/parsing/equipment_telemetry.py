@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from ibdc.parsing.base import PageRows, Records, Reject, number_fault, number_mask, text_faults
 from ibdc.periods import parse_day
+from ibdc.timestamps import HOUR_TIMESTAMP
 from ibdc.uscc import is_valid
 
 # The columns a telemetry source serves (its contract with the platform).
@@ -43,8 +44,9 @@ BAD_ENERGY = "energy_kwh must be a non-negative number"
 # -12:00 to +14:00); then a real date and time (no hour 24, which PostgreSQL reads as the next day's
 # 00:00, no June 31st, which Arrow's strptime alone reads as July 1st), whose UTC instant is in the
 # partition's UTC day (raw.equipment_telemetry.ts is timestamptz, period_day the UTC day; the decoders
-# give "...Z", csv_download converting Beijing time to UTC).
-TS = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00(?:Z|[+-](?:0[0-9]|1[0-4]):?[0-5][0-9])"
+# give "...Z", csv_download converting Beijing time to UTC). The rule is ibdc.timestamps', shared with
+# the decoders, which write each timestamp following it in its one canonical UTC text.
+TS = HOUR_TIMESTAMP
 BAD_TS = "ts is not an hour timestamp"
 LOCAL = "%Y-%m-%dT%H:%M:%S"
 LOCAL_CHARS = 19  # YYYY-MM-DDTHH:MM:SS
