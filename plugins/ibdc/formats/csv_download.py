@@ -83,14 +83,17 @@ so a province-day of a million telemetry readings costs the same per row as a fe
 
 from __future__ import annotations
 
+import bisect
 import csv
 import decimal
 import functools
 import io
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -121,6 +124,8 @@ NUMBER_PARTS_RE = r"^(?P<sign>[+-]?)(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?$"
 TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 LOCAL_TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
 BEIJING_OFFSET = pa.scalar(8 * 3600, pa.duration("s"))
+# The file read (parsed, transcoded, checked) at a time: about 59,000 telemetry readings.
+BLOCK_BYTES = 4 << 20
 
 
 # --- units ---------------------------------------------------------------------------------------
@@ -428,32 +433,48 @@ def _text_encoding(body: bytes) -> tuple[bytes, str]:
     return body, DECODE_ENCODING
 
 
-def _read(body: bytes, encoding: str) -> tuple[list[str], pa.Table]:
-    """Header cells (made plain: ``本月（万千瓦时）`` is ``本月(万千瓦时)``) and the rows below, every
-    cell as text, as served (nothing made null yet).
-
-    The bytes after the header line are transcoded by Arrow while it parses (GB18030 or UTF-8,
-    strictly: a body cut inside a character fails). A line feed is never part of a GBK / GB18030 or
-    UTF-8 character, nor is a double quote; without quotes no value can hold a line break, and Arrow
-    can split the file into blocks at any line feed (faster)."""
-    if not body:
+def _header(fh: BinaryIO, encoding: str) -> list[str]:
+    """The header line's cells, made plain (``本月（万千瓦时）`` is ``本月(万千瓦时)``); ``fh`` left at
+    the line below."""
+    head = fh.readline()
+    if not head:
         raise DecodeError("empty body")
-    end = body.find(b"\n")
-    head = body if end < 0 else body[:end]
     try:
-        headers = next(csv.reader([head.decode(encoding).removeprefix("\ufeff").rstrip("\r")]))
+        line = head.removesuffix(b"\n").decode(encoding).removeprefix("\ufeff").rstrip("\r")
+        headers = next(csv.reader([line]))
     except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
         raise DecodeError(f"no readable header line: {exc}") from exc
-    headers = [plain_label(h) for h in headers]
-    names = [f"c{i}" for i in range(len(headers))]
-    empty = pa.table({n: pa.array([], pa.string()) for n in names})
-    if end < 0 or end == len(body) - 1:
-        return headers, empty
+    return [plain_label(h) for h in headers]
+
+
+def _has_quote(fh: BinaryIO) -> bool:
+    """Whether the rest of ``fh`` holds a double quote (read a block at a time; ``fh`` left where it was)."""
+    at = fh.tell()
     try:
-        rows = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(body).slice(end + 1)),  # no copy of a large body
-            read_options=pacsv.ReadOptions(column_names=names, encoding="utf8" if encoding == "utf-8" else encoding),
-            parse_options=pacsv.ParseOptions(newlines_in_values=body.find(b'"', end) >= 0),
+        while block := fh.read(BLOCK_BYTES):
+            if b'"' in block:
+                return True
+        return False
+    finally:
+        fh.seek(at)
+
+
+def _row_batches(fh: BinaryIO, width: int, encoding: str) -> Iterator[pa.RecordBatch]:
+    """The rows below the header, :data:`BLOCK_BYTES` of the file at a time, every cell as text, as
+    served (nothing made null yet); columns ``c0``, ``c1``, ...
+
+    Arrow transcodes the bytes while it parses (GB18030 or UTF-8, strictly: a body cut inside a
+    character fails). A line feed is never part of a GBK / GB18030 or UTF-8 character, nor is a
+    double quote; without quotes no value can hold a line break, and Arrow can split the file into
+    blocks at any line feed (faster)."""
+    names = [f"c{i}" for i in range(width)]
+    try:
+        reader = pacsv.open_csv(
+            fh,
+            read_options=pacsv.ReadOptions(
+                column_names=names, encoding="utf8" if encoding == "utf-8" else encoding, block_size=BLOCK_BYTES
+            ),
+            parse_options=pacsv.ParseOptions(newlines_in_values=_has_quote(fh)),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
                 null_values=[],
@@ -461,52 +482,75 @@ def _read(body: bytes, encoding: str) -> tuple[list[str], pa.Table]:
                 quoted_strings_can_be_null=False,
             ),
         )
+        for batch in reader:
+            if batch.num_rows:
+                yield batch
     except UnicodeDecodeError as exc:
         raise DecodeError(f"not {encoding} text (cut inside a character?): {exc}") from exc
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DecodeError(f"not a complete CSV file: {exc}") from exc
-    return headers, rows
 
 
-def _split_total(rows: pa.Table, width: int, exact_count: bool) -> tuple[pa.Table, list[str], int | None]:
-    """The records, the cells of the 合计 row below them, and the count it claims (None: a 合计 row
-    without ``(共N条)``); DecodeError when the file does not end with one, and, with ``exact_count``
-    (a table inside a file whose 总计 line holds the claim), when its count disagrees."""
-    if not rows.num_rows:
-        raise DecodeError("no 合计 row: the file ends after its header")
+def _split_total(rows: pa.Table, width: int) -> tuple[pa.Table, list[str], int | None]:
+    """The records of ``rows`` (the file's last rows), the cells of the 合计 row below them, and the
+    count it claims (None: a 合计 row without ``(共N条)``); DecodeError when they do not end with one."""
     last = rows.slice(rows.num_rows - 1).to_pylist()[0]
     cells = [last[f"c{i}"] for i in range(width)]
     m = TOTAL_RE.match(WHITESPACE.sub("", plain_label(cells[0])))
     if not m:
         raise DecodeError(f"the file does not end with its 合计 row (truncated?); last line: {cells}")
-    records = rows.slice(0, rows.num_rows - 1)
-    claimed = None if m.group(1) is None else int(m.group(1))
-    if exact_count and claimed is not None and claimed != records.num_rows:
-        raise DecodeError(f"合计 row counts {claimed} records, the table holds {records.num_rows}")
-    return records, cells, claimed
+    return rows.slice(0, rows.num_rows - 1), cells, None if m.group(1) is None else int(m.group(1))
 
 
-def _check_sums(headers: list[str], cells: list[str], column) -> None:
-    """DecodeError unless every sum of the 合计 row (``cells``) adds up; ``column(i)`` gives column
-    ``i``'s values with their presentation forms made plain."""
+class _Sums:
+    """The exact sums of a table's columns (numbers made plain), added up chunk by chunk: what
+    :func:`decimal_sum` of each whole column would give, :class:`Unsummable` included."""
+
+    def __init__(self) -> None:
+        self._sums: dict[int, Decimal | None] = {}
+        self._unsummable: dict[int, Unsummable] = {}
+
+    def add(self, i: int, column: pa.Array) -> None:
+        if i in self._unsummable:
+            return
+        try:
+            part = decimal_sum(column, SUM_DIGITS)
+        except Unsummable as exc:
+            self._unsummable[i] = exc
+            return
+        if part is not None:
+            before = self._sums.get(i)
+            with decimal.localcontext() as exact:
+                exact.prec = 2 * SUM_DIGITS  # sums of numbers of at most SUM_DIGITS digits: exact
+                self._sums[i] = part if before is None else before + part
+
+    def of(self, i: int) -> Decimal | None:
+        if i in self._unsummable:
+            raise self._unsummable[i]
+        return self._sums.get(i)
+
+
+def _check_sums(headers: list[str], cells: list[str], summed) -> None:
+    """DecodeError unless every sum of the 合计 row (``cells``) adds up; ``summed(i)`` gives column
+    ``i``'s sum (:func:`decimal_sum` of its values with their presentation forms made plain)."""
     for i, cell in enumerate(cells[1:], start=1):
         cell = plain_number(cell)
         if cell == "":
             continue
         try:
-            summed = decimal_sum(column(i), SUM_DIGITS)
+            total = summed(i)
         except Unsummable:
             continue  # a figure wider than any table holds: its record is refused, its sum not checked
         if cell in MISSING:
-            if summed is not None:
-                raise DecodeError(f"合计 of {headers[i]} is missing but its records sum to {summed}")
+            if total is not None:
+                raise DecodeError(f"合计 of {headers[i]} is missing but its records sum to {total}")
             continue
         try:
             stated = Decimal(cell)
         except ArithmeticError as exc:
             raise DecodeError(f"合计 of {headers[i]} is not a number: {cell!r}") from exc
-        if summed is None or summed != stated:
-            raise DecodeError(f"合计 of {headers[i]} is {cell}, its records sum to {summed}")
+        if total is None or total != stated:
+            raise DecodeError(f"合计 of {headers[i]} is {cell}, its records sum to {total}")
 
 
 def _columns(schema: RecordSchema, headers: list[str], empty: bool) -> tuple[dict[str, tuple[int, int]], str | None]:
@@ -577,31 +621,53 @@ def _line(values: list[str]) -> str:
     return out.getvalue()
 
 
-def _decode_block(
-    schema: RecordSchema, body: bytes, exact_count: bool, encoding: str
-) -> tuple[pa.Table, pa.Table, int | None]:
-    """One table (header, records, 合计 row): canonical records, the rows as served, the 合计 count
-    (None when the 合计 row has none: then only its sums are checked)."""
-    headers, rows = _read(body, encoding)
-    records, total_cells, claimed = _split_total(rows, len(headers), exact_count)
-    found, unit_label = _columns(schema, headers, empty=not records.num_rows)
-    plain: dict[int, pa.Array] = {}  # column index -> its numbers made plain (12,345.67 -> 12345.67)
+def _table_chunks(schema: RecordSchema, fh: BinaryIO, encoding: str, exact_count: bool) -> Iterator[DecodedPage]:
+    """One table (header, records, 合计 row) read from ``fh`` a block at a time: a page of canonical
+    records per block (``raw_text`` the rows as served); the last one's ``total`` is the 合计 count
+    (None when the 合计 row has none: then only its sums are checked). The 合计 row is checked
+    (its sums across every block; its count too with ``exact_count``: a table inside a file whose
+    总计 line holds the claim) before the last page is given: DecodeError instead."""
+    headers = _header(fh, encoding)
+    width = len(headers)
+    sums = _Sums()
+    found: dict[str, tuple[int, int]] | None = None
+    unit_label: str | None = None
+    count = 0
 
-    def numbers(i: int) -> pa.Array:
-        if i not in plain:
+    def page(records: pa.Table, last: bool, total: int | None = None) -> DecodedPage:
+        nonlocal found, unit_label, count
+        if found is None:
+            found, unit_label = _columns(schema, headers, empty=last and not count and not records.num_rows)
+        count += records.num_rows
+        plain: dict[int, pa.Array] = {}  # column index -> its numbers made plain (12,345.67 -> 12345.67)
+        for i in range(width):
             plain[i] = plain_numbers(_array(records[f"c{i}"]))
-        return plain[i]
+            if i:
+                sums.add(i, plain[i])
+        columns = {}
+        for name, (i, shift) in found.items():
+            f = schema.field(name)
+            values = _canonical(f, plain[i] if f.kind in NUMERIC else _array(records[f"c{i}"]))
+            columns[name] = shift_point(values, shift) if shift else values
+        if UNIT_FIELD in schema.names and UNIT_FIELD not in found:
+            unit = None if unit_label in (None, *MISSING) else _unit_codes(pa.array([unit_label]))[0].as_py()
+            columns[UNIT_FIELD] = pa.array([unit] * records.num_rows, pa.string())
+        table = pa.table({n: columns[n] for n in schema.names})
+        return DecodedPage(table, lambda i: _line(list(records.slice(i, 1).to_pylist()[0].values())), total)
 
-    _check_sums(headers, total_cells, numbers)
-    columns = {}
-    for name, (i, shift) in found.items():
-        f = schema.field(name)
-        values = _canonical(f, numbers(i) if f.kind in NUMERIC else _array(records[f"c{i}"]))
-        columns[name] = shift_point(values, shift) if shift else values
-    if UNIT_FIELD in schema.names and UNIT_FIELD not in found:
-        unit = None if unit_label in (None, *MISSING) else _unit_codes(pa.array([unit_label]))[0].as_py()
-        columns[UNIT_FIELD] = pa.array([unit] * records.num_rows, pa.string())
-    return pa.table({n: columns[n] for n in schema.names}), records, claimed
+    pending: pa.RecordBatch | None = None  # the last block read: it may end with the 合计 row
+    for batch in _row_batches(fh, width, encoding):
+        if pending is not None:
+            yield page(pa.Table.from_batches([pending]), last=False)
+        pending = batch
+    if pending is None:
+        raise DecodeError("no 合计 row: the file ends after its header")
+    records, cells, claimed = _split_total(pa.Table.from_batches([pending]), width)
+    last = page(records, last=True, total=claimed)
+    if exact_count and claimed is not None and claimed != count:
+        raise DecodeError(f"合计 row counts {claimed} records, the table holds {count}")
+    _check_sums(headers, cells, sums.of)
+    yield last
 
 
 def _blocks(body: bytes, encoding: str) -> tuple[list[bytes], int]:
@@ -613,34 +679,76 @@ def _blocks(body: bytes, encoding: str) -> tuple[list[bytes], int]:
     return blocks, int(m.group(1))
 
 
+def _joined(pages: list[DecodedPage], total: int | None) -> DecodedPage:
+    """Pages one after the other as one page (record ``i`` of the whole is found among its parts)."""
+    starts = list(itertools.accumulate((p.num_records for p in pages), initial=0))[:-1]
+
+    def raw_text(i: int) -> str:
+        k = bisect.bisect_right(starts, i) - 1
+        while not pages[k].num_records:  # parts without records share their start with the next
+            k += 1
+        return pages[k].raw_text(i - starts[k])
+
+    return DecodedPage(pa.concat_tables(p.table for p in pages), raw_text, total)
+
+
+def _envelope_page(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope]) -> DecodedPage | None:
+    """The page of an answer that is the portal's JSON envelope saying other than success, or None."""
+    if envelopes and body.lstrip()[:1] in (b"{", b"["):
+        verdict = read(envelopes, body)
+        if verdict is not None and verdict.answer is not Answer.SUCCESS:
+            from ibdc.formats.jsonread import empty_page
+
+            return empty_page(schema, verdict)
+    return None
+
+
+def decode_chunks(schema: RecordSchema, fh: BinaryIO, envelopes: Sequence[Envelope] = ()) -> Iterator[DecodedPage]:
+    """The file ``fh`` (binary, seekable, at its start) as consecutive pages of at most
+    :data:`BLOCK_BYTES` of it each: memory bounded by the block, not by the file. The pages' tables
+    one after the other are :func:`decode`'s table, each page's ``raw_text`` by its own rows; the last
+    page's ``total`` is the file's claim (:func:`decode`). A truncated or corrupt file raises
+    :class:`DecodeError` before its last page is given (earlier pages may have been given already).
+    A dataset with a ``unit`` field (a block per unit: small files), a UTF-16 file or a JSON envelope
+    in place of the file is read whole, one page."""
+    start = fh.read(len(UTF8_BOM))
+    fh.seek(0)
+    if not start:
+        raise DecodeError("empty body")
+    sniffed = start + fh.read(BLOCK_BYTES)
+    fh.seek(0)
+    if (
+        UNIT_FIELD in schema.names
+        or any(start.startswith(bom) for bom, _ in UTF16_BOMS)
+        or (envelopes and sniffed.lstrip()[:1] in (b"{", b"["))
+    ):
+        yield decode(schema, fh.read(), envelopes)
+        return
+    encoding = DECODE_ENCODING
+    if start == UTF8_BOM:
+        fh.seek(len(UTF8_BOM))
+        encoding = "utf-8"
+    yield from _table_chunks(schema, fh, encoding, exact_count=False)
+
+
 def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage:
     """The file's records; ``total`` is the count its 合计 row (or 总计 line) claims, which the extract
     reconciles with the records received (a wrong count is the source's claim, not a corrupt file);
     None when the 合计 row claims no count. The encoding is read from the bytes (:func:`_text_encoding`).
     ``envelopes``: a portal's own, declared in the registry, read from an answer that is JSON (an error
-    in place of the file) into ``verdict``; a CSV file is never read as JSON."""
+    in place of the file) into ``verdict``; a CSV file is never read as JSON. A large file is better
+    read a block at a time from a file: :func:`decode_chunks`."""
     if not body:
         raise DecodeError("empty body")
-    if envelopes and body.lstrip()[:1] in (b"{", b"["):
-        verdict = read(envelopes, body)
-        if verdict is not None:
-            from ibdc.formats.jsonread import empty_page
-
-            if verdict.answer is not Answer.SUCCESS:
-                return empty_page(schema, verdict)
+    refused = _envelope_page(schema, body, envelopes)
+    if refused is not None:
+        return refused
     body, encoding = _text_encoding(body)
     if UNIT_FIELD not in schema.names:
-        table, records, claimed = _decode_block(schema, body, False, encoding)
-        return DecodedPage(table, lambda i: _line(list(records.slice(i, 1).to_pylist()[0].values())), claimed)
+        pages = list(_table_chunks(schema, io.BytesIO(body), encoding, exact_count=False))
+        return _joined(pages, pages[-1].total)
     if not body:
         raise DecodeError("empty body")
-    chunks, claimed = _blocks(body, encoding)
-    decoded = [_decode_block(schema, chunk, True, encoding) for chunk in chunks]
-    served = [records for _, records, _ in decoded]
-    starts = [sum(r.num_rows for r in served[:k]) for k in range(len(served))]
-
-    def raw_text(i: int) -> str:
-        k = max(k for k, start in enumerate(starts) if start <= i)
-        return _line(list(served[k].slice(i - starts[k], 1).to_pylist()[0].values()))
-
-    return DecodedPage(pa.concat_tables(t for t, _, _ in decoded), raw_text, claimed)
+    tables, claimed = _blocks(body, encoding)
+    pages = [p for table in tables for p in _table_chunks(schema, io.BytesIO(table), encoding, exact_count=True)]
+    return _joined(pages, claimed)

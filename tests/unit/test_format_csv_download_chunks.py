@@ -1,0 +1,83 @@
+"""Style csv_download read a block at a time (issue 13, point 3): a province-day served as one big file
+is decoded from a file in pages of at most ``BLOCK_BYTES`` of it, and those pages are exactly the whole
+file's decode; its 合计 row is still checked across every block."""
+
+import io
+from datetime import date
+
+import pyarrow as pa
+import pytest
+
+from ibdc.formats import csv_download
+from ibdc.formats.base import DecodeError
+from ibdc.schemas import ELECTRICITY_CONSUMPTION, EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT
+from ibdc.simulator.telemetry import telemetry_table
+from tests.unit.format_helpers import csv_records
+
+BIG = 1 << 30  # a block larger than any file here: the file read whole
+
+
+def _telemetry_body(encoding: str = "gb18030", devices: int = 400) -> tuple[pa.Table, bytes]:
+    table = telemetry_table(20260101, "410000", date(2025, 6, 3), devices, malformed_every=97)
+    table = table.select(list(EQUIPMENT_TELEMETRY.names))
+    return table, csv_download.encode(EQUIPMENT_TELEMETRY, table, encoding)
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
+def test_a_file_read_in_blocks_gives_exactly_the_whole_file_decode(monkeypatch, encoding):
+    table, body = _telemetry_body(encoding)
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", BIG)
+    whole = csv_download.decode(EQUIPMENT_TELEMETRY, body)
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", 16 << 10)  # ~230 readings a block
+    pages = list(csv_download.decode_chunks(EQUIPMENT_TELEMETRY, io.BytesIO(body)))
+    assert len(pages) > 20
+    assert all(p.num_records < 1000 for p in pages)
+    assert pa.concat_tables(p.table for p in pages).equals(whole.table)
+    assert whole.table.equals(table)
+    assert [p.total for p in pages] == [None] * (len(pages) - 1) + [whole.total] == [None] * (len(pages) - 1) + [9600]
+    raw = [p.raw_text(i) for p in pages for i in range(p.num_records)]
+    assert raw == [whole.raw_text(i) for i in range(whole.num_records)]
+    # and decode (bytes in memory) joins the same pages
+    chunked_whole = csv_download.decode(EQUIPMENT_TELEMETRY, body)
+    assert chunked_whole.table.equals(whole.table)
+    assert [chunked_whole.raw_text(i) for i in (0, 231, 9599)] == [raw[0], raw[231], raw[9599]]
+
+
+def test_quoted_values_with_line_breaks_are_read_across_blocks(monkeypatch):
+    samples = csv_records(ELECTRICITY_CONSUMPTION)
+    records = [{**samples[n % 3], "division_name": f'纺织\n"业",{n}'} for n in range(300)]
+    table = pa.Table.from_pylist(records).select(list(ELECTRICITY_CONSUMPTION.names))
+    body = csv_download.encode(ELECTRICITY_CONSUMPTION, table, "gbk")
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", 2048)
+    pages = list(csv_download.decode_chunks(ELECTRICITY_CONSUMPTION, io.BytesIO(body)))
+    assert len(pages) > 5
+    assert pa.concat_tables(p.table for p in pages).column("division_name").to_pylist() == [
+        r["division_name"] for r in records
+    ]
+
+
+def test_the_total_row_is_checked_across_blocks(monkeypatch):
+    table, body = _telemetry_body()
+    lines = body.split(b"\n")
+    cells = lines[5].split(b",")  # a figure of an early block changed: the sum at the end disagrees
+    energy = csv_download.header(EQUIPMENT_TELEMETRY.field("energy_kwh")).encode("gb18030")
+    at = lines[0].split(b",").index(energy)
+    cells[at] = b"123456789.5"
+    corrupt = b"\n".join([*lines[:5], b",".join(cells), *lines[6:]])
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", 16 << 10)
+    pages = csv_download.decode_chunks(EQUIPMENT_TELEMETRY, io.BytesIO(corrupt))
+    with pytest.raises(DecodeError, match="合计 of"):
+        list(pages)
+    cut = body[: len(body) // 2]
+    with pytest.raises(DecodeError):
+        list(csv_download.decode_chunks(EQUIPMENT_TELEMETRY, io.BytesIO(cut)))
+
+
+def test_a_file_of_blocks_per_unit_is_read_whole(monkeypatch):
+    records = csv_records(INDUSTRIAL_OUTPUT) * 10
+    table = pa.Table.from_pylist(records).select(list(INDUSTRIAL_OUTPUT.names))
+    body = csv_download.encode(INDUSTRIAL_OUTPUT, table, "gbk")
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", 512)
+    (page,) = csv_download.decode_chunks(INDUSTRIAL_OUTPUT, io.BytesIO(body))
+    assert page.table.equals(csv_download.decode(INDUSTRIAL_OUTPUT, body).table)
+    assert page.total == 30
