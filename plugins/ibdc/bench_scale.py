@@ -159,9 +159,14 @@ def _forget_partition(province: str) -> None:
         raise RuntimeError(f"could not delete a bench object: {error}")
 
 
-def run(sizes: list[int], rounds: int, say=print) -> list[Measured]:
-    """Each style at each size (readings a province-day), ``rounds`` times; see the module doc."""
+def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = None) -> list[Measured]:
+    """Each style (or only ``styles``) at each size (readings a province-day), ``rounds`` times; see
+    the module doc. ValueError for a style that serves no telemetry."""
     chosen = provinces_by_style()
+    unknown = sorted(set(styles or ()) - set(chosen))
+    if unknown:
+        raise ValueError(f"styles {unknown} serve no telemetry; known: {sorted(chosen)}")
+    chosen = {style: province for style, province in chosen.items() if not styles or style in styles}
     results = []
     for size in sizes:
         devices = max(1, -(-size // READINGS_PER_DEVICE))

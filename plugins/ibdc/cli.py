@@ -221,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         help="readings a province-day, comma-separated (scale benchmark: memory and rows/s per style)",
     )
     p_bench.add_argument(
+        "--scale-styles",
+        type=lambda v: v.split(","),
+        default=None,
+        help="API styles measured, comma-separated (scale benchmark; default: every style serving telemetry)",
+    )
+    p_bench.add_argument(
         "--only", choices=("load", "oee", "scale"), action="append", help="run only this part (repeatable)"
     )
     p_docs = sub.add_parser("docs", help="serve the dbt docs on a local port")
@@ -260,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             results = bench_incremental.run(args.oee_devices, args.oee_history, args.rounds, say=say)
             bench_incremental.report(results, say=say)
         if "scale" in parts:
-            bench_scale.report(bench_scale.run(args.scale_sizes, args.rounds, say=say), say=say)
+            measured = bench_scale.run(args.scale_sizes, args.rounds, say=say, styles=args.scale_styles)
+            bench_scale.report(measured, say=say)
     elif args.verb == "docs":
         serve_docs(args.port)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ibdc.datasets import DATASETS
@@ -11,6 +13,7 @@ from ibdc.errors import NotReleased
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client
 from ibdc.loading.postgres import LoadResult, PartitionRead, record_unloaded, replace_partition
+from ibdc.parsing.base import PageRows, parse_page_file
 from ibdc.periods import check_period
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
@@ -135,20 +138,27 @@ def load_partition_from_raw(dataset: str, province: str, period: str, accept_few
     return result
 
 
-def _parsed_pages(spec, manifest: dict, mc):
-    """The manifest's pages parsed, in order; each next page fetched and parsed in a background
-    thread while the caller copies the current one."""
-    objects = manifest["objects"]
-
-    def fetch_and_parse(i: int, first_position: int):
-        body = raw_zone.read_page(manifest, i, mc)
-        return spec.parse_page(manifest, objects[i], body, first_position)
-
-    position = 0
+def _parsed_pages(spec, manifest: dict, mc) -> Iterator[PageRows]:
+    """The manifest's pages parsed, in order, a part at a time (:func:`_page_parts`); each next part
+    read and parsed in a background thread while the caller copies the current one."""
+    parts = _page_parts(spec, manifest, mc)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ibdc-parse") as pool:
-        ahead = pool.submit(fetch_and_parse, 0, 0) if objects else None
-        for i in range(len(objects)):
-            page = ahead.result()
-            position += page.records_served
-            ahead = pool.submit(fetch_and_parse, i + 1, position) if i + 1 < len(objects) else None
-            yield page
+        ahead = pool.submit(next, parts, None)
+        while (part := ahead.result()) is not None:
+            ahead = pool.submit(next, parts, None)  # one call of the generator at a time: after the last
+            yield part
+
+
+def _page_parts(spec, manifest: dict, mc) -> Iterator[PageRows]:
+    """Each page streamed from the raw zone to a private temporary file (checksum verified as it
+    arrives), then parsed from it a part at a time (:func:`~ibdc.parsing.base.parse_page_file`: a
+    csv_download page, a whole partition, a block at a time): memory does not grow with a page.
+    Record positions run on across parts and pages."""
+    position = 0
+    for i, obj in enumerate(manifest["objects"]):
+        with tempfile.TemporaryFile(prefix="ibdc-page-") as fh:
+            raw_zone.read_page_to(manifest, i, fh, mc)
+            fh.seek(0)
+            for part in parse_page_file(spec.name, spec.validate, manifest, obj, fh, position):
+                position += part.records_served
+                yield part

@@ -5,6 +5,7 @@ validators then accept ASCII digits only: ``test_parsing_ascii_digits.py``).
 
 The handed cases (``tests/cases/``) are files in the shapes real portals serve."""
 
+import io
 import json
 from pathlib import Path
 
@@ -91,9 +92,10 @@ class _Session:
     def __init__(self, body: bytes) -> None:
         self.body = body
 
-    def get(self, url, params=None, auth=None):
+    def get(self, url, params=None, auth=None, stream=False):
         resp = requests.Response()
         resp.status_code, resp._content, resp.url = 200, self.body, url
+        resp.raw = io.BytesIO(self.body)  # a streamed answer's body
         resp.headers["Content-Type"] = "text/csv; charset=gbk"
         return resp
 

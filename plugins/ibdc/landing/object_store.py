@@ -73,6 +73,33 @@ def get_bytes_and_etag(mc: Minio, bucket: str, key: str) -> tuple[bytes, str]:
         resp.release_conn()
 
 
+# An object is read (get_to) or written (put_file) this many bytes at a time.
+STREAM_BYTES = 1 << 20
+
+
+def get_to(mc: Minio, bucket: str, key: str, version_id: str | None, sink) -> int:
+    """Stream ``key`` (that version; None: the current one) to ``sink(chunk)`` a
+    :data:`STREAM_BYTES` chunk at a time; returns its size in bytes. ``S3Error`` when absent."""
+    resp = mc.get_object(bucket, key, version_id=version_id)
+    size = 0
+    try:
+        for chunk in resp.stream(STREAM_BYTES):
+            sink(chunk)
+            size += len(chunk)
+        return size
+    finally:
+        resp.close()
+        resp.release_conn()
+
+
+def put_file(mc: Minio, bucket: str, key: str, fh, size: int, content_type: str, metadata: dict | None = None):
+    """Write ``size`` bytes read from ``fh`` (at its start) as ``key``: multipart above the SDK's part
+    size (:data:`MIN_PART_SIZE` parts), so memory is bounded by a part, not by the object."""
+    return mc.put_object(
+        bucket, key, fh, size, content_type=content_type, metadata=metadata, part_size=MIN_PART_SIZE
+    )
+
+
 def get_bytes(mc: Minio, bucket: str, key: str, version_id: str | None = None) -> bytes:
     resp = mc.get_object(bucket, key, version_id=version_id)
     try:

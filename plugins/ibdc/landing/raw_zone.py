@@ -23,6 +23,7 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from minio import Minio
 from minio.commonconfig import ENABLED
@@ -30,9 +31,17 @@ from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from ibdc.errors import PermanentError, TransientError
-from ibdc.landing.object_store import client, get_bytes, get_bytes_and_etag, put_bytes, put_bytes_if
+from ibdc.landing.object_store import (
+    client,
+    get_bytes,
+    get_bytes_and_etag,
+    get_to,
+    put_bytes,
+    put_bytes_if,
+    put_file,
+)
 from ibdc.settings import get_settings
-from ibdc.sources.adapters.base import Extraction, RawPage, StoredPage
+from ibdc.sources.adapters.base import Extraction, RawPage, StoredPage, extension
 
 MANIFEST = "_manifest.json"
 # Manifest writes lost to other writers' commits before giving up (each loss means another writer
@@ -104,6 +113,19 @@ class PartitionWriter:
         meta = {"sha256": sha, "records": str(page.records)}
         written = put_bytes(self.mc, self.bucket, key, page.body, page.content_type, meta)
         stored = StoredPage(key, written.version_id, sha, len(page.body), page.records, page.content_type, page.request)
+        self.stored.append(stored)
+        return stored
+
+    def put_file(
+        self, index: int, fh: BinaryIO, size: int, sha256: str, content_type: str, request: dict, records: int
+    ) -> StoredPage:
+        """Write page ``index`` from the file ``fh`` (``size`` bytes from its start, their
+        ``sha256`` computed as it was written) as :meth:`put` writes one in memory, in parts: memory
+        is bounded by a part, not by the page."""
+        key = f"{self.prefix}extract={self.extract_id}/page-{index + 1:04d}.{extension(content_type)}"
+        meta = {"sha256": sha256, "records": str(records)}
+        written = put_file(self.mc, self.bucket, key, fh, size, content_type, meta)
+        stored = StoredPage(key, written.version_id, sha256, size, records, content_type, request)
         self.stored.append(stored)
         return stored
 
@@ -222,6 +244,22 @@ def read_page(manifest: dict, index: int, mc: Minio | None = None, bucket: str |
     if actual != obj["sha256"]:
         raise ChecksumMismatch(f"{obj['key']}: manifest sha256 {obj['sha256']}, object {actual}")
     return body
+
+
+def read_page_to(manifest: dict, index: int, fh, mc: Minio | None = None, bucket: str | None = None) -> None:
+    """One committed page's bytes streamed into ``fh`` (a binary file, written from where it is),
+    verified against the manifest's sha256 as they arrive: memory does not grow with the page.
+    :class:`ChecksumMismatch` after the last byte when they differ."""
+    obj = manifest["objects"][index]
+    sha = hashlib.sha256()
+
+    def write(chunk: bytes) -> None:
+        sha.update(chunk)
+        fh.write(chunk)
+
+    get_to(mc or client(), bucket or get_settings().raw_bucket, obj["key"], obj.get("version_id"), write)
+    if sha.hexdigest() != obj["sha256"]:
+        raise ChecksumMismatch(f"{obj['key']}: manifest sha256 {obj['sha256']}, object {sha.hexdigest()}")
 
 
 def read_pages(manifest: dict, mc: Minio | None = None, bucket: str | None = None) -> list[bytes]:

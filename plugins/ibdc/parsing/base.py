@@ -13,16 +13,16 @@ import dataclasses
 import decimal
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
-from ibdc.formats import format_for
+from ibdc.formats import DecodedPage, format_for
 from ibdc.reference import divisions
 from ibdc.schemas import SCHEMAS
 
@@ -302,7 +302,39 @@ def parse_page(
 ) -> PageRows:
     """Decode and validate one page; ``first_position`` is the partition position of its first record."""
     decoded = format_for(manifest["source"]["style"]).decode(SCHEMAS[dataset], body)
-    repeats = {d["index"]: d for d in manifest.get("duplicates", []) if d["page"] == obj.get("page")}
+    return _parse_decoded(validate, manifest, obj, decoded, first_position, 0)
+
+
+def parse_page_file(
+    dataset: str, validate: Validator, manifest: dict, obj: dict, fh: BinaryIO, first_position: int
+) -> Iterator[PageRows]:
+    """One page read from ``fh`` (binary, seekable, at its start), decoded and validated part by part
+    when its style reads a file a block at a time (``decode_chunks``: csv_download, whose page is a
+    whole partition), so memory is bounded by a block; otherwise read whole, one part. Each part's
+    records run on from the previous one's (positions, and the indices the manifest's ``duplicates``
+    give)."""
+    fmt = format_for(manifest["source"]["style"])
+    chunks = getattr(fmt, "decode_chunks", None)
+    if chunks is None:
+        yield parse_page(dataset, validate, manifest, obj, fh.read(), first_position)
+        return
+    index = 0
+    for decoded in chunks(SCHEMAS[dataset], fh):
+        yield _parse_decoded(validate, manifest, obj, decoded, first_position + index, index)
+        index += decoded.num_records
+
+
+def _parse_decoded(
+    validate: Validator, manifest: dict, obj: dict, decoded: DecodedPage, first_position: int, first_index: int
+) -> PageRows:
+    """Validate ``decoded``: the records of page ``obj`` from its record ``first_index`` on, at
+    partition position ``first_position``."""
+    end = first_index + decoded.num_records
+    repeats = {
+        d["index"] - first_index: d
+        for d in manifest.get("duplicates", [])
+        if d["page"] == obj.get("page") and first_index <= d["index"] < end
+    }
     # A record the decoder could not read as served (decoded.faults: a JSON key twice, NaN, nesting too
     # deep) is quarantined with the decoder's reason, not validated.
     faults = {i: why for i, why in decoded.faults.items() if i not in repeats}

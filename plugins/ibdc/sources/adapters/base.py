@@ -4,11 +4,13 @@ source claims."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import BinaryIO, ClassVar, Protocol
 
 import requests
 from urllib3.util.retry import Retry
@@ -31,6 +33,7 @@ PAGE_ATTEMPTS = 3
 # session's Retry allows, waiting backoff_factor * 2 ** (n - 1) seconds (at most backoff_max), or
 # the Retry-After the answer gives. Without a urllib3 Retry on the session: these.
 RATE_LIMIT_BACKOFF_S, RATE_LIMIT_BACKOFF_MAX_S = 0.5, 30.0
+SPOOL_CHUNK_BYTES = 1 << 20  # a streamed answer is written to its file this many bytes at a time
 EXTENSIONS = {"application/json": "json", "application/javascript": "js", "text/csv": "csv"}
 
 
@@ -63,7 +66,12 @@ class RawPage:
 
     @property
     def extension(self) -> str:
-        return EXTENSIONS.get(self.content_type.split(";")[0].strip(), "bin")
+        return extension(self.content_type)
+
+
+def extension(content_type: str) -> str:
+    """The file name extension of a page served as ``content_type`` (``bin`` for one not known)."""
+    return EXTENSIONS.get(content_type.split(";")[0].strip(), "bin")
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,12 @@ class PageSink(Protocol):
 
     def put(self, index: int, page: RawPage) -> StoredPage:
         """Store page ``index`` (from 0); returns where it is. Errors: the object store's."""
+        ...
+
+    def put_file(
+        self, index: int, fh: BinaryIO, size: int, sha256: str, content_type: str, request: dict, records: int
+    ) -> StoredPage:
+        """Store page ``index`` read from the file ``fh`` (``size`` bytes from its start)."""
         ...
 
 
@@ -138,6 +152,45 @@ class Extraction:
             self._repeats = RepeatIndex(SCHEMAS[self.dataset])
         self._repeats.add(index, decoded.table)
         self.pages.append(self.sink.put(index, page) if self.sink is not None else page)
+
+    def add_file_page(
+        self,
+        parts: Iterator[DecodedPage],
+        fh: BinaryIO,
+        size: int,
+        sha256: str,
+        content_type: str,
+        request: dict,
+    ) -> DecodedPage:
+        """Add the extraction's only page, held in the file ``fh`` (``size`` bytes, their
+        ``sha256``) and decoded from it part by part (``parts``: csv_download's whole partition, a
+        block at a time): each part's envelope read first (:func:`read_envelope`), its records
+        indexed, then the file given to the sink (in parts) or, without one, read into a
+        :class:`RawPage`. Returns the last part (the file's ``total``). A part that fails (a
+        DecodeError found at the file's end, an envelope's error) leaves the extraction as it was:
+        the page can be fetched again."""
+        if self.pages:
+            raise ValueError(f"a page read from a file is its extraction's only page ({len(self.pages)} before it)")
+        repeats = RepeatIndex(SCHEMAS[self.dataset])
+        records, last = 0, None
+        try:
+            for part in parts:
+                read_envelope(self, part.verdict)
+                repeats.add(0, part.table)
+                records += part.num_records
+                last = part
+        except BaseException:
+            repeats.close()
+            raise
+        if last is None:
+            raise DecodeError(f"{self.dataset} {self.source.code} {self.period}: a page of no part at all")
+        self._repeats = repeats
+        fh.seek(0)
+        if self.sink is not None:
+            self.pages.append(self.sink.put_file(0, fh, size, sha256, content_type, request, records))
+        else:
+            self.pages.append(RawPage(fh.read(), content_type, request, records))
+        return last
 
     def check_deadline(self, wait_s: float = 0.0) -> None:
         """Raise :class:`PartitionDeadlineExceeded` when the deadline has passed, or would have
@@ -208,7 +261,9 @@ def _rate_limit_retry(resp: requests.Response, attempt: int) -> tuple[int, float
     return retries, wait
 
 
-def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], request: dict) -> DecodedPage:
+def fetch_page(
+    extraction: Extraction, send: Callable[[], requests.Response], request: dict, streamed: bool = False
+) -> DecodedPage:
     """Send a page request, read its envelope, decode the body with the style's format, add it to the
     extraction.
 
@@ -220,6 +275,12 @@ def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], re
     decodes but is not the style's layout raises ``LayoutError``, and one whose records lack
     contract fields ``SchemaDrift``, at once. Past the extraction's deadline, no request is sent
     (nor a wait begun): :class:`PartitionDeadlineExceeded`.
+
+    ``streamed``: ``send`` answers with its body unread (``stream=True``), and the page is the
+    extraction's only one, as large as the partition (csv_download): its body goes to a private
+    temporary file as it arrives (its sha256 computed meanwhile; the session's size cap and deadline
+    hold), is decoded from it a block at a time (the style's ``decode_chunks``) and stored from it
+    (:meth:`Extraction.add_file_page`); the body is never held whole. Returns its last part.
     """
     fmt = format_for(str(extraction.source.style))
     schema = SCHEMAS[extraction.dataset]
@@ -232,6 +293,8 @@ def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], re
         except requests.RequestException as exc:  # its message names the URL: no secret in it
             raise type(exc)(redact(str(exc)), response=exc.response) from None
         try:
+            if streamed:
+                return _take_streamed(extraction, fmt, resp, request)
             decoded = fmt.decode(schema, resp.content, extraction.source.envelopes)  # envelope and data: one parse
             read_envelope(extraction, decoded.verdict)
         except RateLimited as exc:
@@ -257,6 +320,23 @@ def fetch_page(extraction: Extraction, send: Callable[[], requests.Response], re
         content_type = resp.headers.get("Content-Type", "application/octet-stream")
         extraction.add_page(RawPage(resp.content, content_type, request, decoded.num_records), decoded)
         return decoded
+
+
+def _take_streamed(extraction: Extraction, fmt, resp: requests.Response, request: dict) -> DecodedPage:
+    """A streamed answer's body spooled to a temporary file, then decoded and added from it."""
+    content_type = resp.headers.get("Content-Type", "application/octet-stream")
+    with tempfile.TemporaryFile(prefix="ibdc-answer-") as fh:
+        sha = hashlib.sha256()
+        try:
+            for chunk in resp.iter_content(SPOOL_CHUNK_BYTES):
+                sha.update(chunk)
+                fh.write(chunk)
+        finally:
+            resp.close()
+        size = fh.tell()
+        fh.seek(0)
+        parts = fmt.decode_chunks(SCHEMAS[extraction.dataset], fh, extraction.source.envelopes)
+        return extraction.add_file_page(parts, fh, size, sha.hexdigest(), content_type, request)
 
 
 def fetch_paged(

@@ -64,10 +64,12 @@ class RepeatIndex:
 
     def add(self, page: int, table: pa.Table) -> None:
         """Add page ``page`` (pages are added in order, from 0), :data:`CHUNK_ROWS` records at a
-        time (a page holding a whole partition never becomes Python values all at once)."""
-        if page != len(self._starts):
+        time (a page holding a whole partition never becomes Python values all at once). A page read
+        in parts is added part by part: the last page added again continues it."""
+        if page == len(self._starts):
+            self._starts.append(self._count)
+        elif page != len(self._starts) - 1:
             raise ValueError(f"page {page} added after {len(self._starts)} pages")
-        self._starts.append(self._count)
         for start in range(0, table.num_rows, CHUNK_ROWS):
             self._digest(table.slice(start, CHUNK_ROWS))
         if self._flagged:

@@ -1,0 +1,57 @@
+"""A csv_download province-day of 100,000 telemetry readings -- one file of about 7 MB, the whole
+partition -- extracted over HTTP from a simulator of its own and loaded from the raw zone a block of the
+file at a time (issue 13, point 3): exactly the simulator's truth, malformed readings quarantined at
+their positions, and the answer's body never held whole (``Response.content`` is never read)."""
+
+import pytest
+import requests
+
+from ibdc import pipeline
+from ibdc.bench_scale import simulator
+from ibdc.formats import csv_download
+from ibdc.sources.registry import load_registry
+from tests.integration.style_truth import check_partition, malformed_fault
+
+pytestmark = pytest.mark.integration
+
+DATASET, PROVINCE, DAY = "equipment_telemetry", "220000", "2026-09-29"
+DEVICES = 4167  # x 24 readings: 100,008
+BLOCK = 1 << 20  # about 15,000 readings a block: 7 blocks
+
+
+def test_a_province_day_file_is_extracted_and_loaded_a_block_at_a_time(services, warehouse, monkeypatch):
+    with simulator(DEVICES) as (url, _):
+        source = load_registry()[PROVINCE]
+        assert str(source.style) == "csv_download"
+        source = source.model_copy(update={"base_url": f"{url}/p/{{code}}"})
+        admin = {"X-Admin-Secret": services.simulator_client_secret}
+        fault = malformed_fault(DATASET, PROVINCE, DEVICES * 24)
+        requests.post(f"{url}/admin/faults", json=[fault], headers=admin, timeout=10).raise_for_status()
+        truth = requests.get(f"{url}/truth/{DATASET}", params={"province": PROVINCE, "period": DAY}, timeout=120).json()
+        assert len(truth["expected"]) + len(truth["malformed"]) == DEVICES * 24 and truth["malformed"]
+
+        parts = []
+        chunks = csv_download.decode_chunks
+
+        def counted(*args, **kwargs):
+            for part in chunks(*args, **kwargs):
+                parts.append(part.num_records)
+                yield part
+
+        monkeypatch.setattr(csv_download, "BLOCK_BYTES", BLOCK)
+        monkeypatch.setattr(csv_download, "decode_chunks", counted)
+        with monkeypatch.context() as m:
+
+            def unread(self):
+                raise AssertionError("the csv_download answer's body was read whole (Response.content)")
+
+            m.setattr(requests.Response, "content", property(unread))
+            summary = pipeline.extract_partition(DATASET, PROVINCE, DAY, source=source)
+        assert summary["status"] == "extracted" and summary["records"] == DEVICES * 24
+        assert len(parts) >= 5 and max(parts) < 20_000 and sum(parts) == DEVICES * 24
+        extracted, parts[:] = list(parts), []
+
+        load = pipeline.load_partition_from_raw(DATASET, PROVINCE, DAY, accept_fewer_records=True)
+        assert parts == extracted  # the load read the stored file a block at a time too
+    checked = check_partition(warehouse, truth, load)
+    assert len(checked.manifest["objects"]) == 1 and checked.manifest["bytes"] > 5_000_000
