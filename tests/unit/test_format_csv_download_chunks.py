@@ -81,3 +81,30 @@ def test_a_file_of_blocks_per_unit_is_read_whole(monkeypatch):
     (page,) = csv_download.decode_chunks(INDUSTRIAL_OUTPUT, io.BytesIO(body))
     assert page.table.equals(csv_download.decode(INDUSTRIAL_OUTPUT, body).table)
     assert page.total == 30
+
+
+def test_the_file_is_read_a_block_ahead_of_the_page_given_no_more(monkeypatch):
+    """Memory bounded by the block: when a page is given, at most two blocks past it have been read
+    (Arrow's own streaming reader read ahead as far as it could: memory grew with the file)."""
+    _, body = _telemetry_body()
+    block = 16 << 10
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", block)
+    fh = io.BytesIO(body)
+    given = 0
+    for page in csv_download.decode_chunks(EQUIPMENT_TELEMETRY, fh):
+        given += sum(len(page.raw_text(i).encode("gb18030")) + 1 for i in range(page.num_records))
+        assert fh.tell() <= given + 3 * block
+    assert fh.tell() == len(body)
+
+
+def test_a_record_longer_than_a_block_is_read_whole(monkeypatch):
+    samples = csv_records(ELECTRICITY_CONSUMPTION)
+    names = ["纺" * 30_000, 'a "quoted",\nname' * 2000, "织"]
+    records = [{**samples[n % 3], "division_name": names[n % 3]} for n in range(9)]
+    table = pa.Table.from_pylist(records).select(list(ELECTRICITY_CONSUMPTION.names))
+    body = csv_download.encode(ELECTRICITY_CONSUMPTION, table, "gb18030")
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", 1000)
+    pages = list(csv_download.decode_chunks(ELECTRICITY_CONSUMPTION, io.BytesIO(body)))
+    assert pa.concat_tables(p.table for p in pages).column("division_name").to_pylist() == [
+        r["division_name"] for r in records
+    ]

@@ -78,7 +78,10 @@ The wire conventions, and what :func:`decode` turns them back into (canonical te
   else GB18030 (a superset of GBK; the platform has no HTTP headers at hand).
 
 Encoding and decoding are column-wise Arrow (``pyarrow.csv``, ``pyarrow.compute``): no Python per row,
-so a province-day of a million telemetry readings costs the same per row as a few dozen.
+so a province-day of a million telemetry readings costs the same per row as a few dozen. A file is
+read a block of whole records at a time (:data:`BLOCK_BYTES`, :func:`decode_chunks`; the 合计 row
+checked across the blocks at the end), so a province-day in one file is decoded in memory bounded by
+the block, not by the file; :func:`decode` joins the same blocks.
 """
 
 from __future__ import annotations
@@ -124,8 +127,8 @@ NUMBER_PARTS_RE = r"^(?P<sign>[+-]?)(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?$"
 TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 LOCAL_TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
 BEIJING_OFFSET = pa.scalar(8 * 3600, pa.duration("s"))
-# The file read (parsed, transcoded, checked) at a time: about 59,000 telemetry readings.
-BLOCK_BYTES = 4 << 20
+# The file read (parsed, transcoded, checked) at a time: about 15,000 telemetry readings.
+BLOCK_BYTES = 1 << 20
 
 
 # --- units ---------------------------------------------------------------------------------------
@@ -447,48 +450,67 @@ def _header(fh: BinaryIO, encoding: str) -> list[str]:
     return [plain_label(h) for h in headers]
 
 
-def _has_quote(fh: BinaryIO) -> bool:
-    """Whether the rest of ``fh`` holds a double quote (read a block at a time; ``fh`` left where it was)."""
-    at = fh.tell()
-    try:
-        while block := fh.read(BLOCK_BYTES):
-            if b'"' in block:
-                return True
-        return False
-    finally:
-        fh.seek(at)
+def _cut(data: bytes) -> int:
+    """Where ``data`` (whole CSV records from its start on) ends its last whole record: after its
+    last line feed outside a quoted value (an even number of double quotes before it: a quote opens
+    or closes a quoted value, ``""`` inside one counts twice); 0 when none does."""
+    end = data.rfind(b"\n")
+    if b'"' not in data:
+        return end + 1
+    quotes = data.count(b'"')
+    while end >= 0:
+        if (quotes - data.count(b'"', end)) % 2 == 0:
+            return end + 1
+        end = data.rfind(b"\n", 0, end)
+    return 0
 
 
-def _row_batches(fh: BinaryIO, width: int, encoding: str) -> Iterator[pa.RecordBatch]:
-    """The rows below the header, :data:`BLOCK_BYTES` of the file at a time, every cell as text, as
-    served (nothing made null yet); columns ``c0``, ``c1``, ...
+def _row_tables(fh: BinaryIO, width: int, encoding: str) -> Iterator[pa.Table]:
+    """The rows below the header, about :data:`BLOCK_BYTES` of the file at a time (whole records:
+    a block ends after a line feed outside quotes, :func:`_cut`; a record longer than a block makes
+    its block longer), every cell as text, as served (nothing made null yet); columns ``c0``, ...
 
-    Arrow transcodes the bytes while it parses (GB18030 or UTF-8, strictly: a body cut inside a
-    character fails). A line feed is never part of a GBK / GB18030 or UTF-8 character, nor is a
-    double quote; without quotes no value can hold a line break, and Arrow can split the file into
-    blocks at any line feed (faster)."""
+    Each block is parsed by Arrow, which transcodes it while it parses (GB18030 or UTF-8, strictly:
+    a body cut inside a character fails). A line feed is never part of a GBK / GB18030 or UTF-8
+    character, nor is a double quote, so a block ends between two characters; without quotes no
+    value can hold a line break, and Arrow splits a block at any line feed (faster). Blocks are read
+    one at a time, when the previous one is done with (Arrow's own streaming reader reads ahead as
+    far as it can: memory would grow with the file)."""
     names = [f"c{i}" for i in range(width)]
-    try:
-        reader = pacsv.open_csv(
-            fh,
-            read_options=pacsv.ReadOptions(
-                column_names=names, encoding="utf8" if encoding == "utf-8" else encoding, block_size=BLOCK_BYTES
-            ),
-            parse_options=pacsv.ParseOptions(newlines_in_values=_has_quote(fh)),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                null_values=[],
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        for batch in reader:
-            if batch.num_rows:
-                yield batch
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"not {encoding} text (cut inside a character?): {exc}") from exc
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise DecodeError(f"not a complete CSV file: {exc}") from exc
+    read_options = pacsv.ReadOptions(column_names=names, encoding="utf8" if encoding == "utf-8" else encoding)
+    convert_options = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names},
+        null_values=[],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    rest = b""
+    while True:
+        more = fh.read(BLOCK_BYTES)
+        data = rest + more if rest else more
+        at = len(data) if not more else _cut(data)
+        if not at:  # no whole record yet: read on (or the file ended)
+            if not data:
+                return
+            rest = data
+            continue
+        block, rest = data[:at], data[at:]
+        del data
+        try:
+            rows = pacsv.read_csv(
+                pa.py_buffer(block),
+                read_options=read_options,
+                parse_options=pacsv.ParseOptions(newlines_in_values=b'"' in block),
+                convert_options=convert_options,
+            )
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"not {encoding} text (cut inside a character?): {exc}") from exc
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DecodeError(f"not a complete CSV file: {exc}") from exc
+        if rows.num_rows:
+            yield rows
+        if not more:
+            return
 
 
 def _split_total(rows: pa.Table, width: int) -> tuple[pa.Table, list[str], int | None]:
@@ -655,14 +677,14 @@ def _table_chunks(schema: RecordSchema, fh: BinaryIO, encoding: str, exact_count
         table = pa.table({n: columns[n] for n in schema.names})
         return DecodedPage(table, lambda i: _line(list(records.slice(i, 1).to_pylist()[0].values())), total)
 
-    pending: pa.RecordBatch | None = None  # the last block read: it may end with the 合计 row
-    for batch in _row_batches(fh, width, encoding):
+    pending: pa.Table | None = None  # the last block read: it may end with the 合计 row
+    for rows in _row_tables(fh, width, encoding):
         if pending is not None:
-            yield page(pa.Table.from_batches([pending]), last=False)
-        pending = batch
+            yield page(pending, last=False)
+        pending = rows
     if pending is None:
         raise DecodeError("no 合计 row: the file ends after its header")
-    records, cells, claimed = _split_total(pa.Table.from_batches([pending]), width)
+    records, cells, claimed = _split_total(pending, width)
     last = page(records, last=True, total=claimed)
     if exact_count and claimed is not None and claimed != count:
         raise DecodeError(f"合计 row counts {claimed} records, the table holds {count}")
