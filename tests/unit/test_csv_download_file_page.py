@@ -7,6 +7,7 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
+import requests
 
 from ibdc.datasets import DATASETS
 from ibdc.formats import csv_download
@@ -14,7 +15,7 @@ from ibdc.formats.base import DecodeError
 from ibdc.parsing.base import parse_page, parse_page_file
 from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.simulator.telemetry import telemetry_table
-from ibdc.sources.adapters.base import Extraction, RawPage
+from ibdc.sources.adapters.base import Extraction, RawPage, fetch_page
 from ibdc.sources.registry import load_registry
 
 PROVINCE, DAY = "410000", "2025-06-03"
@@ -99,3 +100,22 @@ def test_a_file_page_found_corrupt_at_its_end_leaves_the_extraction_as_it_was(mo
     assert not ex.pages and not ex.duplicates
     _add_file(ex, body)  # fetched again: taken whole
     assert ex.records_received == 9603 and len(ex.duplicates) == 3
+
+
+def test_a_streamed_answer_refused_by_its_status_is_closed_unread():
+    """An HTTP error to a streamed request: its body is not read, its connection dropped (closed)."""
+
+    class Body(io.BytesIO):
+        reads = 0
+
+        def read(self, *args):
+            Body.reads += 1
+            return super().read(*args)
+
+    body = Body(b"not found")
+    resp = requests.Response()
+    resp.status_code, resp.url, resp.raw = 404, "http://portal/p/220000/download/x.csv", body
+    ex = _extraction()
+    with pytest.raises(requests.HTTPError):
+        fetch_page(ex, lambda: resp, {"url": resp.url}, streamed=True)
+    assert body.closed and not Body.reads and not ex.pages

@@ -291,6 +291,8 @@ def fetch_page(
             resp = send()
             resp.raise_for_status()
         except requests.RequestException as exc:  # its message names the URL: no secret in it
+            if streamed and exc.response is not None and exc.response.raw is not None:
+                exc.response.close()  # unread: its connection is dropped, not left to the collector
             raise type(exc)(redact(str(exc)), response=exc.response) from None
         try:
             if streamed:
