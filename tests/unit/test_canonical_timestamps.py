@@ -125,6 +125,16 @@ def test_csv_download_writes_beijing_time_in_the_same_canonical_text():
     assert page.table["ts"].to_pylist() == canonical == ["2026-10-01T05:00:00Z"]
 
 
+def test_csv_download_cell_served_with_an_offset_is_the_same_canonical_text():
+    """A csv_download cell written with an offset (not the portal's Beijing local time) is the same
+    instant in the same text: one key with its local-time spelling."""
+    body = csv_download.encode(EQUIPMENT_TELEMETRY, _readings(["2026-10-01T05:00:00Z"]), "gbk")
+    served = body.decode("gbk").replace("2026-10-01 13:00:00", "2026-10-01T13:00:00+08:00").encode("gbk")
+    assert b"+08:00" in served
+    page = csv_download.decode(EQUIPMENT_TELEMETRY, served)
+    assert page.table["ts"].to_pylist() == ["2026-10-01T05:00:00Z"]
+
+
 def test_two_spellings_of_one_reading_are_one_key_to_the_repeat_finding():
     first = _readings(["2026-10-01T05:00:00Z", "2026-10-01T06:00:00Z"])
     again = first.slice(0, 2).set_column(2, "ts", pa.array(["2026-10-01T13:00:00+08:00", "2026-10-01T14:00:00+0800"]))

@@ -107,6 +107,7 @@ from ibdc.formats.envelope import Answer, Envelope, read
 from ibdc.formats.presentation import plain_label, plain_names, plain_number, plain_numbers
 from ibdc.reference import REFERENCE_DIR, products
 from ibdc.schemas import Field, Kind, RecordSchema
+from ibdc.timestamps import canonical_timestamps
 
 MISSING = ("-", "—", "…")
 DECODE_ENCODING = "gb18030"  # superset of GBK: the encoding of a body without a byte order mark
@@ -631,7 +632,8 @@ def _canonical(f: Field, values: pa.Array) -> pa.Array:
     if f.kind is Kind.PERIOD:
         return _by_value(values, _period_in)
     if f.kind is Kind.TIMESTAMP:
-        return _by_value(values, _timestamp_in)
+        # Beijing local time (the portal's) to UTC, and a cell written with an offset to the same text
+        return canonical_timestamps(_by_value(values, _timestamp_in))
     if f.kind is Kind.BOOL:
         return _by_value(values, _bool_in)
     return values
