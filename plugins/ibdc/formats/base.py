@@ -72,13 +72,6 @@ def check_fields(schema: RecordSchema, served: Iterable[str], where: str = "") -
         )
 
 
-def list_of_objects(items: object, name: str) -> list[dict]:
-    """``items`` when it is a JSON list of objects (a page's records), else ``TypeError``."""
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise TypeError(f"{name} is not a list of objects")
-    return items
-
-
 # A surrogate code point: JSON can write one alone ("\\ud800"), Python's json reads it, UTF-8 (and so
 # an Arrow string) cannot hold it.
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -177,11 +170,6 @@ JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
 
 class Number(str):
     """A JSON number token kept as its exact text (never through a float): ``12.50`` stays ``12.50``."""
-
-
-def exact_loads(body: str | bytes) -> object:
-    """JSON with every number kept as a :class:`Number` token."""
-    return json.loads(body, parse_float=Number, parse_int=Number)
 
 
 def exact_dumps(value: object, compact: bool = False) -> str:

@@ -59,7 +59,6 @@ from ibdc.formats.base import (
     Number,
     camel,
     exact_dumps,
-    exact_loads,
     json_number,
     snake,
 )
@@ -156,7 +155,7 @@ def canonical_value(kind: Kind | None, value: object) -> str | None:
     return dumps(value)  # an object or array where a scalar belongs: kept as its JSON text
 
 
-dumps, loads = exact_dumps, exact_loads
+dumps, loads = exact_dumps, jsonread.loads
 
 
 # --- pages ---------------------------------------------------------------------------------------
