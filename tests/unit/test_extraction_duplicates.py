@@ -145,3 +145,32 @@ def test_an_extraction_keeps_no_page_table():
     gc.collect()
     assert freed() is None
     assert ex.records_distinct == 24
+
+
+def test_records_the_decoder_could_not_read_are_each_a_record_of_their_own():
+    """Two unreadable records (nested too deep) decode with every value missing: they
+    must not share that all-missing key as a repeat (one would vanish without a quarantine row, and
+    the distinct records would fall one short of the count: a ReconciliationError for the partition)."""
+    import json
+
+    from ibdc.formats import rest_json
+    from ibdc.parsing.base import parse_page
+    from ibdc.parsing.equipment_telemetry import validate
+
+    good = [_reading("D1", 0, "1"), _reading("D1", 1, "2")]
+    deep = "[" * 3000 + "]" * 3000
+    items = [json.dumps(good[0]), deep, '{"a": ' + deep + "}", json.dumps(good[1])]
+    body = ('{"total": 4, "offset": 0, "limit": 10, "items": [' + ", ".join(items) + "]}").encode()
+    decoded = rest_json.decode(EQUIPMENT_TELEMETRY, body)
+    assert sorted(decoded.faults) == [1, 2]
+
+    ex = Extraction(load_registry()["110000"], EQUIPMENT_TELEMETRY.dataset, "2025-06-03")
+    ex.add_page(RawPage(body, "application/json", {}, decoded.num_records), decoded)
+    ex.records_claimed = 4
+    assert ex.duplicates == [] and ex.records_distinct == 4
+    ex.reconcile()
+
+    manifest = {"province_code": "110000", "period": "2025-06-03", "source": {"style": "rest_json"}, "duplicates": []}
+    page = parse_page(EQUIPMENT_TELEMETRY.dataset, validate, manifest, {"key": "page-0001.json", "page": 0}, body, 0)
+    unreadable = [r.record_position for r in page.rejects if r.reason.startswith("record not readable as served")]
+    assert unreadable == [1, 2] and page.rows_in == 4  # each record once: none dropped as a repeat

@@ -150,7 +150,7 @@ class Extraction:
         index = len(self.pages)
         if self._repeats is None:
             self._repeats = RepeatIndex(SCHEMAS[self.dataset])
-        self._repeats.add(index, decoded.table)
+        self._repeats.add(index, decoded.table, decoded.faults)
         self.pages.append(self.sink.put(index, page) if self.sink is not None else page)
 
     def add_file_page(
@@ -176,7 +176,7 @@ class Extraction:
         try:
             for part in parts:
                 read_envelope(self, part.verdict)
-                repeats.add(0, part.table)
+                repeats.add(0, part.table, part.faults)
                 records += part.num_records
                 last = part
         except BaseException:

@@ -17,6 +17,7 @@ import bisect
 import json
 import tempfile
 from array import array
+from collections.abc import Collection
 from operator import itemgetter
 
 import pyarrow as pa
@@ -62,27 +63,37 @@ class RepeatIndex:
         self._keys.close()
         self._rows.close()
 
-    def add(self, page: int, table: pa.Table) -> None:
+    def add(self, page: int, table: pa.Table, unreadable: Collection[int] = ()) -> None:
         """Add page ``page`` (pages are added in order, from 0), :data:`CHUNK_ROWS` records at a
         time (a page holding a whole partition never becomes Python values all at once). A page read
-        in parts is added part by part: the last page added again continues it."""
+        in parts is added part by part: the last page added again continues it. ``unreadable``: the
+        indices (in ``table``) of records the decoder could not read (``DecodedPage.faults``, their
+        values all missing): each is a record of its own, never a repeat nor repeated (two of them
+        would otherwise share the all-missing key)."""
         if page == len(self._starts):
             self._starts.append(self._count)
         elif page != len(self._starts) - 1:
             raise ValueError(f"page {page} added after {len(self._starts)} pages")
+        unreadable = set(unreadable)
         for start in range(0, table.num_rows, CHUNK_ROWS):
-            self._digest(table.slice(start, CHUNK_ROWS))
+            part = table.slice(start, CHUNK_ROWS)
+            self._digest(part, {i - start for i in unreadable if start <= i < start + part.num_rows})
         if self._flagged:
             self._found = None
 
-    def _digest(self, part: pa.Table) -> None:
+    def _digest(self, part: pa.Table, unreadable: set[int]) -> None:
         """Append the key and record digests of ``part`` (the next records served), flagging the
-        records whose key may have been served before."""
+        records whose key may have been served before; an unreadable record's key digest is one of
+        its own (its position's), left out of the filter."""
         rows = list(zip(*(part.column(name).to_pylist() for name in self.schema.names), strict=True))
         keys = list(map(self._key_of, rows))
         key_digests = list(map(hash, keys))
+        for index in unreadable:
+            key_digests[index] = hash(("unreadable record", self._count + index))
         bits, mask = self._bits, FILTER_BITS - 1
         for index, digest in enumerate(key_digests):
+            if index in unreadable:
+                continue
             at, at2 = digest & mask, (digest >> 32) & mask  # a Bloom filter of two bits a key
             byte, bit, byte2, bit2 = at >> 3, 1 << (at & 7), at2 >> 3, 1 << (at2 & 7)
             seen = bits[byte] & bit and bits[byte2] & bit2
