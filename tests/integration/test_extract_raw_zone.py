@@ -268,3 +268,24 @@ def test_pages_of_an_extraction_killed_before_its_commit_are_deleted_by_the_next
     put_bytes(client(), services.raw_bucket, orphan, b'{"items": []}', "application/json")
     pipeline.extract_partition(dataset, province, period)
     assert orphan not in _names(client(), services.raw_bucket, prefix)
+
+
+def test_a_manifest_above_a_multipart_part_is_still_written_conditionally(services):
+    """A manifest listing tens of thousands of repeated records passes 5 MiB (about 211 bytes a
+    repeat): it is one conditional PUT all the same, and its condition still holds."""
+    from ibdc.landing.object_store import get_bytes_and_etag, put_bytes_if
+
+    mc = client()
+    key = f"conditional-write-test/{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}/_manifest.json"
+    body = json.dumps({"duplicates": ["x" * 200] * 30_000}).encode()
+    assert len(body) > 5 * 1024 * 1024
+    try:
+        assert put_bytes_if(mc, services.raw_bucket, key, body, "application/json", None) is not None
+        assert put_bytes_if(mc, services.raw_bucket, key, b"{}", "application/json", None) is None  # exists now
+        stored, etag = get_bytes_and_etag(mc, services.raw_bucket, key)
+        assert stored == body
+        assert put_bytes_if(mc, services.raw_bucket, key, b"{}", "application/json", "0" * 32) is None  # stale
+        assert put_bytes_if(mc, services.raw_bucket, key, b"{}", "application/json", etag) is not None
+    finally:
+        for version in mc.list_objects(services.raw_bucket, prefix=key, include_version=True):
+            mc.remove_object(services.raw_bucket, key, version_id=version.version_id)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from minio import Minio
 from minio.commonconfig import ENABLED
 from minio.error import S3Error
-from minio.helpers import MIN_PART_SIZE, ObjectWriteResult
+from minio.helpers import MAX_PART_SIZE, MIN_PART_SIZE, ObjectWriteResult
 from minio.versioningconfig import VersioningConfig
 
 from ibdc.settings import get_settings
@@ -48,11 +48,12 @@ def put_bytes_if(
 ) -> ObjectWriteResult | None:
     """Write ``key`` only if it is still the version read: the one with ``etag`` (``If-Match``), or,
     for ``etag`` None, none (``If-None-Match: *``). Returns the write, or None when the condition
-    failed (another writer wrote ``key`` meanwhile: read it again). A single PUT (bodies under the
-    SDK's 5 MiB part size): the SDK's public ``put_object`` sends no conditional headers, so this
-    goes through its ``_put_object`` (minio 7.2.20, pinned). Other errors: ``S3Error``."""
-    if len(body) >= MIN_PART_SIZE:
-        raise ValueError(f"{key}: a conditional write takes one PUT, at most {MIN_PART_SIZE} bytes")
+    failed (another writer wrote ``key`` meanwhile: read it again). A single PUT, whatever the body's
+    size up to S3's 5 GiB for one (a manifest listing many repeated records can pass the SDK's 5 MiB
+    part size): the SDK's public ``put_object`` sends no conditional headers, so this goes through
+    its ``_put_object`` (minio 7.2.20, pinned). Other errors: ``S3Error``."""
+    if len(body) > MAX_PART_SIZE:
+        raise ValueError(f"{key}: a conditional write takes one PUT, at most {MAX_PART_SIZE} bytes")
     headers = {"Content-Type": content_type}
     headers.update({"If-Match": f'"{etag}"'} if etag is not None else {"If-None-Match": "*"})
     try:
@@ -95,9 +96,7 @@ def get_to(mc: Minio, bucket: str, key: str, version_id: str | None, sink) -> in
 def put_file(mc: Minio, bucket: str, key: str, fh, size: int, content_type: str, metadata: dict | None = None):
     """Write ``size`` bytes read from ``fh`` (at its start) as ``key``: multipart above the SDK's part
     size (:data:`MIN_PART_SIZE` parts), so memory is bounded by a part, not by the object."""
-    return mc.put_object(
-        bucket, key, fh, size, content_type=content_type, metadata=metadata, part_size=MIN_PART_SIZE
-    )
+    return mc.put_object(bucket, key, fh, size, content_type=content_type, metadata=metadata, part_size=MIN_PART_SIZE)
 
 
 def get_bytes(mc: Minio, bucket: str, key: str, version_id: str | None = None) -> bytes:
