@@ -228,6 +228,20 @@ def test_a_retry_after_given_with_the_rate_limit_is_the_wait(waits):
     assert waits == [7.0]
 
 
+def test_a_retry_after_beyond_the_maximum_in_the_body_is_left_to_the_task_s_retries(waits, monkeypatch):
+    """An in-band rate limit asking for longer than IBDC_HTTP_RETRY_AFTER_MAX_S is neither slept on nor
+    shortened (the same rule as an HTTP 429's): RetryAfterTooLong, transient, at once."""
+    from ibdc.settings import get_settings
+    from ibdc.sources.http import RetryAfterTooLong
+
+    monkeypatch.setattr(get_settings(), "http_retry_after_max_s", 60)
+    portal = Portal(_response(RATE_LIMITED.content, headers={"Retry-After": "21600"}), GOOD_PAGE)
+    with pytest.raises(RetryAfterTooLong, match="asks to wait '21600', over the maximum of 60 s") as err:
+        base.fetch_page(_extraction(), portal.send, {"page": 1})
+    assert kind_of(err.value) is ErrorKind.TRANSIENT
+    assert portal.sent == 1 and waits == []
+
+
 def test_no_data_is_not_released_with_the_portal_s_message_sent_once(waits):
     portal = Portal(NO_DATA)
     with pytest.raises(NotReleased, match="has no data for industrial_output 2025-06 page 1: code 9201: 查询结果为空"):

@@ -229,6 +229,21 @@ class BoundedAdapter(HTTPAdapter):
 _UNCAPPED = Retry(retry_after_max=sys.maxsize)  # reads a Retry-After as asked, however long
 
 
+def retry_after_wait(header: str, maximum: float, url: str, status: str) -> float:
+    """The seconds a ``Retry-After`` header (seconds or an HTTP date) asks to wait, when at most
+    ``maximum``; longer, :class:`RetryAfterTooLong` (transient: left to the task's retries, never
+    shortened, which would ask again against the source's word). The one rule for an HTTP 429/503 and
+    for a rate limit a portal announces in its body. ``url`` (redacted here) and ``status`` name the
+    answer in the error."""
+    seconds = _UNCAPPED.parse_retry_after(header)
+    if seconds > maximum:
+        raise RetryAfterTooLong(
+            f"{redact(url) or 'a request'}: {status} asks to wait {header.strip()!r}, over the maximum of "
+            f"{maximum:g} s: left to the task's retries"
+        )
+    return seconds
+
+
 class CappedRetry(Retry):
     """urllib3's Retry, except that a Retry-After longer than ``retry_after_max`` is not waited (nor
     shortened, which would ask again against the source's word): :class:`RetryAfterTooLong`; and that
@@ -245,14 +260,10 @@ class CappedRetry(Retry):
 
     def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
         header = response.headers.get("Retry-After")
-        if header is not None and _UNCAPPED.parse_retry_after(header) > self.retry_after_max:
+        if header is not None:
             pool, path = getattr(response, "_pool", None), str(getattr(response, "url", None) or "")
             where = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else ""
-            url = redact(f"{where}{path}") or "a request"
-            raise RetryAfterTooLong(
-                f"{url}: HTTP {response.status} asks to wait {header.strip()!r}, over the maximum of "
-                f"{self.retry_after_max} s: left to the task's retries"
-            )
+            retry_after_wait(header, self.retry_after_max, f"{where}{path}", f"HTTP {response.status}")
         return super().sleep_for_retry(response)
 
 

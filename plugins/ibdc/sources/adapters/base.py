@@ -21,7 +21,7 @@ from ibdc.formats.envelope import Answer, Verdict
 from ibdc.schemas import SCHEMAS
 from ibdc.settings import get_settings
 from ibdc.sources.adapters.repeats import RepeatIndex
-from ibdc.sources.http import redact
+from ibdc.sources.http import redact, retry_after_wait
 from ibdc.sources.registry import ApiStyle, ProvinceSource
 
 log = logging.getLogger(__name__)
@@ -243,22 +243,22 @@ def read_envelope(extraction: Extraction, verdict: Verdict | None) -> None:
 
 def _rate_limit_retry(resp: requests.Response, attempt: int) -> tuple[int, float]:
     """How many times an in-band rate limit is retried, and the wait before retry ``attempt`` (from
-    1): as the session retries a 429 (its urllib3 ``Retry``: total, backoff, Retry-After)."""
+    1): as the session retries a 429 (its urllib3 ``Retry``: total, backoff; a Retry-After by the
+    session's one rule, :func:`~ibdc.sources.http.retry_after_wait`: waited up to its maximum,
+    longer raises ``RetryAfterTooLong``)."""
     retry = getattr(getattr(resp, "connection", None), "max_retries", None)  # the adapter that sent it
+    settings = get_settings()
     if isinstance(retry, Retry):
-        retries = retry.total if isinstance(retry.total, int) else get_settings().http_retries
+        retries = retry.total if isinstance(retry.total, int) else settings.http_retries
         factor, cap = retry.backoff_factor, retry.backoff_max
+        maximum = getattr(retry, "retry_after_max", None) or settings.http_retry_after_max_s
     else:
-        retries, factor, cap = get_settings().http_retries, RATE_LIMIT_BACKOFF_S, RATE_LIMIT_BACKOFF_MAX_S
-    after = resp.headers.get("Retry-After", "")
-    # A Retry-After is honoured up to the backoff's cap (urllib3 caps its own at Retry.DEFAULT_BACKOFF_MAX
-    # too): a portal asking for an hour must not hold a worker for an hour; the task's retries follow.
-    wait = (
-        min(float(after), max(cap, RATE_LIMIT_BACKOFF_MAX_S))
-        if after.isdigit()
-        else min(cap, factor * 2 ** (attempt - 1))
-    )
-    return retries, wait
+        retries, factor, cap = settings.http_retries, RATE_LIMIT_BACKOFF_S, RATE_LIMIT_BACKOFF_MAX_S
+        maximum = settings.http_retry_after_max_s
+    after = resp.headers.get("Retry-After")
+    if after is not None:
+        return retries, retry_after_wait(after, maximum, resp.url or "", "an in-band rate limit")
+    return retries, min(cap, factor * 2 ** (attempt - 1))
 
 
 def fetch_page(
