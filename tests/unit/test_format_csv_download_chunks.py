@@ -7,6 +7,8 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ibdc.formats import csv_download
 from ibdc.formats.base import DecodeError
@@ -108,3 +110,81 @@ def test_a_record_longer_than_a_block_is_read_whole(monkeypatch):
     assert pa.concat_tables(p.table for p in pages).column("division_name").to_pylist() == [
         r["division_name"] for r in records
     ]
+
+
+def _stray_quote_body(n: int = 1500) -> tuple[list[str], bytes]:
+    """A file whose first record has an unquoted cell ``a"b`` (a quote inside an unquoted value is
+    plain text to Arrow): the file's quote count is odd from there on."""
+    samples = csv_records(ELECTRICITY_CONSUMPTION)
+    records = [{**samples[n % 3], "division_name": f"纺织业{n}"} for n in range(n)]
+    records[0]["division_name"] = "aQb"
+    table = pa.Table.from_pylist(records).select(list(ELECTRICITY_CONSUMPTION.names))
+    body = csv_download.encode(ELECTRICITY_CONSUMPTION, table, "gbk").replace(b'"aQb"', b'a"b', 1)
+    return ['a"b', *(r["division_name"] for r in records[1:])], body
+
+
+def test_a_stray_quote_in_an_unquoted_cell_is_read_a_block_at_a_time(monkeypatch):
+    """A quote inside an unquoted value opens nothing: the file is still cut into blocks after it
+    (it made every line feed look quoted: nothing was cut, the whole file piled up, and each pass
+    recounted the quotes from every line feed: quadratic)."""
+    names, body = _stray_quote_body()
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", BIG)
+    whole = csv_download.decode(ELECTRICITY_CONSUMPTION, body)
+    assert whole.table.column("division_name").to_pylist() == names
+    block = 1024
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", block)
+    line_ends = [i + 1 for i, byte in enumerate(body) if byte == 0x0A]  # no line break inside a value here
+    handed = []  # the bytes each scan was given: each byte of the file once
+    feed = csv_download._RecordEnds.feed
+    monkeypatch.setattr(
+        csv_download._RecordEnds,
+        "feed",
+        lambda self, data, start: handed.append(len(data) - start) or feed(self, data, start),
+    )
+    fh = io.BytesIO(body)
+    pages, records = [], 0
+    for page in csv_download.decode_chunks(ELECTRICITY_CONSUMPTION, fh):
+        pages.append(page)
+        records += page.num_records
+        assert fh.tell() <= line_ends[records] + 2 * block  # read a block or two ahead, no more
+    assert sum(handed) <= len(body) and len(handed) > 20
+    assert len(pages) > 20
+    assert pa.concat_tables(p.table for p in pages).equals(whole.table)
+    assert [p.raw_text(i) for p in pages for i in range(p.num_records)] == [
+        whole.raw_text(i) for i in range(whole.num_records)
+    ]
+
+
+def test_a_quoted_value_never_closed_is_a_decode_error_not_a_file_held_whole(monkeypatch):
+    """A quoted value left open: no record ends; past RECORD_BYTES_MAX the page fails (DecodeError)
+    instead of the file piling up in memory."""
+    _, body = _stray_quote_body()
+    head = body.split(b"\n", 1)[0]
+    body = head + b'\n"' + b"x,y\n" * 40_000  # a quoted value opened, and no quote after it
+    monkeypatch.setattr(csv_download, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(csv_download, "RECORD_BYTES_MAX", 64 << 10)
+    fh = io.BytesIO(body)
+    with pytest.raises(DecodeError, match="no record end"):
+        list(csv_download.decode_chunks(ELECTRICITY_CONSUMPTION, fh))
+    assert fh.tell() <= (64 << 10) + 2 * 4096 < len(body)
+
+
+_TEXT = st.text(alphabet='a", \n\r', max_size=6)
+_CELL = st.one_of(
+    _TEXT.map(lambda t: t.replace(",", "").replace("\n", "").replace("\r", "")).filter(lambda t: not t.startswith('"')),
+    _TEXT.map(lambda t: '"' + t.replace('"', '""') + '"'),  # quoted, quotes doubled, line breaks kept
+    _TEXT.map(lambda t: '"' + t.replace('"', '""') + '"b"c'),  # text after the closing quote, a quote in it
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(rows=st.lists(st.tuples(_CELL, _CELL, _CELL), min_size=1, max_size=40), block=st.integers(1, 64))
+def test_rows_read_in_blocks_are_exactly_the_rows_read_whole(rows, block):
+    """Whatever the quoting (Arrow's rules: a quote opens a value only at a field's start), the rows
+    read a few bytes at a time are the rows read whole."""
+    body = "".join(",".join(r) + "\n" for r in rows).encode("utf-8")
+    whole = list(csv_download._row_tables(io.BytesIO(body), 3, "utf-8"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(csv_download, "BLOCK_BYTES", block)
+        blocks = list(csv_download._row_tables(io.BytesIO(body), 3, "utf-8"))
+    assert pa.concat_tables(blocks).to_pylist() == pa.concat_tables(whole).to_pylist()

@@ -130,6 +130,9 @@ LOCAL_TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
 BEIJING_OFFSET = pa.scalar(8 * 3600, pa.duration("s"))
 # The file read (parsed, transcoded, checked) at a time: about 15,000 telemetry readings.
 BLOCK_BYTES = 1 << 20
+# A record longer than this (no line feed outside quotes in it, e.g. a quoted value never closed):
+# DecodeError, not a file held whole in memory.
+RECORD_BYTES_MAX = 16 << 20
 
 
 # --- units ---------------------------------------------------------------------------------------
@@ -451,25 +454,58 @@ def _header(fh: BinaryIO, encoding: str) -> list[str]:
     return [plain_label(h) for h in headers]
 
 
-def _cut(data: bytes) -> int:
-    """Where ``data`` (whole CSV records from its start on) ends its last whole record: after its
-    last line feed outside a quoted value (an even number of double quotes before it: a quote opens
-    or closes a quoted value, ``""`` inside one counts twice); 0 when none does."""
-    end = data.rfind(b"\n")
-    if b'"' not in data:
-        return end + 1
-    quotes = data.count(b'"')
-    while end >= 0:
-        if (quotes - data.count(b'"', end)) % 2 == 0:
-            return end + 1
-        end = data.rfind(b"\n", 0, end)
-    return 0
+class _RecordEnds:
+    """Where the records of a file's rows end, read once, a block at a time: the quote state (inside a
+    quoted value or not) carries over from one block to the next, so each byte is scanned once.
+
+    The rules are Arrow's reader's: a double quote opens a quoted value only at the start of a field
+    (the start of a line, or after a comma or a line break); inside one, ``""`` is a quote and a lone
+    quote closes it; a quote anywhere else (``a"b``, or after a closing quote) is plain text."""
+
+    def __init__(self) -> None:
+        self._quoted = False  # inside a quoted value
+        self._quote_last = False  # inside one, and the last byte scanned was a quote: closing or ``""``
+
+    def feed(self, data: bytes, start: int) -> int:
+        """Scan ``data[start:]`` (``data`` begins at a record's start; ``data[:start]`` was fed before,
+        with no record end in it). Returns the offset in ``data`` just after its last line feed outside
+        a quoted value, 0 when there is none."""
+        n, i, end = len(data), start, 0
+        if self._quote_last and i < n:
+            self._quote_last = False
+            if data[i] == 0x22:  # ``""``: a quote, the value goes on
+                i += 1
+            else:
+                self._quoted = False
+        while i < n:
+            q = data.find(b'"', i)
+            if self._quoted:
+                if q < 0:
+                    break
+                if q + 1 == n:  # closing or the first of ``""``: the next block says
+                    self._quote_last = True
+                    break
+                if data[q + 1] == 0x22:
+                    i = q + 2
+                else:
+                    self._quoted = False
+                    i = q + 1
+                continue
+            at = data.rfind(b"\n", i, n if q < 0 else q)
+            if at >= 0:
+                end = at + 1
+            if q < 0:
+                break
+            self._quoted = q == 0 or data[q - 1] in b",\n\r"
+            i = q + 1
+        return end
 
 
 def _row_tables(fh: BinaryIO, width: int, encoding: str) -> Iterator[pa.Table]:
     """The rows below the header, about :data:`BLOCK_BYTES` of the file at a time (whole records:
-    a block ends after a line feed outside quotes, :func:`_cut`; a record longer than a block makes
-    its block longer), every cell as text, as served (nothing made null yet); columns ``c0``, ...
+    a block ends after a line feed outside quotes, :class:`_RecordEnds`; a record longer than a block
+    makes its block longer, up to :data:`RECORD_BYTES_MAX`, then DecodeError), every cell as text,
+    as served (nothing made null yet); columns ``c0``, ...
 
     Each block is parsed by Arrow, which transcodes it while it parses (GB18030 or UTF-8, strictly:
     a body cut inside a character fails). A line feed is never part of a GBK / GB18030 or UTF-8
@@ -486,13 +522,18 @@ def _row_tables(fh: BinaryIO, width: int, encoding: str) -> Iterator[pa.Table]:
         quoted_strings_can_be_null=False,
     )
     rest = b""
+    ends = _RecordEnds()
     while True:
         more = fh.read(BLOCK_BYTES)
         data = rest + more if rest else more
-        at = len(data) if not more else _cut(data)
+        at = len(data) if not more else ends.feed(data, len(rest))
         if not at:  # no whole record yet: read on (or the file ended)
             if not data:
                 return
+            if len(data) > RECORD_BYTES_MAX:
+                raise DecodeError(
+                    f"no record end in {len(data)} bytes (more than {RECORD_BYTES_MAX}): a quoted value left open?"
+                )
             rest = data
             continue
         block, rest = data[:at], data[at:]
