@@ -86,6 +86,20 @@ def test_a_faulted_record_is_quarantined_with_its_reason_and_the_page_loads():
     assert result.rows_in == len(records)
 
 
+@every_json_style
+def test_a_control_character_written_raw_in_a_string_is_the_records_to_judge_not_the_pages(style):
+    """Strict JSON escapes control characters; a portal writing one raw (a tab or a NUL inside a
+    product name) must not make the whole page undecodable (fetched again, then the partition
+    failed): the character is read, and the record's text check quarantines a NUL (a tab is kept)."""
+    records = record_texts(style)
+    name = next(k for k in json.loads(records[1]) if k.lower().replace("_", "") == "productname")
+    records[1] = records[1].replace(f'"{name}": "', f'"{name}": "a\tb\x00c', 1)
+    assert "\x00" in records[1]
+    decoded = _decode(style, page(style, records))
+    assert decoded.num_records == len(records) and not decoded.faults
+    assert decoded.table["product_name"][1].as_py().startswith("a\tb\x00c")
+
+
 # --- the page's fault, classified ----------------------------------------------------------------
 
 

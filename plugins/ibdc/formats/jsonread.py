@@ -79,8 +79,15 @@ class _Scanner:
 
     def __init__(self) -> None:
         self.faults: list[str] = []
+        # strict=False: a control character written raw inside a string (not JSON, but served) is read
+        # as the character, so the record's validators quarantine it or keep it (tab, line feed in an
+        # address) instead of the whole page failing as undecodable.
         decoder = json.JSONDecoder(
-            parse_float=Number, parse_int=Number, parse_constant=self._constant, object_pairs_hook=self._object
+            parse_float=Number,
+            parse_int=Number,
+            parse_constant=self._constant,
+            object_pairs_hook=self._object,
+            strict=False,
         )
         self._scan = decoder.scan_once
 
