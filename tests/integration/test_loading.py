@@ -272,25 +272,9 @@ def session_settings(monkeypatch):
     reload_settings()
 
 
-def _bounded(call, seconds=120):
-    """``call()`` in a thread: its result, or the exception it raised (a test that would otherwise
-    hang on a lock fails instead)."""
-    out = {}
-
-    def run():
-        try:
-            out["result"] = call()
-        except Exception as exc:  # noqa: BLE001 - handed to the test
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)  # a blocked load never holds up the test run's exit
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still blocked after {seconds}s"
-    return out
-
-
 def _start(call):
+    """``call()`` started in a thread: the thread, and a dict that gets its result or the exception
+    it raised."""
     out = {}
 
     def run():
@@ -302,6 +286,15 @@ def _start(call):
     thread = threading.Thread(target=run, daemon=True)  # a blocked load never holds up the test run's exit
     thread.start()
     return thread, out
+
+
+def _bounded(call, seconds=120):
+    """``call()`` in a thread: its result, or the exception it raised (a test that would otherwise
+    hang on a lock fails instead)."""
+    thread, out = _start(call)
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds}s"
+    return out
 
 
 def _wait_for(predicate, what, seconds=60):
