@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from minio.deleteobjects import DeleteObject
 
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client
+from ibdc.localstack.processes import free_port
 from ibdc.settings import LOCAL_DIR, get_settings
 from ibdc.sources.registry import ApiStyle, source_for, sources_for
 
@@ -77,12 +77,6 @@ def provinces_by_style() -> dict[str, str]:
     return {str(s): chosen[str(s)] for s in TELEMETRY_STYLES}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _peak_mb(pid: int) -> float:
     """A live process's peak resident memory (VmHWM), MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -94,7 +88,7 @@ def _peak_mb(pid: int) -> float:
 @contextlib.contextmanager
 def simulator(devices: int) -> Iterator[tuple[str, subprocess.Popen]]:
     """A simulator of its own serving ``devices`` x 24 readings a province-day, no faults; its URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "IBDC_SIMULATOR_TELEMETRY_DEVICES": str(devices),

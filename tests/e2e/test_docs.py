@@ -7,7 +7,7 @@ import sys
 import pytest
 import requests
 
-from ibdc.localstack.processes import port_open, wait_until
+from ibdc.localstack.processes import free_port, port_open, wait_until
 from ibdc.transform import docs
 
 pytestmark = pytest.mark.integration
@@ -50,16 +50,19 @@ def test_the_airflow_ui_links_and_serves_the_docs(airflow, published):
     _lists_the_marts(lambda path: airflow.session.get(f"{airflow.url}/ibdc/dbt-docs{path}", timeout=30))
 
 
-def test_make_docs_serves_the_same_docs_standalone(services, published):
-    port = 58182
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ibdc.cli", "docs", "--port", str(port)],
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def test_make_docs_serves_the_same_docs_standalone(services, published, tmp_path):
+    port = free_port()  # a fixed port could be taken (an outgoing connection's, in the ephemeral range)
+    log = tmp_path / "ibdc-docs.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ibdc.cli", "docs", "--port", str(port)],
+            env=dict(os.environ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        wait_until(lambda: port_open(port), "ibdc docs", timeout_s=60)
+        wait_until(lambda: port_open(port) or proc.poll() is not None, "ibdc docs", timeout_s=60, log=log)
+        assert proc.poll() is None, f"ibdc docs exited {proc.returncode}: {log.read_text()[-2000:]}"
         _lists_the_marts(lambda path: requests.get(f"http://127.0.0.1:{port}{path}", timeout=30))
     finally:
         proc.terminate()
