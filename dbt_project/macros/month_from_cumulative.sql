@@ -38,3 +38,21 @@
 {% macro months_covered(period='period_month') %}
     case when extract(month from {{ period }}) = 2 then 2 else 1 end
 {% endmacro %}
+
+{#
+  Raw industrial output with the month's figure in both units (month_figure over raw itself, not over
+  the models): what the reconciliation tests compare the marts with. A query, for a CTE's body.
+#}
+{% macro raw_output_month_figures() %}
+    select
+        o.province_code,
+        o.period_month,
+        o.product_code,
+        o.value_cumulative,
+        {{ month_figure('o.value_current_month', 'o.value_cumulative', 'o.period_month', 'o.loaded_at') }}
+            as value_month,
+        {{ month_figure('o.value_current_month_base', 'o.value_cumulative_base', 'o.period_month', 'o.loaded_at') }}
+            as value_month_base
+    from {{ source('raw', 'industrial_output') }} as o
+    {{ year_series_window('o', 'product_code') }}
+{% endmacro %}

@@ -70,17 +70,22 @@ def meta_problems(manifest: dict) -> list[str]:
     return problems
 
 
+def _undescribed(label: str, node: dict) -> list[str]:
+    """What a node (model, seed, snapshot, source) leaves undescribed: itself, its columns."""
+    problems = [] if (node.get("description") or "").strip() else [f"{label}: no description"]
+    if not node["columns"]:
+        problems.append(f"{label}: no columns documented")
+    for name, column in node["columns"].items():
+        if not (column.get("description") or "").strip():
+            problems.append(f"{label}.{name}: no description")
+    return problems
+
+
 def description_problems(manifest: dict) -> list[str]:
     problems = []
     for node in _project_nodes(manifest, *DOCUMENTED):
         label = f"{node['resource_type']} {node['name']}"
-        if not (node.get("description") or "").strip():
-            problems.append(f"{label}: no description")
-        if not node["columns"]:
-            problems.append(f"{label}: no columns documented")
-        for name, column in node["columns"].items():
-            if not (column.get("description") or "").strip():
-                problems.append(f"{label}.{name}: no description")
+        problems += _undescribed(label, node)
         if node["resource_type"] == "seed":  # the CSV header says which columns exist
             csv_path = DBT_PROJECT_DIR / node["original_file_path"]
             with csv_path.open(encoding="utf-8") as fh:
@@ -91,16 +96,9 @@ def description_problems(manifest: dict) -> list[str]:
     for source in manifest["sources"].values():
         if source["package_name"] != manifest["metadata"].get("project_name", "ibdc"):
             continue
-        label = f"source {source['source_name']}.{source['name']}"
-        if not (source.get("description") or "").strip():
-            problems.append(f"{label}: no description")
+        problems += _undescribed(f"source {source['source_name']}.{source['name']}", source)
         if not (source.get("source_description") or "").strip():
             problems.append(f"source {source['source_name']}: no description")
-        if not source["columns"]:
-            problems.append(f"{label}: no columns documented")
-        for name, column in source["columns"].items():
-            if not (column.get("description") or "").strip():
-                problems.append(f"{label}.{name}: no description")
     return sorted(set(problems))
 
 
@@ -189,3 +187,18 @@ def test_every_mart_has_an_enforced_contract_with_a_type_for_every_column(manife
         assert mart["config"]["contract"]["enforced"] is True, mart["name"]
         untyped = [c for c, col in mart["columns"].items() if not col.get("data_type")]
         assert not untyped, (mart["name"], untyped)
+
+
+def test_the_docs_open_on_the_project_overview(manifest):
+    """``dbt docs`` opens on the project's ``__overview__`` block (models/overview.md), not dbt's
+    welcome page: it names every mart and every reader role the governance grants."""
+    from ibdc.governance import PROVINCIAL_PREFIX, READERS
+
+    project = manifest["metadata"].get("project_name", "ibdc")
+    overview = manifest["docs"].get(f"doc.{project}.__overview__")
+    assert overview, f"no {{% docs __overview__ %}} block in project {project}"
+    text = overview["block_contents"]
+    unnamed = [m["name"] for m in _marts(manifest) if f"`{m['name']}`" not in text]
+    assert not unnamed, f"marts the overview does not name: {unnamed}"
+    roles = [*READERS, f"{PROVINCIAL_PREFIX}<adcode>"]
+    assert [r for r in roles if f"`{r}`" not in text] == []

@@ -1,8 +1,8 @@
 {#-
   apply_governance(relation): grants, row-level security and masking of one mart, generated from the
-  meta of its columns in the graph (models/marts/_marts.yml). Configured once, as a post-hook of the
-  `marts` folder in dbt_project.yml, so each mart is governed inside the transaction that (re)builds it,
-  whether dbt runs the whole project or cosmos runs the models one by one.
+  meta of its columns in the graph (the mart's YAML beside it, models/marts/<mart>.yml). Configured
+  once, as a post-hook of the `marts` folder in dbt_project.yml, so each mart is governed inside the
+  transaction that (re)builds it, whether dbt runs the whole project or cosmos runs the models one by one.
 
   From each column's meta:
     security_level 1       -> ibdc_exchange_partner may select it (column-level GRANT SELECT (cols))

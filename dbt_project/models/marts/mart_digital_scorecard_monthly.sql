@@ -10,7 +10,7 @@ with loads as (
             when length(a.period) = 10 then a.period::date + 1
             else (a.period_month + interval '1 month')::date
         end as load_lag_days
-    from {{ ref('stg_provincial__load_audit') }} as a
+    from {{ ref('int_load_audit_latest') }} as a
 ),
 
 spine as (

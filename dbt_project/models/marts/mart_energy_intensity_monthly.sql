@@ -1,15 +1,10 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period_month',
-    on_schema_change='append_new_columns',
-) }}
 -- Energy intensity by province x manufacturing division x month: the division's industrial
 -- electricity (kWh) per unit of its representative product's output (base unit), for the divisions
 -- with a product in seed division_products. Either side may be missing (not loaded, or the division
 -- not published): the row is kept and the intensity is null, as it is when the output is 0. The
--- output is the month's figure in base units (staging's value_month_base: the published current month,
--- or February's January-February year to date, which its electricity covers too).
+-- output is the month's figure in base units (int_industrial_output_month_figures' value_month_base:
+-- the published current month, or February's January-February year to date, which its electricity
+-- covers too).
 -- Incremental on the month: a transform run rebuilds the months the triggering loads of electricity
 -- or output wrote (all months on a manual run).
 with mapping as (
@@ -18,7 +13,7 @@ with mapping as (
 
 electricity as (
     select e.province_code, e.period_month, e.division_code, e.consumption_kwh, e.months_covered
-    from {{ ref('stg_provincial__electricity_consumption') }} as e
+    from {{ ref('int_electricity_consumption_month_figures') }} as e
     join mapping as m on m.division_code = e.division_code
 ),
 
@@ -26,7 +21,7 @@ output as (
     select
         o.province_code, o.period_month, m.division_code, o.product_code,
         o.value_month_base, o.base_unit, o.months_covered
-    from {{ ref('stg_provincial__industrial_output') }} as o
+    from {{ ref('int_industrial_output_month_figures') }} as o
     join mapping as m on m.product_code = o.product_code
 ),
 

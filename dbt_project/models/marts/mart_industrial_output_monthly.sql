@@ -1,19 +1,14 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='period_month',
-    on_schema_change='append_new_columns',
-) }}
 -- Industrial output by province x product x month: the figure analysts browse, with year-on-year
 -- growth (same month of the previous year), the province's share of the national total (over the
 -- provinces loaded for that product and month) and its rank among them. The month's figure is
--- staging's value_month: the published current-month value, or where the source leaves it missing
--- (February, released with January: its January-February year to date) the year-to-date difference.
+-- int_industrial_output_month_figures' value_month: the published current-month value, or where the
+-- source leaves it missing (February, released with January: its January-February year to date) the
+-- year-to-date difference.
 -- Incremental on the month: a transform run rebuilds the months the triggering loads wrote and the
 -- same months a year later (their year-on-year growth compares with them); shares and ranks are
 -- within a month, so whole months rebuilt stay exact. Without loaded periods (a manual run): all.
 with output as (
-    select * from {{ ref('stg_provincial__industrial_output') }}
+    select * from {{ ref('int_industrial_output_month_figures') }}
 ),
 
 with_comparisons as (

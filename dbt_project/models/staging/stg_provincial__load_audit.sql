@@ -1,4 +1,5 @@
--- The latest successful load of every partition (dataset, province, period), with its month.
+-- One row per load attempt of a partition (dataset, province, period), with the month of its period.
+-- The latest successful load of each partition is intermediate's: int_load_audit_latest.
 select
     a.batch_id,
     a.dataset,
@@ -9,14 +10,6 @@ select
     a.rows_loaded,
     a.rows_quarantined,
     a.started_at,
-    a.finished_at
-from (
-    select
-        l.*,
-        row_number() over (
-            partition by l.dataset, l.province_code, l.period order by l.finished_at desc, l.started_at desc
-        ) as recency
-    from {{ source('raw', 'load_audit') }} as l
-    where l.outcome = 'succeeded'
-) as a
-where a.recency = 1
+    a.finished_at,
+    a.outcome
+from {{ source('raw', 'load_audit') }} as a

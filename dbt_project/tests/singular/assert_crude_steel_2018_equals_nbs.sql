@@ -7,7 +7,7 @@
 with loaded as (  -- in a transform run that builds the loaded months only: when it built December 2018
     select province_code, rows_quarantined > 0 as had_quarantine
     from (
-        select * from {{ ref('stg_provincial__load_audit') }}
+        select * from {{ ref('int_load_audit_latest') }}
         {{ loaded_periods_filter('period_month', 'industrial_output') }}
     ) as a
     where dataset = 'industrial_output' and period = '2018-12'

@@ -24,7 +24,7 @@ with compared as (
             + case when extract(month from o.period_month) = 2 then 0
                 else power(10::numeric, -scale(lag(o.value_cumulative) over w)) end
         ) as rounding_tolerance
-    from {{ ref('stg_provincial__industrial_output') }} as o
+    from {{ ref('int_industrial_output_month_figures') }} as o
     {{ year_series_window('o', 'product_code') }}
 )
 

@@ -1,9 +1,9 @@
--- dim_enterprise against the registry (stg_provincial__enterprises_latest): every enterprise its
+-- dim_enterprise against the registry (int_enterprises_latest): every enterprise its
 -- province's registry still lists has exactly one current version, equal to its latest registry record
 -- and valid from the registry's date of its last change; no other enterprise has a current version;
 -- and the last version of a delisted enterprise ends on its delisting date (the first day of the month
 -- of the first snapshot that lacks it).
-with latest as (select * from {{ ref('stg_provincial__enterprises_latest') }}),
+with latest as (select * from {{ ref('int_enterprises_latest') }}),
 listed as (select * from latest where not is_delisted),
 current_versions as (select * from {{ ref('dim_enterprise') }} where is_current),
 last_versions as (

@@ -11,16 +11,7 @@ raw_electricity as (
     {{ loaded_periods_filter('e.period_month', ['electricity_consumption', 'industrial_output']) }}
     group by 1, 2
 ),
-raw_output_months as (
-    select
-        o.province_code,
-        o.period_month,
-        o.product_code,
-        {{ month_figure('o.value_current_month_base', 'o.value_cumulative_base', 'o.period_month', 'o.loaded_at') }}
-            as value_month_base
-    from {{ source('raw', 'industrial_output') }} as o
-    {{ year_series_window('o', 'product_code') }}
-),
+raw_output_months as ({{ raw_output_month_figures() }}),
 raw_output as (
     select o.province_code, o.period_month, sum(o.value_month_base) as output_base
     from raw_output_months as o

@@ -3,16 +3,7 @@
 -- figure taken from raw as published, or where the current month is missing (February) from raw's
 -- year-to-date figures (macros/month_from_cumulative.sql). In a transform run that builds the loaded
 -- months only, the months it built (loaded_periods_filter).
-with raw_months as (
-    select
-        o.province_code,
-        o.period_month,
-        o.value_cumulative,
-        {{ month_figure('o.value_current_month', 'o.value_cumulative', 'o.period_month', 'o.loaded_at') }}
-            as value_month
-    from {{ source('raw', 'industrial_output') }} as o
-    {{ year_series_window('o', 'product_code') }}
-),
+with raw_months as ({{ raw_output_month_figures() }}),
 raw_totals as (
     select province_code, period_month, count(*) as n, sum(value_month) as total, sum(value_cumulative) as ytd
     from raw_months

@@ -17,7 +17,7 @@ with records as (
 complete_snapshots as (
     select s.province_code, s.period_month
     from (select distinct province_code, period_month from records) as s
-    left join {{ ref('stg_provincial__load_audit') }} as a
+    left join {{ ref('int_load_audit_latest') }} as a
         on a.dataset = 'enterprises' and a.province_code = s.province_code and a.period_month = s.period_month
     where coalesce(a.rows_quarantined, 0) = 0
 ),
