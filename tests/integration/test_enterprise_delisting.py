@@ -30,7 +30,7 @@ def _transform() -> None:
     run_dbt(
         "build",
         "--select",
-        "stg_provincial__enterprises stg_provincial__load_audit stg_provincial__enterprises_latest"
+        "stg_provincial__enterprises stg_provincial__load_audit int_load_audit_latest int_enterprises_latest"
         " snap_enterprises dim_enterprise",
         "--exclude",
         "resource_type:test",

@@ -33,7 +33,8 @@ def _transform(*months: str) -> None:
     results = run_dbt(
         "build",
         "--select",
-        f"stg_provincial__industrial_output snap_industrial_output mart_industrial_output_monthly {CHECK}",
+        f"stg_provincial__industrial_output int_industrial_output_month_figures snap_industrial_output"
+        f" mart_industrial_output_monthly {CHECK}",
         "--vars",
         json.dumps({"ibdc_loaded_periods": loaded}),
         "--quiet",
@@ -92,7 +93,7 @@ def test_a_revision_wins_in_the_mart_keeps_its_history_and_does_not_block_later_
     derived = dict(
         warehouse.execute(
             "SELECT product_code, value_month_from_cumulative - value_current_month"
-            " FROM staging.stg_provincial__industrial_output"
+            " FROM intermediate.int_industrial_output_month_figures"
             " WHERE province_code = %s AND period_month = to_date(%s, 'YYYY-MM')",
             (PROVINCE, MAY),
         ).fetchall()

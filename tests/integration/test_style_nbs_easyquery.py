@@ -319,7 +319,7 @@ def test_nbs_february_case_over_http_to_the_mart(services, recorded_nbs, warehou
         ("2024-03", "automobiles"): ("0.51", 1),
     }
     derived = warehouse.execute(
-        "SELECT product_code, value_month_from_cumulative::text FROM staging.stg_provincial__industrial_output"
+        "SELECT product_code, value_month_from_cumulative::text FROM intermediate.int_industrial_output_month_figures"
         " WHERE province_code = '460000' AND period_month = '2024-03-01' ORDER BY 1"
     ).fetchall()
     assert derived == [("automobiles", "0.51"), ("cement", "160.40")]  # 1.36 - 0.85, 461.65 - 301.25
