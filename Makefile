@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock pyproject.toml dev/pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: help venv up down demo airflow docs test bench bench-scale lint dbt-parse clean
 
@@ -17,36 +17,36 @@ help:
 	@echo "make bench-scale  that last part alone (extract and load, each in its own process)"
 	@echo "make lint     ruff"
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml dev/pyproject.toml
 	@echo "creating $(VENV) with $(PYTHON) and installing the pinned dependencies (about 2 minutes) ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==25.3
-	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
-	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-dev.lock
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . -e ./dev
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
 
 up: venv
-	@$(BIN)/ibdc up
+	@$(BIN)/ibdc-dev up
 
 down:
-	@if [ -x $(BIN)/ibdc ]; then $(BIN)/ibdc down; else echo "nothing to stop"; fi
+	@if [ -x $(BIN)/ibdc-dev ]; then $(BIN)/ibdc-dev down; else echo "nothing to stop"; fi
 
 demo: venv
-	@$(BIN)/ibdc demo
+	@$(BIN)/ibdc-dev demo
 
 airflow: venv
-	@$(BIN)/ibdc airflow
+	@$(BIN)/ibdc-dev airflow
 
 docs: venv
-	@$(BIN)/ibdc docs
+	@$(BIN)/ibdc-dev docs
 
 dbt-parse: venv
-	@$(BIN)/ibdc dbt-parse
+	@$(BIN)/ibdc-dev dbt-parse
 
 test: venv
-	@$(BIN)/ibdc dbt-parse
+	@$(BIN)/ibdc-dev dbt-parse
 	@$(BIN)/pytest
 
 BENCH_ROWS ?= 2000000
@@ -55,15 +55,15 @@ BENCH_OEE_DEVICES ?= 10000
 BENCH_OEE_HISTORY ?= 10
 BENCH_SCALE_SIZES ?= 60000,300000
 bench: venv
-	@$(BIN)/ibdc bench --rows $(BENCH_ROWS) --rounds $(BENCH_ROUNDS) --oee-devices $(BENCH_OEE_DEVICES) --oee-history $(BENCH_OEE_HISTORY) --scale-sizes $(BENCH_SCALE_SIZES)
+	@$(BIN)/ibdc-dev bench --rows $(BENCH_ROWS) --rounds $(BENCH_ROUNDS) --oee-devices $(BENCH_OEE_DEVICES) --oee-history $(BENCH_OEE_HISTORY) --scale-sizes $(BENCH_SCALE_SIZES)
 
 bench-scale: venv
-	@$(BIN)/ibdc bench --only scale --rounds $(BENCH_ROUNDS) --scale-sizes $(BENCH_SCALE_SIZES)
+	@$(BIN)/ibdc-dev bench --only scale --rounds $(BENCH_ROUNDS) --scale-sizes $(BENCH_SCALE_SIZES)
 
 lint: venv
-	@$(BIN)/ruff check plugins dags tests
-	@$(BIN)/ruff format --check plugins dags tests
+	@$(BIN)/ruff check plugins dev dags tests
+	@$(BIN)/ruff format --check plugins dev dags tests
 
 clean:
-	@if [ -x $(BIN)/ibdc ]; then $(BIN)/ibdc destroy; fi
+	@if [ -x $(BIN)/ibdc-dev ]; then $(BIN)/ibdc-dev destroy; fi
 	rm -rf $(VENV) .local dbt_project/target dbt_project/logs

@@ -39,14 +39,15 @@ def _point_at_test_databases() -> None:
 def services():
     """The local stack, started when not running (idempotent); returns the settings."""
     _point_at_test_databases()
-    from ibdc.localstack import postgres, stack
-    from ibdc.localstack.env import load_local_env
+    from ibdc import governance
+    from ibdc_dev.localstack import postgres, stack
+    from ibdc_dev.localstack.env import load_local_env
 
     load_local_env()
-    settings = stack.up(say=lambda m: None, write_env=False)
+    settings = stack.up(say=lambda m: None)
     if not settings.manages_postgres:
         postgres.create_databases(settings.warehouse, [settings.warehouse_db, settings.airflow_db])
-        stack.provision_warehouse(settings)
+        governance.provision_warehouse(settings)
     return settings
 
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from ibdc import alerts
 from ibdc.loading.postgres import ensure_schema
 from ibdc.reference import provinces
-from ibdc.settings import LOADER, TRANSFORMER
+from ibdc.settings import LOADER, TRANSFORMER, Settings
 
 READERS = ("ibdc_analyst_national", "ibdc_exchange_partner", "ibdc_steward")
 PROVINCIAL_PREFIX = "ibdc_analyst_"
@@ -90,6 +91,15 @@ def provision(admin_dsn: str, loader_password: str | None, transformer_password:
             # Roles are cluster-wide: one provisioning at a time on this database.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('ibdc.governance.provision'))")
             _provision(conn, loader_password, transformer_password)
+
+
+def provision_warehouse(settings: Settings) -> None:
+    """:func:`provision` of ``settings``' warehouse (its DSN an administrator's), the pipeline roles'
+    passwords those of their DSNs (none given: an existing role's login is kept)."""
+    loader, transformer = (
+        conninfo_to_dict(dsn).get("password") or None for dsn in (settings.loader, settings.transformer)
+    )
+    provision(settings.warehouse, loader, transformer)
 
 
 def _provision(conn: psycopg.Connection, loader_password: str | None, transformer_password: str | None) -> None:

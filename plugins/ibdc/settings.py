@@ -2,7 +2,7 @@
 
 An unset service variable (DSN, S3 endpoint, simulator URL) means: the local service that ``ibdc up``
 runs. Generated local secrets come from ``.local/secrets.env``, which the CLI and the tests load into
-the environment (``ibdc.localstack.env``).
+the environment (``ibdc_dev.localstack.env``).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from ibdc.localstack import airflow as local_airflow
-from ibdc.localstack.processes import LOG_DIR
+from ibdc_dev.localstack import airflow as local_airflow
+from ibdc_dev.localstack.processes import LOG_DIR
 
 PREFIX = "airflow-test"
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 import requests
 
-from ibdc.localstack.processes import free_port, port_open, wait_until
 from ibdc.transform import docs
+from ibdc_dev.localstack.processes import free_port, port_open, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_make_docs_serves_the_same_docs_standalone(services, published, tmp_path
     log = tmp_path / "ibdc-docs.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ibdc.cli", "docs", "--port", str(port)],
+            [sys.executable, "-m", "ibdc_dev.cli", "docs", "--port", str(port)],
             env=dict(os.environ),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -5,8 +5,8 @@ import json
 import psycopg
 import pytest
 
-from ibdc.localstack import airflow as local_airflow
-from ibdc.localstack.processes import LOG_DIR
+from ibdc_dev.localstack import airflow as local_airflow
+from ibdc_dev.localstack.processes import LOG_DIR
 
 pytestmark = pytest.mark.integration
 

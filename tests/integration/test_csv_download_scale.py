@@ -7,9 +7,9 @@ import pytest
 import requests
 
 from ibdc import pipeline
-from ibdc.bench_scale import simulator
 from ibdc.formats import csv_download
 from ibdc.sources.registry import load_registry
+from ibdc_dev.bench.scale import simulator
 from tests.integration.style_truth import check_partition, malformed_fault
 
 pytestmark = pytest.mark.integration

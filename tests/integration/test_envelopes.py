@@ -28,10 +28,10 @@ from ibdc.formats import app_key, rest_json
 from ibdc.formats.envelope import Answer, read
 from ibdc.schemas import INDUSTRIAL_OUTPUT
 from ibdc.settings import get_settings
-from ibdc.simulator.datasets import DATASETS as SIMULATED
 from ibdc.sources.adapters import base
 from ibdc.sources.adapters.base import RateLimited, SourceRefused
 from ibdc.sources.registry import source_for
+from ibdc_dev.simulator.datasets import DATASETS as SIMULATED
 from tests.integration.recorded import RecordedPortal
 from tests.integration.style_truth import raw_keys
 

@@ -13,7 +13,6 @@ import psycopg
 import pytest
 
 from ibdc import pipeline
-from ibdc.bench import stage_telemetry
 from ibdc.errors import ErrorKind, TransientError, kind_of
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client, put_bytes
@@ -24,6 +23,7 @@ from ibdc.loading.postgres import (
     QuarantineThresholdExceeded,
     partition_lock_key,
 )
+from ibdc_dev.bench.load import stage_telemetry
 
 pytestmark = pytest.mark.integration
 
@@ -182,7 +182,7 @@ def test_a_held_partition_blocks_only_its_own_loads(services):
 
 LOADER = """
 import sys
-from ibdc.localstack.env import load_local_env
+from ibdc_dev.localstack.env import load_local_env
 load_local_env()
 from ibdc import pipeline
 pipeline.load_partition_from_raw("equipment_telemetry", "650000", "2026-10-03")

@@ -6,14 +6,14 @@ import sys
 
 import pytest
 
-from ibdc.localstack.env import USER_ENV_FILE
+from ibdc_dev.localstack.env import USER_ENV_FILE
 
 pytestmark = pytest.mark.integration
 
 
 def _ibdc(*args, env):
     return subprocess.run(
-        [sys.executable, "-m", "ibdc.cli", *args],
+        [sys.executable, "-m", "ibdc_dev.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -19,8 +19,8 @@ from ibdc import pipeline
 from ibdc.formats import app_key
 from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.settings import get_settings
-from ibdc.simulator.datasets import DATASETS as SIMULATED
 from ibdc.sources.registry import source_for
+from ibdc_dev.simulator.datasets import DATASETS as SIMULATED
 from tests.integration.recorded import RecordedPortal
 
 pytestmark = pytest.mark.integration

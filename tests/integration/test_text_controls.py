@@ -19,10 +19,10 @@ from ibdc.formats import csv_download
 from ibdc.landing import raw_zone
 from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.settings import get_settings
-from ibdc.simulator.service import portals
-from ibdc.simulator.telemetry import telemetry_table
 from ibdc.sources.adapters.base import Extraction, RawPage
 from ibdc.sources.registry import ApiStyle, load_registry
+from ibdc_dev.simulator.service import portals
+from ibdc_dev.simulator.telemetry import telemetry_table
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,9 @@
 """The scale benchmark's choices and verdict (issue 13): one province per style that serves telemetry,
 and the target read from the figures (peak under 1 GB, the larger size within 20% of the smaller)."""
 
-from ibdc import bench_scale
-from ibdc.bench_scale import Measured
 from ibdc.sources.registry import source_for
+from ibdc_dev.bench import scale as bench_scale
+from ibdc_dev.bench.scale import Measured
 
 
 def test_one_province_of_each_style_that_serves_telemetry():

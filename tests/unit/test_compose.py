@@ -5,9 +5,9 @@ import re
 import pytest
 import yaml
 
-from ibdc.localstack.airflow import airflow_defaults
 from ibdc.settings import LOADER, PROJECT_DIR, TRANSFORMER, Settings
 from ibdc.sources.registry import connections_needed
+from ibdc_dev.localstack.airflow import airflow_defaults
 
 AIRFLOW_SERVICES = (
     "airflow-api-server",

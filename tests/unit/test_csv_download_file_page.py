@@ -14,9 +14,9 @@ from ibdc.formats import csv_download
 from ibdc.formats.base import DecodeError
 from ibdc.parsing.base import parse_page, parse_page_file
 from ibdc.schemas import EQUIPMENT_TELEMETRY
-from ibdc.simulator.telemetry import telemetry_table
 from ibdc.sources.adapters.base import Extraction, RawPage, fetch_page
 from ibdc.sources.registry import load_registry
+from ibdc_dev.simulator.telemetry import telemetry_table
 
 PROVINCE, DAY = "410000", "2025-06-03"
 BLOCK = 16 << 10  # about 230 readings a block

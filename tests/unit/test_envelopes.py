@@ -17,13 +17,13 @@ from ibdc.errors import ErrorKind, LayoutError, NotReleased, kind_of
 from ibdc.formats import app_key, rest_json, signed_gateway
 from ibdc.formats.envelope import Answer, Envelope, Verdict, read
 from ibdc.schemas import INDUSTRIAL_OUTPUT
-from ibdc.simulator import service
-from ibdc.simulator.styles import app_key as sim_key
-from ibdc.simulator.styles import signed_gateway as sim_gateway
 from ibdc.sources.adapters import adapter_for, base
 from ibdc.sources.adapters.base import Extraction, PartitionChangedWhilePaged, RateLimited, SourceRefused
 from ibdc.sources.credentials import MissingCredentials, get_credentials
 from ibdc.sources.registry import ApiStyle, load_registry, source_for
+from ibdc_dev.simulator import service
+from ibdc_dev.simulator.styles import app_key as sim_key
+from ibdc_dev.simulator.styles import signed_gateway as sim_gateway
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "envelopes"
 OUTPUT = "industrial_output"

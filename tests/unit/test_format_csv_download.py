@@ -15,7 +15,7 @@ from ibdc.formats import csv_download
 from ibdc.formats.base import DecodeError, SchemaDrift, table_from_records
 from ibdc.reference import products
 from ibdc.schemas import ELECTRICITY_CONSUMPTION, ENTERPRISES, EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT, SCHEMAS, Kind
-from ibdc.simulator.telemetry import telemetry_table
+from ibdc_dev.simulator.telemetry import telemetry_table
 from tests.unit.format_helpers import csv_records
 
 GOLDEN_ELECTRICITY = (

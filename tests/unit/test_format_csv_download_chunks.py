@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ibdc.formats import csv_download
 from ibdc.formats.base import DecodeError
 from ibdc.schemas import ELECTRICITY_CONSUMPTION, EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT
-from ibdc.simulator.telemetry import telemetry_table
+from ibdc_dev.simulator.telemetry import telemetry_table
 from tests.unit.format_helpers import csv_records
 
 BIG = 1 << 30  # a block larger than any file here: the file read whole

@@ -15,8 +15,8 @@ from ibdc.formats import csv_download, format_for
 from ibdc.formats.base import DecodeError, table_from_records
 from ibdc.reference import provinces
 from ibdc.schemas import INDUSTRIAL_OUTPUT
-from ibdc.simulator.datasets import industrial_output
-from ibdc.simulator.truth import monthly_output, published_output
+from ibdc_dev.simulator.datasets import industrial_output
+from ibdc_dev.simulator.truth import monthly_output, published_output
 from tests.unit.test_formats import WIRES
 
 SEED = 20260101

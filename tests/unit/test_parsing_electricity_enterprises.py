@@ -9,8 +9,8 @@ from ibdc.formats.base import table_from_records
 from ibdc.loading.postgres import DDL
 from ibdc.parsing.base import Records
 from ibdc.schemas import SCHEMAS
-from ibdc.simulator.datasets import DATASETS as SIMULATED
 from ibdc.uscc import check_digit
+from ibdc_dev.simulator.datasets import DATASETS as SIMULATED
 
 SEED = 20260101
 MANIFEST = {"province_code": "370000", "period": "2025-06"}

@@ -23,7 +23,7 @@ def test_last_complete_months_excludes_the_current_month():
 
 
 def test_the_demo_collects_the_last_months_already_released():
-    from ibdc.cli import demo_plan
+    from ibdc_dev.cli import demo_plan
 
     # October's statistics come out mid-November: on 16 November the demo's months end with September.
     assert [p for d, p in demo_plan(date(2026, 11, 16), 3) if d == "industrial_output"] == [

@@ -35,7 +35,7 @@ def test_nbs_publishes_only_industrial_output_for_the_provinces_that_collect_it_
 
 
 def test_registry_agrees_with_the_simulated_portals():
-    from ibdc.simulator.service import portals, style_of
+    from ibdc_dev.simulator.service import portals, style_of
 
     assert {code: s.style for code, s in load_registry().items()} == {c: p["style"] for c, p in portals().items()}
     assert {(c, d): str(source_for(c, d).style) for c in load_registry() for d in SCHEMAS} == {

@@ -9,8 +9,8 @@ import dataclasses
 import pyarrow as pa
 import pytest
 
-from ibdc.simulator import datasets, service
-from ibdc.simulator.faults import Fault, FaultKind, Malformation
+from ibdc_dev.simulator import datasets, service
+from ibdc_dev.simulator.faults import Fault, FaultKind, Malformation
 
 DATASET, PROVINCE, DAY = "equipment_telemetry", "110000", "2026-10-01"
 

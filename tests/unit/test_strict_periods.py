@@ -119,8 +119,8 @@ def test_loaded_periods_refuse_a_period_that_does_not_round_trip():
 
 
 def test_the_cli_refuses_a_period_that_does_not_round_trip():
-    from ibdc.cli import _run_after
     from ibdc.schemas import Cadence
+    from ibdc_dev.cli import _run_after
 
     assert _run_after(Cadence.DAILY, "2022-06-30") == "2022-07-01T00:00:00+00:00"
     assert _run_after(Cadence.MONTHLY, "2022-12") == "2023-01-01T00:00:00+00:00"

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from ibdc.reference import crude_steel_2018, products, provinces, provincial_shares
-from ibdc.simulator.truth import annual_output, monthly_output, published_output
+from ibdc_dev.simulator.truth import annual_output, monthly_output, published_output
 
 SEED = 20260101
 
@@ -92,7 +92,7 @@ def test_products_spread_like_another_have_its_producers():
 
 
 def test_output_is_published_under_nbs_names_and_before_the_crosswalk_under_the_catalogues():
-    from ibdc.simulator.datasets import industrial_output
+    from ibdc_dev.simulator.datasets import industrial_output
 
     names = {r["product_code"]: r["product_name"] for r in industrial_output(7, "440000", "2024-05", {}).to_pylist()}
     assert names["mobile_phones"] == "移动通信手持机（手机）"

@@ -3,8 +3,8 @@ from decimal import Decimal
 import pytest
 
 from ibdc.reference import crude_steel_2018, divisions, manufacturing_electricity_2022, provinces
-from ibdc.simulator.datasets import DATASETS
-from ibdc.simulator.electricity import (
+from ibdc_dev.simulator.datasets import DATASETS
+from ibdc_dev.simulator.electricity import (
     annual_consumption,
     monthly_consumption,
     national_consumption,

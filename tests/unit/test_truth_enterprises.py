@@ -6,8 +6,9 @@ from datetime import date
 import pytest
 
 from ibdc.reference import cities, divisions, provinces
-from ibdc.simulator.datasets import DATASETS
-from ibdc.simulator.enterprises import (
+from ibdc.uscc import is_valid
+from ibdc_dev.simulator.datasets import DATASETS
+from ibdc_dev.simulator.enterprises import (
     DEREGISTERED_LISTED_MONTHS,
     ENTERPRISE_SHARE,
     SURNAMES,
@@ -17,8 +18,7 @@ from ibdc.simulator.enterprises import (
     registry,
     snapshot,
 )
-from ibdc.simulator.telemetry import telemetry_table
-from ibdc.uscc import is_valid
+from ibdc_dev.simulator.telemetry import telemetry_table
 
 SEED = 20260101
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from ibdc.formats import jsonp
-from ibdc.simulator import service
+from ibdc_dev.simulator import service
 
 STYLE = "jsonp"
 MAX_PAGE = 5000

@@ -17,8 +17,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from ibdc.formats import app_key
-from ibdc.simulator import service
-from ibdc.simulator.faults import Fault
+from ibdc_dev.simulator import service
+from ibdc_dev.simulator.faults import Fault
 
 STYLE = "app_key"
 MAX_ROWS = 5000

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-from ibdc.localstack.processes import LOG_DIR, RUN_DIR, ServiceError, port_open
 from ibdc.settings import LOCAL_DIR, PROJECT_DIR, Settings
+from ibdc_dev.localstack.processes import LOG_DIR, RUN_DIR, ServiceError, port_open
 
 MIN_VERSION = 15
 ROOT_BASE = Path("/var/lib/ibdc-postgres")

@@ -30,10 +30,10 @@ from ibdc.landing import raw_zone
 from ibdc.loading.postgres import ensure_schema
 from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.settings import LOCAL_DIR, get_settings
-from ibdc.simulator.service import portals
-from ibdc.simulator.telemetry import telemetry_table
 from ibdc.sources.adapters.base import Extraction, RawPage
 from ibdc.sources.registry import ApiStyle, load_registry
+from ibdc_dev.simulator.service import portals
+from ibdc_dev.simulator.telemetry import telemetry_table
 
 DATASET = "equipment_telemetry"
 PROVINCE = "410000"  # Henan: a csv_download portal, GB18030

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Header, HTTPException, Query
 
 from ibdc.formats import rest_json
-from ibdc.simulator import service
+from ibdc_dev.simulator import service
 
 STYLE = "rest_json"
 TOKEN_TTL_S = 3600

@@ -26,10 +26,10 @@ from ibdc.schemas import (
     canonical_text,
 )
 from ibdc.settings import get_settings
-from ibdc.simulator.electricity import published_consumption
-from ibdc.simulator.enterprises import snapshot
-from ibdc.simulator.telemetry import telemetry_table
-from ibdc.simulator.truth import published_output
+from ibdc_dev.simulator.electricity import published_consumption
+from ibdc_dev.simulator.enterprises import snapshot
+from ibdc_dev.simulator.telemetry import telemetry_table
+from ibdc_dev.simulator.truth import published_output
 
 TruthFn = Callable[[int, str, str, Mapping[str, Decimal]], pa.Table]
 

@@ -14,12 +14,12 @@ from fastapi import FastAPI, Header, HTTPException
 
 from ibdc.formats import STYLES
 from ibdc.reference import provinces
-from ibdc.simulator import service
-from ibdc.simulator.faults import Fault
+from ibdc_dev.simulator import service
+from ibdc_dev.simulator.faults import Fault
 
 app = FastAPI(title="IBDC provincial source simulator")
 for _style in STYLES:
-    app.include_router(importlib.import_module(f"ibdc.simulator.styles.{_style}").router)
+    app.include_router(importlib.import_module(f"ibdc_dev.simulator.styles.{_style}").router)
 
 
 @app.get("/health")

@@ -1,4 +1,4 @@
-"""``ibdc up`` / ``ibdc down``: the local services, each started only when not configured externally."""
+"""``ibdc-dev up`` / ``ibdc-dev down``: the local services, each started only when not configured externally."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 
 import requests
-from psycopg.conninfo import conninfo_to_dict
 
 from ibdc import governance
 from ibdc.landing.object_store import client, ensure_bucket
-from ibdc.localstack import postgres, processes
-from ibdc.localstack.env import USER_ENV_FILE, load_local_env, write_env_file
 from ibdc.settings import PROJECT_DIR, Settings, get_settings
+from ibdc_dev.localstack import postgres, processes
+from ibdc_dev.localstack.env import USER_ENV_FILE, load_local_env, write_env_file
 
 BIN = Path(sys.executable).parent
 
@@ -25,21 +24,14 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def provision_warehouse(settings: Settings) -> None:
-    """The pipeline's roles and schema owners in the warehouse database (as its administrator), the
-    pipeline roles' passwords those of their DSNs (none given: an existing role's login is kept)."""
-    loader, transformer = (
-        conninfo_to_dict(dsn).get("password") or None for dsn in (settings.loader, settings.transformer)
-    )
-    governance.provision(settings.warehouse, loader, transformer)
-
-
-def up(say=print, write_env: bool = True) -> Settings:
+def up(say=print, write_env: bool = False) -> Settings:
+    """Start what is not running; ``write_env``: also tell the user's shell where the stack is
+    (``.local/ibdc.env``), which only the user's own verbs do, never a test's or the benchmark's stack."""
     load_local_env()
     settings = get_settings()
     if settings.manages_postgres:
         started = postgres.ensure_running(settings)
-        provision_warehouse(settings)
+        governance.provision_warehouse(settings)
         say(f"postgres   {'started' if started else 'running'} on 127.0.0.1:{settings.pg_port}")
     else:
         say("postgres   external (IBDC_WAREHOUSE_DSN)")
@@ -62,7 +54,7 @@ def up(say=print, write_env: bool = True) -> Settings:
             "simulator",
             [
                 str(BIN / "uvicorn"),
-                "ibdc.simulator.app:app",
+                "ibdc_dev.simulator.app:app",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -14,7 +14,7 @@ import time
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from ibdc.formats import signed_gateway as fmt
-from ibdc.simulator import service
+from ibdc_dev.simulator import service
 
 STYLE = "signed_gateway"
 MAX_PAGE = 5000

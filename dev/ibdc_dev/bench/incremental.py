@@ -26,8 +26,8 @@ import pyarrow.csv as pacsv
 
 from ibdc.loading.postgres import ensure_schema
 from ibdc.settings import LOCAL_DIR, get_settings
-from ibdc.simulator.telemetry import telemetry_table
 from ibdc.transform.dbt import run_dbt
+from ibdc_dev.simulator.telemetry import telemetry_table
 
 PROVINCE = "410000"
 FIRST_DAY = date(2025, 1, 1)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 
 from ibdc.formats import nbs_easyquery as fmt
 from ibdc.reference import provinces
-from ibdc.simulator import service
+from ibdc_dev.simulator import service
 
 STYLE = "nbs_easyquery"
 

@@ -4,7 +4,7 @@ Unit: 10k kWh (万千瓦时), two decimals. Calibration: the national totals of 
 Council's 2022 industry groups (:func:`ibdc.reference.manufacturing_electricity_2022`, manufacturing
 42414 x 100m kWh) are met exactly in 2022; other years follow each group's trend growth. A group's
 total is split over its divisions by fixed weights (an assumption), a division's national total over
-the provinces by :func:`ibdc.simulator.industry.division_shares` (electricity-intensive divisions
+the provinces by :func:`ibdc_dev.simulator.industry.division_shares` (electricity-intensive divisions
 follow the provinces' output of steel, non-ferrous metals, cement, ethylene, ...), and a province's
 annual figure over the months by a seasonal profile. Every split rounds cumulatively, so the cells of
 a division add up exactly to its national total and the months exactly to the year.
@@ -24,8 +24,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from ibdc.periods import parse_period
 from ibdc.reference import divisions, manufacturing_electricity_2022, provinces
-from ibdc.simulator.industry import division_shares, rng, spread
-from ibdc.simulator.truth import revise
+from ibdc_dev.simulator.industry import division_shares, rng, spread
+from ibdc_dev.simulator.truth import revise
 
 QUANTUM = Decimal("0.01")
 UNIT = "10k_kwh"

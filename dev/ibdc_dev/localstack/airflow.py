@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ibdc.localstack import processes
 from ibdc.settings import LOCAL_DIR, PROJECT_DIR, Settings
+from ibdc_dev.localstack import processes
 
 AIRFLOW_HOME = LOCAL_DIR / "airflow"
 PASSWORDS_FILE = AIRFLOW_HOME / "simple_auth_manager_passwords.json"

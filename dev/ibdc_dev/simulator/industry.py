@@ -2,7 +2,7 @@
 
 How big each province's manufacturing is, and how much of the national activity of each GB/T 4754
 division it holds. Divisions that make products of the monthly output catalogue follow the
-provinces' simulated output of those products (:mod:`ibdc.simulator.truth`: crude steel for ferrous
+provinces' simulated output of those products (:mod:`ibdc_dev.simulator.truth`: crude steel for ferrous
 metals, the ten non-ferrous metals, cement and flat glass, ethylene, refined oil, cars, chips and
 phones, solar cells, robots); the rest of a division's activity, and divisions without such products,
 follow the province's size with a province-and-division affinity drawn from the seed, so that the
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from ibdc.reference import divisions, provinces
-from ibdc.simulator.truth import annual_output, province_size
+from ibdc_dev.simulator.truth import annual_output, province_size
 
 # Division -> products of the output catalogue (and their weights) whose provincial spread it follows.
 PRODUCT_LINKS: dict[str, dict[str, float]] = {

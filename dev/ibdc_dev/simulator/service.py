@@ -21,9 +21,9 @@ from ibdc.periods import parse_day, parse_period
 from ibdc.reference import provinces
 from ibdc.schemas import SCHEMAS, Cadence, Kind, RecordSchema
 from ibdc.settings import get_settings
-from ibdc.simulator.datasets import DATASETS
-from ibdc.simulator.faults import Fault, FaultBoard, FaultKind, Malformation
 from ibdc.uscc import check_digit
+from ibdc_dev.simulator.datasets import DATASETS
+from ibdc_dev.simulator.faults import Fault, FaultBoard, FaultKind, Malformation
 
 PORTALS_FILE = Path(__file__).with_name("portals.yaml")
 

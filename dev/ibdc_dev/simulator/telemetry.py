@@ -4,7 +4,7 @@ Deterministic arithmetic on the row index (no per-row Python), so one province-d
 thousands to millions of rows at the same cost per row: ``devices`` x 24 hours.
 
 Devices belong to the province's enterprises that are IoT-adopted and active that day and at the end of
-its month (:func:`ibdc.simulator.enterprises.connected`, so every ``enterprise_code`` is the USCC of an
+its month (:func:`ibdc_dev.simulator.enterprises.connected`, so every ``enterprise_code`` is the USCC of an
 enterprise listed as active and IoT-adopted in the month's registry snapshot). Devices are dealt to
 them in turn, a larger enterprise holding more slots (``DEVICE_SLOTS``); when the set of connected
 enterprises changes from one month to the next, devices may change hands. A province-day without any
@@ -18,7 +18,7 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ibdc.simulator.enterprises import connected
+from ibdc_dev.simulator.enterprises import connected
 
 DEVICE_SLOTS = {"micro": 1, "small": 2, "medium": 4, "large": 8}  # devices dealt per round, by size class
 

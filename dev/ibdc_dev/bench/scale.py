@@ -12,7 +12,7 @@ interpreter start-up excluded). The simulator's own peak memory is read from ``/
 end. After each round the partition's objects (every version) are deleted from the bench bucket, so
 the in-memory S3 server does not grow from round to round.
 
-Run a step alone: ``python -m ibdc.bench_scale extract|load <province> <day>``; it prints one JSON
+Run a step alone: ``python -m ibdc_dev.bench.scale extract|load <province> <day>``; it prints one JSON
 line: ``{"rows": int, "seconds": float, "peak_rss_mb": float, "imports_rss_mb": float}``.
 """
 
@@ -34,9 +34,9 @@ from minio.deleteobjects import DeleteObject
 
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client
-from ibdc.localstack.processes import free_port
 from ibdc.settings import LOCAL_DIR, get_settings
 from ibdc.sources.registry import ApiStyle, source_for, sources_for
+from ibdc_dev.localstack.processes import free_port
 
 DATASET = "equipment_telemetry"
 DAY = "2026-10-01"
@@ -96,7 +96,7 @@ def simulator(devices: int) -> Iterator[tuple[str, subprocess.Popen]]:
         "IBDC_SIMULATOR_PORT": str(port),
     }
     LOG.parent.mkdir(parents=True, exist_ok=True)
-    argv = [str(Path(sys.executable).with_name("uvicorn")), "ibdc.simulator.app:app", "--host", "127.0.0.1"]
+    argv = [str(Path(sys.executable).with_name("uvicorn")), "ibdc_dev.simulator.app:app", "--host", "127.0.0.1"]
     with LOG.open("ab") as log:
         proc = subprocess.Popen(
             [*argv, "--port", str(port), "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=env
@@ -130,7 +130,7 @@ def _child(step: str, province: str, sources_url: str) -> dict:
     if conn_id and "AIRFLOW_CONN_IBDC_SIMULATOR" in os.environ:
         env.setdefault(f"AIRFLOW_CONN_{conn_id.upper()}", os.environ["AIRFLOW_CONN_IBDC_SIMULATOR"])
     done = subprocess.run(
-        [sys.executable, "-m", "ibdc.bench_scale", step, province, DAY],
+        [sys.executable, "-m", "ibdc_dev.bench.scale", step, province, DAY],
         env=env,
         capture_output=True,
         text=True,
@@ -233,8 +233,8 @@ def _rss_mb() -> float:
 
 
 def _step(step: str, province: str, day: str) -> dict:
-    from ibdc.localstack.env import load_local_env
     from ibdc.pipeline import extract_partition, load_partition_from_raw
+    from ibdc_dev.localstack.env import load_local_env
 
     load_local_env()
     imports = _rss_mb()

@@ -17,7 +17,7 @@ change. Nothing is iterated month by month.
   October 2015, ``MA`` + 6 characters after; its own GB 11714 check character last) and the check digit.
 - ``city`` is the prefecture-level city's name (``北京市`` for a Beijing district).
 - Divisions follow the province's industrial mix in the year of registration
-  (:func:`ibdc.simulator.industry.division_shares` weighted by each division's share of the nation's
+  (:func:`ibdc_dev.simulator.industry.division_shares` weighted by each division's share of the nation's
   enterprises); the number of enterprises follows the province's size (``MIN_/MAX_ENTERPRISES`` ever
   registered, a few hundred listed at a time for the largest).
 - Personal data: ``legal_representative`` (a generated Chinese name) and ``phone`` (an 11-digit
@@ -34,9 +34,9 @@ from datetime import date, timedelta
 
 from ibdc.periods import parse_period
 from ibdc.reference import cities, divisions, provinces
-from ibdc.simulator.industry import division_shares, rng
-from ibdc.simulator.truth import province_size
 from ibdc.uscc import check_digit
+from ibdc_dev.simulator.industry import division_shares, rng
+from ibdc_dev.simulator.truth import province_size
 
 HISTORY_START = date(1990, 1, 1)
 REFORM_START = date(2015, 10, 1)  # organisation codes of new registrations start with MA from then on

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from ibdc.formats import csv_download
-from ibdc.simulator import service
+from ibdc_dev.simulator import service
 
 STYLE = "csv_download"
 REALM = {"WWW-Authenticate": 'Basic realm="provincial statistics download", charset="UTF-8"'}

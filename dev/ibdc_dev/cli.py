@@ -1,0 +1,279 @@
+"""``ibdc-dev``: the developer's verbs behind the Makefile (up, down, destroy, demo, airflow, docs, bench).
+
+The platform's own verbs (``ibdc provision``, ``ibdc dbt-parse``: :mod:`ibdc.cli`) are reached through it
+too, on the local stack's environment: ``ibdc-dev dbt-parse`` is ``ibdc dbt-parse`` with the local secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+
+from ibdc import cli as platform_cli
+from ibdc.datasets import DATASETS
+from ibdc.periods import last_complete_months, parse_day, parse_period
+from ibdc.reference import provinces
+from ibdc.schemas import Cadence
+from ibdc.settings import Settings, get_settings
+from ibdc.sources.registry import load_registry, source_for
+from ibdc.transform.dbt import run_dbt
+from ibdc_dev.localstack import airflow as local_airflow
+from ibdc_dev.localstack import postgres, stack
+from ibdc_dev.localstack.env import USER_ENV_FILE, load_local_env
+from ibdc_dev.localstack.processes import LOG_DIR
+
+MAIN_DATASET = "industrial_output"
+TRANSFORM_DAG = "ibdc_transform_dbt"
+
+
+def say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+class Step:
+    """Numbered progress lines with timings for the long verbs."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.n, self.t0 = total, 0, time.monotonic()
+
+    def __call__(self, what: str):
+        self.n += 1
+        say(f"[{self.n}/{self.total}] {what} ...")
+        return _Timer()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+
+class _Timer:
+    def __enter__(self):
+        self.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            say(f"      done in {time.monotonic() - self.t0:.0f}s")
+
+
+def prepare_airflow(settings: Settings) -> None:
+    """Manifest for the transform DAG (read at parse time, no dbt then) and Airflow's metadata DB."""
+    run_dbt("parse", "--quiet")
+    local_airflow.run(settings, "db", "migrate", log=LOG_DIR / "airflow-db-migrate.log")
+
+
+def _run_after(cadence: Cadence, period: str) -> str:
+    """The logical date whose data interval (``CADENCES``' cron) covers ``period``."""
+    if cadence is Cadence.DAILY:
+        return f"{parse_day(period) + timedelta(days=1)}T00:00:00+00:00"
+    y, m = parse_period(period)
+    y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return f"{y:04d}-{m:02d}-01T00:00:00+00:00"
+
+
+def demo_plan(today: date, months: int) -> list[tuple[str, str]]:
+    """(dataset, period) runs of the demo: industrial output for the last ``months`` months released
+    by ``today`` (a month's statistics come out mid-next-month: ``available_after``), then the other
+    datasets once each: the last of those months, and its last day for daily ones."""
+    window = last_complete_months(today - DATASETS[MAIN_DATASET].available_after, months)
+    last_day = date(*parse_period(window[-1]), 1) + timedelta(days=31)
+    last_day = (last_day - timedelta(days=last_day.day)).isoformat()
+    runs = [(MAIN_DATASET, p) for p in window]
+    for name, spec in DATASETS.items():
+        if name != MAIN_DATASET:
+            runs.append((name, last_day if spec.cadence is Cadence.DAILY else window[-1]))
+    return runs
+
+
+def demo(months: int) -> None:
+    runs = demo_plan(datetime.now(UTC).date(), months)
+    steps = Step(4 + len(runs))
+    with steps("starting local services"):
+        settings = stack.up(say=lambda m: say("      " + m), write_env=True)
+    with steps("dbt parse and Airflow metadata migration (first run: about a minute)"):
+        prepare_airflow(settings)
+    for dataset, period in runs:
+        dag_id = f"ibdc_extract_{dataset}"
+        with steps(f"Airflow run of {dag_id} for {period}: 31 provinces, extract -> raw zone -> load"):
+            local_airflow.run(
+                settings,
+                "dags",
+                "test",
+                dag_id,
+                _run_after(DATASETS[dataset].cadence, period),
+                log=LOG_DIR / f"demo-{dag_id}-{period}.log",
+            )
+    with steps(f"Airflow run of {TRANSFORM_DAG}: dbt seeds, staging, mart, tests, docs"):
+        local_airflow.run(settings, "dags", "test", TRANSFORM_DAG, log=LOG_DIR / f"demo-{TRANSFORM_DAG}.log")
+    with steps("summary"):
+        summary(settings, runs)
+    say(f"\nDone in {steps.elapsed():.0f}s.")
+    say(f"""
+Where to look next:
+  Airflow UI     make airflow   then {settings.airflow_url}
+                 login: {local_airflow.ADMIN_USER} / {settings.airflow_admin_password}
+  dbt docs       make docs      (standalone), or "dbt docs" in the Airflow UI's Browse menu
+  warehouse      psql "$IBDC_WAREHOUSE_DSN"  after: set -a; . {USER_ENV_FILE}; set +a
+  raw zone       s3://{settings.raw_bucket}/<dataset>/province=<code>/period=<period>/ at {settings.s3}
+  logs           {LOG_DIR}/
+""")
+
+
+def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
+    """Rows loaded and quarantined per dataset and province, from the audit of the demo's loads; the
+    partitions a source has not released yet or the calendar does not publish (nothing loaded)."""
+    with psycopg.connect(settings.warehouse) as conn:
+        audit = conn.execute(
+            "SELECT DISTINCT ON (dataset, province_code, period) dataset, province_code, period,"
+            " rows_loaded, rows_quarantined, outcome FROM raw.load_audit"
+            " WHERE outcome IN ('succeeded', 'not_released', 'not_published')"
+            " AND (dataset, period) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+            " ORDER BY dataset, province_code, period, finished_at DESC",
+            ([d for d, _ in runs], [p for _, p in runs]),
+        ).fetchall()
+        mart_rows = conn.execute(
+            "SELECT count(*) FROM marts.mart_industrial_output_monthly"
+            " WHERE to_char(period_month, 'YYYY-MM') = ANY(%s)",
+            ([p for d, p in runs if d == MAIN_DATASET],),
+        ).fetchone()[0]
+    names = list(DATASETS)
+    totals = {(d, c): (0, 0) for d in names for c in provinces()}
+    unloaded: dict[str, list[str]] = {"not_released": [], "not_published": []}
+    for dataset, code, period, loaded, quarantined, outcome in audit:
+        if outcome in unloaded:
+            unloaded[outcome].append(f"{dataset} {code} {period}")
+            continue
+        done, bad = totals[dataset, code]
+        totals[dataset, code] = (done + loaded, bad + quarantined)
+    say("      rows loaded / quarantined per province and dataset (all the demo's periods)")
+    say("      province                  style (output's)            " + "".join(f"{n:>24}" for n in names))
+    for code, prov in provinces().items():
+        output, own = source_for(code, MAIN_DATASET).style, load_registry()[code].style
+        styles = f"{output} ({own})" if own != output else str(own)
+        cells = "".join(f"{totals[n, code][0]:>17} / {totals[n, code][1]:<4}" for n in names)
+        say(f"      {code} {prov.name_en:<18} {styles:<27} {cells}")
+    cells = "".join(
+        f"{sum(totals[n, c][0] for c in provinces()):>17} / {sum(totals[n, c][1] for c in provinces()):<4}"
+        for n in names
+    )
+    say(f"      {'total':<54} {cells}")
+    for outcome, label in (("not_released", "not released yet"), ("not_published", "not published (calendar)")):
+        parts = unloaded[outcome]
+        say(f"      {label}: {len(parts)} partitions" + (f": {', '.join(sorted(parts))}" if parts else ""))
+    loaded_output = sum(totals[MAIN_DATASET, c][0] for c in provinces())
+    say(f"      mart rows (marts.mart_industrial_output_monthly, demo months): {mart_rows}")
+    missing = [(d, p) for d, p in runs if not any(a[0] == d and a[2] == p for a in audit)]
+    if missing:
+        raise SystemExit(f"no load recorded for {missing}: see the logs above")
+    if mart_rows != loaded_output:
+        raise SystemExit("the mart does not hold every loaded row: see the logs above")
+
+
+def airflow_up() -> None:
+    settings = stack.up(say=lambda m: say("  " + m), write_env=True)
+    prepare_airflow(settings)
+    local_airflow.start_services(settings, say=lambda m: say("  " + m))
+    say(
+        f"\nAirflow UI: {settings.airflow_url}  login: {local_airflow.ADMIN_USER} / "
+        f"{settings.airflow_admin_password}\nStop everything with: make down"
+    )
+
+
+def serve_docs(port: int) -> None:
+    """The same docs the Airflow plugin serves: the copy published in the docs bucket."""
+    import uvicorn
+
+    from ibdc.transform import docs
+
+    stack.up(say=lambda m: None)  # the user's shell file stays as `up` wrote it
+    if not docs.published():
+        say("no dbt docs published yet: generating and publishing them ...")
+        docs.generate_and_publish()
+    say(f"dbt docs on http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+    uvicorn.run(docs.docs_app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in platform_cli.VERBS:
+        if not (argv[0] == "provision" and os.environ.get("IBDC_WAREHOUSE_DSN")):
+            load_local_env()
+        return platform_cli.main(argv)
+    parser = argparse.ArgumentParser(prog="ibdc-dev", description=__doc__)
+    sub = parser.add_subparsers(dest="verb", required=True)
+    sub.add_parser("up", help="start the local services (idempotent)")
+    for verb, text in platform_cli.VERBS.items():
+        sub.add_parser(verb, help=f"{text} (ibdc {verb}, on the local stack's environment)")
+    sub.add_parser("down", help="stop the local services (idempotent)")
+    sub.add_parser("destroy", help="stop the local services and delete the local cluster's data")
+    p_demo = sub.add_parser("demo", help="run the platform's main job through Airflow on local defaults")
+    p_demo.add_argument("--months", type=int, default=3, help="complete months to collect (default 3)")
+    sub.add_parser("airflow", help="start the Airflow UI and its services on the local metadata")
+    p_bench = sub.add_parser(
+        "bench",
+        help="benchmarks: loading vs psql \\copy and dlt; a new day of the OEE marts; memory per style at two sizes",
+    )
+    p_bench.add_argument("--rows", type=int, default=2_000_000, help="telemetry rows loaded (load benchmark)")
+    p_bench.add_argument("--rounds", type=int, default=3)
+    p_bench.add_argument("--oee-devices", type=int, default=10_000, help="devices a day (x 24 rows), OEE benchmark")
+    p_bench.add_argument("--oee-history", type=int, default=10, help="days of history, then 4 times as many")
+    p_bench.add_argument(
+        "--scale-sizes",
+        type=lambda v: [int(n) for n in v.split(",")],
+        default=[60_000, 300_000],
+        help="readings a province-day, comma-separated (scale benchmark: memory and rows/s per style)",
+    )
+    p_bench.add_argument(
+        "--scale-styles",
+        type=lambda v: v.split(","),
+        default=None,
+        help="API styles measured, comma-separated (scale benchmark; default: every style serving telemetry)",
+    )
+    p_bench.add_argument(
+        "--only", choices=("load", "oee", "scale"), action="append", help="run only this part (repeatable)"
+    )
+    p_docs = sub.add_parser("docs", help="serve the dbt docs on a local port")
+    p_docs.add_argument("--port", type=int, default=58081)
+    args = parser.parse_args(argv)
+
+    if args.verb == "bench":  # its own database and bucket, never the demo's
+        os.environ.update(IBDC_WAREHOUSE_DB="ibdc_bench", IBDC_RAW_BUCKET="ibdc-raw-bench")
+    load_local_env()
+    if args.verb == "up":
+        stack.up(write_env=True)
+    elif args.verb == "down":
+        stack.down()
+    elif args.verb == "destroy":
+        stack.down()
+        if get_settings().manages_postgres:
+            postgres.destroy()
+    elif args.verb == "demo":
+        demo(args.months)
+    elif args.verb == "airflow":
+        airflow_up()
+    elif args.verb == "bench":
+        from ibdc_dev.bench import incremental as bench_incremental
+        from ibdc_dev.bench import load as bench
+        from ibdc_dev.bench import scale as bench_scale
+
+        parts = args.only or ["load", "oee", "scale"]
+        stack.up(say=lambda m: None)
+        if "load" in parts:
+            bench.report(bench.run(args.rows, args.rounds, say=say), say=say)
+        if "oee" in parts:
+            results = bench_incremental.run(args.oee_devices, args.oee_history, args.rounds, say=say)
+            bench_incremental.report(results, say=say)
+        if "scale" in parts:
+            measured = bench_scale.run(args.scale_sizes, args.rounds, say=say, styles=args.scale_styles)
+            bench_scale.report(measured, say=say)
+    elif args.verb == "docs":
+        serve_docs(args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
