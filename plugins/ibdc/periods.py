@@ -9,7 +9,7 @@ reaches an object key or SQL names exactly one partition.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from ibdc.errors import PermanentError
 
@@ -61,24 +61,25 @@ def month_of(moment: date | datetime) -> str:
     return f"{moment.year:04d}-{moment.month:02d}"
 
 
-def months_between(first: str, last: str) -> list[str]:
-    """Every month from ``first`` to ``last`` inclusive."""
-    y, m = parse_period(first)
-    end = parse_period(last)
-    if (y, m) > end:
-        raise ValueError(f"{first} is after {last}")
-    out = []
-    while (y, m) <= end:
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+def add_months(period: str, n: int) -> str:
+    """The monthly period ``n`` months after ``period`` (before it for a negative ``n``): the one
+    month arithmetic of the platform and its harness. Raises :class:`InvalidPeriod` for a malformed
+    ``period``."""
+    year, month = parse_period(period)
+    index = 12 * year + month - 1 + n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_start(period: str) -> date:
+    """The first day of the monthly period ``period``."""
+    return date(*parse_period(period), 1)
+
+
+def month_end(period: str) -> date:
+    """The last day of the monthly period ``period``."""
+    return month_start(add_months(period, 1)) - timedelta(days=1)
 
 
 def last_complete_months(today: date, n: int) -> list[str]:
     """The ``n`` complete months before ``today``'s month, oldest first."""
-    y, m = today.year, today.month
-    months = []
-    for _ in range(n):
-        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
-        months.append(f"{y:04d}-{m:02d}")
-    return months[::-1]
+    return [add_months(month_of(today), -k) for k in range(n, 0, -1)]

@@ -2,7 +2,7 @@ from datetime import date, datetime
 
 import pytest
 
-from ibdc.periods import last_complete_months, month_of, months_between, parse_period
+from ibdc.periods import add_months, last_complete_months, month_end, month_of, parse_period
 
 
 @pytest.mark.parametrize("bad", ["2024-13", "2024-00", "24-01", "2024-1", "", "2024/01", None])
@@ -11,10 +11,12 @@ def test_parse_period_rejects_malformed(bad):
         parse_period(bad)
 
 
-def test_months_between_crosses_years():
-    assert months_between("2024-11", "2025-02") == ["2024-11", "2024-12", "2025-01", "2025-02"]
-    with pytest.raises(ValueError):
-        months_between("2025-02", "2024-11")
+def test_month_arithmetic_crosses_years():
+    assert [add_months("2024-11", n) for n in range(4)] == ["2024-11", "2024-12", "2025-01", "2025-02"]
+    assert add_months("2025-01", -1) == "2024-12" and add_months("2025-03", -15) == "2023-12"
+    assert month_end("2024-02") == date(2024, 2, 29) and month_end("2024-12") == date(2024, 12, 31)
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        add_months("2025-13", 1)
 
 
 def test_last_complete_months_excludes_the_current_month():

@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from ibdc.periods import add_months, month_of
 from ibdc.reference import cities, divisions, provinces
 from ibdc.uscc import is_valid
 from ibdc_dev.simulator.datasets import DATASETS
@@ -126,17 +127,15 @@ def test_a_deregistered_enterprise_stays_listed_for_twelve_months_then_drops_out
     gone = [e for e in registry(SEED, "330000") if e.deregistered_on and e.deregistered_on.year == 2022]
     assert gone
     for e in gone:
-        y, m = e.deregistered_on.year, e.deregistered_on.month
-        first = f"{y}-{m:02d}"
-        later = (y * 12 + m - 1) + DEREGISTERED_LISTED_MONTHS
-        last_listed = f"{(later - 1) // 12}-{(later - 1) % 12 + 1:02d}"
-        dropped = f"{later // 12}-{later % 12 + 1:02d}"
+        first = month_of(e.deregistered_on)
+        last_listed = add_months(first, DEREGISTERED_LISTED_MONTHS - 1)
+        dropped = add_months(first, DEREGISTERED_LISTED_MONTHS)
         rec = _by_uscc("330000", first)[e.uscc]
         assert rec.status == "deregistered" and rec.updated_on == e.deregistered_on
         assert _by_uscc("330000", last_listed)[e.uscc].status == "deregistered"
         assert e.uscc not in _by_uscc("330000", dropped)
-        if m > 1:
-            assert _by_uscc("330000", f"{y}-{m - 1:02d}")[e.uscc].status == "active"
+        if e.deregistered_on.month > 1:
+            assert _by_uscc("330000", add_months(first, -1))[e.uscc].status == "active"
 
 
 def test_revisions_do_not_apply_to_a_registry():

@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from ibdc.periods import parse_period
+from ibdc.periods import add_months, month_end, month_of
 from ibdc.reference import cities, divisions, provinces
 from ibdc.uscc import check_digit
 from ibdc_dev.simulator.industry import division_shares, rng
@@ -132,15 +132,6 @@ class Enterprise:
         """The version in force at the end of ``day`` (None before registration)."""
         i = bisect.bisect_right(self.version_days, day.toordinal())
         return self.versions[i - 1] if i else None
-
-
-def _month_index(d: date) -> int:
-    return d.year * 12 + d.month - 1
-
-
-def month_end(period: str) -> date:
-    year, month = parse_period(period)
-    return (date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)) - timedelta(days=1)
 
 
 def _day_of_year(t: float) -> date:
@@ -330,7 +321,7 @@ def listed(enterprise: Enterprise, period: str) -> bool:
     if enterprise.registered_on > end:
         return False
     gone = enterprise.deregistered_on
-    return gone is None or _month_index(gone) + DEREGISTERED_LISTED_MONTHS > _month_index(end)
+    return gone is None or add_months(month_of(gone), DEREGISTERED_LISTED_MONTHS) > period
 
 
 @functools.lru_cache(maxsize=512)
@@ -370,7 +361,7 @@ def snapshot(seed: int, province: str, period: str) -> tuple[EnterpriseRecord, .
 def connected(seed: int, province: str, day: date) -> tuple[tuple[str, str], ...]:
     """(USCC, size class) of the enterprises that can send telemetry on ``day``: IoT-adopted and active
     on the day, and active at the end of its month (so listed as such in the month's snapshot)."""
-    end = month_end(f"{day.year:04d}-{day.month:02d}")
+    end = month_end(month_of(day))
     if end > HORIZON_END:
         raise ValueError(f"the simulated registry ends in {HORIZON_END:%Y-%m}; no telemetry on {day}")
     out = []

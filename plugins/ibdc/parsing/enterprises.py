@@ -13,13 +13,13 @@ change no earlier than the registration, and the record's province and month.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date
 
 import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
 from ibdc.parsing.base import DivisionCode, PageRows, Records, shown, validate_records
-from ibdc.periods import parse_period
+from ibdc.periods import month_end
 from ibdc.uscc import is_valid
 
 SIZE_CLASSES = ("large", "medium", "small", "micro")
@@ -116,15 +116,10 @@ SCHEMA = pa.schema(
 )
 
 
-def _month_end(period: str) -> date:
-    year, month = parse_period(period)
-    return (date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)) - timedelta(days=1)
-
-
 def _row(rec: EnterpriseRecord, position: int) -> dict:
     return {**rec.model_dump(exclude={"province_code", "period"}), "record_position": position}
 
 
 def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
-    context = {"month_end": _month_end(manifest["period"])}
+    context = {"month_end": month_end(manifest["period"])}
     return validate_records(EnterpriseRecord, _row, SCHEMA, manifest, obj, records, context)
