@@ -16,7 +16,7 @@ import psycopg
 
 from ibdc import cli as platform_cli
 from ibdc.datasets import DATASETS
-from ibdc.periods import last_complete_months, parse_day, parse_period
+from ibdc.periods import add_months, last_complete_months, month_end, parse_day
 from ibdc.reference import provinces
 from ibdc.schemas import Cadence
 from ibdc.settings import Settings, get_settings
@@ -70,9 +70,7 @@ def _run_after(cadence: Cadence, period: str) -> str:
     """The logical date whose data interval (``CADENCES``' cron) covers ``period``."""
     if cadence is Cadence.DAILY:
         return f"{parse_day(period) + timedelta(days=1)}T00:00:00+00:00"
-    y, m = parse_period(period)
-    y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return f"{y:04d}-{m:02d}-01T00:00:00+00:00"
+    return f"{add_months(period, 1)}-01T00:00:00+00:00"
 
 
 def demo_plan(today: date, months: int) -> list[tuple[str, str]]:
@@ -80,8 +78,7 @@ def demo_plan(today: date, months: int) -> list[tuple[str, str]]:
     by ``today`` (a month's statistics come out mid-next-month: ``available_after``), then the other
     datasets once each: the last of those months, and its last day for daily ones."""
     window = last_complete_months(today - DATASETS[MAIN_DATASET].available_after, months)
-    last_day = date(*parse_period(window[-1]), 1) + timedelta(days=31)
-    last_day = (last_day - timedelta(days=last_day.day)).isoformat()
+    last_day = month_end(window[-1]).isoformat()
     runs = [(MAIN_DATASET, p) for p in window]
     for name, spec in DATASETS.items():
         if name != MAIN_DATASET:
