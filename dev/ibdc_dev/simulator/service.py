@@ -17,7 +17,7 @@ import pyarrow as pa
 import yaml
 from fastapi import HTTPException, Response
 
-from ibdc.periods import parse_day, parse_period
+from ibdc.periods import add_months, month_start, parse_day, parse_period
 from ibdc.reference import provinces
 from ibdc.schemas import SCHEMAS, Cadence, Kind, RecordSchema
 from ibdc.settings import get_settings
@@ -61,8 +61,7 @@ def released(dataset: str, province: str, period: str, today: date | None = None
             return False
     if dataset not in STATISTICS:
         return True
-    year, month = parse_period(period)
-    release = date(year + month // 12, month % 12 + 1, RELEASE_DAY)
+    release = month_start(add_months(period, 1)).replace(day=RELEASE_DAY)
     return (today or datetime.now(UTC).date()) >= release
 
 
