@@ -1,5 +1,6 @@
 """Policy over the DagBag: every DAG imports cleanly and explains, owns and protects itself."""
 
+import copy
 from datetime import timedelta
 
 import pendulum
@@ -26,6 +27,18 @@ def test_no_import_errors(dagbag):
 
 def _dags(dagbag):
     return list(dagbag.dags.values())
+
+
+def _rendered_wait(dag, data_interval_end):
+    """The DAG's ``wait_for_release`` sensor as a worker runs it in a run whose data interval ends at
+    ``data_interval_end``: its ``target_time`` rendered by the DAG's Jinja environment in the context
+    Airflow's task runner gives (the interval, the ``macros`` accessor). Returns (sensor, context)."""
+    from airflow.sdk.execution_time.context import MacrosAccessor
+
+    wait = copy.copy(dag.get_task("wait_for_release"))  # rendering sets the fields: not the DagBag's task
+    context = {"data_interval_end": data_interval_end, "macros": MacrosAccessor()}
+    wait.render_template_fields(context)
+    return wait, context
 
 
 def test_every_dag_is_documented_tagged_and_owned(dagbag):
@@ -69,23 +82,27 @@ def test_extract_dags_run_at_their_cadence_on_data_intervals_with_validated_para
         load = dag.get_task("load")
         assert [o.name for o in load.outlets] == [f"raw.{name}"]
         # A run's data interval is exactly the partition it collects: the month, or the UTC day.
-        run_after, start, end = (
-            ("2025-07-01", "2025-06-01", "2025-07-01")
+        # ... and, where the source publishes later, the instant it is there: NBS's release on the 17th of
+        # the next month, telemetry two hours past its day for late devices.
+        run_after, start, end, released = (
+            ("2025-07-01", "2025-06-01", "2025-07-01", "2025-07-17T00:00:00Z")
             if spec.cadence == "monthly"
-            else ("2025-06-04", "2025-06-03", "2025-06-04")
+            else ("2025-06-04", "2025-06-03", "2025-06-04", "2025-06-04T02:00:00Z")
         )
         midnight = lambda day: pendulum.parse(f"{day}T00:00:00Z")  # noqa: E731
         scheduler_view = CoreCronDataIntervalTimetable(dag.timetable.expression, dag.timetable.timezone)
         interval = scheduler_view.infer_manual_data_interval(run_after=midnight(run_after))
         assert (interval.start, interval.end) == (midnight(start), midnight(end))
         assert period_of(spec.cadence, interval.start) == (start[:7] if spec.cadence == "monthly" else start)
-        # A run waits until its source has the partition (telemetry: two hours past its day for late
-        # devices; monthly statistics: NBS's mid-month release, the 17th), rescheduled, then plans.
+        # A run waits until its source has the partition, rescheduled, then plans.
         if spec.available_after:
             wait = dag.get_task("wait_for_release")
             assert wait.downstream_task_ids == {"plan"} and wait.mode == "reschedule"
-            hours = spec.available_after.total_seconds() / 3600
-            assert f"data_interval_end + macros.timedelta(hours={hours})" in wait.target_time
+            rendered, context = _rendered_wait(dag, interval.end)
+            assert pendulum.parse(rendered.target_time) == pendulum.parse(released), name
+            assert rendered.poke(context), name  # that instant has passed: the run goes on
+            pending, context = _rendered_wait(dag, pendulum.now("UTC"))
+            assert not pending.poke(context), name  # an interval that ends now: the run waits
         else:
             assert "wait_for_release" not in dag.task_ids
     waits = {
