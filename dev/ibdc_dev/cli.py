@@ -67,7 +67,7 @@ def prepare_airflow(settings: Settings) -> None:
 
 
 def _run_after(cadence: Cadence, period: str) -> str:
-    """The logical date whose data interval (``CADENCES``' cron) covers ``period``."""
+    """The logical date whose data interval (``ibdc.periods.CADENCES``' cron) covers ``period``."""
     if cadence is Cadence.DAILY:
         return f"{parse_day(period) + timedelta(days=1)}T00:00:00+00:00"
     return f"{add_months(period, 1)}-01T00:00:00+00:00"
