@@ -10,8 +10,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 from ibdc import pipeline
 from ibdc.assets import RAW_ASSETS
 from ibdc.datasets import DATASETS
-from ibdc.orchestration import CADENCES, DEFAULT_ARGS, plan_partitions, retry_policy
-from ibdc.schemas import SCHEMAS
+from ibdc.orchestration import DEFAULT_ARGS, plan_partitions, retry_policy
 
 DOC = """
 ### {title}
@@ -36,20 +35,20 @@ params.
 
 
 def extract_load_dag(dataset: str):
-    spec, schema = DATASETS[dataset], SCHEMAS[dataset]
-    cadence = CADENCES[schema.cadence]
-    unit = "month" if schema.cadence == "monthly" else "day"
+    spec = DATASETS[dataset]
+    schema, cadence = spec.schema, spec.calendar
+    unit = cadence.unit
 
     @dag(
         dag_id=f"ibdc_extract_{dataset}",
-        schedule=CronDataIntervalTimetable(cadence["cron"], timezone="UTC"),
+        schedule=CronDataIntervalTimetable(cadence.cron, timezone="UTC"),
         # The earliest period the sources publish; backfills can reach back to it, scheduled runs do not.
-        start_date=cadence["start_date"],
+        start_date=cadence.start_date,
         catchup=False,
         max_active_runs=3,
         default_args=DEFAULT_ARGS,
-        tags=[f"dataset:{dataset}", "stage:extract-load", f"cadence:{schema.cadence}"],
-        doc_md=DOC.format(title=schema.title, unit=unit, dataset=dataset, fmt=cadence["format"]),
+        tags=[f"dataset:{dataset}", "stage:extract-load", f"cadence:{spec.cadence}"],
+        doc_md=DOC.format(title=schema.title, unit=unit, dataset=dataset, fmt=cadence.format),
         params={
             "provinces": Param(
                 None,
@@ -66,11 +65,11 @@ def extract_load_dag(dataset: str):
             "period": Param(
                 None,
                 type=["null", "string"],
-                pattern=cadence["pattern"],
-                minLength=cadence["length"],
-                maxLength=cadence["length"],
+                pattern=cadence.pattern,
+                minLength=cadence.length,
+                maxLength=cadence.length,
                 description=(
-                    f"The {unit} to collect ({cadence['format']}), for a manual run without a logical date. A run"
+                    f"The {unit} to collect ({cadence.format}), for a manual run without a logical date. A run"
                     f" with a data interval (scheduled, backfill, logical date given) collects its interval's {unit}"
                     " and ignores this."
                 ),

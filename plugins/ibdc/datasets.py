@@ -1,23 +1,31 @@
-"""Datasets the platform collects, and what each needs: its validator, its raw table, its partition
-key, its quarantine threshold."""
+"""Datasets the platform collects: each one's single definition -- its record schema and cadence, its
+validator and the raw table it fills, its quarantine and fewer-records thresholds, its calendar. The
+DAGs, the pipeline, the loader, the simulator and the tests read these (the raw tables' DDL and the
+dbt sources repeat the columns: tests/integration/test_raw_tables.py and
+tests/unit/test_dataset_definitions.py hold them to :attr:`DatasetSpec.raw_columns`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ibdc import schemas
 from ibdc.parsing import electricity_consumption, enterprises, equipment_telemetry, industrial_output
-from ibdc.parsing.base import PageRows, ParseResult, Validator, parse_page, parse_pages
-from ibdc.schemas import SCHEMAS, Cadence, RecordSchema
+from ibdc.parsing.base import Validator
+from ibdc.periods import CADENCES, Cadence, CadenceSpec
+from ibdc.schemas import RecordSchema
+
+# The columns the loader fills for the whole partition (from the transaction's ibdc.* settings and the
+# clock), around the validator's rows: the partition's province and period, then the lineage.
+PARTITION_COLUMNS = ("province_code",)
+LINEAGE_COLUMNS = ("batch_id", "source_object", "source_version_id", "loaded_at")
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    name: str
-    table: str
-    partition_predicate: str  # SQL matching one (province, period) partition; two parameters
+    schema: RecordSchema  # the canonical record every source publishes; gives the name and cadence
     validate: Validator
+    columns: tuple[str, ...]  # the rows ``validate`` writes: the raw table's columns besides the loader's
     # Share of invalid records in one partition above which its load fails (and changes nothing).
     max_quarantine_share: float
     # A load holding fewer records than this share of the partition's last successful load is refused
@@ -34,66 +42,73 @@ class DatasetSpec:
     # empty partition can be true, the fewer-records guard still refuses one after a full load.
     never_empty: bool = True
 
-    def published(self, period: str) -> bool:
-        """Whether the calendar publishes ``period`` on its own (daily periods: always)."""
-        return self.cadence is Cadence.DAILY or int(period[5:7]) not in self.unpublished_months
-
     @property
-    def schema(self) -> RecordSchema:
-        return SCHEMAS[self.name]
+    def name(self) -> str:
+        return self.schema.dataset
 
     @property
     def cadence(self) -> Cadence:
         return self.schema.cadence
 
-    def parse_page(self, manifest: dict, obj: dict, body: bytes, first_position: int) -> PageRows:
-        return parse_page(self.name, self.validate, manifest, obj, body, first_position)
+    @property
+    def calendar(self) -> CadenceSpec:
+        """The cadence's schedule, period spelling and partition column."""
+        return CADENCES[self.cadence]
 
-    def parse(self, manifest: dict, bodies: Iterable[bytes]) -> ParseResult:
-        return parse_pages(self, manifest, bodies)
+    @property
+    def table(self) -> str:
+        return f"raw.{self.name}"
+
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """Every column of :attr:`table`: partition, the validator's rows, lineage (a set: DDL's order differs)."""
+        return (*PARTITION_COLUMNS, self.calendar.period_column, *self.columns, *LINEAGE_COLUMNS)
+
+    @property
+    def partition_predicate(self) -> str:
+        """SQL matching one (province, period) partition of :attr:`table`; two parameters."""
+        return self.calendar.partition_predicate
+
+    def published(self, period: str) -> bool:
+        """Whether the calendar publishes ``period`` on its own (daily periods: always)."""
+        return self.cadence is Cadence.DAILY or int(period[5:7]) not in self.unpublished_months
 
 
 # NBS releases a month's industrial output around the 15th of the next month (CEC's electricity
 # figures about as late): asked for on the 17th, 00:00 UTC.
+# Both statistics are on NBS's calendar: January-February together, in February.
 STATISTICS_RELEASE = timedelta(days=16)
-MONTHLY_PARTITION = "province_code = %s AND period_month = to_date(%s, 'YYYY-MM')"
-DAILY_PARTITION = "province_code = %s AND period_day = %s::date"
+STATISTICS_CALENDAR = {"unpublished_months": (1,), "available_after": STATISTICS_RELEASE}
 
 INDUSTRIAL_OUTPUT = DatasetSpec(
-    name="industrial_output",
-    table="raw.industrial_output",
-    partition_predicate=MONTHLY_PARTITION,
-    validate=industrial_output.validate,
+    schemas.INDUSTRIAL_OUTPUT,
+    industrial_output.validate,
+    tuple(industrial_output.SCHEMA.names),
     max_quarantine_share=0.2,  # about 16 records a partition: up to 3 bad ones load the rest
-    unpublished_months=(1,),
-    available_after=STATISTICS_RELEASE,
+    **STATISTICS_CALENDAR,
 )
 
 ELECTRICITY_CONSUMPTION = DatasetSpec(
-    name="electricity_consumption",
-    table="raw.electricity_consumption",
-    partition_predicate=MONTHLY_PARTITION,
-    validate=electricity_consumption.validate,
+    schemas.ELECTRICITY_CONSUMPTION,
+    electricity_consumption.validate,
+    tuple(electricity_consumption.SCHEMA.names),
     max_quarantine_share=0.1,  # 31 divisions a partition: up to 3 bad cells load the rest
-    unpublished_months=(1,),  # as NBS: January-February together, in February
-    available_after=STATISTICS_RELEASE,
+    **STATISTICS_CALENDAR,
 )
 
 ENTERPRISES = DatasetSpec(
-    name="enterprises",
-    table="raw.enterprises",
-    partition_predicate=MONTHLY_PARTITION,
-    validate=enterprises.validate,
+    schemas.ENTERPRISES,
+    enterprises.validate,
+    tuple(enterprises.SCHEMA.names),
     # Hundreds of hand-kept records a partition: a few typos are normal, more than 5% is a broken export.
     max_quarantine_share=0.05,
     min_share_of_last_load=0.8,  # a registry changes by a few enterprises a month, not by a fifth
 )
 
 EQUIPMENT_TELEMETRY = DatasetSpec(
-    name="equipment_telemetry",
-    table="raw.equipment_telemetry",
-    partition_predicate=DAILY_PARTITION,
-    validate=equipment_telemetry.validate,
+    schemas.EQUIPMENT_TELEMETRY,
+    equipment_telemetry.validate,
+    equipment_telemetry.COLUMNS,
     max_quarantine_share=0.01,  # machine-generated: more than 1% bad means a broken feed
     # Each run's data interval is exactly the UTC day; devices report up to 2 hours late (a report
     # later than that is collected by running the day again: loads replace the partition).

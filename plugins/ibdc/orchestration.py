@@ -1,12 +1,13 @@
-"""What the DAG files share: default arguments, and partition planning from a run's context."""
+"""What the DAG files share: default arguments, and partition planning from a run's context (each
+cadence's schedule and period spelling: :data:`ibdc.periods.CADENCES`)."""
 
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from ibdc.alerts import record_failure
-from ibdc.periods import check_period, month_of
+from ibdc.periods import CADENCES, check_period
 from ibdc.schemas import SCHEMAS, Cadence
 from ibdc.sources.registry import resolve_provinces
 
@@ -19,30 +20,6 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "execution_timeout": timedelta(minutes=30),
     "on_failure_callback": record_failure,
-}
-
-
-# Per cadence: the schedule (on data intervals: a run covers the interval that just ended), the
-# period pattern of the ``period`` param, and the earliest period sources publish (backfill range).
-CADENCES = {
-    Cadence.MONTHLY: {
-        "cron": "0 0 1 * *",
-        # JSON schema (ECMA) patterns, which Airflow checks with Python's re.search: [0-9], as \d takes any
-        # Unicode digit, and the length, as $ takes a trailing newline (ibdc.periods is the rule).
-        "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$",
-        "length": 7,
-        "format": "YYYY-MM",
-        "start_date": datetime(2018, 1, 1, tzinfo=UTC),
-    },
-    Cadence.DAILY: {
-        # Midnight UTC: each run's data interval is exactly the UTC day its partition holds (the run
-        # then waits for the dataset's available_after, see datasets.py).
-        "cron": "0 0 * * *",
-        "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
-        "length": 10,
-        "format": "YYYY-MM-DD",
-        "start_date": datetime(2024, 1, 1, tzinfo=UTC),
-    },
 }
 
 
@@ -67,7 +44,8 @@ def retry_policy():
 
 
 def period_of(cadence: Cadence, moment) -> str:
-    return month_of(moment) if cadence is Cadence.MONTHLY else moment.date().isoformat()
+    """The period of ``cadence`` holding ``moment`` (a data interval's start)."""
+    return CADENCES[cadence].period_of(moment)
 
 
 def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[dict]:
@@ -98,7 +76,7 @@ def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[dic
             )
         period = interval_period
     elif not period:
-        raise ValueError(f"this run has no data interval: give the 'period' param ({CADENCES[cadence]['format']})")
+        raise ValueError(f"this run has no data interval: give the 'period' param ({CADENCES[cadence].format})")
     provinces = resolve_provinces(dataset, params.get("provinces") or None)
     return [{"dataset": dataset, "province": p, "period": period} for p in provinces]
 

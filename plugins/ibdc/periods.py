@@ -8,8 +8,10 @@ reaches an object key or SQL names exactly one partition.
 
 from __future__ import annotations
 
+import enum
 import re
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from ibdc.errors import PermanentError
 
@@ -18,6 +20,46 @@ MONTH_PATTERN = r"[0-9]{4}-(0[1-9]|1[0-2])"
 DAY_PATTERN = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 PERIOD_RE = re.compile(MONTH_PATTERN, re.ASCII)
 DAY_RE = re.compile(DAY_PATTERN, re.ASCII)
+
+
+class Cadence(enum.StrEnum):
+    MONTHLY = "monthly"
+    DAILY = "daily"
+
+
+@dataclass(frozen=True)
+class CadenceSpec:
+    """What a cadence fixes for every dataset collected at it: the DAG's schedule, the spelling of
+    its periods, the earliest one, and the raw tables' partition column."""
+
+    cadence: Cadence
+    unit: str  # "month" or "day": what one period (and one run) covers
+    cron: str  # the DAG's schedule, on data intervals (UTC): a run covers the interval that just ended
+    period_regex: str  # one period, ASCII digits, unanchored
+    format: str  # how the period is written, for people ("YYYY-MM")
+    start_date: datetime  # the earliest period sources publish (backfills reach back to it)
+    period_column: str  # the raw tables' partition column (a date)
+    period_param: str  # SQL: the period parameter as that column's value
+
+    @property
+    def pattern(self) -> str:
+        """JSON schema (ECMA) pattern of the ``period`` param, which Airflow checks with Python's
+        re.search: anchored, [0-9] (\\d takes any Unicode digit), and the length bound, as $ takes a
+        trailing newline (:func:`check_period` is the rule)."""
+        return f"^{self.period_regex}$"
+
+    @property
+    def length(self) -> int:
+        return len(self.format)
+
+    @property
+    def partition_predicate(self) -> str:
+        """SQL matching one (province, period) partition of a raw table; two parameters."""
+        return f"province_code = %s AND {self.period_column} = {self.period_param}"
+
+    def period_of(self, moment: datetime) -> str:
+        """The period holding ``moment`` (a data interval's start)."""
+        return month_of(moment) if self.cadence is Cadence.MONTHLY else moment.date().isoformat()
 
 
 class InvalidPeriod(PermanentError, ValueError):
@@ -83,3 +125,29 @@ def month_end(period: str) -> date:
 def last_complete_months(today: date, n: int) -> list[str]:
     """The ``n`` complete months before ``today``'s month, oldest first."""
     return [add_months(month_of(today), -k) for k in range(n, 0, -1)]
+
+
+CADENCES: dict[Cadence, CadenceSpec] = {
+    Cadence.MONTHLY: CadenceSpec(
+        Cadence.MONTHLY,
+        unit="month",
+        cron="0 0 1 * *",
+        period_regex=MONTH_PATTERN,
+        format="YYYY-MM",
+        start_date=datetime(2018, 1, 1, tzinfo=UTC),
+        period_column="period_month",
+        period_param="to_date(%s, 'YYYY-MM')",
+    ),
+    Cadence.DAILY: CadenceSpec(
+        Cadence.DAILY,
+        unit="day",
+        # Midnight UTC: each run's data interval is exactly the UTC day its partition holds (the run
+        # then waits for the dataset's available_after, see datasets.py).
+        cron="0 0 * * *",
+        period_regex=DAY_PATTERN,
+        format="YYYY-MM-DD",
+        start_date=datetime(2024, 1, 1, tzinfo=UTC),
+        period_column="period_day",
+        period_param="%s::date",
+    ),
+}

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from ibdc.periods import Cadence
+
 
 class Kind(enum.StrEnum):
     TEXT = "text"
@@ -29,11 +31,6 @@ class Kind(enum.StrEnum):
     DECIMAL = "decimal"
     INT = "int"
     BOOL = "bool"
-
-
-class Cadence(enum.StrEnum):
-    MONTHLY = "monthly"
-    DAILY = "daily"
 
 
 @dataclass(frozen=True)
@@ -63,17 +60,19 @@ class RecordSchema:
                 return f
         raise KeyError(f"{self.dataset} has no field {name!r}")
 
-    def key_of(self, record: dict) -> tuple:
-        return tuple(record.get(k) for k in self.key)
-
 
 F = Field
+# Fields several datasets share.
+PROVINCE_CODE = F("province_code", Kind.TEXT, "地区代码")
+PERIOD = F("period", Kind.PERIOD, "统计月份")
+DIVISION_CODE = F("division_code", Kind.TEXT, "行业代码")
+
 INDUSTRIAL_OUTPUT = RecordSchema(
     "industrial_output",
     Cadence.MONTHLY,
     (
-        F("province_code", Kind.TEXT, "地区代码"),
-        F("period", Kind.PERIOD, "统计月份"),
+        PROVINCE_CODE,
+        PERIOD,
         F("product_code", Kind.TEXT, "产品代码"),
         F("product_name", Kind.TEXT, "产品名称"),
         F("unit", Kind.TEXT, "计量单位"),
@@ -90,9 +89,9 @@ ELECTRICITY_CONSUMPTION = RecordSchema(
     "electricity_consumption",
     Cadence.MONTHLY,
     (
-        F("province_code", Kind.TEXT, "地区代码"),
-        F("period", Kind.PERIOD, "统计月份"),
-        F("division_code", Kind.TEXT, "行业代码"),
+        PROVINCE_CODE,
+        PERIOD,
+        DIVISION_CODE,
         F("division_name", Kind.TEXT, "行业名称"),
         # Some provinces do not publish every division (confidential or below threshold): missing.
         F("consumption", Kind.DECIMAL, "本月用电量", unit="10k_kwh", nullable=True),
@@ -108,9 +107,9 @@ ENTERPRISES = RecordSchema(
     (
         F("uscc", Kind.TEXT, "统一社会信用代码"),
         F("name", Kind.TEXT, "企业名称"),
-        F("province_code", Kind.TEXT, "地区代码"),
+        PROVINCE_CODE,
         F("city", Kind.TEXT, "所在城市"),
-        F("division_code", Kind.TEXT, "行业代码"),
+        DIVISION_CODE,
         F("size_class", Kind.TEXT, "企业规模"),
         F("legal_representative", Kind.TEXT, "法定代表人"),
         F("phone", Kind.TEXT, "联系电话"),
@@ -119,7 +118,7 @@ ENTERPRISES = RecordSchema(
         F("registered_on", Kind.DATE, "成立日期"),
         F("updated_on", Kind.DATE, "变更日期"),
         F("status", Kind.TEXT, "登记状态"),
-        F("period", Kind.PERIOD, "统计月份"),
+        PERIOD,
     ),
     key=("uscc",),
     title="Registry of industrial enterprises, by province: a monthly snapshot (contains personal data)",

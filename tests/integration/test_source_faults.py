@@ -19,6 +19,7 @@ from ibdc.sources.adapters.base import RateLimited, ReconciliationError
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, source_for
 from tests.integration.style_truth import check_partition, raw_keys
+from tests.parsed_partition import parse_partition
 
 pytestmark = pytest.mark.integration
 
@@ -293,7 +294,7 @@ def test_a_revised_month_replaces_the_figures_and_the_raw_zone_keeps_the_first_r
     assert all(revised[p] >= original[p] for p in original)
     # The first release stays readable: bucket versioning keeps the superseded pages, whose bytes
     # still match the first manifest's checksums, and parse to the original figures.
-    again = DATASETS[DATASET].parse(first, raw_zone.read_pages(first))
+    again = parse_partition(DATASETS[DATASET], first, raw_zone.read_pages(first))
     assert {r["product_code"]: Decimal(r["value_current_month"]) for r in again.rows.to_pylist()} == original
 
 
@@ -307,7 +308,7 @@ def test_loading_replays_from_the_raw_zone_without_calling_the_source(style, ser
         source_faults([{"dataset": dataset, "province": province, "kind": "server_error"}])
         result = pipeline.load_partition_from_raw(dataset, province, period)
         manifest = raw_zone.read_manifest(dataset, province, period)
-        replayed = spec.parse(manifest, raw_zone.read_pages(manifest))
+        replayed = parse_partition(spec, manifest, raw_zone.read_pages(manifest))
         assert result.rows_loaded == replayed.rows_loaded > 0, dataset
         assert result.rows_quarantined == len(replayed.rejects), dataset
         loaded = warehouse.execute(

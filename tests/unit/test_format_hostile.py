@@ -18,6 +18,7 @@ from ibdc.formats import DecodeError, format_for, signed_gateway
 from ibdc.schemas import SCHEMAS
 from ibdc.sources.adapters.base import Extraction, RateLimited, SourceRefused, fetch_page
 from ibdc.sources.registry import load_registry
+from tests.parsed_partition import parse_partition
 from tests.unit.format_pages import DATASET, JSON_STYLES, page, record_texts, with_member
 
 SCHEMA = SCHEMAS[DATASET]
@@ -79,7 +80,7 @@ def test_a_faulted_record_is_quarantined_with_its_reason_and_the_page_loads():
         "source": {"style": "rest_json"},
         "objects": [{"key": "industrial_output/page-0001", "version_id": "v1"}],
     }
-    result = DATASETS[DATASET].parse(manifest, [body])
+    result = parse_partition(DATASETS[DATASET], manifest, [body])
     faulted = [r for r in result.rejects if r.record_position == 0]
     assert len(faulted) == 1 and "Infinity is not a JSON number" in faulted[0].reason
     assert faulted[0].raw_text.startswith('{"current_month": Infinity')

@@ -26,6 +26,7 @@ from ibdc.formats.base import table_from_records
 from ibdc.formats.envelope import Envelope, Verdict, read
 from ibdc.reference import nbs_indicators
 from ibdc.schemas import INDUSTRIAL_OUTPUT, SCHEMAS
+from tests.parsed_partition import parse_partition
 from tests.unit.format_helpers import csv_records
 from tests.unit.format_pages import JSON_STYLES, page, record_texts
 
@@ -86,7 +87,7 @@ def parses_or_page_error(style: str, dataset: str, body: bytes) -> None:
         "objects": [{"key": f"{dataset}/page-0001", "version_id": "v1"}],
     }
     try:
-        result = DATASETS[dataset].parse(manifest, [body])
+        result = parse_partition(DATASETS[dataset], manifest, [body])
     except IbdcError:
         return
     assert all(r.reason for r in result.rejects)

@@ -17,6 +17,7 @@ from ibdc.reference import provinces
 from ibdc.schemas import INDUSTRIAL_OUTPUT
 from ibdc_dev.simulator.datasets import industrial_output
 from ibdc_dev.simulator.truth import monthly_output, published_output
+from tests.parsed_partition import parse_partition
 from tests.unit.test_formats import WIRES
 
 SEED = 20260101
@@ -135,7 +136,7 @@ def _parse(period: str, items: list[dict]):
         "source": {"style": "rest_json"},
         "objects": [{"key": "k/page-0001.json", "version_id": "v1"}],
     }
-    return SPEC.parse(manifest, [json.dumps({"total": len(items), "items": items}).encode()])
+    return parse_partition(SPEC, manifest, [json.dumps({"total": len(items), "items": items}).encode()])
 
 
 def test_february_without_a_current_month_is_valid_and_loads_it_missing():

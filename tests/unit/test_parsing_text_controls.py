@@ -18,6 +18,7 @@ from ibdc.formats.base import table_from_records
 from ibdc.loading.postgres import storable
 from ibdc.parsing.base import Records, text_fault
 from ibdc.schemas import EQUIPMENT_TELEMETRY, SCHEMAS, Kind
+from tests.parsed_partition import parse_partition
 
 CASE = Path(__file__).resolve().parent.parent / "cases" / "text-controls" / "enterprises_310000_2025-06.rest_json.json"
 
@@ -78,7 +79,7 @@ def _second(dataset: str) -> dict:
 def test_handed_text_controls_case_keeps_five_as_served_and_quarantines_the_nul():
     body = CASE.read_bytes()
     served = json.loads(body)["items"]
-    result = DATASETS["enterprises"].parse(_manifest("enterprises", province="310000"), [body])
+    result = parse_partition(DATASETS["enterprises"], _manifest("enterprises", province="310000"), [body])
     rows = result.rows.to_pylist()
     assert [r["uscc"] for r in rows] == [i["uscc"] for i in served if "\x00" not in i["name"]]
     for row in rows:
@@ -115,7 +116,7 @@ def test_a_nul_in_a_csv_line_is_rejected_with_the_line_as_raw_text():
     body = csv_download.encode(EQUIPMENT_TELEMETRY, table_from_records(EQUIPMENT_TELEMETRY, records), "gb18030")
     assert body.count(b"\x00") == 1
     manifest = _manifest("equipment_telemetry", "csv_download", "130000", "2025-06-03")
-    result = DATASETS["equipment_telemetry"].parse(manifest, [body])
+    result = parse_partition(DATASETS["equipment_telemetry"], manifest, [body])
     assert result.rows_loaded == 1
     (reject,) = result.rejects
     assert reject.record_position == 1
@@ -185,7 +186,7 @@ def test_a_lone_surrogate_quarantines_its_record_not_the_page():
     assert b'"\\u4e0a\\u6d77\\u793a\\u4f8b\\ud800' in body
     decoded = rest_json.decode(SCHEMAS["enterprises"], body)
     assert decoded.table.column("name").to_pylist()[0] == "上海示例\ufffd机械有限公司"
-    result = DATASETS["enterprises"].parse(_manifest("enterprises", province="310000"), [body])
+    result = parse_partition(DATASETS["enterprises"], _manifest("enterprises", province="310000"), [body])
     assert result.rows_loaded == 4
     (reject,) = result.rejects
     assert reject.record_position == 0

@@ -18,6 +18,7 @@ from ibdc.formats.base import DecodeError, table_from_records
 from ibdc.schemas import ELECTRICITY_CONSUMPTION, INDUSTRIAL_OUTPUT, SCHEMAS
 from ibdc.sources.adapters.csv_download import CsvDownloadAdapter
 from ibdc.sources.registry import load_registry
+from tests.parsed_partition import parse_partition
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
 CSV_THOUSANDS = CASES / "csv-thousands"
@@ -49,7 +50,7 @@ def _manifest(dataset: str, style: str, province: str = "450000", period: str = 
 
 def _parse(dataset: str, style: str, body: bytes, province: str = "450000", period: str = "2025-06"):
     manifest = _manifest(dataset, style, province, period)
-    return DATASETS[dataset].parse(manifest, [body])
+    return parse_partition(DATASETS[dataset], manifest, [body])
 
 
 # --- handed case: csv-thousands ----------------------------------------------------------------------

@@ -21,7 +21,6 @@ from ibdc.schemas import (
     ENTERPRISES,
     EQUIPMENT_TELEMETRY,
     INDUSTRIAL_OUTPUT,
-    SCHEMAS,
     RecordSchema,
     canonical_text,
 )
@@ -97,9 +96,13 @@ def equipment_telemetry(seed: int, province: str, period: str, revised: Mapping[
     return table.select(list(EQUIPMENT_TELEMETRY.names))
 
 
+# The platform's record schemas (ibdc.schemas), each with the truth the simulated sources publish.
 DATASETS: dict[str, SimulatedDataset] = {
-    "industrial_output": SimulatedDataset(SCHEMAS["industrial_output"], industrial_output),
-    "electricity_consumption": SimulatedDataset(SCHEMAS["electricity_consumption"], electricity_consumption),
-    "enterprises": SimulatedDataset(SCHEMAS["enterprises"], enterprises),
-    "equipment_telemetry": SimulatedDataset(SCHEMAS["equipment_telemetry"], equipment_telemetry),
+    schema.dataset: SimulatedDataset(schema, truth)
+    for schema, truth in (
+        (INDUSTRIAL_OUTPUT, industrial_output),
+        (ELECTRICITY_CONSUMPTION, electricity_consumption),
+        (ENTERPRISES, enterprises),
+        (EQUIPMENT_TELEMETRY, equipment_telemetry),
+    )
 }
