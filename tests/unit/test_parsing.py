@@ -1,6 +1,7 @@
 import json
 
 from ibdc.datasets import INDUSTRIAL_OUTPUT
+from tests.parsed_partition import parse_partition
 
 
 def _item(**overrides):
@@ -23,7 +24,7 @@ def _parse(items):
         "source": {"style": "rest_json"},
         "objects": [{"key": "k/page-0001.json", "version_id": "v1"}],
     }
-    return INDUSTRIAL_OUTPUT.parse(manifest, [json.dumps({"total": len(items), "items": items}).encode()])
+    return parse_partition(INDUSTRIAL_OUTPUT, manifest, [json.dumps({"total": len(items), "items": items}).encode()])
 
 
 def test_valid_record_becomes_canonical_with_lineage():
