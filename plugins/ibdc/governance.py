@@ -135,7 +135,7 @@ def _provision(conn: psycopg.Connection, loader_password: str | None, transforme
             # The audit trail: the loader adds its attempts and closes them, never deletes one.
             " REVOKE DELETE ON raw.load_audit FROM {l};"
             " GRANT UPDATE (finished_at, outcome, error, rows_in, rows_loaded, rows_quarantined, rows_previous,"
-            " checksum_verified, manifest_version)"  # the version a load read under the partition's lock
+            " checksum_verified, extract_id)"  # the extraction a load read under the partition's lock
             "   ON raw.load_audit TO {l};"
             " GRANT INSERT ON ops.alerts TO {l};"
             " GRANT USAGE ON ALL SEQUENCES IN SCHEMA raw, ops TO {l};"

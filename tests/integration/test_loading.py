@@ -67,7 +67,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rest_load(services, wareh
     assert {r[3] for r in rows} == {manifest["objects"][0]["key"]}
     assert _content(warehouse, "220000", "2026-10-02")[0] == 11_988
     lineage = warehouse.execute(
-        "SELECT DISTINCT batch_id::text, source_object, source_version FROM raw.equipment_telemetry"
+        "SELECT DISTINCT batch_id::text, source_object, source_version_id FROM raw.equipment_telemetry"
         " WHERE province_code = '220000' AND period_day = '2026-10-02'"
     ).fetchall()
     assert lineage == [(result.batch_id, manifest["objects"][0]["key"], manifest["objects"][0]["version_id"])]
@@ -443,7 +443,7 @@ def test_a_load_reads_its_manifest_under_the_partition_lock(services, warehouse)
     assert "result" in out_1 and "result" in out_2, (out_1, out_2)
     assert out_1["result"].rows_in == out_2["result"].rows_in == 960 == _content(warehouse, province, day)[0]
     versions = warehouse.execute(
-        "SELECT DISTINCT manifest_version FROM raw.load_audit WHERE batch_id = ANY(%s::uuid[])",
+        "SELECT DISTINCT extract_id FROM raw.load_audit WHERE batch_id = ANY(%s::uuid[])",
         ([out_1["result"].batch_id, out_2["result"].batch_id],),
     ).fetchall()
     assert versions == [(newer["extract_id"],)]
@@ -451,7 +451,7 @@ def test_a_load_reads_its_manifest_under_the_partition_lock(services, warehouse)
 
 SETTINGS = "SELECT set_config('ibdc.province_code', %s, true), set_config('ibdc.period', %s, true),"
 SETTINGS += " set_config('ibdc.batch_id', gen_random_uuid()::text, true), set_config('ibdc.source_object', 'x', true),"
-SETTINGS += " set_config('ibdc.source_version', '', true)"
+SETTINGS += " set_config('ibdc.source_version_id', '', true)"
 INSERTS = {
     "industrial_output": "INSERT INTO raw.industrial_output (product_code, unit_code, value_cumulative, base_unit,"
     " value_cumulative_base, record_position) VALUES ('x', 'x', 1, 'x', 1, 1)",

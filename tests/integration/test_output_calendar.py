@@ -252,6 +252,11 @@ def test_the_raw_table_of_an_earlier_warehouse_upgrades_in_place(services):
                 " WHERE attrelid = 'raw.industrial_output'::regclass AND attname = 'value_current_month'"
             ).fetchone()[0]
             assert "February only" in comment
+            lineage = conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = 'raw.industrial_output'::regclass"
+                " AND attname LIKE 'source_version%' AND NOT attisdropped"
+            ).fetchall()
+            assert lineage == [("source_version_id",)]  # renamed: it holds the S3 version id
     finally:
         with psycopg.connect(services.warehouse, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")

@@ -136,7 +136,7 @@ def _load_and_compare(services, dataset: str, records: list[dict], period: str) 
         period,
         [page],
         manifest_key=f"{dataset}/province={PROVINCE}/period={period}/_manifest.json",
-        manifest_version=None,
+        extract_id=None,
         max_quarantine_share=1.0,
         accept_fewer_records=True,
     )

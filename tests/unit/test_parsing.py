@@ -35,7 +35,7 @@ def test_valid_record_becomes_canonical_with_lineage():
     assert rec["value_current_month_base"] == "20105500.00" and rec["base_unit"] == "tonne"
     assert rec["record_position"] == 0
     (page,) = result.pages
-    assert (page.source_object, page.source_version) == ("k/page-0001.json", "v1")
+    assert (page.source_object, page.source_version_id) == ("k/page-0001.json", "v1")
 
 
 def test_each_kind_of_bad_record_is_rejected_with_its_reason_and_the_rest_kept():

@@ -76,7 +76,7 @@ def _identical_target(conn: psycopg.Connection, schema: str) -> str:
     conn.execute(f"""ALTER TABLE {table}
         ALTER province_code SET DEFAULT '{PROVINCE}', ALTER period_day SET DEFAULT '{DAY}',
         ALTER batch_id SET DEFAULT gen_random_uuid(), ALTER source_object SET DEFAULT 'telemetry.csv',
-        ALTER source_version SET DEFAULT NULL""")
+        ALTER source_version_id SET DEFAULT NULL""")
     return table
 
 

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS raw.industrial_output (
     value_cumulative_base    numeric NOT NULL,
     batch_id             uuid        NOT NULL DEFAULT current_setting('ibdc.batch_id')::uuid,
     source_object        text        NOT NULL DEFAULT current_setting('ibdc.source_object'),
-    source_version       text        DEFAULT nullif(current_setting('ibdc.source_version'), ''),
+    source_version_id    text        DEFAULT nullif(current_setting('ibdc.source_version_id'), ''),
     record_position      integer     NOT NULL,
     loaded_at            timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (province_code, period_month, product_code),
@@ -94,7 +94,7 @@ CREATE TABLE IF NOT EXISTS raw.electricity_consumption (
     cumulative_kwh       numeric     CHECK (cumulative_kwh >= 0),
     batch_id             uuid        NOT NULL DEFAULT current_setting('ibdc.batch_id')::uuid,
     source_object        text        NOT NULL DEFAULT current_setting('ibdc.source_object'),
-    source_version       text        DEFAULT nullif(current_setting('ibdc.source_version'), ''),
+    source_version_id    text        DEFAULT nullif(current_setting('ibdc.source_version_id'), ''),
     record_position      integer     NOT NULL,
     loaded_at            timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (province_code, period_month, division_code),
@@ -130,7 +130,7 @@ CREATE TABLE IF NOT EXISTS raw.enterprises (
     status               text        NOT NULL CHECK (status IN ('active', 'deregistered')),
     batch_id             uuid        NOT NULL DEFAULT current_setting('ibdc.batch_id')::uuid,
     source_object        text        NOT NULL DEFAULT current_setting('ibdc.source_object'),
-    source_version       text        DEFAULT nullif(current_setting('ibdc.source_version'), ''),
+    source_version_id    text        DEFAULT nullif(current_setting('ibdc.source_version_id'), ''),
     record_position      integer     NOT NULL,
     loaded_at            timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (province_code, period_month, uscc),
@@ -166,7 +166,7 @@ CREATE TABLE IF NOT EXISTS raw.equipment_telemetry (
     fault_code      text,
     batch_id        uuid        NOT NULL DEFAULT current_setting('ibdc.batch_id')::uuid,
     source_object   text        NOT NULL DEFAULT current_setting('ibdc.source_object'),
-    source_version  text        DEFAULT nullif(current_setting('ibdc.source_version'), ''),
+    source_version_id text      DEFAULT nullif(current_setting('ibdc.source_version_id'), ''),
     loaded_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (province_code, period_day, device_id, ts)
 );
@@ -185,6 +185,28 @@ BEGIN
     LOOP
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT raw.%I(current_setting(%L))',
                        col.tbl, col.name, col.name, 'ibdc.period');
+    END LOOP;
+END
+$$;
+-- Upgrade of tables whose lineage column was named source_version (what it holds is the S3 version id
+-- of the source object): renamed, and a default that read the old setting reads the renamed one. Only
+-- what is still to do.
+DO $$
+DECLARE
+    col record;
+BEGIN
+    FOR col IN
+        SELECT a.attrelid::regclass AS tbl, d.adbin IS NOT NULL AS defaulted
+        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid IN ('raw.industrial_output'::regclass, 'raw.electricity_consumption'::regclass,
+                             'raw.enterprises'::regclass, 'raw.equipment_telemetry'::regclass)
+          AND a.attname = 'source_version' AND NOT a.attisdropped
+    LOOP
+        EXECUTE format('ALTER TABLE %s RENAME COLUMN source_version TO source_version_id', col.tbl);
+        IF col.defaulted THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN source_version_id SET DEFAULT nullif(current_setting(%L), %L)',
+                           col.tbl, 'ibdc.source_version_id', '');
+        END IF;
     END LOOP;
 END
 $$;
@@ -222,7 +244,7 @@ CREATE TABLE IF NOT EXISTS raw.load_audit (
     province_code       text        NOT NULL,
     period              text        NOT NULL,
     manifest_key        text        NOT NULL,
-    manifest_version    text,
+    extract_id          text,
     checksum_verified   boolean     NOT NULL,
     rows_in             integer,
     rows_loaded         integer,
@@ -236,6 +258,15 @@ CREATE TABLE IF NOT EXISTS raw.load_audit (
 -- (no load: nothing replaced), and a load refused for holding far fewer records than the last
 -- successful one records that load's count beside its own.
 ALTER TABLE raw.load_audit ADD COLUMN IF NOT EXISTS rows_previous integer;
+-- Upgrade of an audit whose extraction id column was named manifest_version: renamed (its grants follow).
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'raw.load_audit'::regclass
+               AND attname = 'manifest_version' AND NOT attisdropped) THEN
+        ALTER TABLE raw.load_audit RENAME COLUMN manifest_version TO extract_id;
+    END IF;
+END
+$$;
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'raw.load_audit'::regclass
@@ -253,5 +284,7 @@ COMMENT ON COLUMN raw.load_audit.outcome IS
     'unchanged), not_released (the source has nothing for the period yet; nothing loaded, the partition '
     'unchanged), not_published (the statistical calendar never publishes the period on its own, as January; '
     'nothing loaded)';
+COMMENT ON COLUMN raw.load_audit.extract_id IS
+    'extraction id of the manifest the load read under the partition''s lock (NULL when it read none)';
 COMMENT ON COLUMN raw.load_audit.rows_previous IS
     'records in of the last successful load of the partition, when this load was checked against it';

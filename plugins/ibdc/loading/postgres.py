@@ -79,10 +79,10 @@ class PartitionBusy(TransientError):
 
 @dataclass(frozen=True)
 class PartitionRead:
-    """What a load reads once it holds its partition's lock: the manifest's version (its
-    ``extract_id``) and the parsed pages it lists."""
+    """What a load reads once it holds its partition's lock: the manifest's extraction id
+    (``extract_id``) and the parsed pages it lists."""
 
-    manifest_version: str | None
+    extract_id: str | None
     pages: Iterable[PageRows]
 
 
@@ -102,7 +102,7 @@ def load_partition(
     period: str,
     pages: Iterable[PageRows],
     manifest_key: str,
-    manifest_version: str | None,
+    extract_id: str | None,
     max_quarantine_share: float,
     accept_fewer_records: bool = False,
 ) -> LoadResult:
@@ -113,7 +113,7 @@ def load_partition(
         spec,
         province,
         period,
-        lambda: PartitionRead(manifest_version, pages),
+        lambda: PartitionRead(extract_id, pages),
         manifest_key,
         max_quarantine_share,
         accept_fewer_records,
@@ -151,12 +151,12 @@ def replace_partition(
             )
         batch_id = _begin_attempt(conn, spec.name, province, period, manifest_key)
         _close_abandoned(conn, spec.name, province, period, batch_id)
-        previous, manifest_version, rows_in = None, None, 0
+        previous, extract_id, rows_in = None, None, 0
         try:
             with conn.transaction():
                 _lock_partition(conn, spec.name, province, period)
                 snapshot = read()
-                manifest_version = snapshot.manifest_version
+                extract_id = snapshot.extract_id
                 rows_in, rows_loaded, rejects = _replace_partition(
                     conn, spec, province, period, snapshot.pages, batch_id
                 )
@@ -183,13 +183,13 @@ def replace_partition(
                 conn.execute(
                     "UPDATE raw.load_audit SET outcome = 'failed', error = %s, finished_at = clock_timestamp(),"
                     " checksum_verified = %s, rows_in = %s, rows_previous = %s,"
-                    " manifest_version = coalesce(%s, manifest_version) WHERE batch_id = %s",
+                    " extract_id = coalesce(%s, extract_id) WHERE batch_id = %s",
                     (
                         storable(str(exc)[:2000]),
                         not isinstance(exc, ChecksumMismatch),
                         counted,
                         previous,
-                        manifest_version,
+                        extract_id,
                         batch_id,
                     ),
                 )
@@ -199,8 +199,8 @@ def replace_partition(
         conn.execute(
             "UPDATE raw.load_audit SET outcome = 'succeeded', checksum_verified = true, rows_in = %s,"
             " rows_loaded = %s, rows_quarantined = %s, rows_previous = %s, finished_at = clock_timestamp(),"
-            " manifest_version = %s WHERE batch_id = %s",
-            (rows_in, rows_loaded, len(rejects), previous, manifest_version, batch_id),
+            " extract_id = %s WHERE batch_id = %s",
+            (rows_in, rows_loaded, len(rejects), previous, extract_id, batch_id),
         )
     return LoadResult(str(batch_id), rows_in, rows_loaded, len(rejects))
 
@@ -304,7 +304,7 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
             rejects += page.rejects
             if not page.rows.num_rows:
                 continue
-            _set(conn, source_object=page.source_object, source_version=page.source_version or "")
+            _set(conn, source_object=page.source_object, source_version_id=page.source_version_id or "")
             columns = ", ".join(page.rows.column_names)
             with cur.copy(f"COPY {spec.table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
                 for batch in page.rows.to_batches(max_chunksize=COPY_BATCH_ROWS):

@@ -40,7 +40,7 @@ class Reject:
 @dataclass(frozen=True)
 class PageRows:
     source_object: str
-    source_version: str | None
+    source_version_id: str | None  # the S3 version id of source_object
     rows: pa.Table
     rejects: list[Reject] = field(default_factory=list)
     records_served: int = 0  # records on the page as served, identical repeats included
