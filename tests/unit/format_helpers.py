@@ -242,6 +242,20 @@ SIGNED_GATEWAY_SAMPLES = {
 }
 
 
+def in_signed_gateway_envelope(inner: str, status: int = 200) -> bytes:
+    """A signed_gateway body around ``inner``: the gateway's HTTP ``status`` and ``result``, the inner
+    answer as a JSON string (whatever ``inner`` holds, whole or not)."""
+    return json.dumps({"status": status, "result": inner}).encode()
+
+
+def golden_telemetry(page) -> tuple[int | None, dict, tuple]:
+    """A decoded telemetry page of two records (a ``DecodedPage``): its total, its first record, and
+    the second's timestamp, runtime, output and energy, values a style passes through as served when
+    they are malformed (the validator, not the format, refuses them)."""
+    first, second = page.table.to_pylist()
+    return page.total, first, (second["ts"], second["runtime_min"], second["output_units"], second["energy_kwh"])
+
+
 # One value of each kind, a malformed value of each kind.
 GOOD = {
     Kind.TEXT: "甲-{i}",
