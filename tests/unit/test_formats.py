@@ -1,7 +1,8 @@
 """What every wire format of a provincial portal shares, for every style and schema: encoding then
 decoding gives the records back exactly, each with its raw text as served; an empty page is no records
 with the contract's columns; a page cut short anywhere is a decode error; a renamed field is schema
-drift naming both names. Golden bodies and each style's own conventions are tested in
+drift naming both names; a body that is not JSON is a decode error, and JSON that is not a page a
+layout error. Golden bodies and each style's own conventions are tested in
 ``test_format_<style>.py``."""
 
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from tests.unit.format_helpers import (
     SIGNED_GATEWAY_SAMPLES,
     as_served,
     csv_records,
+    in_signed_gateway_envelope,
     kinds_table,
 )
 
@@ -137,3 +139,48 @@ def test_a_rest_json_page_whose_items_are_not_records_is_a_layout_error(items):
     with pytest.raises(LayoutError, match="items is not a list of objects") as err:
         rest_json.decode(SCHEMAS["industrial_output"], body)
     assert not isinstance(err.value, DecodeError)
+
+
+@pytest.mark.parametrize("style", ["app_key", "signed_gateway"])
+@pytest.mark.parametrize("body", [b"<html><body>502 Bad Gateway</body></html>", b"\xff\xfe\x00garbage"])
+def test_a_body_that_is_not_json_raises_decode_error(style, body):
+    with pytest.raises(DecodeError):  # transient: fetch_page fetches the page again
+        format_for(style).decode(SCHEMAS["industrial_output"], body)
+
+
+# Per style, whole JSON bodies that are not one of its pages.
+NOT_A_PAGE = {
+    "app_key": [
+        b"[]",
+        b'{"code": "00000", "msg": "success", "data": null}',
+        b'{"code": "00000", "msg": "success", "data": {"total": "many", "page": 1, "rows": []}}',
+        b'{"code": "00000", "msg": "success", "data": {"total": 1, "page": 1, "rows": ["x"]}}',
+        b'{"msg": "success", "rows": []}',
+    ],
+    "signed_gateway": [
+        b"[]",
+        in_signed_gateway_envelope(
+            '{"code": "0000", "message": "ok", "total": 1, "data": "[{\\"productCode\\": '
+        ),  # inner not JSON
+        in_signed_gateway_envelope(
+            '{"code": "0000", "message": "ok", "total": 1, "data": "[{\\"productCode\\": 1'
+        ),  # data not JSON
+        in_signed_gateway_envelope(
+            '{"code": "0000", "message": "ok", "total": 1, "data": [{"productCode": "x"}]}'
+        ),  # not a string
+        in_signed_gateway_envelope('{"code": "0000", "message": "ok", "total": 1, "data": "[1, 2]"}'),
+        in_signed_gateway_envelope('{"code": "0000", "message": "ok", "data": "[]"}'),
+        b'{"status": 200}',
+    ],
+}
+
+
+@pytest.mark.parametrize(("style", "body"), [(style, body) for style, bodies in NOT_A_PAGE.items() for body in bodies])
+def test_json_that_is_not_a_page_raises_layout_error_not_decode_error(style, body):
+    """The body decodes (its JSON, the outer JSON of signed_gateway's, is whole): fetching it again gives
+    the same, so it is permanent."""
+    with pytest.raises(LayoutError) as err:
+        format_for(style).decode(SCHEMAS["industrial_output"], body)
+    assert not isinstance(err.value, DecodeError)
+    if style == "app_key":
+        assert body.decode()[:30] in str(err.value)  # the answer itself is in the message
