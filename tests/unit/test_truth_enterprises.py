@@ -1,6 +1,5 @@
 import re
 from collections import Counter
-from dataclasses import asdict
 from datetime import date
 
 import pytest
@@ -101,7 +100,7 @@ def test_changes_over_time_are_real():
     assert all(before[u].status == "deregistered" or u not in after for u in gone)
 
     def fields(r):
-        return {k: v for k, v in asdict(r).items() if k not in ("period", "updated_on")}
+        return {k: v for k, v in r.model_dump().items() if k not in ("period", "updated_on")}
 
     changed = [u for u in before.keys() & after.keys() if fields(before[u]) != fields(after[u])]
     assert len(changed) >= 10

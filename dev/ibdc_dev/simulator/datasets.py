@@ -86,7 +86,7 @@ def electricity_consumption(seed: int, province: str, period: str, revised: Mapp
 def enterprises(seed: int, province: str, period: str, revised: Mapping[str, Decimal]) -> pa.Table:
     if revised:
         raise ValueError("the enterprise registry is a snapshot: it has no revised figures")
-    return _records_table(ENTERPRISES, [vars(r) for r in snapshot(seed, province, period)])
+    return _records_table(ENTERPRISES, [r.model_dump() for r in snapshot(seed, province, period)])
 
 
 def equipment_telemetry(seed: int, province: str, period: str, revised: Mapping[str, Decimal]) -> pa.Table:

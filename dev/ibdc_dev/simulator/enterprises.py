@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from ibdc.parsing.enterprises import EnterpriseRecord
 from ibdc.periods import add_months, month_end, month_of
 from ibdc.reference import cities, divisions, provinces
 from ibdc.uscc import check_digit
@@ -297,24 +298,6 @@ def registry(seed: int, province: str) -> tuple[Enterprise, ...]:
     return tuple(_enterprise(seed, province, i, taken) for i in range(enterprise_count(province)))
 
 
-@dataclass(frozen=True)
-class EnterpriseRecord:
-    uscc: str
-    name: str
-    province_code: str
-    city: str
-    division_code: str
-    size_class: str
-    legal_representative: str
-    phone: str
-    iot_adopted: bool
-    fiveg_adopted: bool
-    registered_on: date
-    updated_on: date
-    status: str
-    period: str
-
-
 def listed(enterprise: Enterprise, period: str) -> bool:
     """Whether the enterprise is in the snapshot of ``period``."""
     end = month_end(period)
@@ -336,21 +319,21 @@ def snapshot(seed: int, province: str, period: str) -> tuple[EnterpriseRecord, .
             continue
         v = e.at(end)
         records.append(
-            EnterpriseRecord(
-                e.uscc,
-                e.name,
-                province,
-                e.city,
-                e.division_code,
-                v.size_class,
-                v.legal_representative,
-                v.phone,
-                v.iot_adopted,
-                v.fiveg_adopted,
-                e.registered_on,
-                v.updated_on,
-                v.status,
-                period,
+            EnterpriseRecord.model_construct(  # the truth, as the platform's record holds it: unchecked
+                uscc=e.uscc,
+                name=e.name,
+                province_code=province,
+                city=e.city,
+                division_code=e.division_code,
+                size_class=v.size_class,
+                legal_representative=v.legal_representative,
+                phone=v.phone,
+                iot_adopted=v.iot_adopted,
+                fiveg_adopted=v.fiveg_adopted,
+                registered_on=e.registered_on,
+                updated_on=v.updated_on,
+                status=v.status,
+                period=period,
             )
         )
     records.sort(key=lambda rec: (rec.registered_on, rec.uscc))
