@@ -26,6 +26,7 @@ from ibdc.formats.base import table_from_records
 from ibdc.formats.envelope import Envelope, Verdict, read
 from ibdc.reference import nbs_indicators
 from ibdc.schemas import INDUSTRIAL_OUTPUT, SCHEMAS
+from ibdc.sources.registry import ApiStyle
 from tests.parsed_partition import parse_partition
 from tests.unit.format_helpers import csv_records
 from tests.unit.format_pages import JSON_STYLES, page, record_texts
@@ -38,7 +39,7 @@ PROPERTIES = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 DATASET_NAMES = sorted(SCHEMAS)
-STYLES = (*JSON_STYLES, "csv_download", "nbs_easyquery")
+STYLES = tuple(ApiStyle)
 # The envelopes the styles declare, and one a registry might: every body is read with each.
 ENVELOPES = (
     (),

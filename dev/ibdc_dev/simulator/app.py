@@ -12,13 +12,13 @@ from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException
 
-from ibdc.formats import STYLES
 from ibdc.reference import provinces
+from ibdc.sources.registry import ApiStyle
 from ibdc_dev.simulator import service
 from ibdc_dev.simulator.faults import Fault
 
 app = FastAPI(title="IBDC provincial source simulator")
-for _style in STYLES:
+for _style in ApiStyle:
     app.include_router(importlib.import_module(f"ibdc_dev.simulator.styles.{_style}").router)
 
 

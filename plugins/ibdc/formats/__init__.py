@@ -8,13 +8,16 @@ import importlib
 
 from ibdc.formats.base import DecodedPage, DecodeError, SchemaDrift, WireFormat
 
-STYLES = ("rest_json", "app_key", "signed_gateway", "jsonp", "csv_download", "nbs_easyquery")
-
 
 def format_for(style: str) -> WireFormat:
-    if style not in STYLES:
-        raise ValueError(f"unknown API style {style!r}; known: {STYLES}")
+    """The wire format of ``style``, one of the registry's :class:`~ibdc.sources.registry.ApiStyle`;
+    raises ``ValueError`` for any other."""
+    # Imported here: the registry reads this package (ibdc.formats.envelope).
+    from ibdc.sources.registry import ApiStyle
+
+    if style not in set(ApiStyle):
+        raise ValueError(f"unknown API style {style!r}; known: {', '.join(ApiStyle)}")
     return importlib.import_module(f"ibdc.formats.{style}")  # type: ignore[return-value]
 
 
-__all__ = ["STYLES", "DecodeError", "DecodedPage", "SchemaDrift", "WireFormat", "format_for"]
+__all__ = ["DecodeError", "DecodedPage", "SchemaDrift", "WireFormat", "format_for"]
