@@ -372,13 +372,9 @@ def test_loader_writes_raw_but_cannot_read_marts(marts, services):
 
 
 def test_transformer_reads_raw_and_reference_and_owns_the_dbt_layers(marts, services, warehouse):
-    owners = dict(
-        warehouse.execute(
-            "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace"
-            " WHERE nspname IN ('reference', 'staging', 'intermediate', 'marts', 'snapshots')"
-        ).fetchall()
-    )
-    assert owners == dict.fromkeys(["reference", "staging", "intermediate", "marts", "snapshots"], TRANSFORMER)
+    layers = ["reference", "staging", "intermediate", "marts", "snapshots"]
+    owner_of = "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname::text = ANY(%s)"
+    assert dict(warehouse.execute(owner_of, (layers,)).fetchall()) == dict.fromkeys(layers, TRANSFORMER)
     with psycopg.connect(services.warehouse) as conn:
         with as_role(conn, TRANSFORMER):
             assert conn.execute("SELECT count(*) FROM raw.industrial_output").fetchone()[0] > 0
