@@ -38,8 +38,6 @@ class CadenceSpec:
     period_regex: str  # one period, ASCII digits, unanchored
     format: str  # how the period is written, for people ("YYYY-MM")
     start_date: datetime  # the earliest period sources publish (backfills reach back to it)
-    period_column: str  # the raw tables' partition column (a date)
-    period_param: str  # SQL: the period parameter as that column's value
 
     @property
     def pattern(self) -> str:
@@ -53,9 +51,15 @@ class CadenceSpec:
         return len(self.format)
 
     @property
+    def period_column(self) -> str:
+        """The raw tables' partition column (a date: a month's first day, or the day)."""
+        return f"period_{self.unit}"
+
+    @property
     def partition_predicate(self) -> str:
-        """SQL matching one (province, period) partition of a raw table; two parameters."""
-        return f"province_code = %s AND {self.period_column} = {self.period_param}"
+        """SQL matching one (province, period) partition of a raw table; two parameters, the province
+        and the period (checked by :func:`check_period` before it reaches SQL)."""
+        return f"province_code = %s AND {self.period_column} = to_date(%s, '{self.format}')"
 
     def period_of(self, moment: datetime) -> str:
         """The period holding ``moment`` (a data interval's start)."""
@@ -128,26 +132,11 @@ def last_complete_months(today: date, n: int) -> list[str]:
 
 
 CADENCES: dict[Cadence, CadenceSpec] = {
-    Cadence.MONTHLY: CadenceSpec(
-        Cadence.MONTHLY,
-        unit="month",
-        cron="0 0 1 * *",
-        period_regex=MONTH_PATTERN,
-        format="YYYY-MM",
-        start_date=datetime(2018, 1, 1, tzinfo=UTC),
-        period_column="period_month",
-        period_param="to_date(%s, 'YYYY-MM')",
-    ),
-    Cadence.DAILY: CadenceSpec(
-        Cadence.DAILY,
-        unit="day",
+    c.cadence: c
+    for c in (
+        CadenceSpec(Cadence.MONTHLY, "month", "0 0 1 * *", MONTH_PATTERN, "YYYY-MM", datetime(2018, 1, 1, tzinfo=UTC)),
         # Midnight UTC: each run's data interval is exactly the UTC day its partition holds (the run
         # then waits for the dataset's available_after, see datasets.py).
-        cron="0 0 * * *",
-        period_regex=DAY_PATTERN,
-        format="YYYY-MM-DD",
-        start_date=datetime(2024, 1, 1, tzinfo=UTC),
-        period_column="period_day",
-        period_param="%s::date",
-    ),
+        CadenceSpec(Cadence.DAILY, "day", "0 0 * * *", DAY_PATTERN, "YYYY-MM-DD", datetime(2024, 1, 1, tzinfo=UTC)),
+    )
 }
