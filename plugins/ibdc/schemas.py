@@ -67,77 +67,68 @@ PROVINCE_CODE = F("province_code", Kind.TEXT, "地区代码")
 PERIOD = F("period", Kind.PERIOD, "统计月份")
 DIVISION_CODE = F("division_code", Kind.TEXT, "行业代码")
 
+OUTPUT_TITLE = "Monthly output of major industrial products, by province (NBS units, current month and year-to-date)"
+OUTPUT_FIELDS = (
+    PROVINCE_CODE,
+    PERIOD,
+    F("product_code", Kind.TEXT, "产品代码"),
+    F("product_name", Kind.TEXT, "产品名称"),
+    F("unit", Kind.TEXT, "计量单位"),
+    # NBS calendar: January and February are released together; February carries only the
+    # January-February year-to-date figure, its current-month value is missing (no January release).
+    F("current_month", Kind.DECIMAL, "本月", nullable=True),
+    F("cumulative", Kind.DECIMAL, "1-本月累计"),
+)
+
+ELECTRICITY_TITLE = "Monthly industrial electricity consumption, by province and GB/T 4754-2017 manufacturing division"
+ELECTRICITY_FIELDS = (
+    PROVINCE_CODE,
+    PERIOD,
+    DIVISION_CODE,
+    F("division_name", Kind.TEXT, "行业名称"),
+    # Some provinces do not publish every division (confidential or below threshold): missing.
+    F("consumption", Kind.DECIMAL, "本月用电量", unit="10k_kwh", nullable=True),
+    F("cumulative", Kind.DECIMAL, "1-本月累计用电量", unit="10k_kwh", nullable=True),
+)
+
+ENTERPRISE_TITLE = "Registry of industrial enterprises, by province: a monthly snapshot (contains personal data)"
+ENTERPRISE_FIELDS = (
+    F("uscc", Kind.TEXT, "统一社会信用代码"),
+    F("name", Kind.TEXT, "企业名称"),
+    PROVINCE_CODE,
+    F("city", Kind.TEXT, "所在城市"),
+    DIVISION_CODE,
+    F("size_class", Kind.TEXT, "企业规模"),
+    F("legal_representative", Kind.TEXT, "法定代表人"),
+    F("phone", Kind.TEXT, "联系电话"),
+    F("iot_adopted", Kind.BOOL, "是否接入工业互联网"),
+    F("fiveg_adopted", Kind.BOOL, "是否应用5G"),
+    F("registered_on", Kind.DATE, "成立日期"),
+    F("updated_on", Kind.DATE, "变更日期"),
+    F("status", Kind.TEXT, "登记状态"),
+    PERIOD,
+)
+
+TELEMETRY_TITLE = "Hourly equipment telemetry from enterprises' IoT devices, by province and day"
+TELEMETRY_FIELDS = (
+    F("device_id", Kind.TEXT, "设备编号"),
+    F("enterprise_code", Kind.TEXT, "统一社会信用代码"),
+    F("ts", Kind.TIMESTAMP, "采集时间"),
+    F("runtime_min", Kind.INT, "运行时长", unit="minute"),
+    F("output_units", Kind.INT, "产出", unit="unit"),
+    F("energy_kwh", Kind.DECIMAL, "能耗", unit="kwh"),
+    F("fault_code", Kind.TEXT, "故障代码", nullable=True),
+)
+
 INDUSTRIAL_OUTPUT = RecordSchema(
-    "industrial_output",
-    Cadence.MONTHLY,
-    (
-        PROVINCE_CODE,
-        PERIOD,
-        F("product_code", Kind.TEXT, "产品代码"),
-        F("product_name", Kind.TEXT, "产品名称"),
-        F("unit", Kind.TEXT, "计量单位"),
-        # NBS calendar: January and February are released together; February carries only the
-        # January-February year-to-date figure, its current-month value is missing (no January release).
-        F("current_month", Kind.DECIMAL, "本月", nullable=True),
-        F("cumulative", Kind.DECIMAL, "1-本月累计"),
-    ),
-    key=("product_code",),
-    title="Monthly output of major industrial products, by province (NBS units, current month and year-to-date)",
+    "industrial_output", Cadence.MONTHLY, OUTPUT_FIELDS, key=("product_code",), title=OUTPUT_TITLE
 )
-
 ELECTRICITY_CONSUMPTION = RecordSchema(
-    "electricity_consumption",
-    Cadence.MONTHLY,
-    (
-        PROVINCE_CODE,
-        PERIOD,
-        DIVISION_CODE,
-        F("division_name", Kind.TEXT, "行业名称"),
-        # Some provinces do not publish every division (confidential or below threshold): missing.
-        F("consumption", Kind.DECIMAL, "本月用电量", unit="10k_kwh", nullable=True),
-        F("cumulative", Kind.DECIMAL, "1-本月累计用电量", unit="10k_kwh", nullable=True),
-    ),
-    key=("division_code",),
-    title="Monthly industrial electricity consumption, by province and GB/T 4754-2017 manufacturing division",
+    "electricity_consumption", Cadence.MONTHLY, ELECTRICITY_FIELDS, key=("division_code",), title=ELECTRICITY_TITLE
 )
-
-ENTERPRISES = RecordSchema(
-    "enterprises",
-    Cadence.MONTHLY,
-    (
-        F("uscc", Kind.TEXT, "统一社会信用代码"),
-        F("name", Kind.TEXT, "企业名称"),
-        PROVINCE_CODE,
-        F("city", Kind.TEXT, "所在城市"),
-        DIVISION_CODE,
-        F("size_class", Kind.TEXT, "企业规模"),
-        F("legal_representative", Kind.TEXT, "法定代表人"),
-        F("phone", Kind.TEXT, "联系电话"),
-        F("iot_adopted", Kind.BOOL, "是否接入工业互联网"),
-        F("fiveg_adopted", Kind.BOOL, "是否应用5G"),
-        F("registered_on", Kind.DATE, "成立日期"),
-        F("updated_on", Kind.DATE, "变更日期"),
-        F("status", Kind.TEXT, "登记状态"),
-        PERIOD,
-    ),
-    key=("uscc",),
-    title="Registry of industrial enterprises, by province: a monthly snapshot (contains personal data)",
-)
-
+ENTERPRISES = RecordSchema("enterprises", Cadence.MONTHLY, ENTERPRISE_FIELDS, key=("uscc",), title=ENTERPRISE_TITLE)
 EQUIPMENT_TELEMETRY = RecordSchema(
-    "equipment_telemetry",
-    Cadence.DAILY,
-    (
-        F("device_id", Kind.TEXT, "设备编号"),
-        F("enterprise_code", Kind.TEXT, "统一社会信用代码"),
-        F("ts", Kind.TIMESTAMP, "采集时间"),
-        F("runtime_min", Kind.INT, "运行时长", unit="minute"),
-        F("output_units", Kind.INT, "产出", unit="unit"),
-        F("energy_kwh", Kind.DECIMAL, "能耗", unit="kwh"),
-        F("fault_code", Kind.TEXT, "故障代码", nullable=True),
-    ),
-    key=("device_id", "ts"),
-    title="Hourly equipment telemetry from enterprises' IoT devices, by province and day",
+    "equipment_telemetry", Cadence.DAILY, TELEMETRY_FIELDS, key=("device_id", "ts"), title=TELEMETRY_TITLE
 )
 
 SCHEMAS: dict[str, RecordSchema] = {
