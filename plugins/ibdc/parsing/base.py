@@ -13,7 +13,7 @@ import dataclasses
 import decimal
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, BinaryIO
@@ -364,33 +364,3 @@ def _parse_decoded(
     rejects = sorted([*page.rejects, *unreadable], key=lambda r: r.record_position) if unreadable else page.rejects
     return dataclasses.replace(page, rejects=[*rejects, *conflicting], records_served=decoded.num_records)
 
-
-@dataclass
-class ParseResult:
-    pages: list[PageRows]
-
-    @property
-    def rows_in(self) -> int:
-        return sum(p.rows_in for p in self.pages)
-
-    @property
-    def rows_loaded(self) -> int:
-        return sum(p.rows.num_rows for p in self.pages)
-
-    @property
-    def rejects(self) -> list[Reject]:
-        return [r for p in self.pages for r in p.rejects]
-
-    @property
-    def rows(self) -> pa.Table:
-        return pa.concat_tables(p.rows for p in self.pages)
-
-
-def parse_pages(spec, manifest: dict, bodies: Iterable[bytes]) -> ParseResult:
-    """Parse a partition's pages in order (record positions run on across pages)."""
-    pages, position = [], 0
-    for obj, body in zip(manifest["objects"], bodies, strict=True):
-        page = spec.parse_page(manifest, obj, body, position)
-        pages.append(page)
-        position += page.records_served
-    return ParseResult(pages)
