@@ -363,4 +363,3 @@ def _parse_decoded(
     ]
     rejects = sorted([*page.rejects, *unreadable], key=lambda r: r.record_position) if unreadable else page.rejects
     return dataclasses.replace(page, rejects=[*rejects, *conflicting], records_served=decoded.num_records)
-
