@@ -9,12 +9,19 @@ from decimal import Decimal
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from tests.partitions import Claim
 
 EXTRACT = "ibdc_extract_industrial_output"
 TRANSFORM = "ibdc_transform_dbt"
 PROVINCES = ["110000", "440000"]
 PERIODS = ["2025-04", "2025-05"]
+CONF_PERIODS = ["2025-06", "2025-07"]  # the backfill whose conf names a period
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(
+        Claim("industrial_output", PROVINCES, PERIODS), Claim("industrial_output", ["110000"], CONF_PERIODS)
+    ),
+]
 
 
 def _backfill(api, reprocess: str, periods: list[str] = PERIODS, conf: dict | None = None) -> list[dict]:
@@ -96,7 +103,7 @@ def test_backfill_reaches_the_marts_and_a_rerun_changes_nothing(airflow, warehou
 def test_a_period_in_the_backfill_conf_does_not_make_every_run_collect_it(airflow, warehouse):
     """The UI's backfill dialog sends the form's params to every run: each run still collects its own
     month (the run of another month ignores ``period`` and says so in its plan task's log)."""
-    province, periods = "110000", ["2025-07", "2025-08"]
+    province, periods = "110000", CONF_PERIODS
     for dag_id in (EXTRACT, TRANSFORM):
         airflow.patch(f"/dags/{dag_id}", {"is_paused": False})
     started = datetime.now(UTC)

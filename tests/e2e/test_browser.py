@@ -11,7 +11,11 @@ import pytest
 
 from ibdc.settings import PROJECT_DIR
 
-pytestmark = pytest.mark.integration
+# The backfill the dialog asks for (March and April 2024 of Xinjiang).
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(dataset="industrial_output", provinces=["650000"], periods=["2024-03", "2024-04"]),
+]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = PROJECT_DIR / "test-artifacts"

@@ -7,10 +7,17 @@ import pytest
 
 from ibdc_dev.localstack import airflow as local_airflow
 from ibdc_dev.localstack.processes import LOG_DIR
-
-pytestmark = pytest.mark.integration
+from tests.partitions import Claim
 
 PROVINCES = ["110000", "650000"]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(
+        Claim("industrial_output", PROVINCES, ["2025-09"]),
+        Claim("industrial_output", ["110000", "460000"], ["2025-08"]),
+        Claim("industrial_output", ["110000"], ["2025-01"]),
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,8 @@ from ibdc.sources.registry import load_registry
 from ibdc_dev.bench.scale import simulator
 from tests.integration.style_truth import check_partition, malformed_fault
 
-pytestmark = pytest.mark.integration
-
 DATASET, PROVINCE, DAY = "equipment_telemetry", "220000", "2026-09-29"
+pytestmark = [pytest.mark.integration, pytest.mark.partitions(dataset=DATASET, provinces=[PROVINCE], periods=[DAY])]
 DEVICES = 4167  # x 24 readings: 100,008
 BLOCK = 1 << 20  # about 15,000 readings a block: 7 blocks
 

@@ -1,7 +1,8 @@
 """An enterprise its province's registry stops listing is no longer current, and one listed again opens
-a new version: three monthly registry snapshots of Shaanxi (610000, September to November 2019; no other test
-writes Shaanxi's registry), the second one served without one enterprise (the partition's bytes are the
-source's, less that enterprise's record), each loaded and transformed as the transform DAG does."""
+a new version: three monthly registry snapshots of Shaanxi (610000, September to November 2019; the module
+claims Shaanxi's whole registry, which it empties), the second one served without one enterprise (the
+partition's bytes are the source's, less that enterprise's record), each loaded and transformed as the
+transform DAG does."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from ibdc.sources.adapters import adapter_for
 from ibdc.sources.adapters.base import Extraction, RawPage
 from ibdc.sources.registry import ApiStyle, load_registry
 from ibdc.transform.dbt import run_dbt
-
-pytestmark = pytest.mark.integration
+from tests.partitions import ANY
 
 DATASET = "enterprises"
 PROVINCE = "610000"
 SEPTEMBER, OCTOBER, NOVEMBER = "2019-09", "2019-10", "2019-11"
+pytestmark = [pytest.mark.integration, pytest.mark.partitions(dataset=DATASET, provinces=[PROVINCE], periods=ANY)]
 
 
 def _transform() -> None:

@@ -9,7 +9,7 @@ limits and months not released with their envelope's codes in an HTTP 200.
 - ``status_zero_failure.json``: for a portal whose registry entry declares ``status`` 0 failure and 1
   success, a permanent refusal naming the portal's message, fetched once.
 
-(Months of 2020 for Tianjin, Beijing and Hebei: no other test file writes them.)"""
+(Months of 2020 for Tianjin, Beijing and Hebei.)"""
 
 from __future__ import annotations
 
@@ -35,10 +35,13 @@ from ibdc_dev.simulator.datasets import DATASETS as SIMULATED
 from tests.integration.recorded import RecordedPortal
 from tests.integration.style_truth import raw_keys
 
-pytestmark = pytest.mark.integration
-
 CASES = Path(__file__).resolve().parents[1] / "cases" / "envelopes"
 OUTPUT = "industrial_output"
+# Tianjin, Beijing and Hebei (below).
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(dataset=OUTPUT, provinces=["120000", "110000", "130000"], periods=["2020"]),
+]
 TIANJIN = "120000"  # app_key
 
 

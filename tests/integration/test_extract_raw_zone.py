@@ -17,8 +17,20 @@ from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
 from ibdc.sources.adapters.base import PartitionDeadlineExceeded, ReconciliationError, StoredPage
 from ibdc.sources.registry import load_registry
+from tests.partitions import Claim
 
-pytestmark = pytest.mark.integration
+OUTPUT = "industrial_output"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(
+        Claim(OUTPUT, ["320000"], ["2025-10"]),
+        Claim(OUTPUT, ["370000"], ["2025-06", "2018-06", "2018-07"]),
+        Claim(OUTPUT, ["440000"], ["2018-03"]),
+        Claim(OUTPUT, ["510000"], ["2025-07", "2018-08"]),
+        Claim(OUTPUT, ["610000"], ["2025-07", "2025-08", "2025-09", "2018-05"]),
+        Claim("enterprises", ["370000"], ["2018-04"]),
+    ),
+]
 
 
 def test_partition_holds_the_bytes_as_served_with_a_manifest(services):

@@ -1,6 +1,6 @@
 """The governance roles against real marts: what each role can and cannot see or change.
 
-The marts are built (dbt build) on 2022 data of three provinces -- no other test uses 2022 -- and then
+The marts are built (dbt build) on 2022 data of three provinces -- the module claims their 2022 -- and then
 every mart found in the manifest is checked, so new marts are covered without naming them here.
 Grants, row-level security and masking are generated from the columns' meta by
 dbt_project/macros/governance/ (a post-hook of every mart). The analyst roles are NOLOGIN group roles,
@@ -23,14 +23,18 @@ from psycopg import sql
 from ibdc import pipeline
 from ibdc.datasets import DATASETS
 from ibdc.transform.dbt import DBT_PROJECT_DIR, run_dbt
-
-pytestmark = pytest.mark.integration
+from tests.partitions import ANY
 
 PROVINCES = ["110000", "320000", "650000"]
-NO_DATA_PROVINCE = "440000"  # loaded by no 2022 test: its analyst must still see only its own rows
+NO_DATA_PROVINCE = "440000"  # its 2022 claimed, loaded by none: its analyst must still see only its own rows
 PERIODS = ["2022-05", "2022-06"]
 ENTERPRISE_PERIOD = "2022-06"
 TELEMETRY_DAY = "2022-06-15"
+pytestmark = [
+    pytest.mark.integration,
+    # Marts over the year: every dataset of 2022 for these provinces.
+    pytest.mark.partitions(dataset=ANY, provinces=[*PROVINCES, NO_DATA_PROVINCE], periods=["2022"]),
+]
 
 NATIONAL = "ibdc_analyst_national"
 PARTNER = "ibdc_exchange_partner"

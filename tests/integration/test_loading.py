@@ -24,10 +24,11 @@ from ibdc.loading.postgres import (
     partition_lock_key,
 )
 from ibdc_dev.bench.load import stage_telemetry
-
-pytestmark = pytest.mark.integration
+from tests.partitions import ANY
 
 DATASET = "equipment_telemetry"
+# October 2026's days, of the provinces each test names.
+pytestmark = [pytest.mark.integration, pytest.mark.partitions(dataset=DATASET, provinces=ANY, periods=["2026-10"])]
 BUSINESS = (
     "province_code, period_day, device_id, enterprise_code, ts, runtime_min, output_units, energy_kwh, fault_code"
 )

@@ -4,8 +4,8 @@ the January-February year to date without a current-month value. It loads with t
 (NULL) and nothing quarantined, in every style; the marts show the January-February figure for
 February (months_covered 2) and the published current month for March; a published current month
 that disagrees with the year-to-date figures beyond rounding warns and is kept. And the raw table of
-a warehouse created before the current month could be missing upgrades in place.
-(February and March 2019: no other test writes industrial output for them.)"""
+a warehouse created before the current month could be missing upgrades in place (in a database of
+its own)."""
 
 import json
 from decimal import Decimal
@@ -18,11 +18,14 @@ from ibdc.loading.postgres import ensure_schema
 from ibdc.sources.registry import ApiStyle, sources_for
 from ibdc.transform.dbt import run_dbt
 from tests.integration.style_truth import check_partition
-
-pytestmark = pytest.mark.integration
+from tests.partitions import ANY
 
 DATASET = "industrial_output"
 FEBRUARY, MARCH = "2019-02", "2019-03"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(dataset=DATASET, provinces=ANY, periods=[FEBRUARY, MARCH]),  # one province per style
+]
 PROVINCE = "320000"  # Jiangsu: rest_json, makes every catalogue product, no fault in the default profile
 FAULTY = {"450000", "620000", "440000"}  # the default fault profile's industrial output provinces
 MARTS = "mart_industrial_output_monthly mart_energy_intensity_monthly"

@@ -1,6 +1,6 @@
 """A source revises an earlier month: the latest published figure wins in the marts, the history is
 kept in the snapshot, and the months after the revised one do not break the transform before they
-are collected again. (Province 370000, April and May 2020: no other test writes them.)"""
+are collected again. (Province 370000, April and May 2020.)"""
 
 import json
 from decimal import Decimal
@@ -10,11 +10,13 @@ import pytest
 from ibdc import pipeline
 from ibdc.transform.dbt import run_dbt
 
-pytestmark = pytest.mark.integration
-
 DATASET = "industrial_output"
 PROVINCE = "370000"
 APRIL, MAY = "2020-04", "2020-05"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(dataset=DATASET, provinces=[PROVINCE], periods=[APRIL, MAY]),
+]
 
 
 def _collect(month: str) -> None:

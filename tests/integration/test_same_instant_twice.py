@@ -6,7 +6,7 @@ repeat is dropped, the conflicting one quarantined with its reason, and the part
 unique violation in the COPY, no reconciliation failure).
 
 An app_key portal over HTTP (the recorded-answer portal: the simulator serves no repeated reading in
-another spelling) answers Tianjin's telemetry of 2026-09-21 (no other test file writes it)."""
+another spelling) answers Tianjin's telemetry of 2026-09-21."""
 
 from __future__ import annotations
 
@@ -23,10 +23,9 @@ from ibdc.sources.registry import source_for
 from ibdc_dev.simulator.datasets import DATASETS as SIMULATED
 from tests.integration.recorded import RecordedPortal
 
-pytestmark = pytest.mark.integration
-
 DATASET = "equipment_telemetry"
 TIANJIN, DAY = "120000", "2026-09-21"  # app_key
+pytestmark = [pytest.mark.integration, pytest.mark.partitions(dataset=DATASET, provinces=[TIANJIN], periods=[DAY])]
 
 
 def _beijing(ts: str, colon: bool = True) -> str:

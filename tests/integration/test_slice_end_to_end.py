@@ -9,11 +9,15 @@ import pytest
 from ibdc import pipeline
 from ibdc.reference import provinces
 from ibdc.transform.dbt import run_dbt
-
-pytestmark = pytest.mark.integration
+from tests.partitions import ANY
 
 # February carries January-February; December 2018 carries the NBS-calibrated crude steel year.
 WINDOW = ["2018-12", "2026-02", "2026-03"]
+# Every province's industrial output in the window (its checks of the quarantine read these months only).
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(dataset="industrial_output", provinces=ANY, periods=WINDOW),
+]
 
 BUSINESS_COLUMNS = (
     "province_code, period_month, product_code, unit_code, value_current_month, value_cumulative, record_position"

@@ -1,6 +1,5 @@
 """Every source fault, against the simulator over HTTP, for a province of each API style: each ends
-either in success after retries or in a clear failure with nothing partial in the raw zone.
-(Periods in 2023: no other test file writes them.)"""
+either in success after retries or in a clear failure with nothing partial in the raw zone."""
 
 import logging
 import math
@@ -20,8 +19,7 @@ from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, source_for
 from tests.integration.style_truth import check_partition, raw_keys
 from tests.parsed_partition import parse_partition
-
-pytestmark = pytest.mark.integration
+from tests.partitions import ANY, Claim
 
 DATASET = "industrial_output"
 # One province of each style, none with a fault in the default profile.
@@ -33,6 +31,13 @@ BY_STYLE = {
     ApiStyle.CSV_DOWNLOAD: "230000",
     ApiStyle.NBS_EASYQUERY: "630000",  # Qinghai's industrial output comes from NBS
 }
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(
+        Claim(ANY, list(BY_STYLE.values()), ["2023"]),
+        Claim("enterprises", ["110000"], ["2023-08"]),  # Beijing's registry for rest_json
+    ),
+]
 PAGED = [ApiStyle.REST_JSON, ApiStyle.APP_KEY, ApiStyle.SIGNED_GATEWAY, ApiStyle.JSONP]
 styles = pytest.mark.parametrize("style", list(BY_STYLE), ids=str)
 # The provincial portals' styles: NBS claims no count, carries indicator codes instead of product

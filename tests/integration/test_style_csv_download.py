@@ -9,7 +9,10 @@ import requests
 from ibdc import pipeline
 from ibdc.landing import raw_zone
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(dataset="industrial_output", provinces=["220000", "410000"], periods=["2024-05"]),
+]
 
 
 @pytest.mark.parametrize(("province", "encoding"), [("220000", "gbk"), ("410000", "gb18030")])

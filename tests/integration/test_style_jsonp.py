@@ -13,11 +13,14 @@ from ibdc.formats import format_for
 from ibdc.landing import raw_zone
 from ibdc.schemas import SCHEMAS
 from tests.integration.style_truth import check_partition, served_records
-
-pytestmark = pytest.mark.integration
+from tests.partitions import Claim
 
 PROVINCE = "520000"  # Guizhou
 OUTPUT = "industrial_output"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(Claim(OUTPUT, ["450000"], ["2024-09"]), Claim(OUTPUT, ["360000"], ["2024-10"])),
+]
 
 
 def test_default_profile_malformed_figure_is_quarantined_with_its_text(services, truth, warehouse):

@@ -1,8 +1,7 @@
 """Style ``nbs_easyquery`` end to end: the simulated NBS over HTTP (QueryData per indicator group,
 getTree, every cell missing for a month not released), and the answers NBS really gives (the handed
 cases in tests/cases/nbs-*) served over HTTP by a recorded-answer server standing in for
-data.stats.gov.cn, through the adapter, the raw zone and the loader. Months in 2023 for the NBS
-provinces, 2024-06 for Shaanxi: no other test file writes them."""
+data.stats.gov.cn, through the adapter, the raw zone and the loader."""
 
 from __future__ import annotations
 
@@ -21,11 +20,20 @@ from ibdc.sources.registry import source_for
 from ibdc.transform.dbt import run_dbt
 from tests.integration.recorded import RecordedPortal
 from tests.integration.style_truth import check_partition, malformed_fault, raw_keys
-
-pytestmark = pytest.mark.integration
+from tests.partitions import Claim
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 OUTPUT = "industrial_output"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(
+        Claim(OUTPUT, ["460000"], ["2023-01", "2023-02", "2024-01", "2024-02", "2024-03"]),
+        Claim(OUTPUT, ["540000"], ["2023-08"]),
+        Claim(OUTPUT, ["610000"], ["2022-06", "2022-09", "2024-06"]),
+        Claim(OUTPUT, ["620000"], ["2022-07"]),
+        Claim(OUTPUT, ["640000"], ["2023-06", "2026-11"]),
+    ),
+]
 
 
 def _query(services, **overrides) -> requests.Response:

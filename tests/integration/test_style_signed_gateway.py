@@ -19,10 +19,12 @@ from ibdc.sources.http import build_session
 from ibdc.sources.registry import load_registry
 from tests.integration.style_truth import check_partition
 
-pytestmark = pytest.mark.integration
-
 PROVINCE = "310000"
 OUTPUT = "industrial_output"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(dataset=OUTPUT, provinces=[PROVINCE], periods=["2024-08"]),
+]
 
 
 def _now_ms() -> int:

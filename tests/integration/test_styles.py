@@ -5,7 +5,7 @@ province of every style loads its industrial output; wrong credentials fail clea
 The per-style part is a table: the province (and the content type it serves), the request each page of
 a partition is recorded with in the manifest (never a secret), and the wrong credentials to try. Each
 style's protocol is tested in ``test_style_<style>.py``; source faults, for every style, in
-``test_source_faults.py``. (Periods in 2024: no other test file uses them for these provinces.)"""
+``test_source_faults.py``."""
 
 import base64
 import json
@@ -23,8 +23,7 @@ from ibdc.errors import ErrorKind, kind_of
 from ibdc.sources.adapters.base import SourceRefused
 from ibdc.sources.registry import ApiStyle, load_registry, source_for
 from tests.integration.style_truth import check_partition, malformed_fault, period_for, raw_keys, set_page_size
-
-pytestmark = pytest.mark.integration
+from tests.partitions import ANY, Claim
 
 REGISTRY = load_registry()
 OUTPUT = "industrial_output"
@@ -66,8 +65,7 @@ REQUESTS = {
     },
 }
 
-# Whose partitions of every dataset are checked (no other test file extracts them in 2024), and what
-# the province serves them as.
+# Whose partitions of every dataset are checked, and what the province serves them as.
 CASES = [
     (ApiStyle.REST_JSON, "320000", "application/json", ".json"),
     (ApiStyle.APP_KEY, "120000", "application/json", ".json"),
@@ -78,6 +76,14 @@ CASES = [
 ]
 # Every province with the style it publishes industrial output in (NBS's for four of them).
 PROVINCES = sorted((str(source_for(code, OUTPUT).style), code) for code in REGISTRY)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(
+        Claim(ANY, [code for _, code, *_ in CASES], ["2024-06"]),  # every dataset
+        Claim(OUTPUT, ANY, ["2024-07"]),  # every province
+        Claim(OUTPUT, [code for _, code, *_ in CASES], ["2024-12"]),  # wrong credentials: nothing written
+    ),
+]
 
 WRONG = "not-the-secret"
 RIGHT = object()  # stands for the right secret

@@ -23,8 +23,15 @@ from ibdc.sources.adapters.base import Extraction, RawPage
 from ibdc.sources.registry import ApiStyle, load_registry
 from ibdc_dev.simulator.service import portals
 from ibdc_dev.simulator.telemetry import telemetry_table
+from tests.partitions import Claim
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(
+        Claim("enterprises", ["310000"], ["2025-05", "2025-06"]),
+        Claim("equipment_telemetry", ["220000"], ["2026-11-03"]),
+    ),
+]
 
 CASE = Path(__file__).resolve().parent.parent / "cases" / "text-controls" / "enterprises_310000_2025-06.rest_json.json"
 SHANGHAI = "310000"

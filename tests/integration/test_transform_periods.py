@@ -1,7 +1,6 @@
 """A transform run builds exactly the periods its triggering loads wrote (the var the transform DAG
 passes, ``ibdc_loaded_periods``), and a run without it rebuilds every period: the monthly output mart
-and the daily OEE marts. Months in 2021 and 2022-03, telemetry days 2021-05-03/04: no other test
-writes them."""
+and the daily OEE marts, on the partitions the module claims (pytestmark)."""
 
 import json
 from decimal import Decimal
@@ -10,12 +9,20 @@ import pytest
 
 from ibdc import pipeline
 from ibdc.transform.dbt import DbtError, run_dbt
-
-pytestmark = pytest.mark.integration
+from tests.partitions import Claim
 
 PROVINCES = ["110000", "320000"]
-MONTHS = ["2021-03", "2021-04", "2022-03"]
+# Months no other module writes (2022 is test_governance.py's): March and April, and March a year later.
+MARCH, APRIL, NEXT_MARCH = "2014-03", "2014-04", "2015-03"
+MONTHS = [MARCH, APRIL, NEXT_MARCH]
 MART = "mart_industrial_output_monthly"
+OEE_DAYS = ["2021-05-03", "2021-05-04"]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(
+        Claim("industrial_output", PROVINCES, MONTHS), Claim("equipment_telemetry", PROVINCES, OEE_DAYS)
+    ),
+]
 
 
 def _dbt(command: str, select: str, loaded: dict | None) -> None:
@@ -63,35 +70,34 @@ def loaded_months(services):
 def test_a_run_rebuilds_the_loaded_months_and_the_year_after_and_nothing_else(loaded_months, warehouse):
     before = {m: _mart(warehouse, m) for m in MONTHS}
     assert all(before.values())
-    _double_raw(warehouse, "2021-03")
-    _double_raw(warehouse, "2021-04")
+    _double_raw(warehouse, MARCH)
+    _double_raw(warehouse, APRIL)
 
-    _build({"industrial_output": ["2021-03"]})
+    _build({"industrial_output": [MARCH]})
     after = {m: _mart(warehouse, m) for m in MONTHS}
-    assert after["2021-03"] == {k: (v * 2, y) for k, (v, y) in before["2021-03"].items()}  # rebuilt
-    assert after["2021-04"] == before["2021-04"]  # not loaded: untouched
-    # A year later: the same figures, the growth recomputed against the (doubled) 2021-03.
-    for key, (value, growth) in after["2022-03"].items():
-        assert value == before["2022-03"][key][0]
-        previous = before["2021-03"][key][0] * 2
-        assert growth == round(value / previous - 1, 6) != before["2022-03"][key][1]
+    assert after[MARCH] == {k: (v * 2, y) for k, (v, y) in before[MARCH].items()}  # rebuilt
+    assert after[APRIL] == before[APRIL]  # not loaded: untouched
+    # A year later: the same figures, the growth recomputed against the (doubled) March.
+    for key, (value, growth) in after[NEXT_MARCH].items():
+        assert value == before[NEXT_MARCH][key][0]
+        previous = before[MARCH][key][0] * 2
+        assert growth == round(value / previous - 1, 6) != before[NEXT_MARCH][key][1]
 
     # The reconciliation with raw checks the months the run built; over every month it sees that
-    # 2021-04 (changed in raw, not loaded again) is stale.
+    # April (changed in raw, not loaded again) is stale.
     reconciliation = "assert_output_mart_reconciles_with_raw"
-    _dbt("test", reconciliation, {"industrial_output": ["2021-03"]})
+    _dbt("test", reconciliation, {"industrial_output": [MARCH]})
     with pytest.raises(DbtError):
         _dbt("test", reconciliation, None)
 
-    _build({"equipment_telemetry": ["2021-04-01"]})  # loads of another dataset only
-    assert _mart(warehouse, "2021-04") == before["2021-04"]
+    _build({"equipment_telemetry": [f"{APRIL}-01"]})  # loads of another dataset only
+    assert _mart(warehouse, APRIL) == before[APRIL]
 
     _build(None)  # a manual run: every month
-    assert _mart(warehouse, "2021-04") == {k: (v * 2, y) for k, (v, y) in before["2021-04"].items()}
-    assert all(isinstance(v, Decimal) for v, _ in _mart(warehouse, "2021-04").values())
+    assert _mart(warehouse, APRIL) == {k: (v * 2, y) for k, (v, y) in before[APRIL].items()}
+    assert all(isinstance(v, Decimal) for v, _ in _mart(warehouse, APRIL).values())
 
 
-OEE_DAYS = ["2021-05-03", "2021-05-04"]
 OEE_MARTS = "mart_equipment_oee_enterprise_daily mart_equipment_oee_province_daily"
 
 

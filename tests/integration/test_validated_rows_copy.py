@@ -20,17 +20,20 @@ from ibdc.loading.postgres import load_partition
 from ibdc.reference import products
 from ibdc.schemas import SCHEMAS
 from ibdc.uscc import check_digit
+from tests.partitions import ANY
 from tests.unit.validator_strategies import mutated_records, validate
 
-pytestmark = pytest.mark.integration
-
-# Partitions no other test loads, in the past (the marts' freshness tests refuse a month loaded more
+# This module's partitions, in the past (the marts' freshness tests refuse a month loaded more
 # than a month before it ends); emptied before and after (_own_partitions).
 PROVINCE = "540000"
 PERIOD = {"equipment_telemetry": "2012-06-03"}
 HOSTILE_PERIOD = {"equipment_telemetry": "2012-06-04"}
 MONTHS = ("2012-06-01", "2012-07-01")
 DAYS = ("2012-06-03", "2012-06-04")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.partitions(dataset=ANY, provinces=[PROVINCE], periods=["2012-06", "2012-07"]),
+]
 LOADS = settings(
     max_examples=30,
     deadline=None,
