@@ -69,6 +69,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         USER_ENV_FILE.write_bytes(before)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
+        reporter.ensure_newline()
         reporter.write_line(f"ERROR: the test run changed the user's {USER_ENV_FILE} (put back)", red=True)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from ibdc.transform import docs
+from ibdc_dev.localstack.env import USER_ENV_FILE
 from ibdc_dev.localstack.processes import free_port, port_open, wait_until
 
 pytestmark = pytest.mark.integration
@@ -51,6 +52,9 @@ def test_the_airflow_ui_links_and_serves_the_docs(airflow, published):
 
 
 def test_make_docs_serves_the_same_docs_standalone(services, published, tmp_path):
+    """Run with the tests' environment, ``ibdc-dev docs`` starts the stack it needs; the user's shell
+    file (``.local/ibdc.env``) stays as it was (it once came out pointing at the tests' database)."""
+    user_env = USER_ENV_FILE.read_bytes() if USER_ENV_FILE.exists() else None
     port = free_port()  # a fixed port could be taken (an outgoing connection's, in the ephemeral range)
     log = tmp_path / "ibdc-docs.log"
     with log.open("wb") as out:
@@ -67,3 +71,4 @@ def test_make_docs_serves_the_same_docs_standalone(services, published, tmp_path
     finally:
         proc.terminate()
         proc.wait(10)
+    assert (USER_ENV_FILE.read_bytes() if USER_ENV_FILE.exists() else None) == user_env

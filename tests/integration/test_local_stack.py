@@ -28,6 +28,8 @@ def keep_user_env():
     yield
     if saved is not None:
         USER_ENV_FILE.write_bytes(saved)
+    else:  # `up` wrote it: absent again, as the test run found it
+        USER_ENV_FILE.unlink(missing_ok=True)
 
 
 def test_up_twice_is_idempotent(services, keep_user_env):
