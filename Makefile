@@ -4,18 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock pyproject.toml dev/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv up down demo airflow docs test bench bench-scale lint dbt-parse clean
+.PHONY: help venv up down demo airflow docs test test-unit bench bench-scale lint dbt-parse clean
 
 help:
 	@echo "make demo     set up, start the local stack, run the pipeline through Airflow for 3 months"
-	@echo "make test     unit, integration and DAG policy tests against the local services"
+	@echo "make test     every test: unit, DAG policy, integration and end-to-end (Airflow, browser) on the local services"
+	@echo "make test-unit  the unit and DAG policy tests alone: no service started or reached, under a minute"
 	@echo "make up|down  start / stop the local services (PostgreSQL, S3 endpoint, source simulator)"
 	@echo "make airflow  start the Airflow UI, scheduler, dag-processor and triggerer"
 	@echo "make docs     serve the dbt docs on a local port"
 	@echo "make bench    load benchmark (2M telemetry rows): platform vs psql copy vs dlt; OEE marts: a new day vs history"
 	@echo "              then peak memory and rows/s per telemetry style at two province-day sizes (BENCH_SCALE_SIZES)"
 	@echo "make bench-scale  that last part alone (extract and load, each in its own process)"
-	@echo "make lint     ruff"
+	@echo "make lint     ruff check and ruff format --check (CI runs it before the tests)"
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml dev/pyproject.toml
 	@echo "creating $(VENV) with $(PYTHON) and installing the pinned dependencies (about 2 minutes) ..."
@@ -48,6 +49,20 @@ dbt-parse: venv
 test: venv
 	@$(BIN)/ibdc-dev dbt-parse
 	@$(BIN)/pytest
+
+# The DAG policy and dbt governance tests read the manifest: parsed again only when the project changed.
+DBT_MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \
+	-o -path dbt_project/dbt_packages \) -prune -o -type f -print)
+$(DBT_MANIFEST): $(DBT_SOURCES) | venv
+	@$(BIN)/ibdc-dev dbt-parse
+
+# No service: IBDC_TEST_UNIT makes the `services` fixture fail (tests/conftest.py), and the services'
+# addresses are a closed port, so a unit test that reaches for one fails at once.
+NO_SERVICES := IBDC_TEST_UNIT=1 IBDC_WAREHOUSE_DSN=postgresql://unit@127.0.0.1:1/none \
+	IBDC_S3_ENDPOINT=http://127.0.0.1:1 IBDC_SIMULATOR_URL=http://127.0.0.1:1
+test-unit: venv $(DBT_MANIFEST)
+	@$(NO_SERVICES) $(BIN)/pytest tests/unit tests/dags
 
 BENCH_ROWS ?= 2000000
 BENCH_ROUNDS ?= 3
