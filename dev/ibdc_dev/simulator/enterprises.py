@@ -318,24 +318,10 @@ def snapshot(seed: int, province: str, period: str) -> tuple[EnterpriseRecord, .
         if not listed(e, period):
             continue
         v = e.at(end)
-        records.append(
-            EnterpriseRecord.model_construct(  # the truth, as the platform's record holds it: unchecked
-                uscc=e.uscc,
-                name=e.name,
-                province_code=province,
-                city=e.city,
-                division_code=e.division_code,
-                size_class=v.size_class,
-                legal_representative=v.legal_representative,
-                phone=v.phone,
-                iot_adopted=v.iot_adopted,
-                fiveg_adopted=v.fiveg_adopted,
-                registered_on=e.registered_on,
-                updated_on=v.updated_on,
-                status=v.status,
-                period=period,
-            )
-        )
+        fixed = {f: getattr(e, f) for f in ("uscc", "name", "city", "division_code", "registered_on")}
+        # The truth, as the platform's record holds it (unchecked): what never changes, the version in
+        # force at the month's end (every field of a Version is one of the record's), the partition.
+        records.append(EnterpriseRecord.model_construct(**fixed, **vars(v), province_code=province, period=period))
     records.sort(key=lambda rec: (rec.registered_on, rec.uscc))
     return tuple(records)
 
