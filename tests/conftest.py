@@ -80,7 +80,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if any(item.path == p or p in item.path.parents for p in E2E):
             item.add_marker(pytest.mark.e2e)
         if os.environ.get(UNIT_ONLY) and {"integration", "e2e"} & {m.name for m in item.iter_markers()}:
-            raise pytest.UsageError(f"{item.nodeid} needs the services: it belongs in tests/integration, not here")
+            raise pytest.UsageError(f"{item.nodeid} needs the services, which make test-unit runs without")
         module = item.getparent(pytest.Module)
         if module is not None and module.nodeid not in claims:
             claims[module.nodeid] = [c for m in module.iter_markers("partitions") for c in claims_of(m.args, m.kwargs)]
