@@ -37,7 +37,7 @@ class ParsedPartition:
 def parse_partition(spec: DatasetSpec, manifest, bodies: Iterable[bytes]) -> ParsedPartition:
     """Parse the manifest's pages (``bodies``, in its objects' order) as ``ibdc.pipeline`` does."""
     parts, position = [], 0
-    for obj, body in zip(manifest["objects"], bodies, strict=True):
+    for obj, body in zip(manifest.objects, bodies, strict=True):
         for part in parse_page_file(spec.name, spec.validate, manifest, obj, io.BytesIO(body), position):
             position += part.records_served
             parts.append(part)

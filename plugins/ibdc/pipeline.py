@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ibdc.datasets import DATASETS
 from ibdc.errors import NotReleased
 from ibdc.landing import raw_zone
+from ibdc.landing.manifest import Manifest, Partition
 from ibdc.landing.object_store import client
 from ibdc.loading.postgres import LoadResult, PartitionRead, record_unloaded, replace_partition
 from ibdc.parsing.base import PageRows, parse_page_file
@@ -31,8 +32,9 @@ class PartitionStatus(enum.StrEnum):
 
 
 def extract_partition(dataset: str, province: str, period: str, source: ProvinceSource | None = None) -> dict:
-    """Source over HTTP -> raw zone. Returns a summary: ``status`` (:class:`PartitionStatus`),
-    ``records``, ``manifest_key`` and, when nothing was extracted, ``reason``.
+    """Source over HTTP -> raw zone. Returns a summary, JSON for Airflow's XCom: the partition's fields
+    (``Partition.model_dump()``), ``status`` (:class:`PartitionStatus`), ``records``, ``manifest_key``
+    and, when nothing was extracted, ``reason``.
 
     A period the calendar never publishes is not asked for. A period the source has not released
     (its "no data" answer, every cell missing, no record for a dataset that is never empty) writes
@@ -45,13 +47,8 @@ def extract_partition(dataset: str, province: str, period: str, source: Province
     """
     spec = DATASETS[dataset]
     check_period(spec.cadence, period)
-    summary = {
-        "dataset": dataset,
-        "province_code": province,
-        "period": period,
-        "manifest_key": raw_zone.manifest_key(dataset, province, period),
-        "records": 0,
-    }
+    partition = Partition(dataset=dataset, province_code=province, period=period)
+    summary = {**partition.model_dump(), "manifest_key": partition.manifest_key, "records": 0}
     if not spec.published(period):
         log.info("%s %s %s: not published (calendar): released with the next month", dataset, province, period)
         return {**summary, "status": PartitionStatus.NOT_PUBLISHED.value, "reason": "not published (calendar)"}
@@ -59,7 +56,7 @@ def extract_partition(dataset: str, province: str, period: str, source: Province
     try:
         # Each page goes to the raw zone as it arrives; any error (not released, past the deadline,
         # a fault) deletes the pages written, and the partition stays as it was.
-        with raw_zone.PartitionWriter(dataset, province, period) as writer:
+        with raw_zone.PartitionWriter(partition) as writer:
             extraction = adapter_for(source.style).extract(source, dataset, period, sink=writer)
             if spec.never_empty and not extraction.records_distinct:
                 raise NotReleased(f"{source.style} source answered no record for {dataset} {province} {period}")
@@ -72,11 +69,11 @@ def extract_partition(dataset: str, province: str, period: str, source: Province
         dataset,
         province,
         period,
-        manifest["records_received"],
-        len(manifest["objects"]),
-        manifest["bytes"],
+        manifest.records_received,
+        len(manifest.objects),
+        manifest.bytes,
     )
-    return {**summary, "status": PartitionStatus.EXTRACTED.value, "records": manifest["records_received"]}
+    return {**summary, "status": PartitionStatus.EXTRACTED.value, "records": manifest.records_received}
 
 
 def load_extracted(summary: dict, accept_fewer_records: bool = False) -> dict:
@@ -85,7 +82,8 @@ def load_extracted(summary: dict, accept_fewer_records: bool = False) -> dict:
     with ``rows_loaded`` and ``rows_quarantined``; raises :class:`~ibdc.errors.NotReleased` (after
     recording it) for a period not released yet."""
     status = PartitionStatus(summary["status"])
-    dataset, province, period = summary["dataset"], summary["province_code"], summary["period"]
+    partition = Partition.model_validate(summary)  # its fields; the rest of the summary is ignored
+    dataset, province, period = partition.dataset, partition.province_code, partition.period
     if status is PartitionStatus.EXTRACTED:
         result = load_partition_from_raw(dataset, province, period, accept_fewer_records)
         return {**summary, "rows_loaded": result.rows_loaded, "rows_quarantined": result.rows_quarantined}
@@ -110,10 +108,11 @@ def load_partition_from_raw(dataset: str, province: str, period: str, accept_few
     check_period(spec.cadence, period)
     settings = get_settings()
     mc = client()
+    partition = Partition(dataset=dataset, province_code=province, period=period)
 
     def read() -> PartitionRead:
-        manifest = raw_zone.read_manifest(dataset, province, period, mc)
-        return PartitionRead(manifest.get("extract_id"), _parsed_pages(spec, manifest, mc))
+        manifest = raw_zone.read_manifest(partition, mc)
+        return PartitionRead(manifest.extract_id, _parsed_pages(spec, manifest, mc))
 
     result = replace_partition(
         settings.loader,
@@ -121,7 +120,7 @@ def load_partition_from_raw(dataset: str, province: str, period: str, accept_few
         province,
         period,
         read,
-        manifest_key=raw_zone.manifest_key(dataset, province, period),
+        manifest_key=partition.manifest_key,
         max_quarantine_share=spec.max_quarantine_share,
         accept_fewer_records=accept_fewer_records,
     )
@@ -138,7 +137,7 @@ def load_partition_from_raw(dataset: str, province: str, period: str, accept_few
     return result
 
 
-def _parsed_pages(spec, manifest: dict, mc) -> Iterator[PageRows]:
+def _parsed_pages(spec, manifest: Manifest, mc) -> Iterator[PageRows]:
     """The manifest's pages parsed, in order, a part at a time (:func:`_page_parts`); each next part
     read and parsed in a background thread while the caller copies the current one."""
     parts = _page_parts(spec, manifest, mc)
@@ -149,13 +148,13 @@ def _parsed_pages(spec, manifest: dict, mc) -> Iterator[PageRows]:
             yield part
 
 
-def _page_parts(spec, manifest: dict, mc) -> Iterator[PageRows]:
+def _page_parts(spec, manifest: Manifest, mc) -> Iterator[PageRows]:
     """Each page streamed from the raw zone to a private temporary file (checksum verified as it
     arrives), then parsed from it a part at a time (:func:`~ibdc.parsing.base.parse_page_file`: a
     csv_download page, a whole partition, a block at a time): memory does not grow with a page.
     Record positions run on across parts and pages."""
     position = 0
-    for i, obj in enumerate(manifest["objects"]):
+    for i, obj in enumerate(manifest.objects):
         with tempfile.TemporaryFile(prefix="ibdc-page-") as fh:
             raw_zone.read_page_to(manifest, i, fh, mc)
             fh.seek(0)

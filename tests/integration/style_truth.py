@@ -14,9 +14,11 @@ from decimal import Decimal
 from ibdc.datasets import DATASETS
 from ibdc.formats import format_for
 from ibdc.landing import raw_zone
+from ibdc.landing.manifest import Manifest, Partition
 from ibdc.landing.object_store import client
 from ibdc.schemas import SCHEMAS, Cadence, Kind, RecordSchema, canonical_text
 from ibdc.sources.registry import load_registry, source_for
+from tests.manifests import stored_pages
 from tests.parsed_partition import parse_partition
 
 NUMERIC = (Kind.DECIMAL, Kind.INT)
@@ -51,7 +53,7 @@ def period_for(dataset: str, month: str, day: int = 3) -> str:
 
 def raw_keys(services, dataset: str, province: str, period: str) -> list[str]:
     """The names of the objects the raw zone holds for a partition now (current versions, manifest included)."""
-    prefix = raw_zone.partition_prefix(dataset, province, period)
+    prefix = Partition(dataset=dataset, province_code=province, period=period).prefix
     return sorted(o.object_name for o in client().list_objects(services.raw_bucket, prefix=prefix, recursive=True))
 
 
@@ -80,16 +82,16 @@ def malformed_fault(dataset: str, province: str, records: int) -> dict:
     }
 
 
-def served_records(manifest: dict, bodies: list[bytes]) -> list[tuple[int, dict]]:
+def served_records(manifest: Manifest, bodies: list[bytes]) -> list[tuple[int, dict]]:
     """The partition's records as served, in order, each once (repeats across pages dropped), as the
     style's format decodes them: (position among all records served, repeats included; record)."""
-    fmt = format_for(manifest["source"]["style"])
-    schema = SCHEMAS[manifest["dataset"]]
-    repeats = {(d["page"], d["index"]) for d in manifest["duplicates"]}
+    fmt = format_for(manifest.source.style)
+    schema = SCHEMAS[manifest.dataset]
+    repeats = {(d.page, d.index) for d in manifest.duplicates}
     records, position = [], 0
-    for obj, body in zip(manifest["objects"], bodies, strict=True):
+    for obj, body in zip(manifest.objects, bodies, strict=True):
         for i, record in enumerate(fmt.decode(schema, body).table.to_pylist()):
-            if (obj["page"], i) not in repeats:
+            if (obj.page, i) not in repeats:
                 records.append((position, record))
             position += 1
     return records
@@ -129,15 +131,15 @@ def check_partition(warehouse, truth: dict, load) -> Checked:
     dataset, province, period = truth["dataset"], truth["province_code"], truth["period"]
     spec, schema = DATASETS[dataset], SCHEMAS[dataset]
     expected, malformed = truth["expected"], {m["position"]: m for m in truth["malformed"]}
-    manifest = raw_zone.read_manifest(dataset, province, period)
-    bodies = raw_zone.read_pages(manifest)
+    manifest = raw_zone.read_manifest(Partition(dataset=dataset, province_code=province, period=period))
+    bodies = stored_pages(manifest)
     style = str(source_for(province, dataset).style)
-    assert manifest["source"]["style"] == style  # what the pages decode with
+    assert manifest.source.style == style  # what the pages decode with
 
     # As served: the truth's records in the truth's order, the malformed ones where the truth says.
     served = served_records(manifest, bodies)
-    assert len(served) == len(expected) + len(malformed) == manifest["records_claimed"] > len(malformed)
-    assert manifest["records_distinct"] == manifest["records_claimed"]
+    assert len(served) == len(expected) + len(malformed) == manifest.records_claimed > len(malformed)
+    assert manifest.records_distinct == manifest.records_claimed
     wanted = iter(expected)
     for position, (_, record) in enumerate(served):
         if position in malformed:

@@ -53,4 +53,4 @@ def test_a_province_day_file_is_extracted_and_loaded_a_block_at_a_time(services,
         load = pipeline.load_partition_from_raw(DATASET, PROVINCE, DAY, accept_fewer_records=True)
         assert parts == extracted  # the load read the stored file a block at a time too
     checked = check_partition(warehouse, truth, load)
-    assert len(checked.manifest["objects"]) == 1 and checked.manifest["bytes"] > 5_000_000
+    assert len(checked.manifest.objects) == 1 and checked.manifest.bytes > 5_000_000

@@ -12,11 +12,13 @@ import requests
 from ibdc import pipeline
 from ibdc.errors import kind_of
 from ibdc.landing import raw_zone
+from ibdc.landing.manifest import Manifest, Partition
 from ibdc.landing.object_store import client, put_bytes
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
 from ibdc.sources.adapters.base import PartitionDeadlineExceeded, ReconciliationError, StoredPage
 from ibdc.sources.registry import load_registry
+from tests.manifests import stored_pages
 from tests.partitions import Claim
 
 OUTPUT = "industrial_output"
@@ -37,17 +39,15 @@ def test_partition_holds_the_bytes_as_served_with_a_manifest(services):
     pipeline.extract_partition("industrial_output", "370000", "2025-06")
     mc = client()
     assert mc.get_bucket_versioning(services.raw_bucket).status == "Enabled"
-    manifest = raw_zone.read_manifest("industrial_output", "370000", "2025-06")
-    pages = raw_zone.read_pages(manifest)
-    assert (
-        manifest["records_claimed"] == manifest["records_received"] == sum(len(json.loads(p)["items"]) for p in pages)
-    )
-    assert manifest["bytes"] == sum(len(p) for p in pages)
-    for obj, body in zip(manifest["objects"], pages, strict=True):
-        assert obj["key"].startswith("industrial_output/province=370000/period=2025-06/extract=")
-        assert hashlib.sha256(body).hexdigest() == obj["sha256"]
-        stat = mc.stat_object(services.raw_bucket, obj["key"])
-        assert stat.metadata["x-amz-meta-sha256"] == obj["sha256"]
+    manifest = raw_zone.read_manifest(Partition(dataset="industrial_output", province_code="370000", period="2025-06"))
+    pages = stored_pages(manifest)
+    assert manifest.records_claimed == manifest.records_received == sum(len(json.loads(p)["items"]) for p in pages)
+    assert manifest.bytes == sum(len(p) for p in pages)
+    for obj, body in zip(manifest.objects, pages, strict=True):
+        assert obj.key.startswith("industrial_output/province=370000/period=2025-06/extract=")
+        assert hashlib.sha256(body).hexdigest() == obj.sha256
+        stat = mc.stat_object(services.raw_bucket, obj.key)
+        assert stat.metadata["x-amz-meta-sha256"] == obj.sha256
     # Byte-for-byte what the source serves for the same request.
     token = requests.post(
         f"{services.sources_url}/p/370000/oauth/token",
@@ -58,7 +58,7 @@ def test_partition_holds_the_bytes_as_served_with_a_manifest(services):
             "client_secret": services.simulator_client_secret,
         },
     ).json()["access_token"]
-    first = manifest["objects"][0]["request"]
+    first = manifest.objects[0].request
     served = requests.get(
         first["url"], params=first["params"], headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
@@ -67,27 +67,27 @@ def test_partition_holds_the_bytes_as_served_with_a_manifest(services):
 
 def test_re_extracting_replaces_the_partition(services):
     first = pipeline.extract_partition("industrial_output", "510000", "2025-07")
-    old = raw_zone.read_manifest("industrial_output", "510000", "2025-07")
+    old = raw_zone.read_manifest(Partition(dataset="industrial_output", province_code="510000", period="2025-07"))
     pipeline.extract_partition("industrial_output", "510000", "2025-07")
-    new = raw_zone.read_manifest("industrial_output", "510000", "2025-07")
-    assert new["extract_id"] != old["extract_id"]
+    new = raw_zone.read_manifest(Partition(dataset="industrial_output", province_code="510000", period="2025-07"))
+    assert new.extract_id != old.extract_id
     keys = [
         o.object_name
         for o in client().list_objects(
             services.raw_bucket, prefix="industrial_output/province=510000/period=2025-07/", recursive=True
         )
     ]
-    assert sorted(keys) == sorted([o["key"] for o in new["objects"]] + [first["manifest_key"]])
+    assert sorted(keys) == sorted([o.key for o in new.objects] + [first["manifest_key"]])
 
 
 def test_a_tampered_object_fails_the_checksum(services):
     pipeline.extract_partition("industrial_output", "610000", "2025-07")
-    manifest = raw_zone.read_manifest("industrial_output", "610000", "2025-07")
-    obj = manifest["objects"][0]
-    written = put_bytes(client(), services.raw_bucket, obj["key"], b'{"items": []}', "application/json")
-    manifest["objects"][0]["version_id"] = written.version_id
-    with pytest.raises(raw_zone.ChecksumMismatch, match=obj["key"]):
-        raw_zone.read_pages(manifest)
+    manifest = raw_zone.read_manifest(Partition(dataset="industrial_output", province_code="610000", period="2025-07"))
+    obj = manifest.objects[0]
+    written = put_bytes(client(), services.raw_bucket, obj.key, b'{"items": []}', "application/json")
+    tampered = manifest.model_copy(update={"objects": [obj.model_copy(update={"version_id": written.version_id})]})
+    with pytest.raises(raw_zone.ChecksumMismatch, match=obj.key):
+        raw_zone.read_page(tampered, 0)
 
 
 def test_a_writer_never_deletes_a_later_writers_pages_nor_commits_over_it(services):
@@ -95,23 +95,24 @@ def test_a_writer_never_deletes_a_later_writers_pages_nor_commits_over_it(servic
     writing first finishes last; it neither deletes the other's pages nor commits over its manifest, and
     the partition is the later extraction, whole."""
     dataset, province, period = "industrial_output", "610000", "2025-08"
+    partition = Partition(dataset=dataset, province_code=province, period=period)
     source = load_registry()[province]
     mc = client()
     started_first = adapter_for(source.style).extract(source, dataset, period)
     later = raw_zone.write_partition(adapter_for(source.style).extract(source, dataset, period))
     # A writer that started after `later` and has written its pages, not yet its manifest.
-    in_flight = raw_zone.partition_prefix(dataset, province, period) + "extract=99991231T000000-x/page-0001.json"
+    in_flight = partition.prefix + "extract=99991231T000000-x/page-0001.json"
     put_bytes(mc, services.raw_bucket, in_flight, b"{}", "application/json")
     with mock.patch.object(raw_zone, "datetime", wraps=raw_zone.datetime) as clock:  # started before `later`
         clock.now.return_value = datetime(2000, 1, 1, tzinfo=UTC)
         kept = raw_zone.write_partition(started_first)
-    prefix = raw_zone.partition_prefix(dataset, province, period)
+    prefix = partition.prefix
     names = {o.object_name for o in mc.list_objects(services.raw_bucket, prefix=prefix, recursive=True)}
-    assert kept["extract_id"] == later["extract_id"] == raw_zone.read_manifest(dataset, province, period)["extract_id"]
+    assert kept.extract_id == later.extract_id == raw_zone.read_manifest(partition).extract_id
     assert in_flight in names  # not deleted by a writer that started before it
-    assert {o["key"] for o in later["objects"]} <= names  # nor the committed later extraction's pages
+    assert {o.key for o in later.objects} <= names  # nor the committed later extraction's pages
     assert not any("extract=2000" in n for n in names)  # the dropped extraction's own pages are gone
-    assert len(raw_zone.read_pages(later)) == len(later["objects"]) > 0
+    assert len(stored_pages(later)) == len(later.objects) > 0
 
 
 def test_a_bucket_without_versioning_is_refused(services):
@@ -130,26 +131,27 @@ def test_a_reader_during_a_re_extraction_sees_the_previous_partition_whole(servi
     """Between the new extraction's first page and its manifest, a reader gets the previous extraction
     (its manifest and every one of its pages, checksums verified), never a mix."""
     dataset, province, period = "industrial_output", "320000", "2025-10"
+    partition = Partition(dataset=dataset, province_code=province, period=period)
     monkeypatch.setitem(load_registry()[province].page_sizes, dataset, 5)  # a few pages
     pipeline.extract_partition(dataset, province, period)
-    before = raw_zone.read_manifest(dataset, province, period)
-    assert len(before["objects"]) > 1
+    before = raw_zone.read_manifest(partition)
+    assert len(before.objects) > 1
     seen = []
     real_put = raw_zone.put_bytes
 
     def put_then_read(mc, bucket, key, body, content_type, metadata=None):
         written = real_put(mc, bucket, key, body, content_type, metadata)
-        if not key.endswith(raw_zone.MANIFEST):  # a page of the new extraction is in; its manifest is not
-            current = raw_zone.read_manifest(dataset, province, period)
-            seen.append((current["extract_id"], [hashlib.sha256(b).hexdigest() for b in raw_zone.read_pages(current)]))
+        if key != partition.manifest_key:  # a page of the new extraction is in; its manifest is not
+            current = raw_zone.read_manifest(partition)
+            seen.append((current.extract_id, [hashlib.sha256(b).hexdigest() for b in stored_pages(current)]))
         return written
 
     monkeypatch.setattr(raw_zone, "put_bytes", put_then_read)
     pipeline.extract_partition(dataset, province, period)
-    after = raw_zone.read_manifest(dataset, province, period)
-    assert after["extract_id"] != before["extract_id"]
-    assert len(seen) == len(after["objects"]) > 1  # read after each page of the new extraction
-    previous = (before["extract_id"], [o["sha256"] for o in before["objects"]])
+    after = raw_zone.read_manifest(partition)
+    assert after.extract_id != before.extract_id
+    assert len(seen) == len(after.objects) > 1  # read after each page of the new extraction
+    previous = (before.extract_id, [o.sha256 for o in before.objects])
     assert all(reading == previous for reading in seen)
 
 
@@ -164,9 +166,10 @@ def test_pages_go_to_the_raw_zone_as_they_arrive_and_a_failed_extraction_leaves_
     extraction that fails after its pages were written (here: the source claims more records than it
     serves) deletes them, and the partition stays the previous extraction."""
     dataset, province, period = "industrial_output", "440000", "2018-03"
+    partition = Partition(dataset=dataset, province_code=province, period=period)
     monkeypatch.setitem(load_registry()[province].page_sizes, dataset, 5)  # a few pages
     pipeline.extract_partition(dataset, province, period)
-    before = raw_zone.read_manifest(dataset, province, period)
+    before = raw_zone.read_manifest(partition)
     source_faults([{"dataset": dataset, "province": province, "kind": "overcount", "extra": 3}])
     written, real_put = [], raw_zone.put_bytes
 
@@ -177,48 +180,46 @@ def test_pages_go_to_the_raw_zone_as_they_arrive_and_a_failed_extraction_leaves_
     monkeypatch.setattr(raw_zone, "put_bytes", put)
     with pytest.raises(ReconciliationError):
         pipeline.extract_partition(dataset, province, period)
-    assert len(written) == len(before["objects"]) > 1  # every page written before reconciliation failed
-    prefix = raw_zone.partition_prefix(dataset, province, period)
-    assert _names(client(), services.raw_bucket, prefix) == {o["key"] for o in before["objects"]} | {
-        prefix + raw_zone.MANIFEST
-    }
-    assert raw_zone.read_manifest(dataset, province, period)["extract_id"] == before["extract_id"]
+    assert len(written) == len(before.objects) > 1  # every page written before reconciliation failed
+    prefix = partition.prefix
+    assert _names(client(), services.raw_bucket, prefix) == {o.key for o in before.objects} | {partition.manifest_key}
+    assert raw_zone.read_manifest(partition).extract_id == before.extract_id
 
 
 def test_a_streamed_extraction_holds_stored_pages_not_their_bytes(services):
     dataset, province, period = "enterprises", "370000", "2018-04"
+    partition = Partition(dataset=dataset, province_code=province, period=period)
     source = load_registry()[province]
-    with raw_zone.PartitionWriter(dataset, province, period) as writer:
+    with raw_zone.PartitionWriter(partition) as writer:
         extraction = adapter_for(source.style).extract(source, dataset, period, sink=writer)
         assert extraction.pages and all(isinstance(p, StoredPage) for p in extraction.pages)
-        prefix = raw_zone.partition_prefix(dataset, province, period)
+        prefix = partition.prefix
         assert _names(client(), services.raw_bucket, prefix + f"extract={writer.extract_id}/") == {
             p.key for p in extraction.pages
         }  # written, not committed yet
         manifest = writer.commit(extraction)
-    assert [o["key"] for o in manifest["objects"]] == [p.key for p in extraction.pages]
-    assert raw_zone.read_manifest(dataset, province, period)["extract_id"] == writer.extract_id
-    assert sum(len(json.loads(b)["items"]) for b in raw_zone.read_pages(manifest)) == manifest["records_received"]
+    assert [o.key for o in manifest.objects] == [p.key for p in extraction.pages]
+    assert raw_zone.read_manifest(partition).extract_id == writer.extract_id
+    assert sum(len(json.loads(b)["items"]) for b in stored_pages(manifest)) == manifest.records_received
 
 
 def test_an_extraction_past_the_partition_deadline_stops_with_nothing_committed(services, source_faults, monkeypatch):
     """A source answering its first page after 2 s, a partition deadline of 1 s: the next page is
     never asked for; the extraction fails as transient, naming the partition, its pages deleted."""
     dataset, province, period = "industrial_output", "610000", "2018-05"
+    partition = Partition(dataset=dataset, province_code=province, period=period)
     monkeypatch.setitem(load_registry()[province].page_sizes, dataset, 5)
     pipeline.extract_partition(dataset, province, period)
-    before = raw_zone.read_manifest(dataset, province, period)
+    before = raw_zone.read_manifest(partition)
     source_faults([{"dataset": dataset, "province": province, "kind": "slow", "seconds": 2, "times": 1}])
     monkeypatch.setattr(get_settings(), "partition_deadline_s", 1.0)
     with pytest.raises(PartitionDeadlineExceeded, match=f"{dataset} {province} {period}.*deadline") as failed:
         pipeline.extract_partition(dataset, province, period)
     assert kind_of(failed.value) == "transient"
     assert "after 1 pages" in str(failed.value)
-    prefix = raw_zone.partition_prefix(dataset, province, period)
-    assert _names(client(), services.raw_bucket, prefix) == {o["key"] for o in before["objects"]} | {
-        prefix + raw_zone.MANIFEST
-    }
-    assert raw_zone.read_manifest(dataset, province, period)["extract_id"] == before["extract_id"]
+    prefix = partition.prefix
+    assert _names(client(), services.raw_bucket, prefix) == {o.key for o in before.objects} | {partition.manifest_key}
+    assert raw_zone.read_manifest(partition).extract_id == before.extract_id
 
 
 @pytest.mark.parametrize("committed_before", [False, True], ids=["first-manifest", "replacing-a-manifest"])
@@ -228,9 +229,10 @@ def test_two_writers_racing_leave_the_one_that_started_last(services, monkeypatc
     write refuses the older's manifest: the partition is the newer extraction, and no page of the
     older remains."""
     dataset, province, period = "industrial_output", "370000", f"2018-0{6 + committed_before}"
+    partition = Partition(dataset=dataset, province_code=province, period=period)
     source = load_registry()[province]
     mc = client()
-    prefix = raw_zone.partition_prefix(dataset, province, period)
+    prefix = partition.prefix
     if committed_before:
         pipeline.extract_partition(dataset, province, period)
     else:  # a partition never committed (earlier runs of this test leave a manifest: delete every version)
@@ -248,8 +250,8 @@ def test_two_writers_racing_leave_the_one_that_started_last(services, monkeypatc
         return found
 
     monkeypatch.setattr(raw_zone, "_current_manifest", read_then_let_the_newer_commit)
-    results: dict[str, dict] = {}
-    older = raw_zone.PartitionWriter(dataset, province, period)  # started first
+    results: dict[str, Manifest] = {}
+    older = raw_zone.PartitionWriter(partition)  # started first
     older_extraction = adapter_for(source.style).extract(source, dataset, period, sink=older)
 
     def commit_older():
@@ -258,24 +260,25 @@ def test_two_writers_racing_leave_the_one_that_started_last(services, monkeypatc
     thread = threading.Thread(target=commit_older, name="older")
     thread.start()
     assert older_read.wait(60)
-    newer = raw_zone.PartitionWriter(dataset, province, period)
+    newer = raw_zone.PartitionWriter(partition)
     results["newer"] = newer.commit(adapter_for(source.style).extract(source, dataset, period, sink=newer))
     newer_committed.set()
     thread.join(60)
     assert older.extract_id < newer.extract_id
-    committed = raw_zone.read_manifest(dataset, province, period)
-    assert committed["extract_id"] == newer.extract_id == results["older"]["extract_id"]
+    committed = raw_zone.read_manifest(partition)
+    assert committed.extract_id == newer.extract_id == results["older"].extract_id
     names = _names(mc, services.raw_bucket, prefix)
     assert not any(f"extract={older.extract_id}/" in n for n in names)
-    assert {o["key"] for o in committed["objects"]} | {prefix + raw_zone.MANIFEST} == names
-    assert len(raw_zone.read_pages(committed)) == len(committed["objects"]) > 0
+    assert {o.key for o in committed.objects} | {partition.manifest_key} == names
+    assert len(stored_pages(committed)) == len(committed.objects) > 0
 
 
 def test_pages_of_an_extraction_killed_before_its_commit_are_deleted_by_the_next(services):
     """A worker killed mid-extraction leaves pages no manifest names; the next commit deletes them
     with the superseded extractions."""
     dataset, province, period = "industrial_output", "510000", "2018-08"
-    prefix = raw_zone.partition_prefix(dataset, province, period)
+    partition = Partition(dataset=dataset, province_code=province, period=period)
+    prefix = partition.prefix
     orphan = prefix + "extract=20000101T000000000000-dead0000/page-0001.json"
     put_bytes(client(), services.raw_bucket, orphan, b'{"items": []}', "application/json")
     pipeline.extract_partition(dataset, province, period)

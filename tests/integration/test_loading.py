@@ -1,7 +1,6 @@
 """Partition loads into PostgreSQL: quarantine, idempotence, threshold, checksum, concurrency, kills,
 session timeouts, abandoned attempts, the manifest read under the partition's lock, strict periods."""
 
-import json
 import os
 import signal
 import subprocess
@@ -65,13 +64,13 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rest_load(services, wareh
     assert reasons[1] == "energy_kwh must be a non-negative number" and ",-3.5," in rows[1][1]
     assert reasons[2] == "ts 2099-01-01T00:00:00Z is outside the partition day 2026-10-02"
     assert reasons[3] == "output_units must be a non-negative integer" and ",12a," in rows[3][1]
-    assert {r[3] for r in rows} == {manifest["objects"][0]["key"]}
+    assert {r[3] for r in rows} == {manifest.objects[0].key}
     assert _content(warehouse, "220000", "2026-10-02")[0] == 11_988
     lineage = warehouse.execute(
         "SELECT DISTINCT batch_id::text, source_object, source_version_id FROM raw.equipment_telemetry"
         " WHERE province_code = '220000' AND period_day = '2026-10-02'"
     ).fetchall()
-    assert lineage == [(result.batch_id, manifest["objects"][0]["key"], manifest["objects"][0]["version_id"])]
+    assert lineage == [(result.batch_id, manifest.objects[0].key, manifest.objects[0].version_id)]
     assert _audit(warehouse, result.batch_id)[:5] == ("succeeded", True, 12_000, 11_988, 12)
 
 
@@ -109,19 +108,19 @@ def test_too_many_bad_rows_fail_the_load_and_keep_the_previous_partition(service
 
 def test_a_checksum_mismatch_fails_the_load_and_is_audited(services, warehouse):
     manifest, _ = stage_telemetry("410000", "2026-10-02", devices=50)
-    key = manifest["objects"][0]["key"]
+    key = manifest.objects[0].key
     mc = client()
     # Overwriting the object does not reach the load: the manifest pins the version it committed.
     tampered = put_bytes(mc, services.raw_bucket, key, b"device_id\nDEV-1\n", "text/csv")
     assert pipeline.load_partition_from_raw(DATASET, "410000", "2026-10-02").rows_loaded == 1_200
     # A manifest pointing at bytes that are not the ones it describes (as an unversioned store
     # would serve them) fails the load.
-    manifest["objects"][0]["version_id"] = tampered.version_id
+    pinned = manifest.objects[0].model_copy(update={"version_id": tampered.version_id})
     put_bytes(
         mc,
         services.raw_bucket,
-        raw_zone.manifest_key(DATASET, "410000", "2026-10-02"),
-        json.dumps(manifest).encode(),
+        manifest.partition.manifest_key,
+        manifest.model_copy(update={"objects": [pinned]}).model_dump_json().encode(),
         "application/json",
     )
     with pytest.raises(raw_zone.ChecksumMismatch, match=key):
@@ -447,7 +446,7 @@ def test_a_load_reads_its_manifest_under_the_partition_lock(services, warehouse)
         "SELECT DISTINCT extract_id FROM raw.load_audit WHERE batch_id = ANY(%s::uuid[])",
         ([out_1["result"].batch_id, out_2["result"].batch_id],),
     ).fetchall()
-    assert versions == [(newer["extract_id"],)]
+    assert versions == [(newer.extract_id,)]
 
 
 SETTINGS = "SELECT set_config('ibdc.province_code', %s, true), set_config('ibdc.period', %s, true),"

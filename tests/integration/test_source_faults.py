@@ -12,12 +12,14 @@ from ibdc import pipeline
 from ibdc.datasets import DATASETS
 from ibdc.formats import DecodeError, SchemaDrift
 from ibdc.landing import raw_zone
+from ibdc.landing.manifest import Partition
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for, base
 from ibdc.sources.adapters.base import RateLimited, ReconciliationError
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, source_for
 from tests.integration.style_truth import check_partition, raw_keys
+from tests.manifests import stored_pages
 from tests.parsed_partition import parse_partition
 from tests.partitions import ANY, Claim
 
@@ -86,7 +88,7 @@ def test_transient_faults_end_in_success_after_retries(style, kind, services, so
         assert sum(r.getMessage().startswith("rate-limited (attempt") for r in caplog.records) == 2
     else:
         assert sum(r.getMessage().startswith("Retry: ") for r in caplog.records) == 2
-    assert manifest["records_received"] == manifest["records_claimed"] == len(truth(province, period)["expected"])
+    assert manifest.records_received == manifest.records_claimed == len(truth(province, period)["expected"])
     pipeline.load_partition_from_raw(DATASET, province, period)
     assert _loaded(warehouse, province, period) == _expected(truth, province, period)
 
@@ -101,7 +103,7 @@ def test_a_429_is_retried_after_the_wait_the_source_asks_for(style, services, so
     monkeypatch.setattr(urllib3.util.retry.time, "sleep", waits.append)  # record the waits, do not wait
     manifest = _extract(province, period)
     assert 3 in waits  # Retry-After: 3 honoured (the exponential backoff alone would wait under a second)
-    assert manifest["records_received"] == len(truth(province, period)["expected"])
+    assert manifest.records_received == len(truth(province, period)["expected"])
 
 
 @styles
@@ -112,7 +114,7 @@ def test_a_response_slower_than_the_timeout_is_retried(style, services, source_f
     manifest = _extract(province, period, session=build_session(retries=2, timeout_s=1))
     timeouts = [r for r in caplog.records if r.getMessage().startswith("Retrying") and "timed out" in r.getMessage()]
     assert len(timeouts) == 1  # the slow answer was given up on once, and the retry was answered
-    assert manifest["records_received"] == len(truth(province, period)["expected"])
+    assert manifest.records_received == len(truth(province, period)["expected"])
 
 
 @pytest.mark.parametrize("style", list(IN_BAND_RATE_LIMIT), ids=str)
@@ -125,7 +127,7 @@ def test_a_rate_limit_in_the_body_is_sent_again_with_increasing_waits(
     monkeypatch.setattr(base.time, "sleep", waits.append)  # record the waits, do not wait
     manifest = _extract(province, period)
     assert waits == [0.5, 1.0, 2.0]  # the session's backoff for a 429 (factor 0.5), never a refusal
-    assert manifest["records_received"] == len(truth(province, period)["expected"])
+    assert manifest.records_received == len(truth(province, period)["expected"])
 
 
 # A fault that never stops, and how the failure names it.
@@ -199,10 +201,10 @@ def test_records_repeated_across_pages_are_kept_once(style, services, source_fau
     source_faults([{"dataset": DATASET, "province": province, "kind": "duplicate_rows"}])
     manifest = _extract(province, period)
     expected = _expected(truth, province, period)
-    assert len(manifest["objects"]) == math.ceil(n / size) > 2
-    assert len(manifest["duplicates"]) == len(manifest["objects"]) - 1
-    assert all(d["identical"] for d in manifest["duplicates"])
-    assert manifest["records_received"] == len(expected) + len(manifest["duplicates"])
+    assert len(manifest.objects) == math.ceil(n / size) > 2
+    assert len(manifest.duplicates) == len(manifest.objects) - 1
+    assert all(d.identical for d in manifest.duplicates)
+    assert manifest.records_received == len(expected) + len(manifest.duplicates)
     result = pipeline.load_partition_from_raw(DATASET, province, period)
     assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (len(expected), len(expected), 0)
     assert _loaded(warehouse, province, period) == expected
@@ -285,7 +287,7 @@ def test_a_revised_month_replaces_the_figures_and_the_raw_zone_keeps_the_first_r
 ):
     province, period = BY_STYLE[style], "2023-09"
     pipeline.extract_partition(DATASET, province, period)
-    first = raw_zone.read_manifest(DATASET, province, period)
+    first = raw_zone.read_manifest(Partition(dataset=DATASET, province_code=province, period=period))
     pipeline.load_partition_from_raw(DATASET, province, period)
     original = _loaded(warehouse, province, period)
 
@@ -299,7 +301,7 @@ def test_a_revised_month_replaces_the_figures_and_the_raw_zone_keeps_the_first_r
     assert all(revised[p] >= original[p] for p in original)
     # The first release stays readable: bucket versioning keeps the superseded pages, whose bytes
     # still match the first manifest's checksums, and parse to the original figures.
-    again = parse_partition(DATASETS[DATASET], first, raw_zone.read_pages(first))
+    again = parse_partition(DATASETS[DATASET], first, stored_pages(first))
     assert {r["product_code"]: Decimal(r["value_current_month"]) for r in again.rows.to_pylist()} == original
 
 
@@ -312,8 +314,8 @@ def test_loading_replays_from_the_raw_zone_without_calling_the_source(style, ser
         # The source is down from now on; parsing and loading only read the raw zone.
         source_faults([{"dataset": dataset, "province": province, "kind": "server_error"}])
         result = pipeline.load_partition_from_raw(dataset, province, period)
-        manifest = raw_zone.read_manifest(dataset, province, period)
-        replayed = parse_partition(spec, manifest, raw_zone.read_pages(manifest))
+        manifest = raw_zone.read_manifest(Partition(dataset=dataset, province_code=province, period=period))
+        replayed = parse_partition(spec, manifest, stored_pages(manifest))
         assert result.rows_loaded == replayed.rows_loaded > 0, dataset
         assert result.rows_quarantined == len(replayed.rejects), dataset
         loaded = warehouse.execute(

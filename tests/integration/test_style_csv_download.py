@@ -8,6 +8,8 @@ import requests
 
 from ibdc import pipeline
 from ibdc.landing import raw_zone
+from ibdc.landing.manifest import Partition
+from tests.manifests import stored_pages
 
 pytestmark = [
     pytest.mark.integration,
@@ -19,9 +21,9 @@ pytestmark = [
 def test_the_raw_zone_holds_the_file_s_bytes_as_served(province, encoding, services, truth):
     dataset, period = "industrial_output", "2024-05"
     pipeline.extract_partition(dataset, province, period)
-    manifest = raw_zone.read_manifest(dataset, province, period)
-    (stored,) = raw_zone.read_pages(manifest)
-    request = manifest["objects"][0]["request"]
+    manifest = raw_zone.read_manifest(Partition(dataset=dataset, province_code=province, period=period))
+    (stored,) = stored_pages(manifest)
+    request = manifest.objects[0].request
     served = requests.get(
         request["url"], params=request["params"], auth=(province, services.simulator_client_secret), timeout=30
     )

@@ -10,9 +10,9 @@ import requests
 
 from ibdc import pipeline
 from ibdc.formats import format_for
-from ibdc.landing import raw_zone
 from ibdc.schemas import SCHEMAS
 from tests.integration.style_truth import check_partition, served_records
+from tests.manifests import stored_pages
 from tests.partitions import Claim
 
 PROVINCE = "520000"  # Guizhou
@@ -31,7 +31,7 @@ def test_default_profile_malformed_figure_is_quarantined_with_its_text(services,
     pipeline.extract_partition(OUTPUT, province, period)
     load = pipeline.load_partition_from_raw(OUTPUT, province, period)
     checked = check_partition(warehouse, expected, load)
-    _, record = served_records(checked.manifest, raw_zone.read_pages(checked.manifest))[bad["position"]]
+    _, record = served_records(checked.manifest, stored_pages(checked.manifest))[bad["position"]]
     served = record["current_month"]
     assert served.endswith("x") and "," in served
 

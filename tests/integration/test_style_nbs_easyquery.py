@@ -80,10 +80,10 @@ def test_a_partition_from_nbs_loads_exactly_the_truth(services, source_faults, t
     assert summary["status"] == "extracted"
     load = pipeline.load_partition_from_raw(OUTPUT, province, period)
     checked = check_partition(warehouse, expected, load)
-    objects = checked.manifest["objects"]
+    objects = checked.manifest.objects
     groups = [i.group for i in fmt.indicators_for(period)]
-    assert [json.loads(o["request"]["params"]["dfwds"])[0]["valuecode"] for o in objects] == groups
-    assert all(o["request"]["url"] == f"{services.sources_url}/nbs/easyquery.htm" for o in objects)
+    assert [json.loads(o.request["params"]["dfwds"])[0]["valuecode"] for o in objects] == groups
+    assert all(o.request["url"] == f"{services.sources_url}/nbs/easyquery.htm" for o in objects)
 
 
 def test_nbs_february_as_served_by_the_simulator_loads_without_current_month(services, truth, warehouse):

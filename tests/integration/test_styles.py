@@ -174,15 +174,15 @@ def test_a_partition_of_every_dataset_loads_exactly_the_truth(
     assert all(fault["field"] in reason for _, _, reason in checked.quarantined)
 
     manifest = checked.manifest
-    objects = manifest["objects"]
-    pages = math.ceil(manifest["records_claimed"] / size) if style in PAGED else 1
+    objects = manifest.objects
+    pages = math.ceil(manifest.records_claimed / size) if style in PAGED else 1
     assert len(objects) == pages and (pages > 1 or style not in PAGED)
-    assert all(o["content_type"] == content_type and o["key"].endswith(extension) for o in objects)
+    assert all(o.content_type == content_type and o.key.endswith(extension) for o in objects)
     source = REGISTRY[province]
-    assert [o["request"] for o in objects] == [
+    assert [o.request for o in objects] == [
         REQUESTS[style](source, dataset, period, size, page) for page in range(1, pages + 1)
     ]
-    assert services.simulator_client_secret not in json.dumps(manifest)
+    assert services.simulator_client_secret not in manifest.model_dump_json()
     if style is ApiStyle.CSV_DOWNLOAD:  # a quarantined record is its line as published
         assert all(re.search(_csv_period(period), raw_text) for _, raw_text, _ in checked.quarantined)
 

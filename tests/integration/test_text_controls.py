@@ -91,7 +91,7 @@ def test_handed_text_controls_case_loads_five_as_served_and_quarantines_the_nul(
     }
     assert loaded["91310110MA1G00003C"][3] == "孙\\N三".encode()
     ((position, reason, raw_text, source_object),) = _quarantined(warehouse, "enterprises", SHANGHAI, "2025-06")
-    assert position == 4 and source_object == manifest["objects"][0]["key"]
+    assert position == 4 and source_object == manifest.objects[0].key
     assert reason == "name: control character U+0000 (NUL) at character 12"
     assert "91310110MA1G00005J" in raw_text and "上海示例零字节有限公司\\u0000" in raw_text and "\x00" not in raw_text
 

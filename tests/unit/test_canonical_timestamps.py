@@ -21,6 +21,7 @@ from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.sources.adapters.repeats import RepeatIndex
 from ibdc.timestamps import HOUR_TIMESTAMP, TIMESTAMP, canonical_timestamps
 from ibdc.uscc import check_digit
+from tests.manifests import manifest_of
 
 DAY = "2026-10-01"
 CREDIT_CODE = "91110000MA01ABCD0" + check_digit("91110000MA01ABCD0")
@@ -156,7 +157,8 @@ def test_two_spellings_of_one_reading_are_one_key_to_the_repeat_finding():
 
 def _validated(ts: str) -> tuple[int, list[str]]:
     """(rows the telemetry validator passes, its reasons) for one reading at ``ts`` in DAY's partition."""
-    page = equipment_telemetry.validate({"period": DAY}, {"key": "k"}, Records(_readings([ts]), [0], lambda i: ts))
+    manifest = manifest_of("equipment_telemetry", "110000", DAY, key="k")
+    page = equipment_telemetry.validate(manifest, manifest.objects[0], Records(_readings([ts]), [0], lambda i: ts))
     return page.rows.num_rows, [r.reason for r in page.rejects]
 
 

@@ -12,11 +12,13 @@ import requests
 from ibdc.datasets import DATASETS
 from ibdc.formats import csv_download
 from ibdc.formats.base import DecodeError
+from ibdc.landing.manifest import Manifest
 from ibdc.parsing.base import parse_page, parse_page_file
 from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.sources.adapters.base import Extraction, RawPage, fetch_page
 from ibdc.sources.registry import load_registry
 from ibdc_dev.simulator.telemetry import telemetry_table
+from tests.manifests import manifest_of
 
 PROVINCE, DAY = "410000", "2025-06-03"
 BLOCK = 16 << 10  # about 230 readings a block
@@ -43,15 +45,8 @@ def _add_file(ex: Extraction, body: bytes):
     return ex.add_file_page(parts, fh, len(body), "sha", "text/csv; charset=gb18030", {"url": "u"})
 
 
-def _manifest(ex: Extraction) -> dict:
-    return {
-        "dataset": EQUIPMENT_TELEMETRY.dataset,
-        "province_code": PROVINCE,
-        "period": DAY,
-        "source": {"style": "csv_download"},
-        "duplicates": ex.duplicates,
-        "objects": [{"page": 0, "key": "page-0001.csv", "version_id": None}],
-    }
+def _manifest(ex: Extraction) -> Manifest:
+    return manifest_of(EQUIPMENT_TELEMETRY.dataset, PROVINCE, DAY, "csv_download", "page-0001.csv", None, ex.duplicates)
 
 
 def test_a_file_page_extracted_and_parsed_in_parts_is_the_whole_file(monkeypatch):
@@ -74,7 +69,7 @@ def test_a_file_page_extracted_and_parsed_in_parts_is_the_whole_file(monkeypatch
     ]
 
     spec, manifest = DATASETS[EQUIPMENT_TELEMETRY.dataset], _manifest(ex)
-    obj = manifest["objects"][0]
+    obj = manifest.objects[0]
     once = parse_page(spec.name, spec.validate, manifest, obj, body, 7)
     parts = list(parse_page_file(spec.name, spec.validate, manifest, obj, io.BytesIO(body), 7))
     assert len(parts) > 30

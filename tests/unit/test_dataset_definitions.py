@@ -15,6 +15,7 @@ from ibdc.periods import CADENCES, Cadence, InvalidPeriod, check_period
 from ibdc.schemas import SCHEMAS
 from ibdc.transform.dbt import DBT_PROJECT_DIR
 from ibdc_dev.simulator.datasets import DATASETS as SIMULATED
+from tests.manifests import manifest_of
 
 SOURCES_YAML = DBT_PROJECT_DIR / "models" / "staging" / "_provincial__sources.yml"
 PERIODS = {Cadence.MONTHLY: "2025-06", Cadence.DAILY: "2025-06-03"}
@@ -23,8 +24,8 @@ PERIODS = {Cadence.MONTHLY: "2025-06", Cadence.DAILY: "2025-06-03"}
 @pytest.mark.parametrize("spec", DATASETS.values(), ids=list(DATASETS))
 def test_the_validator_writes_exactly_the_datasets_columns(spec):
     empty = Records(table_from_records(spec.schema, []), [], lambda i: "")
-    manifest = {"province_code": "370000", "period": PERIODS[spec.cadence]}
-    page = spec.validate(manifest, {"key": "k/page-0001.json", "version_id": "v1"}, empty)
+    manifest = manifest_of(spec.name, "370000", PERIODS[spec.cadence], key="k/page-0001.json")
+    page = spec.validate(manifest, manifest.objects[0], empty)
     assert tuple(page.rows.column_names) == spec.columns
 
 

@@ -12,6 +12,7 @@ from ibdc.schemas import EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT
 from ibdc.sources.adapters import repeats
 from ibdc.sources.adapters.base import Extraction, RawPage
 from ibdc.sources.registry import load_registry
+from tests.manifests import manifest_of
 
 
 def _scan(schema, tables: list[pa.Table]) -> list[dict]:
@@ -170,7 +171,7 @@ def test_records_the_decoder_could_not_read_are_each_a_record_of_their_own():
     assert ex.duplicates == [] and ex.records_distinct == 4
     ex.reconcile()
 
-    manifest = {"province_code": "110000", "period": "2025-06-03", "source": {"style": "rest_json"}, "duplicates": []}
-    page = parse_page(EQUIPMENT_TELEMETRY.dataset, validate, manifest, {"key": "page-0001.json", "page": 0}, body, 0)
+    manifest = manifest_of(EQUIPMENT_TELEMETRY.dataset, "110000", "2025-06-03", key="page-0001.json")
+    page = parse_page(EQUIPMENT_TELEMETRY.dataset, validate, manifest, manifest.objects[0], body, 0)
     unreadable = [r.record_position for r in page.rejects if r.reason.startswith("record not readable as served")]
     assert unreadable == [1, 2] and page.rows_in == 4  # each record once: none dropped as a repeat

@@ -18,6 +18,7 @@ from ibdc.formats import DecodeError, format_for, signed_gateway
 from ibdc.schemas import SCHEMAS
 from ibdc.sources.adapters.base import Extraction, RateLimited, SourceRefused, fetch_page
 from ibdc.sources.registry import load_registry
+from tests.manifests import manifest_of
 from tests.parsed_partition import parse_partition
 from tests.unit.format_pages import DATASET, JSON_STYLES, page, record_texts, with_member
 
@@ -74,12 +75,7 @@ def test_a_faulted_record_is_quarantined_with_its_reason_and_the_page_loads():
     records = record_texts("rest_json")
     records[0] = with_member(records[0], '"current_month": Infinity')
     body = page("rest_json", records, total=str(len(records)))
-    manifest = {
-        "province_code": "130000",
-        "period": "2025-06",
-        "source": {"style": "rest_json"},
-        "objects": [{"key": "industrial_output/page-0001", "version_id": "v1"}],
-    }
+    manifest = manifest_of(DATASET, "130000", "2025-06", key="industrial_output/page-0001")
     result = parse_partition(DATASETS[DATASET], manifest, [body])
     faulted = [r for r in result.rejects if r.record_position == 0]
     assert len(faulted) == 1 and "Infinity is not a JSON number" in faulted[0].reason

@@ -14,6 +14,7 @@ from ibdc.parsing.base import Records
 from ibdc.parsing.industrial_output import validate
 from ibdc.reference import nbs_indicators
 from ibdc.schemas import ELECTRICITY_CONSUMPTION, INDUSTRIAL_OUTPUT
+from tests.manifests import manifest_of
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 
@@ -30,8 +31,8 @@ def records(body: bytes) -> dict[str, dict]:
 def validated(body: bytes, period: str):
     """The page through the dataset's validator, as the loader runs it."""
     page = fmt.decode(INDUSTRIAL_OUTPUT, body)
-    manifest = {"period": period, "province_code": page.table.column("province_code")[0].as_py()}
-    return validate(manifest, {"key": "page-0"}, Records(page.table, list(range(page.num_records)), page.raw_text))
+    manifest = manifest_of("industrial_output", page.table.column("province_code")[0].as_py(), period, key="page-0")
+    return validate(manifest, manifest.objects[0], Records(page.table, list(range(page.num_records)), page.raw_text))
 
 
 def test_nbs_answer_case_gives_two_records_from_strdata():

@@ -27,6 +27,7 @@ from ibdc.formats.envelope import Envelope, Verdict, read
 from ibdc.reference import nbs_indicators
 from ibdc.schemas import INDUSTRIAL_OUTPUT, SCHEMAS
 from ibdc.sources.registry import ApiStyle
+from tests.manifests import manifest_of
 from tests.parsed_partition import parse_partition
 from tests.unit.format_helpers import csv_records
 from tests.unit.format_pages import JSON_STYLES, page, record_texts
@@ -81,12 +82,8 @@ def envelope_read_or_page_error(body: bytes) -> None:
 def parses_or_page_error(style: str, dataset: str, body: bytes) -> None:
     """The loader's path: decode, set the faulted records aside, validate: every record taken in is a
     row or a reject with a reason, or the page fails with a page error."""
-    manifest = {
-        "province_code": "130000",
-        "period": "2025-06-03" if dataset == "equipment_telemetry" else "2025-06",
-        "source": {"style": style},
-        "objects": [{"key": f"{dataset}/page-0001", "version_id": "v1"}],
-    }
+    period = "2025-06-03" if dataset == "equipment_telemetry" else "2025-06"
+    manifest = manifest_of(dataset, "130000", period, style, key=f"{dataset}/page-0001")
     try:
         result = parse_partition(DATASETS[dataset], manifest, [body])
     except IbdcError:

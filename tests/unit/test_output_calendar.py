@@ -17,6 +17,7 @@ from ibdc.reference import provinces
 from ibdc.schemas import INDUSTRIAL_OUTPUT
 from ibdc_dev.simulator.datasets import industrial_output
 from ibdc_dev.simulator.truth import monthly_output, published_output
+from tests.manifests import manifest_of
 from tests.parsed_partition import parse_partition
 from tests.unit.test_formats import WIRES
 
@@ -130,12 +131,7 @@ def _item(period: str, **overrides) -> dict:
 
 
 def _parse(period: str, items: list[dict]):
-    manifest = {
-        "province_code": "130000",
-        "period": period,
-        "source": {"style": "rest_json"},
-        "objects": [{"key": "k/page-0001.json", "version_id": "v1"}],
-    }
+    manifest = manifest_of(SPEC.name, "130000", period, key="k/page-0001.json")
     return parse_partition(SPEC, manifest, [json.dumps({"total": len(items), "items": items}).encode()])
 
 

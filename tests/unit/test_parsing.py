@@ -1,6 +1,7 @@
 import json
 
 from ibdc.datasets import INDUSTRIAL_OUTPUT
+from tests.manifests import manifest_of
 from tests.parsed_partition import parse_partition
 
 
@@ -18,12 +19,7 @@ def _item(**overrides):
 
 
 def _parse(items):
-    manifest = {
-        "province_code": "130000",
-        "period": "2025-06",
-        "source": {"style": "rest_json"},
-        "objects": [{"key": "k/page-0001.json", "version_id": "v1"}],
-    }
+    manifest = manifest_of(INDUSTRIAL_OUTPUT.name, "130000", "2025-06", key="k/page-0001.json")
     return parse_partition(INDUSTRIAL_OUTPUT, manifest, [json.dumps({"total": len(items), "items": items}).encode()])
 
 
@@ -87,8 +83,8 @@ def test_telemetry_rejects_a_credit_code_with_a_wrong_check_digit():
     rows = [{**reading, "enterprise_code": good}, {**reading, "device_id": "DEV-2", "enterprise_code": wrong}]
     table = table_from_records(SCHEMAS["equipment_telemetry"], rows)
     records = Records(table, [0, 1], lambda i: str(rows[i]))
-    manifest = {"province_code": "110000", "period": "2026-10-02"}
-    page = EQUIPMENT_TELEMETRY.validate(manifest, {"key": "k"}, records)
+    manifest = manifest_of(EQUIPMENT_TELEMETRY.name, "110000", "2026-10-02", key="k")
+    page = EQUIPMENT_TELEMETRY.validate(manifest, manifest.objects[0], records)
     assert page.rows.column("device_id").to_pylist() == ["DEV-1"]
     (reject,) = page.rejects
     assert reject.record_position == 1 and reject.reason == "enterprise_code is not a valid unified social credit code"

@@ -13,7 +13,8 @@ from ibdc.formats import csv_download
 from ibdc.formats.base import table_from_records
 from ibdc.parsing.base import Records
 from ibdc.schemas import ELECTRICITY_CONSUMPTION, ENTERPRISES, EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT
-from tests.unit.test_presentation_forms import _electricity, _manifest, _parse, _table
+from tests.manifests import manifest_of
+from tests.unit.test_presentation_forms import _electricity, _parse, _table
 
 E = ELECTRICITY_CONSUMPTION
 
@@ -25,9 +26,10 @@ NON_ASCII_NUMBERS = ["١٢٣", "١٢٣.٤", "１２", "१२", "1_000", " 12", 
 def test_electricity_validator_quarantines_a_number_not_in_ascii_digits(served):
     records = [_electricity("31", "x", served, "100000"), _electricity("13", "y", "1", "2")]
     table = table_from_records(E, records)
+    manifest = manifest_of("electricity_consumption", "450000", "2025-06", key="k", version_id=None)
     page = DATASETS["electricity_consumption"].validate(
-        _manifest("electricity_consumption", "rest_json"),
-        {"key": "k", "version_id": None},
+        manifest,
+        manifest.objects[0],
         Records(table, [0, 1], lambda i: json.dumps(records[i], ensure_ascii=False)),
     )
     assert [r.record_position for r in page.rejects] == [0] and page.rows.num_rows == 1
@@ -41,9 +43,8 @@ def test_output_validator_quarantines_a_number_not_in_ascii_digits(served, field
             "unit": "10k_tonnes", "current_month": "1", "cumulative": "99999"}  # fmt: skip
     records = [dict(item, **{field: served}), dict(item, product_code="crude_steel", product_name="粗钢")]
     table = table_from_records(INDUSTRIAL_OUTPUT, records)
-    page = DATASETS["industrial_output"].validate(
-        _manifest("industrial_output", "rest_json"), {"key": "k"}, Records(table, [0, 1], str)
-    )
+    manifest = manifest_of("industrial_output", "450000", "2025-06", key="k")
+    page = DATASETS["industrial_output"].validate(manifest, manifest.objects[0], Records(table, [0, 1], str))
     assert [r.record_position for r in page.rejects] == [0] and page.rows.num_rows == 1
     assert field in page.rejects[0].reason and "ASCII" in page.rejects[0].reason
 
@@ -61,9 +62,8 @@ def test_a_csv_value_in_other_digits_is_passed_on_and_quarantined():
 def test_a_malformed_ascii_number_keeps_its_reason():
     records = [_electricity("31", "x", "12O,5x", "1"), _electricity("13", "y", "1", "NaN")]
     table = table_from_records(E, records)
-    page = DATASETS["electricity_consumption"].validate(
-        _manifest("electricity_consumption", "rest_json"), {"key": "k"}, Records(table, [0, 1], str)
-    )
+    manifest = manifest_of("electricity_consumption", "450000", "2025-06", key="k")
+    page = DATASETS["electricity_consumption"].validate(manifest, manifest.objects[0], Records(table, [0, 1], str))
     reasons = [r.reason for r in page.rejects]
     assert reasons == ["consumption: not a valid decimal: '12O,5x'", "cumulative: not a valid decimal: 'NaN'"]
 
@@ -86,8 +86,8 @@ def test_enterprise_validator_quarantines_phones_and_dates_not_in_ascii_digits(f
             "period": "2025-06"}  # fmt: skip
     records = [item, dict(item, **{field: served})]
     table = table_from_records(ENTERPRISES, records)
-    manifest = _manifest("enterprises", "rest_json", province="370000")
-    page = DATASETS["enterprises"].validate(manifest, {"key": "k"}, Records(table, [0, 1], str))
+    manifest = manifest_of("enterprises", "370000", "2025-06", key="k")
+    page = DATASETS["enterprises"].validate(manifest, manifest.objects[0], Records(table, [0, 1], str))
     assert [r.record_position for r in page.rejects] == [1] and page.rows.num_rows == 1
     assert field in page.rejects[0].reason
 
@@ -103,8 +103,8 @@ def test_telemetry_validator_quarantines_numbers_and_times_not_in_ascii_digits()
         dict(good, device_id="DEV-5", ts="2025-06-03T٠٥:00:00Z"),
     ]
     table = table_from_records(EQUIPMENT_TELEMETRY, records)
-    manifest = _manifest("equipment_telemetry", "csv_download", province="370000", period="2025-06-03")
-    page = DATASETS["equipment_telemetry"].validate(manifest, {"key": "k"}, Records(table, list(range(5)), str))
+    manifest = manifest_of("equipment_telemetry", "370000", "2025-06-03", "csv_download", key="k")
+    page = DATASETS["equipment_telemetry"].validate(manifest, manifest.objects[0], Records(table, list(range(5)), str))
     assert page.rows.num_rows == 1
     assert [r.reason for r in page.rejects] == [
         "runtime_min must be an integer from 0 to 60",

@@ -7,10 +7,11 @@ from ibdc.formats.base import table_from_records
 from ibdc.parsing.base import Records
 from ibdc.uscc import check_digit
 from ibdc_dev.simulator.datasets import DATASETS as SIMULATED
+from tests.manifests import manifest_of
 
 SEED = 20260101
-MANIFEST = {"province_code": "370000", "period": "2025-06"}
-OBJ = {"key": "k/page-0001.json", "version_id": "v1"}
+MANIFEST = manifest_of("electricity_consumption", "370000", "2025-06", key="k/page-0001.json")
+OBJ = MANIFEST.objects[0]
 
 
 def _validate(spec, records: list[dict]):

@@ -18,6 +18,7 @@ from ibdc.formats.base import table_from_records
 from ibdc.loading.postgres import storable
 from ibdc.parsing.base import Records, text_fault
 from ibdc.schemas import EQUIPMENT_TELEMETRY, SCHEMAS, Kind
+from tests.manifests import manifest_of
 from tests.parsed_partition import parse_partition
 
 CASE = Path(__file__).resolve().parent.parent / "cases" / "text-controls" / "enterprises_310000_2025-06.rest_json.json"
@@ -43,13 +44,8 @@ PERIOD = {"equipment_telemetry": "2025-06-03"}
 TEXT_FIELDS = [(d, f.name) for d, s in SCHEMAS.items() for f in s.fields if f.kind in (Kind.TEXT, Kind.PERIOD)]
 
 
-def _manifest(dataset: str, style: str = "rest_json", province: str = "130000", period: str = "2025-06") -> dict:
-    return {
-        "province_code": province,
-        "period": period,
-        "source": {"style": style},
-        "objects": [{"key": f"{dataset}/province={province}/period={period}/page-0001", "version_id": "v1"}],
-    }
+def _manifest(dataset: str, style: str = "rest_json", province: str = "130000", period: str = "2025-06"):
+    return manifest_of(dataset, province, period, style)
 
 
 def _validate(dataset: str, records: list[dict]):
@@ -58,7 +54,9 @@ def _validate(dataset: str, records: list[dict]):
     manifest = _manifest(dataset, period=PERIOD.get(dataset, "2025-06"))
     raw = [json.dumps(r, ensure_ascii=False) for r in records]
     return DATASETS[dataset].validate(
-        manifest, {"key": "k"}, Records(table, list(range(len(records))), raw.__getitem__)
+        manifest,
+        manifest.objects[0].model_copy(update={"key": "k"}),
+        Records(table, list(range(len(records))), raw.__getitem__),
     )
 
 

@@ -18,6 +18,7 @@ from ibdc.formats.base import DecodeError, table_from_records
 from ibdc.schemas import ELECTRICITY_CONSUMPTION, INDUSTRIAL_OUTPUT, SCHEMAS
 from ibdc.sources.adapters.csv_download import CsvDownloadAdapter
 from ibdc.sources.registry import load_registry
+from tests.manifests import manifest_of
 from tests.parsed_partition import parse_partition
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
@@ -39,17 +40,8 @@ THOUSANDS_RECORDS = [
 ]
 
 
-def _manifest(dataset: str, style: str, province: str = "450000", period: str = "2025-06") -> dict:
-    return {
-        "province_code": province,
-        "period": period,
-        "source": {"style": style},
-        "objects": [{"key": f"{dataset}/province={province}/period={period}/page-0001", "version_id": "v1"}],
-    }
-
-
 def _parse(dataset: str, style: str, body: bytes, province: str = "450000", period: str = "2025-06"):
-    manifest = _manifest(dataset, style, province, period)
+    manifest = manifest_of(dataset, province, period, style)
     return parse_partition(DATASETS[dataset], manifest, [body])
 
 

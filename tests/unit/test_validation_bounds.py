@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from ibdc.parsing.base import Records, validate_records
 from ibdc.uscc import is_valid
+from tests.manifests import manifest_of
 from tests.unit.test_parsing_text_controls import VALID, _second, _validate
 
 USCC = VALID["enterprises"]["uscc"]
@@ -214,12 +215,13 @@ def test_an_arithmetic_or_encoding_error_in_a_record_is_its_reject_with_a_reason
     items = [{"province_code": "130000", "period": "2025-06", "value": v} for v in ("good", "bad")]
     table = pa.Table.from_pylist(items)
     schema = pa.schema([("value", pa.string()), ("record_position", pa.int32())])
+    manifest = manifest_of("industrial_output", "130000", "2025-06", key="k")
     page = validate_records(
         _Plain,
         to_row,
         schema,
-        {"province_code": "130000", "period": "2025-06"},
-        {"key": "k"},
+        manifest,
+        manifest.objects[0],
         Records(table, [0, 1], lambda i: json.dumps(items[i])),
     )
     assert page.rows.column("value").to_pylist() == ["good"]

@@ -16,6 +16,7 @@ from ibdc.parsing.base import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, PageRows,
 from ibdc.reference import divisions, products
 from ibdc.schemas import SCHEMAS
 from ibdc.uscc import CHARSET, check_digit
+from tests.manifests import manifest_of
 
 DIGITS = "0123456789"
 FULL_WIDTH = str.maketrans(DIGITS, "０１２３４５６７８９")
@@ -193,20 +194,13 @@ def random_records(dataset: str, n_max: int = 5) -> st.SearchStrategy:
 # --- running a validator ----------------------------------------------------------------------------------
 
 
-def manifest_for(dataset: str, province: str, period: str) -> dict:
-    return {
-        "province_code": province,
-        "period": period,
-        "source": {"style": "rest_json"},
-        "objects": [{"key": f"{dataset}/province={province}/period={period}/page-0001.json", "version_id": "v1"}],
-    }
-
-
 def validate(dataset: str, province: str, period: str, records: list[dict]) -> PageRows:
     """The dataset's validator over canonical records (raw text: each record's JSON)."""
     table = table_from_records(SCHEMAS[dataset], records)
     raw = [json.dumps(r, ensure_ascii=False) for r in records]
-    manifest = manifest_for(dataset, province, period)
+    manifest = manifest_of(
+        dataset, province, period, key=f"{dataset}/province={province}/period={period}/page-0001.json"
+    )
     return DATASETS[dataset].validate(
-        manifest, manifest["objects"][0], Records(table, list(range(len(records))), raw.__getitem__)
+        manifest, manifest.objects[0], Records(table, list(range(len(records))), raw.__getitem__)
     )

@@ -97,12 +97,12 @@ def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
         f"period={DAY}/ ..."
     )
     manifest, rows = stage_telemetry(PROVINCE, DAY, devices)
-    n = manifest["records_received"]
+    n = manifest.records_received
     csv_file = BENCH_DIR / "telemetry.csv"
     pacsv.write_csv(rows, csv_file)  # the baselines' input: the same rows, plain UTF-8, canonical values
     say(
-        f"staged {n:,} rows, {manifest['bytes'] / 1e6:.0f} MB of {manifest['objects'][0]['content_type']} in "
-        f"{len(manifest['objects'])} objects; local UTF-8 CSV {csv_file} ({csv_file.stat().st_size / 1e6:.0f} MB)"
+        f"staged {n:,} rows, {manifest.bytes / 1e6:.0f} MB of {manifest.objects[0].content_type} in "
+        f"{len(manifest.objects)} objects; local UTF-8 CSV {csv_file} ({csv_file.stat().st_size / 1e6:.0f} MB)"
     )
 
     psql = shutil.which("psql") or "psql"

@@ -19,7 +19,6 @@ backfill over a scheduled run) leave the later extraction, whole, whichever fini
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
 from ibdc.errors import PermanentError, TransientError
+from ibdc.landing.manifest import Duplicate, Manifest, ManifestObject, Partition, Source
 from ibdc.landing.object_store import (
     client,
     get_bytes,
@@ -43,7 +43,6 @@ from ibdc.landing.object_store import (
 from ibdc.settings import get_settings
 from ibdc.sources.adapters.base import Extraction, RawPage, StoredPage, extension
 
-MANIFEST = "_manifest.json"
 # Manifest writes lost to other writers' commits before giving up (each loss means another writer
 # committed meanwhile; a handful of writers of one partition at once is already unusual).
 COMMIT_ATTEMPTS = 10
@@ -62,14 +61,6 @@ class CommitContended(TransientError):
     """The partition's manifest kept changing under this writer's conditional writes."""
 
 
-def partition_prefix(dataset: str, province: str, period: str) -> str:
-    return f"{dataset}/province={province}/period={period}/"
-
-
-def manifest_key(dataset: str, province: str, period: str) -> str:
-    return partition_prefix(dataset, province, period) + MANIFEST
-
-
 class PartitionWriter:
     """One extraction of a partition, written to the raw zone page by page (:meth:`put`, an
     extraction's :class:`~ibdc.sources.adapters.base.PageSink`) and committed by its manifest
@@ -80,17 +71,15 @@ class PartitionWriter:
     then a random suffix) orders it among the partition's writers. Raises :class:`VersioningOff`
     when the bucket keeps no versions, before anything is written."""
 
-    def __init__(
-        self, dataset: str, province: str, period: str, mc: Minio | None = None, bucket: str | None = None
-    ) -> None:
+    def __init__(self, partition: Partition, mc: Minio | None = None, bucket: str | None = None) -> None:
         self.mc = mc or client()
         self.bucket = bucket or get_settings().raw_bucket
         if self.mc.get_bucket_versioning(self.bucket).status != ENABLED:
             raise VersioningOff(
                 f"bucket {self.bucket} must have versioning enabled (ibdc up, or the deployment's init job)"
             )
-        self.dataset, self.province, self.period = dataset, province, period
-        self.prefix = partition_prefix(dataset, province, period)
+        self.partition = partition
+        self.prefix = partition.prefix
         # The time it starts, to the microsecond, first: ids sort by it (_delete_superseded).
         self.extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
         self.stored: list[StoredPage] = []
@@ -133,52 +122,49 @@ class PartitionWriter:
         """Delete the pages this writer wrote (nothing was committed)."""
         _delete_extractions(self.mc, self.bucket, self.prefix, lambda other: other == self.extract_id)
 
-    def commit(self, extraction: Extraction) -> dict:
+    def commit(self, extraction: Extraction) -> Manifest:
         """Commit the pages written (in order) with the extraction's counts and repeats: returns the
         manifest written, or, when a writer that started after this one has committed meanwhile,
         that writer's manifest (this writer's pages deleted). Raises :class:`CommitContended` when
         the manifest changed under every one of :data:`COMMIT_ATTEMPTS` conditional writes."""
-        manifest = {
-            "dataset": self.dataset,
-            "province_code": self.province,
-            "period": self.period,
-            "extract_id": self.extract_id,
-            "source": {"style": str(extraction.source.style), "url": extraction.source.url},
-            "extracted_at": datetime.now(UTC).isoformat(),
-            "records_claimed": extraction.records_claimed,
-            "records_received": extraction.records_received,
-            "records_distinct": extraction.records_distinct,
-            "duplicates": extraction.duplicates,
-            "bytes": sum(p.bytes for p in self.stored),
-            "objects": [
-                {
-                    "page": n,
-                    "key": p.key,
-                    "version_id": p.version_id,
-                    "sha256": p.sha256,
-                    "bytes": p.bytes,
-                    "records": p.records,
-                    "content_type": p.content_type,
-                    "request": p.request,
-                }
+        manifest = Manifest(
+            **self.partition.model_dump(),
+            extract_id=self.extract_id,
+            source=Source(style=str(extraction.source.style), url=extraction.source.url),
+            extracted_at=datetime.now(UTC),
+            records_claimed=extraction.records_claimed,
+            records_received=extraction.records_received,
+            records_distinct=extraction.records_distinct,
+            duplicates=[Duplicate.model_validate(d) for d in extraction.duplicates],
+            bytes=sum(p.bytes for p in self.stored),
+            objects=[
+                ManifestObject(
+                    page=n,
+                    key=p.key,
+                    version_id=p.version_id,
+                    sha256=p.sha256,
+                    bytes=p.bytes,
+                    records=p.records,
+                    content_type=p.content_type,
+                    request=p.request,
+                )
                 for n, p in enumerate(self.stored)
             ],
-        }
-        body = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
+        )
+        body = manifest.model_dump_json(indent=2).encode()
         for _ in range(COMMIT_ATTEMPTS):
-            committed, etag = _current_manifest(self.mc, self.bucket, self.prefix)
-            if committed and committed["extract_id"] > self.extract_id:  # a writer that started after us
+            committed, etag = _current_manifest(self.mc, self.bucket, self.partition)
+            if committed and committed.extract_id > self.extract_id:  # a writer that started after us
                 log.warning(
                     "%s: extraction %s superseded by %s, committed meanwhile",
                     self.prefix,
                     self.extract_id,
-                    committed["extract_id"],
+                    committed.extract_id,
                 )
                 self.abort()
                 return committed
-            written = put_bytes_if(self.mc, self.bucket, self.prefix + MANIFEST, body, "application/json", etag)
+            written = put_bytes_if(self.mc, self.bucket, self.partition.manifest_key, body, "application/json", etag)
             if written is not None:
-                manifest["manifest_version_id"] = written.version_id
                 _delete_superseded(self.mc, self.bucket, self.prefix, self.extract_id)
                 return manifest
             log.info("%s: manifest changed while %s committed; reading it again", self.prefix, self.extract_id)
@@ -187,7 +173,7 @@ class PartitionWriter:
         )
 
 
-def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str | None = None) -> dict:
+def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str | None = None) -> Manifest:
     """Store an extraction's pages and commit them with a manifest; returns the manifest (or that
     of a writer which started later and committed first, see :meth:`PartitionWriter.commit`).
 
@@ -195,7 +181,8 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
     it; one holding its pages in memory is written now, under a writer started now."""
     if isinstance(extraction.sink, PartitionWriter):
         return extraction.sink.commit(extraction)
-    with PartitionWriter(extraction.dataset, extraction.source.code, extraction.period, mc, bucket) as writer:
+    partition = Partition(dataset=extraction.dataset, province_code=extraction.source.code, period=extraction.period)
+    with PartitionWriter(partition, mc, bucket) as writer:
         for n, page in enumerate(extraction.pages):
             if not isinstance(page, RawPage):
                 raise TypeError(f"page {n} of the extraction was stored by another writer: {page}")
@@ -203,15 +190,15 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
         return writer.commit(extraction)
 
 
-def _current_manifest(mc: Minio, bucket: str, prefix: str) -> tuple[dict | None, str | None]:
+def _current_manifest(mc: Minio, bucket: str, partition: Partition) -> tuple[Manifest | None, str | None]:
     """The partition's committed manifest and its ETag, or (None, None)."""
     try:
-        body, etag = get_bytes_and_etag(mc, bucket, prefix + MANIFEST)
+        body, etag = get_bytes_and_etag(mc, bucket, partition.manifest_key)
     except S3Error as exc:
         if exc.code == "NoSuchKey":
             return None, None
         raise
-    return json.loads(body), etag
+    return Manifest.model_validate_json(body), etag
 
 
 def _delete_superseded(mc: Minio, bucket: str, prefix: str, keep_extract_id: str) -> None:
@@ -230,38 +217,34 @@ def _delete_extractions(mc: Minio, bucket: str, prefix: str, which) -> None:
         raise RuntimeError(f"could not delete superseded raw object: {error}")
 
 
-def read_manifest(dataset: str, province: str, period: str, mc: Minio | None = None, bucket: str | None = None) -> dict:
-    mc = mc or client()
-    bucket = bucket or get_settings().raw_bucket
-    return json.loads(get_bytes(mc, bucket, manifest_key(dataset, province, period)))
+def read_manifest(partition: Partition, mc: Minio | None = None, bucket: str | None = None) -> Manifest:
+    """The partition's committed manifest. Raises minio's ``S3Error`` (``NoSuchKey``) when there is
+    none, pydantic's ``ValidationError`` when it is not a manifest."""
+    body = get_bytes(mc or client(), bucket or get_settings().raw_bucket, partition.manifest_key)
+    return Manifest.model_validate_json(body)
 
 
-def read_page(manifest: dict, index: int, mc: Minio | None = None, bucket: str | None = None) -> bytes:
+def read_page(manifest: Manifest, index: int, mc: Minio | None = None, bucket: str | None = None) -> bytes:
     """One committed page's bytes, verified against the manifest's sha256."""
-    obj = manifest["objects"][index]
-    body = get_bytes(mc or client(), bucket or get_settings().raw_bucket, obj["key"], obj.get("version_id"))
+    obj = manifest.objects[index]
+    body = get_bytes(mc or client(), bucket or get_settings().raw_bucket, obj.key, obj.version_id)
     actual = hashlib.sha256(body).hexdigest()
-    if actual != obj["sha256"]:
-        raise ChecksumMismatch(f"{obj['key']}: manifest sha256 {obj['sha256']}, object {actual}")
+    if actual != obj.sha256:
+        raise ChecksumMismatch(f"{obj.key}: manifest sha256 {obj.sha256}, object {actual}")
     return body
 
 
-def read_page_to(manifest: dict, index: int, fh, mc: Minio | None = None, bucket: str | None = None) -> None:
+def read_page_to(manifest: Manifest, index: int, fh, mc: Minio | None = None, bucket: str | None = None) -> None:
     """One committed page's bytes streamed into ``fh`` (a binary file, written from where it is),
     verified against the manifest's sha256 as they arrive: memory does not grow with the page.
     :class:`ChecksumMismatch` after the last byte when they differ."""
-    obj = manifest["objects"][index]
+    obj = manifest.objects[index]
     sha = hashlib.sha256()
 
     def write(chunk: bytes) -> None:
         sha.update(chunk)
         fh.write(chunk)
 
-    get_to(mc or client(), bucket or get_settings().raw_bucket, obj["key"], obj.get("version_id"), write)
-    if sha.hexdigest() != obj["sha256"]:
-        raise ChecksumMismatch(f"{obj['key']}: manifest sha256 {obj['sha256']}, object {sha.hexdigest()}")
-
-
-def read_pages(manifest: dict, mc: Minio | None = None, bucket: str | None = None) -> list[bytes]:
-    mc = mc or client()
-    return [read_page(manifest, i, mc, bucket) for i in range(len(manifest["objects"]))]
+    get_to(mc or client(), bucket or get_settings().raw_bucket, obj.key, obj.version_id, write)
+    if sha.hexdigest() != obj.sha256:
+        raise ChecksumMismatch(f"{obj.key}: manifest sha256 {obj.sha256}, object {sha.hexdigest()}")

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
 from ibdc.formats import DecodedPage, format_for
+from ibdc.landing.manifest import Manifest, ManifestObject
 from ibdc.reference import divisions
 from ibdc.schemas import SCHEMAS
 
@@ -61,8 +62,8 @@ class Records:
     raw_text: Callable[[int], str]  # by row of ``table``
 
 
-# validate(manifest, manifest object entry, records) -> rows and rejects
-Validator = Callable[[dict, dict, Records], PageRows]
+# validate(manifest, the page's object in it, records) -> rows and rejects
+Validator = Callable[[Manifest, ManifestObject, Records], PageRows]
 
 
 def _known_division(code: str) -> str:
@@ -263,8 +264,8 @@ def validate_records(
     model: type[BaseModel],
     to_row: Callable[[Any, int], dict],
     arrow_schema: pa.Schema,
-    manifest: dict,
-    obj: dict,
+    manifest: Manifest,
+    obj: ManifestObject,
     records: Records,
     context: dict | None = None,
 ) -> PageRows:
@@ -274,13 +275,13 @@ def validate_records(
     raises an arithmetic or encoding error (``decimal.Overflow``, ``InvalidOperation``,
     ``UnicodeError``, ...) becomes a reject with its reason; ``to_row(record, position)`` gives the
     raw table's row of a valid one. Never raises for what a record holds."""
-    province, period = manifest["province_code"], manifest["period"]
+    province, period = manifest.province_code, manifest.period
     rows: list[dict] = []
     rejects: list[Reject] = []
     for i, (position, item) in enumerate(zip(records.positions, records.table.to_pylist(), strict=True)):
         refused = text_faults(item)  # every field: the canonical records are all text
         if refused:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), "; ".join(refused)))
+            rejects.append(Reject(obj.key, position, records.raw_text(i), "; ".join(refused)))
             continue
         try:
             rec = model.model_validate(item, context=context)
@@ -289,31 +290,31 @@ def validate_records(
                 raise ValueError(f"record is for {served}, partition is {province} {period}")
             row = to_row(rec, position)
         except ValidationError as exc:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), reason_of(exc)))
+            rejects.append(Reject(obj.key, position, records.raw_text(i), reason_of(exc)))
         except (ValueError, ArithmeticError, UnicodeError) as exc:
-            rejects.append(Reject(obj["key"], position, records.raw_text(i), error_reason(exc)))
+            rejects.append(Reject(obj.key, position, records.raw_text(i), error_reason(exc)))
         else:
             rows.append(row)
-    return PageRows(obj["key"], obj.get("version_id"), pa.Table.from_pylist(rows, schema=arrow_schema), rejects)
+    return PageRows(obj.key, obj.version_id, pa.Table.from_pylist(rows, schema=arrow_schema), rejects)
 
 
 def parse_page(
-    dataset: str, validate: Validator, manifest: dict, obj: dict, body: bytes, first_position: int
+    dataset: str, validate: Validator, manifest: Manifest, obj: ManifestObject, body: bytes, first_position: int
 ) -> PageRows:
     """Decode and validate one page; ``first_position`` is the partition position of its first record."""
-    decoded = format_for(manifest["source"]["style"]).decode(SCHEMAS[dataset], body)
+    decoded = format_for(manifest.source.style).decode(SCHEMAS[dataset], body)
     return _parse_decoded(validate, manifest, obj, decoded, first_position, 0)
 
 
 def parse_page_file(
-    dataset: str, validate: Validator, manifest: dict, obj: dict, fh: BinaryIO, first_position: int
+    dataset: str, validate: Validator, manifest: Manifest, obj: ManifestObject, fh: BinaryIO, first_position: int
 ) -> Iterator[PageRows]:
     """One page read from ``fh`` (binary, seekable, at its start), decoded and validated part by part
     when its style reads a file a block at a time (``decode_chunks``: csv_download, whose page is a
     whole partition), so memory is bounded by a block; otherwise read whole, one part. Each part's
     records run on from the previous one's (positions, and the indices the manifest's ``duplicates``
     give)."""
-    fmt = format_for(manifest["source"]["style"])
+    fmt = format_for(manifest.source.style)
     chunks = getattr(fmt, "decode_chunks", None)
     if chunks is None:
         yield parse_page(dataset, validate, manifest, obj, fh.read(), first_position)
@@ -325,15 +326,18 @@ def parse_page_file(
 
 
 def _parse_decoded(
-    validate: Validator, manifest: dict, obj: dict, decoded: DecodedPage, first_position: int, first_index: int
+    validate: Validator,
+    manifest: Manifest,
+    obj: ManifestObject,
+    decoded: DecodedPage,
+    first_position: int,
+    first_index: int,
 ) -> PageRows:
     """Validate ``decoded``: the records of page ``obj`` from its record ``first_index`` on, at
     partition position ``first_position``."""
     end = first_index + decoded.num_records
     repeats = {
-        d["index"] - first_index: d
-        for d in manifest.get("duplicates", [])
-        if d["page"] == obj.get("page") and first_index <= d["index"] < end
+        d.index - first_index: d for d in manifest.duplicates if d.page == obj.page and first_index <= d.index < end
     }
     # A record the decoder could not read as served (decoded.faults: a JSON key twice, NaN, nesting too
     # deep) is quarantined with the decoder's reason, not validated.
@@ -347,19 +351,19 @@ def _parse_decoded(
     )
     page = validate(manifest, obj, records)
     unreadable = [
-        Reject(obj["key"], first_position + i, decoded.raw_text(i), f"record not readable as served: {why}")
+        Reject(obj.key, first_position + i, decoded.raw_text(i), f"record not readable as served: {why}")
         for i, why in sorted(faults.items())
     ]
     conflicting = [
         Reject(
-            obj["key"],
+            obj.key,
             first_position + i,
             decoded.raw_text(i),
-            f"record {json.dumps(d['key'], ensure_ascii=False)} served again with different values "
-            f"(first on page {d['first'][0] + 1}, record {d['first'][1] + 1}; the first is kept)",
+            f"record {json.dumps(d.key, ensure_ascii=False)} served again with different values "
+            f"(first on page {d.first[0] + 1}, record {d.first[1] + 1}; the first is kept)",
         )
         for i, d in sorted(repeats.items())
-        if not d["identical"]
+        if not d.identical
     ]
     rejects = sorted([*page.rejects, *unreadable], key=lambda r: r.record_position) if unreadable else page.rejects
     return dataclasses.replace(page, rejects=[*rejects, *conflicting], records_served=decoded.num_records)

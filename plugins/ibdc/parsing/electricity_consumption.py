@@ -14,6 +14,7 @@ from decimal import Decimal
 import pyarrow as pa
 from pydantic import BaseModel, field_validator, model_validator
 
+from ibdc.landing.manifest import Manifest, ManifestObject
 from ibdc.parsing.base import AsciiDecimal, DivisionCode, PageRows, Records, exact_product, validate_records
 from ibdc.periods import parse_period
 from ibdc.schemas import ELECTRICITY_CONSUMPTION
@@ -71,6 +72,6 @@ def _row(rec: ConsumptionRecord, position: int) -> dict:
     }
 
 
-def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
-    parse_period(manifest["period"])
+def validate(manifest: Manifest, obj: ManifestObject, records: Records) -> PageRows:
+    parse_period(manifest.period)
     return validate_records(ConsumptionRecord, _row, SCHEMA, manifest, obj, records)

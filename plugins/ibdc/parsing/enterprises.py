@@ -18,6 +18,7 @@ from datetime import date
 import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
+from ibdc.landing.manifest import Manifest, ManifestObject
 from ibdc.parsing.base import DivisionCode, PageRows, Records, shown, validate_records
 from ibdc.periods import month_end
 from ibdc.uscc import is_valid
@@ -120,6 +121,6 @@ def _row(rec: EnterpriseRecord, position: int) -> dict:
     return {**rec.model_dump(exclude={"province_code", "period"}), "record_position": position}
 
 
-def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
-    context = {"month_end": month_end(manifest["period"])}
+def validate(manifest: Manifest, obj: ManifestObject, records: Records) -> PageRows:
+    context = {"month_end": month_end(manifest.period)}
     return validate_records(EnterpriseRecord, _row, SCHEMA, manifest, obj, records, context)

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ibdc.landing.manifest import Manifest, ManifestObject
 from ibdc.parsing.base import PageRows, Records, Reject, number_fault, number_mask, text_faults
 from ibdc.periods import parse_day
 from ibdc.timestamps import HOUR_TIMESTAMP
@@ -146,14 +147,14 @@ def _reason(row: dict, day: str) -> str:
     return "; ".join(reasons) or UNEXPLAINED
 
 
-def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
-    day = manifest["period"]
+def validate(manifest: Manifest, obj: ManifestObject, records: Records) -> PageRows:
+    day = manifest.period
     parse_day(day)
     page = records.table.select(list(COLUMNS))
     valid = _valid(page, day)
     bad = pc.indices_nonzero(pc.invert(valid)).to_pylist()
     rejects = [
-        Reject(obj["key"], records.positions[i], records.raw_text(i), _reason(row, day))
+        Reject(obj.key, records.positions[i], records.raw_text(i), _reason(row, day))
         for i, row in zip(bad, page.take(pa.array(bad, pa.int64())).to_pylist(), strict=True)
     ]
-    return PageRows(obj["key"], obj.get("version_id"), page.filter(valid), rejects)
+    return PageRows(obj.key, obj.version_id, page.filter(valid), rejects)

@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo, field_validator, model_validator
 
+from ibdc.landing.manifest import Manifest, ManifestObject
 from ibdc.parsing.base import AsciiDecimal, PageRows, Records, exact_product, shown, validate_records
 from ibdc.periods import parse_period
 from ibdc.reference import products
@@ -118,6 +119,6 @@ def _row(rec: OutputRecord, position: int) -> dict:
     }
 
 
-def validate(manifest: dict, obj: dict, records: Records) -> PageRows:
-    parse_period(manifest["period"])
+def validate(manifest: Manifest, obj: ManifestObject, records: Records) -> PageRows:
+    parse_period(manifest.period)
     return validate_records(OutputRecord, _row, SCHEMA, manifest, obj, records)
