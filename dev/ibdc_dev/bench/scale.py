@@ -32,7 +32,7 @@ from pathlib import Path
 import requests
 from minio.deleteobjects import DeleteObject
 
-from ibdc.landing import raw_zone
+from ibdc.landing.manifest import Partition
 from ibdc.landing.object_store import client
 from ibdc.settings import LOCAL_DIR, get_settings
 from ibdc.sources.registry import ApiStyle, source_for, sources_for
@@ -144,7 +144,7 @@ def _child(step: str, province: str, sources_url: str) -> dict:
 def _forget_partition(province: str) -> None:
     """Every version of the partition's objects deleted from the bench bucket."""
     mc, bucket = client(), get_settings().raw_bucket
-    prefix = raw_zone.partition_prefix(DATASET, province, DAY)
+    prefix = Partition(dataset=DATASET, province_code=province, period=DAY).prefix
     versions = [
         DeleteObject(o.object_name, o.version_id)
         for o in mc.list_objects(bucket, prefix=prefix, recursive=True, include_version=True)
