@@ -12,11 +12,11 @@ import requests
 from ibdc import pipeline
 from ibdc.errors import kind_of
 from ibdc.landing import raw_zone
-from ibdc.landing.manifest import Manifest, Partition
+from ibdc.landing.manifest import Manifest, ManifestObject, Partition
 from ibdc.landing.object_store import client, put_bytes
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
-from ibdc.sources.adapters.base import PartitionDeadlineExceeded, ReconciliationError, StoredPage
+from ibdc.sources.adapters.base import PartitionDeadlineExceeded, ReconciliationError
 from ibdc.sources.registry import load_registry
 from tests.manifests import stored_pages
 from tests.partitions import Claim
@@ -192,7 +192,7 @@ def test_a_streamed_extraction_holds_stored_pages_not_their_bytes(services):
     source = load_registry()[province]
     with raw_zone.PartitionWriter(partition) as writer:
         extraction = adapter_for(source.style).extract(source, dataset, period, sink=writer)
-        assert extraction.pages and all(isinstance(p, StoredPage) for p in extraction.pages)
+        assert extraction.pages and all(isinstance(p, ManifestObject) for p in extraction.pages)
         prefix = partition.prefix
         assert _names(client(), services.raw_bucket, prefix + f"extract={writer.extract_id}/") == {
             p.key for p in extraction.pages

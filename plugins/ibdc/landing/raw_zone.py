@@ -41,7 +41,7 @@ from ibdc.landing.object_store import (
     put_file,
 )
 from ibdc.settings import get_settings
-from ibdc.sources.adapters.base import Extraction, RawPage, StoredPage, extension
+from ibdc.sources.adapters.base import Extraction, RawPage, extension
 
 # Manifest writes lost to other writers' commits before giving up (each loss means another writer
 # committed meanwhile; a handful of writers of one partition at once is already unusual).
@@ -82,7 +82,7 @@ class PartitionWriter:
         self.prefix = partition.prefix
         # The time it starts, to the microsecond, first: ids sort by it (_delete_superseded).
         self.extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
-        self.stored: list[StoredPage] = []
+        self.stored: list[ManifestObject] = []
 
     def __enter__(self) -> PartitionWriter:
         return self
@@ -94,27 +94,45 @@ class PartitionWriter:
             except Exception:  # the extraction's own error is the one to raise
                 log.exception("%s: could not delete the pages of failed extraction %s", self.prefix, self.extract_id)
 
-    def put(self, index: int, page: RawPage) -> StoredPage:
+    def put(self, index: int, page: RawPage) -> ManifestObject:
         """Write page ``index`` (from 0) as ``extract=<id>/page-NNNN.<ext>`` (NNNN from 1), its sha256
         and record count in its metadata; returns what the manifest will say of it."""
         key = f"{self.prefix}extract={self.extract_id}/page-{index + 1:04d}.{page.extension}"
         sha = hashlib.sha256(page.body).hexdigest()
         meta = {"sha256": sha, "records": str(page.records)}
         written = put_bytes(self.mc, self.bucket, key, page.body, page.content_type, meta)
-        stored = StoredPage(key, written.version_id, sha, len(page.body), page.records, page.content_type, page.request)
+        stored = ManifestObject(
+            page=index,
+            key=key,
+            version_id=written.version_id,
+            sha256=sha,
+            bytes=len(page.body),
+            records=page.records,
+            content_type=page.content_type,
+            request=page.request,
+        )
         self.stored.append(stored)
         return stored
 
     def put_file(
         self, index: int, fh: BinaryIO, size: int, sha256: str, content_type: str, request: dict, records: int
-    ) -> StoredPage:
+    ) -> ManifestObject:
         """Write page ``index`` from the file ``fh`` (``size`` bytes from its start, their
         ``sha256`` computed as it was written) as :meth:`put` writes one in memory, in parts: memory
         is bounded by a part, not by the page."""
         key = f"{self.prefix}extract={self.extract_id}/page-{index + 1:04d}.{extension(content_type)}"
         meta = {"sha256": sha256, "records": str(records)}
         written = put_file(self.mc, self.bucket, key, fh, size, content_type, meta)
-        stored = StoredPage(key, written.version_id, sha256, size, records, content_type, request)
+        stored = ManifestObject(
+            page=index,
+            key=key,
+            version_id=written.version_id,
+            sha256=sha256,
+            bytes=size,
+            records=records,
+            content_type=content_type,
+            request=request,
+        )
         self.stored.append(stored)
         return stored
 
@@ -137,19 +155,7 @@ class PartitionWriter:
             records_distinct=extraction.records_distinct,
             duplicates=[Duplicate.model_validate(d) for d in extraction.duplicates],
             bytes=sum(p.bytes for p in self.stored),
-            objects=[
-                ManifestObject(
-                    page=n,
-                    key=p.key,
-                    version_id=p.version_id,
-                    sha256=p.sha256,
-                    bytes=p.bytes,
-                    records=p.records,
-                    content_type=p.content_type,
-                    request=p.request,
-                )
-                for n, p in enumerate(self.stored)
-            ],
+            objects=self.stored,
         )
         body = manifest.model_dump_json(indent=2).encode()
         for _ in range(COMMIT_ATTEMPTS):

@@ -18,6 +18,7 @@ from urllib3.util.retry import Retry
 from ibdc.errors import NotReleased, PermanentError, TransientError
 from ibdc.formats import DecodedPage, DecodeError, format_for
 from ibdc.formats.envelope import Answer, Verdict
+from ibdc.landing.manifest import ManifestObject
 from ibdc.schemas import SCHEMAS
 from ibdc.settings import get_settings
 from ibdc.sources.adapters.repeats import RepeatIndex
@@ -74,30 +75,16 @@ def extension(content_type: str) -> str:
     return EXTENSIONS.get(content_type.split(";")[0].strip(), "bin")
 
 
-@dataclass(frozen=True)
-class StoredPage:
-    """A page already written to the raw zone, its bytes dropped: what the manifest says of it
-    (``key``, ``version_id``, ``sha256``, ``bytes``: its size, ``records``: records decoded)."""
-
-    key: str
-    version_id: str | None
-    sha256: str
-    bytes: int
-    records: int
-    content_type: str
-    request: dict
-
-
 class PageSink(Protocol):
     """Where an extraction's pages go as they arrive (:class:`ibdc.landing.raw_zone.PartitionWriter`)."""
 
-    def put(self, index: int, page: RawPage) -> StoredPage:
-        """Store page ``index`` (from 0); returns where it is. Errors: the object store's."""
+    def put(self, index: int, page: RawPage) -> ManifestObject:
+        """Store page ``index`` (from 0); returns what the manifest will say of it. Errors: the object store's."""
         ...
 
     def put_file(
         self, index: int, fh: BinaryIO, size: int, sha256: str, content_type: str, request: dict, records: int
-    ) -> StoredPage:
+    ) -> ManifestObject:
         """Store page ``index`` read from the file ``fh`` (``size`` bytes from its start)."""
         ...
 
@@ -112,16 +99,16 @@ class Extraction:
     """One extraction of a partition, page by page.
 
     ``pages``: each page in order, a :class:`RawPage` (bytes in memory) or, when the extraction has
-    a ``sink``, a :class:`StoredPage` (written as it arrived, bytes dropped). ``deadline``: the
-    ``time.monotonic()`` by which it must be done (default: now + the partition deadline setting).
-    Records repeated across pages are found from digests kept as pages are added
+    a ``sink``, its :class:`~ibdc.landing.manifest.ManifestObject` (written as it arrived, bytes
+    dropped). ``deadline``: the ``time.monotonic()`` by which it must be done (default: now + the
+    partition deadline setting). Records repeated across pages are found from digests kept as pages are added
     (:class:`~ibdc.sources.adapters.repeats.RepeatIndex`, 16 bytes a record): when pages go to a
     sink, memory barely grows with the partition."""
 
     source: ProvinceSource
     dataset: str
     period: str
-    pages: list[RawPage | StoredPage] = field(default_factory=list)
+    pages: list[RawPage | ManifestObject] = field(default_factory=list)
     records_claimed: int = 0
     sink: PageSink | None = field(default=None, repr=False)
     deadline: float | None = None
