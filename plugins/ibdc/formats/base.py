@@ -207,3 +207,26 @@ def camel(name: str) -> str:
 def snake(name: str) -> str:
     """``currentMonth`` -> ``current_month`` (the inverse of :func:`camel` for snake_case names)."""
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def camel_records(
+    schema: RecordSchema, table: pa.Table, value: Callable[[Kind | None, str | None], object] = json_number
+) -> list[dict]:
+    """``table``'s rows as a camelCase JSON style serves them: each column under :func:`camel` of its
+    name (the served names, which may have drifted), each value ``value(kind, text)`` by its field's
+    kind (default :func:`json_number`)."""
+    kinds = {f.name: f.kind for f in schema.fields}
+    return [{camel(k): value(kinds.get(k), v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def from_camel(schema: RecordSchema, value: Callable[[Kind | None, Any], str | None]) -> Callable[[dict], dict]:
+    """The inverse, a decoder's record conversion: a served record's members under their canonical
+    names (the field whose :func:`camel` the member is, else :func:`snake` of it), each value
+    ``value(kind, member)`` by its field's kind (``None`` for a member no field has)."""
+    canonical = {camel(n): n for n in schema.names}
+    kinds = {camel(f.name): f.kind for f in schema.fields}
+
+    def convert(item: dict) -> dict:
+        return {canonical.get(k) or snake(k): value(kinds.get(k), v) for k, v in item.items()}
+
+    return convert
