@@ -7,7 +7,7 @@ import pytest
 
 from ibdc.errors import LayoutError
 from ibdc.formats import jsonp
-from ibdc.formats.base import DecodeError
+from ibdc.formats.base import DecodeError, camel, snake
 from ibdc.schemas import INDUSTRIAL_OUTPUT, SCHEMAS, Kind
 from tests.unit.format_helpers import kinds_table
 
@@ -59,7 +59,7 @@ def test_encode_serves_the_documented_wire_form(dataset):
     assert (served["totalCount"], served["pageNo"], served["pageSize"]) == (40, 3, 4)
     first = served["list"][0]
     for f in schema.fields:  # lowerCamelCase names; numbers and booleans as JSON numbers and booleans
-        value = first[jsonp.camel(f.name)]
+        value = first[camel(f.name)]
         if f.kind in (Kind.DECIMAL, Kind.INT):
             assert isinstance(value, int | float) and not isinstance(value, bool)
         elif f.kind is Kind.BOOL:
@@ -71,10 +71,10 @@ def test_encode_serves_the_documented_wire_form(dataset):
 
 
 def test_field_names_are_lower_camel_case():
-    assert jsonp.camel("fiveg_adopted") == "fivegAdopted" and jsonp.camel("uscc") == "uscc"
-    assert jsonp.snake("currentMonthV2") == "current_month_v2"
+    assert camel("fiveg_adopted") == "fivegAdopted" and camel("uscc") == "uscc"
+    assert snake("currentMonthV2") == "current_month_v2"
     for schema in SCHEMAS.values():
-        assert [jsonp.snake(jsonp.camel(n)) for n in schema.names] == list(schema.names)
+        assert [snake(camel(n)) for n in schema.names] == list(schema.names)
 
 
 @pytest.mark.parametrize(

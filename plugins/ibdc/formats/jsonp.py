@@ -28,16 +28,7 @@ import pyarrow as pa
 
 from ibdc.errors import LayoutError
 from ibdc.formats import jsonread
-from ibdc.formats.base import (
-    DecodedPage,
-    DecodeError,
-    Number,
-    camel,
-    exact_dumps,
-    json_number,
-    snake,
-    text,
-)
+from ibdc.formats.base import DecodedPage, DecodeError, Number, camel_records, exact_dumps, from_camel, text
 from ibdc.formats.envelope import JSONP_WRAPPED as WRAPPED
 from ibdc.formats.envelope import Envelope, head
 from ibdc.formats.presentation import plain_json_value
@@ -50,10 +41,7 @@ def encode(schema: RecordSchema, table: pa.Table, total: int, page_no: int, page
     """One page: ``table`` holds its records with the served (maybe drifted) canonical column names."""
     if not CALLBACK.fullmatch(callback):
         raise ValueError(f"not a callback name: {callback!r}")
-    kinds = {f.name: f.kind for f in schema.fields}
-    items = ",".join(
-        exact_dumps({camel(k): json_number(kinds.get(k), v) for k, v in row.items()}) for row in table.to_pylist()
-    )
+    items = ",".join(exact_dumps(record) for record in camel_records(schema, table))
     doc = f'{{"totalCount":{int(total)},"pageNo":{int(page_no)},"pageSize":{int(page_size)},"list":[{items}]}}'
     # U+2028/U+2029 are valid in JSON strings but end a line in older JavaScript: escape them.
     doc = doc.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
@@ -86,12 +74,7 @@ def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()
     :class:`DecodeError` for a body without its whole wrapper or whose JSON is not complete (cut
     short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not a page (fetching it
     again gives the same). A record with what JSON does not allow is a fault of that record."""
-    canonical = {camel(n): n for n in schema.names}
-    kinds = {camel(f.name): f.kind for f in schema.fields}
-
-    def convert(item: dict) -> dict:
-        return {canonical.get(k) or snake(k): plain_json_value(kinds.get(k), text(v)) for k, v in item.items()}
-
+    convert = from_camel(schema, lambda kind, value: plain_json_value(kind, text(value)))
     page = jsonread.read_page(schema, _wrapped(body), ("list",), convert, "jsonp", envelopes, shown=head(body))
     if page.refused:
         return jsonread.empty_page(schema, page.verdict)

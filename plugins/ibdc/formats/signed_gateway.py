@@ -58,7 +58,9 @@ from ibdc.formats.base import (
     DecodeError,
     Number,
     camel,
+    camel_records,
     exact_dumps,
+    from_camel,
     json_number,
     snake,
 )
@@ -163,8 +165,7 @@ dumps, loads = exact_dumps, jsonread.loads
 
 def records(schema: RecordSchema, table: pa.Table) -> list[dict]:
     """Rows as served, keyed by the camelCase served column names (which may have drifted)."""
-    kinds = {f.name: f.kind for f in schema.fields}
-    return [{wire_name(k): wire_value(kinds.get(k), v) for k, v in row.items()} for row in table.to_pylist()]
+    return camel_records(schema, table, wire_value)
 
 
 def _envelope(inner: dict) -> bytes:
@@ -213,12 +214,7 @@ def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()
         inner_doc.clear()
         if not isinstance(data, str):
             raise TypeError(f"data is not JSON text: {str(data)[:40]!r}")
-        kinds = {wire_name(f.name): f.kind for f in schema.fields}
-
-        def convert(item: dict) -> dict:
-            return {canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()}
-
-        page = jsonread.read_page(schema, data, (), convert, "signed_gateway")
+        page = jsonread.read_page(schema, data, (), from_camel(schema, canonical_value), "signed_gateway")
         decoded = page.page(None, "data", dumps)
         total = doc.get("total")
         if not (isinstance(total, str) and jsonread.COUNT.fullmatch(total)):
