@@ -10,6 +10,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 from ibdc import pipeline
 from ibdc.assets import RAW_ASSETS
 from ibdc.datasets import DATASETS
+from ibdc.landing.manifest import Partition
 from ibdc.orchestration import DEFAULT_ARGS, plan_partitions, retry_policy
 
 DOC = """
@@ -80,13 +81,14 @@ def extract_load_dag(dataset: str):
         @task
         def plan(params=None, data_interval_start=None) -> list[dict]:
             with retry_policy():  # a malformed period (InvalidPeriod, permanent) fails at once
-                return plan_partitions(dataset, params, data_interval_start)
+                return [p.model_dump() for p in plan_partitions(dataset, params, data_interval_start)]
 
         @task(map_index_template="{{ partition_label }}", retries=3)
-        def extract(partition: dict) -> dict:
-            get_current_context()["partition_label"] = f"{partition['province']} {partition['period']}"
+        def extract(planned_partition: dict) -> dict:
+            partition = Partition.model_validate(planned_partition)  # XCom holds its JSON form
+            get_current_context()["partition_label"] = f"{partition.province_code} {partition.period}"
             with retry_policy():
-                return pipeline.extract_partition(partition["dataset"], partition["province"], partition["period"])
+                return pipeline.extract_partition(partition.dataset, partition.province_code, partition.period)
 
         @task(map_index_template="{{ partition_label }}", outlets=[RAW_ASSETS[dataset]])
         def load(extracted: dict, params=None, outlet_events=None) -> dict:
@@ -108,7 +110,7 @@ def extract_load_dag(dataset: str):
                 )
                 >> planned
             )
-        load.expand(extracted=extract.expand(partition=planned))
+        load.expand(extracted=extract.expand(planned_partition=planned))
 
     return extract_load()
 

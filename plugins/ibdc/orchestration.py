@@ -7,6 +7,7 @@ import contextlib
 from datetime import timedelta
 
 from ibdc.alerts import record_failure
+from ibdc.landing.manifest import Partition
 from ibdc.periods import CADENCES, check_period
 from ibdc.schemas import SCHEMAS, Cadence
 from ibdc.sources.registry import resolve_provinces
@@ -48,8 +49,8 @@ def period_of(cadence: Cadence, moment) -> str:
     return CADENCES[cadence].period_of(moment)
 
 
-def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[dict]:
-    """The (province, period) partitions a run covers.
+def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[Partition]:
+    """The partitions a run covers, one per province.
 
     A run with a data interval (scheduled, backfill, manual with a logical date) collects the month
     (or day) of its interval, always: a ``period`` param naming another one is ignored, with a warning
@@ -78,7 +79,7 @@ def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[dic
     elif not period:
         raise ValueError(f"this run has no data interval: give the 'period' param ({CADENCES[cadence].format})")
     provinces = resolve_provinces(dataset, params.get("provinces") or None)
-    return [{"dataset": dataset, "province": p, "period": period} for p in provinces]
+    return [Partition(dataset=dataset, province_code=p, period=period) for p in provinces]
 
 
 def loaded_periods(triggering_asset_events) -> dict[str, list[str]]:

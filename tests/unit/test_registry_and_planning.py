@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from ibdc.landing.manifest import Partition
 from ibdc.orchestration import plan_partitions
 from ibdc.reference import provinces
 from ibdc.schemas import SCHEMAS
@@ -78,9 +79,9 @@ def test_provinces_param_is_validated():
 def test_period_comes_from_the_data_interval_or_the_param_never_the_clock():
     start = datetime(2026, 8, 1, tzinfo=UTC)
     parts = plan_partitions("industrial_output", {"provinces": ["320000"]}, start)
-    assert parts == [{"dataset": "industrial_output", "province": "320000", "period": "2026-08"}]
+    assert parts == [Partition(dataset="industrial_output", province_code="320000", period="2026-08")]
     parts = plan_partitions("industrial_output", {"period": "2025-02"}, None)  # a manual run, no logical date
-    assert {p["period"] for p in parts} == {"2025-02"} and len(parts) == 31
+    assert {p.period for p in parts} == {"2025-02"} and len(parts) == 31
     with pytest.raises(ValueError, match="no data interval"):
         plan_partitions("industrial_output", {}, None)
     with pytest.raises(ValueError, match="YYYY-MM"):
@@ -95,8 +96,8 @@ def test_a_run_with_a_data_interval_collects_its_own_period_whatever_the_period_
     with caplog.at_level("WARNING", logger="ibdc.orchestration"):
         planned = [plan_partitions("industrial_output", params, start) for start in backfill]
     assert planned == [
-        [{"dataset": "industrial_output", "province": "110000", "period": "2025-04"}],
-        [{"dataset": "industrial_output", "province": "110000", "period": "2025-05"}],
+        [Partition(dataset="industrial_output", province_code="110000", period="2025-04")],
+        [Partition(dataset="industrial_output", province_code="110000", period="2025-05")],
     ]
     # The run whose interval is the param's month says nothing; the other names both periods.
     assert [r.getMessage() for r in caplog.records] == [
@@ -104,7 +105,7 @@ def test_a_run_with_a_data_interval_collects_its_own_period_whatever_the_period_
         " (period is for runs without a data interval)"
     ]
     day = plan_partitions("equipment_telemetry", {"provinces": ["110000"], "period": "2025-04-01"}, backfill[1])
-    assert day == [{"dataset": "equipment_telemetry", "province": "110000", "period": "2025-05-01"}]
+    assert day == [Partition(dataset="equipment_telemetry", province_code="110000", period="2025-05-01")]
     with pytest.raises(ValueError, match="YYYY-MM"):  # malformed: refused, interval or not
         plan_partitions("industrial_output", {"period": "2025-4"}, backfill[0])
 
@@ -112,7 +113,7 @@ def test_a_run_with_a_data_interval_collects_its_own_period_whatever_the_period_
 def test_daily_datasets_are_planned_by_day():
     start = datetime(2026, 8, 14, tzinfo=UTC)
     parts = plan_partitions("equipment_telemetry", {"provinces": ["320000"]}, start)
-    assert parts == [{"dataset": "equipment_telemetry", "province": "320000", "period": "2026-08-14"}]
+    assert parts == [Partition(dataset="equipment_telemetry", province_code="320000", period="2026-08-14")]
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         plan_partitions("equipment_telemetry", {"period": "2026-08"}, start)
     with pytest.raises(ValueError, match=r"'period' param \(YYYY-MM-DD\)"):
