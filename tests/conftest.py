@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ibdc.settings import LOCAL_DIR
 from ibdc_dev.localstack.env import USER_ENV_FILE
@@ -31,6 +32,17 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(LOCAL_DIR / "cosmos-cache-test"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# Every property test is deterministic and reproducible (no example database, no time deadline, slow
+# generation tolerated); each module sets only its number of examples.
+settings.register_profile(
+    "ibdc",
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("ibdc")
 
 TEST_ENV = {
     "IBDC_WAREHOUSE_DB": "ibdc_test",

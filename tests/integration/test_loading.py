@@ -1,6 +1,8 @@
 """Partition loads into PostgreSQL: quarantine, idempotence, threshold, checksum, concurrency, kills,
 session timeouts, abandoned attempts, the manifest read under the partition's lock, strict periods."""
 
+import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -165,8 +167,7 @@ def test_two_concurrent_loads_of_one_partition_leave_exactly_one_copy(services, 
 def test_a_held_partition_blocks_only_its_own_loads(services):
     stage_telemetry("220000", "2026-10-05", devices=20)
     stage_telemetry("220000", "2026-10-06", devices=20)
-    with psycopg.connect(services.warehouse) as holder:
-        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{DATASET}|220000|2026-10-05",))
+    with _partition_held(services, "220000", "2026-10-05") as holder:
         other = threading.Thread(target=pipeline.load_partition_from_raw, args=(DATASET, "220000", "2026-10-06"))
         same = threading.Thread(target=pipeline.load_partition_from_raw, args=(DATASET, "220000", "2026-10-05"))
         other.start()
@@ -305,6 +306,27 @@ def _wait_for(predicate, what, seconds=60):
     return value
 
 
+def _take_the_lock(holder, province, day) -> None:
+    """``holder``'s transaction takes the partition's lock, as a load does (released when it ends)."""
+    holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(DATASET, province, day),))
+
+
+@contextlib.contextmanager
+def _partition_held(services, province, day):
+    """A live session holding the partition's lock for the block (as long as its transaction lasts)."""
+    with psycopg.connect(services.warehouse) as holder:
+        _take_the_lock(holder, province, day)
+        yield holder
+
+
+def _start_waiting(call, conn, province, day, what, waiting=frozenset()):
+    """``call()`` started in a thread (:func:`_start`), returned once its backend waits for the
+    partition's lock beside the backends ``waiting``: the thread, its outcome dict and its pid."""
+    thread, out = _start(call)
+    (pid,) = _wait_for(lambda: _lock_waiters(conn, province, day) - set(waiting), what)
+    return thread, out, pid
+
+
 def _lock_waiters(conn, province, day) -> set[int]:
     """Backends waiting for the partition's advisory lock (a one-key advisory lock: objid holds the
     key's low 32 bits, objsubid 1)."""
@@ -340,7 +362,7 @@ def test_a_silent_session_holding_the_partition_lock_is_cut_off_and_the_next_loa
     stage_telemetry(province, day, devices=20)
     session_settings(pg_idle_in_transaction_timeout_s=2)
     holder = sessions.connect(services.loader)
-    holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(DATASET, province, day),))
+    _take_the_lock(holder, province, day)
     # ... and the client says nothing more.
     out = _bounded(lambda: pipeline.load_partition_from_raw(DATASET, province, day, accept_fewer_records=True))
     assert "error" not in out, out
@@ -356,8 +378,7 @@ def test_a_load_waiting_beyond_the_lock_timeout_fails_as_transient_and_is_audite
     province, day = "220000", "2026-10-10"
     stage_telemetry(province, day, devices=20)
     session_settings(pg_lock_timeout_s=1)
-    with psycopg.connect(services.warehouse) as holder:  # a live session holding the partition
-        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(DATASET, province, day),))
+    with _partition_held(services, province, day) as holder:  # a live session holding the partition
         out = _bounded(lambda: pipeline.load_partition_from_raw(DATASET, province, day))
         holder.rollback()
     error = out.get("error")
@@ -378,29 +399,18 @@ def test_only_the_running_rows_of_dead_attempts_are_closed_as_abandoned(services
     for the lock (alive, its row ``running`` too), leaves C's row alone. Both then load."""
     province, day = "220000", "2026-10-11"
     stage_telemetry(province, day, devices=20)
-
-    def load():
-        return pipeline.load_partition_from_raw(DATASET, province, day, accept_fewer_records=True)
-
-    with psycopg.connect(services.warehouse) as holder:
-        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(DATASET, province, day),))
-        thread_a, out_a = _start(load)
-        (pid_a,) = _wait_for(
-            lambda: _lock_waiters(warehouse, province, day), "attempt A waits for the partition's lock"
-        )
+    load = functools.partial(pipeline.load_partition_from_raw, DATASET, province, day, accept_fewer_records=True)
+    with _partition_held(services, province, day) as holder:
+        thread_a, out_a, pid_a = _start_waiting(load, warehouse, province, day, "attempt A waits for the lock")
         (batch_a,) = _running(warehouse, province, day)
         assert warehouse.execute("SELECT pg_terminate_backend(%s, 30000)", (pid_a,)).fetchone()[0]
         thread_a.join(30)
         assert isinstance(out_a.get("error"), psycopg.OperationalError), out_a
         assert _running(warehouse, province, day) == {batch_a}  # nobody could close it
 
-        thread_c, out_c = _start(load)
-        (pid_c,) = _wait_for(
-            lambda: _lock_waiters(warehouse, province, day), "attempt C waits for the partition's lock"
-        )
+        thread_c, out_c, pid_c = _start_waiting(load, warehouse, province, day, "attempt C waits for the lock")
         (batch_c,) = _running(warehouse, province, day)  # A's row closed by C
-        thread_b, out_b = _start(load)
-        _wait_for(lambda: _lock_waiters(warehouse, province, day) - {pid_c}, "attempt B waits for the partition's lock")
+        thread_b, out_b, _ = _start_waiting(load, warehouse, province, day, "attempt B waits too", {pid_c})
         batch_b = _running(warehouse, province, day) - {batch_c}
         assert len(batch_b) == 1 and batch_c in _running(warehouse, province, day)  # C, alive, kept
         holder.rollback()
@@ -426,17 +436,12 @@ def test_a_load_reads_its_manifest_under_the_partition_lock(services, warehouse)
     is never committed after the newer."""
     province, day = "220000", "2026-10-12"
     stage_telemetry(province, day, devices=30)
-
-    def load():
-        return pipeline.load_partition_from_raw(DATASET, province, day, accept_fewer_records=True)
-
-    with psycopg.connect(services.warehouse) as holder:
-        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (partition_lock_key(DATASET, province, day),))
-        thread_1, out_1 = _start(load)  # began while the older extraction was the partition's
-        (pid_1,) = _wait_for(lambda: _lock_waiters(warehouse, province, day), "the first load waits for the lock")
+    load = functools.partial(pipeline.load_partition_from_raw, DATASET, province, day, accept_fewer_records=True)
+    with _partition_held(services, province, day) as holder:
+        # The first load began while the older extraction was the partition's.
+        thread_1, out_1, pid_1 = _start_waiting(load, warehouse, province, day, "the first load waits for the lock")
         newer, _ = stage_telemetry(province, day, devices=40)
-        thread_2, out_2 = _start(load)
-        _wait_for(lambda: _lock_waiters(warehouse, province, day) - {pid_1}, "the second load waits for the lock")
+        thread_2, out_2, _ = _start_waiting(load, warehouse, province, day, "the second load waits too", {pid_1})
         holder.rollback()
     thread_1.join(60)
     thread_2.join(60)

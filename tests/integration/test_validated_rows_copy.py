@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ibdc.datasets import DATASETS
@@ -34,13 +34,7 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.partitions(dataset=ANY, provinces=[PROVINCE], periods=["2012-06", "2012-07"]),
 ]
-LOADS = settings(
-    max_examples=30,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+LOADS = settings(max_examples=30)  # the shared profile: tests/conftest.py
 
 
 def _period(dataset: str) -> str:

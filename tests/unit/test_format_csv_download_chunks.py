@@ -177,7 +177,7 @@ _CELL = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=150)
 @given(rows=st.lists(st.tuples(_CELL, _CELL, _CELL), min_size=1, max_size=40), block=st.integers(1, 64))
 def test_rows_read_in_blocks_are_exactly_the_rows_read_whole(rows, block):
     """Whatever the quoting (Arrow's rules: a quote opens a value only at a field's start), the rows

@@ -16,7 +16,7 @@ import re
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ibdc.datasets import DATASETS
@@ -32,13 +32,7 @@ from tests.parsed_partition import parse_partition
 from tests.unit.format_helpers import csv_records
 from tests.unit.format_pages import JSON_STYLES, page, record_texts
 
-PROPERTIES = settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTIES = settings(max_examples=150)  # the shared profile: tests/conftest.py
 DATASET_NAMES = sorted(SCHEMAS)
 STYLES = tuple(ApiStyle)
 # The envelopes the styles declare, and one a registry might: every body is read with each.

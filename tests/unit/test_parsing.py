@@ -4,18 +4,14 @@ from ibdc.datasets import INDUSTRIAL_OUTPUT
 from tests.manifests import manifest_of
 from tests.parsed_partition import parse_partition
 
+# One valid industrial output record; a test changes what it checks (``_item(cumulative=-1)``).
+ITEM = dict(
+    province_code="130000", period="2025-06", product_code="crude_steel", product_name="粗钢", unit="10k_tonnes"
+) | {"current_month": 2010.55, "cumulative": 11890.2}
+
 
 def _item(**overrides):
-    item = {
-        "province_code": "130000",
-        "period": "2025-06",
-        "product_code": "crude_steel",
-        "product_name": "粗钢",
-        "unit": "10k_tonnes",
-        "current_month": 2010.55,
-        "cumulative": 11890.2,
-    }
-    return {**item, **overrides}
+    return {**ITEM, **overrides}
 
 
 def _parse(items):

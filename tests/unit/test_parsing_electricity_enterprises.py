@@ -20,16 +20,13 @@ def _validate(spec, records: list[dict]):
     return spec.validate(MANIFEST, OBJ, rows)
 
 
+# One valid electricity record (Shandong, ferrous metals); a test changes what it checks.
+ELECTRICITY = dict(province_code="370000", period="2025-06", division_code="31", consumption="250130.5")
+ELECTRICITY |= {"division_name": "黑色金属冶炼和压延加工业", "cumulative": "1450020.25"}
+
+
 def _electricity(**overrides):
-    item = {
-        "province_code": "370000",
-        "period": "2025-06",
-        "division_code": "31",
-        "division_name": "黑色金属冶炼和压延加工业",
-        "consumption": "250130.5",
-        "cumulative": "1450020.25",
-    }
-    return {**item, **overrides}
+    return {**ELECTRICITY, **overrides}
 
 
 # Jinan (370100), organisation code MA3C4XY7 + its GB 11714 check character 9, check digit C.

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ibdc.parsing.base import number_fault, number_mask
@@ -29,9 +29,7 @@ from tests.unit.validator_strategies import (
     validate,
 )
 
-PROPERTIES = settings(
-    max_examples=120, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTIES = settings(max_examples=120)  # the shared profile: tests/conftest.py
 DATASETS = ["industrial_output", "electricity_consumption", "enterprises", "equipment_telemetry"]
 PROVINCE = "130000"
 PERIOD = {"equipment_telemetry": "2025-06-03"}

@@ -74,7 +74,7 @@ COMMENT ON TABLE raw.industrial_output IS
 COMMENT ON COLUMN raw.industrial_output.unit_code IS 'NBS publication unit of value_current_month and value_cumulative';
 COMMENT ON COLUMN raw.industrial_output.value_current_month IS
     'Current-month output (本月) as published, NBS unit; NULL when not published, which validation accepts in '
-    'February only (the January-February release gives the year-to-date figure alone); dbt staging then '
+    'February only (the January-February release gives the year-to-date figure alone); dbt (intermediate) then '
     'derives the month from the year-to-date figures';
 COMMENT ON COLUMN raw.industrial_output.value_cumulative IS
     'Year-to-date output (1-本月累计) as published, NBS unit; in February, January-February';
