@@ -9,7 +9,7 @@ superuser, and neither can create roles, databases or schemas. The analyst roles
 province from the GB/T 2260 code list, exchange partner, steward) are group roles without login:
 people log in as their own users and are granted one.
 
-``provision`` is idempotent: ``ibdc up`` runs it on the local cluster, ``ibdc provision`` on an
+``provision`` is idempotent: ``ibdc-dev up`` runs it on the local cluster, ``ibdc provision`` on an
 external warehouse (with an administrator's DSN in ``IBDC_WAREHOUSE_DSN``), and it is how the raw
 tables' DDL (``loading/ddl.sql``) reaches a database. It also hands over to the transformer the
 relations an earlier, administrator-run dbt created in its schemas.

@@ -1,6 +1,6 @@
 """The one place that reads configuration: environment variables prefixed ``IBDC_``.
 
-An unset service variable (DSN, S3 endpoint, simulator URL) means: the local service that ``ibdc up``
+An unset service variable (DSN, S3 endpoint, simulator URL) means: the local service that ``make up`` (``ibdc-dev up``)
 runs. Generated local secrets come from ``.local/secrets.env``, which the CLI and the tests load into
 the environment (``ibdc_dev.localstack.env``).
 """

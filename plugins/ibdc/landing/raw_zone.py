@@ -76,7 +76,7 @@ class PartitionWriter:
         self.bucket = bucket or get_settings().raw_bucket
         if self.mc.get_bucket_versioning(self.bucket).status != ENABLED:
             raise VersioningOff(
-                f"bucket {self.bucket} must have versioning enabled (ibdc up, or the deployment's init job)"
+                f"bucket {self.bucket} must have versioning enabled (make up, or the deployment's init job)"
             )
         self.partition = partition
         self.prefix = partition.prefix

@@ -147,7 +147,7 @@ def replace_partition(
         if conn.execute("SELECT to_regclass(%s) IS NULL", (spec.table,)).fetchone()[0]:
             raise WarehouseNotProvisioned(
                 f"{spec.table} does not exist (or {conn.info.user} may not see it): an administrator"
-                " provisions the warehouse first (ibdc up, or ibdc provision)"
+                " provisions the warehouse first (make up, or ibdc provision)"
             )
         batch_id = _begin_attempt(conn, spec.name, province, period, manifest_key)
         _close_abandoned(conn, spec.name, province, period, batch_id)
