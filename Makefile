@@ -52,9 +52,10 @@ test: venv
 
 # The DAG policy and dbt governance tests read the manifest: parsed again only when the project changed.
 DBT_MANIFEST := dbt_project/target/manifest.json
-DBT_SOURCES := $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \
+# The seeds are links into plugins/ibdc/reference: -L follows them (a changed code list re-parses).
+DBT_SOURCES := $(shell find -L dbt_project \( -path dbt_project/target -o -path dbt_project/logs \
 	-o -path dbt_project/dbt_packages \) -prune -o -type f -print)
-$(DBT_MANIFEST): $(DBT_SOURCES) | venv
+$(DBT_MANIFEST): $(DBT_SOURCES) $(STAMP)
 	@$(BIN)/ibdc-dev dbt-parse
 
 # No service: IBDC_TEST_UNIT makes the `services` fixture fail (tests/conftest.py), and the services'

@@ -84,8 +84,8 @@ def extract_load_dag(dataset: str):
                 return [p.model_dump() for p in plan_partitions(dataset, params, data_interval_start)]
 
         @task(map_index_template="{{ partition_label }}", retries=3)
-        def extract(planned_partition: dict) -> dict:
-            partition = Partition.model_validate(planned_partition)  # XCom holds its JSON form
+        def extract(partition: dict) -> dict:
+            partition = Partition.model_validate(partition)  # XCom holds its JSON form
             get_current_context()["partition_label"] = f"{partition.province_code} {partition.period}"
             with retry_policy():
                 return pipeline.extract_partition(partition.dataset, partition.province_code, partition.period)
@@ -110,7 +110,7 @@ def extract_load_dag(dataset: str):
                 )
                 >> planned
             )
-        load.expand(extracted=extract.expand(planned_partition=planned))
+        load.expand(extracted=extract.expand(partition=planned))
 
     return extract_load()
 

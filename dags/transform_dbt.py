@@ -1,4 +1,4 @@
-"""dbt transform: staging and marts rebuilt when the loads update the raw tables; docs regenerated."""
+"""dbt transform: staging, intermediate and marts rebuilt when the loads update the raw tables; docs regenerated."""
 
 from airflow.sdk import AssetAny, dag, task
 from cosmos import DbtTaskGroup
@@ -11,7 +11,7 @@ from ibdc.transform.dbt import cosmos_configs
 project_config, profile_config, execution_config, render_config = cosmos_configs()
 
 DOC = """
-### dbt transform: staging -> marts, then docs
+### dbt transform: staging -> intermediate -> marts, then docs
 
 Runs whenever an extract DAG updates a raw table (Airflow assets); its first task reads the
 triggering asset events (each load records its dataset, province and period) and hands the loaded

@@ -7,9 +7,10 @@ import contextlib
 from datetime import timedelta
 
 from ibdc.alerts import record_failure
+from ibdc.datasets import DATASETS
 from ibdc.landing.manifest import Partition
 from ibdc.periods import CADENCES, check_period
-from ibdc.schemas import SCHEMAS, Cadence
+from ibdc.schemas import Cadence
 from ibdc.sources.registry import resolve_provinces
 
 OWNER = "ibdc-data-platform"
@@ -62,7 +63,7 @@ def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[Par
     """
     import logging
 
-    cadence = SCHEMAS[dataset].cadence
+    cadence = DATASETS[dataset].cadence
     period = params.get("period")
     if period:
         check_period(cadence, period)
@@ -94,7 +95,7 @@ def loaded_periods(triggering_asset_events) -> dict[str, list[str]]:
             extra = event.extra or {}
             if extra.get("dataset") and extra.get("period"):
                 dataset, period = extra["dataset"], extra["period"]
-                if dataset not in SCHEMAS:
+                if dataset not in DATASETS:
                     raise ValueError(f"asset event of an unknown dataset {dataset!r}")
-                periods.setdefault(dataset, set()).add(check_period(SCHEMAS[dataset].cadence, period))
+                periods.setdefault(dataset, set()).add(check_period(DATASETS[dataset].cadence, period))
     return {dataset: sorted(ps) for dataset, ps in sorted(periods.items())}

@@ -65,8 +65,8 @@ def test_make_docs_serves_the_same_docs_standalone(services, published, tmp_path
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_until(lambda: port_open(port) or proc.poll() is not None, "ibdc docs", timeout_s=60, log=log)
-        assert proc.poll() is None, f"ibdc docs exited {proc.returncode}: {log.read_text()[-2000:]}"
+        wait_until(lambda: port_open(port) or proc.poll() is not None, "ibdc-dev docs", timeout_s=60, log=log)
+        assert proc.poll() is None, f"ibdc-dev docs exited {proc.returncode}: {log.read_text()[-2000:]}"
         _lists_the_marts(lambda path: requests.get(f"http://127.0.0.1:{port}{path}", timeout=30))
     finally:
         proc.terminate()

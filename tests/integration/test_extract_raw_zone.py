@@ -22,14 +22,16 @@ from tests.manifests import stored_pages
 from tests.partitions import Claim
 
 OUTPUT = "industrial_output"
+# Tests that need no particular period write telemetry of a day of their own month (fresh_partitions).
+TELEMETRY = "equipment_telemetry"
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.partitions(
         Claim(OUTPUT, ["320000"], ["2025-10"]),
         Claim(OUTPUT, ["370000"], ["2025-06", "2018-06", "2018-07"]),
         Claim(OUTPUT, ["440000"], ["2018-03"]),
-        Claim(OUTPUT, ["510000"], ["2025-07", "2018-08"]),
-        Claim(OUTPUT, ["610000"], ["2025-07", "2025-08", "2025-09", "2018-05"]),
+        Claim(OUTPUT, ["510000"], ["2018-08"]),
+        Claim(OUTPUT, ["610000"], ["2025-08", "2025-09", "2018-05"]),
         Claim("enterprises", ["370000"], ["2018-04"]),
     ),
 ]
@@ -65,24 +67,22 @@ def test_partition_holds_the_bytes_as_served_with_a_manifest(services):
     assert served.content == pages[0]
 
 
-def test_re_extracting_replaces_the_partition(services):
-    first = pipeline.extract_partition("industrial_output", "510000", "2025-07")
-    old = raw_zone.read_manifest(Partition(dataset="industrial_output", province_code="510000", period="2025-07"))
-    pipeline.extract_partition("industrial_output", "510000", "2025-07")
-    new = raw_zone.read_manifest(Partition(dataset="industrial_output", province_code="510000", period="2025-07"))
+def test_re_extracting_replaces_the_partition(services, fresh_partitions):
+    partition = Partition(dataset=TELEMETRY, province_code="510000", period=fresh_partitions.day(7))
+    first = pipeline.extract_partition(TELEMETRY, partition.province_code, partition.period)
+    old = raw_zone.read_manifest(partition)
+    pipeline.extract_partition(TELEMETRY, partition.province_code, partition.period)
+    new = raw_zone.read_manifest(partition)
     assert new.extract_id != old.extract_id
-    keys = [
-        o.object_name
-        for o in client().list_objects(
-            services.raw_bucket, prefix="industrial_output/province=510000/period=2025-07/", recursive=True
-        )
-    ]
+    keys = [o.object_name for o in client().list_objects(services.raw_bucket, prefix=partition.prefix, recursive=True)]
     assert sorted(keys) == sorted([o.key for o in new.objects] + [first["manifest_key"]])
 
 
-def test_a_tampered_object_fails_the_checksum(services):
-    pipeline.extract_partition("industrial_output", "610000", "2025-07")
-    manifest = raw_zone.read_manifest(Partition(dataset="industrial_output", province_code="610000", period="2025-07"))
+def test_a_tampered_object_fails_the_checksum(services, fresh_partitions):
+    pipeline.extract_partition(TELEMETRY, "610000", fresh_partitions.day(7))
+    manifest = raw_zone.read_manifest(
+        Partition(dataset=TELEMETRY, province_code="610000", period=fresh_partitions.day(7))
+    )
     obj = manifest.objects[0]
     written = put_bytes(client(), services.raw_bucket, obj.key, b'{"items": []}', "application/json")
     tampered = manifest.model_copy(update={"objects": [obj.model_copy(update={"version_id": written.version_id})]})
@@ -304,3 +304,12 @@ def test_a_manifest_above_a_multipart_part_is_still_written_conditionally(servic
     finally:
         for version in mc.list_objects(services.raw_bucket, prefix=key, include_version=True):
             mc.remove_object(services.raw_bucket, key, version_id=version.version_id)
+
+
+def test_a_manifest_that_is_not_one_fails_as_permanent(services, fresh_partitions):
+    """A truncated or edited manifest object: reading it again cannot help, so the load fails at once."""
+    partition = Partition(dataset=TELEMETRY, province_code="620000", period=fresh_partitions.day(9))
+    put_bytes(client(), services.raw_bucket, partition.manifest_key, b'{"dataset": "equipment_tel', "application/json")
+    with pytest.raises(raw_zone.ManifestInvalid, match=partition.manifest_key) as failed:
+        raw_zone.read_manifest(partition)
+    assert kind_of(failed.value) == "permanent"

@@ -369,6 +369,7 @@ def test_loader_writes_raw_but_cannot_read_marts(marts, services):
         assert denied(conn, sql.SQL("DELETE FROM raw.load_audit WHERE false"))  # the audit trail stays
         assert denied(conn, sql.SQL("CREATE TEMPORARY TABLE governance_probe (x int)"))
         assert denied(conn, sql.SQL("SELECT count(*) FROM staging.stg_provincial__industrial_output"))
+        assert denied(conn, sql.SQL("SELECT count(*) FROM intermediate.int_enterprises_latest"))  # personal data
         for mart in marts:
             assert denied(conn, sql.SQL("SELECT count(*) FROM {}").format(mart.table)), mart
         assert denied(conn, sql.SQL("CREATE TABLE marts.governance_loader_probe (x int)"))
@@ -389,10 +390,12 @@ def test_transformer_reads_raw_and_reference_and_owns_the_dbt_layers(marts, serv
         assert denied(conn, sql.SQL("DELETE FROM raw.industrial_output WHERE false"))
 
 
-def test_analysts_cannot_read_raw_or_staging(marts, warehouse):
+def test_analysts_cannot_read_raw_staging_or_intermediate(marts, warehouse):
     for role in [NATIONAL, provincial("110000"), PARTNER]:
         with as_role(warehouse, role):
             assert denied(warehouse, sql.SQL("SELECT count(*) FROM raw.industrial_output")), role
             assert denied(warehouse, sql.SQL("SELECT count(*) FROM raw.enterprises")), role
             stg = sql.SQL("SELECT count(*) FROM staging.stg_provincial__industrial_output")
             assert denied(warehouse, stg), role
+            # The registry's latest records, personal data unmasked: the marts' masked views only.
+            assert denied(warehouse, sql.SQL("SELECT count(*) FROM intermediate.int_enterprises_latest")), role

@@ -47,3 +47,11 @@ def test_a_manifest_written_before_repeats_were_recorded_is_read():
     }
     manifest = Manifest.model_validate_json(json.dumps(written))
     assert (manifest.records_distinct, manifest.duplicates, manifest.objects[0].page) == (2, [], None)
+
+
+def test_a_partition_planned_before_the_model_still_reads():
+    """A retried extract task of a run planned by the previous version reads ``province``."""
+    planned = {"dataset": "industrial_output", "province": "110000", "period": "2025-06"}
+    partition = Partition.model_validate(planned)
+    assert partition == Partition(dataset="industrial_output", province_code="110000", period="2025-06")
+    assert partition.model_dump() == {"dataset": "industrial_output", "province_code": "110000", "period": "2025-06"}

@@ -43,7 +43,7 @@
 {%- endmacro %}
 
 {#-
-  Check that the roles exist: they are provisioned by an administrator (`ibdc up`, or `ibdc provision`
+  Check that the roles exist: they are provisioned by an administrator (`make up`, or `ibdc provision`
   on an external warehouse: plugins/ibdc/governance.py), because dbt runs as ibdc_transformer, which
   cannot create roles. The provincial ones are checked against the provinces seed when it exists.
 -#}

@@ -1,5 +1,5 @@
 -- One row per province, month and manufacturing division as published, values in kWh and 10k kWh.
--- The month's figure (the year-to-date derivations) is intermediate's: int_electricity_consumption_monthly.
+-- The month's figure (the year-to-date derivations) is intermediate's: int_electricity_consumption_month_figures.
 select
     e.province_code,
     e.period_month,

@@ -1,5 +1,5 @@
 -- One row per province, month and product as published: NBS units and the loader's base units.
--- The month's figure (the year-to-date derivations) is intermediate's: int_industrial_output_monthly.
+-- The month's figure (the year-to-date derivations) is intermediate's: int_industrial_output_month_figures.
 select
     o.province_code,
     o.period_month,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 MANIFEST = "_manifest.json"
 
@@ -29,7 +29,9 @@ class Partition(BaseModel):
     PATH_KEYS: ClassVar[tuple[tuple[str, str], ...]] = (("province", "province_code"), ("period", "period"))
 
     dataset: str
-    province_code: str
+    # Also read as ``province``: what the plan task handed out before this model (a retried task of a
+    # run planned then still reads its partition).
+    province_code: str = Field(validation_alias=AliasChoices("province_code", "province"))
     period: str
 
     @property

@@ -28,6 +28,7 @@ from minio import Minio
 from minio.commonconfig import ENABLED
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
+from pydantic import ValidationError
 
 from ibdc.errors import PermanentError, TransientError
 from ibdc.landing.manifest import Duplicate, Manifest, ManifestObject, Partition, Source
@@ -55,6 +56,11 @@ class ChecksumMismatch(PermanentError):
 
 class VersioningOff(PermanentError):
     """The raw bucket keeps no earlier versions: replacing a partition would lose the bytes it replaces."""
+
+
+class ManifestInvalid(PermanentError):
+    """The partition's manifest object is not a manifest (truncated, edited, another format): reading it
+    again will not help; the partition is extracted again."""
 
 
 class CommitContended(TransientError):
@@ -225,9 +231,12 @@ def _delete_extractions(mc: Minio, bucket: str, prefix: str, which) -> None:
 
 def read_manifest(partition: Partition, mc: Minio | None = None, bucket: str | None = None) -> Manifest:
     """The partition's committed manifest. Raises minio's ``S3Error`` (``NoSuchKey``) when there is
-    none, pydantic's ``ValidationError`` when it is not a manifest."""
+    none, :class:`ManifestInvalid` (permanent) when it is not a manifest."""
     body = get_bytes(mc or client(), bucket or get_settings().raw_bucket, partition.manifest_key)
-    return Manifest.model_validate_json(body)
+    try:
+        return Manifest.model_validate_json(body)
+    except ValidationError as exc:
+        raise ManifestInvalid(f"{partition.manifest_key} is not a manifest: {exc}") from exc
 
 
 def read_page(manifest: Manifest, index: int, mc: Minio | None = None, bucket: str | None = None) -> bytes:

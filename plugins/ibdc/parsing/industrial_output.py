@@ -10,9 +10,10 @@ So a record without a current-month value is valid in February (the value stays 
 raw) and quarantined in any other month. A February record with both figures is kept as published
 (some provincial portals print January-February as February's current month).
 
-Cumulative -> monthly derivation is left to dbt staging, where a province's whole year is at hand: a
-load replaces one (province, month) partition and cannot see the previous month's cumulative, and a
-revision of an earlier month must change the derived figures of the months after it.
+Cumulative -> monthly derivation is left to dbt (intermediate: int_industrial_output_month_figures),
+where a province's whole year is at hand: a load replaces one (province, month) partition and cannot
+see the previous month's cumulative, and a revision of an earlier month must change the derived figures
+of the months after it.
 """
 
 from __future__ import annotations
