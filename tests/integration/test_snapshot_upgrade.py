@@ -35,18 +35,22 @@ def test_a_snapshot_with_the_old_lineage_column_keeps_one_column_and_its_values(
     table = sql.Identifier("snapshots", SNAPSHOT)
     rows = warehouse.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0]
     assert rows >= 31  # at least this partition's divisions
-    # As an earlier version left it: the old name only, a value to keep.
-    warehouse.execute(sql.SQL("ALTER TABLE {} RENAME COLUMN source_version_id TO source_version").format(table))
-    warehouse.execute(sql.SQL("UPDATE {} SET source_version = 'v-old'").format(table))
-    _snapshot()
-    assert _lineage_columns(warehouse) == ["source_version_id"]
-    kept = sql.SQL("SELECT count(*) FROM {} WHERE source_version_id = 'v-old'").format(table)
-    assert warehouse.execute(kept).fetchone()[0] == rows
-
-    # As dbt left it when it ran a version before the hook: both columns, the new one empty.
-    warehouse.execute(sql.SQL("ALTER TABLE {} ADD COLUMN source_version text").format(table))
-    warehouse.execute(sql.SQL("UPDATE {} SET source_version = 'v-older', source_version_id = NULL").format(table))
-    _snapshot()
-    assert _lineage_columns(warehouse) == ["source_version_id"]
-    moved = sql.SQL("SELECT count(*) FROM {} WHERE source_version_id = 'v-older'").format(table)
-    assert warehouse.execute(moved).fetchone()[0] == rows
+    upgrades = {
+        # As an earlier version left it: the old name only, a value to keep.
+        "v-old": [
+            "ALTER TABLE {} RENAME COLUMN source_version_id TO source_version",
+            "UPDATE {} SET source_version = 'v-old'",
+        ],
+        # As dbt left it when it ran a version before the hook: both columns, the new one empty.
+        "v-older": [
+            "ALTER TABLE {} ADD COLUMN source_version text",
+            "UPDATE {} SET source_version = 'v-older', source_version_id = NULL",
+        ],
+    }
+    for value, statements in upgrades.items():
+        for statement in statements:
+            warehouse.execute(sql.SQL(statement).format(table))
+        _snapshot()
+        assert _lineage_columns(warehouse) == ["source_version_id"], value
+        kept = sql.SQL("SELECT count(*) FROM {} WHERE source_version_id = %s").format(table)
+        assert warehouse.execute(kept, (value,)).fetchone()[0] == rows, value
