@@ -147,6 +147,15 @@ def services():
     return settings
 
 
+@pytest.fixture(scope="session")
+def s3_admin(services):
+    """The S3 endpoint as its administrator (the pipeline's own keys may not delete a version): for
+    a test's set-up and clean-up only. Needs ``IBDC_S3_ADMIN_ACCESS_KEY`` for an external endpoint."""
+    from ibdc_dev.localstack import seaweedfs
+
+    return seaweedfs.admin_client(services)
+
+
 @pytest.fixture
 def warehouse(services):
     import psycopg

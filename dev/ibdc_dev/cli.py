@@ -23,7 +23,7 @@ from ibdc.settings import Settings, get_settings
 from ibdc.sources.registry import load_registry, source_for
 from ibdc.transform.dbt import run_dbt
 from ibdc_dev.localstack import airflow as local_airflow
-from ibdc_dev.localstack import postgres, stack
+from ibdc_dev.localstack import postgres, seaweedfs, stack
 from ibdc_dev.localstack.env import USER_ENV_FILE, load_local_env
 from ibdc_dev.localstack.processes import LOG_DIR
 
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     for verb, text in platform_cli.VERBS.items():
         sub.add_parser(verb, help=f"{text} (ibdc {verb}, on the local stack's environment)")
     sub.add_parser("down", help="stop the local services (idempotent)")
-    sub.add_parser("destroy", help="stop the local services and delete the local cluster's data")
+    sub.add_parser("destroy", help="stop the local services and delete their data (warehouse cluster, raw zone)")
     p_demo = sub.add_parser("demo", help="run the platform's main job through Airflow on local defaults")
     p_demo.add_argument("--months", type=int, default=3, help="complete months to collect (default 3)")
     sub.add_parser("airflow", help="start the Airflow UI and its services on the local metadata")
@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.down()
         if get_settings().manages_postgres:
             postgres.destroy()
+        if get_settings().manages_s3:
+            seaweedfs.destroy()
     elif args.verb == "demo":
         demo(args.months)
     elif args.verb == "airflow":

