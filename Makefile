@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock pyproject.toml dev/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv up down demo airflow docs test test-unit bench bench-scale lint dbt-parse clean
+.PHONY: help venv up down demo airflow airflow-celery docs test test-unit bench bench-scale lint dbt-parse clean
 
 help:
 	@echo "make demo     set up, start the local stack, run the pipeline through Airflow for 3 months"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-unit  the unit and DAG policy tests alone: no service started or reached, under a minute"
 	@echo "make up|down  start / stop the local services (PostgreSQL, S3 endpoint, source simulator)"
 	@echo "make airflow  start the Airflow UI, scheduler, dag-processor and triggerer"
+	@echo "make airflow-celery  the same Airflow with the CeleryExecutor: redis-server and two workers (port 58280)"
 	@echo "make docs     serve the dbt docs on a local port"
 	@echo "make bench    load benchmark (2M telemetry rows): platform vs psql copy vs dlt; OEE marts: a new day vs history"
 	@echo "              then peak memory and rows/s per telemetry style at two province-day sizes (BENCH_SCALE_SIZES)"
@@ -39,6 +40,10 @@ demo: venv
 
 airflow: venv
 	@$(BIN)/ibdc-dev airflow
+
+CELERY_WORKERS ?= 2
+airflow-celery: venv
+	@$(BIN)/ibdc-dev airflow --executor celery --workers $(CELERY_WORKERS)
 
 docs: venv
 	@$(BIN)/ibdc-dev docs

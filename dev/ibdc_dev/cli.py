@@ -170,10 +170,24 @@ def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
         raise SystemExit("the mart does not hold every loaded row: see the logs above")
 
 
-def airflow_up() -> None:
-    settings = stack.up(say=lambda m: say("  " + m), write_env=True)
+CELERY_AIRFLOW_PORT = 58280
+CELERY_AIRFLOW_DB = "airflow_celery"
+
+
+def airflow_up(executor: str = "local", workers: int = 2, concurrency: int = 4) -> None:
+    """``make airflow`` (LocalExecutor, port 58080, metadata ``airflow``) or ``make airflow-celery``
+    (CeleryExecutor: redis-server and ``workers`` workers; port 58280, metadata ``airflow_celery``, so
+    both can run side by side on the same warehouse)."""
+    settings = stack.up(say=lambda m: say("  " + m), write_env=executor == "local")
+    celery, prefix, env = None, "airflow", None
+    if executor == "celery":
+        settings = settings.model_copy(update={"airflow_port": CELERY_AIRFLOW_PORT, "airflow_db": CELERY_AIRFLOW_DB})
+        postgres.create_databases(settings.warehouse, [settings.airflow_db])
+        celery, prefix = local_airflow.CeleryWorkers(count=workers, concurrency=concurrency), "airflow-celery"
+        # Its own task log folder: the same run ids as make airflow's must not share files.
+        env = {"AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(local_airflow.AIRFLOW_HOME / "logs-celery")}
     prepare_airflow(settings)
-    local_airflow.start_services(settings, say=lambda m: say("  " + m))
+    local_airflow.start_services(settings, say=lambda m: say("  " + m), prefix=prefix, celery=celery, env=env)
     say(
         f"\nAirflow UI: {settings.airflow_url}  login: {local_airflow.ADMIN_USER} / "
         f"{settings.airflow_admin_password}\nStop everything with: make down"
@@ -209,7 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("destroy", help="stop the local services and delete their data (warehouse cluster, raw zone)")
     p_demo = sub.add_parser("demo", help="run the platform's main job through Airflow on local defaults")
     p_demo.add_argument("--months", type=int, default=3, help="complete months to collect (default 3)")
-    sub.add_parser("airflow", help="start the Airflow UI and its services on the local metadata")
+    p_airflow = sub.add_parser("airflow", help="start the Airflow UI and its services on the local metadata")
+    p_airflow.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default="local",
+        help="local: LocalExecutor on port 58080; celery: CeleryExecutor, redis-server and workers, on port 58280",
+    )
+    p_airflow.add_argument("--workers", type=int, default=2, help="Celery workers (--executor celery; default 2)")
+    p_airflow.add_argument("--concurrency", type=int, default=4, help="task slots per Celery worker (default 4)")
     p_bench = sub.add_parser(
         "bench",
         help="benchmarks: loading vs psql \\copy and dlt; a new day of the OEE marts; memory per style at two sizes",
@@ -253,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.verb == "demo":
         demo(args.months)
     elif args.verb == "airflow":
-        airflow_up()
+        airflow_up(args.executor, args.workers, args.concurrency)
     elif args.verb == "bench":
         from ibdc_dev.bench import incremental as bench_incremental
         from ibdc_dev.bench import load as bench

@@ -1,21 +1,53 @@
-"""The local Airflow: its environment (metadata on the local PostgreSQL), and its services."""
+"""The local Airflow: its environment (metadata on the local PostgreSQL), and its services, with the
+LocalExecutor (``make airflow``) or the CeleryExecutor (``make airflow-celery``: a local
+``redis-server`` as the broker and N ``airflow celery worker`` processes, as compose runs them).
+
+Workers on one host would all report the host's name; each local worker is given its own
+(``IBDC_AIRFLOW_WORKER_HOSTNAME``, read by ``[core] hostname_callable`` = :func:`worker_hostname`, the
+setting the Task SDK reads when a task starts: ``airflow.sdk.api.client.get_hostname``), so a task
+instance's ``hostname`` says which worker ran it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ibdc.settings import LOCAL_DIR, PROJECT_DIR, Settings
-from ibdc_dev.localstack import processes
+from ibdc_dev.localstack import processes, redis
 
 AIRFLOW_HOME = LOCAL_DIR / "airflow"
 PASSWORDS_FILE = AIRFLOW_HOME / "simple_auth_manager_passwords.json"
 ADMIN_USER = "admin"
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW = Path(sys.executable).parent / "airflow"
+WORKER_HOSTNAME_VAR = "IBDC_AIRFLOW_WORKER_HOSTNAME"
+
+
+def worker_hostname() -> str:
+    """The ``[core] hostname_callable`` of the local Celery workers: the name the harness gave this
+    worker's process (``IBDC_AIRFLOW_WORKER_HOSTNAME``), else the machine's fully qualified name."""
+    return os.environ.get(WORKER_HOSTNAME_VAR) or socket.getfqdn()
+
+
+@dataclass(frozen=True)
+class CeleryWorkers:
+    """The CeleryExecutor's part of a local Airflow: ``count`` workers of ``concurrency`` task slots
+    each, their broker a ``redis-server`` on ``redis_port``."""
+
+    count: int = 2
+    concurrency: int = 4
+    redis_port: int = redis.PORT
+
+
+def worker_name(prefix: str, n: int) -> str:
+    """The pid-file name of worker ``n`` (from 1), which is also its hostname and Celery node name's host."""
+    return f"{prefix}-worker-{n}"
 
 
 def airflow_defaults(settings: Settings) -> dict[str, str]:
@@ -45,9 +77,27 @@ def airflow_defaults(settings: Settings) -> dict[str, str]:
     }
 
 
-def airflow_env(settings: Settings) -> dict[str, str]:
-    """Environment for Airflow commands; ``AIRFLOW__*`` variables already set win."""
-    return {**airflow_defaults(settings), **os.environ, **settings.dbt_env()}
+def celery_env(settings: Settings, celery: CeleryWorkers) -> dict[str, str]:
+    """The CeleryExecutor's configuration: broker (the local redis), results in the metadata database,
+    as many task slots in the scheduler as the workers hold, and each worker's own hostname."""
+    metadata = settings.airflow_metadata.replace("postgresql://", "postgresql+psycopg2://", 1)
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(celery.count * celery.concurrency),
+        "AIRFLOW__CELERY__BROKER_URL": redis.broker_url(celery.redis_port),
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(celery.concurrency),
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.{worker_hostname.__name__}",
+    }
+
+
+def airflow_env(
+    settings: Settings, celery: CeleryWorkers | None = None, env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Environment for Airflow commands; ``AIRFLOW__*`` variables already set win over the defaults,
+    the executor's settings (``celery``) and ``env`` (a caller's own, e.g. a test's) over both."""
+    executor = celery_env(settings, celery) if celery else {}
+    return {**airflow_defaults(settings), **os.environ, **settings.dbt_env(), **executor, **(env or {})}
 
 
 def write_passwords(settings: Settings) -> None:
@@ -56,41 +106,89 @@ def write_passwords(settings: Settings) -> None:
     PASSWORDS_FILE.chmod(0o600)
 
 
-def run(settings: Settings, *args: str, log: Path | None = None) -> None:
-    """Run an ``airflow`` CLI command; output to ``log`` when given; raises on failure."""
+def run(settings: Settings, *args: str, log: Path | None = None, env: dict[str, str] | None = None) -> None:
+    """Run an ``airflow`` CLI command (``env``: variables over :func:`airflow_env`'s); output to ``log``
+    when given; raises on failure."""
     write_passwords(settings)
     argv = [str(AIRFLOW), *args]
     if log is None:
-        subprocess.run(argv, env=airflow_env(settings), check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(argv, env=airflow_env(settings, env=env), check=True, stdin=subprocess.DEVNULL)
         return
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         res = subprocess.run(
-            argv, env=airflow_env(settings), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            argv, env=airflow_env(settings, env=env), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     if res.returncode:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise RuntimeError(f"airflow {' '.join(args)} failed (exit {res.returncode}); log {log}:\n{tail}")
 
 
-def start_services(settings: Settings, say=print, prefix: str = "airflow") -> None:
-    """Start api-server, scheduler, dag-processor and triggerer (idempotent); pid files ``<prefix>-*``."""
+def start_services(
+    settings: Settings,
+    say=print,
+    prefix: str = "airflow",
+    celery: CeleryWorkers | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Start api-server, scheduler, dag-processor and triggerer (idempotent); pid files ``<prefix>-*``.
+    With ``celery``: the CeleryExecutor, its redis-server (``<prefix>-redis``) first and its workers
+    (``<prefix>-worker-<n>``) last. ``env``: variables over :func:`airflow_env`'s, for every process.
+    ServiceError when one does not become ready."""
     write_passwords(settings)
-    env = airflow_env(settings)
+    if celery:
+        started = redis.start(f"{prefix}-redis", celery.redis_port)
+        say(f"{prefix + '-redis':22} {'started' if started else 'running'} on 127.0.0.1:{celery.redis_port}")
+    base = airflow_env(settings, celery, env)
     for service in SERVICES:
         name = f"{prefix}-{service}"
         api = service == "api-server"
         started = processes.start(
             name,
             [str(AIRFLOW), service],
-            env,
+            base,
             settings.airflow_port if api else None,
             (lambda: processes.port_open(settings.airflow_port)) if api else (lambda: True),
             timeout_s=120,
         )
         say(f"{name:22} {'started' if started else 'running'}")
+    for n in range(1, celery.count + 1) if celery else ():
+        started = start_worker(prefix, n, base, celery)
+        say(f"{worker_name(prefix, n):22} {'started' if started else 'running'}")
+
+
+def start_worker(prefix: str, n: int, env: dict[str, str], celery: CeleryWorkers) -> bool:
+    """Start Celery worker ``n`` (``airflow celery worker``) unless it runs; True when started now.
+    Ready when its Celery node answers a ping through the broker."""
+    name = worker_name(prefix, n)
+    node = f"celery@{name}"
+    own = {
+        WORKER_HOSTNAME_VAR: name,
+        # Each worker serves its task logs on a port of its own (compose: one container each).
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(processes.free_port()),
+    }
+    argv = [str(AIRFLOW), "celery", "worker", "--celery-hostname", node, "--concurrency", str(celery.concurrency)]
+    return processes.start(
+        name, argv, {**env, **own}, None, lambda: _pings(env["AIRFLOW__CELERY__BROKER_URL"], node), timeout_s=120
+    )
+
+
+def _pings(broker: str, node: str) -> bool:
+    from celery import Celery
+
+    app = Celery(broker=broker)
+    try:
+        return bool(app.control.ping(destination=[node], timeout=1.0))
+    except OSError:
+        return False
+    finally:
+        app.close()
 
 
 def stop_services(prefix: str = "airflow") -> None:
+    """Stop what :func:`start_services` started under ``prefix`` (workers first, broker last)."""
+    for pid_file in sorted(processes.RUN_DIR.glob(f"{prefix}-worker-*.pid")):
+        processes.stop(pid_file.stem)
     for service in SERVICES:
         processes.stop(f"{prefix}-{service}")
+    redis.stop(f"{prefix}-redis")

@@ -31,6 +31,8 @@ GENERATED = {
     "IBDC_AIRFLOW_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
     "AIRFLOW__CORE__FERNET_KEY": lambda: urlsafe_b64encode(os.urandom(32)).decode(),
     "AIRFLOW__API_AUTH__JWT_SECRET": lambda: secrets.token_urlsafe(32),
+    # The Celery broker's (ibdc_dev.localstack.redis): make airflow-celery and its tests.
+    "IBDC_REDIS_PASSWORD": lambda: secrets.token_urlsafe(18),
 }
 
 
