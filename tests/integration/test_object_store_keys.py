@@ -2,13 +2,10 @@
 delete objects (a delete marker), and cannot remove a version for good, by any route: neither
 suspend versioning, nor delete an object version (alone or in a multi-object delete), nor expire
 old versions by a lifecycle rule, nor change or drop the bucket's policy, nor delete the bucket.
-The administrator's keys still can (set-up and clean-up are theirs). And a conditional write, which
-commits a partition's manifest, has one winner among writers racing on one key."""
+The administrator's keys still can (set-up and clean-up are theirs)."""
 
 import io
 import json
-import threading
-import uuid
 
 import pytest
 from minio.commonconfig import ENABLED, Filter
@@ -17,7 +14,7 @@ from minio.error import S3Error
 from minio.lifecycleconfig import LifecycleConfig, NoncurrentVersionExpiration, Rule
 from minio.versioningconfig import SUSPENDED, VersioningConfig
 
-from ibdc.landing.object_store import client, get_bytes_and_etag, put_bytes_if
+from ibdc.landing.object_store import client
 from ibdc_dev.localstack import seaweedfs
 
 pytestmark = pytest.mark.integration
@@ -90,37 +87,3 @@ def test_the_administrator_still_manages_the_bucket(services, written, s3_admin)
     assert json.loads(s3_admin.get_bucket_policy(bucket)) == seaweedfs.bucket_policy(bucket)
     s3_admin.remove_object(bucket, KEY, version_id=first)
     assert _versions(s3_admin, bucket) == [second]
-
-
-def test_racing_conditional_writes_have_one_winner(services, s3_admin):
-    """Eight writers at once on one key, ten rounds: one creates it (``If-None-Match: *``), then one
-    replaces the version all eight read (``If-Match``); the others are told the condition failed."""
-    if not services.manages_s3:
-        pytest.skip("an external S3 endpoint: its atomicity is its own")
-    bucket, writers = services.raw_bucket, 8
-    try:
-        for _ in range(10):
-            key = f"keys-test/race/{uuid.uuid4()}.json"
-            assert len(_race(bucket, key, writers, etag=None)) == 1
-            _, etag = get_bytes_and_etag(client(), bucket, key)
-            assert len(_race(bucket, key, writers, etag=etag)) == 1
-    finally:
-        for o in s3_admin.list_objects(bucket, prefix="keys-test/race/", recursive=True, include_version=True):
-            s3_admin.remove_object(bucket, o.object_name, version_id=o.version_id)
-
-
-def _race(bucket: str, key: str, writers: int, etag: str | None) -> list[int]:
-    start, won = threading.Barrier(writers), []
-
-    def write(n: int) -> None:
-        mc = client()  # a connection of its own, as separate workers have
-        start.wait()
-        if put_bytes_if(mc, bucket, key, f'{{"writer": {n}}}'.encode(), "application/json", etag) is not None:
-            won.append(n)
-
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return won

