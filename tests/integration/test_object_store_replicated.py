@@ -8,6 +8,7 @@ own process. Started here on ports of its own beside the local stack, the pipeli
   bucket, and with one killed (SIGKILL) the partition still loads, read from the other's replica."""
 
 import os
+import shutil
 import signal
 
 import pytest
@@ -29,7 +30,7 @@ LAYOUT = Layout.of(Topology.REPLICATED, name="s3-replicated-test", state="seawee
 @pytest.fixture(scope="module")
 def replicated(services):
     """The cluster, started (its buckets those of the tests), the pipeline's settings pointed at it;
-    afterwards stopped, the pipeline pointed back at the local stack."""
+    afterwards stopped and its data deleted, the pipeline pointed back at the local stack."""
     if not services.manages_s3:
         pytest.skip("an external S3 endpoint: no local SeaweedFS to lay out")
     previous = os.environ.get("IBDC_S3_PORT")
@@ -40,6 +41,7 @@ def replicated(services):
         yield settings
     finally:
         seaweedfs.stop(LAYOUT)
+        shutil.rmtree(seaweedfs.data_dir(LAYOUT))  # a fresh cluster each run; `make clean` never sees it
         if previous is None:
             os.environ.pop("IBDC_S3_PORT")
         else:
