@@ -10,11 +10,14 @@ instance's ``hostname`` says which worker ran it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,9 +189,28 @@ def _pings(broker: str, node: str) -> bool:
 
 
 def stop_services(prefix: str = "airflow") -> None:
-    """Stop what :func:`start_services` started under ``prefix`` (workers first, broker last)."""
-    for pid_file in sorted(processes.RUN_DIR.glob(f"{prefix}-worker-*.pid")):
-        processes.stop(pid_file.stem)
-    for service in SERVICES:
-        processes.stop(f"{prefix}-{service}")
+    """Stop what :func:`start_services` started under ``prefix``: the workers, then the services
+    together (each may take ``processes.stop``'s whole grace period), the broker last."""
+    workers = [p.stem for p in sorted(processes.RUN_DIR.glob(f"{prefix}-worker-*.pid"))]
+    services = [f"{prefix}-{service}" for service in SERVICES]
+    for group in (workers, services):
+        with ThreadPoolExecutor(max_workers=max(len(group), 1)) as pool:
+            list(pool.map(processes.stop, group))
     redis.stop(f"{prefix}-redis")
+
+
+def kill_worker(prefix: str, n: int) -> list[int]:
+    """SIGKILL worker ``n`` as a lost machine would lose it: its Celery process and every process under
+    it (the Task SDK runs each task in a process group of its own, so the worker's group is not all).
+    Returns the pids killed; ProcessLookupError when the worker does not run."""
+    import psutil
+
+    pid = processes.read_pid(worker_name(prefix, n))
+    if pid is None:
+        raise ProcessLookupError(f"{worker_name(prefix, n)} does not run")
+    worker = psutil.Process(pid)
+    tree = [worker, *worker.children(recursive=True)]
+    for proc in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGKILL)
+    return [proc.pid for proc in tree]

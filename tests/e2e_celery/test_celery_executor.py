@@ -1,0 +1,111 @@
+"""The CeleryExecutor for real: Airflow with a redis-server broker and two ``airflow celery worker``
+processes (``make airflow-celery``'s set-up), each reporting its own hostname.
+
+- Two workers share a backfill of 2 months x 31 provinces: its task instances ran on both, and the
+  warehouse equals the LocalExecutor's run of the same window (``conftest.local_executor_run``),
+  compared on every raw and mart table's business columns (``warehouse.py`` lists what is excluded).
+- One worker is SIGKILLed (with every process under it, as a lost machine) while it runs tasks; the
+  task heartbeat timeout lowered to seconds, the scheduler fails the lost attempts, they are retried
+  on the other worker, and the warehouse again equals the LocalExecutor's run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ibdc.reference import provinces
+from ibdc_dev.localstack import airflow as local_airflow
+from ibdc_dev.localstack import airflow_runs
+from ibdc_dev.localstack.airflow_runs import EXTRACT
+from ibdc_dev.localstack.processes import free_port
+from tests.e2e_celery.conftest import PERIODS
+from tests.e2e_celery.warehouse import snapshot
+from tests.partitions import ANY
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.e2e,
+    # Written to the runs' own warehouses and buckets (``airflow_runs``), declared all the same.
+    pytest.mark.partitions(dataset="industrial_output", provinces=ANY, periods=PERIODS),
+]
+PROVINCES = 31
+
+
+def _workers(count: int = 2) -> local_airflow.CeleryWorkers:
+    return local_airflow.CeleryWorkers(count=count, concurrency=4, redis_port=free_port())
+
+
+def _hostnames(prefix: str, count: int = 2) -> set[str]:
+    return {local_airflow.worker_name(prefix, n) for n in range(1, count + 1)}
+
+
+def _task_instances(api, runs: list[dict] | None = None, **params) -> list[dict]:
+    """The extract DAG's task instances (of ``runs`` only, when given)."""
+    found = api.get(f"/dags/{EXTRACT}/dagRuns/~/taskInstances", limit=1000, **params)["task_instances"]
+    return [ti for ti in found if runs is None or ti["dag_run_id"] in {r["dag_run_id"] for r in runs}]
+
+
+def _loaded(content: dict) -> set[tuple[str, str]]:
+    return {(r[0], r[1].isoformat()[:7]) for r in content["raw.industrial_output"]}
+
+
+def test_two_workers_share_a_backfill_and_load_what_the_local_executor_loads(services, local_executor_run):
+    with airflow_runs.isolated_airflow(services, "celery_test", celery=_workers()) as run:
+        runs = airflow_runs.backfill(run.api, PERIODS)
+        assert sorted(r["data_interval_start"][:7] for r in runs) == PERIODS
+        assert {r["state"] for r in runs} == {"success"}
+        extracts = _task_instances(run.api, runs, task_id="extract")
+        assert len(extracts) == PROVINCES * len(PERIODS)
+        hosts = {ti["hostname"] for ti in _task_instances(run.api, runs)}
+        assert hosts == _hostnames(run.prefix), hosts  # on both workers, nowhere else
+        celery = snapshot(run.settings)
+    # The baseline holds the whole window (the comparison is not of two empty warehouses).
+    assert _loaded(local_executor_run) == {(code, period) for code in provinces() for period in PERIODS}
+    assert celery.keys() == local_executor_run.keys()
+    for table in celery:
+        assert celery[table] == local_executor_run[table], table
+
+
+# Lowered for this test so that Airflow notices the lost worker in seconds: the heartbeat timeout
+# (300 s by default) and how often the scheduler looks (10 s); a task the lost worker had received
+# but not started stays queued, requeued after task_queued_timeout (600 s by default).
+LOST_WORKER_ENV = {
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
+}
+
+
+def test_a_killed_worker_loses_nothing(services, local_executor_run):
+    with airflow_runs.isolated_airflow(services, "celery_kill_test", celery=_workers(), env=LOST_WORKER_ENV) as run:
+        api, lost, survivor = run.api, *sorted(_hostnames(run.prefix))
+        started = datetime.now(UTC)
+        backfill = airflow_runs.start_backfill(api, PERIODS)
+
+        def running_on_lost() -> list[dict]:
+            tis = _task_instances(api, state="running")
+            return [ti for ti in tis if ti["hostname"] == lost and ti["task_id"] in ("extract", "load")]
+
+        # Killed while two of its tasks run (a fetch and the kill race: the attempts checked below
+        # are those the API still reports running on it just after).
+        api.wait_for(f"two tasks running on {lost}", lambda: len(running_on_lost()) >= 2, timeout_s=300, every_s=0.5)
+        local_airflow.kill_worker(run.prefix, 1)
+        killed = {(ti["dag_run_id"], ti["task_id"], ti["map_index"]): ti["try_number"] for ti in running_on_lost()}
+        assert killed, f"no task of {lost} was running when it was killed"
+
+        runs = airflow_runs.await_backfill(api, backfill, started)
+        assert {r["state"] for r in runs} == {"success"}
+        for (run_id, task_id, map_index), try_number in killed.items():
+            tries = api.get(f"/dags/{EXTRACT}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries")
+            by_try = {t["try_number"]: t for t in tries["task_instances"]}
+            assert by_try[try_number]["hostname"] == lost
+            assert by_try[try_number]["state"] in ("failed", "up_for_retry"), by_try[try_number]
+            last = by_try[max(by_try)]
+            assert max(by_try) > try_number and last["state"] == "success" and last["hostname"] == survivor, last
+        after_kill = snapshot(run.settings)
+    assert after_kill.keys() == local_executor_run.keys()
+    for table in after_kill:
+        assert after_kill[table] == local_executor_run[table], table
