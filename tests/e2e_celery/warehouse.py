@@ -71,3 +71,13 @@ def snapshot(settings: Settings) -> dict[str, list[tuple]]:
             )
             found[table] = conn.execute(query).fetchall()
     return found
+
+
+def differing_tables(ours: dict[str, list[tuple]], theirs: dict[str, list[tuple]]) -> list[str]:
+    """The tables whose compared rows differ between two snapshots (or that only one holds), each
+    with its row counts: ``"<table>: <n> rows vs <m>"``."""
+    return [
+        f"{table}: {len(ours.get(table, []))} rows vs {len(theirs.get(table, []))}"
+        for table in sorted(ours.keys() | theirs.keys())
+        if ours.get(table) != theirs.get(table)
+    ]
