@@ -65,6 +65,8 @@ def run_settings(base: Settings, name: str) -> tuple[Settings, dict[str, str]]:
     settings = base.model_copy(update=update)
     env = {f"IBDC_{key.upper()}": str(value) for key, value in update.items()}
     env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(LOCAL_DIR / "airflow-runs" / name / "logs")
+    # Only the DAGs the run unpauses run (no scheduled run of the other datasets beside it).
+    env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
     return settings, env
 
 
@@ -87,6 +89,14 @@ def empty_bucket(mc: Minio, bucket: str) -> None:
     ]
     for error in mc.remove_objects(bucket, versions):
         raise RuntimeError(f"could not delete {error.name} from {bucket}: {error.message}")
+
+
+def remove_bucket(mc: Minio, bucket: str) -> None:
+    """Delete every version in ``bucket`` and the bucket itself, if it exists (``mc``: the S3
+    administrator's client)."""
+    if mc.bucket_exists(bucket):
+        empty_bucket(mc, bucket)
+        mc.remove_bucket(bucket)
 
 
 @contextlib.contextmanager
@@ -119,6 +129,10 @@ def isolated_airflow(
         yield IsolatedRun(name, settings, run_env, prefix, celery, api)
     finally:
         local_airflow.stop_services(prefix)
+        # SeaweedFS gives every bucket (a collection) volumes of its own, out of a fixed number:
+        # the run's buckets are removed, or a few runs leave the shared store no room to write.
+        for bucket in (settings.raw_bucket, settings.docs_bucket):
+            remove_bucket(mc, bucket)
 
 
 def unpause_without_scheduled_run(api: AirflowApi, dag_id: str) -> None:
