@@ -61,6 +61,11 @@ KEEP_EVERY_VERSION = [
     "s3:DeleteBucket",
 ]
 REPLICATION = "001"  # each volume on two servers of one rack
+# Volume slots a volume server offers. Each bucket takes 7 volumes of its own when first written;
+# SeaweedFS's default (0) derives the slots from the free disk at 1 GiB a volume, which leaves a
+# machine with 10 GB free room for one bucket. Volumes grow as written (not preallocated), so the
+# slots cost nothing until used.
+VOLUME_SLOTS = 500
 GRPC = 10  # a server's gRPC port, above its HTTP port
 STOP_TIMEOUT_S = 40  # the filer and gateway close their connections in about 15 s
 
@@ -231,7 +236,7 @@ def argv(layout: Layout, server: Server, settings: Settings) -> list[str]:
             f"-s3.config={identities_file}",
         ]
         role += ["-s3.port.iceberg=0", "-s3.port.lance=0"]  # no Iceberg catalog nor Lance server: unused
-        role += ["-master.volumeSizeLimitMB=1024", "-volume.max=0", "-master.electionTimeout=1s"]
+        role += ["-master.volumeSizeLimitMB=1024", f"-volume.max={VOLUME_SLOTS}", "-master.electionTimeout=1s"]
         role += ["-volume.preStopSeconds=0", "-master.telemetry=false"]
         return service_user.command([weed_binary(), "server", *role])
     master = layout.server(Role.MASTER).address(settings)
@@ -243,7 +248,7 @@ def argv(layout: Layout, server: Server, settings: Settings) -> list[str]:
         role = [f"-mdir={own}", f"-defaultReplication={REPLICATION}", "-volumeSizeLimitMB=1024"]
         role += ["-electionTimeout=1s", "-telemetry=false"]
     elif server.role is Role.VOLUME:
-        role = [f"-dir={own}", f"-mserver={master}", "-max=0", "-preStopSeconds=0", "-rack=local"]
+        role = [f"-dir={own}", f"-mserver={master}", f"-max={VOLUME_SLOTS}", "-preStopSeconds=0", "-rack=local"]
     elif server.role is Role.FILER:
         role = [f"-master={master}", f"-defaultStoreDir={own}", f"-defaultReplicaPlacement={REPLICATION}"]
     else:
