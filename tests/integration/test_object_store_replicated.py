@@ -23,7 +23,7 @@ from ibdc_dev.localstack.seaweedfs import Layout, Role, Topology
 
 pytestmark = pytest.mark.integration
 
-PORT = 56100  # the cluster's S3 port; its servers take the next 14
+PORT = 31100  # the cluster's S3 port, its servers the next 14: below the kernel's ephemeral ports (32768-60999)
 LAYOUT = Layout.of(Topology.REPLICATED, name="s3-replicated-test", state="seaweedfs-replicated-test")
 
 
