@@ -65,6 +65,7 @@ def state_dir(name: str) -> Path:
         path = ROOT_BASE / tag / name
         link = LOCAL_DIR / name
         path.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o755)  # traversable by the run user whatever root's umask
         LOCAL_DIR.mkdir(parents=True, exist_ok=True)
         if link.is_symlink() and link.resolve() != path:
             link.unlink()
