@@ -34,7 +34,6 @@ import shutil
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -43,6 +42,7 @@ from minio.commonconfig import ENABLED
 from minio.error import S3Error
 from minio.versioningconfig import VersioningConfig
 
+from ibdc.landing import object_store
 from ibdc.settings import Settings
 from ibdc_dev.localstack import processes, service_user
 
@@ -155,14 +155,7 @@ class AdminKeys:
 def admin_client(settings: Settings) -> Minio:
     """The endpoint as its administrator (bucket set-up, the tests' clean-up of versions)."""
     keys = AdminKeys.from_env()
-    endpoint = urlsplit(settings.s3)
-    return Minio(
-        endpoint.netloc,
-        access_key=keys.access_key,
-        secret_key=keys.secret_key,
-        secure=endpoint.scheme == "https",
-        region=settings.s3_region,
-    )
+    return object_store.client(settings, keys.access_key, keys.secret_key)
 
 
 def weed_binary() -> str:

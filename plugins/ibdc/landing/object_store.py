@@ -9,18 +9,19 @@ from minio import Minio
 from minio.error import S3Error
 from minio.helpers import MAX_PART_SIZE, MIN_PART_SIZE, ObjectWriteResult
 
-from ibdc.settings import get_settings
+from ibdc.settings import Settings, get_settings
 
 
-def client() -> Minio:
-    """The object store with the pipeline's keys (``IBDC_S3_ACCESS_KEY``): buckets and their versioning
-    are the store's administrator's, set up beforehand (``ibdc-dev up`` locally, minio-init in compose)."""
-    settings = get_settings()
+def client(settings: Settings | None = None, access_key: str | None = None, secret_key: str | None = None) -> Minio:
+    """The object store of ``settings`` (default: the current ones) with the pipeline's keys
+    (``IBDC_S3_ACCESS_KEY``) unless others are given: buckets and their versioning are the store's
+    administrator's, set up beforehand (``ibdc-dev up`` locally, minio-init in compose)."""
+    settings = settings or get_settings()
     endpoint = urlsplit(settings.s3)
     return Minio(
         endpoint.netloc,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
+        access_key=access_key or settings.s3_access_key,
+        secret_key=secret_key or settings.s3_secret_key,
         secure=endpoint.scheme == "https",
         region=settings.s3_region,
     )
