@@ -4,8 +4,9 @@ from airflow.sdk import AssetAny, dag, task
 from cosmos import DbtTaskGroup
 
 from ibdc.assets import RAW_ASSETS
-from ibdc.orchestration import DEFAULT_ARGS, loaded_periods
-from ibdc.transform import docs
+from ibdc.orchestration import DEFAULT_ARGS
+from ibdc.settings import get_settings
+from ibdc.transform import changes, docs
 from ibdc.transform.dbt import cosmos_configs
 
 project_config, profile_config, execution_config, render_config = cosmos_configs()
@@ -13,13 +14,15 @@ project_config, profile_config, execution_config, render_config = cosmos_configs
 DOC = """
 ### dbt transform: staging -> intermediate -> marts, then docs
 
-Runs whenever an extract DAG updates a raw table (Airflow assets); its first task reads the
-triggering asset events (each load records its dataset, province and period) and hands the loaded
-periods to dbt as the var `ibdc_loaded_periods`, so incremental models rebuild exactly those
-periods. Every dbt model is a task rendered by astronomer-cosmos from the dbt manifest; each runs
-`dbt build` for its node, so a model's tests run right after it. The warehouse connection comes
-from the `IBDC_DBT_*` environment variables (`ibdc.settings` derives them from
-`IBDC_WAREHOUSE_DSN`). The last task regenerates the dbt docs and publishes them to the docs bucket.
+Runs whenever an extract DAG updates a raw table (Airflow assets). Its first task reads from the
+warehouse's load audit the partitions loaded since the last successful build
+(`ops.transformed_loads` records the loads each build read) and hands their periods to dbt as the
+var `ibdc_loaded_periods`, so incremental models rebuild exactly those periods; with nothing new it
+ends skipped. A manual run (not triggered by a load) rebuilds every period. Every dbt model is a
+task rendered by astronomer-cosmos from the dbt manifest; each runs `dbt build` for its node, so a
+model's tests run right after it. The warehouse connection comes from the `IBDC_DBT_*` environment
+variables (`ibdc.settings` derives them from `IBDC_WAREHOUSE_DSN`). After dbt, `record_build`
+records the loads the run built, and the docs are regenerated and published to the docs bucket.
 
 No backfill of its own is needed: backfilling an extract DAG triggers this DAG.
 """
@@ -37,10 +40,16 @@ No backfill of its own is needed: backfilling an extract DAG triggers this DAG.
     doc_md=DOC,
 )
 def ibdc_transform_dbt():
-    @task
-    def loaded(triggering_asset_events=None) -> dict[str, list[str]]:
-        """Dataset -> the periods the triggering loads wrote (empty for a manual run)."""
-        return loaded_periods(triggering_asset_events)
+    @task(multiple_outputs=True)
+    def loaded(triggering_asset_events=None) -> dict:
+        """``periods`` (dataset -> periods, empty for every period) and ``loads`` of the build."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        # The events trigger the run; what it builds is read from the warehouse (ibdc.transform.changes).
+        build = changes.pending_build(get_settings().transformer, full=not triggering_asset_events)
+        if build.empty:
+            raise AirflowSkipException("nothing loaded since the last successful build")
+        return {"periods": build.periods, "loads": [list(load) for load in build.loads]}
 
     dbt = DbtTaskGroup(
         group_id="dbt",
@@ -49,16 +58,25 @@ def ibdc_transform_dbt():
         execution_config=execution_config,
         render_config=render_config,
         # Incremental models rebuild exactly these periods (macro ibdc_loaded_periods); an empty
-        # mapping (a manual run) rebuilds the periods present in raw.
-        operator_args={"vars": {"ibdc_loaded_periods": "{{ ti.xcom_pull(task_ids='loaded') | tojson }}"}},
+        # mapping (a full build) rebuilds the periods present in raw.
+        operator_args={
+            "vars": {"ibdc_loaded_periods": "{{ ti.xcom_pull(task_ids='loaded', key='periods') | tojson }}"}
+        },
         default_args={**DEFAULT_ARGS, "retries": 1},
     )
+
+    @task
+    def record_build(loads: list) -> int:
+        """Record the loads this run built (only after every dbt node succeeded)."""
+        return changes.record_build(get_settings().transformer, loads)
 
     @task
     def publish_docs() -> list[str]:
         return docs.generate_and_publish()
 
-    loaded() >> dbt >> publish_docs()
+    build = loaded()
+    built = record_build(build["loads"])
+    build >> dbt >> [built, publish_docs()]
 
 
 ibdc_transform_dbt()

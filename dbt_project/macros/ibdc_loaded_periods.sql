@@ -1,5 +1,5 @@
 {#
-  The periods the triggering loads wrote, from the var the transform DAG passes
+  The periods loaded since the transform's last successful build, from the var the transform DAG passes
   (`ibdc_loaded_periods`: JSON {dataset: [period, ...]}; see dags/transform_dbt.py).
 #}
 {% macro ibdc_loaded_periods(dataset) %}
@@ -10,9 +10,9 @@
 
 {#
   The `where` clause of an incremental model's run: rows whose `column` (a date: the day, or the
-  first day of the month) falls in a period the triggering loads wrote for any of `datasets`, plus,
+  first day of the month) falls in a period loaded since the last build for any of `datasets`, plus,
   with `years_after`, the same periods that many years later (whose year-on-year figures depend on
-  them). Nothing when the run was triggered by loads of other datasets only; no filter at all (every
+  them). Nothing when only other datasets were loaded; no filter at all (every
   period, a full rebuild) when no loaded periods were passed: a manual run or a plain `dbt build`.
 #}
 {% macro loaded_periods_filter(column, datasets, years_after=0) %}

@@ -1,13 +1,14 @@
 """The warehouse's roles, tables and privileges: provisioned per database by an administrator.
 
 The pipeline never connects as the administrator. Loads connect as ``ibdc_loader``: it may read,
-insert and delete rows in ``raw`` (and close its own audit rows) and insert alerts in ``ops``;
-it owns nothing and runs no DDL. dbt connects as ``ibdc_transformer``: it reads ``raw``, owns the
-layers it builds (``reference`` seeds, ``staging``, ``intermediate``, ``snapshots``, ``marts``), and
-grants on the marts from the columns' meta (``dbt_project/macros/governance``). Neither is a
-superuser, and neither can create roles, databases or schemas. The analyst roles (national, one per
-province from the GB/T 2260 code list, exchange partner, steward) are group roles without login:
-people log in as their own users and are granted one.
+insert and delete rows in ``raw`` (and close its own audit rows) and insert alerts in ``ops``; it
+owns nothing and runs no DDL. dbt connects as ``ibdc_transformer``: it reads ``raw``, records the
+loads each build read in ``ops.transformed_loads``, owns the layers it builds (``reference`` seeds,
+``staging``, ``intermediate``, ``snapshots``, ``marts``), and grants on the marts from the columns'
+meta (``dbt_project/macros/governance``). Neither is a superuser, and neither can create roles,
+databases or schemas. The analyst roles (national, one per province from the GB/T 2260 code list,
+exchange partner, steward) are group roles without login: people log in as their own users and are
+granted one.
 
 ``provision`` is idempotent: ``ibdc-dev up`` runs it on the local cluster, ``ibdc provision`` on an
 external warehouse (with an administrator's DSN in ``IBDC_WAREHOUSE_DSN``), and it is how the raw
@@ -25,6 +26,7 @@ from ibdc import alerts
 from ibdc.loading.postgres import ensure_schema
 from ibdc.reference import provinces
 from ibdc.settings import LOADER, TRANSFORMER, Settings
+from ibdc.transform import changes
 
 READERS = ("ibdc_analyst_national", "ibdc_exchange_partner", "ibdc_steward")
 PROVINCIAL_PREFIX = "ibdc_analyst_"
@@ -87,6 +89,7 @@ def provision(admin_dsn: str, loader_password: str | None, transformer_password:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         ensure_schema(conn)
         conn.execute(alerts.DDL)
+        conn.execute(changes.DDL)
         with conn.transaction():
             # Roles are cluster-wide: one provisioning at a time on this database.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('ibdc.governance.provision'))")
@@ -139,9 +142,12 @@ def _provision(conn: psycopg.Connection, loader_password: str | None, transforme
             "   ON raw.load_audit TO {l};"
             " GRANT INSERT ON ops.alerts TO {l};"
             " GRANT USAGE ON ALL SEQUENCES IN SCHEMA raw, ops TO {l};"
-            # dbt reads what the loads write: raw only (ops holds the pipeline's alerts).
+            # dbt reads what the loads write (raw); of ops, not the alerts.
             " GRANT USAGE ON SCHEMA raw TO {t};"
-            " GRANT SELECT ON ALL TABLES IN SCHEMA raw TO {t}"
+            " GRANT SELECT ON ALL TABLES IN SCHEMA raw TO {t};"
+            # The transform records the loads each successful build read (ibdc.transform.changes).
+            " GRANT USAGE ON SCHEMA ops TO {t};"
+            " GRANT SELECT, INSERT, UPDATE ON ops.transformed_loads TO {t}"
         ).format(l=ids[LOADER], t=ids[TRANSFORMER])
     )
     for schema in TRANSFORMER_SCHEMAS:

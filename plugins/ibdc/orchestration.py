@@ -81,21 +81,3 @@ def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[Par
         raise ValueError(f"this run has no data interval: give the 'period' param ({CADENCES[cadence].format})")
     provinces = resolve_provinces(dataset, params.get("provinces") or None)
     return [Partition(dataset=dataset, province_code=p, period=period) for p in provinces]
-
-
-def loaded_periods(triggering_asset_events) -> dict[str, list[str]]:
-    """Dataset -> the periods the loads that triggered a transform run wrote (from the asset events'
-    ``extra``, which every load sets); empty for a run no load triggered (a manual one).
-
-    dbt writes these periods into SQL: an unknown dataset or a period that is not its cadence's
-    (:func:`~ibdc.periods.check_period`) raises ``ValueError`` instead of reaching it."""
-    periods: dict[str, set[str]] = {}
-    for events in (triggering_asset_events or {}).values():
-        for event in events:
-            extra = event.extra or {}
-            if extra.get("dataset") and extra.get("period"):
-                dataset, period = extra["dataset"], extra["period"]
-                if dataset not in DATASETS:
-                    raise ValueError(f"asset event of an unknown dataset {dataset!r}")
-                periods.setdefault(dataset, set()).add(check_period(DATASETS[dataset].cadence, period))
-    return {dataset: sorted(ps) for dataset, ps in sorted(periods.items())}

@@ -141,24 +141,20 @@ def test_a_total_that_changes_between_pages_fails_the_attempt(monkeypatch):
         base.fetch_paged(ex, 10, lambda i: (None, {"page": i}))
 
 
-def test_a_transform_run_knows_the_periods_its_triggering_loads_wrote():
-    from types import SimpleNamespace
+def test_a_transform_run_builds_the_periods_of_the_partitions_loaded():
+    from ibdc.transform.changes import LoadedPartition, periods_by_dataset
 
-    from ibdc.orchestration import loaded_periods
-
-    def event(dataset, period):
-        return SimpleNamespace(extra={"dataset": dataset, "province": "110000", "period": period, "rows_loaded": 9})
-
-    events = {
-        "raw.industrial_output": [event("industrial_output", "2025-05"), event("industrial_output", "2025-04")],
-        "raw.equipment_telemetry": [event("equipment_telemetry", "2025-05-03")] * 2,
-        "raw.enterprises": [SimpleNamespace(extra=None)],  # an event from outside the loader: ignored
-    }
-    assert loaded_periods(events) == {
+    loads = [
+        LoadedPartition("industrial_output", "110000", "2025-05", "b1"),
+        LoadedPartition("industrial_output", "320000", "2025-04", "b2"),
+        LoadedPartition("industrial_output", "320000", "2025-05", "b3"),
+        LoadedPartition("equipment_telemetry", "110000", "2025-05-03", "b4"),
+    ]
+    assert periods_by_dataset(loads) == {
         "equipment_telemetry": ["2025-05-03"],
         "industrial_output": ["2025-04", "2025-05"],
     }
-    assert loaded_periods(None) == {} == loaded_periods({})
+    assert periods_by_dataset([]) == {}
 
 
 def test_secrets_in_urls_are_redacted_from_messages_and_urllib3_logs(caplog):

@@ -4,7 +4,6 @@
 and SQL, where PostgreSQL's ``to_date`` mapped them onto the real partition."""
 
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -97,10 +96,10 @@ def test_plan_refuses_a_period_param_that_does_not_round_trip():
 
 def test_loaded_periods_refuse_a_period_that_does_not_round_trip():
     """The transform hands these periods to dbt, which writes them into SQL."""
-    from ibdc.orchestration import loaded_periods
+    from ibdc.transform.changes import LoadedPartition, periods_by_dataset
 
-    good = SimpleNamespace(extra={"dataset": "industrial_output", "period": "2022-06"})
-    assert loaded_periods({"a": [good]}) == {"industrial_output": ["2022-06"]}
+    good = LoadedPartition("industrial_output", "110000", "2022-06", "b")
+    assert periods_by_dataset([good]) == {"industrial_output": ["2022-06"]}
     for dataset, bad in (
         ("industrial_output", "2022-06\n"),
         ("industrial_output", "２０２２-06"),
@@ -108,9 +107,8 @@ def test_loaded_periods_refuse_a_period_that_does_not_round_trip():
         ("equipment_telemetry", "2022-06-01' or true --"),
         ("no_such_dataset", "2022-06"),
     ):
-        event = SimpleNamespace(extra={"dataset": dataset, "period": bad})
         with pytest.raises(ValueError):
-            loaded_periods({"a": [good, event]})
+            periods_by_dataset([good, LoadedPartition(dataset, "110000", bad, "b")])
 
 
 def test_the_cli_refuses_a_period_that_does_not_round_trip():

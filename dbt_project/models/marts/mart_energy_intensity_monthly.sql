@@ -5,8 +5,8 @@
 -- output is the month's figure in base units (int_industrial_output_month_figures' value_month_base:
 -- the published current month, or February's January-February year to date, which its electricity
 -- covers too).
--- Incremental on the month: a transform run rebuilds the months the triggering loads of electricity
--- or output wrote (all months on a manual run).
+-- Incremental on the month: a transform run rebuilds the months of electricity
+-- or output loaded since the last build (all months on a manual run).
 with mapping as (
     select division_code, product_code from {{ ref('division_products') }}
 ),

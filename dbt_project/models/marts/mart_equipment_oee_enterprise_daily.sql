@@ -1,6 +1,6 @@
 -- Equipment availability, performance, quality and OEE by enterprise x day, from hourly telemetry.
 -- Incremental on the day (delete+insert on period_day): the transform DAG passes the telemetry days
--- the triggering loads wrote (var ibdc_loaded_periods, macro ibdc_loaded_periods) and only those
+-- loaded since the last build (var ibdc_loaded_periods, macro ibdc_loaded_periods) and only those
 -- days are rebuilt, so a new day costs the same whatever the length of history; without the var (a
 -- manual run) every day in raw is rebuilt.
 --   availability: runtime minutes / (24 * 60) per device, averaged over the enterprise's devices;

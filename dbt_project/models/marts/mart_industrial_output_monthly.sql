@@ -4,7 +4,7 @@
 -- int_industrial_output_month_figures' value_month: the published current-month value, or where the
 -- source leaves it missing (February, released with January: its January-February year to date) the
 -- year-to-date difference.
--- Incremental on the month: a transform run rebuilds the months the triggering loads wrote and the
+-- Incremental on the month: a transform run rebuilds the months loaded since the last build and the
 -- same months a year later (their year-on-year growth compares with them); shares and ranks are
 -- within a month, so whole months rebuilt stay exact. Without loaded periods (a manual run): all.
 with output as (
