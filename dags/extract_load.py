@@ -20,7 +20,9 @@ Each run covers one {unit} (its data interval) for the selected provinces: every
 is called over HTTP in its own API style (`plugins/ibdc/sources/registry.yaml`), the pages are stored
 unchanged in the raw zone (`{dataset}/province=<code>/period=<{fmt}>/`, with a manifest), then
 parsed and loaded into `raw.{dataset}` (one transaction per province and {unit}; invalid records go
-to `raw.quarantine` with their reason). A successful load updates the `raw.{dataset}` asset.
+to `raw.quarantine` with their reason), in one mapped task per province (`extract_load`, labelled
+`<code> <{fmt}>`: retried, cleared and logged per province). A successful load updates the
+`raw.{dataset}` asset.
 
 **Backfill**: in the UI choose *Trigger -> Backfill*, give the date range (one run per {unit}), and
 optionally restrict `provinces` (tick "Override parameters on existing runs"). Reruns replace
@@ -83,19 +85,17 @@ def extract_load_dag(dataset: str):
             with retry_policy():  # a malformed period (InvalidPeriod, permanent) fails at once
                 return [p.model_dump() for p in plan_partitions(dataset, params, data_interval_start)]
 
-        @task(map_index_template="{{ partition_label }}", retries=3)
-        def extract(partition: dict) -> dict:
+        # One task per partition: the extraction and its load together, since every task instance costs
+        # Airflow's scheduling and a process start (seconds on 2 cores) for about a second of work each.
+        # A retry extracts again (the raw zone keeps every extraction; the load reads the latest).
+        @task(map_index_template="{{ partition_label }}", retries=3, outlets=[RAW_ASSETS[dataset]])
+        def extract_load(partition: dict, params=None, outlet_events=None) -> dict:
             partition = Partition.model_validate(partition)  # XCom holds its JSON form
             get_current_context()["partition_label"] = f"{partition.province_code} {partition.period}"
             with retry_policy():
-                return pipeline.extract_partition(partition.dataset, partition.province_code, partition.period)
-
-        @task(map_index_template="{{ partition_label }}", outlets=[RAW_ASSETS[dataset]])
-        def load(extracted: dict, params=None, outlet_events=None) -> dict:
-            get_current_context()["partition_label"] = f"{extracted['province_code']} {extracted['period']}"
-            with retry_policy():
+                extracted = pipeline.extract_partition(partition.dataset, partition.province_code, partition.period)
                 loaded = pipeline.load_extracted(extracted, bool(params.get("accept_fewer_records")))
-            outlet_events[RAW_ASSETS[dataset]].extra = loaded  # the transform builds exactly these periods
+            outlet_events[RAW_ASSETS[dataset]].extra = loaded  # the transform's trigger; it reads the audit
             return loaded
 
         planned = plan()
@@ -110,7 +110,7 @@ def extract_load_dag(dataset: str):
                 )
                 >> planned
             )
-        load.expand(extracted=extract.expand(partition=planned))
+        extract_load.expand(partition=planned)
 
     return extract_load()
 

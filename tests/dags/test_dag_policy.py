@@ -79,7 +79,7 @@ def test_extract_dags_run_at_their_cadence_on_data_intervals_with_validated_para
         assert period.resolve(good) == good
         with pytest.raises(Exception, match="does not match"):
             period.resolve(bad)
-        load = dag.get_task("load")
+        load = dag.get_task("extract_load")
         assert [o.name for o in load.outlets] == [f"raw.{name}"]
         # A run's data interval is exactly the partition it collects: the month, or the UTC day.
         # ... and, where the source publishes later, the instant it is there: NBS's release on the 17th of

@@ -109,7 +109,7 @@ def test_a_period_in_the_backfill_conf_does_not_make_every_run_collect_it(airflo
     started = datetime.now(UTC)
     runs = _backfill(airflow, "completed", periods, {"provinces": [province], "period": periods[0]})
     for run in runs:
-        loads = airflow.get(f"/dags/{EXTRACT}/dagRuns/{run['dag_run_id']}/taskInstances", task_id="load")
+        loads = airflow.get(f"/dags/{EXTRACT}/dagRuns/{run['dag_run_id']}/taskInstances", task_id="extract_load")
         labels = [ti["rendered_map_index"] for ti in loads["task_instances"]]
         assert labels == [f"{province} {run['data_interval_start'][:7]}"], run["dag_run_id"]
     # Each month loaded once (before, both runs collected the first month); other periods are other

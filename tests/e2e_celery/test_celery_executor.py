@@ -7,6 +7,10 @@ processes (``make airflow-celery``'s set-up), each reporting its own hostname.
 - One worker is SIGKILLed (with every process under it, as a lost machine) while it runs tasks; the
   task heartbeat timeout lowered to seconds, the scheduler fails the lost attempts, they are retried
   on the other worker, and the warehouse again equals the LocalExecutor's run.
+
+Both run on one Celery Airflow (``celery_airflow``), made new between them (``airflow_runs.reset``:
+empty warehouse and raw zone, no run, the killed worker restarted): starting a second costs more
+than a minute.
 """
 
 from __future__ import annotations
@@ -51,24 +55,10 @@ def _loaded(content: dict) -> set[tuple[str, str]]:
     return {(r[0], r[1].isoformat()[:7]) for r in content["raw.industrial_output"]}
 
 
-def test_two_workers_share_a_backfill_and_load_what_the_local_executor_loads(services, local_executor_run):
-    with airflow_runs.isolated_airflow(services, "celery_test", celery=_workers()) as run:
-        runs = airflow_runs.backfill(run.api, PERIODS)
-        assert sorted(r["data_interval_start"][:7] for r in runs) == PERIODS
-        assert {r["state"] for r in runs} == {"success"}
-        extracts = _task_instances(run.api, runs, task_id="extract")
-        assert len(extracts) == PROVINCES * len(PERIODS)
-        hosts = {ti["hostname"] for ti in _task_instances(run.api, runs)}
-        assert hosts == _hostnames(run.prefix), hosts  # on both workers, nowhere else
-        celery = snapshot(run.settings)
-    # The baseline holds the whole window (the comparison is not of two empty warehouses).
-    assert _loaded(local_executor_run) == {(code, period) for code in provinces() for period in PERIODS}
-    assert differing_tables(celery, local_executor_run) == []
-
-
-# Lowered for this test so that Airflow notices the lost worker in seconds: the heartbeat timeout
-# (300 s by default) and how often the scheduler looks (10 s); a task the lost worker had received
-# but not started stays queued, requeued after task_queued_timeout (600 s by default).
+# Lowered so that Airflow notices a lost worker in seconds: the heartbeat timeout (300 s by default)
+# and how often the scheduler looks (10 s); a task the lost worker had received but not started
+# stays queued, requeued after task_queued_timeout (600 s by default). The clean backfill runs with
+# them too: a live task heartbeats every few seconds, well within 15.
 LOST_WORKER_ENV = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
@@ -77,31 +67,58 @@ LOST_WORKER_ENV = {
 }
 
 
-def test_a_killed_worker_loses_nothing(services, local_executor_run):
-    with airflow_runs.isolated_airflow(services, "celery_kill_test", celery=_workers(), env=LOST_WORKER_ENV) as run:
-        api, lost, survivor = run.api, *sorted(_hostnames(run.prefix))
-        started = datetime.now(UTC)
-        backfill = airflow_runs.start_backfill(api, PERIODS)
+@pytest.fixture(scope="module")
+def celery_airflow(services):
+    with airflow_runs.isolated_airflow(services, "celery_test", celery=_workers(), env=LOST_WORKER_ENV) as run:
+        yield run
 
-        def running_on_lost() -> list[dict]:
-            tis = _task_instances(api, state="running")
-            return [ti for ti in tis if ti["hostname"] == lost and ti["task_id"] in ("extract", "load")]
 
-        # Killed while two of its tasks run (a fetch and the kill race: the attempts checked below
-        # are those the API still reports running on it just after).
-        api.wait_for(f"two tasks running on {lost}", lambda: len(running_on_lost()) >= 2, timeout_s=300, every_s=0.5)
-        local_airflow.kill_worker(run.prefix, 1)
-        killed = {(ti["dag_run_id"], ti["task_id"], ti["map_index"]): ti["try_number"] for ti in running_on_lost()}
-        assert killed, f"no task of {lost} was running when it was killed"
+@pytest.fixture
+def celery_run(celery_airflow):
+    """The Celery Airflow, new: an empty warehouse and raw zone, no run, both workers up."""
+    airflow_runs.reset(celery_airflow)
+    return celery_airflow
 
-        runs = airflow_runs.await_backfill(api, backfill, started)
-        assert {r["state"] for r in runs} == {"success"}
-        for (run_id, task_id, map_index), try_number in killed.items():
-            tries = api.get(f"/dags/{EXTRACT}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries")
-            by_try = {t["try_number"]: t for t in tries["task_instances"]}
-            assert by_try[try_number]["hostname"] == lost
-            assert by_try[try_number]["state"] in ("failed", "up_for_retry"), by_try[try_number]
-            last = by_try[max(by_try)]
-            assert max(by_try) > try_number and last["state"] == "success" and last["hostname"] == survivor, last
-        after_kill = snapshot(run.settings)
+
+def test_two_workers_share_a_backfill_and_load_what_the_local_executor_loads(celery_run, local_executor_run):
+    run = celery_run
+    runs = airflow_runs.backfill(run.api, PERIODS)
+    assert sorted(r["data_interval_start"][:7] for r in runs) == PERIODS
+    assert {r["state"] for r in runs} == {"success"}
+    extracts = _task_instances(run.api, runs, task_id="extract_load")
+    assert len(extracts) == PROVINCES * len(PERIODS)
+    hosts = {ti["hostname"] for ti in _task_instances(run.api, runs)}
+    assert hosts == _hostnames(run.prefix), hosts  # on both workers, nowhere else
+    # The baseline holds the whole window (the comparison is not of two empty warehouses).
+    assert _loaded(local_executor_run) == {(code, period) for code in provinces() for period in PERIODS}
+    assert differing_tables(snapshot(run.settings), local_executor_run) == []
+
+
+def test_a_killed_worker_loses_nothing(celery_run, local_executor_run):
+    run = celery_run
+    api, lost, survivor = run.api, *sorted(_hostnames(run.prefix))
+    started = datetime.now(UTC)
+    backfill = airflow_runs.start_backfill(api, PERIODS)
+
+    def running_on_lost() -> list[dict]:
+        tis = _task_instances(api, state="running")
+        return [ti for ti in tis if ti["hostname"] == lost and ti["task_id"] == "extract_load"]
+
+    # Killed while two of its tasks run (a fetch and the kill race: the attempts checked below
+    # are those the API still reports running on it just after).
+    api.wait_for(f"two tasks running on {lost}", lambda: len(running_on_lost()) >= 2, timeout_s=300, every_s=0.5)
+    local_airflow.kill_worker(run.prefix, 1)
+    killed = {(ti["dag_run_id"], ti["task_id"], ti["map_index"]): ti["try_number"] for ti in running_on_lost()}
+    assert killed, f"no task of {lost} was running when it was killed"
+
+    runs = airflow_runs.await_backfill(api, backfill, started)
+    assert {r["state"] for r in runs} == {"success"}
+    for (run_id, task_id, map_index), try_number in killed.items():
+        tries = api.get(f"/dags/{EXTRACT}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries")
+        by_try = {t["try_number"]: t for t in tries["task_instances"]}
+        assert by_try[try_number]["hostname"] == lost
+        assert by_try[try_number]["state"] in ("failed", "up_for_retry"), by_try[try_number]
+        last = by_try[max(by_try)]
+        assert max(by_try) > try_number and last["state"] == "success" and last["hostname"] == survivor, last
+    after_kill = snapshot(run.settings)
     assert differing_tables(after_kill, local_executor_run) == []

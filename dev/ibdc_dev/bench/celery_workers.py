@@ -4,7 +4,7 @@ For each worker count, one after the other on the same machine: an isolated Airf
 CeleryExecutor (``ibdc_dev.localstack.airflow_runs``: fresh warehouse ``ibdc_bench_celery_<n>``,
 fresh metadata, own buckets, its own redis-server and ``n`` workers of ``--concurrency`` slots each)
 backfills ``--periods`` of industrial output for all 31 provinces; the time from the backfill request
-to the backfill's completion (every extract and load task; polled every second) is its wall time. The
+to the backfill's completion (every extract_load task; polled every second) is its wall time. The
 transform run its loads trigger (dbt: one DAG run at a time, whatever the workers) is not waited for,
 and the set-up (migration, start of the services) is not timed.
 
@@ -25,7 +25,7 @@ from ibdc_dev.localstack.processes import free_port
 
 
 def run(worker_counts: list[int], periods: list[str], concurrency: int, say=print) -> dict[int, float]:
-    """Wall time in seconds of the backfill of ``periods`` (its extract and load tasks, from the
+    """Wall time in seconds of the backfill of ``periods`` (its extract_load tasks, from the
     request to its completion, polled every second) for each count of ``worker_counts``."""
     settings = stack.up(say=lambda m: None)
     times = {}
@@ -42,7 +42,7 @@ def run(worker_counts: list[int], periods: list[str], concurrency: int, say=prin
                 raise RuntimeError(f"backfill runs failed with {count} workers: {failed}")
         say(
             f"celery workers={count} concurrency={concurrency}: backfill of {len(periods)} months x 31 provinces"
-            f" (extract and load) in {times[count]:.0f}s"
+            f" (extract_load) in {times[count]:.0f}s"
         )
     return times
 

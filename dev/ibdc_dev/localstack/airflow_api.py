@@ -39,6 +39,10 @@ class AirflowApi:
         assert resp.status_code < 300, resp.text
         return resp.json()
 
+    def delete(self, path: str) -> None:
+        resp = self.session.delete(f"{self.url}/api/v2{path}", timeout=30)
+        assert resp.status_code < 300, resp.text
+
     def wait_for(self, what: str, check, timeout_s: float = 600, every_s: float = 3):
         """``check()``'s first truthy result, asked every ``every_s`` seconds; AssertionError after
         ``timeout_s`` seconds."""

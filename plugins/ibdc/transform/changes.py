@@ -4,8 +4,9 @@ warehouse (``raw.load_audit``) rather than from the run's triggering asset event
 Why not the events: Airflow (3.3.2) hands an asset-triggered run the events up to the moment the
 first of them queued the run; with the transform at one active run, the loads that land while a
 run is queued are left to a next run, which the last of a backfill's loads never get (the
-Celery tests' busy backfills lost months from the marts so). The events still trigger the run;
-what it builds is what the audit says changed.
+Celery tests' busy backfills lost months from the marts so; apache/airflow#56749, "older events
+silently ignored", changed in 3.4 by apache/airflow#70972). The events still trigger the run; what
+it builds is what the audit says changed, whichever Airflow runs it.
 
 ``ops.transformed_loads`` holds, per partition, the load (``batch_id``) the marts were last built
 from. A run reads, in one snapshot, each partition's latest successful load; those whose load is
