@@ -7,7 +7,7 @@ from ibdc.assets import RAW_ASSETS
 from ibdc.orchestration import DEFAULT_ARGS
 from ibdc.settings import get_settings
 from ibdc.transform import changes, docs
-from ibdc.transform.dbt import cosmos_configs
+from ibdc.transform.dbt import consumers_after_build, cosmos_configs
 
 project_config, profile_config, execution_config, render_config = cosmos_configs()
 
@@ -18,11 +18,15 @@ Runs whenever an extract DAG updates a raw table (Airflow assets). Its first tas
 warehouse's load audit the partitions loaded since the last successful build
 (`ops.transformed_loads` records the loads each build read) and hands their periods to dbt as the
 var `ibdc_loaded_periods`, so incremental models rebuild exactly those periods; with nothing new it
-ends skipped. A manual run (not triggered by a load) rebuilds every period. Every dbt model is a
-task rendered by astronomer-cosmos from the dbt manifest; each runs `dbt build` for its node, so a
-model's tests run right after it. The warehouse connection comes from the `IBDC_DBT_*` environment
-variables (`ibdc.settings` derives them from `IBDC_WAREHOUSE_DSN`). After dbt, `record_build`
-records the loads the run built, and the docs are regenerated and published to the docs bucket.
+ends skipped. A manual run (not triggered by a load) rebuilds every period. dbt runs once:
+`dbt.dbt_producer_watcher` is one `dbt build` of the whole project (astronomer-cosmos' watcher
+execution mode), so each model's tests run right after it. Every model, seed and snapshot is still
+a task of its own, with a task for the model's tests beside it, rendered from the dbt manifest: they
+start when the build has ended and take their node's result from it. Retrying one of them (or
+clearing it in the UI) runs that node alone. The warehouse connection comes from the `IBDC_DBT_*`
+environment variables (`ibdc.settings` derives them from `IBDC_WAREHOUSE_DSN`). After dbt,
+`record_build` records the loads the run built, and the docs are regenerated and published to the
+docs bucket.
 
 No backfill of its own is needed: backfilling an extract DAG triggers this DAG.
 """
@@ -51,6 +55,8 @@ def ibdc_transform_dbt():
             raise AirflowSkipException("nothing loaded since the last successful build")
         return {"periods": build.periods, "loads": [list(load) for load in build.loads]}
 
+    # Watcher mode (ibdc.transform.dbt.cosmos_configs): one dbt process builds every node, instead of
+    # one dbt process per node; the nodes' tasks only report what that build did.
     dbt = DbtTaskGroup(
         group_id="dbt",
         project_config=project_config,
@@ -77,6 +83,7 @@ def ibdc_transform_dbt():
     build = loaded()
     built = record_build(build["loads"])
     build >> dbt >> [built, publish_docs()]
+    consumers_after_build(dbt, upstream=build)
 
 
 ibdc_transform_dbt()

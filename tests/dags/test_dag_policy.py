@@ -117,17 +117,91 @@ def test_extract_dags_run_at_their_cadence_on_data_intervals_with_validated_para
     }
 
 
-def test_transform_dag_follows_the_load_asset_and_renders_every_dbt_model(dagbag):
+def _dbt_nodes():
+    """The manifest's models, seeds and snapshots: unique_id -> the ids of those it depends on."""
     import json
 
     from ibdc.transform.dbt import MANIFEST
 
-    dag = dagbag.dags["ibdc_transform_dbt"]
+    nodes = json.loads(MANIFEST.read_text())["nodes"].values()
+    built = {n["unique_id"]: n for n in nodes if n["resource_type"] in ("model", "seed", "snapshot")}
+    return {uid: set(n["depends_on"].get("nodes", [])) & built.keys() for uid, n in built.items()}
+
+
+def test_transform_dag_follows_the_load_asset(dagbag):
     from ibdc.datasets import DATASETS
 
+    dag = dagbag.dags["ibdc_transform_dbt"]
     assert sorted(a.name for a in dag.timetable.asset_condition.objects) == sorted(f"raw.{d}" for d in DATASETS)
-    nodes = json.loads(MANIFEST.read_text())["nodes"].values()
-    models = {n["name"] for n in nodes if n["resource_type"] in ("model", "seed", "snapshot")}
-    rendered = {t.task_id.removeprefix("dbt.").rsplit("_", 2)[0] for t in dag.tasks if t.task_id.startswith("dbt.")}
-    assert rendered == models
-    assert dag.get_task("publish_docs").upstream_task_ids
+
+
+def test_transform_dag_builds_once_and_shows_every_dbt_node(dagbag):
+    """Watcher mode: one producer task runs ``dbt build`` of the project with the run's periods;
+    one consumer task per model, seed and snapshot (and one for a model's tests) reports its node,
+    in the manifest's order, after the build ended and only when ``loaded`` succeeded; the build's
+    record and the docs wait for every dbt task."""
+    from cosmos.operators.watcher import DbtProducerWatcherOperator, DbtTestWatcherOperator
+
+    dag = dagbag.dags["ibdc_transform_dbt"]
+    nodes = _dbt_nodes()
+    dbt_tasks = {t.task_id: t for t in dag.tasks if t.task_id.startswith("dbt.")}
+    producer = dag.get_task("dbt.dbt_producer_watcher")
+    done = dag.get_task("dbt.dbt_producer_watcher_done")
+    assert isinstance(producer, DbtProducerWatcherOperator)
+    assert producer.upstream_task_ids == {"loaded"}
+    assert done.upstream_task_ids == {producer.task_id}
+    # The incremental marts rebuild the periods `loaded` hands over (macro ibdc_loaded_periods).
+    assert producer.vars == {"ibdc_loaded_periods": "{{ ti.xcom_pull(task_ids='loaded', key='periods') | tojson }}"}
+    assert producer.base_cmd == ["build"] and not producer.select and not producer.exclude
+
+    consumers = [t for t in dbt_tasks.values() if t not in (producer, done)]
+    node_task = {t.model_unique_id: t for t in consumers if not isinstance(t, DbtTestWatcherOperator)}
+    tests_task = {t.model_unique_id: t for t in consumers if isinstance(t, DbtTestWatcherOperator)}
+    assert len(node_task) + len(tests_task) == len(consumers)
+    assert sorted(node_task) == sorted(nodes)  # one task per model, seed and snapshot
+    assert set(tests_task) <= set(nodes) and tests_task  # the tests of a model beside it
+    for uid, tests in tests_task.items():
+        assert tests.upstream_task_ids == {node_task[uid].task_id}, uid
+    for t in consumers:
+        assert t.producer_task_id == producer.task_id and t.vars == producer.vars, t.task_id
+        assert t.retries >= 1, t.task_id  # a retry runs the node itself
+
+    def last(uid):
+        return tests_task.get(uid, node_task[uid]).task_id
+
+    for uid, parents in nodes.items():
+        upstream = node_task[uid].upstream_task_ids
+        if parents:
+            assert upstream == {last(p) for p in parents}, uid
+        else:  # after the build (the gate), and skipped with `loaded`
+            assert upstream == {done.task_id, "loaded"}, uid
+    # dbt's log is read from a subprocess (see ibdc.transform.dbt.cosmos_configs)
+    assert producer.invocation_mode.value == "subprocess"
+    assert producer.retries >= 1  # cosmos' retry of a failed build: the producer skips, nodes retry
+
+    for after in ("record_build", "publish_docs"):
+        upstream = dag.get_task(after).get_flat_relative_ids(upstream=True)
+        assert set(dbt_tasks) <= upstream, after
+    assert dag.get_task("loaded").downstream_task_ids >= {producer.task_id, "record_build"}
+
+
+def test_consumers_after_build_refuses_a_group_without_a_watcher_producer():
+    from airflow.sdk import DAG
+    from cosmos import DbtTaskGroup, ExecutionConfig
+    from cosmos.constants import ExecutionMode
+
+    from ibdc.transform.dbt import consumers_after_build, cosmos_configs
+
+    project_config, profile_config, execution_config, render_config = cosmos_configs()
+    with DAG("local_mode"):
+        group = DbtTaskGroup(
+            group_id="dbt",
+            project_config=project_config,
+            profile_config=profile_config,
+            execution_config=ExecutionConfig(
+                execution_mode=ExecutionMode.LOCAL, dbt_executable_path=execution_config.dbt_executable_path
+            ),
+            render_config=render_config,
+        )
+    with pytest.raises(ValueError, match="no watcher producer"):
+        consumers_after_build(group, upstream=None)
