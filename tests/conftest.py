@@ -23,11 +23,6 @@ from tests.partitions import FreshPartitions, claims_of, collisions, fresh_month
 USER_ENVIRON = dict(os.environ)
 TESTS = Path(__file__).resolve().parent
 E2E = [TESTS / "e2e", TESTS / "e2e_celery", TESTS / "integration" / "test_airflow_run.py"]
-# The Celery executor tests (issue 16) run only when asked: they fail today on a platform fault they
-# found (under a busy backfill the asset-triggered transform runs consume part of the load events, and
-# the marts miss months), and they take about 20 minutes.
-CELERY_TESTS = TESTS / "e2e_celery"
-CELERY_OPT_IN = "IBDC_TEST_CELERY"
 UNIT_ONLY = "IBDC_TEST_UNIT"  # set by `make test-unit`
 FRESH = pytest.StashKey[dict[str, str]]()
 USER_ENV_BEFORE = pytest.StashKey[bytes | None]()
@@ -96,12 +91,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         if any(item.path == p or p in item.path.parents for p in E2E):
             item.add_marker(pytest.mark.e2e)
-        if CELERY_TESTS in item.path.parents and not os.environ.get(CELERY_OPT_IN):
-            item.add_marker(
-                pytest.mark.skip(
-                    reason=f"set {CELERY_OPT_IN}=1: the marts miss months under a busy backfill (issue 16, open)"
-                )
-            )
         if os.environ.get(UNIT_ONLY) and {"integration", "e2e"} & {m.name for m in item.iter_markers()}:
             raise pytest.UsageError(f"{item.nodeid} needs the services, which make test-unit runs without")
         module = item.getparent(pytest.Module)
