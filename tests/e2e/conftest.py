@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ibdc_dev.localstack import airflow as local_airflow
+from ibdc_dev.localstack import postgres
 from ibdc_dev.localstack.airflow_api import AirflowApi
 from ibdc_dev.localstack.processes import LOG_DIR
 
@@ -15,6 +16,9 @@ PREFIX = "airflow-test"
 # Package scope: the scheduler stops when the e2e tests end, before other tests use the same metadata.
 @pytest.fixture(scope="package")
 def airflow(services):
+    # A metadata database of its own each time: runs of an earlier `make test` (a backfill's months
+    # already run) would change what these tests' backfills do.
+    postgres.create_databases(services.warehouse, [services.airflow_db], fresh=True)
     local_airflow.run(services, "db", "migrate", log=LOG_DIR / "test-airflow-db-migrate.log")
     local_airflow.run(services, "dags", "reserialize", log=LOG_DIR / "test-airflow-reserialize.log")
     local_airflow.start_services(services, say=lambda m: None, prefix=PREFIX)

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import psycopg
 from minio import Minio
 from minio.deleteobjects import DeleteObject
-from psycopg import sql
 
 from ibdc import governance
 from ibdc.settings import LOCAL_DIR, Settings
@@ -75,11 +73,7 @@ def fresh_databases(settings: Settings, metadata: bool = True) -> None:
     """Drop and create the run's warehouse database (and its Airflow metadata database unless
     ``metadata`` is False), then provision the warehouse."""
     names = [settings.warehouse_db, *([settings.airflow_db] if metadata else [])]
-    admin = psycopg.conninfo.make_conninfo(settings.warehouse, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for name in names:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    postgres.create_databases(settings.warehouse, names)
+    postgres.create_databases(settings.warehouse, names, fresh=True)
     governance.provision_warehouse(settings)
 
 

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from ibdc.settings import LOCAL_DIR, Settings
 from ibdc_dev.localstack import service_user
@@ -134,12 +135,16 @@ def ensure_running(settings: Settings) -> bool:
     return started
 
 
-def create_databases(dsn: str, names: list[str]) -> None:
+def create_databases(dsn: str, names: list[str], fresh: bool = False) -> None:
+    """Create the databases ``names`` on the server of ``dsn`` (an administrator's) unless they exist;
+    ``fresh``: drop them first (their sessions ended), so each starts empty."""
     admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         for name in names:
+            if fresh:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-                conn.execute(f'CREATE DATABASE "{name}"')
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def stop() -> bool:
