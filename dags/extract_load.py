@@ -95,7 +95,8 @@ def extract_load_dag(dataset: str):
             with retry_policy():
                 extracted = pipeline.extract_partition(partition.dataset, partition.province_code, partition.period)
                 loaded = pipeline.load_extracted(extracted, bool(params.get("accept_fewer_records")))
-            outlet_events[RAW_ASSETS[dataset]].extra = loaded  # the transform's trigger; it reads the audit
+            # What the load wrote, shown with the asset event in the UI; the transform reads the audit.
+            outlet_events[RAW_ASSETS[dataset]].extra = loaded
             return loaded
 
         planned = plan()

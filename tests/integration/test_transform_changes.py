@@ -103,7 +103,8 @@ def test_a_record_never_steps_back_to_an_older_load(scratch):
         record_build(transformer, pending_build(transformer).loads)
         new = _load(admin, "industrial_output", "110000", "2024-03", minutes=1)
         record_build(transformer, pending_build(transformer).loads)
-        record_build(transformer, [("industrial_output", "110000", "2024-03", old)])  # a stale build's
+        assert record_build(transformer, [("industrial_output", "110000", "2024-03", old)]) == 0  # a stale build's
+        assert record_build(transformer, [("industrial_output", "110000", "2024-03", str(uuid.uuid4()))]) == 0
         recorded = admin.execute("SELECT batch_id::text FROM ops.transformed_loads").fetchall()
         assert recorded == [(new,)]
 

@@ -1,5 +1,5 @@
-"""A transform run builds exactly the periods its triggering loads wrote (the var the transform DAG
-passes, ``ibdc_loaded_periods``), and a run without it rebuilds every period: the monthly output mart
+"""A transform run builds exactly the periods loaded since the last successful build (the var the
+transform DAG passes, ``ibdc_loaded_periods``), and a run without it rebuilds every period: the monthly output mart
 and the daily OEE marts, on the partitions the module claims (pytestmark)."""
 
 import json

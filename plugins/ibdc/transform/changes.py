@@ -17,12 +17,15 @@ is missed whatever the timing, and a failed build records nothing (its partition
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
 
 import psycopg
 
 from ibdc.datasets import DATASETS
 from ibdc.periods import check_period
+
+log = logging.getLogger(__name__)
 
 # Applied by the warehouse's provisioning (ibdc.governance), as its administrator; the transformer
 # reads and writes it.
@@ -110,21 +113,37 @@ def pending_build(dsn: str, *, full: bool = False) -> Build:
 
 
 def record_build(dsn: str, loads) -> int:
-    """Record ``loads`` (:class:`LoadedPartition` or their JSON lists) as built, after dbt succeeded;
-    returns how many. A partition's row is replaced only by a later load of it (a later-finishing
-    build of an older read cannot step back)."""
+    """Record ``loads`` (:class:`LoadedPartition` or their JSON lists, one per partition) as built,
+    after dbt succeeded; returns how many rows were written. A partition's row is replaced only by a
+    later load of it (a later-finishing build of an older read cannot step back), and a load the
+    audit does not hold is not recorded (its partition stays pending); either is logged as a warning
+    with the count."""
     rows = [LoadedPartition(*load) for load in loads]
     if not rows:
         return 0
-    with psycopg.connect(dsn) as conn, conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO ops.transformed_loads AS t (dataset, province_code, period, batch_id)"
-            " VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (dataset, province_code, period) DO UPDATE"
-            " SET batch_id = excluded.batch_id, transformed_at = now()"
-            # Only forward: the recorded load must not be newer than the one being recorded.
-            " WHERE (SELECT finished_at FROM raw.load_audit WHERE batch_id = excluded.batch_id)"
-            "  >= coalesce((SELECT finished_at FROM raw.load_audit WHERE batch_id = t.batch_id), '-infinity')",
-            rows,
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        written = len(
+            conn.execute(
+                "INSERT INTO ops.transformed_loads AS t (dataset, province_code, period, batch_id)"
+                " SELECT r.dataset, r.province_code, r.period, a.batch_id"
+                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::uuid[])"
+                "  AS r(dataset, province_code, period, batch_id)"
+                " JOIN raw.load_audit a ON a.batch_id = r.batch_id"
+                " ON CONFLICT (dataset, province_code, period) DO UPDATE"
+                " SET batch_id = excluded.batch_id, transformed_at = now()"
+                # Only forward: the recorded load must not be newer than the one being recorded.
+                " WHERE (SELECT (finished_at, started_at) FROM raw.load_audit WHERE batch_id = excluded.batch_id)"
+                "  >= coalesce((SELECT (finished_at, started_at) FROM raw.load_audit WHERE batch_id = t.batch_id),"
+                "  ('-infinity'::timestamptz, '-infinity'::timestamptz))"
+                " RETURNING 1",
+                columns,
+            ).fetchall()
         )
-    return len(rows)
+    if written < len(rows):
+        log.warning(
+            "%d of %d loads not recorded as built (a newer load of the partition recorded, or not in the audit)",
+            len(rows) - written,
+            len(rows),
+        )
+    return written
