@@ -34,7 +34,7 @@ No backfill of its own is needed: backfilling an extract DAG triggers this DAG.
 
 @dag(
     dag_id="ibdc_transform_dbt",
-    # Any load of any dataset: one run takes every asset event queued since the last.
+    # Any load of any dataset triggers a run; what it builds is read from the audit (task `loaded`).
     schedule=AssetAny(*RAW_ASSETS.values()),
     start_date=None,
     catchup=False,
