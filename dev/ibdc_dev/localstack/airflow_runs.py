@@ -77,6 +77,14 @@ def fresh_databases(settings: Settings, metadata: bool = True) -> None:
     governance.provision_warehouse(settings)
 
 
+def fresh_data(settings: Settings, metadata: bool = True) -> None:
+    """:func:`fresh_databases`, and the run's raw and docs buckets created and emptied."""
+    fresh_databases(settings, metadata)
+    mc = seaweedfs.admin_client(settings)
+    for bucket in (settings.raw_bucket, settings.docs_bucket):
+        empty_bucket(mc, bucket)
+
+
 def empty_bucket(mc: Minio, bucket: str) -> None:
     """Create ``bucket`` as the pipeline's (``seaweedfs.ensure_bucket``) and delete every version in it
     (``mc``: the S3 administrator's client). RuntimeError naming the first object not deleted."""
@@ -109,10 +117,8 @@ def isolated_airflow(
     stopped after. ServiceError when a service does not start."""
     settings, run_env = run_settings(base, name)
     run_env.update(env or {})
-    fresh_databases(settings)
+    fresh_data(settings)
     mc = seaweedfs.admin_client(settings)
-    for bucket in (settings.raw_bucket, settings.docs_bucket):
-        empty_bucket(mc, bucket)
     prefix = f"airflow-{name}"
     local_airflow.run(settings, "db", "migrate", log=LOG_DIR / f"{prefix}-db-migrate.log", env=run_env)
     local_airflow.run(settings, "dags", "reserialize", log=LOG_DIR / f"{prefix}-reserialize.log", env=run_env)
@@ -140,10 +146,7 @@ def reset(run: IsolatedRun) -> None:
     for dag_id, params in ((EXTRACT, {"run_type": "backfill"}), (TRANSFORM, {})):
         for dag_run in run.api.get(f"/dags/{dag_id}/dagRuns", limit=1000, **params)["dag_runs"]:
             run.api.delete(f"/dags/{dag_id}/dagRuns/{dag_run['dag_run_id']}")
-    fresh_databases(run.settings, metadata=False)
-    mc = seaweedfs.admin_client(run.settings)
-    for bucket in (run.settings.raw_bucket, run.settings.docs_bucket):
-        empty_bucket(mc, bucket)
+    fresh_data(run.settings, metadata=False)
     local_airflow.start_services(run.settings, say=lambda m: None, prefix=run.prefix, celery=run.celery, env=run.env)
 
 
