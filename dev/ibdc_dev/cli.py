@@ -12,9 +12,8 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 
-import psycopg
-
 from ibdc import cli as platform_cli
+from ibdc import governance
 from ibdc.datasets import DATASETS
 from ibdc.periods import add_months, last_complete_months, month_end, parse_day
 from ibdc.reference import provinces
@@ -122,8 +121,12 @@ Where to look next:
 
 def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
     """Rows loaded and quarantined per dataset and province, from the audit of the demo's loads; the
-    partitions a source has not released yet or the calendar does not publish (nothing loaded)."""
-    with psycopg.connect(settings.warehouse) as conn:
+    partitions a source has not released yet or the calendar does not publish (nothing loaded).
+
+    Read as the administrator's reader (:func:`ibdc.governance.reader_connection`), never as the
+    administrator: the mart is the transformer's, and what a query of it runs (a view's functions)
+    would run with the querying session's rights."""
+    with governance.reader_connection(settings.warehouse) as conn:
         audit = conn.execute(
             "SELECT DISTINCT ON (dataset, province_code, period) dataset, province_code, period,"
             " rows_loaded, rows_quarantined, outcome FROM raw.load_audit"

@@ -6,7 +6,8 @@
 
   From each column's meta:
     security_level 1       -> ibdc_exchange_partner may select it (column-level GRANT SELECT (cols))
-    personal_data: true    -> only ibdc_steward selects it; everyone else reads the <mart>_masked view
+    personal_data: true    -> only ibdc_steward selects it; everyone else reads the <mart>_masked view, where it
+                              is a keyed hash of fixed length, or NULL (governance_mask_expression, below)
     any other column       -> every analyst role (national and the 31 provincial roles) may select it
     no valid meta          -> steward only (fail closed, with a warning; the unit test fails on it)
   Rows: every mart gets RLS, ENABLEd and FORCEd, with one SELECT policy: national analyst, steward
@@ -38,18 +39,38 @@
   {{ exceptions.raise_compiler_error("governance: no node in the graph for " ~ relation) }}
 {% endmacro %}
 
-{#- Masking expression for a personal-data column: meta.mask = partial | hash | null. -#}
+{#-
+  Masking expression for a personal-data column: meta.mask = hash (default) | null.
+
+  hash: 'hmac:' || hex of HMAC-SHA256(key, the value as UTF-8 text), the key a secret of 32 random bytes
+    per database (governance.mask_key, made by the provisioning, plugins/ibdc/governance.py; readable
+    by the masked views' owner, ibdc_transformer, alone). Every value masks to 69 characters, whatever its
+    length; equal values mask alike, so analysts still join and count distinct persons and phones, but
+    without the key nobody can tell which value a mask stands for. Why keyed: a name or a phone number
+    has few possible values (a mobile number is 11 digits, 1[3-9] then 9 digits; the common surnames
+    and given names fill a short list), so an unkeyed hash (the md5 this replaced) is reversed by
+    hashing every candidate; and why not a prefix: the first character of a Chinese name is the surname,
+    of a phone the kind of line, and the length narrows the rest. pgcrypto's hmac() is not shipped with
+    every PostgreSQL (not in the local stack's), so the HMAC is built from the core sha256() as RFC 2104
+    defines it: sha256(outer_pad || sha256(inner_pad || value)), the key's two padded forms stored.
+    The key is read in the view's own subqueries, with its owner's rights: a reader sees the view's
+    SQL, never the key. Without a key row the masks are NULL (fail closed; apply_governance checks it).
+  null: NULL of the column's type (no join, no count: for columns even a pseudonym must not link).
+  Anything else (the 'partial' prefix mask this replaced) fails the compilation.
+-#}
 {% macro governance_mask_expression(name, data_type, strategy) %}
   {%- set c = adapter.quote(name) -%}
   {%- set textual = (data_type or 'text') | lower in ('text', 'varchar', 'character varying', 'string') -%}
-  {%- set strategy = strategy or ('partial' if textual else 'null') -%}
-  {%- if strategy == 'partial' and textual -%}
-    case when {{ c }} is null then null
-         else left({{ c }}, 1) || repeat('*', greatest(char_length({{ c }}) - 1, 2)) end
-  {%- elif strategy == 'hash' -%}
-    case when {{ c }} is null then null else 'md5:' || md5({{ c }}::text) end
-  {%- else -%}
+  {%- set strategy = strategy or ('hash' if textual else 'null') -%}
+  {%- if strategy == 'hash' -%}
+    case when {{ c }} is null then null else 'hmac:' || encode(pg_catalog.sha256(
+      (select k.outer_pad from governance.mask_key as k)
+      || pg_catalog.sha256((select k.inner_pad from governance.mask_key as k) || convert_to({{ c }}::text, 'UTF8'))
+    ), 'hex') end
+  {%- elif strategy == 'null' -%}
     null::{{ data_type or 'text' }}
+  {%- else -%}
+    {{ exceptions.raise_compiler_error("governance: mask '" ~ strategy ~ "' of column " ~ name ~ " is not one of hash, null") }}
   {%- endif -%}
 {% endmacro %}
 
@@ -104,6 +125,14 @@ GRANT SELECT ({{ open_cols | join(', ') }}) ON {{ relation }} TO {{ r.national }
 {%- endif %}
 DROP VIEW IF EXISTS {{ masked }};
 {%- if personal %}
+DO $governance$
+BEGIN
+  -- The masks' key (the administrator's provisioning makes it): without it every mask would be NULL.
+  IF to_regclass('governance.mask_key') IS NULL OR NOT EXISTS (SELECT FROM governance.mask_key) THEN
+    RAISE EXCEPTION 'governance: no mask key (governance.mask_key); an administrator provisions it (ibdc provision)';
+  END IF;
+END
+$governance$;
 CREATE VIEW {{ masked }} WITH (security_barrier = true) AS
 SELECT {{ view_select | join(',\n       ') }}
 FROM {{ relation }};
