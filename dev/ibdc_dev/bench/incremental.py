@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg
 import pyarrow.csv as pacsv
 
+from ibdc import governance
 from ibdc.loading.postgres import ensure_schema
 from ibdc.settings import LOCAL_DIR, get_settings
 from ibdc.transform.dbt import run_dbt
@@ -105,7 +106,9 @@ def run(devices: int, history: int, rounds: int, say=print) -> dict[str, float]:
         short, full_short = _new_day_cost(conn, history, rounds, say)
         _add_days(conn, range(history + 1, 4 * history))
         long, full_long = _new_day_cost(conn, 4 * history, rounds, say)
-        built = conn.execute(
+    # The transformer's mart: read through the administrator's reader, never as the administrator.
+    with governance.reader_connection(settings.warehouse) as reader:
+        built = reader.execute(
             "SELECT count(DISTINCT period_day) FROM marts.mart_equipment_oee_enterprise_daily"
         ).fetchone()[0]
     if built != 4 * history + 1:
