@@ -1,14 +1,36 @@
-"""docker-compose.yml cannot run here (no Docker engine); check everything that can be checked without one."""
+"""docker-compose.yml cannot run here (no Docker engine); check everything that can be checked without one.
 
+What each service's code reads is derived from the code itself (what the DAG files read when parsed,
+what the docs routes of the Airflow plugin read when called, the settings the pipeline's and the
+simulator's modules name), and each service must get those variables and no secret beyond them and
+the Airflow settings its process needs. The init scripts of deploy/ are run: the secrets check with
+placeholder and good values, minio-init against a recording stand-in for ``mc`` (no MinIO here)."""
+
+import ast
+import base64
+import importlib.util
+import json
+import os
 import re
+import secrets
+import stat
+import subprocess
+from pathlib import Path
 
 import pytest
+import urllib3
 import yaml
 
 from ibdc.settings import LOADER, PROJECT_DIR, TRANSFORMER, Settings
 from ibdc.sources.registry import connections_needed
+from ibdc.transform.docs import DOCS_PREFIX
+from ibdc_dev.localstack import seaweedfs
 from ibdc_dev.localstack.airflow import airflow_defaults
 
+COMPOSE_FILE = PROJECT_DIR / "docker-compose.yml"
+DEPLOY = PROJECT_DIR / "deploy"
+CHECK_SECRETS = DEPLOY / "check-secrets.sh"
+MINIO_INIT = DEPLOY / "minio-init"
 AIRFLOW_SERVICES = (
     "airflow-api-server",
     "airflow-scheduler",
@@ -16,6 +38,7 @@ AIRFLOW_SERVICES = (
     "airflow-triggerer",
     "airflow-worker",
 )
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 # Local-stack settings with no meaning in compose (ports, the local host, local paths chosen there).
 LOCAL_ONLY = {
     "AIRFLOW__API__HOST",
@@ -24,11 +47,137 @@ LOCAL_ONLY = {
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL",
     "AIRFLOW_HOME",
 }
+# Settings without a default that a deployment may leave unset: the local cluster's password, Airflow's
+# metadata DSN (compose sets Airflow's own), the local admin login.
+OPTIONAL = {"pg_password", "airflow_db_dsn", "airflow_admin_password"}
+# The warehouse administrator's: the init job's alone. The pipeline's code names them only to build its
+# roles' DSNs when whole DSNs are not given (compose gives whole DSNs).
+ADMIN = {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_PASSWORD", "IBDC_TRANSFORMER_PASSWORD"}
+# The secrets each Airflow process needs for Airflow itself (not the platform's code): the metadata
+# database (every one), the Celery broker (the scheduler queues, the workers take), the Fernet key
+# (whoever reads connections and variables in the metadata database; a worker's tasks get them through
+# the api-server), the JWT secret (the api-server signs API and task tokens, the scheduler's executor
+# signs each task's token), the admin's password (airflow-init creates the login).
+AIRFLOW_SECRETS = {
+    "airflow-api-server": {"AIRFLOW_DB_PASSWORD", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET"},
+    "airflow-scheduler": {
+        "AIRFLOW_DB_PASSWORD",
+        "REDIS_PASSWORD",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+    },
+    "airflow-dag-processor": {"AIRFLOW_DB_PASSWORD", "AIRFLOW__CORE__FERNET_KEY"},
+    "airflow-triggerer": {"AIRFLOW_DB_PASSWORD", "AIRFLOW__CORE__FERNET_KEY"},
+    "airflow-worker": {"AIRFLOW_DB_PASSWORD", "REDIS_PASSWORD"},
+    "airflow-init": {"AIRFLOW_DB_PASSWORD", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_ADMIN_PASSWORD"},
+}
+SECRET_REF = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+):\?[^}]*\}")  # ${X:?message}; $${X} is the container's own
 
 
 @pytest.fixture(scope="module")
 def compose():
-    return yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def _env_var(field: str) -> str:
+    return f"IBDC_{field.upper()}"
+
+
+def _secrets_in(value) -> set[str]:
+    return set(SECRET_REF.findall(str(value)))
+
+
+def _secrets_held(service: dict) -> set[str]:
+    """The secrets (``${X:?}`` variables) a service's environment and command carry."""
+    held = set()
+    for value in (service.get("environment") or {}).values():
+        held |= _secrets_in(value)
+    return held | _secrets_in(service.get("command", ""))
+
+
+def _attributes_named(paths) -> set[str]:
+    """Every attribute name (``x.name``) in the Python files ``paths``."""
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(Path(path).read_text())):
+            if isinstance(node, ast.Attribute):
+                names.add(node.attr)
+    return names
+
+
+def _settings_fields_named(paths) -> set[str]:
+    """The Settings fields the code of ``paths`` names, directly or through a Settings property or
+    method (``settings.loader`` reads ``loader_dsn``, ...: followed through ``self.x`` in their bodies)."""
+    fields = set(Settings.model_fields)
+    bodies = {
+        node.name: node
+        for node in ast.walk(ast.parse((PROJECT_DIR / "plugins" / "ibdc" / "settings.py").read_text()))
+        if isinstance(node, ast.FunctionDef)
+    }
+    pending, seen = set(_attributes_named(paths)), set()
+    while pending:
+        name = pending.pop()
+        seen.add(name)
+        if name in bodies and name not in fields:
+            for node in ast.walk(bodies[name]):
+                on_self = isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "self"
+                if on_self and node.attr not in seen:
+                    pending.add(node.attr)
+    return seen & fields
+
+
+def _fields_read_by(call, monkeypatch) -> set[str]:
+    """The Settings fields read (on any Settings instance) while ``call()`` runs."""
+    fields, read = set(Settings.model_fields), set()
+    original = Settings.__getattribute__
+
+    def recording(self, name):
+        if name in fields:
+            read.add(name)
+        return original(self, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Settings, "__getattribute__", recording)
+        call()
+    return read
+
+
+def _parse_dags() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_DIR / "dags"))
+    assert bag.dags and not bag.import_errors, bag.import_errors
+
+
+def _call_the_plugin_routes(monkeypatch) -> None:
+    """Every GET route of the ibdc Airflow plugin's FastAPI apps, called as a logged-in user would
+    (their dependencies, the login's check among them, answered with None), the object store answering
+    every request with an error (no network: a unit test reaches no service)."""
+    from fastapi.routing import APIRoute
+    from fastapi.testclient import TestClient
+    from minio import Minio
+    from minio.error import S3Error
+
+    def refuse(self, method, region, bucket_name=None, object_name=None, *args, **kwargs):
+        raise S3Error(urllib3.HTTPResponse(status=404), "NoSuchKey", "", "", "", "", bucket_name, object_name)
+
+    monkeypatch.setattr(Minio, "_url_open", refuse)
+    spec = importlib.util.spec_from_file_location(
+        "ibdc_airflow_plugin", PROJECT_DIR / "plugins" / "ibdc_airflow_plugin.py"
+    )
+    plugin_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin_module)
+    apps = [entry["app"] for entry in plugin_module.IbdcPlugin.fastapi_apps]
+    assert apps
+    for app in apps:
+        routes = [r for r in app.routes if isinstance(r, APIRoute) and "GET" in r.methods]
+        for route in routes:
+            for dependency in route.dependant.dependencies:
+                app.dependency_overrides[dependency.call] = lambda: None
+        with TestClient(app, raise_server_exceptions=False) as http:
+            for route in routes:
+                http.get(re.sub(r"\{[^}]+\}", "index.html", route.path))
+        app.dependency_overrides.clear()
 
 
 def test_every_image_is_pinned_to_a_version(compose):
@@ -54,82 +203,325 @@ def test_airflow_runs_celery_with_redis_and_workers_scale(compose):
     assert services["airflow-worker"]["command"][:3] == ["airflow", "celery", "worker"]
     assert "container_name" not in services["airflow-worker"] and "ports" not in services["airflow-worker"]
     for name in AIRFLOW_SERVICES:
-        env = services[name]["environment"]
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
-        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://"), name
+        assert services[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
         assert "healthcheck" in services[name], name
+    for name in ("airflow-scheduler", "airflow-worker"):  # who queues tasks, who takes them
+        assert services[name]["environment"]["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://"), name
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
 
 
-def test_services_get_every_variable_the_code_reads(compose):
+def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
+    """Each service gets the variables its code reads, derived from the code, and no secret it does not
+    read: the simulator its client secret alone; the api-server the docs routes' object store settings
+    (as the docs reader); the dag-processor what parsing the DAGs reads (no IBDC_* setting);
+    the workers the pipeline's; the scheduler and triggerer run no platform code."""
+    services = compose["services"]
     profiles = (PROJECT_DIR / "dbt_project" / "profiles.yml").read_text()
     dbt_vars = set(re.findall(r"env_var\('([A-Z_]+)'\)", profiles))
-    # The settings that point at external services have no default: a deployment must set them.
-    external = {
-        f"IBDC_{name.upper()}"
-        for name, field in Settings.model_fields.items()
-        if field.default is None
-        # optional: the local cluster's password, Airflow's metadata DSN (compose sets Airflow's own), the
-        # local admin login
-        and name not in ("pg_password", "airflow_db_dsn", "airflow_admin_password")
-    }
-    # Who connects to the warehouse as what: the services that run tasks as the pipeline's two roles
-    # (whole DSNs), never as the administrator; the init job as the administrator, provisioning the
-    # roles with their passwords.
-    admin = {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_PASSWORD", "IBDC_TRANSFORMER_PASSWORD"}
-    pipeline = {"IBDC_LOADER_DSN", "IBDC_TRANSFORMER_DSN"}
-    assert admin | pipeline <= external
-    # each source's connection, or the simulator's for the sources it serves (all of them here)
     connections = {f"AIRFLOW_CONN_{conn_id.upper()}" for conn_id in connections_needed()}
     airflow = {k for k in airflow_defaults(Settings(pg_password="x")) if k.startswith("AIRFLOW")} - LOCAL_ONLY
-    assert dbt_vars and external and connections
-    for name in AIRFLOW_SERVICES:
-        env = compose["services"][name]["environment"]
-        missing = sorted(v for v in dbt_vars | (external - admin) | connections | airflow if not env.get(v))
-        assert not missing, (name, missing)
-        assert not admin & set(env), (name, "holds the warehouse administrator's credentials")
-    init = compose["services"]["airflow-init"]
-    assert "ibdc provision" in " ".join(init["command"])
-    assert not sorted(v for v in admin | external | dbt_vars if not init["environment"].get(v))
-    for variable, role in (("IBDC_LOADER_DSN", LOADER), ("IBDC_TRANSFORMER_DSN", TRANSFORMER)):
-        assert compose["x-ibdc-env"][variable].startswith(f"postgresql://{role}:")  # the roles provision creates
-
-
-def test_secrets_come_from_env_and_the_example_lists_each(compose):
-    text = (PROJECT_DIR / "docker-compose.yml").read_text()
-    referenced = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)\}", text))  # $${X} is the container's own variable
-    example = {
-        line.split("=", 1)[0]
-        for line in (PROJECT_DIR / ".env.example").read_text().splitlines()
-        if line and not line.startswith("#")
+    without_default = {name for name, field in Settings.model_fields.items() if field.default is None} - OPTIONAL
+    pipeline_code = [*(PROJECT_DIR / "plugins" / "ibdc").rglob("*.py"), *(PROJECT_DIR / "dags").glob("*.py")]
+    pipeline_code = [p for p in pipeline_code if p.name != "settings.py"]
+    reads = {
+        "airflow-worker": _settings_fields_named(pipeline_code),
+        "airflow-api-server": _fields_read_by(lambda: _call_the_plugin_routes(monkeypatch), monkeypatch),
+        "airflow-dag-processor": _fields_read_by(_parse_dags, monkeypatch),
+        "airflow-scheduler": set(),
+        "airflow-triggerer": set(),
+        "simulator": _settings_fields_named((PROJECT_DIR / "dev" / "ibdc_dev" / "simulator").rglob("*.py")),
     }
-    assert referenced == example
+    assert {"s3_access_key", "docs_bucket"} <= reads["airflow-api-server"], "did the calls reach the docs routes?"
+    assert "simulator_client_secret" in reads["simulator"] and "loader_dsn" in reads["airflow-worker"]
+    needed = {name: {_env_var(f) for f in fields & without_default} for name, fields in reads.items()}
+    needed["airflow-worker"] = (needed["airflow-worker"] - ADMIN) | dbt_vars | connections
+    for name in AIRFLOW_SERVICES:
+        needed[name] |= airflow
+    for name, variables in needed.items():
+        env = services[name]["environment"]
+        missing = sorted(v for v in variables if not env.get(v))
+        assert not missing, (name, missing)
+        assert not ADMIN & set(env), (name, "holds the warehouse administrator's credentials")
+        # The secrets it may hold: those in the variables its code reads, and Airflow's own.
+        allowed = set().union(*(_secrets_in(env[v]) for v in variables if v in env)) | AIRFLOW_SECRETS.get(name, set())
+        assert not _secrets_held(services[name]) - allowed, (name, sorted(_secrets_held(services[name]) - allowed))
+    assert set(services["simulator"]["environment"]) <= {"IBDC_SIMULATOR_CLIENT_SECRET", "DO_NOT_TRACK"}
+    assert not any(
+        v.startswith("IBDC_") for s in ("airflow-scheduler", "airflow-triggerer") for v in services[s]["environment"]
+    )
+
+    init = services["airflow-init"]
+    assert "ibdc provision" in " ".join(init["command"])
+    assert not sorted(v for v in ADMIN if not init["environment"].get(v))
+    assert (
+        not _secrets_held(init)
+        - AIRFLOW_SECRETS["airflow-init"]
+        - {
+            "POSTGRES_PASSWORD",
+            "IBDC_LOADER_PASSWORD",
+            "IBDC_TRANSFORMER_PASSWORD",
+        }
+    )
+    worker = services["airflow-worker"]["environment"]
+    for variable, role in (("IBDC_LOADER_DSN", LOADER), ("IBDC_TRANSFORMER_DSN", TRANSFORMER)):
+        assert worker[variable].startswith(f"postgresql://{role}:")  # the roles provision creates
+
+
+def test_every_secret_is_required_and_the_example_lists_each(compose):
+    """Every secret is ``${VAR:?message}`` (compose refuses to start with it unset), never a bare
+    ``${VAR}`` nor a default; only the bind address and the retention have defaults. .env.example
+    lists every variable (the optional ones commented out)."""
+    text = COMPOSE_FILE.read_text()
+    bare = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)\}", text))
+    defaulted = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+):-[^}]*\}", text))
+    required = set(SECRET_REF.findall(text))
+    assert not bare, f"a bare ${{VAR}} is empty when unset: {sorted(bare)}"
+    assert defaulted == {"IBDC_BIND_ADDRESS", "IBDC_RAW_RETENTION_DAYS"}
+    assert {"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "MINIO_ROOT_PASSWORD"} <= required
+    example = {
+        line.lstrip("#").split("=", 1)[0]
+        for line in (PROJECT_DIR / ".env.example").read_text().splitlines()
+        if re.match(r"#?[A-Z0-9_]+=", line)
+    }
+    assert required | defaulted == example
     assert not re.search(r"PASSWORD: [^$\s{]", text)  # no literal passwords in the file
+    assert not re.search(r"(SECRET|_KEY): [^$\s{]", text)  # nor keys
 
 
-def test_only_the_init_job_holds_the_object_store_root_and_the_pipeline_keeps_every_version(compose):
-    """The services that run tasks use the pipeline's MinIO user, whose policy (created by minio-init)
-    allows object reads, writes and deletes (a delete marker) on the two buckets and denies what would
-    remove a version for good: the same actions the local SeaweedFS denies that identity."""
-    import json
+def _run_check(names, values: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ["PATH"], **values}
+    return subprocess.run(["/bin/sh", str(CHECK_SECRETS), *names], env=env, capture_output=True, text=True, timeout=30)
 
-    from ibdc_dev.localstack import seaweedfs
 
+def _good_values(names) -> dict[str, str]:
+    values = {name: secrets.token_urlsafe(24) for name in names}
+    values.update(
+        {name: f"ibdc-{name.lower().replace('_', '-')}" for name in names if name.endswith(("_USER", "_ACCESS_KEY"))}
+    )
+    values["AIRFLOW__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    values["AIRFLOW__API_AUTH__JWT_SECRET"] = secrets.token_urlsafe(32)
+    return values
+
+
+def test_the_secrets_check_runs_first_and_refuses_the_placeholders(compose):
+    """deploy/check-secrets.sh, run as compose runs it (its command: every required secret): with
+    .env.example's values it refuses each placeholder and exits 1; with random values it passes; a
+    short value, a Fernet key that is not one, a short JWT secret, a value given twice are refused.
+    Every service that stores anything waits for it."""
+    services = compose["services"]
+    check = services["secrets-check"]
+    names = check["command"]
+    assert set(names) == set(SECRET_REF.findall(COMPOSE_FILE.read_text()))
+    assert check["entrypoint"] == ["/bin/sh", "/etc/ibdc/check-secrets.sh"]
+    assert check["network_mode"] == "none" and "ports" not in check
+    assert check["volumes"] == ["./deploy/check-secrets.sh:/etc/ibdc/check-secrets.sh:ro"]
+    for name in ("postgres", "redis", "minio", "simulator"):
+        assert services[name]["depends_on"]["secrets-check"]["condition"] == "service_completed_successfully", name
+    # everything else waits for one of those (the init jobs, the Airflow services)
+    for name, service in services.items():
+        if name != "secrets-check":
+            assert service.get("depends_on"), name
+
+    example = {
+        k: v
+        for k, v in (
+            line.split("=", 1)
+            for line in (PROJECT_DIR / ".env.example").read_text().splitlines()
+            if re.match(r"[A-Z]", line)
+        )
+    }
+    placeholders = _run_check(names, example)
+    assert placeholders.returncode == 1
+    refused = set(re.findall(r"check-secrets: ([A-Z0-9_]+): still the \.env\.example placeholder", placeholders.stderr))
+    assert refused == {k for k, v in example.items() if v.startswith("change-me")}
+    assert "AIRFLOW__API_AUTH__JWT_SECRET" in refused and "AIRFLOW__CORE__FERNET_KEY" in refused
+    assert not any(v in placeholders.stderr for v in _good_values(names).values())
+
+    good = _good_values(names)
+    passed = _run_check(names, good)
+    assert passed.returncode == 0, passed.stderr
+    for name, weak, why in (
+        ("REDIS_PASSWORD", "short-pw", "shorter than 16"),
+        ("AIRFLOW__CORE__FERNET_KEY", secrets.token_urlsafe(40), "not a Fernet key"),
+        ("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(18), "shorter than 32"),
+        ("IBDC_S3_SECRET_KEY", good["MINIO_ROOT_PASSWORD"], "the same value as another"),
+        ("AIRFLOW_ADMIN_PASSWORD", "", "unset or empty"),
+    ):
+        weakened = _run_check(names, {**good, name: weak})
+        assert weakened.returncode == 1 and f"{name}: {why}" in weakened.stderr, (name, weakened.stderr)
+
+
+def test_published_ports_bind_to_localhost_unless_told(compose):
+    published = {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
+    assert set(published) == {"airflow-api-server", "minio"}
+    for name, ports in published.items():
+        for port in ports:
+            address, host, container = port.rsplit(":", 2)
+            assert address == "${IBDC_BIND_ADDRESS:-127.0.0.1}" and host == container, (name, port)
+    assert re.search(r"^#?IBDC_BIND_ADDRESS=127\.0\.0\.1$", (PROJECT_DIR / ".env.example").read_text(), re.M)
+
+
+def test_airflow_logs_in_with_fab_and_airflow_init_makes_the_admin(compose):
+    services = compose["services"]
+    text = COMPOSE_FILE.read_text()
+    assert "SIMPLE_AUTH_MANAGER" not in text and "passwords.json" not in text
+    for name in (*AIRFLOW_SERVICES, "airflow-init"):
+        assert services[name]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER, name
+    script = " ".join(services["airflow-init"]["command"])
+    migrate, create = (
+        script.index("airflow db migrate"),
+        script.index("airflow users create --role Admin --username admin"),
+    )
+    assert migrate < create  # FAB's tables come with db migrate (its db manager is the auth manager's)
+    assert '--password "$$AIRFLOW_ADMIN_PASSWORD"' in script  # from .env, never a literal
+    holders = {n for n, s in services.items() if "AIRFLOW_ADMIN_PASSWORD" in _secrets_held(s)}
+    assert holders == {"airflow-init", "secrets-check"}
+    jwt = {n for n, s in services.items() if "AIRFLOW__API_AUTH__JWT_SECRET" in _secrets_held(s)}
+    assert jwt == {"airflow-api-server", "airflow-scheduler", "secrets-check"}
+
+
+def _policy(name: str) -> dict:
+    return json.loads((MINIO_INIT / name).read_text())
+
+
+def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_root(compose, monkeypatch):
+    """The workers hold the pipeline's MinIO user, the api-server the docs reader's, minio-init creates
+    both with their policies; root is held by minio and minio-init (and checked, with no network, by
+    secrets-check). The pipeline's policy denies what would remove a version for good (the actions the
+    local SeaweedFS denies that identity), and writes the docs bucket under the published prefix only;
+    the docs reader may get objects under that prefix and nothing else, as the local identity."""
+    services = compose["services"]
     root = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
-    holders = {name for name, service in compose["services"].items() if root & set(service.get("environment", {}))}
-    assert holders == {"minio", "minio-init"}
-    assert compose["x-ibdc-env"]["IBDC_S3_ACCESS_KEY"] == "${IBDC_S3_ACCESS_KEY}"
-    init = compose["services"]["minio-init"]
-    assert "mc admin policy attach ibdc ibdc-pipeline" in init["command"][0]
-    policy = json.loads((PROJECT_DIR / "deploy" / "minio-init" / "pipeline-policy.json").read_text())
-    denied = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    holders = {name for name, service in services.items() if root & _secrets_held(service)}
+    assert holders == {"minio", "minio-init", "secrets-check"}
+    worker, api = services["airflow-worker"]["environment"], services["airflow-api-server"]["environment"]
+    assert _secrets_in(worker["IBDC_S3_ACCESS_KEY"]) == {"IBDC_S3_ACCESS_KEY"}
+    assert _secrets_in(api["IBDC_S3_ACCESS_KEY"]) == {"IBDC_S3_DOCS_READER_ACCESS_KEY"}
+    assert _secrets_in(api["IBDC_S3_SECRET_KEY"]) == {"IBDC_S3_DOCS_READER_SECRET_KEY"}
+    s3_keys = {"IBDC_S3_SECRET_KEY", "IBDC_S3_DOCS_READER_SECRET_KEY"}
+    for name, service in services.items():
+        if name not in ("minio-init", "secrets-check"):
+            assert len(s3_keys & _secrets_held(service)) <= 1, (name, "holds two services' object store keys")
+
+    script = (MINIO_INIT / "init.sh").read_text()
+    users = re.findall(r'^ensure_user "\$(\w+)" "\$(\w+)" ([\w-]+) ([\w.-]+)$', script, re.M)
+    assert users == [
+        ("IBDC_S3_ACCESS_KEY", "IBDC_S3_SECRET_KEY", "ibdc-pipeline", "pipeline-policy.json"),
+        (
+            "IBDC_S3_DOCS_READER_ACCESS_KEY",
+            "IBDC_S3_DOCS_READER_SECRET_KEY",
+            "ibdc-docs-reader",
+            "docs-reader-policy.json",
+        ),
+    ]
+    buckets = {name: Settings.model_fields[name].default for name in ("raw_bucket", "docs_bucket")}
+    assert re.search(rf"^RAW={buckets['raw_bucket']}$", script, re.M) and re.search(
+        rf"^DOCS={buckets['docs_bucket']}$", script, re.M
+    )
+
+    pipeline = _policy("pipeline-policy.json")
+    denied = [s for s in pipeline["Statement"] if s["Effect"] == "Deny"]
     assert [set(s["Action"]) for s in denied] == [set(seaweedfs.KEEP_EVERY_VERSION)]
-    # the deployment's buckets: the settings' defaults (a test run points its own environment elsewhere)
-    buckets = {Settings.model_fields[name].default for name in ("raw_bucket", "docs_bucket")}
-    for statement in policy["Statement"]:
-        assert {r.removeprefix("arn:aws:s3:::").split("/")[0] for r in statement["Resource"]} == buckets
-    allowed = {a for s in policy["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
-    assert not allowed & set(seaweedfs.KEEP_EVERY_VERSION) and not any("*" in a for a in allowed)
+    assert {r.removeprefix("arn:aws:s3:::").split("/")[0] for r in denied[0]["Resource"]} == set(buckets.values())
+    allowed = [s for s in pipeline["Statement"] if s["Effect"] == "Allow"]
+    actions = {a for s in allowed for a in s["Action"]}
+    assert not actions & set(seaweedfs.KEEP_EVERY_VERSION) and not any("*" in a for a in actions)
+    docs_arn = f"arn:aws:s3:::{buckets['docs_bucket']}"
+    on_docs = {(a, r) for s in allowed for r in s["Resource"] if r.startswith(docs_arn) for a in s["Action"]}
+    assert ("s3:PutObject", f"{docs_arn}/{DOCS_PREFIX}*") in on_docs
+    assert all(r in (docs_arn, f"{docs_arn}/{DOCS_PREFIX}*") and a != "s3:DeleteObject" for a, r in on_docs), on_docs
+
+    reader = _policy("docs-reader-policy.json")
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in reader["Statement"]] == [
+        ("Allow", ["s3:GetObject"], [f"{docs_arn}/{DOCS_PREFIX}*"])
+    ]
+    monkeypatch.setenv("IBDC_S3_ADMIN_ACCESS_KEY", "admin-key")
+    monkeypatch.setenv("IBDC_S3_ADMIN_SECRET_KEY", "admin-secret")
+    monkeypatch.setenv("IBDC_S3_DOCS_READER_ACCESS_KEY", "reader-key")
+    monkeypatch.setenv("IBDC_S3_DOCS_READER_SECRET_KEY", "reader-secret")
+    local = {
+        i["name"]: i["actions"]
+        for i in seaweedfs.identities(Settings(s3_access_key="p", s3_secret_key="s"))["identities"]
+    }
+    assert local[seaweedfs.DOCS_READER_IDENTITY] == [f"Read:{buckets['docs_bucket']}/{DOCS_PREFIX}*"]
+
+
+FAKE_MC = """#!/bin/sh
+# A stand-in for mc: records each call; answers as MinIO would for the state the test sets.
+echo "mc $*" >> "$MC_LOG"
+case "$1 $2" in
+    "stat "*) [ "$RAW_EXISTS" = 1 ] ;;
+    "retention set") [ "$RAW_EXISTS" = 0 ] || [ "$RAW_LOCKED" = 1 ] ;;
+    "admin policy") [ "$3" = entities ] && [ "$ATTACHED" = 1 ] && echo "Policy: ibdc-pipeline ibdc-docs-reader"; true ;;
+    *) true ;;
+esac
+"""
+
+
+def _run_minio_init(tmp_path, **state) -> tuple[subprocess.CompletedProcess, list[str]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    mc = bin_dir / "mc"
+    mc.write_text(FAKE_MC)
+    mc.chmod(mc.stat().st_mode | stat.S_IEXEC)
+    log = tmp_path / "mc.log"
+    log.unlink(missing_ok=True)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "MC_LOG": str(log),
+        **{k: str(v) for k, v in state.items()},
+        **_good_values(
+            [
+                "MINIO_ROOT_USER",
+                "MINIO_ROOT_PASSWORD",
+                "IBDC_S3_ACCESS_KEY",
+                "IBDC_S3_SECRET_KEY",
+                "IBDC_S3_DOCS_READER_ACCESS_KEY",
+                "IBDC_S3_DOCS_READER_SECRET_KEY",
+            ]
+        ),
+    }
+    done = subprocess.run(["/bin/sh", str(MINIO_INIT / "init.sh")], env=env, capture_output=True, text=True, timeout=30)
+    return done, log.read_text().splitlines() if log.exists() else []
+
+
+def test_minio_init_locks_the_raw_bucket_and_is_idempotent(compose, tmp_path):
+    """minio-init.sh against a recording ``mc`` (no MinIO here: this checks the script's decisions,
+    the MinIO behaviour is tested on SeaweedFS in tests/integration/test_object_store_users.py):
+    a new raw bucket is made with object lock and a default GOVERNANCE retention of
+    IBDC_RAW_RETENTION_DAYS; a re-run finds it and sets the retention again; a raw bucket made before
+    without lock keeps its data (no bucket made or removed), the run warns and goes on; the users and
+    policies are set on every run, a policy attached once."""
+    init = compose["services"]["minio-init"]
+    assert init["entrypoint"] == ["/bin/sh", "/etc/ibdc/init.sh"]
+    assert init["environment"]["IBDC_RAW_RETENTION_DAYS"] == "${IBDC_RAW_RETENTION_DAYS:-3650}"
+
+    first, calls = _run_minio_init(tmp_path, RAW_EXISTS=0, RAW_LOCKED=0, ATTACHED=0, IBDC_RAW_RETENTION_DAYS=30)
+    assert first.returncode == 0, first.stderr
+    assert "mc mb --with-lock ibdc/ibdc-raw" in calls
+    assert "mc retention set --default GOVERNANCE 30d ibdc/ibdc-raw" in calls
+    assert calls.index("mc mb --with-lock ibdc/ibdc-raw") < calls.index(
+        "mc retention set --default GOVERNANCE 30d ibdc/ibdc-raw"
+    )
+    assert "mc admin policy attach ibdc ibdc-pipeline --user ibdc-ibdc-s3-access-key" in calls
+    assert "mc admin policy attach ibdc ibdc-docs-reader --user ibdc-ibdc-s3-docs-reader-access-key" in calls
+    assert not any(" rm " in c or c.startswith(("mc rb", "mc rm")) for c in calls)
+
+    again, calls = _run_minio_init(tmp_path, RAW_EXISTS=1, RAW_LOCKED=1, ATTACHED=1)
+    assert again.returncode == 0, again.stderr
+    assert not any(c.startswith("mc mb --with-lock") for c in calls) and "WARNING" not in again.stderr
+    assert "mc retention set --default GOVERNANCE 3650d ibdc/ibdc-raw" in calls
+    assert not any("policy attach" in c for c in calls)
+    assert sum(c.startswith("mc admin user add") for c in calls) == 2  # the keys from .env again
+
+    unlocked, calls = _run_minio_init(tmp_path, RAW_EXISTS=1, RAW_LOCKED=0, ATTACHED=1)
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert "created without object lock" in unlocked.stderr
+    assert not any(c.startswith(("mc mb --with-lock", "mc rb", "mc rm")) for c in calls)
+    assert any(c.startswith("mc admin user add") for c in calls)  # the users all the same
+
+    refused, _ = _run_minio_init(tmp_path, RAW_EXISTS=0, RAW_LOCKED=0, ATTACHED=0, IBDC_RAW_RETENTION_DAYS="ten")
+    assert refused.returncode == 1 and "whole number of days" in refused.stderr
 
 
 def test_the_compose_postgres_is_the_local_clusters_major_version(compose):
