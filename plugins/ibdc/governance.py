@@ -309,6 +309,21 @@ def _provision(conn: psycopg.Connection, loader_password: str | None, transforme
     _ensure_mask_key(conn)
     for schema in TRANSFORMER_SCHEMAS:
         _hand_over(conn, schema, TRANSFORMER)
+    _drop_unkeyed_masked_views(conn)
+
+
+def _drop_unkeyed_masked_views(conn: psycopg.Connection) -> None:
+    """Drop the masked views that do not read the mask key: built by an earlier version, they show a
+    prefix of each name and phone and its length (or an unkeyed md5). The next build of their mart
+    makes them again, keyed; until then analysts read no personal column (fail closed)."""
+    stale = conn.execute(
+        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'marts' AND c.relkind = 'v' AND c.relname LIKE '%\\_masked'"
+        " AND NOT EXISTS (SELECT FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass"
+        "   AND d.objid = r.oid WHERE r.ev_class = c.oid AND d.refobjid = 'governance.mask_key'::regclass)"
+    ).fetchall()
+    for (view,) in stale:
+        conn.execute(sql.SQL("DROP VIEW {}").format(sql.SQL(view)))  # regclass text: quoted as needed
 
 
 # What the loader reads of raw (column-level SELECT): the columns its WHERE, SET and RETURNING clauses

@@ -366,3 +366,16 @@ def test_the_loader_reads_no_personal_or_content_column_of_raw_yet_loads(scratch
         result = _load_registry(scratch["loader"], phones, NAMES[: len(phones)])
         assert (result.rows_loaded, result.rows_quarantined) == (len(phones), 0)
     assert admin.execute("SELECT phone FROM raw.enterprises ORDER BY uscc").fetchall() == [(p,) for p in PHONES]
+
+
+def test_provisioning_drops_masked_views_an_earlier_version_left_unkeyed(scratch, admin):
+    """An upgraded warehouse: a masked view showing first characters (as the earlier masks did) is
+    dropped by the provisioning, not left readable until its mart is rebuilt; keyed ones stay."""
+    with psycopg.connect(scratch["transformer"], autocommit=True) as transformer:
+        transformer.execute(
+            "CREATE VIEW marts.dim_enterprise_old_masked AS SELECT uscc, left(phone, 1) || repeat('*', 10) AS phone"
+            " FROM marts.dim_enterprise"
+        )
+    governance.provision(scratch["admin"], None, None)
+    assert admin.execute("SELECT to_regclass('marts.dim_enterprise_old_masked')").fetchone() == (None,)
+    assert admin.execute("SELECT to_regclass('marts.dim_enterprise_masked')").fetchone() != (None,)
