@@ -21,6 +21,8 @@ from ibdc.transform.dbt import DBT_PROJECT_DIR
 
 MIIT_DOMAINS = {"rd", "production", "om", "management", "external"}
 SECURITY_LEVELS = {1, 2, 3}
+# A personal-data column's mask (governance_mask_expression): a keyed hash or NULL; no prefix mask.
+MASKS = {"hash", "null"}
 DOCUMENTED = ("model", "seed", "snapshot")
 
 
@@ -67,6 +69,8 @@ def meta_problems(manifest: dict) -> list[str]:
                 problems.append(f"{mart['name']}.{name}: security_level {meta.get('security_level')!r}")
             if meta.get("personal_data") and meta.get("security_level") != 3:
                 problems.append(f"{mart['name']}.{name}: personal data must be security_level 3")
+            if "mask" in meta and meta["mask"] not in MASKS:
+                problems.append(f"{mart['name']}.{name}: mask {meta['mask']!r} is not one of {sorted(MASKS)}")
     return problems
 
 
@@ -161,7 +165,11 @@ def test_the_checks_catch_what_they_are_for(manifest):
     snapshot_or_model = _project_nodes(broken, "snapshot", "model")[-1]
     snapshot_or_model["columns"] = {}
 
+    other = list(mart["columns"].values())[1]
+    other["meta"] = {**_meta(other), "personal_data": True, "security_level": 3, "mask": "partial"}
+
     meta = meta_problems(broken)
+    assert f"{mart['name']}.{other['name']}: mask 'partial' is not one of ['hash', 'null']" in meta
     assert f"{mart['name']}.{column['name']}: miit_domain 'finance'" in meta
     assert f"{mart['name']}.{column['name']}: security_level None" in meta
     described = description_problems(broken)
