@@ -1,8 +1,9 @@
 """The warehouse's roles, tables and privileges: provisioned per database by an administrator.
 
-The pipeline never connects as the administrator. Loads connect as ``ibdc_loader``: it may read,
-insert and delete rows in ``raw`` (and close its own audit rows) and insert alerts in ``ops``; it
-owns nothing and runs no DDL. dbt connects as ``ibdc_transformer``: it reads ``raw``, records the
+The pipeline never connects as the administrator. Loads connect as ``ibdc_loader``: it may insert
+and delete rows in ``raw`` (and close its own audit rows), read there only the columns replacing a
+partition reads (:func:`loader_reads`: no personal data), and insert alerts in ``ops``; it owns
+nothing and runs no DDL. dbt connects as ``ibdc_transformer``: it reads ``raw``, records the
 loads each build read in ``ops.transformed_loads``, owns the layers it builds (``reference`` seeds,
 ``staging``, ``intermediate``, ``snapshots``, ``marts``), and grants on the marts from the columns'
 meta (``dbt_project/macros/governance``). Neither is a superuser, and neither can create roles,
@@ -70,7 +71,6 @@ DANGEROUS_MEMBERSHIPS = {
 }
 # The masked views' keyed hash (dbt_project/macros/governance/apply_governance.sql): HMAC-SHA256 built
 # from PostgreSQL's own sha256(), the key stored as the two padded keys HMAC hashes with.
-MASK_KEY_SCHEMA = "governance"
 MASK_KEY_DDL = """
 CREATE SCHEMA IF NOT EXISTS governance;
 CREATE TABLE IF NOT EXISTS governance.mask_key (
@@ -132,7 +132,7 @@ def governance_roles() -> list[str]:
     return [LOADER, TRANSFORMER, *READERS, *provincial_roles(), ADMIN_READER]
 
 
-def _refuse_dangerous_memberships(conn: psycopg.Connection, roles: list[str] | None = None) -> None:
+def refuse_dangerous_memberships(conn: psycopg.Connection, roles: list[str] | None = None) -> None:
     """Raise :class:`UnsafeRole` naming the first of ``roles`` (default: every governance role) that is a member,
     directly or through other roles (``pg_has_role(..., 'MEMBER')``: whatever the INHERIT and SET
     options), of a predefined role of :data:`DANGEROUS_MEMBERSHIPS`, of a role with superuser-like
@@ -193,7 +193,7 @@ def reader_connection(admin_dsn: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ADMIN_READER,)).fetchone():
             raise RuntimeError(f"role {ADMIN_READER} does not exist: an administrator runs ibdc provision first")
-        _refuse_dangerous_memberships(admin, [ADMIN_READER])
+        refuse_dangerous_memberships(admin, [ADMIN_READER])
         admin.execute("SELECT pg_advisory_lock(hashtext('ibdc.governance.admin_reader'))")
         verifier = admin.pgconn.encrypt_password(password.encode(), ADMIN_READER.encode(), b"scram-sha-256")
         until = admin.execute("SELECT (now() + interval '5 minutes')::text").fetchone()[0]
@@ -258,7 +258,7 @@ def _provision(conn: psycopg.Connection, loader_password: str | None, transforme
     for role in [*everyone[2:], ADMIN_READER]:
         _ensure_role(conn, role)
     conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(NATIONAL), sql.Identifier(ADMIN_READER)))
-    _refuse_dangerous_memberships(conn)
+    refuse_dangerous_memberships(conn)
     ids = {name: sql.Identifier(name) for name in (LOADER, TRANSFORMER)}
     conn.execute(
         sql.SQL(
@@ -330,9 +330,8 @@ def _drop_unkeyed_masked_views(conn: psycopg.Connection) -> None:
 # name (ibdc.loading.postgres), nothing else: a partition's key to replace it, the quarantine's
 # partition, and of the audit what closes attempts and finds the last successful load. No row content:
 # not the registry's personal data (legal_representative, phone), not a quarantined record's text.
-LOADER_AUDIT_READS = (
-    *("batch_id", "dataset", "province_code", "period", "outcome", "rows_in", "finished_at", "extract_id"),
-)
+LOADER_AUDIT_READS = ("batch_id", "dataset", "province_code", "period", "outcome", "rows_in", "finished_at")
+LOADER_AUDIT_READS += ("extract_id",)  # kept when a failed load read no manifest (coalesce)
 LOADER_QUARANTINE_READS = ("dataset", "province_code", "period")
 
 

@@ -307,7 +307,7 @@ def test_a_role_holding_a_dangerous_membership_is_refused(services, scratch_role
             with pytest.raises(
                 governance.UnsafeRole, match=f"role {role} is a member of the predefined role {predefined}"
             ):
-                governance._refuse_dangerous_memberships(conn, [role])
+                governance.refuse_dangerous_memberships(conn, [role])
 
 
 def test_membership_in_a_superuser_or_another_governance_role_is_refused(services, scratch_roles):
@@ -316,12 +316,12 @@ def test_membership_in_a_superuser_or_another_governance_role_is_refused(service
         conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(superuser), sql.Identifier(member)))
         conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(STEWARD), sql.Identifier(steward_member)))
         with pytest.raises(governance.UnsafeRole, match=f"{member} is a member of the role {superuser}"):
-            governance._refuse_dangerous_memberships(conn, [member])
+            governance.refuse_dangerous_memberships(conn, [member])
         with pytest.raises(
             governance.UnsafeRole, match=f"{steward_member} is a member of the governance role {STEWARD}"
         ):
-            governance._refuse_dangerous_memberships(conn, [steward_member])
-        governance._refuse_dangerous_memberships(conn)  # the shared governance roles hold none
+            governance.refuse_dangerous_memberships(conn, [steward_member])
+        governance.refuse_dangerous_memberships(conn)  # the shared governance roles hold none
 
 
 def test_provisioning_refuses_a_governance_role_holding_a_dangerous_membership(scratch, services, scratch_roles):
