@@ -47,6 +47,7 @@ DANGEROUS = [
     *("pg_read_server_files", "pg_write_server_files", "pg_execute_server_program", "pg_read_all_data"),
     *("pg_write_all_data", "pg_signal_backend", "pg_signal_autovacuum_worker", "pg_create_subscription"),
     *("pg_checkpoint", "pg_maintain", "pg_use_reserved_connections", "pg_monitor", "pg_read_all_stats"),
+    *("pg_read_all_settings", "pg_stat_scan_tables"),
 ]
 ANALYSTS = [NATIONAL, f"ibdc_analyst_{PROVINCE}"]
 # The constructed registry's phones: mobiles of one shape, 1380000 then 4 digits (10,000 numbers, all
@@ -293,6 +294,12 @@ def test_the_demo_summary_runs_no_transformer_code_with_the_administrators_right
     assert admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (victim,)).fetchone() == (False,)
     assert admin.execute("SELECT count(*) FROM public.escalation_marker").fetchone() == (0,)
     assert admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (TRANSFORMER,)).fetchone() == (False,)
+
+
+def test_every_predefined_role_of_the_server_is_refused_but_pg_database_owner(warehouse):
+    """A server that adds predefined roles fails here until each is judged (ibdc.governance)."""
+    predefined = {r for (r,) in warehouse.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'pg\\_%'")}
+    assert predefined - {"pg_database_owner"} == set(DANGEROUS) == set(governance.DANGEROUS_MEMBERSHIPS)
 
 
 @pytest.mark.parametrize("predefined", DANGEROUS)
