@@ -23,7 +23,7 @@ from ibdc.sources.registry import load_registry, source_for
 from ibdc.transform.dbt import run_dbt
 from ibdc_dev.localstack import airflow as local_airflow
 from ibdc_dev.localstack import postgres, seaweedfs, stack
-from ibdc_dev.localstack.env import USER_ENV_FILE, load_local_env
+from ibdc_dev.localstack.env import SECRETS_FILE, USER_ENV_FILE, load_local_env
 from ibdc_dev.localstack.processes import LOG_DIR
 
 MAIN_DATASET = "industrial_output"
@@ -111,7 +111,7 @@ def demo(months: int) -> None:
     say(f"""
 Where to look next:
   Airflow UI     make airflow   then {settings.airflow_url}
-                 login: {local_airflow.ADMIN_USER} / {settings.airflow_admin_password}
+                 login: {local_airflow.ADMIN_USER}, password: {local_airflow.ADMIN_PASSWORD_VAR} in {SECRETS_FILE}
   dbt docs       make docs      (standalone), or "dbt docs" in the Airflow UI's Browse menu
   warehouse      psql "$IBDC_WAREHOUSE_DSN"  after: set -a; . {USER_ENV_FILE}; set +a
   raw zone       s3://{settings.raw_bucket}/<dataset>/province=<code>/period=<period>/ at {settings.s3}
@@ -192,8 +192,8 @@ def airflow_up(executor: str = "local", workers: int = 2, concurrency: int = 4) 
     prepare_airflow(settings)
     local_airflow.start_services(settings, say=lambda m: say("  " + m), prefix=prefix, celery=celery, env=env)
     say(
-        f"\nAirflow UI: {settings.airflow_url}  login: {local_airflow.ADMIN_USER} / "
-        f"{settings.airflow_admin_password}\nStop everything with: make down"
+        f"\nAirflow UI: {settings.airflow_url}  login: {local_airflow.ADMIN_USER}, password: "
+        f"{local_airflow.ADMIN_PASSWORD_VAR} in {SECRETS_FILE}\nStop everything with: make down"
     )
 
 
@@ -208,7 +208,8 @@ def serve_docs(port: int) -> None:
         say("no dbt docs published yet: generating and publishing them ...")
         docs.generate_and_publish()
     say(f"dbt docs on http://127.0.0.1:{port}/  (Ctrl-C to stop)")
-    uvicorn.run(docs.docs_app, host="127.0.0.1", port=port, log_level="warning")
+    # No login here: bound to 127.0.0.1, for the developer (the Airflow plugin's copy requires one).
+    uvicorn.run(docs.docs_app(), host="127.0.0.1", port=port, log_level="warning")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,15 +1,15 @@
-"""One browser test, as an engineer does it: log into the Airflow UI in headless Chromium (Debian's
-package; no browser download), open the extract DAG, open its backfill dialog, submit a range, and find
-the backfill through the API. The screenshot of the filled dialog is kept in test-artifacts/."""
+"""One browser test, as an engineer does it: log into the Airflow UI as the admin (FAB's login page) in
+headless Chromium (Debian's package; no browser download), open the extract DAG, open its backfill
+dialog, submit a range, and find the backfill through the API. The screenshot of the filled dialog is
+kept in test-artifacts/."""
 
 from __future__ import annotations
-
-import os
-import shutil
 
 import pytest
 
 from ibdc.settings import PROJECT_DIR
+from ibdc_dev.localstack.airflow import ADMIN_USER
+from tests.e2e.conftest import login_in_browser, pick_date
 
 # The backfill the dialog asks for (March and April 2024 of Xinjiang).
 pytestmark = [
@@ -17,41 +17,8 @@ pytestmark = [
     pytest.mark.partitions(dataset="industrial_output", provinces=["650000"], periods=["2024-03", "2024-04"]),
 ]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
 DAG = "ibdc_extract_industrial_output"
-# Flags that keep Chromium off the network: this machine reaches only the package registries.
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
-        pytest.skip("Debian's chromium is not installed: sudo apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def _pick(page, field: str, date: str) -> None:
-    page.get_by_text(field, exact=True).locator("..").get_by_test_id("datetime-input").click()
-    page.get_by_placeholder("YYYY/MM/DD").last.fill(date)
-    page.get_by_placeholder("HH:mm").last.fill("00:00")
-    page.keyboard.press("Escape")
 
 
 def _no_active_backfill(airflow) -> None:
@@ -69,18 +36,14 @@ def _no_active_backfill(airflow) -> None:
 def test_backfill_from_the_ui(airflow, services, browser):
     _no_active_backfill(airflow)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{services.airflow_url}/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(services.airflow_admin_password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=30_000)
+    login_in_browser(page, services.airflow_url, ADMIN_USER, services.airflow_admin_password)
 
     page.goto(f"{services.airflow_url}/dags/{DAG}")
     page.get_by_role("button", name="Trigger Dag").click()
     dialog = page.get_by_role("dialog").first
     dialog.get_by_text("Backfill", exact=True).click()
-    _pick(page, "From", "2024/03/01")
-    _pick(page, "To", "2024/04/01")
+    pick_date(page, "From", "2024/03/01")
+    pick_date(page, "To", "2024/04/01")
     dialog.get_by_text("All Runs", exact=True).click()  # "Missing Runs" finds none on a rerun of this test
     provinces = dialog.locator("textarea[name=element_provinces]")
     provinces.click()

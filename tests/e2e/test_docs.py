@@ -7,18 +7,12 @@ import sys
 import pytest
 import requests
 
-from ibdc.transform import docs
 from ibdc_dev.localstack.env import USER_ENV_FILE
 from ibdc_dev.localstack.processes import free_port, port_open, wait_until
 
 pytestmark = pytest.mark.integration
 
 MART = "model.ibdc.mart_industrial_output_monthly"
-
-
-@pytest.fixture(scope="module")
-def published(services):
-    docs.generate_and_publish()
 
 
 def _lists_the_marts(get) -> None:

@@ -6,12 +6,17 @@ Workers on one host would all report the host's name; each local worker is given
 (``IBDC_AIRFLOW_WORKER_HOSTNAME``, read by ``[core] hostname_callable`` = :func:`worker_hostname`, the
 setting the Task SDK reads when a task starts: ``airflow.sdk.api.client.get_hostname``), so a task
 instance's ``hostname`` says which worker ran it.
+
+Logins: the FAB auth manager (``apache-airflow-providers-fab``), as compose runs it. ``airflow db
+migrate`` also migrates FAB's tables (the provider's ``FABDBManager`` is discovered) and creates its
+roles; :func:`start_services` then makes the local admin (``admin``, password
+``IBDC_AIRFLOW_ADMIN_PASSWORD`` of ``.local/secrets.env``) with :func:`ensure_user`, which the tests
+use for their own viewers and operators too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -25,8 +30,9 @@ from ibdc.settings import LOCAL_DIR, PROJECT_DIR, Settings
 from ibdc_dev.localstack import processes, redis
 
 AIRFLOW_HOME = LOCAL_DIR / "airflow"
-PASSWORDS_FILE = AIRFLOW_HOME / "simple_auth_manager_passwords.json"
 ADMIN_USER = "admin"
+ADMIN_PASSWORD_VAR = "IBDC_AIRFLOW_ADMIN_PASSWORD"  # the setting airflow_admin_password
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW = Path(sys.executable).parent / "airflow"
 WORKER_HOSTNAME_VAR = "IBDC_AIRFLOW_WORKER_HOSTNAME"
@@ -65,8 +71,7 @@ def airflow_defaults(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(PASSWORDS_FILE),
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(settings.airflow_port),
         "AIRFLOW__API__BASE_URL": settings.airflow_url,
@@ -103,16 +108,61 @@ def airflow_env(
     return {**airflow_defaults(settings), **os.environ, **settings.dbt_env(), **executor, **(env or {})}
 
 
-def write_passwords(settings: Settings) -> None:
-    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    PASSWORDS_FILE.write_text(json.dumps({ADMIN_USER: settings.airflow_admin_password}))
-    PASSWORDS_FILE.chmod(0o600)
+# Run in a child process with the Airflow environment; the password comes through the environment
+# (argv is visible to every user in ps).
+_ENSURE_USER = """
+import os, sys
+from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+from ibdc.transform.docs import grant_docs_view
+
+username, role_name = sys.argv[1:3]
+password = os.environ.pop("IBDC_AIRFLOW_USER_PASSWORD")
+grant_docs_view()
+with get_application_builder() as appbuilder:
+    sm = appbuilder.sm
+    role = sm.find_role(role_name)
+    if role is None:
+        raise SystemExit(f"no FAB role {role_name!r}: run airflow db migrate first")
+    user = sm.find_user(username=username)
+    if user is None:
+        if not sm.add_user(username, username, "(local)", f"{username}@ibdc.invalid", role, password):
+            raise SystemExit(f"could not create the Airflow user {username!r}")
+    else:
+        user.roles = [role]
+        user.active = True
+        sm.update_user(user)
+        sm.reset_password(user.id, password)
+"""
+
+
+def ensure_user(settings: Settings, username: str, role: str, password: str, env: dict[str, str] | None = None) -> None:
+    """Make ``username`` an Airflow (FAB) user with ``role`` alone (``Admin``, ``Op``, ``Viewer``...)
+    and ``password``, creating or updating it (idempotent), on the metadata database of ``settings``
+    (``env`` over :func:`airflow_env`'s); also gives the docs view to the roles that read it
+    (:func:`ibdc.transform.docs.grant_docs_view`). Needs ``airflow db migrate`` first. RuntimeError
+    with the output when it fails."""
+    child_env = {**airflow_env(settings, env=env), "IBDC_AIRFLOW_USER_PASSWORD": password}
+    done = subprocess.run(
+        [sys.executable, "-c", _ENSURE_USER, username, role],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode:
+        raise RuntimeError(f"creating the Airflow user {username!r} failed: {(done.stdout + done.stderr)[-3000:]}")
+
+
+def ensure_admin(settings: Settings, env: dict[str, str] | None = None) -> None:
+    """The local stack's admin: ``admin``, role Admin, password ``settings.airflow_admin_password``."""
+    if not settings.airflow_admin_password:
+        raise RuntimeError(f"{ADMIN_PASSWORD_VAR} is not set (the local stack generates it into .local/secrets.env)")
+    ensure_user(settings, ADMIN_USER, "Admin", settings.airflow_admin_password, env)
 
 
 def run(settings: Settings, *args: str, log: Path | None = None, env: dict[str, str] | None = None) -> None:
     """Run an ``airflow`` CLI command (``env``: variables over :func:`airflow_env`'s); output to ``log``
     when given; raises on failure."""
-    write_passwords(settings)
     argv = [str(AIRFLOW), *args]
     if log is None:
         subprocess.run(argv, env=airflow_env(settings, env=env), check=True, stdin=subprocess.DEVNULL)
@@ -137,8 +187,9 @@ def start_services(
     """Start api-server, scheduler, dag-processor and triggerer (idempotent); pid files ``<prefix>-*``.
     With ``celery``: the CeleryExecutor, its redis-server (``<prefix>-redis``) first and its workers
     (``<prefix>-worker-<n>``) last. ``env``: variables over :func:`airflow_env`'s, for every process.
-    ServiceError when one does not become ready."""
-    write_passwords(settings)
+    ServiceError when one does not become ready. The admin user is created or updated first
+    (:func:`ensure_admin`): the metadata must be migrated."""
+    ensure_admin(settings, env)
     if celery:
         started = redis.start(f"{prefix}-redis", celery.redis_port)
         say(f"{prefix + '-redis':22} {'started' if started else 'running'} on 127.0.0.1:{celery.redis_port}")

@@ -1,5 +1,5 @@
-"""Airflow's REST API (``/api/v2``) as the UI calls it, with the admin's token: what the end-to-end
-tests and the worker benchmark drive a running Airflow with."""
+"""Airflow's REST API (``/api/v2``) as the UI calls it, with a user's token (the admin's unless told):
+what the end-to-end tests and the worker benchmark drive a running Airflow with."""
 
 from __future__ import annotations
 
@@ -12,15 +12,14 @@ from ibdc_dev.localstack.processes import LOG_DIR
 
 
 class AirflowApi:
-    """A session on the api-server at ``url`` logged in as the admin with ``password``;
-    ``requests.HTTPError`` when the login is refused."""
+    """A session on the api-server at ``url`` logged in as ``username`` (the local admin by default)
+    with ``password``, through the auth manager's token endpoint (FAB's ``POST /auth/token``, 201
+    with the JWT); ``requests.HTTPError`` when the login is refused."""
 
-    def __init__(self, url: str, password: str) -> None:
+    def __init__(self, url: str, password: str, username: str = local_airflow.ADMIN_USER) -> None:
         self.url = url
         self.session = requests.Session()
-        token = requests.post(
-            f"{url}/auth/token", json={"username": local_airflow.ADMIN_USER, "password": password}, timeout=30
-        )
+        token = requests.post(f"{url}/auth/token", json={"username": username, "password": password}, timeout=30)
         token.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
 
