@@ -441,7 +441,7 @@ def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_
     monkeypatch.setenv("IBDC_S3_DOCS_READER_SECRET_KEY", "reader-secret")
     local = {
         i["name"]: i["actions"]
-        for i in seaweedfs.identities(Settings(s3_access_key="p", s3_secret_key="s"))["identities"]
+        for i in seaweedfs.identities(Settings(s3_access_key="p", s3_secret_key="s", docs_bucket=buckets["docs_bucket"]))["identities"]
     }
     assert local[seaweedfs.DOCS_READER_IDENTITY] == [f"Read:{buckets['docs_bucket']}/{DOCS_PREFIX}*"]
 
