@@ -21,6 +21,7 @@ import pytest
 import urllib3
 import yaml
 
+from ibdc import airflow_users
 from ibdc.settings import LOADER, PROJECT_DIR, TRANSFORMER, Settings
 from ibdc.sources.registry import connections_needed
 from ibdc.transform.docs import DOCS_PREFIX
@@ -368,12 +369,11 @@ def test_airflow_logs_in_with_fab_and_airflow_init_makes_the_admin(compose):
     for name in (*AIRFLOW_SERVICES, "airflow-init"):
         assert services[name]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER, name
     script = " ".join(services["airflow-init"]["command"])
-    migrate, create = (
-        script.index("airflow db migrate"),
-        script.index("airflow users create --role Admin --username admin"),
-    )
+    migrate, create = script.index("airflow db migrate"), script.index("python -m ibdc.airflow_users admin Admin")
     assert migrate < create  # FAB's tables come with db migrate (its db manager is the auth manager's)
-    assert '--password "$$AIRFLOW_ADMIN_PASSWORD"' in script  # from .env, never a literal
+    assert "password" not in script.lower()  # the password comes through the environment, never argv
+    init_env = services["airflow-init"]["environment"]
+    assert _secrets_in(init_env[airflow_users.PASSWORD_VAR]) == {"AIRFLOW_ADMIN_PASSWORD"}
     holders = {n for n, s in services.items() if "AIRFLOW_ADMIN_PASSWORD" in _secrets_held(s)}
     assert holders == {"airflow-init", "secrets-check"}
     jwt = {n for n, s in services.items() if "AIRFLOW__API_AUTH__JWT_SECRET" in _secrets_held(s)}
@@ -439,11 +439,12 @@ def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_
     monkeypatch.setenv("IBDC_S3_ADMIN_SECRET_KEY", "admin-secret")
     monkeypatch.setenv("IBDC_S3_DOCS_READER_ACCESS_KEY", "reader-key")
     monkeypatch.setenv("IBDC_S3_DOCS_READER_SECRET_KEY", "reader-secret")
-    local = {
-        i["name"]: i["actions"]
-        for i in seaweedfs.identities(Settings(s3_access_key="p", s3_secret_key="s", docs_bucket=buckets["docs_bucket"]))["identities"]
-    }
+    local_settings = Settings(s3_access_key="p", s3_secret_key="s", docs_bucket=buckets["docs_bucket"])
+    local = {i["name"]: i["actions"] for i in seaweedfs.identities(local_settings)["identities"]}
     assert local[seaweedfs.DOCS_READER_IDENTITY] == [f"Read:{buckets['docs_bucket']}/{DOCS_PREFIX}*"]
+    # The local gateway's reader keeps the docs buckets granted before (the user's and the tests').
+    kept = seaweedfs.identities(local_settings, [buckets["docs_bucket"], "a-docs"])["identities"][-1]["actions"]
+    assert kept == [f"Read:a-docs/{DOCS_PREFIX}*", f"Read:{buckets['docs_bucket']}/{DOCS_PREFIX}*"]
 
 
 FAKE_MC = """#!/bin/sh

@@ -26,8 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ibdc import airflow_users
 from ibdc.settings import LOCAL_DIR, PROJECT_DIR, Settings
-from ibdc_dev.localstack import processes, redis
+from ibdc_dev.localstack import processes, redis, seaweedfs
 
 AIRFLOW_HOME = LOCAL_DIR / "airflow"
 ADMIN_USER = "admin"
@@ -108,42 +109,15 @@ def airflow_env(
     return {**airflow_defaults(settings), **os.environ, **settings.dbt_env(), **executor, **(env or {})}
 
 
-# Run in a child process with the Airflow environment; the password comes through the environment
-# (argv is visible to every user in ps).
-_ENSURE_USER = """
-import os, sys
-from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
-from ibdc.transform.docs import grant_docs_view
-
-username, role_name = sys.argv[1:3]
-password = os.environ.pop("IBDC_AIRFLOW_USER_PASSWORD")
-grant_docs_view()
-with get_application_builder() as appbuilder:
-    sm = appbuilder.sm
-    role = sm.find_role(role_name)
-    if role is None:
-        raise SystemExit(f"no FAB role {role_name!r}: run airflow db migrate first")
-    user = sm.find_user(username=username)
-    if user is None:
-        if not sm.add_user(username, username, "(local)", f"{username}@ibdc.invalid", role, password):
-            raise SystemExit(f"could not create the Airflow user {username!r}")
-    else:
-        user.roles = [role]
-        user.active = True
-        sm.update_user(user)
-        sm.reset_password(user.id, password)
-"""
-
-
 def ensure_user(settings: Settings, username: str, role: str, password: str, env: dict[str, str] | None = None) -> None:
     """Make ``username`` an Airflow (FAB) user with ``role`` alone (``Admin``, ``Op``, ``Viewer``...)
     and ``password``, creating or updating it (idempotent), on the metadata database of ``settings``
-    (``env`` over :func:`airflow_env`'s); also gives the docs view to the roles that read it
-    (:func:`ibdc.transform.docs.grant_docs_view`). Needs ``airflow db migrate`` first. RuntimeError
+    (``env`` over :func:`airflow_env`'s), as compose's airflow-init does (:mod:`ibdc.airflow_users`,
+    which also gives the docs view to the roles that read it). Needs ``airflow db migrate`` first. RuntimeError
     with the output when it fails."""
-    child_env = {**airflow_env(settings, env=env), "IBDC_AIRFLOW_USER_PASSWORD": password}
+    child_env = {**airflow_env(settings, env=env), airflow_users.PASSWORD_VAR: password}
     done = subprocess.run(
-        [sys.executable, "-c", _ENSURE_USER, username, role],
+        [sys.executable, "-m", "ibdc.airflow_users", username, role],
         env=child_env,
         capture_output=True,
         text=True,
@@ -177,6 +151,15 @@ def run(settings: Settings, *args: str, log: Path | None = None, env: dict[str, 
         raise RuntimeError(f"airflow {' '.join(args)} failed (exit {res.returncode}); log {log}:\n{tail}")
 
 
+def api_server_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for the api-server: its object store key is the docs reader's (``IBDC_S3_DOCS_READER_*``,
+    when set), as in compose; it runs no task (the scheduler's LocalExecutor, or the workers, do)."""
+    reader = seaweedfs.Keys.optional(seaweedfs.DOCS_READER_KEYS)
+    if reader is None:
+        return env
+    return {**env, "IBDC_S3_ACCESS_KEY": reader.access_key, "IBDC_S3_SECRET_KEY": reader.secret_key}
+
+
 def start_services(
     settings: Settings,
     say=print,
@@ -200,7 +183,7 @@ def start_services(
         started = processes.start(
             name,
             [str(AIRFLOW), service],
-            base,
+            api_server_env(base) if api else base,
             settings.airflow_port if api else None,
             (lambda: processes.port_open(settings.airflow_port)) if api else (lambda: True),
             timeout_s=120,

@@ -27,6 +27,9 @@ GENERATED = {
     # The local S3 endpoint's administrator (buckets, versioning, policies): never given to the pipeline.
     "IBDC_S3_ADMIN_ACCESS_KEY": lambda: "admin" + secrets.token_hex(6),
     "IBDC_S3_ADMIN_SECRET_KEY": lambda: secrets.token_urlsafe(24),
+    # The Airflow api-server's (the plugin's dbt docs routes): it reads the published docs, nothing else.
+    "IBDC_S3_DOCS_READER_ACCESS_KEY": lambda: "reader" + secrets.token_hex(6),
+    "IBDC_S3_DOCS_READER_SECRET_KEY": lambda: secrets.token_urlsafe(24),
     "IBDC_SIMULATOR_CLIENT_SECRET": lambda: secrets.token_urlsafe(18),
     "IBDC_AIRFLOW_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
     "AIRFLOW__CORE__FERNET_KEY": lambda: urlsafe_b64encode(os.urandom(32)).decode(),

