@@ -8,8 +8,12 @@
     security_level 1       -> ibdc_exchange_partner may select it (column-level GRANT SELECT (cols))
     personal_data: true    -> only ibdc_steward selects it; everyone else reads the <mart>_masked view, where it
                               is a keyed hash of fixed length, or NULL (governance_mask_expression, below)
-    any other column       -> every analyst role (national and the 31 provincial roles) may select it
-    no valid meta          -> steward only (fail closed, with a warning; the unit test fails on it)
+    any other column       -> every analyst role (national and the 31 provincial roles) may select it, except
+                              the aggregates of cells spanning provinces: provincial analysts read those through
+                              <mart>_disclosed, suppressed by the disclosure rule (macros/governance/disclosure.sql)
+    no valid meta          -> steward only (fail closed, with a warning; the unit test fails on it); without
+                              meta.disclosure, withheld from provincial analysts and the partner (the dbt test
+                              assert_marts_declare_disclosure fails on it)
   Rows: every mart gets RLS, ENABLEd and FORCEd, with one SELECT policy: national analyst, steward
     and exchange partner see every row; ibdc_analyst_<code> sees the rows of province <code> (a mart
     without a province_code column shows provincial analysts nothing: fail closed) (membership is tested with pg_has_role, so a LOGIN user granted the role works
@@ -102,6 +106,21 @@
       {%- if meta.security_level | int == 1 -%}{%- do level1_cols.append(adapter.quote(name)) -%}{%- endif -%}
     {%- endif -%}
   {%- endfor -%}
+  {#- Disclosure control (macros/governance/disclosure.sql): a column without sound disclosure meta is
+      withheld from the provincial analysts and the partner (fail closed; assert_marts_declare_disclosure
+      fails); the aggregates of cells a provincial analyst cannot see every contributor of are read by
+      them through <mart>_disclosed only. -#}
+  {%- set undeclared = [] -%}
+  {%- for name, problem in governance_disclosure_problems(node) -%}
+    {%- do undeclared.append(adapter.quote(name)) -%}
+    {%- do exceptions.warn("governance: " ~ node.name ~ "." ~ name ~ ": " ~ problem ~ "; withheld from provincial analysts and the partner") -%}
+  {%- endfor -%}
+  {%- set cells = governance_disclosure_cells(node) -%}
+  {%- set protected = [] -%}
+  {%- for c in cells -%}{%- for name, kind, data_type in c.columns -%}{%- do protected.append(adapter.quote(name)) -%}{%- endfor -%}{%- endfor -%}
+  {%- set provincial_cols = open_cols | reject('in', undeclared + protected) | list -%}
+  {%- set level1_cols = level1_cols | reject('in', undeclared) | list -%}
+  {%- set disclosed = governance_disclosed_relation(relation) -%}
   {%- set masked = governance_masked_relation(relation) -%}
   {%- set row_scoped = 'province_code' in names -%}
   {#- Never the owner (ibdc_transformer): revoking from it would cut the masked view off the mart. -#}
@@ -141,6 +160,10 @@ ALTER VIEW {{ masked }} OWNER TO {{ r.transformer }};
 REVOKE ALL ON {{ masked }} FROM PUBLIC;
 GRANT SELECT ON {{ masked }} TO {{ r.national }}, {{ r.steward }};
 {%- endif %}
+{{ governance_disclosure_sql(relation, node, cells) }}
+{%- if cells %}
+GRANT SELECT ON {{ disclosed }} TO {{ r.national }}, {{ r.steward }};
+{%- endif %}
 DO $governance$
 DECLARE
   role_name text;
@@ -148,10 +171,12 @@ BEGIN
   FOR role_name IN EXECUTE $q${{ governance_provincial_roles_query() }}$q$ LOOP
     EXECUTE format('GRANT USAGE ON SCHEMA {{ adapter.quote(relation.schema) }} TO %I', role_name);
     EXECUTE format('REVOKE ALL ON {{ relation }} FROM %I', role_name);
-    {%- if open_cols %}
-    EXECUTE format('GRANT SELECT ({{ open_cols | join(", ") | replace("%", "%%") }}) ON {{ relation }} TO %I', role_name);
+    {%- if provincial_cols %}
+    EXECUTE format('GRANT SELECT ({{ provincial_cols | join(", ") | replace("%", "%%") }}) ON {{ relation }} TO %I', role_name);
     {%- endif %}
-    {%- if personal %}
+    {%- if cells %}
+    EXECUTE format('GRANT SELECT ON {{ disclosed }} TO %I', role_name);
+    {%- elif personal %}
     EXECUTE format('GRANT SELECT ON {{ masked }} TO %I', role_name);
     {%- endif %}
   END LOOP;
