@@ -5,6 +5,8 @@
 #   AIRFLOW__CORE__FERNET_KEY            a Fernet key: 32 random bytes, url-safe base64 (44 characters)
 #   AIRFLOW__API_AUTH__JWT_SECRET        at least 32 characters (it signs every API and task token)
 #   any other NAME                       a secret: at least 16 characters
+#   MINIO_ROOT_USER, MINIO_ROOT_PASSWORD also no character that would break the URL minio-init
+#                                        hands mc (MC_HOST_ibdc=http://user:password@minio:9000)
 # Every value must be distinct from the others (a secret reused, or copied between two variables, is
 # refused), and none may be one of .env.example's placeholders. Exit 0 when every check passes, else 1
 # with one line on stderr per refused variable (its name and why, never its value).
@@ -60,6 +62,16 @@ for name in "$@"; do
     case "$value" in
         *"
 "*) refuse "$name" "holds a line break"; continue ;;
+    esac
+    case "$name" in
+        MINIO_ROOT_USER | MINIO_ROOT_PASSWORD)
+            case "$value" in
+                *[/?#%:@\"\<\>\\^\`{\|}\ \	]*)
+                    refuse "$name" "holds a character of / ? # % : @ \" < > \\ ^ \` { | } or a space (minio-init puts it in a URL)"
+                    continue
+                    ;;
+            esac
+            ;;
     esac
     # Distinct values: each one seen is kept on a line of its own.
     duplicate=0

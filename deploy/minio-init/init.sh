@@ -13,6 +13,9 @@
 #   ibdc-docs  versioned, the dbt docs under dbt-docs/latest/.
 # Users (each its own keys from .env, its policy from the file beside this script):
 #   IBDC_S3_ACCESS_KEY              policy ibdc-pipeline (pipeline-policy.json): the Celery workers
+#                                   (it may put an object's retention on the raw bucket: MinIO checks
+#                                   every upload into a bucket with a default retention against
+#                                   s3:PutObjectRetention; COMPLIANCE mode and bypassing are denied)
 #   IBDC_S3_DOCS_READER_ACCESS_KEY  policy ibdc-docs-reader (docs-reader-policy.json): the api-server
 set -eu
 
@@ -25,7 +28,9 @@ case "$RETENTION_DAYS" in
     "" | *[!0-9]* | 0) echo "minio-init: IBDC_RAW_RETENTION_DAYS must be a whole number of days, not '$RETENTION_DAYS'" >&2; exit 1 ;;
 esac
 
-mc alias set ibdc http://minio:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >/dev/null
+# Root's keys reach mc through the environment (alias ibdc), never a command line (ps shows those).
+# check-secrets.sh refuses a root user or password with a character that would break this URL.
+export MC_HOST_ibdc="http://$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD@minio:9000"
 
 if mc stat "ibdc/$RAW" >/dev/null 2>&1; then
     raw_existed=1
@@ -48,6 +53,8 @@ mc version enable "ibdc/$DOCS"
 # access key, secret key, policy name, policy file: the user and its policy created or updated.
 ensure_user() {
     mc admin policy create ibdc "$3" "$HERE/$4" >/dev/null
+    # The user's secret key is on mc's command line: visible only inside this one-shot container (its
+    # only process besides this shell), which holds root's keys anyway and exits when done.
     mc admin user add ibdc "$1" "$2" >/dev/null
     case "$(mc admin policy entities ibdc --user "$1")" in
         *"$3"*) ;;

@@ -16,6 +16,7 @@ import secrets
 import stat
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import urllib3
@@ -143,11 +144,45 @@ def _fields_read_by(call, monkeypatch) -> set[str]:
     return read
 
 
-def _parse_dags() -> None:
+def _parse_dags():
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_DIR / "dags"))
     assert bag.dags and not bag.import_errors, bag.import_errors
+    return bag
+
+
+def _failure_callbacks(bag) -> set:
+    """The platform's failure callbacks (from plugins/ibdc) of the parsed DAGs and their tasks: the
+    dag-processor runs them (Airflow 3: TaskCallbackRequest, DagCallbackRequest)."""
+    found = set()
+    for dag in bag.dags.values():
+        for holder in (dag, *dag.tasks):
+            callbacks = holder.on_failure_callback or []
+            for callback in callbacks if isinstance(callbacks, list) else [callbacks]:
+                if getattr(callback, "__module__", "").startswith("ibdc."):
+                    found.add(callback)
+    return found
+
+
+def _run_failure_callbacks(callbacks, monkeypatch) -> None:
+    """Each callback called with a failed task's context, the warehouse refusing every connection (no
+    network: a unit test reaches no service); each must have tried to connect (to record its alert)."""
+    import psycopg
+
+    dsns = []
+
+    def refuse(dsn, *args, **kwargs):
+        dsns.append(dsn)
+        raise psycopg.OperationalError("no warehouse in a unit test")
+
+    ti = SimpleNamespace(dag_id="a_dag", run_id="a_run", task_id="a_task", map_index=-1, try_number=1)
+    with monkeypatch.context() as patch:
+        patch.setattr(psycopg, "connect", refuse)
+        for callback in callbacks:
+            before = len(dsns)
+            callback({"ti": ti, "task_instance": ti, "exception": RuntimeError("failed")})
+            assert len(dsns) > before, (callback, "did not reach the warehouse")
 
 
 def _call_the_plugin_routes(monkeypatch) -> None:
@@ -209,13 +244,20 @@ def test_airflow_runs_celery_with_redis_and_workers_scale(compose):
     for name in ("airflow-scheduler", "airflow-worker"):  # who queues tasks, who takes them
         assert services[name]["environment"]["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://"), name
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    # redis-cli reads the password from REDISCLI_AUTH: no healthcheck puts a secret on a command line.
+    assert _secrets_in(services["redis"]["environment"]["REDISCLI_AUTH"]) == {"REDIS_PASSWORD"}
+    required = set(SECRET_REF.findall(COMPOSE_FILE.read_text()))
+    for name, service in services.items():
+        test = " ".join(service.get("healthcheck", {}).get("test", []))
+        assert not required & set(re.findall(r"\$\$\{?([A-Z0-9_]+)", test)), (name, test)
 
 
 def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     """Each service gets the variables its code reads, derived from the code, and no secret it does not
     read: the simulator its client secret alone; the api-server the docs routes' object store settings
-    (as the docs reader); the dag-processor what parsing the DAGs reads (no IBDC_* setting);
-    the workers the pipeline's; the scheduler and triggerer run no platform code."""
+    (as the docs reader); the dag-processor what parsing the DAGs reads (no IBDC_* setting) and what
+    the DAGs' failure callbacks read (it runs them: the alert's warehouse DSN, the loader's); the
+    workers the pipeline's; the scheduler and triggerer run no platform code."""
     services = compose["services"]
     profiles = (PROJECT_DIR / "dbt_project" / "profiles.yml").read_text()
     dbt_vars = set(re.findall(r"env_var\('([A-Z_]+)'\)", profiles))
@@ -224,18 +266,26 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     without_default = {name for name, field in Settings.model_fields.items() if field.default is None} - OPTIONAL
     pipeline_code = [*(PROJECT_DIR / "plugins" / "ibdc").rglob("*.py"), *(PROJECT_DIR / "dags").glob("*.py")]
     pipeline_code = [p for p in pipeline_code if p.name != "settings.py"]
+    parsed = []
+    parsing = _fields_read_by(lambda: parsed.append(_parse_dags()), monkeypatch)
+    callbacks = _failure_callbacks(parsed[0])
+    assert callbacks, "no failure callback of plugins/ibdc found in the parsed DAGs"
     reads = {
         "airflow-worker": _settings_fields_named(pipeline_code),
         "airflow-api-server": _fields_read_by(lambda: _call_the_plugin_routes(monkeypatch), monkeypatch),
-        "airflow-dag-processor": _fields_read_by(_parse_dags, monkeypatch),
+        "airflow-dag-processor": parsing
+        | _fields_read_by(lambda: _run_failure_callbacks(callbacks, monkeypatch), monkeypatch),
         "airflow-scheduler": set(),
         "airflow-triggerer": set(),
         "simulator": _settings_fields_named((PROJECT_DIR / "dev" / "ibdc_dev" / "simulator").rglob("*.py")),
     }
     assert {"s3_access_key", "docs_bucket"} <= reads["airflow-api-server"], "did the calls reach the docs routes?"
     assert "simulator_client_secret" in reads["simulator"] and "loader_dsn" in reads["airflow-worker"]
-    needed = {name: {_env_var(f) for f in fields & without_default} for name, fields in reads.items()}
-    needed["airflow-worker"] = (needed["airflow-worker"] - ADMIN) | dbt_vars | connections
+    assert "loader_dsn" in reads["airflow-dag-processor"], "did the failure callbacks reach the warehouse?"
+    # The administrator's settings are read only to build a role's DSN when none is given (compose
+    # gives whole DSNs): no service but airflow-init gets them.
+    needed = {name: {_env_var(f) for f in fields & without_default} - ADMIN for name, fields in reads.items()}
+    needed["airflow-worker"] |= dbt_vars | connections
     for name in AIRFLOW_SERVICES:
         needed[name] |= airflow
     for name, variables in needed.items():
@@ -277,7 +327,7 @@ def test_every_secret_is_required_and_the_example_lists_each(compose):
     defaulted = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+):-[^}]*\}", text))
     required = set(SECRET_REF.findall(text))
     assert not bare, f"a bare ${{VAR}} is empty when unset: {sorted(bare)}"
-    assert defaulted == {"IBDC_BIND_ADDRESS", "IBDC_RAW_RETENTION_DAYS"}
+    assert defaulted == {"IBDC_BIND_ADDRESS", "IBDC_AIRFLOW_BASE_URL", "IBDC_RAW_RETENTION_DAYS"}
     assert {"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "MINIO_ROOT_PASSWORD"} <= required
     example = {
         line.lstrip("#").split("=", 1)[0]
@@ -347,6 +397,7 @@ def test_the_secrets_check_runs_first_and_refuses_the_placeholders(compose):
         ("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(18), "shorter than 32"),
         ("IBDC_S3_SECRET_KEY", good["MINIO_ROOT_PASSWORD"], "the same value as another"),
         ("AIRFLOW_ADMIN_PASSWORD", "", "unset or empty"),
+        ("MINIO_ROOT_PASSWORD", secrets.token_urlsafe(16) + "/x", "holds a character of /"),
     ):
         weakened = _run_check(names, {**good, name: weak})
         assert weakened.returncode == 1 and f"{name}: {why}" in weakened.stderr, (name, weakened.stderr)
@@ -359,7 +410,13 @@ def test_published_ports_bind_to_localhost_unless_told(compose):
         for port in ports:
             address, host, container = port.rsplit(":", 2)
             assert address == "${IBDC_BIND_ADDRESS:-127.0.0.1}" and host == container, (name, port)
-    assert re.search(r"^#?IBDC_BIND_ADDRESS=127\.0\.0\.1$", (PROJECT_DIR / ".env.example").read_text(), re.M)
+    example = (PROJECT_DIR / ".env.example").read_text()
+    assert re.search(r"^#?IBDC_BIND_ADDRESS=127\.0\.0\.1$", example, re.M)
+    # Serving other machines: the URL Airflow's links and redirects point at is set beside the address.
+    base_url = "${IBDC_AIRFLOW_BASE_URL:-http://localhost:8080}"
+    for name in AIRFLOW_SERVICES:
+        assert compose["services"][name]["environment"]["AIRFLOW__API__BASE_URL"] == base_url, name
+    assert re.search(r"^#?IBDC_AIRFLOW_BASE_URL=http://localhost:8080$", example, re.M)
 
 
 def test_airflow_logs_in_with_fab_and_airflow_init_makes_the_admin(compose):
@@ -388,7 +445,10 @@ def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_
     """The workers hold the pipeline's MinIO user, the api-server the docs reader's, minio-init creates
     both with their policies; root is held by minio and minio-init (and checked, with no network, by
     secrets-check). The pipeline's policy denies what would remove a version for good (the actions the
-    local SeaweedFS denies that identity), and writes the docs bucket under the published prefix only;
+    local SeaweedFS denies that identity, but one: MinIO checks every upload into the raw bucket, whose
+    default retention minio-init sets, against s3:PutObjectRetention, so the pipeline may put a
+    retention on the raw bucket's objects, never in COMPLIANCE mode nor bypassing GOVERNANCE's), and
+    writes the docs bucket under the published prefix only;
     the docs reader may get objects under that prefix and nothing else, as the local identity."""
     services = compose["services"]
     root = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
@@ -420,12 +480,24 @@ def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_
     )
 
     pipeline = _policy("pipeline-policy.json")
-    denied = [s for s in pipeline["Statement"] if s["Effect"] == "Deny"]
-    assert [set(s["Action"]) for s in denied] == [set(seaweedfs.KEEP_EVERY_VERSION)]
+    retention = "s3:PutObjectRetention"
+    raw_objects = f"arn:aws:s3:::{buckets['raw_bucket']}/*"
+    keep_every_version = set(seaweedfs.KEEP_EVERY_VERSION) - {retention}
+    assert "s3:BypassGovernanceRetention" in keep_every_version
+    denied = [s for s in pipeline["Statement"] if s["Effect"] == "Deny" and "Condition" not in s]
+    assert [set(s["Action"]) for s in denied] == [keep_every_version]
     assert {r.removeprefix("arn:aws:s3:::").split("/")[0] for r in denied[0]["Resource"]} == set(buckets.values())
+    conditional = [s for s in pipeline["Statement"] if s["Effect"] == "Deny" and "Condition" in s]
+    assert [(s["Action"], s["Condition"]) for s in conditional] == [
+        ([retention], {"StringEquals": {"s3:object-lock-mode": "COMPLIANCE"}})
+    ]
+    assert raw_objects in conditional[0]["Resource"]
     allowed = [s for s in pipeline["Statement"] if s["Effect"] == "Allow"]
     actions = {a for s in allowed for a in s["Action"]}
-    assert not actions & set(seaweedfs.KEEP_EVERY_VERSION) and not any("*" in a for a in actions)
+    assert not actions & keep_every_version and not any("*" in a for a in actions)
+    assert not any("Condition" in s for s in allowed)
+    # The retention only on the raw bucket's objects (the one under a default retention), nowhere else.
+    assert {r for s in allowed if retention in s["Action"] for r in s["Resource"]} == {raw_objects}
     docs_arn = f"arn:aws:s3:::{buckets['docs_bucket']}"
     on_docs = {(a, r) for s in allowed for r in s["Resource"] if r.startswith(docs_arn) for a in s["Action"]}
     assert ("s3:PutObject", f"{docs_arn}/{DOCS_PREFIX}*") in on_docs
@@ -450,6 +522,8 @@ def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_
 FAKE_MC = """#!/bin/sh
 # A stand-in for mc: records each call; answers as MinIO would for the state the test sets.
 echo "mc $*" >> "$MC_LOG"
+# Root's keys come through the environment (alias ibdc), as the test expects them.
+[ "$MC_HOST_ibdc" = "$EXPECTED_MC_HOST" ] || { echo "fake mc: MC_HOST_ibdc is not root's URL" >&2; exit 3; }
 case "$1 $2" in
     "stat "*) [ "$RAW_EXISTS" = 1 ] ;;
     "retention set") [ "$RAW_EXISTS" = 0 ] || [ "$RAW_LOCKED" = 1 ] ;;
@@ -482,8 +556,12 @@ def _run_minio_init(tmp_path, **state) -> tuple[subprocess.CompletedProcess, lis
             ]
         ),
     }
+    env["EXPECTED_MC_HOST"] = f"http://{env['MINIO_ROOT_USER']}:{env['MINIO_ROOT_PASSWORD']}@minio:9000"
     done = subprocess.run(["/bin/sh", str(MINIO_INIT / "init.sh")], env=env, capture_output=True, text=True, timeout=30)
-    return done, log.read_text().splitlines() if log.exists() else []
+    calls = log.read_text().splitlines() if log.exists() else []
+    # Root's password is never on a command line (ps shows those): mc gets it from MC_HOST_ibdc.
+    assert not any(env["MINIO_ROOT_PASSWORD"] in call for call in calls)
+    return done, calls
 
 
 def test_minio_init_locks_the_raw_bucket_and_is_idempotent(compose, tmp_path):
@@ -492,7 +570,8 @@ def test_minio_init_locks_the_raw_bucket_and_is_idempotent(compose, tmp_path):
     a new raw bucket is made with object lock and a default GOVERNANCE retention of
     IBDC_RAW_RETENTION_DAYS; a re-run finds it and sets the retention again; a raw bucket made before
     without lock keeps its data (no bucket made or removed), the run warns and goes on; the users and
-    policies are set on every run, a policy attached once."""
+    policies are set on every run, a policy attached once. Root's keys reach mc through MC_HOST_ibdc
+    (the fake refuses to run without them there), never its command line."""
     init = compose["services"]["minio-init"]
     assert init["entrypoint"] == ["/bin/sh", "/etc/ibdc/init.sh"]
     assert init["environment"]["IBDC_RAW_RETENTION_DAYS"] == "${IBDC_RAW_RETENTION_DAYS:-3650}"
