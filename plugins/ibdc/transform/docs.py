@@ -51,6 +51,8 @@ DATA_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 # The permission (FAB: action can_read on this resource) a user's role needs to read the docs in Airflow.
 DOCS_VIEW = "IBDC dbt docs"
 DOCS_ROLES = ("Admin", "Op", "User", "Viewer")
+# The object store's answers that mean "not published yet" (404); any other refusal is a 502.
+NOT_PUBLISHED = frozenset({"NoSuchKey", "NoSuchBucket"})
 log = logging.getLogger("ibdc.transform.docs")
 
 
@@ -113,7 +115,8 @@ def grant_docs_view(roles: Sequence[str] = DOCS_ROLES) -> None:
 
 def docs_app(dependencies: Sequence[Depends] = ()) -> FastAPI:
     """The docs as a FastAPI app: ``GET /`` the page, ``GET /<name>`` a file of :data:`DOCS_FILES`
-    (404 for any other name, or before the first publication), each with its content security policy.
+    (404 for any other name, or before the first publication; 502 when the object store refuses
+    otherwise, e.g. a wrong key or policy), each with its content security policy.
     ``dependencies`` run before every route: the Airflow plugin passes its login and permission check;
     the standalone server (``make docs``, 127.0.0.1 only) none."""
     app = FastAPI(
@@ -131,7 +134,12 @@ def docs_app(dependencies: Sequence[Depends] = ()) -> FastAPI:
         try:
             body = get_bytes(client(), get_settings().docs_bucket, DOCS_PREFIX + name)
         except S3Error as exc:
-            raise HTTPException(404, "no dbt docs published yet: run the ibdc_transform_dbt DAG") from exc
+            if exc.code in NOT_PUBLISHED:
+                raise HTTPException(404, "no dbt docs published yet: run the ibdc_transform_dbt DAG") from exc
+            # A wrong key or policy (AccessDenied, InvalidAccessKeyId, ...): logged, never as a 404.
+            # The error's code, message and object only: no key.
+            log.error("the docs store refused to get %s: %s %s", exc.object_name or name, exc.code, exc.message)
+            raise HTTPException(502, "the docs store refused the request") from exc
         headers = {
             "Content-Security-Policy": PAGE_CSP if name == "index.html" else DATA_CSP,
             "X-Content-Type-Options": "nosniff",
