@@ -11,9 +11,11 @@ GOVERNANCE mode, as compose's minio-init sets it on the raw bucket).
   without bypassing the governance mode either (the retention holds beyond the bucket policy); the
   administrator bypassing it can (GOVERNANCE, not COMPLIANCE: docs/governance.md says why).
 
-A SeaweedFS of its own (one server on ports 31200-31213, below the kernel's ephemeral ports), with the
-docs reader's identity: the shared local stack reads its identities when it starts, and it is not
-restarted here; its data is deleted afterwards, locked versions included."""
+A SeaweedFS of its own (one server on ports 31200-31213, below the kernel's ephemeral ports): the
+tests need a bucket of their own under object lock and identities of their own (the docs reader's keys,
+made up when unset), without touching the shared local stack's gateway, its identities or its buckets
+(locked versions could not be removed from those afterwards); its data is deleted afterwards, locked
+versions included."""
 
 import io
 import os
