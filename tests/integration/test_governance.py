@@ -405,3 +405,42 @@ def test_analysts_cannot_read_raw_staging_or_intermediate(marts, warehouse):
             assert denied(warehouse, stg), role
             # The registry's latest records, personal data unmasked: the marts' masked views only.
             assert denied(warehouse, sql.SQL("SELECT count(*) FROM intermediate.int_enterprises_latest")), role
+
+
+def _aggregates(mart: Mart) -> dict[str, dict]:
+    return {c: m["disclosure"] for c, m in mart.columns.items() if isinstance(m.get("disclosure"), dict)}
+
+
+def test_provincial_analysts_read_no_aggregate_over_other_provinces_and_every_contributor_of_theirs(marts, warehouse):
+    """Disclosure control in every mart of the manifest (tests/integration/test_disclosure.py is the
+    attack on the values): an aggregate whose cell spans provinces (``within`` without province_code)
+    is not granted to a provincial analyst in the mart, only counts excepted, and is readable through
+    ``<mart>_disclosed``; an aggregate within its province is granted only where the analyst reads the
+    contributors' value in their model (so it sees every contributor)."""
+    models = {m.name: m for m in marts}
+    checked = {"spanning": 0, "within": 0}
+    for mart in marts:
+        for column, d in _aggregates(mart).items():
+            for code in PROVINCES:
+                role = provincial(code)
+                granted = warehouse.execute(
+                    "SELECT has_column_privilege(%s, %s, %s, 'SELECT')", (role, f"{mart.schema}.{mart.name}", column)
+                ).fetchone()[0]
+                if "province_code" not in d["within"]:
+                    if d["aggregate"] == "count":
+                        assert granted, (mart, column, role)
+                        continue
+                    assert not granted, (mart, column, role, "an aggregate over other provinces, granted")
+                    disclosed = f"{mart.schema}.{mart.name}_disclosed"
+                    assert warehouse.execute(
+                        "SELECT has_table_privilege(%s, %s, 'SELECT')", (role, disclosed)
+                    ).fetchone()[0], (mart, role)
+                    checked["spanning"] += 1
+                elif granted and d.get("of"):
+                    source = models[d.get("contributors") or mart.name]
+                    assert warehouse.execute(
+                        "SELECT has_column_privilege(%s, %s, %s, 'SELECT')",
+                        (role, f"{source.schema}.{source.name}", d["of"]),
+                    ).fetchone()[0], (mart, column, role, "contributors it cannot read")
+                    checked["within"] += 1
+    assert checked["spanning"] and checked["within"], checked

@@ -14,7 +14,7 @@
 {%- if problems %}
 select * from (values
   {%- for model_name, column, problem in problems %}
-  ({{ dbt.string_literal(model_name) }}, {{ dbt.string_literal(column) }}, {{ dbt.string_literal(problem) }}){{ ',' if not loop.last }}
+  ({{ governance_literal(model_name) }}, {{ governance_literal(column) }}, {{ governance_literal(problem) }}){{ ',' if not loop.last }}
   {%- endfor %}
 ) as problems (model_name, column_name, problem)
 {%- else %}
