@@ -31,18 +31,16 @@ import psycopg
 import pyarrow as pa
 import pytest
 import yaml
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
-from ibdc import governance, pipeline
+from ibdc import pipeline
 from ibdc.datasets import DATASETS
 from ibdc.loading.postgres import load_partition
 from ibdc.parsing.base import PageRows
 from ibdc.parsing.industrial_output import SCHEMA as OUTPUT_SCHEMA
 from ibdc.reference import products, provinces
-from ibdc.settings import get_settings, reload_settings
 from ibdc.transform.dbt import DBT_PROJECT_DIR, run_dbt
 from tests.partitions import ANY
+from tests.scratch_warehouse import pointed_at, query_as, refused, scratch_warehouse
 
 DATASET = "industrial_output"
 DEMO_PERIODS = ["2021-08", "2021-09"]  # no other module writes industrial output of 2021
@@ -123,24 +121,10 @@ def _load_constructed(loader_dsn: str) -> None:
 @pytest.fixture(scope="module")
 def scratch(services, tmp_path_factory):
     """DSNs of a freshly provisioned scratch database (``admin``, ``loader``, ``transformer``) holding
-    both data sets and the mart built on them as the transformer."""
-    with psycopg.connect(services.warehouse, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {SCRATCH}")
-    dsns = {
-        "admin": make_conninfo(services.warehouse, dbname=SCRATCH),
-        "loader": make_conninfo(services.loader, dbname=SCRATCH),
-        "transformer": make_conninfo(services.transformer, dbname=SCRATCH),
-    }
-    governance.provision(dsns["admin"], None, None)  # the roles exist: their logins are kept
-    _load_constructed(dsns["loader"])
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("IBDC_WAREHOUSE_DSN", dsns["admin"])
-        env.setenv("IBDC_LOADER_DSN", dsns["loader"])
-        env.setenv("IBDC_TRANSFORMER_DSN", dsns["transformer"])
-        env.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt-target")))
-        reload_settings()
-        try:
+    both data sets and the mart built on them as the transformer; ``dbt_env``: dbt's settings for it."""
+    with scratch_warehouse(services, SCRATCH) as dsns:
+        _load_constructed(dsns["loader"])
+        with pointed_at(dsns, tmp_path_factory.mktemp("dbt-target")) as settings:
             for period in DEMO_PERIODS:
                 for code in PROVINCES:
                     pipeline.load_extracted(pipeline.extract_partition(DATASET, code, period))
@@ -148,36 +132,14 @@ def scratch(services, tmp_path_factory):
                 *("build", "--select", "provinces", "products", "+mart_industrial_output_monthly"),
                 *("--exclude", "resource_type:test", "--quiet"),
             )
-            dsns["dbt_env"] = get_settings().dbt_env()
-        finally:
-            env.undo()
-            reload_settings()
-    yield dsns
-    with psycopg.connect(services.warehouse, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
+            dsns["dbt_env"] = settings.dbt_env()
+        yield dsns
 
 
 @pytest.fixture(scope="module")
 def admin(scratch):
     with psycopg.connect(scratch["admin"], autocommit=True) as conn:
         yield conn
-
-
-def _as(conn: psycopg.Connection, role: str, query: str, params=()) -> list[tuple]:
-    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.execute("RESET ROLE")
-
-
-def _denied(conn: psycopg.Connection, role: str, query: str) -> bool:
-    try:
-        _as(conn, role, query)
-    except psycopg.errors.InsufficientPrivilege:
-        conn.execute("RESET ROLE")
-        return True
-    return False
 
 
 Cell = tuple[str, date]  # (product_code, period_month)
@@ -238,11 +200,11 @@ SEEN = (
 
 
 def _seen_disclosed(admin, role: str) -> list[Seen]:
-    return [Seen(*r) for r in _as(admin, role, f"SELECT {SEEN}, national_suppression FROM {DISCLOSED}")]
+    return [Seen(*r) for r in query_as(admin, role, f"SELECT {SEEN}, national_suppression FROM {DISCLOSED}")]
 
 
 def _seen_mart(admin, role: str) -> list[Seen]:
-    return [Seen(*r) for r in _as(admin, role, f"SELECT {SEEN} FROM {MART}")]
+    return [Seen(*r) for r in query_as(admin, role, f"SELECT {SEEN} FROM {MART}")]
 
 
 def _rank_bounds(seen: Seen) -> list[tuple[str, Decimal, Decimal | None]]:
@@ -303,7 +265,7 @@ def test_no_provincial_analyst_computes_another_provinces_output(admin, truth):
             ).fetchall()
         ]
         assert not set(AGGREGATES) & set(granted), (role, granted)
-        own = _as(admin, role, f"SELECT {', '.join(granted)} FROM {MART}")
+        own = query_as(admin, role, f"SELECT {', '.join(granted)} FROM {MART}")
         seen = _seen_disclosed(admin, role)
         want = sorted((c, v) for c, cell in truth.items() for p, v in cell.items() if p == code)
         assert sorted((s.cell, s.own) for s in seen) == want, role  # its own rows, all of them
@@ -350,7 +312,7 @@ def test_the_same_attack_on_the_unsuppressed_mart_recovers_the_other_producer(ad
 def test_the_constructed_cells_are_flagged_as_the_rule_says(admin, product, case):
     values, flag = case
     for province, value in values.items():
-        rows = _as(
+        rows = query_as(
             admin,
             ANALYSTS[province],
             f"SELECT output_value, national_output_value, national_share, province_rank, national_suppression"
@@ -370,12 +332,12 @@ def test_the_constructed_cells_are_flagged_as_the_rule_says(admin, product, case
 def test_provincial_analysts_cannot_read_the_aggregates_nor_the_cells(admin):
     for role in ANALYSTS.values():
         for column in AGGREGATES:
-            assert _denied(admin, role, f"SELECT {column} FROM {MART} LIMIT 1"), (role, column)
+            assert refused(admin, role, f"SELECT {column} FROM {MART} LIMIT 1"), (role, column)
         for column in ("product_code", "contributors", "largest_share", "suppression"):
-            assert _denied(admin, role, f"SELECT {column} FROM {CELLS} LIMIT 1"), (role, column)
-        assert _as(admin, role, f"SELECT count(*) FROM {MART}")[0][0] > 0  # what it may read, it reads
+            assert refused(admin, role, f"SELECT {column} FROM {CELLS} LIMIT 1"), (role, column)
+        assert query_as(admin, role, f"SELECT count(*) FROM {MART}")[0][0] > 0  # what it may read, it reads
     for role in (NATIONAL, STEWARD, PARTNER):
-        assert _denied(admin, role, f"SELECT suppression FROM {CELLS} LIMIT 1"), role
+        assert refused(admin, role, f"SELECT suppression FROM {CELLS} LIMIT 1"), role
 
 
 @pytest.mark.parametrize("role", [NATIONAL, STEWARD])
@@ -437,7 +399,7 @@ def test_the_exchange_partner_reads_no_aggregate_but_counts(admin):
             ).fetchall()
             assert all(int(meta[mart].get(c, {}).get("security_level", 0)) == 1 for (c,) in readable), readable
         else:
-            assert _denied(admin, PARTNER, f"SELECT national_suppression FROM {view} LIMIT 1")
+            assert refused(admin, PARTNER, f"SELECT national_suppression FROM {view} LIMIT 1")
 
 
 def test_suppressed_cells_per_role_in_the_demos_data(admin, truth):
@@ -446,7 +408,7 @@ def test_suppressed_cells_per_role_in_the_demos_data(admin, truth):
     demo = [_first(p) for p in DEMO_PERIODS]
     counts = {}
     for role in ANALYSTS.values():
-        rows = _as(
+        rows = query_as(
             admin,
             role,
             f"SELECT product_code, period_month, national_suppression FROM {DISCLOSED} WHERE period_month = ANY(%s)",
@@ -456,7 +418,7 @@ def test_suppressed_cells_per_role_in_the_demos_data(admin, truth):
         assert sorted(rows) == sorted(expected), role
         counts[role] = (sum(f is not None for *_, f in rows), len(rows))
     for role in (NATIONAL, STEWARD):
-        nulls, total = _as(
+        nulls, total = query_as(
             admin,
             role,
             f"SELECT count(*) FILTER (WHERE national_output_value IS NULL), count(*) FROM {MART}"

@@ -26,16 +26,15 @@ import psycopg
 import pyarrow as pa
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from ibdc import governance
 from ibdc.datasets import DATASETS
 from ibdc.loading.postgres import load_partition
 from ibdc.parsing.base import PageRows
-from ibdc.settings import reload_settings
 from ibdc.transform.dbt import run_dbt
 from ibdc.uscc import check_digit
 from ibdc_dev import cli
+from tests.scratch_warehouse import pointed_at, query_as, refused, scratch_warehouse
 
 pytestmark = pytest.mark.integration
 SCRATCH = "ibdc_test_security"
@@ -107,52 +106,17 @@ def _load_registry(loader_dsn: str, phones: list[str], names: list[str]):
 def scratch(services, tmp_path_factory):
     """DSNs of a freshly provisioned scratch database (``admin``, ``loader``, ``transformer``), its
     registry loaded as the loader and the enterprise dimension built as the transformer."""
-    with psycopg.connect(services.warehouse, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {SCRATCH}")
-    dsns = {
-        "admin": make_conninfo(services.warehouse, dbname=SCRATCH),
-        "loader": make_conninfo(services.loader, dbname=SCRATCH),
-        "transformer": make_conninfo(services.transformer, dbname=SCRATCH),
-    }
-    governance.provision(dsns["admin"], None, None)  # the roles exist: their logins are kept
-    _load_registry(dsns["loader"], PHONES, NAMES)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("IBDC_WAREHOUSE_DSN", dsns["admin"])
-        env.setenv("IBDC_TRANSFORMER_DSN", dsns["transformer"])
-        env.setenv("DBT_TARGET_PATH", str(tmp_path_factory.mktemp("dbt-target")))
-        reload_settings()
-        try:
+    with scratch_warehouse(services, SCRATCH) as dsns:
+        _load_registry(dsns["loader"], PHONES, NAMES)
+        with pointed_at(dsns, tmp_path_factory.mktemp("dbt-target")):
             run_dbt("build", "--select", "provinces", "+dim_enterprise", "--exclude", "resource_type:test", "--quiet")
-        finally:
-            env.undo()
-            reload_settings()
-    yield dsns
-    with psycopg.connect(services.warehouse, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
+        yield dsns
 
 
 @pytest.fixture
 def admin(scratch):
     with psycopg.connect(scratch["admin"], autocommit=True) as conn:
         yield conn
-
-
-def _as(conn: psycopg.Connection, role: str, query: str, params=()) -> list[tuple]:
-    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.execute("RESET ROLE")
-
-
-def _denied(conn: psycopg.Connection, role: str, query: str) -> bool:
-    try:
-        _as(conn, role, query)
-    except psycopg.errors.InsufficientPrivilege:
-        conn.execute("RESET ROLE")
-        return True
-    return False
 
 
 def _unkeyed_dictionary(values: list[str]) -> dict[str, str]:
@@ -169,7 +133,7 @@ def _unkeyed_dictionary(values: list[str]) -> dict[str, str]:
 
 
 def _masked(admin, role: str = NATIONAL) -> list[tuple[str, str]]:
-    return _as(admin, role, "SELECT legal_representative, phone FROM marts.dim_enterprise_masked ORDER BY uscc")
+    return query_as(admin, role, "SELECT legal_representative, phone FROM marts.dim_enterprise_masked ORDER BY uscc")
 
 
 def test_an_analyst_cannot_reverse_masked_phones_and_names_by_enumerating_them(admin):
@@ -216,9 +180,9 @@ def test_no_reader_can_read_the_mask_key(admin):
     inner, outer = admin.execute("SELECT inner_pad, outer_pad FROM governance.mask_key").fetchone()
     assert admin.execute("SELECT count(*) FROM pg_stats WHERE schemaname = 'governance'").fetchone()[0] > 0
     for role in [*ANALYSTS, PARTNER, STEWARD, LOADER, ADMIN_READER]:
-        assert _denied(admin, role, "SELECT inner_pad FROM governance.mask_key"), role
-        assert _as(admin, role, "SELECT count(*) FROM pg_stats WHERE schemaname = 'governance'") == [(0,)], role
-        assert _as(admin, role, "SELECT has_schema_privilege('governance', 'USAGE')") == [(False,)], role
+        assert refused(admin, role, "SELECT inner_pad FROM governance.mask_key"), role
+        assert query_as(admin, role, "SELECT count(*) FROM pg_stats WHERE schemaname = 'governance'") == [(0,)], role
+        assert query_as(admin, role, "SELECT has_schema_privilege('governance', 'USAGE')") == [(False,)], role
     sources = admin.execute(
         "SELECT string_agg(pg_get_viewdef(c.oid), ' ') FROM pg_class c WHERE c.relkind IN ('v', 'm')"
     ).fetchone()[0] + " ".join(p for (p,) in admin.execute("SELECT prosrc FROM pg_proc").fetchall() if p)
@@ -247,7 +211,7 @@ def scratch_roles(services):
 def test_the_demo_summary_runs_no_transformer_code_with_the_administrators_rights(
     services, scratch, admin, scratch_roles
 ):
-    """A compromised transformer replaces the mart the summary counts by a view calling its own
+    """A compromised transformer replaces the mart the summary counts (and its disclosed view) by views calling its own
     function, which (invoked with the querying session's rights) resets any SET ROLE and tries what
     only a superuser may: make a role superuser, write an administrator's table. Run as the summary
     runs it, the function runs (it logs who ran it) and achieves nothing."""
@@ -282,6 +246,11 @@ def test_the_demo_summary_runs_no_transformer_code_with_the_administrators_right
             CREATE VIEW marts.mart_industrial_output_monthly AS
                 SELECT DATE '2022-06-01' AS period_month FROM generate_series(1, 2) WHERE marts.escalate();
             GRANT SELECT ON marts.mart_industrial_output_monthly TO PUBLIC;
+            CREATE VIEW marts.mart_industrial_output_monthly_disclosed AS
+                SELECT 'cement'::text AS product_code, DATE '2022-06-01' AS period_month,
+                    NULL::text AS national_suppression
+                WHERE marts.escalate();
+            GRANT SELECT ON marts.mart_industrial_output_monthly_disclosed TO PUBLIC;
         """)
     settings = services.model_copy(update={"warehouse_dsn": scratch["admin"]})
     cli.summary(settings, [("industrial_output", PERIOD)])  # raises SystemExit when its counts disagree
