@@ -141,14 +141,18 @@ def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
             ([p for d, p in runs if d == MAIN_DATASET],),
         ).fetchone()[0]
         # What provincial analysts see of the national figures (disclosure control: docs/governance.md).
+        # Per reason: cells (product x month) and provincial rows.
         suppressed = conn.execute(
-            "SELECT count(DISTINCT (product_code, period_month)),"
-            " count(DISTINCT (product_code, period_month)) FILTER (WHERE national_suppression = 'frequency'),"
-            " count(DISTINCT (product_code, period_month)) FILTER (WHERE national_suppression = 'dominance'),"
-            " count(*) FILTER (WHERE national_suppression IS NOT NULL)"
-            " FROM marts.mart_industrial_output_monthly_disclosed WHERE to_char(period_month, 'YYYY-MM') = ANY(%s)",
+            "SELECT national_suppression, count(DISTINCT (product_code, period_month)), count(*)"
+            " FROM marts.mart_industrial_output_monthly_disclosed WHERE to_char(period_month, 'YYYY-MM') = ANY(%s)"
+            " AND national_suppression IS NOT NULL GROUP BY 1 ORDER BY 1",
             ([p for d, p in runs if d == MAIN_DATASET],),
-        ).fetchone()
+        ).fetchall()
+        cells = conn.execute(
+            "SELECT count(DISTINCT (product_code, period_month)) FROM marts.mart_industrial_output_monthly"
+            " WHERE to_char(period_month, 'YYYY-MM') = ANY(%s)",
+            ([p for d, p in runs if d == MAIN_DATASET],),
+        ).fetchone()[0]
     names = list(DATASETS)
     totals = {(d, c): (0, 0) for d in names for c in provinces()}
     unloaded: dict[str, list[str]] = {"not_released": [], "not_published": []}
@@ -175,11 +179,8 @@ def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
         say(f"      {label}: {len(parts)} partitions" + (f": {', '.join(sorted(parts))}" if parts else ""))
     loaded_output = sum(totals[MAIN_DATASET, c][0] for c in provinces())
     say(f"      mart rows (marts.mart_industrial_output_monthly, demo months): {mart_rows}")
-    cells, frequency, dominance, rows = suppressed
-    say(
-        f"      national figures suppressed for provincial analysts: {frequency + dominance} of {cells} product-month"
-        f" cells (fewer than 3 producers: {frequency}, one over 75%: {dominance}), {rows} provincial rows"
-    )
+    reasons = ", ".join(f"{reason}: {n} cells, {rows} rows" for reason, n, rows in suppressed) or "none"
+    say(f"      national figures suppressed for provincial analysts, of {cells} product-month cells: {reasons}")
     missing = [(d, p) for d, p in runs if not any(a[0] == d and a[2] == p for a in audit)]
     if missing:
         raise SystemExit(f"no load recorded for {missing}: see the logs above")

@@ -21,6 +21,7 @@ mart whose aggregate declares no disclosure.
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +32,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 import yaml
+from psycopg import sql
 
 from ibdc import pipeline
 from ibdc.datasets import DATASETS
@@ -76,10 +78,11 @@ def _first(period: str) -> date:
     return date(int(period[:4]), int(period[5:7]), 1)
 
 
-def _constructed_page(province: str) -> PageRows:
-    """The province's records of the constructed month, as validation leaves them (raw's columns)."""
+def _constructed_page(province: str, month: str = MONTH, cases=CASES) -> PageRows:
+    """The province's records of the constructed ``month``, as validation leaves them (raw's columns);
+    none for a province that makes none of the products (its partition is loaded all the same)."""
     rows = []
-    for product_code, (values, _) in CASES.items():
+    for product_code, (values, _) in cases.items():
         if province not in values:
             continue
         product = products()[product_code]
@@ -97,21 +100,23 @@ def _constructed_page(province: str) -> PageRows:
             }
         )
     return PageRows(
-        source_object=f"{DATASET}/province={province}/period={MONTH}/page-0001.json",
+        source_object=f"{DATASET}/province={province}/period={month}/page-0001.json",
         source_version_id=None,
         rows=pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA),
     )
 
 
-def _load_constructed(loader_dsn: str) -> None:
-    for province in sorted({p for values, _ in CASES.values() for p in values}):
+def _load_constructed(loader_dsn: str, month: str = MONTH, cases=CASES, only: list[str] | None = None) -> None:
+    """Every province's partition of ``month`` (``only`` these): a national figure is shown only once
+    every province has loaded the month."""
+    for province in only or PROVINCES:
         load_partition(
             loader_dsn,
             DATASETS[DATASET],
             province,
-            MONTH,
-            [_constructed_page(province)],
-            manifest_key=f"{DATASET}/province={province}/period={MONTH}/_manifest.json",
+            month,
+            [_constructed_page(province, month, cases)],
+            manifest_key=f"{DATASET}/province={province}/period={month}/_manifest.json",
             extract_id=None,
             max_quarantine_share=1.0,
             accept_fewer_records=True,
@@ -140,6 +145,24 @@ def scratch(services, tmp_path_factory):
 def admin(scratch):
     with psycopg.connect(scratch["admin"], autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def temp_reader(admin):
+    """A throwaway NOLOGIN role in the given roles (roles are cluster-wide: named uniquely, dropped after)."""
+    made = []
+
+    def make(*member_of: str) -> str:
+        name = f"ibdc_sdctest_{uuid.uuid4().hex[:10]}"
+        admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN INHERIT").format(sql.Identifier(name)))
+        made.append(name)
+        for role in member_of:
+            admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(name)))
+        return name
+
+    yield make
+    for name in made:
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 Cell = tuple[str, date]  # (product_code, period_month)
@@ -441,7 +464,7 @@ def test_suppressed_cells_per_role_in_the_demos_data(admin, truth):
 # The dbt test on a copy of the project, one mart's meta changed.
 NATIONAL_SUM_META = (
     ", disclosure: {aggregate: sum, over: province_code, within: [product_code, period_month],"
-    " of: output_value, cell: national}}"
+    " of: output_value, cell: national, complete: {dataset: industrial_output, period: period_month}}}"
 )
 
 
@@ -532,3 +555,62 @@ def test_the_dbt_test_fails_a_level_2_value_computable_from_level_1_columns(scra
     assert not run.ok and run.status == "fail", run.said
     assert [(m, c) for m, c, _ in run.problems] == [("mart_industrial_output_monthly", "output_value_base")]
     assert "computable from the level-1 columns" in run.problems[0][2]
+
+
+def test_a_reader_holding_two_provinces_sees_no_national_figure(admin, temp_reader):
+    """Two provinces' rows subtracted from a total of three would give the third: a reader in two
+    provincial roles reads every cell's aggregates NULL, flagged."""
+    reader = temp_reader(ANALYSTS["110000"], ANALYSTS["320000"])
+    rows = query_as(
+        admin, reader, f"SELECT province_code, {', '.join(AGGREGATES)}, national_suppression FROM {DISCLOSED}"
+    )
+    assert {r[0] for r in rows} == {"110000", "320000"}
+    assert all(r[1:4] == (None, None, None) and r[4] for r in rows), rows[:3]
+    # A cell the rule shows to either province alone says why this reader sees it NULL.
+    assert sum(r[4] == "several provinces" for r in rows) > len(rows) / 2, rows[:3]
+
+
+def test_a_withheld_column_is_null_in_the_disclosed_view(scratch, tmp_path, monkeypatch):
+    """A column without a grade (steward only) or without disclosure meta is withheld from the
+    provincial analysts in the mart: the view they read has it NULL, not the mart's value."""
+    from dbt.cli.main import dbtRunner
+
+    ungraded = (
+        "meta: {miit_domain: production, security_level: 2, disclosure: own}\n"
+        "      data_tests: [non_negative]\n    - name: output_value_base"
+    )
+    copy = _project_copy(tmp_path, (ungraded, ungraded.replace("security_level: 2, ", "")))
+    for key, value in scratch["dbt_env"].items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DBT_TARGET_PATH", str(copy / "target"))
+    inline = "{{ apply_governance(ref('mart_industrial_output_monthly')) }}"
+    argv = ["compile", "--inline", inline, "--project-dir", str(copy), "--profiles-dir", str(copy), "--quiet"]
+    result = dbtRunner().invoke(argv)
+    assert result.success, result.exception
+    compiled = result.result.results[0].node.compiled_code
+    view = compiled[compiled.index("CREATE VIEW") :]
+    assert 'NULL::numeric AS "output_ytd"' in view and 'm."output_ytd"' not in view, view[:2000]
+    assert 'm."output_value"' in view  # the graded columns as they are
+
+
+LATE_MONTH = "2023-07"
+LATE_CASE = {"cement": ({"110000": "40", "320000": "30", "440000": "20", "330000": "10"}, None)}
+
+
+def test_a_national_figure_waits_for_every_province_so_no_two_totals_give_a_late_one(scratch, admin, tmp_path):
+    """Provinces load apart: a total over the 30 loaded, then over 31, would give the 31st's output as
+    their difference. The figure is shown once every province has loaded the month ('incomplete'
+    before): the analyst of 110000 never sees two totals of the cell."""
+    cell = (
+        "SELECT national_output_value, national_suppression FROM {} WHERE product_code = 'cement' AND period_month = %s"
+    )
+    month = _first(LATE_MONTH)
+    seen, truth = [], []
+    with pointed_at(scratch, tmp_path / "dbt-target"):
+        for batch in ([p for p in PROVINCES if p != "330000"], ["330000"]):
+            _load_constructed(scratch["loader"], LATE_MONTH, LATE_CASE, only=batch)
+            run_dbt("run", "--select", "mart_industrial_output_monthly", "--quiet")
+            seen.append(query_as(admin, ANALYSTS["110000"], cell.format(DISCLOSED), (month,)))
+            truth.append(admin.execute(cell.format(MART).replace(", national_suppression", ""), (month,)).fetchone()[0])
+    assert truth == [Decimal("90"), Decimal("100")]  # unsuppressed, the difference is 330000's 10: the attack
+    assert seen == [[(None, "incomplete")], [(Decimal("100"), None)]]

@@ -244,7 +244,8 @@ def test_the_demo_summary_runs_no_transformer_code_with_the_administrators_right
             $$;
             GRANT EXECUTE ON FUNCTION marts.escalate() TO PUBLIC;
             CREATE VIEW marts.mart_industrial_output_monthly AS
-                SELECT DATE '2022-06-01' AS period_month FROM generate_series(1, 2) WHERE marts.escalate();
+                SELECT DATE '2022-06-01' AS period_month, 'cement'::text AS product_code
+                FROM generate_series(1, 2) WHERE marts.escalate();
             GRANT SELECT ON marts.mart_industrial_output_monthly TO PUBLIC;
             CREATE VIEW marts.mart_industrial_output_monthly_disclosed AS
                 SELECT 'cement'::text AS product_code, DATE '2022-06-01' AS period_month,

@@ -91,12 +91,14 @@
   {%- set personal = [] -%}
   {%- set view_select = [] -%}
   {%- set names = [] -%}
+  {%- set withheld = [] -%}
   {%- for name, col in node.columns.items() -%}
     {%- set meta = governance_column_meta(col) -%}
     {%- do names.append(name | lower) -%}
     {%- if meta.get('security_level') | string not in ('1', '2', '3') or not meta.get('miit_domain') -%}
       {#- Fail closed: ungraded columns are granted to the steward only (tests/unit/test_dbt_governance.py fails). -#}
       {%- do exceptions.warn("governance: " ~ node.name ~ "." ~ name ~ " lacks meta miit_domain/security_level: steward only") -%}
+      {%- do withheld.append(name | lower) -%}
     {%- elif meta.get('personal_data') -%}
       {%- do personal.append(name) -%}
       {%- do view_select.append(governance_mask_expression(name, col.get('data_type'), meta.get('mask')) ~ ' as ' ~ adapter.quote(name)) -%}
@@ -113,6 +115,7 @@
   {%- set undeclared = [] -%}
   {%- for name, problem in governance_disclosure_problems(node) -%}
     {%- do undeclared.append(adapter.quote(name)) -%}
+    {%- do withheld.append(name | lower) -%}
     {%- do exceptions.warn("governance: " ~ node.name ~ "." ~ name ~ ": " ~ problem ~ "; withheld from provincial analysts and the partner") -%}
   {%- endfor -%}
   {%- set cells = governance_disclosure_cells(node) -%}
@@ -160,7 +163,7 @@ ALTER VIEW {{ masked }} OWNER TO {{ r.transformer }};
 REVOKE ALL ON {{ masked }} FROM PUBLIC;
 GRANT SELECT ON {{ masked }} TO {{ r.national }}, {{ r.steward }};
 {%- endif %}
-{{ governance_disclosure_sql(relation, node, cells) }}
+{{ governance_disclosure_sql(relation, node, cells, withheld) }}
 {%- if cells %}
 GRANT SELECT ON {{ disclosed }} TO {{ r.national }}, {{ r.steward }};
 {%- endif %}

@@ -42,10 +42,27 @@
 {% macro governance_literal(text) %}{{ return(dbt.string_literal(text | string | replace("'", "''"))) }}{% endmacro %}
 
 {% macro governance_disclosure_params() %}
-  {{ return({
+  {%- set p = {
       'min_contributors': var('disclosure_min_contributors', 3) | int,
       'dominance_share': var('disclosure_dominance_share', 0.75) | float,
-  }) }}
+  } -%}
+  {#- A threshold below 2 or a share of 1 or more would turn the rule off without a word. -#}
+  {%- if p.min_contributors < 2 or not (0 < p.dominance_share < 1) -%}
+    {{ exceptions.raise_compiler_error("disclosure: disclosure_min_contributors must be 2 or more and disclosure_dominance_share between 0 and 1 (exclusive); got " ~ p) }}
+  {%- endif -%}
+  {{ return(p) }}
+{% endmacro %}
+
+{#- Each column's security level: 3 for personal data, none when ungraded. -#}
+{% macro governance_column_levels(node) %}
+  {%- set levels = {} -%}
+  {%- for name, col in node.columns.items() -%}
+    {%- set meta = governance_column_meta(col) -%}
+    {%- set level = 3 if meta.get('personal_data') else (meta.get('security_level') | int
+          if meta.get('security_level') | string in ('1', '2', '3') else none) -%}
+    {%- do levels.update({name | lower: level}) -%}
+  {%- endfor -%}
+  {{ return(levels) }}
 {% endmacro %}
 
 {% macro governance_disclosure_kinds() %}
@@ -57,11 +74,7 @@
 {% macro governance_disclosure_problems(node) %}
   {%- set problems = [] -%}
   {%- set names = node.columns.keys() | map('lower') | list -%}
-  {%- set levels = {} -%}
-  {%- for name, col in node.columns.items() -%}
-    {%- set meta = governance_column_meta(col) -%}
-    {%- do levels.update({name | lower: 3 if meta.get('personal_data') else (meta.get('security_level') | int)}) -%}
-  {%- endfor -%}
+  {%- set levels = governance_column_levels(node) -%}
   {%- for name, col in node.columns.items() -%}
     {%- set meta = governance_column_meta(col) -%}
     {%- set d = meta.get('disclosure') -%}
@@ -80,6 +93,11 @@
         {%- for k in d.within if k | lower not in names -%}
           {%- do problems.append((name, "meta.disclosure.within: " ~ k ~ " is not a column of the mart")) -%}
         {%- endfor -%}
+      {%- endif -%}
+      {%- set complete = d.get('complete') -%}
+      {%- if complete is not none and (complete is not mapping or not complete.get('dataset')
+            or (complete.get('period') or '') | lower not in (d.get('within') or []) | map('lower') | list) -%}
+        {%- do problems.append((name, "meta.disclosure.complete: {dataset: <the loads' dataset>, period: <a within column>}")) -%}
       {%- endif -%}
       {%- if d.get('aggregate') != 'count' and not d.get('of') -%}
         {%- do problems.append((name, "meta.disclosure.of: the contributors' value column")) -%}
@@ -105,7 +123,7 @@
               above level 1 would be the one unknown of an equation it can solve (a share times a total). -#}
           {%- set members = [name | lower] + derived | map('lower') | list -%}
           {%- set hidden = [] -%}
-          {%- for m in members if levels.get(m, 1) > 1 -%}{%- do hidden.append(m) -%}{%- endfor -%}
+          {%- for m in members if levels.get(m) is none or levels.get(m) > 1 -%}{%- do hidden.append(m) -%}{%- endfor -%}
           {%- if hidden | length == 1 -%}
             {%- do problems.append((name, "a level-2/3 value is computable from the level-1 columns of " ~ members | join(', '))) -%}
           {%- endif -%}
@@ -122,10 +140,7 @@
 {% macro governance_disclosure_cells(node) %}
   {%- set groups = {} -%}
   {%- set order = [] -%}
-  {%- set levels = {} -%}
-  {%- for name, col in node.columns.items() -%}
-    {%- do levels.update({name | lower: governance_column_meta(col).get('security_level') | int}) -%}
-  {%- endfor -%}
+  {%- set levels = governance_column_levels(node) -%}
   {%- for name, col in node.columns.items() -%}
     {%- set meta = governance_column_meta(col) -%}
     {%- set d = meta.get('disclosure') -%}
@@ -133,7 +148,7 @@
       {%- set within = d.within | map('lower') | list -%}
       {%- set spans_provinces = 'province_code' not in within -%}
       {%- set own_rows = not d.get('contributors') or d.contributors == node.name -%}
-      {%- set contributor_level = levels.get((d.get('of') or '') | lower, 1) if own_rows
+      {%- set contributor_level = (levels.get((d.get('of') or '') | lower) if d.get('of') else 1) if own_rows
             else governance_contributor_level(d.contributors, d.get('of')) -%}
       {%- set partner = meta.get('security_level') | int == 1 and d.aggregate != 'count'
             and (contributor_level is none or contributor_level > 1) -%}
@@ -147,7 +162,7 @@
         {%- set key = [d.over | lower, within | sort | join(','), (d.get('of') or '') | lower] | join('|') -%}
         {%- if key not in groups -%}
           {%- do groups.update({key: {'cell': d.get('cell', 'cell'), 'over': d.over | lower, 'within': within,
-                                      'of': d.of | lower, 'columns': []}}) -%}
+                                      'of': d.of | lower, 'complete': d.get('complete'), 'columns': []}}) -%}
           {%- do order.append(key) -%}
         {%- endif -%}
         {%- do groups[key].columns.append((name, d.aggregate, col.get('data_type') or 'numeric')) -%}
@@ -190,14 +205,45 @@
   {{ return(relation.incorporate(path={'identifier': relation.identifier ~ '__' ~ cell.cell ~ '_cells'}, type='table')) }}
 {% endmacro %}
 
+{#- The relation of model `name` (found in the graph, as the provinces seed is). -#}
+{% macro governance_model_relation(name) %}
+  {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == name and node.package_name == project_name -%}
+    {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) }}
+  {%- endfor -%}
+  {{ exceptions.raise_compiler_error("disclosure: no model named '" ~ name ~ "' in the project") }}
+{% endmacro %}
+
 {#- SQL: each cell table (the contributors' count, the largest one's share, the reason a cell is
-    suppressed; the transformer's alone) and the <mart>_disclosed view over them. Columns of `node` in
-    order: personal ones masked (governance_mask_expression), the cells' aggregates under the rule, a
-    <cell>_suppression flag per cell. Nothing when no cell is protected (the view dropped). -#}
-{% macro governance_disclosure_sql(relation, node, cells) %}
+    suppressed; the transformer's alone), cell tables of cells no longer declared dropped, and the
+    <mart>_disclosed view over them. Columns of `node` in order: those in `withheld` (ungraded, or
+    without disclosure meta) NULL, personal ones masked (governance_mask_expression), the cells'
+    aggregates under the rule, a <cell>_suppression flag per cell. Nothing when no cell is protected
+    (the view dropped). Reasons, in order: 'incomplete' (meta.disclosure.complete: not every province
+    has loaded the cell's period yet, so a later total minus this one would be the late province's
+    figure), 'frequency', 'dominance'; in the view, 'several provinces' for a reader holding more than
+    one provincial role (its provinces' rows together, subtracted from a total of three, would give
+    the third). -#}
+{% macro governance_disclosure_sql(relation, node, cells, withheld=[]) %}
   {%- set p = governance_disclosure_params() -%}
+  {%- set r = governance_roles() -%}
   {%- set disclosed = governance_disclosed_relation(relation) -%}
+  {%- set kept = [] -%}
+  {%- for c in cells -%}{%- do kept.append(governance_cells_relation(relation, c).identifier) -%}{%- endfor -%}
 DROP VIEW IF EXISTS {{ disclosed }};
+DO $governance$
+DECLARE
+  stale text;
+BEGIN
+  FOR stale IN
+    SELECT c.relname FROM pg_catalog.pg_class AS c
+    WHERE c.relnamespace = {{ governance_literal(relation.schema) }}::regnamespace AND c.relkind = 'r'
+      AND c.relname LIKE {{ governance_literal(relation.identifier | replace('_', '\\_') ~ '\\_\\_%\\_cells') }}
+      AND c.relname <> ALL (ARRAY[{% for k in kept %}{{ governance_literal(k) }}{{ ', ' if not loop.last }}{% endfor %}]::text[])
+  LOOP
+    EXECUTE format('DROP TABLE %I.%I', {{ governance_literal(relation.schema) }}, stale);
+  END LOOP;
+END
+$governance$;
   {%- if cells %}
     {%- set by_column = {} -%}
     {%- for c in cells -%}
@@ -206,32 +252,64 @@ DROP VIEW IF EXISTS {{ disclosed }};
     {%- for c in cells %}
       {%- set t = governance_cells_relation(relation, c) -%}
       {%- set v = adapter.quote(c.of) -%}
+      {%- set keys = c.within | map('lower') | list -%}
 DROP TABLE IF EXISTS {{ t }};
+-- One row per contributor first (a unit may hold several rows of a cell), then the rule per cell.
 CREATE TABLE {{ t }} AS
-SELECT {% for k in c.within %}{{ adapter.quote(k) }}, {% endfor %}
-       count(DISTINCT {{ adapter.quote(c.over) }}) FILTER (WHERE {{ v }} > 0) AS contributors,
-       max({{ v }}) FILTER (WHERE {{ v }} > 0) / nullif(sum({{ v }}) FILTER (WHERE {{ v }} > 0), 0) AS largest_share,
+WITH contributions AS (
+  SELECT {% for k in keys %}{{ adapter.quote(k) }}, {% endfor %}{{ adapter.quote(c.over) }} AS unit, sum({{ v }}) AS value
+  FROM {{ relation }}
+  GROUP BY {% for k in keys %}{{ adapter.quote(k) }}, {% endfor %}{{ adapter.quote(c.over) }}
+),
+cells AS (
+  SELECT {% for k in keys %}{{ adapter.quote(k) }}, {% endfor %}
+         count(*) FILTER (WHERE value > 0) AS contributors,
+         max(value) FILTER (WHERE value > 0) AS largest,
+         sum(value) FILTER (WHERE value > 0) AS total
+  FROM contributions
+  GROUP BY {% for k in keys %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %}
+)
+SELECT {% for k in keys %}cells.{{ adapter.quote(k) }}, {% endfor %}
+       cells.contributors,
+       cells.largest / nullif(cells.total, 0) AS largest_share,
        CASE
-         WHEN count(DISTINCT {{ adapter.quote(c.over) }}) FILTER (WHERE {{ v }} > 0) < {{ p.min_contributors }} THEN 'frequency'
-         WHEN max({{ v }}) FILTER (WHERE {{ v }} > 0) > {{ p.dominance_share }} * sum({{ v }}) FILTER (WHERE {{ v }} > 0) THEN 'dominance'
+      {%- if c.complete %}
+         {%- set audit = governance_model_relation('int_load_audit_latest') %}
+         WHEN (SELECT count(DISTINCT a.province_code) FROM {{ audit }} AS a
+               WHERE a.dataset = {{ governance_literal(c.complete.dataset) }}
+                 AND a.period_month = cells.{{ adapter.quote(c.complete.period | lower) }})
+              < (SELECT count(*) FROM ({{ governance_provincial_roles_query() }}) AS provinces)
+           THEN 'incomplete'
+      {%- endif %}
+         WHEN cells.contributors < {{ p.min_contributors }} THEN 'frequency'
+         WHEN cells.largest > {{ p.dominance_share }} * cells.total THEN 'dominance'
        END AS suppression
-FROM {{ relation }}
-GROUP BY {% for k in c.within %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %};
-ALTER TABLE {{ t }} OWNER TO {{ governance_roles().transformer }};
+FROM cells;
+ALTER TABLE {{ t }} OWNER TO {{ r.transformer }};
 REVOKE ALL ON {{ t }} FROM PUBLIC;
 COMMENT ON TABLE {{ t }} IS {{ governance_literal("Disclosure control of " ~ relation.identifier ~ ", cell " ~ c.cell ~ " (by " ~ c.within | join(', ') ~ "): contributors, largest share, suppression reason. Read by the transformer alone; generated by apply_governance.") }};
     {%- endfor %}
 CREATE VIEW {{ disclosed }} WITH (security_barrier = true) AS
+WITH reader AS (
+  -- How many provinces' rows the reader holds (the national analyst and the steward read the mart itself).
+  SELECT count(*) > 1 AS several
+  FROM pg_catalog.pg_roles AS pr
+  WHERE pr.rolname LIKE '{{ r.provincial_prefix | replace("_", "\\_") }}%' AND pr.rolname <> '{{ r.national }}'
+    AND pg_catalog.pg_has_role(current_user, pr.oid, 'MEMBER')
+)
 SELECT
     {%- for name, col in node.columns.items() %}
       {%- set meta = governance_column_meta(col) -%}
       {%- set q = adapter.quote(name) %}
-    {% if name in by_column -%}
+    {% if name | lower in withheld -%}
+    NULL::{{ col.get('data_type') or 'text' }} AS {{ q }},
+    {%- elif name in by_column -%}
       {%- set i, c, kind, data_type = by_column[name] -%}
       {%- if kind == 'rank' -%}
     NULL::{{ data_type }} AS {{ q }},
       {%- else -%}
-    CASE WHEN c_{{ cells.index(c) }}.contributors IS NOT NULL AND c_{{ cells.index(c) }}.suppression IS NULL THEN m.{{ q }} END AS {{ q }},
+    CASE WHEN c_{{ cells.index(c) }}.contributors IS NOT NULL AND c_{{ cells.index(c) }}.suppression IS NULL AND NOT reader.several
+      THEN m.{{ q }} END AS {{ q }},
       {%- endif -%}
     {%- elif meta.get('personal_data') -%}
     {{ governance_mask_expression(name, col.get('data_type'), meta.get('mask')) }} AS {{ q }},
@@ -240,16 +318,18 @@ SELECT
     {%- endif -%}
     {%- endfor %}
     {%- for c in cells %}
-    coalesce(c_{{ loop.index0 }}.suppression, CASE WHEN c_{{ loop.index0 }}.contributors IS NULL THEN 'no cell' END) AS {{ adapter.quote(c.cell ~ '_suppression') }}{{ ',' if not loop.last }}
+    coalesce(c_{{ loop.index0 }}.suppression, CASE WHEN c_{{ loop.index0 }}.contributors IS NULL THEN 'no cell'
+      WHEN reader.several THEN 'several provinces' END) AS {{ adapter.quote(c.cell ~ '_suppression') }}{{ ',' if not loop.last }}
     {%- endfor %}
 FROM {{ relation }} AS m
+CROSS JOIN reader
     {%- for c in cells %}
       {%- set ci = loop.index0 %}
 LEFT JOIN {{ governance_cells_relation(relation, c) }} AS c_{{ ci }}
   ON {% for k in c.within %}c_{{ ci }}.{{ adapter.quote(k) }} IS NOT DISTINCT FROM m.{{ adapter.quote(k) }}{{ ' AND ' if not loop.last }}{% endfor %}
     {%- endfor %};
-COMMENT ON VIEW {{ disclosed }} IS {{ governance_literal(relation.identifier ~ " as roles that cannot read every contributor see it: aggregates of a cell with fewer than " ~ p.min_contributors ~ " contributors or one over " ~ p.dominance_share ~ " of its total are NULL (reason in " ~ cells | map(attribute='cell') | map('string') | join('_suppression, ') ~ "_suppression), ranks withheld; rows filtered as in the mart. Generated by apply_governance.") }};
-ALTER VIEW {{ disclosed }} OWNER TO {{ governance_roles().transformer }};
+COMMENT ON VIEW {{ disclosed }} IS {{ governance_literal(relation.identifier ~ " as roles that cannot read every contributor see it: aggregates of a cell not yet loaded by every province, with fewer than " ~ p.min_contributors ~ " contributors or one over " ~ p.dominance_share ~ " of its total are NULL (reason in " ~ cells | map(attribute='cell') | map('string') | join('_suppression, ') ~ "_suppression), ranks withheld; rows filtered as in the mart. Generated by apply_governance.") }};
+ALTER VIEW {{ disclosed }} OWNER TO {{ r.transformer }};
 REVOKE ALL ON {{ disclosed }} FROM PUBLIC;
   {%- endif %}
 {% endmacro %}

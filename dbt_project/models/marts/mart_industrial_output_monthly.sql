@@ -7,6 +7,8 @@
 -- Incremental on the month: a transform run rebuilds the months loaded since the last build and the
 -- same months a year later (their year-on-year growth compares with them); shares and ranks are
 -- within a month, so whole months rebuilt stay exact. Without loaded periods (a manual run): all.
+-- depends_on: {{ ref('int_load_audit_latest') }} (disclosure control: a national figure is shown once every
+-- province has loaded the month, macros/governance/disclosure.sql)
 with output as (
     select * from {{ ref('int_industrial_output_month_figures') }}
 ),
