@@ -107,8 +107,27 @@ def test_a_viewer_reads_the_docs_in_a_sandbox_and_may_not_backfill(airflow, serv
     context.close()
 
 
-def test_an_operator_may_backfill(airflow, operator):
+def test_an_operator_may_backfill(airflow, operator, published):
     as_operator = AirflowApi(airflow.url, operator[1], username=operator[0])
     dry_run = as_operator.post("/backfills/dry_run", BACKFILL)
     assert dry_run["total_entries"] >= 1
-    assert as_operator.session.get(f"{airflow.url}{DOCS}/manifest.json", timeout=30).status_code in (200, 404)
+    assert as_operator.session.get(f"{airflow.url}{DOCS}/manifest.json", timeout=30).status_code == 200
+
+
+def test_an_operator_may_trigger_a_run_and_a_viewer_may_not(airflow, operator, viewer):
+    """On the DAG paused (the run it creates stays queued, and is deleted after)."""
+    was_paused = airflow.get(f"/dags/{DAG}")["is_paused"]
+    airflow.patch(f"/dags/{DAG}", {"is_paused": True})
+    trigger = {"logical_date": None, "note": "test_logins: an operator's trigger"}
+    try:
+        as_viewer = AirflowApi(airflow.url, viewer[1], username=viewer[0])
+        refused = as_viewer.session.post(f"{airflow.url}/api/v2/dags/{DAG}/dagRuns", json=trigger, timeout=30)
+        assert refused.status_code == 403, refused.text
+        as_operator = AirflowApi(airflow.url, operator[1], username=operator[0])
+        run = as_operator.post(f"/dags/{DAG}/dagRuns", trigger)
+        try:
+            assert run["state"] == "queued" and run["run_type"] == "manual", run
+        finally:
+            airflow.delete(f"/dags/{DAG}/dagRuns/{run['dag_run_id']}")
+    finally:
+        airflow.patch(f"/dags/{DAG}", {"is_paused": was_paused})
