@@ -148,7 +148,7 @@ def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
             " AND national_suppression IS NOT NULL GROUP BY 1 ORDER BY 1",
             ([p for d, p in runs if d == MAIN_DATASET],),
         ).fetchall()
-        cells = conn.execute(
+        national_cells = conn.execute(
             "SELECT count(DISTINCT (product_code, period_month)) FROM marts.mart_industrial_output_monthly"
             " WHERE to_char(period_month, 'YYYY-MM') = ANY(%s)",
             ([p for d, p in runs if d == MAIN_DATASET],),
@@ -180,7 +180,7 @@ def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
     loaded_output = sum(totals[MAIN_DATASET, c][0] for c in provinces())
     say(f"      mart rows (marts.mart_industrial_output_monthly, demo months): {mart_rows}")
     reasons = ", ".join(f"{reason}: {n} cells, {rows} rows" for reason, n, rows in suppressed) or "none"
-    say(f"      national figures suppressed for provincial analysts, of {cells} product-month cells: {reasons}")
+    say(f"      national figures suppressed for provincial analysts ({national_cells} product-month cells): {reasons}")
     missing = [(d, p) for d, p in runs if not any(a[0] == d and a[2] == p for a in audit)]
     if missing:
         raise SystemExit(f"no load recorded for {missing}: see the logs above")
