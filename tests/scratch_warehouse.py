@@ -8,6 +8,7 @@ shared test database has not (their logins are kept), and the database is droppe
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ibdc import governance
+from ibdc.datasets import DATASETS
+from ibdc.loading.postgres import load_partition
+from ibdc.parsing.base import PageRows
 from ibdc.settings import Settings, reload_settings
 
 
@@ -74,3 +78,41 @@ def refused(conn: psycopg.Connection, role: str, query: str) -> bool:
         conn.execute("RESET ROLE")
         return True
     return False
+
+
+@contextlib.contextmanager
+def throwaway_roles(conn: psycopg.Connection, prefix: str) -> Iterator:
+    """``make(*member_of)``: a NOLOGIN role named ``<prefix><random>`` in the given roles. Roles are
+    cluster-wide: each is named uniquely and dropped after the block."""
+    made = []
+
+    def make(*member_of: str) -> str:
+        name = f"{prefix}{uuid.uuid4().hex[:10]}"
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN INHERIT").format(sql.Identifier(name)))
+        made.append(name)
+        for role in member_of:
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(name)))
+        return name
+
+    try:
+        yield make
+    finally:
+        conn.execute("RESET ROLE")
+        for name in made:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def load_page(loader_dsn: str, dataset: str, province: str, period: str, page: PageRows):
+    """One constructed page loaded as the partition (``dataset``, ``province``, ``period``), as the
+    pipeline loads an extraction (fewer records than a manifest would list accepted); its LoadResult."""
+    return load_partition(
+        loader_dsn,
+        DATASETS[dataset],
+        province,
+        period,
+        [page],
+        manifest_key=f"{dataset}/province={province}/period={period}/_manifest.json",
+        extract_id=None,
+        max_quarantine_share=1.0,
+        accept_fewer_records=True,
+    )

@@ -21,7 +21,6 @@ mart whose aggregate declares no disclosure.
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -32,17 +31,14 @@ import psycopg
 import pyarrow as pa
 import pytest
 import yaml
-from psycopg import sql
 
 from ibdc import pipeline
-from ibdc.datasets import DATASETS
-from ibdc.loading.postgres import load_partition
 from ibdc.parsing.base import PageRows
 from ibdc.parsing.industrial_output import SCHEMA as OUTPUT_SCHEMA
 from ibdc.reference import products, provinces
 from ibdc.transform.dbt import DBT_PROJECT_DIR, run_dbt
 from tests.partitions import ANY
-from tests.scratch_warehouse import pointed_at, query_as, refused, scratch_warehouse
+from tests.scratch_warehouse import load_page, pointed_at, query_as, refused, scratch_warehouse, throwaway_roles
 
 DATASET = "industrial_output"
 DEMO_PERIODS = ["2021-08", "2021-09"]  # no other module writes industrial output of 2021
@@ -110,17 +106,7 @@ def _load_constructed(loader_dsn: str, month: str = MONTH, cases=CASES, only: li
     """Every province's partition of ``month`` (``only`` these): a national figure is shown only once
     every province has loaded the month."""
     for province in only or PROVINCES:
-        load_partition(
-            loader_dsn,
-            DATASETS[DATASET],
-            province,
-            month,
-            [_constructed_page(province, month, cases)],
-            manifest_key=f"{DATASET}/province={province}/period={month}/_manifest.json",
-            extract_id=None,
-            max_quarantine_share=1.0,
-            accept_fewer_records=True,
-        )
+        load_page(loader_dsn, DATASET, province, month, _constructed_page(province, month, cases))
 
 
 @pytest.fixture(scope="module")
@@ -149,20 +135,9 @@ def admin(scratch):
 
 @pytest.fixture
 def temp_reader(admin):
-    """A throwaway NOLOGIN role in the given roles (roles are cluster-wide: named uniquely, dropped after)."""
-    made = []
-
-    def make(*member_of: str) -> str:
-        name = f"ibdc_sdctest_{uuid.uuid4().hex[:10]}"
-        admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN INHERIT").format(sql.Identifier(name)))
-        made.append(name)
-        for role in member_of:
-            admin.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(name)))
-        return name
-
-    yield make
-    for name in made:
-        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    """A throwaway reader in the given roles (cluster-wide, so uniquely named and dropped afterwards)."""
+    with throwaway_roles(admin, "ibdc_sdctest_") as make:
+        yield make
 
 
 Cell = tuple[str, date]  # (product_code, period_month)

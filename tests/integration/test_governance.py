@@ -25,6 +25,7 @@ from ibdc import pipeline
 from ibdc.datasets import DATASETS
 from ibdc.transform.dbt import DBT_PROJECT_DIR, run_dbt
 from tests.partitions import ANY
+from tests.scratch_warehouse import throwaway_roles
 
 PROVINCES = ["110000", "320000", "650000"]
 NO_DATA_PROVINCE = "440000"  # its 2022 claimed, loaded by none: its analyst must still see only its own rows
@@ -145,21 +146,9 @@ def by_province(conn, relation) -> dict[str, int]:
 
 @pytest.fixture
 def temp_role(warehouse):
-    """A throwaway role (cluster-wide, so uniquely named and dropped afterwards)."""
-    made = []
-
-    def make(*member_of: str) -> str:
-        name = f"ibdc_govtest_{uuid.uuid4().hex[:10]}"
-        warehouse.execute(sql.SQL("CREATE ROLE {} NOLOGIN INHERIT").format(sql.Identifier(name)))
-        made.append(name)
-        for role in member_of:
-            warehouse.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(name)))
-        return name
-
-    yield make
-    warehouse.execute("RESET ROLE")
-    for name in made:
-        warehouse.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    """A throwaway role in the given roles (cluster-wide, so uniquely named and dropped afterwards)."""
+    with throwaway_roles(warehouse, "ibdc_govtest_") as make:
+        yield make
 
 
 def test_roles_one_per_province_from_the_seed_and_only_the_pipeline_logs_in(marts, warehouse):

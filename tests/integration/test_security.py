@@ -28,13 +28,11 @@ import pytest
 from psycopg import sql
 
 from ibdc import governance
-from ibdc.datasets import DATASETS
-from ibdc.loading.postgres import load_partition
 from ibdc.parsing.base import PageRows
 from ibdc.transform.dbt import run_dbt
 from ibdc.uscc import check_digit
 from ibdc_dev import cli
-from tests.scratch_warehouse import pointed_at, query_as, refused, scratch_warehouse
+from tests.scratch_warehouse import load_page, pointed_at, query_as, refused, scratch_warehouse
 
 pytestmark = pytest.mark.integration
 SCRATCH = "ibdc_test_security"
@@ -89,17 +87,7 @@ def _registry_page(phones: list[str], names: list[str]) -> PageRows:
 
 
 def _load_registry(loader_dsn: str, phones: list[str], names: list[str]):
-    return load_partition(
-        loader_dsn,
-        DATASETS["enterprises"],
-        PROVINCE,
-        PERIOD,
-        [_registry_page(phones, names)],
-        manifest_key=f"enterprises/province={PROVINCE}/period={PERIOD}/_manifest.json",
-        extract_id=None,
-        max_quarantine_share=1.0,
-        accept_fewer_records=True,
-    )
+    return load_page(loader_dsn, "enterprises", PROVINCE, PERIOD, _registry_page(phones, names))
 
 
 @pytest.fixture(scope="module")
