@@ -135,24 +135,20 @@ def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
             " ORDER BY dataset, province_code, period, finished_at DESC",
             ([d for d, _ in runs], [p for _, p in runs]),
         ).fetchall()
-        mart_rows = conn.execute(
-            "SELECT count(*) FROM marts.mart_industrial_output_monthly"
+        months = [p for d, p in runs if d == MAIN_DATASET]
+        mart_rows, national_cells = conn.execute(
+            "SELECT count(*), count(DISTINCT (product_code, period_month)) FROM marts.mart_industrial_output_monthly"
             " WHERE to_char(period_month, 'YYYY-MM') = ANY(%s)",
-            ([p for d, p in runs if d == MAIN_DATASET],),
-        ).fetchone()[0]
+            (months,),
+        ).fetchone()
         # What provincial analysts see of the national figures (disclosure control: docs/governance.md).
         # Per reason: cells (product x month) and provincial rows.
         suppressed = conn.execute(
             "SELECT national_suppression, count(DISTINCT (product_code, period_month)), count(*)"
             " FROM marts.mart_industrial_output_monthly_disclosed WHERE to_char(period_month, 'YYYY-MM') = ANY(%s)"
             " AND national_suppression IS NOT NULL GROUP BY 1 ORDER BY 1",
-            ([p for d, p in runs if d == MAIN_DATASET],),
+            (months,),
         ).fetchall()
-        national_cells = conn.execute(
-            "SELECT count(DISTINCT (product_code, period_month)) FROM marts.mart_industrial_output_monthly"
-            " WHERE to_char(period_month, 'YYYY-MM') = ANY(%s)",
-            ([p for d, p in runs if d == MAIN_DATASET],),
-        ).fetchone()[0]
     names = list(DATASETS)
     totals = {(d, c): (0, 0) for d in names for c in provinces()}
     unloaded: dict[str, list[str]] = {"not_released": [], "not_published": []}

@@ -188,11 +188,7 @@
     model or column is not in the graph or ungraded. -#}
 {% macro governance_contributor_level(model_name, column) %}
   {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == model_name -%}
-    {%- for name, col in node.columns.items() if name | lower == (column or '') | lower -%}
-      {%- set meta = governance_column_meta(col) -%}
-      {%- if meta.get('personal_data') -%}{{ return(3) }}{%- endif -%}
-      {%- if meta.get('security_level') | string in ('1', '2', '3') -%}{{ return(meta.security_level | int) }}{%- endif -%}
-    {%- endfor -%}
+    {{ return(governance_column_levels(node).get((column or '') | lower)) }}
   {%- endfor -%}
   {{ return(none) }}
 {% endmacro %}
