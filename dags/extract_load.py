@@ -11,7 +11,7 @@ from ibdc import pipeline
 from ibdc.assets import RAW_ASSETS
 from ibdc.datasets import DATASETS
 from ibdc.landing.manifest import Partition
-from ibdc.orchestration import DEFAULT_ARGS, plan_partitions, retry_policy
+from ibdc.orchestration import DEFAULT_ARGS, extract_dag_id, plan_partitions, retry_policy
 
 DOC = """
 ### {title}
@@ -43,7 +43,7 @@ def extract_load_dag(dataset: str):
     unit = cadence.unit
 
     @dag(
-        dag_id=f"ibdc_extract_{dataset}",
+        dag_id=extract_dag_id(dataset),
         schedule=CronDataIntervalTimetable(cadence.cron, timezone="UTC"),
         # The earliest period the sources publish; backfills can reach back to it, scheduled runs do not.
         start_date=cadence.start_date,
@@ -89,15 +89,15 @@ def extract_load_dag(dataset: str):
         # Airflow's scheduling and a process start (seconds on 2 cores) for about a second of work each.
         # A retry extracts again (the raw zone keeps every extraction; the load reads the latest).
         @task(map_index_template="{{ partition_label }}", retries=3, outlets=[RAW_ASSETS[dataset]])
-        def extract_load(partition: dict, params=None, outlet_events=None) -> dict:
+        def extract_load(partition: dict, params=None, outlet_events=None) -> None:
             partition = Partition.model_validate(partition)  # XCom holds its JSON form
             get_current_context()["partition_label"] = f"{partition.province_code} {partition.period}"
             with retry_policy():
                 extracted = pipeline.extract_partition(partition.dataset, partition.province_code, partition.period)
                 loaded = pipeline.load_extracted(extracted, bool(params.get("accept_fewer_records")))
             # What the load wrote, shown with the asset event in the UI; the transform reads the audit.
+            # Nothing returned: no task reads it, and an XCom is one more write per task instance.
             outlet_events[RAW_ASSETS[dataset]].extra = loaded
-            return loaded
 
         planned = plan()
         if spec.available_after:  # the source has the partition only later: wait (rescheduled, no slot held)

@@ -4,7 +4,7 @@ from airflow.sdk import AssetAny, dag, task
 from cosmos import DbtTaskGroup
 
 from ibdc.assets import RAW_ASSETS
-from ibdc.orchestration import DEFAULT_ARGS
+from ibdc.orchestration import DEFAULT_ARGS, loads_under_way
 from ibdc.settings import get_settings
 from ibdc.transform import changes, docs
 from ibdc.transform.dbt import consumers_after_build, cosmos_configs
@@ -14,7 +14,10 @@ project_config, profile_config, execution_config, render_config = cosmos_configs
 DOC = """
 ### dbt transform: staging -> intermediate -> marts, then docs
 
-Runs whenever an extract DAG updates a raw table (Airflow assets). Its first task reads from the
+Runs whenever an extract DAG updates a raw table (Airflow assets). It first waits (`loads_settled`,
+asking Airflow every few seconds) until no extract run is queued and no extraction or load is
+active, so one build covers every run of a backfill and no load lands between a mart's build and
+its reconciliation tests; a run waiting for its source's release does not count. Then its task `loaded` reads from the
 warehouse's load audit the partitions loaded since the last successful build
 (`ops.transformed_loads` records the loads each build read) and hands their periods to dbt as the
 var `ibdc_loaded_periods`, so incremental models rebuild exactly those periods; with nothing new it
@@ -44,6 +47,20 @@ No backfill of its own is needed: backfilling an extract DAG triggers this DAG.
     doc_md=DOC,
 )
 def ibdc_transform_dbt():
+    # Poke mode: one slot held while loads run, against a process start and a scheduling round per
+    # look in reschedule mode. Timed out after 12 hours of loads: the run fails (alerted) and its
+    # loads stay pending for the next run.
+    @task.sensor(mode="poke", poke_interval=2, timeout=12 * 3600)
+    def loads_settled(ti=None) -> bool:
+        """True once no extract run is queued and no extraction or load is active
+        (:func:`ibdc.orchestration.loads_under_way`)."""
+        import logging
+
+        under_way = loads_under_way(ti)
+        if under_way:
+            logging.getLogger(__name__).info("loads under way, waiting: %s", under_way)
+        return not under_way
+
     @task(multiple_outputs=True)
     def loaded(triggering_asset_events=None) -> dict:
         """``periods`` (dataset -> periods, empty for every period) and ``loads`` of the build."""
@@ -81,6 +98,7 @@ def ibdc_transform_dbt():
         return docs.generate_and_publish()
 
     build = loaded()
+    loads_settled() >> build
     built = record_build(build["loads"])
     build >> dbt >> [built, publish_docs()]
     consumers_after_build(dbt, upstream=build)

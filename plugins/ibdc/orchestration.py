@@ -81,3 +81,36 @@ def plan_partitions(dataset: str, params: dict, data_interval_start) -> list[Par
         raise ValueError(f"this run has no data interval: give the 'period' param ({CADENCES[cadence].format})")
     provinces = resolve_provinces(dataset, params.get("provinces") or None)
     return [Partition(dataset=dataset, province_code=p, period=period) for p in provinces]
+
+
+def extract_dag_id(dataset: str) -> str:
+    """The id of ``dataset``'s extract-and-load DAG (``dags/extract_load.py``)."""
+    return f"ibdc_extract_{dataset}"
+
+
+# The extract DAGs' tasks that lead to a load: while one of them is active, more loads are coming.
+LOADING_TASKS = ("wait_for_release", "plan", "extract_load")
+# Active states. Not up_for_reschedule: a run waiting (days, on reschedule) for its source's release
+# is no load under way, and must not hold the transform back.
+LOADING_STATES = ("scheduled", "queued", "running", "up_for_retry", "restarting", "deferred")
+
+
+def loads_under_way(ti) -> dict[str, int]:
+    """Extract DAG id -> its runs queued to start plus its loading task instances still active
+    (:data:`LOADING_TASKS` in :data:`LOADING_STATES`), for the DAGs with any; empty when every load
+    that was started has ended. ``ti``: the running task instance (Airflow's Task SDK), whose
+    ``get_dr_count`` and ``get_ti_count`` ask Airflow's API.
+
+    The transform waits for this to be empty (``dags/transform_dbt.py``, task ``loads_settled``):
+    one dbt build then covers every run of a backfill (a year of industrial output: one build, not
+    one per asset-triggered run), and no load replaces a partition between a mart's build and the
+    tests that reconcile it with raw (which failed the builds that ran beside a backfill's loads)."""
+    under_way = {}
+    for dataset in DATASETS:
+        dag_id = extract_dag_id(dataset)
+        count = ti.get_dr_count(dag_id=dag_id, states=["queued"]) + ti.get_ti_count(
+            dag_id=dag_id, task_ids=list(LOADING_TASKS), states=list(LOADING_STATES)
+        )
+        if count:
+            under_way[dag_id] = count
+    return under_way

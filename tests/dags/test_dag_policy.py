@@ -185,6 +185,20 @@ def test_transform_dag_builds_once_and_shows_every_dbt_node(dagbag):
     assert dag.get_task("loaded").downstream_task_ids >= {producer.task_id, "record_build"}
 
 
+def test_transform_waits_for_loads_to_settle_before_reading_what_to_build(dagbag):
+    """The first task waits, in poke mode (no process start per look), until no extract run is queued
+    and no load is active; only then ``loaded`` reads the audit, so one build covers a backfill."""
+    from airflow.sdk.bases.sensor import BaseSensorOperator
+
+    dag = dagbag.dags["ibdc_transform_dbt"]
+    settled = dag.get_task("loads_settled")
+    assert isinstance(settled, BaseSensorOperator)
+    assert settled.mode == "poke" and settled.poke_interval <= 5
+    assert settled.timeout >= 6 * 3600  # a long backfill's loads, not minutes
+    assert not settled.upstream_task_ids
+    assert dag.get_task("loaded").upstream_task_ids == {"loads_settled"}
+
+
 def test_consumers_after_build_refuses_a_group_without_a_watcher_producer():
     from airflow.sdk import DAG
     from cosmos import DbtTaskGroup, ExecutionConfig
