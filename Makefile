@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock pyproject.toml dev/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv up down demo airflow airflow-celery docs test test-unit bench bench-scale lint dbt-parse clean
+.PHONY: help venv up down demo airflow airflow-celery docs test test-unit bench bench-scale bench-orchestration lint dbt-parse clean
 
 help:
 	@echo "make demo     set up, start the local stack, run the pipeline through Airflow for 3 months"
@@ -16,7 +16,9 @@ help:
 	@echo "make docs     serve the dbt docs on a local port"
 	@echo "make bench    load benchmark (2M telemetry rows): platform vs psql copy vs dlt; OEE marts: a new day vs history"
 	@echo "              then peak memory and rows/s per telemetry style at two province-day sizes (BENCH_SCALE_SIZES)"
-	@echo "make bench-scale  that last part alone (extract and load, each in its own process)"
+	@echo "              then Airflow's cost over the work: a year's backfill and the transform against the same work done directly"
+	@echo "make bench-scale  the memory part alone (extract and load, each in its own process)"
+	@echo "make bench-orchestration  the Airflow part alone (backfill_year_vs_direct, transform_vs_dbt_build)"
 	@echo "make lint     ruff check and ruff format --check (CI runs it before the tests)"
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml dev/pyproject.toml
@@ -80,6 +82,9 @@ bench: venv
 
 bench-scale: venv
 	@$(BIN)/ibdc-dev bench --only scale --rounds $(BENCH_ROUNDS) --scale-sizes $(BENCH_SCALE_SIZES)
+
+bench-orchestration: venv
+	@$(BIN)/ibdc-dev bench --only orchestration --rounds $(BENCH_ROUNDS)
 
 lint: venv
 	@$(BIN)/ruff check plugins dev dags tests

@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     p_airflow.add_argument("--concurrency", type=int, default=4, help="task slots per Celery worker (default 4)")
     p_bench = sub.add_parser(
         "bench",
-        help="benchmarks: loading vs psql \\copy and dlt; a new day of the OEE marts; memory per style at two sizes",
+        help="benchmarks: loading vs psql \\copy and dlt; a new day of the OEE marts; memory per style at two sizes;"
+        " Airflow's cost over the work (a year's backfill, the transform)",
     )
     p_bench.add_argument("--rows", type=int, default=2_000_000, help="telemetry rows loaded (load benchmark)")
     p_bench.add_argument("--rounds", type=int, default=3)
@@ -268,7 +269,16 @@ def main(argv: list[str] | None = None) -> int:
         help="API styles measured, comma-separated (scale benchmark; default: every style serving telemetry)",
     )
     p_bench.add_argument(
-        "--only", choices=("load", "oee", "scale"), action="append", help="run only this part (repeatable)"
+        "--orchestration-months",
+        type=lambda v: v.split(","),
+        default=None,
+        help="months backfilled through Airflow, comma-separated (orchestration benchmark; default: 2025's 12)",
+    )
+    p_bench.add_argument(
+        "--only",
+        choices=("load", "oee", "scale", "orchestration"),
+        action="append",
+        help="run only this part (repeatable)",
     )
     p_docs = sub.add_parser("docs", help="serve the dbt docs on a local port")
     p_docs.add_argument("--port", type=int, default=58081)
@@ -296,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         from ibdc_dev.bench import load as bench
         from ibdc_dev.bench import scale as bench_scale
 
-        parts = args.only or ["load", "oee", "scale"]
+        parts = args.only or ["load", "oee", "scale", "orchestration"]
         stack.up(say=lambda m: None)
         if "load" in parts:
             bench.report(bench.run(args.rows, args.rounds, say=say), say=say)
@@ -306,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         if "scale" in parts:
             measured = bench_scale.run(args.scale_sizes, args.rounds, say=say, styles=args.scale_styles)
             bench_scale.report(measured, say=say)
+        if "orchestration" in parts:
+            from ibdc_dev.bench import orchestration as bench_orchestration
+
+            months = args.orchestration_months or bench_orchestration.YEAR
+            bench_orchestration.report(bench_orchestration.run(months, args.rounds, say=say), say=say)
     elif args.verb == "docs":
         serve_docs(args.port)
     return 0
