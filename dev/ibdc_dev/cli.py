@@ -10,14 +10,13 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from ibdc import cli as platform_cli
 from ibdc import governance
 from ibdc.datasets import DATASETS
-from ibdc.periods import add_months, last_complete_months, month_end, parse_day
+from ibdc.periods import last_complete_months
 from ibdc.reference import provinces
-from ibdc.schemas import Cadence
 from ibdc.settings import Settings, get_settings
 from ibdc.sources.registry import load_registry, source_for
 from ibdc.transform.dbt import run_dbt
@@ -65,57 +64,87 @@ def prepare_airflow(settings: Settings) -> None:
     local_airflow.run(settings, "db", "migrate", log=LOG_DIR / "airflow-db-migrate.log")
 
 
-def _run_after(cadence: Cadence, period: str) -> str:
-    """The logical date whose data interval (``ibdc.periods.CADENCES``' cron) covers ``period``."""
-    if cadence is Cadence.DAILY:
-        return f"{parse_day(period) + timedelta(days=1)}T00:00:00+00:00"
-    return f"{add_months(period, 1)}-01T00:00:00+00:00"
+# Backfilled by the demo: the statistics, whose latest month the sources release mid-next-month (the
+# scheduler's own run of it waits for the release). The other datasets' latest periods are
+# collected by the scheduler's own runs, which it creates as their DAGs are unpaused.
+DEMO_BACKFILLED = (MAIN_DATASET, "electricity_consumption")
 
 
 def demo_plan(today: date, months: int) -> list[tuple[str, str]]:
-    """(dataset, period) runs of the demo: industrial output for the last ``months`` months released
-    by ``today`` (a month's statistics come out mid-next-month: ``available_after``), then the other
-    datasets once each: the last of those months, and its last day for daily ones."""
+    """(dataset, month) backfilled by the demo: industrial output for the last ``months`` months
+    released by ``today`` (a month's statistics come out mid-next-month: ``available_after``), and
+    electricity consumption for the last of them."""
     window = last_complete_months(today - DATASETS[MAIN_DATASET].available_after, months)
-    last_day = month_end(window[-1]).isoformat()
-    runs = [(MAIN_DATASET, p) for p in window]
-    for name, spec in DATASETS.items():
-        if name != MAIN_DATASET:
-            runs.append((name, last_day if spec.cadence is Cadence.DAILY else window[-1]))
-    return runs
+    return [(MAIN_DATASET, p) for p in window] + [(d, window[-1]) for d in DEMO_BACKFILLED[1:]]
+
+
+def scheduled_periods(api, started: datetime) -> tuple[list[tuple[str, str]], list[str]]:
+    """The periods the scheduler's own runs loaded (the latest successful scheduled run of each
+    dataset not backfilled by the demo), and the scheduled runs waiting for their source's release."""
+    from ibdc.orchestration import extract_dag_id, period_of
+
+    loaded, waiting = [], []
+    for dataset, spec in DATASETS.items():
+        runs = api.get(f"/dags/{extract_dag_id(dataset)}/dagRuns", run_type="scheduled", order_by="-run_after")
+        for run in runs["dag_runs"]:
+            period = period_of(spec.cadence, datetime.fromisoformat(run["data_interval_start"]))
+            if run["state"] == "running":
+                waiting.append(f"{dataset} {period}")
+            elif run["state"] == "success" and dataset not in DEMO_BACKFILLED:
+                loaded.append((dataset, period))
+                break
+    return loaded, waiting
 
 
 def demo(months: int) -> None:
-    runs = demo_plan(datetime.now(UTC).date(), months)
-    steps = Step(4 + len(runs))
+    """The main job as production runs it: Airflow's services started (left running for the UI),
+    backfills of the statistics' last released months requested over the REST API as the UI does,
+    the scheduler's own runs of the other datasets' latest periods, then the transform their
+    assets trigger (once every load has settled); a summary from the warehouse."""
+    from ibdc.orchestration import extract_dag_id
+    from ibdc_dev.localstack import airflow_runs
+    from ibdc_dev.localstack.airflow_api import AirflowApi
+
+    backfills = demo_plan(datetime.now(UTC).date(), months)
+    steps = Step(5)
     with steps("starting local services"):
         settings = stack.up(say=lambda m: say("      " + m), write_env=True)
-    with steps("dbt parse and Airflow metadata migration (first run: about a minute)"):
+    with steps("dbt parse, Airflow's metadata migration and services (first run: about a minute)"):
         prepare_airflow(settings)
-    for dataset, period in runs:
-        dag_id = f"ibdc_extract_{dataset}"
-        with steps(f"Airflow run of {dag_id} for {period}: 31 provinces, extract -> raw zone -> load"):
-            local_airflow.run(
-                settings,
-                "dags",
-                "test",
-                dag_id,
-                _run_after(DATASETS[dataset].cadence, period),
-                log=LOG_DIR / f"demo-{dag_id}-{period}.log",
+        local_airflow.start_services(settings, say=lambda m: say("      " + m))
+        api = AirflowApi(settings.airflow_url, settings.airflow_admin_password)
+        for dag_id in [*map(extract_dag_id, DATASETS), TRANSFORM_DAG]:
+            api.wait_for(f"{dag_id} parsed", lambda d=dag_id: api.exists(f"/dags/{d}"), timeout_s=180, every_s=1)
+    started = datetime.now(UTC)
+    periods = {d: [p for dd, p in backfills if dd == d] for d in DEMO_BACKFILLED}
+    what = "; ".join(f"{d} {ps[0]}" + (f"..{ps[-1]}" if len(ps) > 1 else "") for d, ps in periods.items())
+    with steps(f"backfills through the scheduler ({what}) and its own latest runs: 31 provinces each"):
+        for dataset, ps in periods.items():
+            # A second demo collects the same months again (loads replace partitions).
+            backfill = airflow_runs.start_backfill(
+                api, ps, dag_id=extract_dag_id(dataset), max_active_runs=3, reprocess_behavior="completed"
             )
-    with steps(f"Airflow run of {TRANSFORM_DAG}: dbt seeds, staging, mart, tests, docs"):
-        local_airflow.run(settings, "dags", "test", TRANSFORM_DAG, log=LOG_DIR / f"demo-{TRANSFORM_DAG}.log")
+            airflow_runs.wait_for_backfill(api, backfill, timeout_s=900, every_s=1)
+        extract_dags = [extract_dag_id(d) for d in DATASETS]
+        api.wait_for(
+            "every load to settle", lambda: not airflow_runs.loads_under_way(api, extract_dags), 900, every_s=1
+        )
+    with steps(f"the asset-triggered {TRANSFORM_DAG}: dbt seeds, staging, marts, tests, docs"):
+        airflow_runs.await_transform(api, started, timeout_s=900, every_s=1)
     with steps("summary"):
-        summary(settings, runs)
+        scheduled, waiting = scheduled_periods(api, started)
+        summary(settings, backfills + scheduled)
+        say(f"      scheduled runs waiting for their source's release: {', '.join(waiting) or 'none'}")
     say(f"\nDone in {steps.elapsed():.0f}s.")
     say(f"""
 Where to look next:
-  Airflow UI     make airflow   then {settings.airflow_url}
+  Airflow UI     {settings.airflow_url}  (running; the runs above, their durations and the Backfills tab)
                  login: {local_airflow.ADMIN_USER}, password: {local_airflow.ADMIN_PASSWORD_VAR} in {SECRETS_FILE}
   dbt docs       make docs      (standalone), or "dbt docs" in the Airflow UI's Browse menu
   warehouse      psql "$IBDC_WAREHOUSE_DSN"  after: set -a; . {USER_ENV_FILE}; set +a
   raw zone       s3://{settings.raw_bucket}/<dataset>/province=<code>/period=<period>/ at {settings.s3}
   logs           {LOG_DIR}/
+  stop           make down
 """)
 
 

@@ -111,18 +111,6 @@ def test_loaded_periods_refuse_a_period_that_does_not_round_trip():
             periods_by_dataset([good, LoadedPartition(dataset, "110000", bad, "b")])
 
 
-def test_the_cli_refuses_a_period_that_does_not_round_trip():
-    from ibdc.schemas import Cadence
-    from ibdc_dev.cli import _run_after
-
-    assert _run_after(Cadence.DAILY, "2022-06-30") == "2022-07-01T00:00:00+00:00"
-    assert _run_after(Cadence.MONTHLY, "2022-12") == "2023-01-01T00:00:00+00:00"
-    with pytest.raises(InvalidPeriod):
-        _run_after(Cadence.DAILY, "2022-W26-4")
-    with pytest.raises(InvalidPeriod):
-        _run_after(Cadence.MONTHLY, "２０２２-12")
-
-
 @pytest.mark.parametrize(
     ("dataset", "bad"), [("industrial_output", "2022-06\n"), ("equipment_telemetry", "２０２２-06-01")]
 )

@@ -168,17 +168,26 @@ def unpause_without_scheduled_run(api: AirflowApi, dag_id: str) -> None:
     api.patch(f"/dags/{dag_id}", {"is_paused": False})
 
 
-def start_backfill(api: AirflowApi, periods: list[str], conf: dict | None = None, max_active_runs: int = 2) -> dict:
-    """Start a backfill of the extract DAG over the months ``periods`` (first to last) with ``conf``
-    (default: every province); returns the backfill."""
+def start_backfill(
+    api: AirflowApi,
+    periods: list[str],
+    conf: dict | None = None,
+    max_active_runs: int = 2,
+    dag_id: str = EXTRACT,
+    reprocess_behavior: str = "none",
+) -> dict:
+    """Start a backfill of ``dag_id`` (a monthly extract DAG) over the months ``periods`` (first to
+    last) with ``conf`` (default: every province), as the UI's backfill dialog does;
+    ``reprocess_behavior`` for months that ran before (``none``, ``failed`` or ``completed``).
+    Returns the backfill."""
     return api.post(
         "/backfills",
         {
-            "dag_id": EXTRACT,
+            "dag_id": dag_id,
             "from_date": f"{periods[0]}-01T00:00:00Z",
             "to_date": f"{periods[-1]}-01T00:00:00Z",
             "dag_run_conf": conf or {},
-            "reprocess_behavior": "none",
+            "reprocess_behavior": reprocess_behavior,
             "max_active_runs": max_active_runs,
         },
     )
@@ -191,6 +200,37 @@ def wait_for_backfill(api: AirflowApi, backfill: dict, timeout_s: float = 900, e
     )
 
 
+def loads_under_way(api: AirflowApi, dag_ids: list[str]) -> int:
+    """What the transform's ``loads_settled`` asks through the Task SDK
+    (:func:`ibdc.orchestration.loads_under_way`), asked of the REST API: the queued runs of the extract
+    DAGs ``dag_ids`` plus their loading task instances in an active state."""
+    from ibdc.orchestration import LOADING_STATES, LOADING_TASKS
+
+    runs = sum(api.get(f"/dags/{d}/dagRuns", state="queued", limit=1)["total_entries"] for d in dag_ids)
+    body = {"dag_ids": dag_ids, "task_ids": list(LOADING_TASKS), "state": list(LOADING_STATES), "page_limit": 1}
+    return runs + api.post("/dags/~/dagRuns/~/taskInstances/list", body)["total_entries"]
+
+
+def await_transform(api: AirflowApi, started: datetime, timeout_s: float = 900, every_s: float = 3) -> dict:
+    """Wait for the asset-triggered transform runs after ``started`` to end; returns the last one.
+    AssertionError when it times out or the last run failed.
+
+    Done when no asset event waits in the transform's queue, no transform run is active, and the
+    last one, created after ``started``, ended (its end is recorded after the extract's last task, so
+    the transform may start a moment before the extract run is marked finished)."""
+
+    def transformed():
+        queued = api.get(f"/dags/{TRANSFORM}/assets/queuedEvents")["total_entries"]
+        last = api.get(f"/dags/{TRANSFORM}/dagRuns", order_by="-run_after", limit=5)["dag_runs"]
+        if queued or any(r["state"] in ("queued", "running") for r in last):
+            return None
+        return last and datetime.fromisoformat(last[0]["run_after"]) >= started and last[0]
+
+    transform = api.wait_for("the asset-triggered transform run", transformed, timeout_s, every_s)
+    assert transform["state"] == "success", transform
+    return transform
+
+
 def await_backfill(api: AirflowApi, backfill: dict, started: datetime, timeout_s: float = 900) -> list[dict]:
     """Wait for ``backfill`` (started at ``started``) and the transform run its loads trigger; returns
     the backfill's extract runs. AssertionError when it times out or the transform run fails."""
@@ -200,19 +240,7 @@ def await_backfill(api: AirflowApi, backfill: dict, started: datetime, timeout_s
     api.wait_for(
         "no extract run active", lambda: not api.get(f"/dags/{EXTRACT}/dagRuns", state="running")["total_entries"]
     )
-
-    # Done when no asset event waits in the transform's queue, no transform run is active, and the
-    # last one, created after the backfill began, ended (its end is recorded after the extract's last
-    # task, so the transform may start a moment before the extract run is marked finished).
-    def transformed():
-        queued = api.get(f"/dags/{TRANSFORM}/assets/queuedEvents")["total_entries"]
-        last = api.get(f"/dags/{TRANSFORM}/dagRuns", order_by="-run_after", limit=5)["dag_runs"]
-        if queued or any(r["state"] in ("queued", "running") for r in last):
-            return None
-        return last and datetime.fromisoformat(last[0]["run_after"]) >= started and last[0]
-
-    transform = api.wait_for("the asset-triggered transform run", transformed, timeout_s)
-    assert transform["state"] == "success", transform
+    await_transform(api, started, timeout_s)
     return runs
 
 
