@@ -21,7 +21,9 @@ FROM runtime AS platform
 ENV AIRFLOW_HOME=/opt/airflow
 RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
     && rm -rf /var/lib/apt/lists/*
-COPY plugins/ibdc_airflow_plugin.py ./plugins/
+# The plugins folder's own modules: the Airflow plugin (docs routes) and Airflow's local settings hook
+# (the tasks' modules preloaded in the scheduler and workers).
+COPY plugins/ibdc_airflow_plugin.py plugins/airflow_local_settings.py ./plugins/
 COPY dags ./dags
 COPY dbt_project ./dbt_project
 RUN cd dbt_project && IBDC_DBT_HOST=x IBDC_DBT_PORT=5432 IBDC_DBT_USER=x IBDC_DBT_PASSWORD=x \

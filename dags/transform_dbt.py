@@ -1,10 +1,13 @@
 """dbt transform: staging, intermediate and marts rebuilt when the loads update the raw tables; docs regenerated."""
 
+from datetime import timedelta
+
 from airflow.sdk import AssetAny, dag, task
 from cosmos import DbtTaskGroup
 
+from ibdc import orchestration
 from ibdc.assets import RAW_ASSETS
-from ibdc.orchestration import DEFAULT_ARGS, loads_under_way
+from ibdc.orchestration import DEFAULT_ARGS
 from ibdc.settings import get_settings
 from ibdc.transform import changes, docs
 from ibdc.transform.dbt import consumers_after_build, cosmos_configs
@@ -17,7 +20,8 @@ DOC = """
 Runs whenever an extract DAG updates a raw table (Airflow assets). It first waits (`loads_settled`,
 asking Airflow every 2 seconds) until no extract run is queued and no extraction or load is active,
 so one build covers every run of a backfill and no load lands between a mart's build and its
-reconciliation tests; a run waiting for its source's release does not count. Then `loaded` reads
+reconciliation tests; a run waiting for its source's release does not count, and after 50 minutes it
+builds what has loaded (a warning in its log: a paused DAG or backfill holds runs). Then `loaded` reads
 from the warehouse's load audit the partitions loaded since the last successful build
 (`ops.transformed_loads` records the loads each build read) and hands their periods to dbt as the
 var `ibdc_loaded_periods`, so incremental models rebuild exactly those periods; with nothing new it
@@ -48,18 +52,14 @@ No backfill of its own is needed: backfilling an extract DAG triggers this DAG.
 )
 def ibdc_transform_dbt():
     # Poke mode: one slot held while loads run, against a process start and a scheduling round per
-    # look in reschedule mode. Timed out after 12 hours of loads: the run fails (alerted) and its
-    # loads stay pending for the next run.
-    @task.sensor(mode="poke", poke_interval=2, timeout=12 * 3600)
+    # look in reschedule mode. It builds after SETTLE_MAX_WAIT whatever the loads (a warning);
+    # the timeouts only bound a sensor that cannot answer.
+    @task.sensor(mode="poke", poke_interval=2, timeout=3600, execution_timeout=timedelta(hours=1), retries=1)
     def loads_settled(ti=None) -> bool:
-        """True once no extract run is queued and no extraction or load is active
-        (:func:`ibdc.orchestration.loads_under_way`)."""
-        import logging
+        """True once no extract run has loads to come (:func:`ibdc.orchestration.loads_settled`)."""
+        from datetime import UTC, datetime
 
-        under_way = loads_under_way(ti)
-        if under_way:
-            logging.getLogger(__name__).info("loads under way, waiting: %s", under_way)
-        return not under_way
+        return orchestration.loads_settled(ti, datetime.now(UTC) - ti.start_date)
 
     @task(multiple_outputs=True)
     def loaded(triggering_asset_events=None) -> dict:

@@ -88,29 +88,52 @@ def extract_dag_id(dataset: str) -> str:
     return f"ibdc_extract_{dataset}"
 
 
-# The extract DAGs' tasks that lead to a load: while one of them is active, more loads are coming.
-LOADING_TASKS = ("wait_for_release", "plan", "extract_load")
-# Active states. Not up_for_reschedule: a run waiting (days, on reschedule) for its source's release
-# is no load under way, and must not hold the transform back.
-LOADING_STATES = ("scheduled", "queued", "running", "up_for_retry", "restarting", "deferred")
+# A run of an extract DAG that is queued or running has loads to come, unless it waits for its
+# source's release: its release sensor between two pokes (up_for_reschedule, for days).
+ACTIVE_RUN_STATES = ("queued", "running")
+RELEASE_WAIT = ("wait_for_release", "up_for_reschedule")  # (task id, state)
+# How long the transform waits for loads to settle before building what has loaded, with a warning:
+# a paused DAG or backfill keeps its runs queued or running without loading anything.
+SETTLE_MAX_WAIT = timedelta(minutes=50)
 
 
 def loads_under_way(ti) -> dict[str, int]:
-    """Extract DAG id -> its runs queued to start plus its loading task instances still active
-    (:data:`LOADING_TASKS` in :data:`LOADING_STATES`), for the DAGs with any; empty when every load
-    that was started has ended. ``ti``: the running task instance (Airflow's Task SDK), whose
-    ``get_dr_count`` and ``get_ti_count`` ask Airflow's API.
+    """Extract DAG id -> its runs with loads to come, for the DAGs with any: runs queued or running
+    (:data:`ACTIVE_RUN_STATES`), less those waiting for their source's release (:data:`RELEASE_WAIT`);
+    empty when every load that was started has ended. ``ti``: the running task instance (Airflow's
+    Task SDK), whose ``get_dr_count`` and ``get_ti_count`` ask Airflow's API.
+
+    Runs, not task instances: a run between two of its tasks (queued to running, ``plan`` done and
+    its mapped loads not yet created) has no task in an active state, yet loads to come.
 
     The transform waits for this to be empty (``dags/transform_dbt.py``, task ``loads_settled``):
     one dbt build then covers every run of a backfill (a year of industrial output: one build, not
     one per asset-triggered run), and no load replaces a partition between a mart's build and the
     tests that reconcile it with raw (which failed the builds that ran beside a backfill's loads)."""
+    task_id, state = RELEASE_WAIT
     under_way = {}
     for dataset in DATASETS:
         dag_id = extract_dag_id(dataset)
-        count = ti.get_dr_count(dag_id=dag_id, states=["queued"]) + ti.get_ti_count(
-            dag_id=dag_id, task_ids=list(LOADING_TASKS), states=list(LOADING_STATES)
+        count = ti.get_dr_count(dag_id=dag_id, states=list(ACTIVE_RUN_STATES)) - ti.get_ti_count(
+            dag_id=dag_id, task_ids=[task_id], states=[state]
         )
-        if count:
+        if count > 0:
             under_way[dag_id] = count
     return under_way
+
+
+def loads_settled(ti, waited: timedelta) -> bool:
+    """Whether the transform may build now (the ``loads_settled`` sensor's poke): no loads under way
+    (:func:`loads_under_way`), or :data:`SETTLE_MAX_WAIT` ``waited`` already, which is logged as a
+    warning naming the runs still counted (a paused DAG or backfill holds its runs)."""
+    import logging
+
+    under_way = loads_under_way(ti)
+    log = logging.getLogger(__name__)
+    if not under_way:
+        return True
+    if waited >= SETTLE_MAX_WAIT:
+        log.warning("loads still under way after %s, building what has loaded: %s", waited, under_way)
+        return True
+    log.info("loads under way, waiting: %s", under_way)
+    return False

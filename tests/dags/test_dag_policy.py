@@ -7,7 +7,7 @@ import pendulum
 import pytest
 
 from ibdc.alerts import record_failure
-from ibdc.orchestration import period_of
+from ibdc.orchestration import SETTLE_MAX_WAIT, period_of
 from ibdc.settings import PROJECT_DIR
 
 
@@ -194,7 +194,10 @@ def test_transform_waits_for_loads_to_settle_before_reading_what_to_build(dagbag
     settled = dag.get_task("loads_settled")
     assert isinstance(settled, BaseSensorOperator)
     assert settled.mode == "poke" and settled.poke_interval <= 5
-    assert settled.timeout >= 6 * 3600  # a long backfill's loads, not minutes
+    # It builds after SETTLE_MAX_WAIT whatever the loads; no timeout cuts that wait short (in poke
+    # mode the execution timeout is a timeout too, and the DAG's default is 30 minutes).
+    for bound in (timedelta(seconds=settled.timeout), settled.execution_timeout):
+        assert bound > SETTLE_MAX_WAIT
     assert not settled.upstream_task_ids
     assert dag.get_task("loaded").upstream_task_ids == {"loads_settled"}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ibdc.settings import PROJECT_DIR
+from ibdc_dev.localstack import airflow_runs
 from ibdc_dev.localstack.airflow import ADMIN_USER
 from tests.e2e.conftest import login_in_browser, pick_date
 
@@ -21,20 +22,8 @@ ARTIFACTS = PROJECT_DIR / "test-artifacts"
 DAG = "ibdc_extract_industrial_output"
 
 
-def _no_active_backfill(airflow) -> None:
-    """The UI allows one active backfill per DAG: finish (cancel) any left by an earlier run."""
-    for backfill in airflow.get("/backfills", dag_id=DAG)["backfills"]:
-        if not backfill["completed_at"]:
-            airflow.session.put(f"{airflow.url}/api/v2/backfills/{backfill['id']}/cancel", timeout=30)
-    airflow.wait_for(
-        "earlier backfills to end",
-        lambda: all(b["completed_at"] for b in airflow.get("/backfills", dag_id=DAG)["backfills"]),
-        timeout_s=120,
-    )
-
-
 def test_backfill_from_the_ui(airflow, services, browser):
-    _no_active_backfill(airflow)
+    airflow_runs.no_active_backfill(airflow, DAG)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     login_in_browser(page, services.airflow_url, ADMIN_USER, services.airflow_admin_password)
 
@@ -66,4 +55,4 @@ def test_backfill_from_the_ui(airflow, services, browser):
     assert backfill["from_date"].startswith("2024-03-01") and backfill["to_date"].startswith("2024-04-01")
     assert backfill["reprocess_behavior"] == "completed"
     assert backfill["dag_run_conf"]["provinces"] == ["650000"]
-    _no_active_backfill(airflow)  # keep the stack quiet for the other tests
+    airflow_runs.no_active_backfill(airflow, DAG)  # keep the stack quiet for the other tests

@@ -54,3 +54,14 @@ def test_the_platform_image_carries_no_harness_and_the_simulator_has_its_own_tar
     assert built.pop("simulator") == "simulator"
     assert set(built.values()) == {"platform"}
     assert services["simulator"]["image"] != services["airflow-init"]["image"]
+
+
+def test_the_platform_image_carries_every_module_of_the_plugins_folder():
+    """Airflow imports the plugins folder's own modules (the plugin, the local settings hook that
+    preloads the tasks' modules): an image without one runs differently from the local stack."""
+    stages = _stages()
+    copied = [line.split()[1:-1] for line in stages["runtime"] + stages["platform"] if line.startswith("COPY ")]
+    sources = {source for line in copied for source in line}
+    modules = {f"plugins/{p.name}" for p in (PROJECT_DIR / "plugins").glob("*.py")}
+    assert modules and modules <= sources
+    assert "plugins/ibdc" in sources

@@ -202,13 +202,29 @@ def wait_for_backfill(api: AirflowApi, backfill: dict, timeout_s: float = 900, e
 
 def loads_under_way(api: AirflowApi, dag_ids: list[str]) -> int:
     """What the transform's ``loads_settled`` asks through the Task SDK
-    (:func:`ibdc.orchestration.loads_under_way`), asked of the REST API: the queued runs of the extract
-    DAGs ``dag_ids`` plus their loading task instances in an active state."""
-    from ibdc.orchestration import LOADING_STATES, LOADING_TASKS
+    (:func:`ibdc.orchestration.loads_under_way`), asked of the REST API: the extract DAGs' (``dag_ids``)
+    runs queued or running, less those waiting for their source's release."""
+    from ibdc.orchestration import ACTIVE_RUN_STATES, RELEASE_WAIT
 
-    runs = sum(api.get(f"/dags/{d}/dagRuns", state="queued", limit=1)["total_entries"] for d in dag_ids)
-    body = {"dag_ids": dag_ids, "task_ids": list(LOADING_TASKS), "state": list(LOADING_STATES), "page_limit": 1}
-    return runs + api.post("/dags/~/dagRuns/~/taskInstances/list", body)["total_entries"]
+    task_id, state = RELEASE_WAIT
+    runs = sum(api.get(f"/dags/{d}/dagRuns", state=list(ACTIVE_RUN_STATES), limit=1)["total_entries"] for d in dag_ids)
+    body = {"dag_ids": dag_ids, "task_ids": [task_id], "state": [state], "page_limit": 1}
+    return runs - api.post("/dags/~/dagRuns/~/taskInstances/list", body)["total_entries"]
+
+
+def no_active_backfill(api: AirflowApi, dag_id: str, timeout_s: float = 120) -> None:
+    """Airflow allows one active backfill per DAG, and marks one complete only in a periodic check
+    (every 30 s) after its runs ended: cancel any of ``dag_id``'s not marked complete, and wait until
+    each is."""
+    for backfill in api.get("/backfills", dag_id=dag_id)["backfills"]:
+        if not backfill["completed_at"]:
+            api.session.put(f"{api.url}/api/v2/backfills/{backfill['id']}/cancel", timeout=30)
+    api.wait_for(
+        f"{dag_id}'s earlier backfills to end",
+        lambda: all(b["completed_at"] for b in api.get("/backfills", dag_id=dag_id)["backfills"]),
+        timeout_s=timeout_s,
+        every_s=1,
+    )
 
 
 def await_transform(api: AirflowApi, started: datetime, timeout_s: float = 900, every_s: float = 3) -> dict:
