@@ -18,11 +18,11 @@ DOC = """
 ### dbt transform: staging -> intermediate -> marts, then docs
 
 Runs whenever an extract DAG updates a raw table (Airflow assets). It first waits (`loads_settled`,
-asking Airflow every 2 seconds) until no extract run is queued and no extraction or load is active,
-so one build covers every run of a backfill and no load lands between a mart's build and its
-reconciliation tests; a run waiting for its source's release does not count, and after 50 minutes it
-builds what has loaded (a warning in its log: a paused DAG or backfill holds runs). Then `loaded` reads
-from the warehouse's load audit the partitions loaded since the last successful build
+asking Airflow every 2 seconds) until no extract run is queued or running, so one build covers every
+run of a backfill and no load lands between a mart's build and its reconciliation tests; a run
+waiting for its source's release does not count, and after 50 minutes it builds what has loaded (a
+warning in its log: a paused DAG or backfill holds runs). Then `loaded` reads from the warehouse's
+load audit the partitions loaded since the last successful build
 (`ops.transformed_loads` records the loads each build read) and hands their periods to dbt as the
 var `ibdc_loaded_periods`, so incremental models rebuild exactly those periods; with nothing new it
 ends skipped. A manual run (not triggered by a load) rebuilds every period. dbt runs once:
