@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock
 .PHONY: help venv up down demo airflow airflow-celery docs test test-unit bench bench-scale bench-orchestration lint dbt-parse clean
 
 help:
-	@echo "make demo     set up, start the local stack, run the pipeline through Airflow for 3 months"
+	@echo "make demo     set up, start the local stack and Airflow, backfill the last 3 released months through the scheduler"
 	@echo "make test     every test: unit, DAG policy, integration and end-to-end (Airflow, browser) on the local services"
 	@echo "make test-unit  the unit and DAG policy tests alone: no service started or reached, under a minute"
 	@echo "make up|down  start / stop the local services (PostgreSQL, S3 endpoint, source simulator)"
