@@ -22,7 +22,7 @@ help:
 	@echo "make lint     ruff check and ruff format --check (CI runs it before the tests)"
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml dev/pyproject.toml
-	@echo "creating $(VENV) with $(PYTHON) and installing the pinned dependencies (about 2 minutes) ..."
+	@echo "creating $(VENV) with $(PYTHON) and installing the pinned dependencies (about a minute) ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==25.3
 	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-dev.lock

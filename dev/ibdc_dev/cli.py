@@ -117,7 +117,7 @@ def demo(months: int) -> None:
         settings = stack.up(say=lambda m: say("      " + m), write_env=True)
     # Before Airflow starts: the scheduler's own runs, created as it first sees the DAGs, are the demo's.
     started = datetime.now(UTC)
-    with steps("dbt parse, Airflow's metadata migration and services (first run: about a minute)"):
+    with steps("dbt parse, Airflow's metadata migration and services (first run: about 30 s)"):
         prepare_airflow(settings)
         local_airflow.start_services(settings, say=lambda m: say("      " + m))
         api = AirflowApi(settings.airflow_url, settings.airflow_admin_password)
@@ -142,7 +142,8 @@ def demo(months: int) -> None:
         airflow_runs.await_transform(api, started, timeout_s=900, every_s=1)
     with steps("summary"):
         scheduled, waiting, failed = demo_runs(api, started)
-        say(f"      runs waiting for their source's release: {', '.join(waiting) or 'none'}")
+        waits = ", ".join(waiting) or "none"
+        say(f"      scheduled runs waiting for their source's release (nothing requested yet): {waits}")
         if failed:  # the audit would still show an earlier demo's loads of the same partitions
             raise SystemExit(f"runs failed: {', '.join(failed)}; see the Airflow UI and {LOG_DIR}")
         summary(settings, backfills + scheduled)
