@@ -315,9 +315,19 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="months backfilled through Airflow, comma-separated (orchestration benchmark; default: 2025's 12)",
     )
+    # The national part (issue 20): a national telemetry day from the sources to the OEE marts.
+    p_bench.add_argument(
+        "--national-devices", type=int, default=10_000, help="devices a province-day (x 24 readings), national day"
+    )
+    p_bench.add_argument(
+        "--national-provinces", type=int, default=None, help="provinces of the national day (default: all 31)"
+    )
+    p_bench.add_argument(
+        "--national-workers", type=int, default=3, help="partitions extracted and loaded at once, national day"
+    )
     p_bench.add_argument(
         "--only",
-        choices=("load", "oee", "scale", "orchestration"),
+        choices=("load", "oee", "scale", "orchestration", "national"),
         action="append",
         help="run only this part (repeatable)",
     )
@@ -347,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         from ibdc_dev.bench import load as bench
         from ibdc_dev.bench import scale as bench_scale
 
-        parts = args.only or ["load", "oee", "scale", "orchestration"]
+        parts = args.only or ["load", "oee", "scale", "orchestration", "national"]
         stack.up(say=lambda m: None)
         # The demo's Airflow (make demo, make airflow) polls its scheduler ten times a second: its CPU
         # would be counted in every figure below.
@@ -367,6 +377,13 @@ def main(argv: list[str] | None = None) -> int:
 
             months = args.orchestration_months or bench_orchestration.YEAR
             bench_orchestration.report(bench_orchestration.run(months, args.rounds, say=say), say=say)
+        if "national" in parts:
+            from ibdc_dev.bench import national as bench_national
+
+            results = bench_national.run(
+                args.national_devices, args.rounds, args.national_provinces, args.national_workers, say=say
+            )
+            bench_national.report(results, say=say)
     elif args.verb == "docs":
         serve_docs(args.port)
     return 0
