@@ -4,8 +4,6 @@ taken); outside the records it is the page's, as a classified error; numbers are
 so a page of a few hundred bytes costs a few hundred bytes; each body is parsed once, its envelope
 read from the same parse."""
 
-import importlib
-import importlib.util
 import json
 import tracemalloc
 
@@ -14,7 +12,7 @@ import requests
 
 from ibdc.datasets import DATASETS
 from ibdc.errors import IbdcError, LayoutError
-from ibdc.formats import DecodeError, format_for, signed_gateway
+from ibdc.formats import DecodeError, format_for, jsonread, signed_gateway
 from ibdc.schemas import SCHEMAS
 from ibdc.sources.adapters.base import Extraction, RateLimited, SourceRefused, fetch_page
 from ibdc.sources.registry import load_registry
@@ -175,10 +173,7 @@ def test_fetch_page_parses_each_body_once_and_reads_its_envelope_from_that_parse
     source = next(s for s in load_registry().values() if s.style == style)
     body = page(style, record_texts(style), total="3")
     parses = []
-    jsonread = (
-        importlib.import_module("ibdc.formats.jsonread") if importlib.util.find_spec("ibdc.formats.jsonread") else None
-    )
-    real_loads, real_scan = json.loads, getattr(jsonread, "scan", None)
+    real_loads, real_scan = json.loads, jsonread.scan
     whole = {body, body.decode()}
 
     def loads(s, *args, **kwargs):
@@ -189,9 +184,15 @@ def test_fetch_page_parses_each_body_once_and_reads_its_envelope_from_that_parse
         parses.append("scan") if text in whole else None
         return real_scan(text, *args, **kwargs)
 
+    class Decoder:  # the columnar path's one parse (jsonread.Columnar)
+        def decode(self, data):
+            parses.append("msgspec") if data in whole else None
+            return real_decoder.decode(data)
+
+    real_decoder = jsonread._DECODER
     monkeypatch.setattr(json, "loads", loads)
-    if real_scan is not None:
-        monkeypatch.setattr(jsonread, "scan", scan)
+    monkeypatch.setattr(jsonread, "scan", scan)
+    monkeypatch.setattr(jsonread, "_DECODER", Decoder())
     extraction = Extraction(source, DATASET, "2025-06")
     decoded = fetch_page(extraction, lambda: _Response(body), {})
     assert decoded.num_records == 3 and len(parses) == 1, parses

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from ibdc.formats.base import DecodedPage, Number, text
 from ibdc.formats.envelope import Envelope
-from ibdc.formats.jsonread import empty_page, read_page
+from ibdc.formats.jsonread import Columnar, empty_page, read_page
 from ibdc.formats.presentation import plain_json_value
 from ibdc.schemas import Kind, RecordSchema
 
@@ -100,6 +100,9 @@ def canonical_value(kind: Kind | None, value: object) -> str | None:
     return plain_json_value(kind, value)
 
 
+COLUMNAR = Columnar(wire_name=wire_name, value=canonical_value, plain_numbers=True)
+
+
 def rows(schema: RecordSchema, table: pa.Table) -> list[dict]:
     """Rows as served, keyed by the UPPERCASE served column names (which may have drifted)."""
     kinds = {f.name: f.kind for f in schema.fields}
@@ -128,7 +131,7 @@ def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()
     def convert(item: dict) -> dict:
         return {canonical_name(k): canonical_value(kinds.get(k), v) for k, v in item.items()}
 
-    page = read_page(schema, body, ("data", "rows"), convert, "app_key", envelopes)
+    page = read_page(schema, body, ("data", "rows"), convert, "app_key", envelopes, columnar=COLUMNAR)
     if page.refused:
         return empty_page(schema, page.verdict)
     decoded = page.page(None, "rows")

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from ibdc.errors import LayoutError
 from ibdc.formats import jsonread
-from ibdc.formats.base import DecodedPage, DecodeError, Number, camel_records, exact_dumps, from_camel, text
+from ibdc.formats.base import DecodedPage, DecodeError, Number, camel, camel_records, exact_dumps, from_camel, text
 from ibdc.formats.envelope import JSONP_WRAPPED as WRAPPED
 from ibdc.formats.envelope import Envelope, head
 from ibdc.formats.presentation import plain_json_value
@@ -68,14 +68,23 @@ def unwrap(body: bytes) -> bytes:
     return bytes(_wrapped(body))
 
 
+def _canonical_value(kind, value: object) -> str | None:
+    return plain_json_value(kind, text(value))
+
+
+COLUMNAR = jsonread.Columnar(wire_name=camel, value=_canonical_value, plain_numbers=True)
+
+
 def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage:
     """The records of a page, read in one pass (:mod:`ibdc.formats.jsonread`; ``envelopes``: a
     portal's own, read inside the callback from the same parse into ``verdict``):
     :class:`DecodeError` for a body without its whole wrapper or whose JSON is not complete (cut
     short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is not a page (fetching it
     again gives the same). A record with what JSON does not allow is a fault of that record."""
-    convert = from_camel(schema, lambda kind, value: plain_json_value(kind, text(value)))
-    page = jsonread.read_page(schema, _wrapped(body), ("list",), convert, "jsonp", envelopes, shown=head(body))
+    convert = from_camel(schema, _canonical_value)
+    page = jsonread.read_page(
+        schema, _wrapped(body), ("list",), convert, "jsonp", envelopes, shown=head(body), columnar=COLUMNAR
+    )
     if page.refused:
         return jsonread.empty_page(schema, page.verdict)
     total = page.member("totalCount")

@@ -19,6 +19,20 @@ the portal's envelope is read from the same parse (:func:`read_page`): a body is
   go to Arrow in batches (:class:`~ibdc.formats.base.TableBuilder`), and only the record's span in the
   text is kept, for its raw text. A page of 200,000 records never holds 200,000 dicts.
 
+The columnar path (:class:`Columnar`, what every JSON style uses for its records): the body is first
+decoded whole in C by msgspec (floats as their exact literal text, integers as Python ints, whose
+decimal text is the literal's), each field's values gathered into an Arrow column and converted column
+by column (a field whose conversion depends on the value's JSON type, such as a date or a timestamp,
+one conversion per distinct value, with the style's own per-value function). Anything that path does
+not read exactly as the record-by-record path would (a value JSON does not allow, a key twice, nesting
+too deep, a nested object where a scalar belongs, ``-0``, fields other than the contract's, a body not
+UTF-8) makes it give the page to the record-by-record path, which reads it as described above: the two
+give the same table, and the record-by-record path alone keeps each record's text, which it gives the
+quarantine when a record is refused (it then reads the page again). A key twice is found without
+reading keys one by one: with no colon written as an escape, the colons outside strings are the keys
+written, so the body's colons, less those inside the decoded strings, equal the keys decoded exactly
+when no key was written twice.
+
 Why not ijson: its parsers (yajl2_c included) convert numbers (``Decimal`` / ``int``, so ``1e3``
 comes back as ``1E+3`` and an integer of more than 4300 digits raises ``ValueError``), which loses the
 exact served text the platform keeps; per record the C scanner is as fast and exact.
@@ -26,6 +40,7 @@ exact served text the platform keeps; per record the C scanner is as fast and ex
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from array import array
@@ -33,11 +48,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ibdc.errors import LayoutError
-from ibdc.formats.base import DecodedPage, DecodeError, Number, TableBuilder, exact_dumps
-from ibdc.schemas import RecordSchema
+from ibdc.formats.base import (
+    DecodedPage,
+    DecodeError,
+    Number,
+    TableBuilder,
+    _utf8_column,
+    canonical_values,
+    exact_dumps,
+)
+from ibdc.formats.presentation import plain_numbers
+from ibdc.schemas import Kind, RecordSchema
 
 if TYPE_CHECKING:
     from ibdc.formats.envelope import Envelope, Verdict
@@ -273,9 +299,11 @@ class JsonPage:
     doc: object
     verdict: Verdict | None
     records: Records | None
-    builder: TableBuilder
+    builder: TableBuilder | None
     where: str  # the style, for errors
     shown: str  # the start of the body as served, for errors
+    table: pa.Table | None = None  # the records, when read by the columnar path
+    slow: Callable[[], JsonPage] | None = None  # the same page read record by record (its records' text)
 
     def member(self, *keys: str) -> object:
         """``doc[k1][k2]...``; :class:`LayoutError` when the answer has no such member."""
@@ -291,6 +319,8 @@ class JsonPage:
         :class:`LayoutError` when there is no records array or it holds something other than
         objects, :class:`~ibdc.formats.base.SchemaDrift` for missing fields. ``raw`` writes a record
         read again as its raw text (a faulted record's raw text is its text as served)."""
+        if self.table is not None:
+            return DecodedPage(self.table, _raw_text_of(self, name, raw), total, None, self.verdict)
         records = self.records
         if records is None or records.layout is not None:
             why = f"no {name}" if records is None else f"{name} is {records.layout}"
@@ -326,21 +356,47 @@ class JsonPage:
         return self.verdict is not None and self.verdict.answer is not Answer.SUCCESS
 
 
+def _raw_text_of(page: JsonPage, name: str, raw: Callable[[object], str]) -> Callable[[int], str]:
+    """A columnar page's ``raw_text``: the record-by-record read of the page, made on the first call
+    (only a page with a refused record needs its records' text)."""
+
+    @functools.cache
+    def recorded() -> Callable[[int], str]:
+        return page.slow().page(None, name, raw).raw_text
+
+    return lambda i: recorded()(i)
+
+
 def read_page(
     schema: RecordSchema,
-    body: bytes | str,
+    body: bytes | memoryview | str,
     path: Sequence[str],
     convert: Convert,
     where: str,
     envelopes: Sequence[Envelope] = (),
     loads_inside: Callable[[object], object] | None = None,
     shown: str | None = None,
+    columnar: Columnar | None = None,
 ) -> JsonPage:
     """Read a JSON answer once: its records (at ``path``) converted by ``convert`` into a table as
     they are read, then its envelope (``envelopes``, :func:`ibdc.formats.envelope.read_document`).
     A record ``convert`` cannot convert (any ``ArithmeticError``, ``ValueError``, ``TypeError``,
-    ``RecursionError``) is a fault of that record, with all its values missing."""
+    ``RecursionError``) is a fault of that record, with all its values missing. ``columnar``: the
+    style's columnar reading of the same records (:class:`Columnar`), tried first; the same table,
+    read column by column."""
     from ibdc.formats.envelope import read_document
+
+    def slow() -> JsonPage:
+        return read_page(schema, body, path, convert, where, envelopes, loads_inside, shown)
+
+    if columnar is not None:
+        read = columnar.read(schema, body, path)
+        if read is not None:
+            doc, table = read
+            if shown is None:  # the columnar path reads UTF-8 alone; 4 bytes a character at most
+                shown = _head(body if isinstance(body, str) else str(bytes(body[: 4 * HEAD_CHARS]), "utf-8", "replace"))
+            verdict = read_document(envelopes, doc, loads_inside or loads, shown) if envelopes else None
+            return JsonPage("", doc, verdict, None, None, where, shown, table, slow)
 
     text = json_text(body)
     builder = TableBuilder(schema)
@@ -371,3 +427,153 @@ def empty_page(schema: RecordSchema, verdict: Verdict | None) -> DecodedPage:
     """No records: what a page whose envelope says other than success decodes to."""
     table = pa.table({n: pa.array([], pa.string()) for n in schema.names})
     return DecodedPage(table, lambda i: "", None, None, verdict)
+
+
+# --- the columnar path ----------------------------------------------------------------------------
+
+
+class _NotColumnar(Exception):
+    """The page holds something the columnar path does not read exactly: the record-by-record path reads it."""
+
+
+_DECODER = msgspec.json.Decoder(float_hook=str)  # floats as their literal text: never through a float
+_NEGATIVE_ZERO = re.compile(rb"-0(?![0-9.eE])")  # -0 decodes to the int 0, whose text is not the literal's
+_ESCAPED_COLON = re.compile(rb"\\u003[aA]")
+# Kinds whose value depends on its JSON type as well as its text (a date served as a number stays as
+# served, as a string it is rewritten): converted one distinct value at a time, by the style's function.
+_BY_VALUE = frozenset({Kind.DATE, Kind.PERIOD, Kind.TIMESTAMP, Kind.BOOL})
+_NUMERIC = frozenset({Kind.DECIMAL, Kind.INT})
+
+
+def _scalar_text(value: object) -> str:
+    """A decoded scalar other than a string as canonical text (what :func:`~ibdc.formats.base.text`
+    gives its record-by-record twin); anything else is not read by the columnar path."""
+    if value.__class__ is int:
+        return str(value)  # ValueError past Python's 4300 digits: the page goes record by record
+    if value.__class__ is bool:
+        return "true" if value else "false"
+    raise _NotColumnar
+
+
+def _exact_doc(value: object) -> object:
+    """The part of a document outside its records as the record-by-record path gives it: integers as
+    :class:`~ibdc.formats.base.Number` text."""
+    if value.__class__ is int:
+        return Number(str(value))
+    if isinstance(value, dict):
+        return {k: _exact_doc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact_doc(v) for v in value]
+    return value
+
+
+def _keys_and_colons(value: object) -> tuple[int, int]:
+    """Keys in a decoded document (outside its records) and colons inside its strings."""
+    if isinstance(value, dict):
+        keys, colons = len(value), sum(k.count(":") for k in value)
+        for v in value.values():
+            k, c = _keys_and_colons(v)
+            keys, colons = keys + k, colons + c
+        return keys, colons
+    if isinstance(value, list):
+        pairs = [_keys_and_colons(v) for v in value]
+        return sum(k for k, _ in pairs), sum(c for _, c in pairs)
+    return 0, value.count(":") if isinstance(value, str) else 0
+
+
+@dataclass(frozen=True)
+class Columnar:
+    """How a JSON style's records read column by column: the same table its record-by-record
+    ``convert`` gives, for pages without anything the columnar path leaves to that one.
+
+    ``wire_name``: a canonical field name -> the member that carries it in a served record.
+    ``value``: the style's per-value conversion ``(kind, value) -> canonical text``, given values as
+    the record-by-record path reads them (numbers as :class:`~ibdc.formats.base.Number`); applied
+    once per distinct value to the fields whose kind is a date, a period, a timestamp or a boolean.
+    ``plain_numbers``: whether numbers served as strings in a presentation form are made plain
+    (:func:`~ibdc.formats.presentation.plain_numbers`) in numeric fields.
+    For the other fields a string is kept as it is, an integer becomes its digits, a boolean
+    ``true``/``false``: each style's ``value`` agrees (the style's tests hold both paths to one table).
+    """
+
+    wire_name: Callable[[str], str]
+    value: Callable[[Kind | None, object], str | None]
+    plain_numbers: bool = False
+
+    def read(
+        self, schema: RecordSchema, body: bytes | memoryview | str, path: Sequence[str]
+    ) -> tuple[object, pa.Table] | None:
+        """The document (its records replaced by :data:`RECORDS`, integers as ``Number``) and the
+        records' canonical table; None when the page is to be read record by record."""
+        if not isinstance(body, str | bytes):
+            body = bytes(body)
+        try:
+            doc = _DECODER.decode(body)
+            return self._table(schema, body, doc, path)
+        except (_NotColumnar, msgspec.DecodeError, ValueError, TypeError, OverflowError, RecursionError):
+            return None
+
+    def _table(self, schema: RecordSchema, body: bytes | str, doc: object, path: Sequence[str]):
+        raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+        if b"-0" in raw and _NEGATIVE_ZERO.search(raw):
+            raise _NotColumnar
+        if b"\\u003" in raw and _ESCAPED_COLON.search(raw):
+            raise _NotColumnar
+        records, outer = doc, None
+        for key in path:
+            if not isinstance(records, dict) or key not in records:
+                raise _NotColumnar
+            outer, records = records, records[key]
+        if not isinstance(records, list) or not all(r.__class__ is dict for r in records):
+            raise _NotColumnar
+        wire = {name: self.wire_name(name) for name in schema.names}
+        served = set().union(*records)
+        if not served <= set(wire.values()):
+            raise _NotColumnar  # a member beyond the contract's fields (drifted, extra): read record by record
+        if records and not set(wire.values()) <= records[0].keys():
+            raise _NotColumnar  # the record-by-record path says which field is missing (SchemaDrift)
+        columns: dict[str, pa.Array] = {}
+        colons = 0
+        for f in schema.fields:
+            values = [r.get(wire[f.name]) for r in records]
+            texts = [v if v is None or v.__class__ is str else _scalar_text(v) for v in values]
+            column = _utf8_column(texts)
+            if len(column):
+                colons += pc.sum(pc.count_substring(column, ":")).as_py() or 0
+            if f.kind in _BY_VALUE:
+                column = self._by_value(f.kind, values)
+            elif self.plain_numbers and f.kind in _NUMERIC:
+                column = plain_numbers(column)
+            columns[f.name] = column
+        # A key twice leaves fewer keys than were written: every colon outside strings is a key written.
+        if outer is not None:
+            outer[path[-1]] = RECORDS
+            keys, outside = _keys_and_colons(doc)  # the records' own member among the keys
+        else:
+            doc, keys, outside = RECORDS, 0, 0
+        written = raw.count(b":")
+        if written != colons + outside + keys + sum(map(len, records)):
+            raise _NotColumnar
+        table = pa.table(canonical_values(schema, columns))
+        return _exact_doc(doc), table
+
+    def _by_value(self, kind: Kind, values: list) -> pa.Array:
+        """``value`` applied once per distinct value (its JSON type told apart: ``1`` and ``"1"``)."""
+        converted: dict[tuple[type, object], str | None] = {}
+        out = []
+        for v in values:
+            key = (v.__class__, v)
+            text = converted.get(key, _MISSING)
+            if text is _MISSING:
+                if v.__class__ is int:
+                    text = self.value(kind, Number(str(v)))
+                elif v is None or v.__class__ in (str, bool):
+                    text = self.value(kind, v)
+                else:
+                    raise _NotColumnar
+                converted[key] = text
+            out.append(text)
+        return _utf8_column(out)
+
+
+_MISSING = object()

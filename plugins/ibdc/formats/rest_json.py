@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ibdc.formats.base import DecodedPage, exact_dumps, json_number, text
 from ibdc.formats.envelope import Envelope
-from ibdc.formats.jsonread import empty_page, read_page
+from ibdc.formats.jsonread import Columnar, empty_page, read_page
 from ibdc.schemas import RecordSchema
 
 
@@ -37,7 +37,7 @@ def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()
     not complete JSON (cut short: fetched again), :class:`~ibdc.errors.LayoutError` for JSON that is
     not a page (fetching it again gives the same). A record with what JSON does not allow is a fault
     of that record (``DecodedPage.faults``)."""
-    page = read_page(schema, body, ("items",), _canonical, "rest_json", envelopes)
+    page = read_page(schema, body, ("items",), _canonical, "rest_json", envelopes, columnar=COLUMNAR)
     if page.refused:
         return empty_page(schema, page.verdict)
     decoded = page.page(None, "items")
@@ -46,3 +46,6 @@ def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()
 
 def _canonical(item: dict) -> dict:
     return {k: text(v) for k, v in item.items()}
+
+
+COLUMNAR = Columnar(wire_name=str, value=lambda kind, value: text(value))

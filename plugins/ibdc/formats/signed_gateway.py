@@ -158,6 +158,7 @@ def canonical_value(kind: Kind | None, value: object) -> str | None:
 
 
 dumps, loads = exact_dumps, jsonread.loads
+COLUMNAR = jsonread.Columnar(wire_name=wire_name, value=canonical_value)
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -214,7 +215,8 @@ def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()
         inner_doc.clear()
         if not isinstance(data, str):
             raise TypeError(f"data is not JSON text: {str(data)[:40]!r}")
-        page = jsonread.read_page(schema, data, (), from_camel(schema, canonical_value), "signed_gateway")
+        convert = from_camel(schema, canonical_value)
+        page = jsonread.read_page(schema, data, (), convert, "signed_gateway", columnar=COLUMNAR)
         decoded = page.page(None, "data", dumps)
         total = doc.get("total")
         if not (isinstance(total, str) and jsonread.COUNT.fullmatch(total)):

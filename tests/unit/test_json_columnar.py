@@ -1,0 +1,120 @@
+"""The JSON styles' columnar path (``ibdc.formats.jsonread.Columnar``) against their record-by-record
+path: for any page, the same table, faults, count, envelope verdict and records' raw text, or the same
+error. Pages are generated with what real and hostile portals serve: numbers in every JSON spelling
+(``12.50``, ``1e3``, ``-0``, integers past 64 bits), each style's wire forms of dates, times and
+booleans, presentation forms, colons written plain and as ``\\u003a``, a key twice, ``NaN``, nested
+objects, lone surrogates, missing and extra members."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ibdc.formats import app_key, jsonp, jsonread, rest_json, signed_gateway
+from ibdc.schemas import SCHEMAS
+from tests.unit.format_pages import page
+
+STYLES = {"rest_json": rest_json, "app_key": app_key, "signed_gateway": signed_gateway, "jsonp": jsonp}
+DATASETS = ("equipment_telemetry", "industrial_output", "enterprises")
+
+NUMBERS = ["12.50", "1e3", "1E+5", "-0.0", "0", "7", "-5", "2026", "20250601", "202506", "20250603140000"]
+NUMBERS += ["1748959200000", "1748959200001", "123456789012345678901234567890", "1e99999999", "0.1"]
+WIRE_STRINGS = ["20250601", "202506", "20250603140000", "1", "0", "true", "12,345.67", "１２，３４５．６７", " 12 "]
+WIRE_STRINGS += ["2026-10-01T05:00:00Z", "2026-10-01T13:00:00+08:00", "2025-06", "2025-06-01", "12O,5x", "x:y"]
+WIRE_STRINGS += ["91110000600037341L", "DEV-0001", "E101", ""]
+ODD = ["NaN", "Infinity", '{"a": 1}', "[1, 2]", '"a\\u003ab"', '"\\ud800"', '"tab\there"', "-0", "-0 "]
+
+served_value = st.one_of(
+    st.sampled_from(NUMBERS),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.sampled_from(WIRE_STRINGS).map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.text(max_size=12).map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.sampled_from(["true", "false", "null"]),
+)
+# What sends a page record by record, rarely: most pages must exercise the columnar path itself.
+value_text = st.integers(min_value=0, max_value=199).flatmap(lambda i: st.sampled_from(ODD) if i < 2 else served_value)
+
+
+@st.composite
+def records(draw, wire_names: list[str]) -> list[str]:
+    """Record texts keyed by ``wire_names``; now and then a member missing, extra, or twice."""
+    out = []
+    for _ in range(draw(st.integers(min_value=0, max_value=6))):
+        members = [f"{json.dumps(k)}: {draw(value_text)}" for k in wire_names]
+        change = draw(st.sampled_from(["none"] * 30 + ["twice", "missing", "extra"]))
+        if change == "twice":
+            members.append(f"{json.dumps(draw(st.sampled_from(wire_names)))}: {draw(value_text)}")
+        elif change == "missing" and members:
+            members.pop(draw(st.integers(min_value=0, max_value=len(members) - 1)))
+        elif change == "extra":
+            members.append(f'"unexpected": {draw(value_text)}')
+        out.append("{" + ", ".join(members) + "}")
+    return out
+
+
+def _outcome(module, schema, body: bytes, columnar: bool):
+    """What ``module.decode`` gives (table, faults, total, verdict, raw texts), or the error it raises."""
+    saved = module.COLUMNAR
+    module.COLUMNAR = saved if columnar else None
+    try:
+        decoded = module.decode(schema, body)
+    except Exception as exc:  # the two paths must fail alike
+        return ("error", type(exc), str(exc))
+    finally:
+        module.COLUMNAR = saved
+    raw = [decoded.raw_text(i) for i in range(decoded.num_records)]
+    return (decoded.table.to_pydict(), dict(decoded.faults), decoded.total, decoded.verdict, raw)
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("dataset", DATASETS)
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_columnar_path_reads_every_page_as_the_record_by_record_path(style, dataset, data):
+    module, schema = STYLES[style], SCHEMAS[dataset]
+    wire_names = [module.COLUMNAR.wire_name(n) for n in schema.names]
+    body = page(style, data.draw(records(wire_names)), total=data.draw(st.sampled_from(["3", '"3"', "3.0"])))
+    assert _outcome(module, schema, body, columnar=True) == _outcome(module, schema, body, columnar=False)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_province_day_of_telemetry_is_read_column_by_column(style, monkeypatch):
+    """The simulator's pages of every style take the columnar path, none falls back."""
+    from ibdc_dev.simulator.telemetry import telemetry_table
+
+    schema = SCHEMAS["equipment_telemetry"]
+    table = telemetry_table(7, "110000", date(2026, 10, 1), 200, malformed_every=5).select(list(schema.names))
+    body = {
+        "rest_json": lambda: rest_json.encode(schema, table, table.num_rows, 0, table.num_rows),
+        "app_key": lambda: app_key.encode(schema, table, table.num_rows, 1),
+        "signed_gateway": lambda: signed_gateway.encode(schema, table, table.num_rows),
+        "jsonp": lambda: jsonp.encode(schema, table, table.num_rows, 1, table.num_rows, "cb"),
+    }[style]()
+    read, results = jsonread.Columnar.read, []
+    monkeypatch.setattr(jsonread.Columnar, "read", lambda self, *a: results.append(read(self, *a)) or results[-1])
+    decoded = STYLES[style].decode(schema, body)
+    assert decoded.num_records == table.num_rows == 4800
+    assert len(results) == 1 and results[0] is not None, "read record by record"
+    assert decoded.table.column("ts").to_pylist() == table.column("ts").to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("records_text", "why"),
+    [
+        ('{"a": 1, "a": 2}', "a key twice"),
+        ('{"a": "x:y", "a": 2}', "a key twice beside a colon in a string"),
+        ('{"a": "\\u003a", "b": 2}', "a colon written as an escape"),
+        ('{"a": -0}', "-0"),
+        ('{"a": NaN}', "NaN"),
+        ('{"a": {"b": 1}}', "a nested object"),
+    ],
+)
+def test_what_the_columnar_path_leaves_to_the_record_by_record_path(records_text, why):
+    columnar = jsonread.Columnar(wire_name=str, value=lambda kind, value: value)
+    schema = SCHEMAS["equipment_telemetry"]
+    body = f'{{"items": [{records_text}]}}'.encode()
+    assert columnar.read(schema, body, ("items",)) is None, why
