@@ -289,6 +289,8 @@ def _provision(conn: psycopg.Connection, loader_password: str | None, transforme
             " checksum_verified, extract_id)"  # the extraction a load read under the partition's lock
             "   ON raw.load_audit TO {l};"
             " GRANT INSERT ON ops.alerts TO {l};"
+            # A telemetry day's partition, made before the day's load (SECURITY DEFINER: no DDL right of its own).
+            " GRANT EXECUTE ON FUNCTION raw.equipment_telemetry_day_partition(date) TO {l};"
             " GRANT USAGE ON ALL SEQUENCES IN SCHEMA raw, ops TO {l};"
             # dbt reads what the loads write (raw); of ops, not the alerts.
             " GRANT USAGE ON SCHEMA raw TO {t};"

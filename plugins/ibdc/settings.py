@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
     pg_keepalives_idle_s: int = 60
     pg_keepalives_interval_s: int = 10
     pg_keepalives_count: int = 6
+
+    # Raw telemetry kept, in days before today (UTC): older days are dropped whole by ``ibdc
+    # expire-telemetry`` (ibdc.loading.retention), run as the warehouse's administrator. None: every day kept.
+    telemetry_retention_days: int | None = Field(default=None, ge=0)
 
     # Object store (any S3 endpoint, spoken to through the minio SDK), with the pipeline's keys (never
     # the store's administrator's). Unset endpoint means: the local SeaweedFS that `make up` runs.

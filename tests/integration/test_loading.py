@@ -9,11 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import date
 
 import psycopg
 import pytest
 
 from ibdc import pipeline
+from ibdc.datasets import DATASETS
 from ibdc.errors import ErrorKind, TransientError, kind_of
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client, put_bytes
@@ -22,6 +24,7 @@ from ibdc.loading.postgres import (
     FewerRecordsThanLastLoad,
     PartitionBusy,
     QuarantineThresholdExceeded,
+    day_partition,
     partition_lock_key,
 )
 from ibdc_dev.bench.load import stage_telemetry
@@ -186,6 +189,7 @@ import sys
 from ibdc_dev.localstack.env import load_local_env
 load_local_env()
 from ibdc import pipeline
+from ibdc.datasets import DATASETS
 pipeline.load_partition_from_raw("equipment_telemetry", "650000", "2026-10-03")
 """
 
@@ -485,6 +489,7 @@ def test_sql_refuses_a_period_that_does_not_round_trip(warehouse, dataset, perio
         with pytest.raises(psycopg.errors.InvalidDatetimeFormat, match="period must be"):
             warehouse.execute(INSERTS[dataset])
     good = {"industrial_output": "2022-06", "equipment_telemetry": "2026-10-02"}[dataset]
+    day_partition(warehouse, DATASETS[dataset].table, date(2026, 10, 2))  # as a load makes it first
     with warehouse.transaction(force_rollback=True):
         warehouse.execute(SETTINGS, ("220000", good))
         warehouse.execute(INSERTS[dataset])

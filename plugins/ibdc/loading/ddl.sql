@@ -153,6 +153,32 @@ COMMENT ON COLUMN raw.enterprises.fiveg_adopted IS 'Uses 5G (是否应用5G)';
 COMMENT ON COLUMN raw.enterprises.updated_on IS 'Date of the last change of the record (变更日期)';
 COMMENT ON COLUMN raw.enterprises.status IS 'Registration status (登记状态): active, or deregistered (注销)';
 
+-- Telemetry is partitioned by day (RANGE, one partition [day, day + 1) each): a province-day's replacement
+-- deletes and copies within its day's partition only, and retention drops whole days (ibdc.loading.retention)
+-- instead of deleting rows. RANGE rather than LIST: the bounds say "this day" the way retention compares days
+-- ("before the cutoff"), and older days could later be merged into coarser ranges (a month) beside daily ones.
+-- There is no default partition: a row of a day without its partition fails instead of landing in a catch-all
+-- (which every new partition would then have to scan); the loader makes the day's partition first
+-- (raw.equipment_telemetry_day_partition, below).
+-- The partitions live in their own schema, raw_partitions, which no pipeline role may use: rows are read and
+-- written only through raw.equipment_telemetry, under its grants (PostgreSQL checks a partitioned table's
+-- privileges on the table named, not on the partitions it reaches), and the grants the provisioning makes on
+-- every table of raw never reach a partition.
+CREATE SCHEMA IF NOT EXISTS raw_partitions;
+REVOKE ALL ON SCHEMA raw_partitions FROM PUBLIC;
+-- Upgrade of a warehouse whose telemetry table is not partitioned, step 1: the table set aside as
+-- raw_partitions.equipment_telemetry_unpartitioned, out of raw so that the partitioned table made below gets
+-- the names of its key, index and constraints (unique in a schema); its day index dropped. Step 2 moves the
+-- rows, in this one transaction.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_class WHERE oid = to_regclass('raw.equipment_telemetry') AND relkind = 'r') THEN
+        DROP INDEX IF EXISTS raw.equipment_telemetry_day;
+        ALTER TABLE raw.equipment_telemetry SET SCHEMA raw_partitions;
+        ALTER TABLE raw_partitions.equipment_telemetry RENAME TO equipment_telemetry_unpartitioned;
+    END IF;
+END
+$$;
 CREATE TABLE IF NOT EXISTS raw.equipment_telemetry (
     province_code   text        NOT NULL DEFAULT current_setting('ibdc.province_code')
                                 CHECK (province_code ~ '^\d{6}$'),
@@ -169,7 +195,7 @@ CREATE TABLE IF NOT EXISTS raw.equipment_telemetry (
     source_version_id text      DEFAULT nullif(current_setting('ibdc.source_version_id'), ''),
     loaded_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (province_code, period_day, device_id, ts)
-);
+) PARTITION BY RANGE (period_day);
 -- Upgrade of tables created with the lax period defaults (to_date, ::date): only what is still to do.
 DO $$
 DECLARE
@@ -199,7 +225,8 @@ BEGIN
         SELECT a.attrelid::regclass AS tbl, d.adbin IS NOT NULL AS defaulted
         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE a.attrelid IN ('raw.industrial_output'::regclass, 'raw.electricity_consumption'::regclass,
-                             'raw.enterprises'::regclass, 'raw.equipment_telemetry'::regclass)
+                             'raw.enterprises'::regclass, 'raw.equipment_telemetry'::regclass,
+                             to_regclass('raw_partitions.equipment_telemetry_unpartitioned'))
           AND a.attname = 'source_version' AND NOT a.attisdropped
     LOOP
         EXECUTE format('ALTER TABLE %s RENAME COLUMN source_version TO source_version_id', col.tbl);
@@ -213,9 +240,90 @@ $$;
 COMMENT ON TABLE raw.equipment_telemetry IS
     'Hourly equipment telemetry from enterprises'' IoT devices: runtime (minutes), output (units), energy (kWh).';
 COMMENT ON COLUMN raw.equipment_telemetry.energy_kwh IS 'Energy used in the hour, kWh (base unit)';
--- The transform rebuilds the days that were loaded, across provinces: without this index each run
--- would scan the whole history (the key leads with the province).
-CREATE INDEX IF NOT EXISTS equipment_telemetry_day ON raw.equipment_telemetry (period_day);
+-- The transform rebuilds the days that were loaded, across provinces (WHERE period_day IN (date '...')):
+-- partition pruning reads those days' partitions only, so no index on period_day (the key leads with the
+-- province).
+
+-- A day's partition, made when missing (the loader calls it before a province-day's load, in a transaction
+-- of its own); returns it. SECURITY DEFINER, owned by the raw schema's owner (the administrator who applies
+-- this file): the loader may EXECUTE it (ibdc.governance grants it) but owns nothing and runs no DDL itself.
+-- The partition is made as a plain table then ATTACHed, which locks the parent SHARE UPDATE EXCLUSIVE
+-- (readers and other loads go on; CREATE TABLE ... PARTITION OF would lock it ACCESS EXCLUSIVE, queueing
+-- behind a long dbt read and every session behind it). Days are those a period can name (years 1 to 9999).
+CREATE OR REPLACE FUNCTION raw.equipment_telemetry_day_partition(day date) RETURNS regclass
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    name text := 'equipment_telemetry_' || to_char(day, 'YYYYMMDD');
+    part regclass;
+BEGIN
+    IF day < date '0001-01-01' OR day > date '9999-12-31' THEN
+        RAISE EXCEPTION 'no telemetry partition for day %', day USING ERRCODE = 'invalid_datetime_format';
+    END IF;
+    part := to_regclass(format('raw_partitions.%I', name));
+    IF part IS NOT NULL THEN
+        RETURN part;
+    END IF;
+    -- The lock ATTACH takes, taken first: two sessions making the same day wait for each other here, and
+    -- taking a table lock reads the catalog changes committed meanwhile (an advisory lock would not: the
+    -- second would still not see the first's partition).
+    LOCK TABLE raw.equipment_telemetry IN SHARE UPDATE EXCLUSIVE MODE;
+    part := to_regclass(format('raw_partitions.%I', name));
+    IF part IS NULL THEN
+        EXECUTE format('CREATE TABLE raw_partitions.%I (LIKE raw.equipment_telemetry INCLUDING CONSTRAINTS)', name);
+        EXECUTE format('ALTER TABLE raw.equipment_telemetry ATTACH PARTITION raw_partitions.%I FOR VALUES FROM (%L) TO (%L)',
+                       name, to_char(day, 'YYYY-MM-DD'), to_char(day + 1, 'YYYY-MM-DD'));
+        part := to_regclass(format('raw_partitions.%I', name));
+    END IF;
+    RETURN part;
+END
+$$;
+REVOKE ALL ON FUNCTION raw.equipment_telemetry_day_partition(date) FROM PUBLIC;
+
+-- Upgrade of a warehouse whose telemetry table is not partitioned, step 2: the table set aside in step 1 gives
+-- the partitioned one its grants (table and column; the provisioning makes them again anyway) and every row
+-- (each day's partition made first), then is dropped. In the same transaction as step 1: all or nothing.
+DO $$
+DECLARE
+    old regclass := to_regclass('raw_partitions.equipment_telemetry_unpartitioned');
+    g record;
+    d date;
+    cols text;
+    had bigint;
+    moved bigint;
+BEGIN
+    IF old IS NULL THEN
+        RETURN;
+    END IF;
+    FOR g IN
+        SELECT NULL::name AS col, a.grantee, a.privilege_type, a.is_grantable
+        FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = old AND a.grantee <> c.relowner
+        UNION ALL
+        SELECT att.attname, a.grantee, a.privilege_type, a.is_grantable
+        FROM pg_attribute att, aclexplode(att.attacl) a
+        WHERE att.attrelid = old AND att.attnum > 0 AND NOT att.attisdropped
+    LOOP
+        EXECUTE format('GRANT %s %s ON raw.equipment_telemetry TO %s %s', g.privilege_type,
+                       CASE WHEN g.col IS NOT NULL THEN format('(%I)', g.col) ELSE '' END,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
+                       CASE WHEN g.is_grantable THEN 'WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    FOR d IN EXECUTE format('SELECT DISTINCT period_day FROM %s', old) LOOP
+        PERFORM raw.equipment_telemetry_day_partition(d);
+    END LOOP;
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+    FROM pg_attribute WHERE attrelid = 'raw.equipment_telemetry'::regclass AND attnum > 0 AND NOT attisdropped;
+    EXECUTE format('SELECT count(*) FROM %s', old) INTO had;
+    EXECUTE format('INSERT INTO raw.equipment_telemetry (%s) SELECT %s FROM %s', cols, cols, old);
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    IF moved <> had THEN
+        RAISE EXCEPTION 'telemetry upgrade moved % of % rows', moved, had;
+    END IF;
+    EXECUTE format('DROP TABLE %s', old);
+    RAISE NOTICE 'raw.equipment_telemetry partitioned by day: % rows moved', moved;
+END
+$$;
 
 CREATE TABLE IF NOT EXISTS raw.quarantine (
     quarantine_id    bigserial   PRIMARY KEY,
@@ -258,6 +366,8 @@ CREATE TABLE IF NOT EXISTS raw.load_audit (
 -- (no load: nothing replaced), and a load refused for holding far fewer records than the last
 -- successful one records that load's count beside its own.
 ALTER TABLE raw.load_audit ADD COLUMN IF NOT EXISTS rows_previous integer;
+-- ... and retention's drops of whole days (ibdc.loading.retention): a row per province-day dropped.
+ALTER TABLE raw.load_audit ADD COLUMN IF NOT EXISTS rows_dropped integer;
 -- Upgrade of an audit whose extraction id column was named manifest_version: renamed (its grants follow).
 DO $$
 BEGIN
@@ -271,10 +381,11 @@ DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'raw.load_audit'::regclass
                    AND conname = 'load_audit_outcome_check'
-                   AND pg_get_constraintdef(oid) LIKE '%abandoned%') THEN
+                   AND pg_get_constraintdef(oid) LIKE '%dropped%') THEN
         ALTER TABLE raw.load_audit DROP CONSTRAINT IF EXISTS load_audit_outcome_check;
         ALTER TABLE raw.load_audit ADD CONSTRAINT load_audit_outcome_check
-            CHECK (outcome IN ('running', 'succeeded', 'failed', 'abandoned', 'not_released', 'not_published'));
+            CHECK (outcome IN ('running', 'succeeded', 'failed', 'abandoned', 'not_released', 'not_published',
+                               'dropped'));
     END IF;
 END
 $$;
@@ -283,8 +394,11 @@ COMMENT ON COLUMN raw.load_audit.outcome IS
     'a killed worker or a session cut off by a timeout; closed so by the partition''s next attempt, the partition '
     'unchanged), not_released (the source has nothing for the period yet; nothing loaded, the partition '
     'unchanged), not_published (the statistical calendar never publishes the period on its own, as January; '
-    'nothing loaded)';
+    'nothing loaded), dropped (retention dropped the partition''s rows, the whole day, from the raw table: '
+    'rows_dropped; the marts keep what was built from them, and the raw zone the extraction to load again)';
 COMMENT ON COLUMN raw.load_audit.extract_id IS
     'extraction id of the manifest the load read under the partition''s lock (NULL when it read none)';
 COMMENT ON COLUMN raw.load_audit.rows_previous IS
     'records in of the last successful load of the partition, when this load was checked against it';
+COMMENT ON COLUMN raw.load_audit.rows_dropped IS
+    'rows of the partition retention dropped (outcome dropped): the raw table no longer holds them';

@@ -12,6 +12,12 @@ holds it), so of two loads racing, the one committed last loaded the manifest th
 it held the lock: never an older one. Pages arrive as an iterator, so the caller can fetch and parse
 the next page while this one is being copied.
 
+``raw.equipment_telemetry`` is partitioned by day (``ddl.sql``): before a day's transaction the loader
+makes the day's partition if missing (``raw.equipment_telemetry_day_partition``, which the loader may
+only EXECUTE), in a short transaction of its own; the DELETE names the day as a date value, so the
+planner prunes to that one partition (a ``to_date(...)`` would be pruned only when the plan runs, after
+every partition was locked), and the COPY routes to it alone.
+
 Every attempt writes an audit row, committed separately so failures are recorded too. An attempt
 holds a session advisory lock of its own, ``(ATTEMPT_LOCK_CLASS, hashtext(batch_id))``, while it
 lives; a ``running`` row whose attempt lock is free belongs to an attempt whose session ended without
@@ -27,6 +33,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -37,7 +44,7 @@ from ibdc.errors import PermanentError, TransientError
 from ibdc.landing.raw_zone import ChecksumMismatch
 from ibdc.loading import sessions
 from ibdc.parsing.base import PageRows, Reject
-from ibdc.periods import check_period
+from ibdc.periods import Cadence, check_period
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,8 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # First key of the two-key advisory locks a load attempt holds while it lives (the one-key space of
 # the partition locks is a different one): 0x1BDC, "IBDC".
 ATTEMPT_LOCK_CLASS = 0x1BDC
+# Raw tables partitioned by day -> the SECURITY DEFINER function (ddl.sql) that makes a day's partition.
+DAY_PARTITIONED = {"raw.equipment_telemetry": "raw.equipment_telemetry_day_partition"}
 
 
 class QuarantineThresholdExceeded(PermanentError):
@@ -88,7 +97,9 @@ class PartitionRead:
 
 def ensure_schema(conn: psycopg.Connection) -> None:
     """The raw tables (idempotent DDL): applied by the warehouse's provisioning, as its administrator
-    (:func:`ibdc.governance.provision`), never by a load."""
+    (:func:`ibdc.governance.provision`), never by a load. Upgrades in place, in one transaction: a
+    ``raw.equipment_telemetry`` that is not partitioned becomes partitioned by day with every row,
+    grant and the same key (an error, the transaction rolled back, if a row did not move)."""
     with conn.transaction():
         # Serialise concurrent provisioning.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('ibdc.raw.ddl'))")
@@ -153,6 +164,7 @@ def replace_partition(
         _close_abandoned(conn, spec.name, province, period, batch_id)
         previous, extract_id, rows_in = None, None, 0
         try:
+            day_partition(conn, spec.table, _period_start(spec, period))
             with conn.transaction():
                 _lock_partition(conn, spec.name, province, period)
                 snapshot = read()
@@ -203,6 +215,25 @@ def replace_partition(
             (rows_in, rows_loaded, len(rejects), previous, extract_id, batch_id),
         )
     return LoadResult(str(batch_id), rows_in, rows_loaded, len(rejects))
+
+
+def day_partition(conn: psycopg.Connection, table: str, day: date) -> str | None:
+    """Make ``table``'s partition of ``day`` when ``table`` is partitioned by day and the partition is
+    missing (as the loader may: ``raw.equipment_telemetry_day_partition``, SECURITY DEFINER); returns
+    the partition's name (``schema.name``), or None for a table not partitioned by day. Runs in a
+    transaction of its own (``conn`` in autocommit, outside any transaction): the partition is attached
+    under a SHARE UPDATE EXCLUSIVE lock on ``table``, held only that long. Raises
+    ``psycopg.errors.InsufficientPrivilege`` for a role not granted the function (provisioning grants
+    it to the loader), ``LockNotAvailable`` (transient) past the lock timeout."""
+    function = DAY_PARTITIONED.get(table)
+    if function is None:
+        return None
+    return conn.execute(f"SELECT {function}(%s)::text", (day,)).fetchone()[0]
+
+
+def _period_start(spec: DatasetSpec, period: str) -> date:
+    """The date a (checked) period's rows carry in the table's period column: the day, or the month's first."""
+    return date.fromisoformat(period if spec.cadence == Cadence.DAILY else f"{period}-01")
 
 
 def partition_lock_key(dataset: str, province: str, period: str) -> str:
@@ -298,7 +329,12 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
     _set(conn, batch_id=str(batch_id), province_code=province, period=period)
     rows_in, rows_loaded, rejects = 0, 0, []
     with conn.cursor() as cur:
-        cur.execute(f"DELETE FROM {spec.table} WHERE {spec.partition_predicate}", (province, period))
+        # The period as a date value, not to_date(period): the planner then prunes to the day's partition
+        # (a stable function is evaluated only once the plan runs, after every partition was locked).
+        cur.execute(
+            f"DELETE FROM {spec.table} WHERE province_code = %s AND {spec.calendar.period_column} = %s",
+            (province, _period_start(spec, period)),
+        )
         for page in pages:
             rows_in += page.rows_in
             rejects += page.rejects
