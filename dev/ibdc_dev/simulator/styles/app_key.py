@@ -70,14 +70,19 @@ async def resource(
         return _refuse(UNKNOWN_RESOURCE, f"resource not found: {res_id!r}")
     if not (service.is_count(page) and service.is_count(rows) and int(page) >= 1 and 1 <= int(rows) <= MAX_ROWS):
         return _refuse(BAD_PARAMETER, f"page must be >= 1 and rows 1..{MAX_ROWS}")
+    period = period or ""
     try:
-        table = service.served_table(dataset, adcode, period or "")
+        service.check_period(dataset, period)
     except HTTPException as exc:  # an invalid period
         return _refuse(BAD_PARAMETER, f"invalid period: {exc.detail}")
-    if not service.released(dataset, adcode, period or ""):
+    if not service.released(dataset, adcode, period):
         body = app_key.encode_error(NO_DATA, NO_DATA_MSG)
     else:
         number, size = int(page), int(rows)
-        served = service.page(table, dataset, adcode, (number - 1) * size, size)
-        body = app_key.encode(service.schema(dataset), served, service.claimed(table, dataset, adcode), number)
+
+        def encode(table):
+            served = service.page(table, dataset, adcode, (number - 1) * size, size)
+            return app_key.encode(service.schema(dataset), served, service.claimed(table, dataset, adcode), number)
+
+        body = service.page_body(STYLE, dataset, adcode, period, (number, size), encode)
     return await service.respond(dataset, adcode, body, app_key.MEDIA_TYPE, rate_limited=_rate_limited)

@@ -34,8 +34,10 @@ def _check_basic(adcode: str, authorization: str | None) -> None:
 
 
 def _file(dataset: str, adcode: str, period: str, encoding: str) -> bytes:
-    table = service.served_table(dataset, adcode, period)
-    return csv_download.encode(service.schema(dataset), table, encoding, service.claimed(table, dataset, adcode))
+    def encode(table):
+        return csv_download.encode(service.schema(dataset), table, encoding, service.claimed(table, dataset, adcode))
+
+    return service.page_body(STYLE, dataset, adcode, period, (encoding,), encode)
 
 
 @router.get("/p/{adcode}/download/{dataset}.csv")

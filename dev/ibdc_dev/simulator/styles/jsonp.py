@@ -34,8 +34,10 @@ async def records(
         # Reflecting an arbitrary callback would let any page run script in the portal's origin.
         raise HTTPException(400, "callback must be a JavaScript identifier (letters, digits, _ and $)")
     schema = service.schema(dataset)
-    table = service.served_table(dataset, adcode, period)
-    start = (page_no - 1) * page_size
-    page = service.page(table, dataset, adcode, start, page_size)
-    body = jsonp.encode(schema, page, service.claimed(table, dataset, adcode), page_no, page_size, callback)
+
+    def encode(table):
+        page = service.page(table, dataset, adcode, (page_no - 1) * page_size, page_size)
+        return jsonp.encode(schema, page, service.claimed(table, dataset, adcode), page_no, page_size, callback)
+
+    body = service.page_body(STYLE, dataset, adcode, period, (page_no, page_size, callback), encode)
     return await service.respond(dataset, adcode, body, "application/javascript")

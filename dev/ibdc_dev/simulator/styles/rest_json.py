@@ -68,7 +68,10 @@ async def records(
     service.portal(adcode, STYLE)
     _check_token(adcode, authorization)
     schema = service.schema(dataset)
-    table = service.served_table(dataset, adcode, period)
-    page = service.page(table, dataset, adcode, offset, limit)
-    body = rest_json.encode(schema, page, service.claimed(table, dataset, adcode), offset, limit)
+
+    def encode(table):
+        page = service.page(table, dataset, adcode, offset, limit)
+        return rest_json.encode(schema, page, service.claimed(table, dataset, adcode), offset, limit)
+
+    body = service.page_body(STYLE, dataset, adcode, period, (offset, limit), encode)
     return await service.respond(dataset, adcode, body, "application/json")

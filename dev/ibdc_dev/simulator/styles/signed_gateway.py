@@ -62,11 +62,16 @@ async def gateway(adcode: str, request: Request):
     counts = service.is_count(page_no) and service.is_count(page_size)
     if not (counts and int(page_no) >= 1 and 1 <= int(page_size) <= MAX_PAGE):
         return _refuse(BAD_PARAMETER, f"page_no must be >= 1 and page_size 1..{MAX_PAGE}")
+    number, size = int(page_no), int(page_size)
+
+    def encode(table):
+        served = service.page(table, dataset, adcode, (number - 1) * size, size)
+        return fmt.encode(service.schema(dataset), served, service.claimed(table, dataset, adcode))
+
+    # The body holds no timestamp nor signature (those are checked on the request above): one
+    # page's body is the same at every request, and kept.
     try:
-        table = service.served_table(dataset, adcode, form.get("period", ""))
+        body = service.page_body(STYLE, dataset, adcode, form.get("period", ""), (number, size), encode)
     except HTTPException as exc:  # an invalid period
         return _refuse(BAD_PARAMETER, f"invalid period: {exc.detail}")
-    number, size = int(page_no), int(page_size)
-    served = service.page(table, dataset, adcode, (number - 1) * size, size)
-    body = fmt.encode(service.schema(dataset), served, service.claimed(table, dataset, adcode))
     return await service.respond(dataset, adcode, body, fmt.MEDIA_TYPE)
