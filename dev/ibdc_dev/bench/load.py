@@ -67,18 +67,32 @@ def stage_telemetry(
     return raw_zone.write_partition(extraction), table
 
 
-def _identical_target(conn: psycopg.Connection, schema: str) -> str:
+def identical_target(conn: psycopg.Connection, schema: str, province: str = PROVINCE, day: str = DAY) -> str:
     """A table identical to raw.equipment_telemetry (columns, types, key, checks), its lineage
-    columns defaulted, for the loaders that only send the source columns."""
+    columns defaulted (the partition: ``province``, ``day``), for the loaders that only send the
+    source columns; created anew (empty) in ``schema``. Returns its qualified name."""
     table = f"{schema}.equipment_telemetry"
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(f"CREATE TABLE {table} (LIKE raw.equipment_telemetry INCLUDING ALL)")
     conn.execute(f"""ALTER TABLE {table}
-        ALTER province_code SET DEFAULT '{PROVINCE}', ALTER period_day SET DEFAULT '{DAY}',
+        ALTER province_code SET DEFAULT '{province}', ALTER period_day SET DEFAULT '{day}',
         ALTER batch_id SET DEFAULT gen_random_uuid(), ALTER source_object SET DEFAULT 'telemetry.csv',
         ALTER source_version_id SET DEFAULT NULL""")
     return table
+
+
+def psql_copy(dsn: str, csv_file: Path, table: str) -> float:
+    """Seconds ``psql \\copy`` takes to load ``csv_file`` (UTF-8 CSV with a header row, the
+    :data:`SOURCE_COLUMNS`, canonical values) into ``table``: the psql client of the server's own
+    version, in a process of its own, start-up included."""
+    psql = str(postgres.client("psql"))  # the wheel's, the server's own version
+    command = f"\\copy {table} ({SOURCE_COLUMNS}) FROM '{csv_file}' WITH (FORMAT csv, HEADER true)"
+    return _time(
+        lambda: subprocess.run(
+            [psql, dsn, "-q", "-v", "ON_ERROR_STOP=1", "-c", command], check=True, stdin=subprocess.DEVNULL
+        )
+    )
 
 
 def _time(fn) -> float:
@@ -106,10 +120,6 @@ def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
         f"{len(manifest.objects)} objects; local UTF-8 CSV {csv_file} ({csv_file.stat().st_size / 1e6:.0f} MB)"
     )
 
-    psql = str(postgres.client("psql"))  # the wheel's, the server's own version
-    copy_command = (
-        f"\\copy bench_psql.equipment_telemetry ({SOURCE_COLUMNS}) FROM '{csv_file}' WITH (FORMAT csv, HEADER true)"
-    )
     dlt_dir = BENCH_DIR / "dlt"
     results: dict[str, list[float]] = {"platform": [], "psql_copy": [], "dlt": []}
     for r in range(1, rounds + 1):
@@ -120,16 +130,10 @@ def run(rows: int, rounds: int, say=print) -> dict[str, list[float]]:
         t_platform = _time(lambda: load_partition_from_raw(DATASET, PROVINCE, DAY, accept_fewer_records=True))
         with psycopg.connect(settings.warehouse, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE raw.equipment_telemetry")
-            _identical_target(conn, "bench_psql")
-        t_psql = _time(
-            lambda: subprocess.run(
-                [psql, settings.warehouse, "-q", "-v", "ON_ERROR_STOP=1", "-c", copy_command],
-                check=True,
-                stdin=subprocess.DEVNULL,
-            )
-        )
+            target = identical_target(conn, "bench_psql")
+        t_psql = psql_copy(settings.warehouse, csv_file, target)
         with psycopg.connect(settings.warehouse, autocommit=True) as conn:
-            _identical_target(conn, "bench_dlt")
+            identical_target(conn, "bench_dlt")
         shutil.rmtree(dlt_dir, ignore_errors=True)  # no state (or pending packages) from an earlier round
         t_dlt = _time(lambda: _dlt_load(settings.warehouse, csv_file, dlt_dir))
         for name, t in (("platform", t_platform), ("psql_copy", t_psql), ("dlt", t_dlt)):

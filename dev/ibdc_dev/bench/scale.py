@@ -1,16 +1,35 @@
-"""``make bench`` (third part, also ``make bench-scale``): memory and speed of one province-day of
-telemetry per API style, at two sizes (issue 13: memory must not grow with the partition).
+"""``make bench`` (third part, also ``make bench-scale``): one province-day of telemetry per API style:
+the client's throughput against ``psql \\copy`` (issue 20) and its memory at two sizes (issue 13:
+memory must not grow with the partition).
 
 For each size the bench starts its own simulator (a free port, ``IBDC_SIMULATOR_TELEMETRY_DEVICES`` =
-size / 24, fault profile ``none``); for each style that serves telemetry (one province each, the
-first the registry lists in that style) and each round, two child processes run one after the other:
-(a) extraction: ``ibdc.pipeline.extract_partition`` over HTTP from that simulator into the raw zone;
-(b) loading: ``ibdc.pipeline.load_partition_from_raw`` into PostgreSQL.
-Each child reports its own peak resident memory (``ru_maxrss`` of itself, imports included; the
-memory after its imports is reported beside it) and the rows/s of its step (timed inside the child,
-interpreter start-up excluded). The simulator's own peak memory is read from ``/proc`` at each size's
-end. After each round the partition's objects (every version) are deleted from the bench bucket, so
-the in-memory S3 server does not grow from round to round.
+size / 24, fault profile ``none``). For each style that serves telemetry (one province each, the first
+the registry lists in that style):
+
+1. the province-day is extracted once from that simulator into the raw zone (the pages as served,
+   each with its request in the manifest), then read back: the *recorded* answers;
+2. a static HTTP server of the bench (:class:`RecordedSource`, a thread of this process) answers the
+   adapter's requests with those bodies, matched by method, path and parameters less the volatile
+   ones (:data:`VOLATILE`: signatures, timestamps, keys, tokens); each round, in child processes one
+   after the other:
+   (a) extraction, ``ibdc.pipeline.extract_partition`` from the static server into the raw zone:
+       what the platform controls, the client's decode, validation and writing of pages already
+       served (the source's own cost out of the figure): ``extract_client`` rows/s;
+   (b) in the first round, the same extraction from the simulator, its page cache warm from step 1:
+       the simulator end to end, beside the static figure (``simulator_vs_static_extract``: does the
+       simulator keep up with the client?);
+   (c) loading, ``ibdc.pipeline.load_partition_from_raw`` into PostgreSQL;
+   (d) at the largest size, ``psql \\copy`` of the same rows (canonical UTF-8 CSV, generated as the
+       simulator generates them) into a table identical to the raw one
+       (:func:`ibdc_dev.bench.load.psql_copy`).
+
+The throughput ratios are per round (extract and load over that round's psql copy), reported as the
+median (min-max) over the rounds, at the largest size; the smaller sizes run one round, for the
+memory figures only. Each child reports its own peak resident memory (``ru_maxrss`` of itself, imports
+included; the memory after its imports is reported beside it) and the rows/s of its step (timed
+inside the child, interpreter start-up excluded). The simulator's own peak memory is read from
+``/proc`` at each size's end. After each round the partition's objects (every version) are deleted
+from the bench bucket, so the S3 server does not grow from round to round.
 
 Run a step alone: ``python -m ibdc_dev.bench.scale extract|load <province> <day>``; it prints one JSON
 line: ``{"rows": int, "seconds": float, "peak_rss_mb": float, "imports_rss_mb": float}``.
@@ -24,19 +43,29 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import psycopg
+import pyarrow.csv as pacsv
 import requests
 from minio.deleteobjects import DeleteObject
 
+from ibdc.landing import raw_zone
 from ibdc.landing.manifest import Partition
+from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.settings import LOCAL_DIR, get_settings
 from ibdc.sources.registry import ApiStyle, source_for, sources_for
+from ibdc_dev.bench import load as bench_load
 from ibdc_dev.localstack import seaweedfs
 from ibdc_dev.localstack.processes import free_port
+from ibdc_dev.simulator.telemetry import telemetry_table
 
 DATASET = "equipment_telemetry"
 DAY = "2026-10-01"
@@ -50,12 +79,18 @@ TELEMETRY_STYLES = (
 )  # NBS easyquery serves no telemetry
 TARGET_PEAK_MB = 1024
 TARGET_FLAT = 0.20  # the larger size's peak within 20% of the smaller's
+# Issue 20: the client's extraction (pages already served) and its load, over psql \copy of the same
+# rows; the simulator end to end over the static server (it keeps up with the client).
+TARGETS = {"extract_client_vs_psql_copy": 0.5, "load_vs_psql_copy": 0.8, "simulator_vs_static_extract": 0.9}
 LOG = LOCAL_DIR / "logs" / "simulator-bench.log"
 
 
 @dataclass
 class Measured:
-    """One style at one size: per round, each step's peak RSS (MB) and rows/s."""
+    """One style at one size, per round: each step's peak RSS (MB) and rows/s. ``extract_*``: from the
+    static server (the client alone); ``simulator_rps``: from the simulator, page cache warm;
+    ``recorded_rps``: the first extraction, from the simulator as it encodes every page;
+    ``psql_rps``: ``psql \\copy`` of the same rows (the largest size only)."""
 
     style: str
     province: str
@@ -65,6 +100,9 @@ class Measured:
     load_mb: list[float] = field(default_factory=list)
     extract_rps: list[float] = field(default_factory=list)
     load_rps: list[float] = field(default_factory=list)
+    simulator_rps: list[float] = field(default_factory=list)
+    psql_rps: list[float] = field(default_factory=list)
+    recorded_rps: float = 0.0
     imports_mb: list[float] = field(default_factory=list)
     simulator_mb: float = 0.0
 
@@ -155,58 +193,228 @@ def _forget_partition(province: str) -> None:
         raise RuntimeError(f"could not delete a bench object: {error}")
 
 
+# --- the recorded answers and their static server ------------------------------------------------
+
+# Request parameters that differ at every send of the same page (signed_gateway's timestamp and sign)
+# or carry a secret the manifest does not record (app_key's appKey, jsonp's token): not matched.
+VOLATILE = frozenset({"timestamp", "sign", "appKey", "token"})
+TOKEN_ANSWER = json.dumps({"access_token": "bench", "token_type": "Bearer", "expires_in": 3600}).encode()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A recorded answer: its body as served and its content type."""
+
+    body: bytes
+    content_type: str
+
+
+def request_key(method: str, path: str, params: dict) -> tuple:
+    """What identifies a page's request: method, URL path, parameters (as text) less :data:`VOLATILE`."""
+    kept = tuple(sorted((str(k), str(v)) for k, v in params.items() if k not in VOLATILE))
+    return method.upper(), path, kept
+
+
+def recorded_answers(province: str, day: str = DAY) -> dict[tuple, Answer]:
+    """The partition's committed pages (their bytes checked against the manifest), each under the key of
+    the request the manifest recorded for it (:func:`request_key`)."""
+    manifest = raw_zone.read_manifest(Partition(dataset=DATASET, province_code=province, period=day))
+    answers = {}
+    for i, obj in enumerate(manifest.objects):
+        request = obj.request
+        params = request.get("params") or request.get("form") or {}
+        key = request_key(request["method"], urlsplit(request["url"]).path, params)
+        answers[key] = Answer(raw_zone.read_page(manifest, i), obj.content_type)
+    return answers
+
+
+class RecordedSource:
+    """A static HTTP server (HTTP/1.1, keep-alive, a thread per connection, in a thread of this
+    process) answering requests with recorded bodies (``answers``, by :func:`request_key`); a token
+    request (``POST .../oauth/token``) gets a token; anything else a 404, counted in ``unmatched``.
+    Used as a context manager: started on a free port of 127.0.0.1 (``url``), shut down on exit."""
+
+    def __init__(self, answers: dict[tuple, Answer]) -> None:
+        self.answers = answers
+        self.unmatched: list[tuple] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn: no connection set up per page
+
+            def _answer(self, params: dict) -> None:
+                path = urlsplit(self.path).path
+                if self.command == "POST" and path.endswith("/oauth/token"):
+                    answer = Answer(TOKEN_ANSWER, "application/json")
+                else:
+                    key = request_key(self.command, path, params)
+                    answer = outer.answers.get(key)
+                    if answer is None:
+                        outer.unmatched.append(key)
+                        answer = Answer(b'{"detail": "no recorded answer"}', "application/json")
+                        self.send_response(404)
+                        self._send(answer)
+                        return
+                self.send_response(200)
+                self._send(answer)
+
+            def _send(self, answer: Answer) -> None:
+                self.send_header("Content-Type", answer.content_type)
+                self.send_header("Content-Length", str(len(answer.body)))
+                self.end_headers()
+                self.wfile.write(answer.body)
+
+            def do_GET(self) -> None:  # noqa: N802 -- http.server's name
+                self._answer({k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()})
+
+            def do_POST(self) -> None:  # noqa: N802
+                form = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                self._answer({k: v[0] for k, v in parse_qs(form).items()})
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self) -> RecordedSource:
+        threading.Thread(target=self.server.serve_forever, daemon=True, name="bench-static-source").start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def canonical_csv(province: str, devices: int, day: str = DAY) -> Path:
+    """The province-day's rows as the simulator generates them (no fault), canonical values in plain
+    UTF-8 CSV with a header: ``psql \\\\copy``'s input. Returns the file (under the bench directory)."""
+    seed = get_settings().simulator_seed
+    table = telemetry_table(seed, province, date.fromisoformat(day), devices).select(list(EQUIPMENT_TELEMETRY.names))
+    path = bench_load.BENCH_DIR / f"scale-{province}-{day}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(table, path)
+    return path
+
+
+def _psql_copy_rps(csv_file: Path, province: str, rows: int) -> float:
+    """``psql \\\\copy`` of ``csv_file`` into an empty table identical to the raw one: rows/s."""
+    settings = get_settings()
+    with psycopg.connect(settings.warehouse, autocommit=True) as conn:
+        target = bench_load.identical_target(conn, "bench_scale_psql", province, DAY)
+    seconds = bench_load.psql_copy(settings.warehouse, csv_file, target)
+    with psycopg.connect(settings.warehouse, autocommit=True) as conn:
+        copied = conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+        conn.execute(f"DROP TABLE {target}")
+    if copied != rows:
+        raise SystemExit(f"psql \\copy loaded {copied} rows of {province}'s day, the platform {rows}")
+    return rows / seconds
+
+
 def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = None) -> list[Measured]:
-    """Each style (or only ``styles``) at each size (readings a province-day), ``rounds`` times; see
-    the module doc. ValueError for a style that serves no telemetry."""
+    """Each style (or only ``styles``) at each size (readings a province-day): ``rounds`` rounds at the
+    largest size, one at the others; see the module doc. ValueError for a style that serves no
+    telemetry."""
     chosen = provinces_by_style()
     unknown = sorted(set(styles or ()) - set(chosen))
     if unknown:
         raise ValueError(f"styles {unknown} serve no telemetry; known: {sorted(chosen)}")
     chosen = {style: province for style, province in chosen.items() if not styles or style in styles}
     results = []
+    largest = max(sizes)
     for size in sizes:
         devices = max(1, -(-size // READINGS_PER_DEVICE))
+        throughput = size == largest
         with simulator(devices) as (url, proc):
             say(f"scale: {devices * READINGS_PER_DEVICE:,} readings a province-day, simulator on {url}")
             for style, province in chosen.items():
                 m = Measured(style, province, devices * READINGS_PER_DEVICE)
-                for r in range(1, rounds + 1):
-                    extracted = _child("extract", province, url)
-                    loaded = _child("load", province, url)
-                    _forget_partition(province)
-                    m.rows.append(loaded["rows"])
-                    m.extract_mb.append(extracted["peak_rss_mb"])
-                    m.load_mb.append(loaded["peak_rss_mb"])
-                    m.extract_rps.append(extracted["rows"] / extracted["seconds"])
-                    m.load_rps.append(loaded["rows"] / loaded["seconds"])
-                    m.imports_mb.append(max(extracted["imports_rss_mb"], loaded["imports_rss_mb"]))
-                    say(
-                        f"  {style:<15} {province} round {r}: {loaded['rows']:,} rows; extract "
-                        f"{extracted['peak_rss_mb']:.0f} MB {m.extract_rps[-1]:,.0f} rows/s "
-                        f"({extracted['seconds']:.1f}s); load {loaded['peak_rss_mb']:.0f} MB "
-                        f"{m.load_rps[-1]:,.0f} rows/s ({loaded['seconds']:.1f}s)"
-                    )
-                m.simulator_mb = _peak_mb(proc.pid)
                 results.append(m)
+                recorded = _child("extract", province, url)
+                m.recorded_rps = recorded["rows"] / recorded["seconds"]
+                answers = recorded_answers(province)
+                csv_file = canonical_csv(province, devices) if throughput else None
+                with RecordedSource(answers) as static:
+                    for r in range(1, (rounds if throughput else 1) + 1):
+                        _round(m, r, static, url, csv_file, say)
+                    if static.unmatched:
+                        raise SystemExit(f"the static source had no recorded answer for {static.unmatched[:3]}")
+                if csv_file is not None:
+                    csv_file.unlink()
+                m.simulator_mb = _peak_mb(proc.pid)
             say(f"  simulator peak {_peak_mb(proc.pid):.0f} MB")
     return results
+
+
+def _round(m: Measured, r: int, static: RecordedSource, simulator_url: str, csv_file: Path | None, say) -> None:
+    """One round of ``m``'s style: extraction from the static server, in the first round also from the
+    simulator, loading, and (``csv_file``) psql \\\\copy; the partition forgotten after."""
+    extracted = _child("extract", m.province, static.url)
+    served = _child("extract", m.province, simulator_url) if r == 1 else None
+    loaded = _child("load", m.province, simulator_url)
+    m.rows.append(loaded["rows"])
+    m.extract_mb.append(extracted["peak_rss_mb"])
+    m.load_mb.append(loaded["peak_rss_mb"])
+    m.extract_rps.append(extracted["rows"] / extracted["seconds"])
+    m.load_rps.append(loaded["rows"] / loaded["seconds"])
+    m.imports_mb.append(max(extracted["imports_rss_mb"], loaded["imports_rss_mb"]))
+    line = (
+        f"  {m.style:<15} {m.province} round {r}: {loaded['rows']:,} rows; extract (static) "
+        f"{extracted['peak_rss_mb']:.0f} MB {m.extract_rps[-1]:,.0f} rows/s ({extracted['seconds']:.1f}s); "
+    )
+    if served is not None:
+        m.simulator_rps.append(served["rows"] / served["seconds"])
+        line += f"from the simulator {m.simulator_rps[-1]:,.0f} rows/s (first, encoding: {m.recorded_rps:,.0f}); "
+    line += f"load {loaded['peak_rss_mb']:.0f} MB {m.load_rps[-1]:,.0f} rows/s ({loaded['seconds']:.1f}s)"
+    _forget_partition(m.province)
+    if csv_file is not None:
+        m.psql_rps.append(_psql_copy_rps(csv_file, m.province, loaded["rows"]))
+        line += f"; psql \\copy {m.psql_rps[-1]:,.0f} rows/s"
+    say(line)
 
 
 def _spread(values: list[float], unit: str = "") -> str:
     return f"{statistics.median(values):,.0f}{unit} ({min(values):,.0f}..{max(values):,.0f})"
 
 
-def report(results: list[Measured], say=print) -> None:
-    """Per style and size: peak MB and rows/s of each step, median (min..max over the rounds); then
-    each style's growth from the smallest to the largest size, against the target."""
+def _ratio(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def report(results: list[Measured], say=print) -> bool:
+    """Per style and size: peak MB and rows/s of each step, median (min..max over the rounds); each
+    style's throughput ratios at the largest size against their targets; then each style's memory
+    growth from the smallest to the largest size, against the target. Returns whether every target
+    was met."""
     say("scale: per style and size, median (min..max) over the rounds")
     for m in results:
+        more = f"; from the simulator {_spread(m.simulator_rps)} rows/s" if m.simulator_rps else ""
+        more += f"; psql \\copy {_spread(m.psql_rps)} rows/s" if m.psql_rps else ""
         say(
-            f"{m.style:<15} {m.readings:>10,}  extract {_spread(m.extract_mb, ' MB')}, {_spread(m.extract_rps)} rows/s;"
-            f"  load {_spread(m.load_mb, ' MB')}, {_spread(m.load_rps)} rows/s"
+            f"{m.style:<15} {m.readings:>10,}  extract (static) {_spread(m.extract_mb, ' MB')}, "
+            f"{_spread(m.extract_rps)} rows/s;  load {_spread(m.load_mb, ' MB')}, {_spread(m.load_rps)} rows/s{more}"
             f"  (after imports {statistics.median(m.imports_mb):.0f} MB; simulator {m.simulator_mb:.0f} MB)"
         )
-    met = all(max(m.extract_mb + m.load_mb) < TARGET_PEAK_MB for m in results)
+    met = True
+    for m in results:
+        if not m.psql_rps:
+            continue
+        # Per round: each step over that round's psql \copy (the machine's load changes between rounds).
+        paired = (
+            ("extract_client_vs_psql_copy", [x / p for x, p in zip(m.extract_rps, m.psql_rps, strict=True)]),
+            ("load_vs_psql_copy", [x / p for x, p in zip(m.load_rps, m.psql_rps, strict=True)]),
+            ("simulator_vs_static_extract", [s / x for s, x in zip(m.simulator_rps, m.extract_rps, strict=False)]),
+        )
+        for name, ratios in paired:
+            target = TARGETS[name]
+            ok = statistics.median(ratios) >= target
+            met &= ok
+            say(
+                f"{name}_{m.style}: {_ratio(ratios)}  target >= {target}: {'met' if ok else 'NOT met'}"
+                f"  ({m.readings:,} readings, {len(ratios)} round{'s' if len(ratios) > 1 else ''})"
+            )
+    memory_met = all(max(m.extract_mb + m.load_mb) < TARGET_PEAK_MB for m in results)
     for style in dict.fromkeys(m.style for m in results):
         mine = sorted((m for m in results if m.style == style), key=lambda m: m.readings)
         small, large = mine[0], mine[-1]
@@ -216,13 +424,14 @@ def report(results: list[Measured], say=print) -> None:
             lo = statistics.median(getattr(small, f"{step}_mb"))
             hi = statistics.median(getattr(large, f"{step}_mb"))
             ok = hi < TARGET_PEAK_MB and hi <= lo * (1 + TARGET_FLAT)
-            met &= ok
+            memory_met &= ok
             say(
                 f"scale_{style}_{step}_peak_growth: {hi / lo:.2f} ({lo:.0f} -> {hi:.0f} MB, "
                 f"{small.readings:,} -> {large.readings:,} readings) {'met' if ok else 'NOT met'}"
             )
     target = f"peak < {TARGET_PEAK_MB} MB, within {TARGET_FLAT:.0%} between sizes"
-    say(f"scale_target ({target}): {'met' if met else 'NOT met'}")
+    say(f"scale_target ({target}): {'met' if memory_met else 'NOT met'}")
+    return met and memory_met
 
 
 # --- the child processes -------------------------------------------------------------------------
