@@ -21,6 +21,7 @@ from ibdc.datasets import DATASETS
 from ibdc.loading import retention
 from ibdc.loading.postgres import _replace_partition, ensure_schema
 from ibdc.parsing.base import PageRows
+from ibdc.transform.dbt import DbtError, run_dbt
 from tests.scratch_warehouse import load_page, pointed_at, query_as, scratch_warehouse
 
 pytestmark = pytest.mark.integration
@@ -319,3 +320,27 @@ def test_the_cli_verb_drops_by_the_retention_setting_and_keeps_everything_withou
             assert cli.main(["expire-telemetry"]) == 0
     assert "dropped 2 telemetry days" in capsys.readouterr().out
     assert sorted(_partitions(admin)) == sorted(days[2:])
+
+
+def test_the_oee_reconciliation_passes_over_days_retention_dropped_and_fails_over_rows_lost(scratch, admin, tmp_path):
+    """After retention the marts hold days raw does not: recorded as dropped, the dbt reconciliation
+    leaves them out; the same rows gone from raw without a record still fail it."""
+    for day in DAYS:
+        _load(scratch["loader"], PROVINCES[0], day)
+    with pointed_at(scratch, tmp_path):
+        run_dbt(
+            "build",
+            "--select",
+            "resource_type:seed",
+            "+mart_equipment_oee_province_daily",
+            "--exclude",
+            "resource_type:test",
+            "--full-refresh",
+            "--quiet",
+        )
+        run_dbt("test", "--select", "assert_oee_reconciles_with_telemetry", "--quiet")
+        assert retention.drop_telemetry_days_before(admin, DAYS[1]) == [DAYS[0]]
+        run_dbt("test", "--select", "assert_oee_reconciles_with_telemetry", "--quiet")
+        admin.execute("DELETE FROM raw.equipment_telemetry WHERE period_day = %s", (DAYS[1],))  # no record
+        with pytest.raises(DbtError):
+            run_dbt("test", "--select", "assert_oee_reconciles_with_telemetry", "--quiet")
