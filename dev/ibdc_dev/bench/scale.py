@@ -15,7 +15,7 @@ the registry lists in that style):
    (a) extraction, ``ibdc.pipeline.extract_partition`` from the static server into the raw zone:
        what the platform controls, the client's decode, validation and writing of pages already
        served (the source's own cost out of the figure): ``extract_client`` rows/s;
-   (b) in the first round, the same extraction from the simulator, its page cache warm from step 1:
+   (b) the same extraction from the simulator, its page cache warm from step 1:
        the simulator end to end, beside the static figure (``simulator_vs_static_extract``: does the
        simulator keep up with the client?);
    (c) loading, ``ibdc.pipeline.load_partition_from_raw`` into PostgreSQL;
@@ -25,7 +25,7 @@ the registry lists in that style):
 
 The throughput ratios are per round (extract and load over that round's psql copy), reported as the
 median (min-max) over the rounds, at the largest size; the smaller sizes run one round, for the
-memory figures only. Each child reports its own peak resident memory (``ru_maxrss`` of itself, imports
+memory figures only. Each child reports its own peak resident memory (``VmHWM`` of itself, imports
 included; the memory after its imports is reported beside it) and the rows/s of its step (timed
 inside the child, interpreter start-up excluded). The simulator's own peak memory is read from
 ``/proc`` at each size's end. After each round the partition's objects (every version) are deleted
@@ -289,7 +289,7 @@ class RecordedSource:
 
 def canonical_csv(province: str, devices: int, day: str = DAY) -> Path:
     """The province-day's rows as the simulator generates them (no fault), canonical values in plain
-    UTF-8 CSV with a header: ``psql \\\\copy``'s input. Returns the file (under the bench directory)."""
+    UTF-8 CSV with a header: ``psql \\copy``'s input. Returns the file (under the bench directory)."""
     seed = get_settings().simulator_seed
     table = telemetry_table(seed, province, date.fromisoformat(day), devices).select(list(EQUIPMENT_TELEMETRY.names))
     path = bench_load.BENCH_DIR / f"scale-{province}-{day}.csv"
@@ -299,7 +299,7 @@ def canonical_csv(province: str, devices: int, day: str = DAY) -> Path:
 
 
 def _psql_copy_rps(csv_file: Path, province: str, rows: int) -> float:
-    """``psql \\\\copy`` of ``csv_file`` into an empty table identical to the raw one: rows/s."""
+    """``psql \\copy`` of ``csv_file`` into an empty table identical to the raw one: rows/s."""
     settings = get_settings()
     with psycopg.connect(settings.warehouse, autocommit=True) as conn:
         target = bench_load.identical_target(conn, "bench_scale_psql", province, DAY)
@@ -340,6 +340,7 @@ def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = Non
                         _round(m, r, static, url, csv_file, say)
                     if static.unmatched:
                         raise SystemExit(f"the static source had no recorded answer for {static.unmatched[:3]}")
+                del answers, static  # before the next style's are read: the bench holds one style's pages
                 if csv_file is not None:
                     csv_file.unlink()
                 m.simulator_mb = _peak_mb(proc.pid)
@@ -348,10 +349,10 @@ def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = Non
 
 
 def _round(m: Measured, r: int, static: RecordedSource, simulator_url: str, csv_file: Path | None, say) -> None:
-    """One round of ``m``'s style: extraction from the static server, in the first round also from the
-    simulator, loading, and (``csv_file``) psql \\\\copy; the partition forgotten after."""
+    """One round of ``m``'s style: extraction from the static server, then from the simulator, loading,
+    and (``csv_file``) psql \\copy; the partition forgotten after."""
     extracted = _child("extract", m.province, static.url)
-    served = _child("extract", m.province, simulator_url) if r == 1 else None
+    served = _child("extract", m.province, simulator_url)
     loaded = _child("load", m.province, simulator_url)
     m.rows.append(loaded["rows"])
     m.extract_mb.append(extracted["peak_rss_mb"])
@@ -363,9 +364,8 @@ def _round(m: Measured, r: int, static: RecordedSource, simulator_url: str, csv_
         f"  {m.style:<15} {m.province} round {r}: {loaded['rows']:,} rows; extract (static) "
         f"{extracted['peak_rss_mb']:.0f} MB {m.extract_rps[-1]:,.0f} rows/s ({extracted['seconds']:.1f}s); "
     )
-    if served is not None:
-        m.simulator_rps.append(served["rows"] / served["seconds"])
-        line += f"from the simulator {m.simulator_rps[-1]:,.0f} rows/s (first, encoding: {m.recorded_rps:,.0f}); "
+    m.simulator_rps.append(served["rows"] / served["seconds"])
+    line += f"from the simulator {m.simulator_rps[-1]:,.0f} rows/s (first, encoding: {m.recorded_rps:,.0f}); "
     line += f"load {loaded['peak_rss_mb']:.0f} MB {m.load_rps[-1]:,.0f} rows/s ({loaded['seconds']:.1f}s)"
     _forget_partition(m.province)
     if csv_file is not None:
@@ -404,7 +404,7 @@ def report(results: list[Measured], say=print) -> bool:
         paired = (
             ("extract_client_vs_psql_copy", [x / p for x, p in zip(m.extract_rps, m.psql_rps, strict=True)]),
             ("load_vs_psql_copy", [x / p for x, p in zip(m.load_rps, m.psql_rps, strict=True)]),
-            ("simulator_vs_static_extract", [s / x for s, x in zip(m.simulator_rps, m.extract_rps, strict=False)]),
+            ("simulator_vs_static_extract", [s / x for s, x in zip(m.simulator_rps, m.extract_rps, strict=True)]),
         )
         for name, ratios in paired:
             target = TARGETS[name]
@@ -438,9 +438,10 @@ def report(results: list[Measured], say=print) -> bool:
 
 
 def _rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    """This process's peak resident memory so far, MB: VmHWM, of its own address space. Not
+    ``ru_maxrss``: Linux carries that over from the parent through fork and exec, so a child of a
+    bench holding recorded pages would report the bench's size (issue 20)."""
+    return _peak_mb(os.getpid())
 
 
 def _step(step: str, province: str, day: str) -> dict:

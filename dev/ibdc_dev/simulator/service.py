@@ -297,10 +297,12 @@ class EncodedPages:
                     return body
             try:
                 body = build()
-            finally:
+            except BaseException:
                 with self._lock:
                     self._building.pop(key, None)
-            with self._lock:
+                raise
+            with self._lock:  # kept as its build lock goes: a request in between would encode it again
+                self._building.pop(key, None)
                 self.misses += 1
                 if len(body) <= self.budget_bytes:
                     self._bodies[key] = body
