@@ -43,3 +43,23 @@ def test_memory_that_grows_with_the_partition_misses_the_target():
 def test_flat_memory_under_a_gigabyte_meets_it():
     assert _verdict(_measured(60_000, 150, 120), _measured(300_000, 170, 130))[-1].endswith(": met")
     assert _verdict(_measured(60_000, 1100, 120))[-1].endswith("NOT met")  # one size: only the 1 GB bound
+
+
+def test_the_throughput_ratios_are_per_round_against_psql_copy():
+    """Issue 20: each round's extraction (static source) and load over that round's psql \\copy, and
+    the simulator's extraction over the static one, median (min-max), against their targets."""
+    m = _measured(240_000, 150, 120)
+    m.extract_rps, m.load_rps, m.psql_rps = [30.0, 60.0, 50.0], [80.0, 90.0, 100.0], [100.0, 100.0, 100.0]
+    m.simulator_rps = [30.0, 54.0, 50.0]
+    lines = _verdict(m)
+    assert (
+        "extract_client_vs_psql_copy_jsonp: 0.50 (0.30-0.60)  target >= 0.5: met  (240,000 readings, 3 rounds)" in lines
+    )
+    assert "load_vs_psql_copy_jsonp: 0.90 (0.80-1.00)  target >= 0.8: met  (240,000 readings, 3 rounds)" in lines
+    assert (
+        "simulator_vs_static_extract_jsonp: 1.00 (0.90-1.00)  target >= 0.9: met  (240,000 readings, 3 rounds)" in lines
+    )
+    m.load_rps = [70.0, 75.0, 100.0]
+    assert (
+        "load_vs_psql_copy_jsonp: 0.75 (0.70-1.00)  target >= 0.8: NOT met  (240,000 readings, 3 rounds)" in _verdict(m)
+    )
