@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument(
         "--scale-sizes",
         type=lambda v: [int(n) for n in v.split(",")],
-        default=[24_000, 240_000],
+        default=[48_000, 240_000],
         help="readings a province-day, comma-separated (scale benchmark: memory per style at each size; the"
         " largest also the client's rows/s against psql \\copy, in --rounds rounds)",
     )

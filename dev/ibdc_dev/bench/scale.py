@@ -323,6 +323,7 @@ def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = Non
     chosen = {style: province for style, province in chosen.items() if not styles or style in styles}
     results = []
     largest = max(sizes)
+    t0 = time.monotonic()
     for size in sizes:
         devices = max(1, -(-size // READINGS_PER_DEVICE))
         throughput = size == largest
@@ -345,6 +346,7 @@ def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = Non
                     csv_file.unlink()
                 m.simulator_mb = _peak_mb(proc.pid)
             say(f"  simulator peak {_peak_mb(proc.pid):.0f} MB")
+    say(f"scale: {time.monotonic() - t0:.0f} s for the part")
     return results
 
 
