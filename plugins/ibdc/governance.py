@@ -3,7 +3,10 @@
 The pipeline never connects as the administrator. Loads connect as ``ibdc_loader``: it may insert
 and delete rows in ``raw`` (and close its own audit rows), read there only the columns replacing a
 partition reads (:func:`loader_reads`: no personal data), and insert alerts in ``ops``; it owns
-nothing and runs no DDL. dbt connects as ``ibdc_transformer``: it reads ``raw``, records the
+nothing and runs no DDL (a telemetry day's partition it has made by the one SECURITY DEFINER function
+it may execute, ``raw.equipment_telemetry_day_partition``; the partitions, in schema ``raw_partitions``,
+are reached by every role only through ``raw.equipment_telemetry`` and its grants).
+dbt connects as ``ibdc_transformer``: it reads ``raw``, records the
 loads each build read in ``ops.transformed_loads``, owns the layers it builds (``reference`` seeds,
 ``staging``, ``intermediate``, ``snapshots``, ``marts``), and grants on the marts from the columns'
 meta (``dbt_project/macros/governance``). Neither is a superuser, and neither can create roles,
