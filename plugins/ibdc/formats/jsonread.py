@@ -46,6 +46,7 @@ import re
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -532,16 +533,18 @@ class Columnar:
             raise _NotColumnar  # a member beyond the contract's fields (drifted, extra): read record by record
         if records and not set(wire.values()) <= records[0].keys():
             raise _NotColumnar  # the record-by-record path says which field is missing (SchemaDrift)
+        # Every record has every field when the members decoded are as many as records times fields.
+        complete = sum(map(len, records)) == len(records) * len(wire)
         columns: dict[str, pa.Array] = {}
         colons = 0
         for f in schema.fields:
-            values = [r.get(wire[f.name]) for r in records]
-            texts = [v if v is None or v.__class__ is str else _scalar_text(v) for v in values]
-            column = _utf8_column(texts)
-            if len(column):
+            name = wire[f.name]
+            values = list(map(itemgetter(name), records)) if complete else [r.get(name) for r in records]
+            column, types = self._texts(values)
+            if str in types:
                 colons += pc.sum(pc.count_substring(column, ":")).as_py() or 0
             if f.kind in _BY_VALUE:
-                column = self._by_value(f.kind, values)
+                column = self._by_value(f.kind, values, column, types)
             elif self.plain_numbers and f.kind in _NUMERIC:
                 column = plain_numbers(column)
             columns[f.name] = column
@@ -557,8 +560,30 @@ class Columnar:
         table = pa.table(canonical_values(schema, columns))
         return _exact_doc(doc), table
 
-    def _by_value(self, kind: Kind, values: list) -> pa.Array:
-        """``value`` applied once per distinct value (its JSON type told apart: ``1`` and ``"1"``)."""
+    @staticmethod
+    def _texts(values: list) -> tuple[pa.Array, set[type]]:
+        """The values as canonical text (a string as it is, an integer its digits, a boolean
+        ``true``/``false``), and the types decoded. A column of strings or of integers alone is
+        converted by Arrow; a mixed one value by value."""
+        types = set(map(type, values))
+        if types <= _STRINGS:
+            return _utf8_column(values), types
+        if types <= _INTEGERS:
+            try:
+                return pc.cast(pa.array(values, pa.int64()), pa.string()), types
+            except (OverflowError, pa.ArrowInvalid):
+                pass  # past 64 bits: Python's digits
+        return _utf8_column([v if v is None or v.__class__ is str else _scalar_text(v) for v in values]), types
+
+    def _by_value(self, kind: Kind, values: list, texts: pa.Array, types: set[type]) -> pa.Array:
+        """``value`` applied once per distinct value, its JSON type told apart (``1`` and ``"1"``)."""
+        if types <= _STRINGS or types <= _INTEGERS:
+            number = not types <= _STRINGS
+            encoded = pc.dictionary_encode(texts)
+            distinct = [
+                self.value(kind, Number(v) if number and v is not None else v) for v in encoded.dictionary.to_pylist()
+            ]
+            return pc.take(_utf8_column(distinct), encoded.indices)
         converted: dict[tuple[type, object], str | None] = {}
         out = []
         for v in values:
@@ -576,4 +601,6 @@ class Columnar:
         return _utf8_column(out)
 
 
+_STRINGS = frozenset({str, type(None)})
+_INTEGERS = frozenset({int, type(None)})
 _MISSING = object()
