@@ -50,8 +50,9 @@ LOCAL_ONLY = {
     "AIRFLOW_HOME",
 }
 # Settings without a default that a deployment may leave unset: the local cluster's password, Airflow's
-# metadata DSN (compose sets Airflow's own), the local admin login.
-OPTIONAL = {"pg_password", "airflow_db_dsn", "airflow_admin_password"}
+# metadata DSN (compose sets Airflow's own), the local admin login, the telemetry retention (unset keeps
+# every day; read by `ibdc expire-telemetry`, an administrator's verb no service runs).
+OPTIONAL = {"pg_password", "airflow_db_dsn", "airflow_admin_password", "telemetry_retention_days"}
 # The warehouse administrator's: the init job's alone. The pipeline's code names them only to build its
 # roles' DSNs when whole DSNs are not given (compose gives whole DSNs).
 ADMIN = {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_PASSWORD", "IBDC_TRANSFORMER_PASSWORD"}
