@@ -15,7 +15,7 @@ the registry lists in that style):
    (a) extraction, ``ibdc.pipeline.extract_partition`` from the static server into the raw zone:
        what the platform controls, the client's decode, validation and writing of pages already
        served (the source's own cost out of the figure): ``extract_client`` rows/s;
-   (b) the same extraction from the simulator, its page cache warm from step 1:
+   (b) at the largest size, the same extraction from the simulator, its page cache warm from step 1:
        the simulator end to end, beside the static figure (``simulator_vs_static_extract``: does the
        simulator keep up with the client?);
    (c) loading, ``ibdc.pipeline.load_partition_from_raw`` into PostgreSQL;
@@ -351,10 +351,11 @@ def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = Non
 
 
 def _round(m: Measured, r: int, static: RecordedSource, simulator_url: str, csv_file: Path | None, say) -> None:
-    """One round of ``m``'s style: extraction from the static server, then from the simulator, loading,
-    and (``csv_file``) psql \\copy; the partition forgotten after."""
+    """One round of ``m``'s style: extraction from the static server, loading, and with ``csv_file``
+    (the largest size: the throughput figures) extraction from the simulator and psql \\copy; the
+    partition forgotten after."""
     extracted = _child("extract", m.province, static.url)
-    served = _child("extract", m.province, simulator_url)
+    served = _child("extract", m.province, simulator_url) if csv_file is not None else None
     loaded = _child("load", m.province, simulator_url)
     m.rows.append(loaded["rows"])
     m.extract_mb.append(extracted["peak_rss_mb"])
@@ -366,8 +367,9 @@ def _round(m: Measured, r: int, static: RecordedSource, simulator_url: str, csv_
         f"  {m.style:<15} {m.province} round {r}: {loaded['rows']:,} rows; extract (static) "
         f"{extracted['peak_rss_mb']:.0f} MB {m.extract_rps[-1]:,.0f} rows/s ({extracted['seconds']:.1f}s); "
     )
-    m.simulator_rps.append(served["rows"] / served["seconds"])
-    line += f"from the simulator {m.simulator_rps[-1]:,.0f} rows/s (first, encoding: {m.recorded_rps:,.0f}); "
+    if served is not None:
+        m.simulator_rps.append(served["rows"] / served["seconds"])
+        line += f"from the simulator {m.simulator_rps[-1]:,.0f} rows/s (first, encoding: {m.recorded_rps:,.0f}); "
     line += f"load {loaded['peak_rss_mb']:.0f} MB {m.load_rps[-1]:,.0f} rows/s ({loaded['seconds']:.1f}s)"
     _forget_partition(m.province)
     if csv_file is not None:
