@@ -27,6 +27,7 @@ closes it as ``abandoned``. Sessions have the timeouts of :mod:`ibdc.loading.ses
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
@@ -37,6 +38,7 @@ from datetime import date
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ibdc.datasets import DATASETS, DatasetSpec
@@ -323,6 +325,15 @@ def _set(conn: psycopg.Connection, **settings: str) -> None:
     conn.execute(f"SELECT {calls}", [x for name, value in settings.items() for x in (f"ibdc.{name}", value)])
 
 
+def _with_lineage(page: PageRows) -> pa.Table:
+    """A page's rows with the object they were read from (``source_object``, ``source_version_id``:
+    null for an unversioned store)."""
+    n = page.rows.num_rows
+    version = pa.nulls(n, pa.string()) if not page.source_version_id else pa.repeat(page.source_version_id, n)
+    rows = page.rows.append_column("source_object", pa.repeat(page.source_object, n))
+    return rows.append_column("source_version_id", version)
+
+
 def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[int, int, list[Reject]]:
     """The partition's rows and quarantine replaced by ``pages``' (under its lock, in the caller's
     transaction); returns (records in, rows loaded, rejects)."""
@@ -335,19 +346,26 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
             f"DELETE FROM {spec.table} WHERE province_code = %s AND {spec.calendar.period_column} = %s",
             (province, _period_start(spec, period)),
         )
-        for page in pages:
-            rows_in += page.rows_in
-            rejects += page.rejects
-            if not page.rows.num_rows:
-                continue
-            _set(conn, source_object=page.source_object, source_version_id=page.source_version_id or "")
-            columns = ", ".join(page.rows.column_names)
-            with cur.copy(f"COPY {spec.table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-                for batch in page.rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
+        # One COPY for all the pages, each row carrying its page's lineage: PostgreSQL reads rows while
+        # the next page is parsed, with no round trip between pages (a COPY a page waited for each).
+        with contextlib.ExitStack() as copying:
+            copy, columns = None, None
+            for page in pages:
+                rows_in += page.rows_in
+                rejects += page.rejects
+                if not page.rows.num_rows:
+                    continue
+                rows = _with_lineage(page)
+                if rows.column_names != columns:
+                    copying.close()
+                    columns = rows.column_names
+                    statement = f"COPY {spec.table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+                    copy = copying.enter_context(cur.copy(statement))
+                for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
                     buf = io.BytesIO()
                     pacsv.write_csv(batch, buf, CSV_OPTIONS)
                     copy.write(buf.getbuffer())
-            rows_loaded += page.rows.num_rows
+                rows_loaded += page.rows.num_rows
         cur.execute(
             "DELETE FROM raw.quarantine WHERE dataset = %s AND province_code = %s AND period = %s",
             (spec.name, province, period),
