@@ -18,7 +18,7 @@ help:
 	@echo "              load (2M telemetry rows): platform vs psql copy vs dlt; OEE marts: a new day vs history"
 	@echo "              (BENCH_ROUNDS=3 rounds); memory and rows/s per telemetry style at two sizes (BENCH_SCALE_SIZES,"
 	@echo "              BENCH_SCALE_ROUNDS=1); Airflow's cost: a year's backfill and the transform against the same work"
-	@echo "              done directly (BENCH_ORCHESTRATION_ROUNDS=2); a national telemetry day, 31 provinces x 240,000"
+	@echo "              done directly (BENCH_ORCHESTRATION_ROUNDS=1); a national telemetry day, 31 provinces x 240,000"
 	@echo "              readings from the sources to the OEE marts (BENCH_NATIONAL_ROUNDS=1; target under 300 s)"
 	@echo "make bench-scale  the memory part alone (extract and load, each in its own process; BENCH_ROUNDS rounds)"
 	@echo "make bench-orchestration  the Airflow part alone (backfill_year_vs_direct, transform_vs_dbt_build)"
@@ -86,7 +86,7 @@ BENCH_OEE_DEVICES ?= 10000
 BENCH_OEE_HISTORY ?= 10
 BENCH_SCALE_SIZES ?= 60000,300000
 BENCH_SCALE_ROUNDS ?= 1
-BENCH_ORCHESTRATION_ROUNDS ?= 2
+BENCH_ORCHESTRATION_ROUNDS ?= 1
 BENCH_NATIONAL_DEVICES ?= 10000
 BENCH_NATIONAL_PROVINCES ?= 31
 BENCH_NATIONAL_WORKERS ?= 3
