@@ -18,6 +18,7 @@ import shutil
 import statistics
 import subprocess
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -68,16 +69,24 @@ def stage_telemetry(
 
 
 def identical_target(conn: psycopg.Connection, schema: str, province: str = PROVINCE, day: str = DAY) -> str:
-    """A table identical to raw.equipment_telemetry (columns, types, key, checks), its lineage
-    columns defaulted (the partition: ``province``, ``day``), for the loaders that only send the
-    source columns; created anew (empty) in ``schema``. Returns its qualified name."""
+    """A table identical to raw.equipment_telemetry (columns, types, key, checks; partitioned by day
+    as it is, the day's partition made), its lineage columns defaulted (the partition: ``province``,
+    ``day``), for the loaders that only send the source columns; created anew (empty) in ``schema``.
+    Returns its qualified name."""
     table = f"{schema}.equipment_telemetry"
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     conn.execute(f"DROP TABLE IF EXISTS {table}")
-    conn.execute(f"CREATE TABLE {table} (LIKE raw.equipment_telemetry INCLUDING ALL)")
+    partitioned = conn.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = 'raw.equipment_telemetry'::regclass")
+    if partitioned.fetchone()[0]:
+        conn.execute(
+            f"CREATE TABLE {table} (LIKE raw.equipment_telemetry INCLUDING ALL) PARTITION BY RANGE (period_day)"
+        )
+        conn.execute(f"CREATE TABLE {table}_day PARTITION OF {table} FOR VALUES FROM ('{day}') TO (date '{day}' + 1)")
+    else:
+        conn.execute(f"CREATE TABLE {table} (LIKE raw.equipment_telemetry INCLUDING ALL)")
     conn.execute(f"""ALTER TABLE {table}
         ALTER province_code SET DEFAULT '{province}', ALTER period_day SET DEFAULT '{day}',
-        ALTER batch_id SET DEFAULT gen_random_uuid(), ALTER source_object SET DEFAULT 'telemetry.csv',
+        ALTER batch_id SET DEFAULT '{uuid.uuid4()}'::uuid, ALTER source_object SET DEFAULT 'telemetry.csv',
         ALTER source_version_id SET DEFAULT NULL""")
     return table
 

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from ibdc.formats.base import DecodedPage, Number, text
+from ibdc.formats.base import DecodedPage, Number, served_records, text
 from ibdc.formats.envelope import Envelope
 from ibdc.formats.jsonread import Columnar, empty_page, read_page
 from ibdc.formats.presentation import plain_json_value
@@ -105,8 +105,7 @@ COLUMNAR = Columnar(wire_name=wire_name, value=canonical_value, plain_numbers=Tr
 
 def rows(schema: RecordSchema, table: pa.Table) -> list[dict]:
     """Rows as served, keyed by the UPPERCASE served column names (which may have drifted)."""
-    kinds = {f.name: f.kind for f in schema.fields}
-    return [{wire_name(k): wire_value(kinds.get(k), v) for k, v in row.items()} for row in table.to_pylist()]
+    return served_records(schema, table, wire_name, wire_value)
 
 
 def encode(schema: RecordSchema, table: pa.Table, total: int, page: int) -> bytes:

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ibdc.errors import PermanentError, TransientError
 from ibdc.schemas import Kind, RecordSchema
@@ -186,6 +188,11 @@ def exact_dumps(value: object, compact: bool = False) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+# exact_dumps(value, compact=True) in C: a Number token written as its text (msgspec hands the str
+# subclass to the hook, whose Raw is written as it is). What the encoders of the JSON styles write with.
+EXACT_JSON = msgspec.json.Encoder(enc_hook=lambda value: msgspec.Raw(str(value).encode()))
+
+
 def json_number(kind: Kind | None, value: str | None):
     """A canonical text value as a JSON value: a number of a numeric field as an exact
     :class:`Number`, a boolean as a boolean, anything else (text, malformed values) as text."""
@@ -209,14 +216,38 @@ def snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
+def served_records(
+    schema: RecordSchema,
+    table: pa.Table,
+    name: Callable[[str], str],
+    value: Callable[[Kind | None, str | None], object] = json_number,
+) -> list[dict]:
+    """``table``'s rows as a JSON style serves them: each column under ``name`` of its name (the
+    served names, which may have drifted), each value ``value(kind, text)`` by its field's kind
+    (default :func:`json_number`). ``value`` is called once per distinct value of a column (Arrow's
+    dictionary): a province-day's 24 hours are 24 calls, not a call a reading."""
+    kinds = {f.name: f.kind for f in schema.fields}
+    columns = []
+    for column_name in table.column_names:
+        encoded = pc.dictionary_encode(table.column(column_name).combine_chunks())
+        kind = kinds.get(column_name)
+        served = [value(kind, v) for v in encoded.dictionary.to_pylist()]
+        if encoded.null_count:
+            served.append(value(kind, None))
+            indices = pc.fill_null(encoded.indices, len(served) - 1)
+        else:
+            indices = encoded.indices
+        columns.append(list(map(served.__getitem__, indices.to_pylist())))
+    names = [name(n) for n in table.column_names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def camel_records(
     schema: RecordSchema, table: pa.Table, value: Callable[[Kind | None, str | None], object] = json_number
 ) -> list[dict]:
-    """``table``'s rows as a camelCase JSON style serves them: each column under :func:`camel` of its
-    name (the served names, which may have drifted), each value ``value(kind, text)`` by its field's
-    kind (default :func:`json_number`)."""
-    kinds = {f.name: f.kind for f in schema.fields}
-    return [{camel(k): value(kinds.get(k), v) for k, v in row.items()} for row in table.to_pylist()]
+    """``table``'s rows as a camelCase JSON style serves them (:func:`served_records` under
+    :func:`camel` of each name)."""
+    return served_records(schema, table, camel, value)
 
 
 def from_camel(schema: RecordSchema, value: Callable[[Kind | None, Any], str | None]) -> Callable[[dict], dict]:

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from ibdc.errors import LayoutError
 from ibdc.formats import jsonread
-from ibdc.formats.base import DecodedPage, DecodeError, Number, camel, camel_records, exact_dumps, from_camel, text
+from ibdc.formats.base import EXACT_JSON, DecodedPage, DecodeError, Number, camel, camel_records, from_camel, text
 from ibdc.formats.envelope import JSONP_WRAPPED as WRAPPED
 from ibdc.formats.envelope import Envelope, head
 from ibdc.formats.presentation import plain_json_value
@@ -41,8 +41,8 @@ def encode(schema: RecordSchema, table: pa.Table, total: int, page_no: int, page
     """One page: ``table`` holds its records with the served (maybe drifted) canonical column names."""
     if not CALLBACK.fullmatch(callback):
         raise ValueError(f"not a callback name: {callback!r}")
-    items = ",".join(exact_dumps(record) for record in camel_records(schema, table))
-    doc = f'{{"totalCount":{int(total)},"pageNo":{int(page_no)},"pageSize":{int(page_size)},"list":[{items}]}}'
+    items = EXACT_JSON.encode(camel_records(schema, table)).decode()
+    doc = f'{{"totalCount":{int(total)},"pageNo":{int(page_no)},"pageSize":{int(page_size)},"list":{items}}}'
     # U+2028/U+2029 are valid in JSON strings but end a line in older JavaScript: escape them.
     doc = doc.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return f"{callback}({doc});".encode()

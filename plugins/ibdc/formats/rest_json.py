@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from ibdc.formats.base import DecodedPage, exact_dumps, json_number, text
+from ibdc.formats.base import EXACT_JSON, DecodedPage, json_number, served_records, text
 from ibdc.formats.envelope import Envelope
 from ibdc.formats.jsonread import Columnar, empty_page, read_page
 from ibdc.schemas import RecordSchema
@@ -22,13 +22,12 @@ from ibdc.schemas import RecordSchema
 
 def json_items(schema: RecordSchema, table: pa.Table) -> list[dict]:
     """Rows as JSON objects, keyed by the served column names (which may have drifted)."""
-    kinds = {f.name: f.kind for f in schema.fields}
-    return [{k: json_number(kinds.get(k), v) for k, v in row.items()} for row in table.to_pylist()]
+    return served_records(schema, table, str, json_number)
 
 
 def encode(schema: RecordSchema, table: pa.Table, total: int, offset: int, limit: int) -> bytes:
     doc = {"total": total, "offset": offset, "limit": limit, "items": json_items(schema, table)}
-    return exact_dumps(doc).encode()
+    return EXACT_JSON.encode(doc)
 
 
 def decode(schema: RecordSchema, body: bytes, envelopes: Sequence[Envelope] = ()) -> DecodedPage:

@@ -54,6 +54,7 @@ import pyarrow as pa
 from ibdc.errors import TRANSIENT_STATUSES, LayoutError
 from ibdc.formats import jsonread
 from ibdc.formats.base import (
+    EXACT_JSON,
     DecodedPage,
     DecodeError,
     Number,
@@ -175,7 +176,8 @@ def _envelope(inner: dict) -> bytes:
 
 def encode(schema: RecordSchema, table: pa.Table, total: int) -> bytes:
     """One page: ``table`` holds the page's records, ``total`` the whole query's count."""
-    return _envelope({"code": OK, "message": "ok", "total": total, "data": dumps(records(schema, table))})
+    data = EXACT_JSON.encode(records(schema, table)).decode()
+    return _envelope({"code": OK, "message": "ok", "total": total, "data": data})
 
 
 def encode_error(code: str, message: str) -> bytes:

@@ -325,12 +325,19 @@ def _set(conn: psycopg.Connection, **settings: str) -> None:
     conn.execute(f"SELECT {calls}", [x for name, value in settings.items() for x in (f"ibdc.{name}", value)])
 
 
-def _with_lineage(page: PageRows) -> pa.Table:
-    """A page's rows with the object they were read from (``source_object``, ``source_version_id``:
-    null for an unversioned store)."""
+def _with_lineage(page: PageRows, partition: dict[str, str]) -> pa.Table:
+    """A page's rows with their lineage as columns: the ``partition``'s values (column -> text: the
+    province, the period's date, the batch) and the object they were read from (``source_object``,
+    ``source_version_id``: null for an unversioned store). Sent, not left to the column defaults: a
+    default reading a setting (the period's through ``raw.period_day``, a PL/pgSQL check) is evaluated
+    for every row."""
     n = page.rows.num_rows
     version = pa.nulls(n, pa.string()) if not page.source_version_id else pa.repeat(page.source_version_id, n)
-    rows = page.rows.append_column("source_object", pa.repeat(page.source_object, n))
+    rows = page.rows
+    for name, value in partition.items():
+        if name not in rows.column_names:  # a dataset whose records state their partition keeps theirs
+            rows = rows.append_column(name, pa.repeat(value, n))
+    rows = rows.append_column("source_object", pa.repeat(page.source_object, n))
     return rows.append_column("source_version_id", version)
 
 
@@ -342,12 +349,18 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
     with conn.cursor() as cur:
         # The period as a date value, not to_date(period): the planner then prunes to the day's partition
         # (a stable function is evaluated only once the plan runs, after every partition was locked).
+        period_start = _period_start(spec, period)
         cur.execute(
             f"DELETE FROM {spec.table} WHERE province_code = %s AND {spec.calendar.period_column} = %s",
-            (province, _period_start(spec, period)),
+            (province, period_start),
         )
         # One COPY for all the pages, each row carrying its page's lineage: PostgreSQL reads rows while
         # the next page is parsed, with no round trip between pages (a COPY a page waited for each).
+        partition = {
+            "province_code": province,
+            spec.calendar.period_column: period_start.isoformat(),
+            "batch_id": str(batch_id),
+        }
         with contextlib.ExitStack() as copying:
             copy, columns = None, None
             for page in pages:
@@ -355,7 +368,7 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
                 rejects += page.rejects
                 if not page.rows.num_rows:
                     continue
-                rows = _with_lineage(page)
+                rows = _with_lineage(page, partition)
                 if rows.column_names != columns:
                     copying.close()
                     columns = rows.column_names
