@@ -12,7 +12,7 @@ import requests
 from ibdc import pipeline
 from ibdc.errors import kind_of
 from ibdc.landing import raw_zone
-from ibdc.landing.manifest import Manifest, ManifestObject, Partition
+from ibdc.landing.manifest import Manifest, Partition
 from ibdc.landing.object_store import client, put_bytes
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
@@ -192,13 +192,15 @@ def test_a_streamed_extraction_holds_stored_pages_not_their_bytes(services):
     source = load_registry()[province]
     with raw_zone.PartitionWriter(partition) as writer:
         extraction = adapter_for(source.style).extract(source, dataset, period, sink=writer)
-        assert extraction.pages and all(isinstance(p, ManifestObject) for p in extraction.pages)
+        assert extraction.pages and not any(p.body for p in extraction.pages)  # the bytes went to the store
         prefix = partition.prefix
+        stored = writer.flush()
+        assert [p.records for p in stored] == [p.records for p in extraction.pages]
         assert _names(client(), services.raw_bucket, prefix + f"extract={writer.extract_id}/") == {
-            p.key for p in extraction.pages
+            p.key for p in stored
         }  # written, not committed yet
         manifest = writer.commit(extraction)
-    assert [o.key for o in manifest.objects] == [p.key for p in extraction.pages]
+    assert [o.key for o in manifest.objects] == [p.key for p in stored]
     assert raw_zone.read_manifest(partition).extract_id == writer.extract_id
     assert sum(len(json.loads(b)["items"]) for b in stored_pages(manifest)) == manifest.records_received
 

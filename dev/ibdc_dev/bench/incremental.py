@@ -201,6 +201,7 @@ def run(devices: int, history: int, rounds: int, say=print) -> dict[str, float]:
     short_load, long_load = (loads[h] for h in LOAD_HISTORIES)
     return {
         "oee_new_day_4x_history_vs_1x": statistics.median(long) / statistics.median(short),
+        "oee_new_day_4x_history_vs_1x per round": [b / a for a, b in zip(short, long, strict=True)],
         "oee_full_rebuild_4x_history_vs_1x": full_long / full_short,
         "telemetry_load_100d_vs_10d": statistics.median(long_load) / statistics.median(short_load),
         "telemetry_load_100d_vs_10d per round": [b / a for a, b in zip(short_load, long_load, strict=True)],

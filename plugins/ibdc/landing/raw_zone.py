@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import BinaryIO
 
@@ -47,6 +48,7 @@ from ibdc.sources.adapters.base import Extraction, RawPage, extension
 # Manifest writes lost to other writers' commits before giving up (each loss means another writer
 # committed meanwhile; a handful of writers of one partition at once is already unusual).
 COMMIT_ATTEMPTS = 10
+PUTS_IN_FLIGHT = 4  # pages written at once by an extraction (each up to IBDC_HTTP_MAX_ANSWER_BYTES in memory)
 log = logging.getLogger("ibdc.landing.raw_zone")
 
 
@@ -89,25 +91,44 @@ class PartitionWriter:
         # The time it starts, to the microsecond, first: ids sort by it (_delete_superseded).
         self.extract_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
         self.stored: list[ManifestObject] = []
+        # Pages being written while the next ones are fetched and decoded (a PUT waits on the store).
+        self._writing: list[Future[ManifestObject]] = []
+        self._writer: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> PartitionWriter:
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)  # every PUT ended before the pages are deleted or kept
         if exc is not None:
             try:
                 self.abort()
             except Exception:  # the extraction's own error is the one to raise
                 log.exception("%s: could not delete the pages of failed extraction %s", self.prefix, self.extract_id)
 
-    def put(self, index: int, page: RawPage) -> ManifestObject:
+    def put(self, index: int, page: RawPage) -> RawPage:
         """Write page ``index`` (from 0) as ``extract=<id>/page-NNNN.<ext>`` (NNNN from 1), its sha256
-        and record count in its metadata; returns what the manifest will say of it."""
+        and record count in its metadata, in a background thread while the caller goes on (at most
+        :data:`PUTS_IN_FLIGHT` pages at once: memory stays bounded); an error writing one is raised by
+        a later :meth:`put` or by :meth:`commit`. Returns ``page`` without its bytes (its request and
+        record count: what the extraction keeps of it)."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=PUTS_IN_FLIGHT, thread_name_prefix="ibdc-put")
+        while sum(not w.done() for w in self._writing) >= PUTS_IN_FLIGHT:
+            next(w for w in self._writing if not w.done()).result()
+        for written in self._writing:
+            if written.done() and written.exception() is not None:
+                written.result()  # the page that failed: raised now, before more is fetched
+        self._writing.append(self._writer.submit(self._put, index, page))
+        return RawPage(b"", page.content_type, page.request, page.records)
+
+    def _put(self, index: int, page: RawPage) -> ManifestObject:
         key = f"{self.prefix}extract={self.extract_id}/page-{index + 1:04d}.{page.extension}"
         sha = hashlib.sha256(page.body).hexdigest()
         meta = {"sha256": sha, "records": str(page.records)}
         written = put_bytes(self.mc, self.bucket, key, page.body, page.content_type, meta)
-        stored = ManifestObject(
+        return ManifestObject(
             page=index,
             key=key,
             version_id=written.version_id,
@@ -117,8 +138,12 @@ class PartitionWriter:
             content_type=page.content_type,
             request=page.request,
         )
-        self.stored.append(stored)
-        return stored
+
+    def flush(self) -> list[ManifestObject]:
+        """The pages written, in order, once those still being written are (an error writing one raised)."""
+        self.stored.extend(w.result() for w in self._writing)
+        self._writing.clear()
+        return self.stored
 
     def put_file(
         self, index: int, fh: BinaryIO, size: int, sha256: str, content_type: str, request: dict, records: int
@@ -144,6 +169,8 @@ class PartitionWriter:
 
     def abort(self) -> None:
         """Delete the pages this writer wrote (nothing was committed)."""
+        for written in self._writing:
+            written.exception()  # waits: a PUT still running would leave its page behind
         _delete_extractions(self.mc, self.bucket, self.prefix, lambda other: other == self.extract_id)
 
     def commit(self, extraction: Extraction) -> Manifest:
@@ -151,6 +178,7 @@ class PartitionWriter:
         manifest written, or, when a writer that started after this one has committed meanwhile,
         that writer's manifest (this writer's pages deleted). Raises :class:`CommitContended` when
         the manifest changed under every one of :data:`COMMIT_ATTEMPTS` conditional writes."""
+        stored = self.flush()
         manifest = Manifest(
             **self.partition.model_dump(),
             extract_id=self.extract_id,
@@ -160,8 +188,8 @@ class PartitionWriter:
             records_received=extraction.records_received,
             records_distinct=extraction.records_distinct,
             duplicates=[Duplicate.model_validate(d) for d in extraction.duplicates],
-            bytes=sum(p.bytes for p in self.stored),
-            objects=self.stored,
+            bytes=sum(p.bytes for p in stored),
+            objects=stored,
         )
         body = manifest.model_dump_json(indent=2).encode()
         for _ in range(COMMIT_ATTEMPTS):

@@ -78,8 +78,9 @@ def extension(content_type: str) -> str:
 class PageSink(Protocol):
     """Where an extraction's pages go as they arrive (:class:`ibdc.landing.raw_zone.PartitionWriter`)."""
 
-    def put(self, index: int, page: RawPage) -> ManifestObject:
-        """Store page ``index`` (from 0); returns what the manifest will say of it. Errors: the object store's."""
+    def put(self, index: int, page: RawPage) -> RawPage:
+        """Store page ``index`` (from 0), maybe while the caller goes on; returns the page without its
+        bytes (its request and record count). Errors: the object store's, maybe raised by a later call."""
         ...
 
     def put_file(
@@ -99,8 +100,9 @@ class Extraction:
     """One extraction of a partition, page by page.
 
     ``pages``: each page in order, a :class:`RawPage` (bytes in memory) or, when the extraction has
-    a ``sink``, its :class:`~ibdc.landing.manifest.ManifestObject` (written as it arrived, bytes
-    dropped). ``deadline``: the ``time.monotonic()`` by which it must be done (default: now + the
+    a ``sink``, what the sink returned: the page without its bytes (given to the sink as it arrived)
+    or its :class:`~ibdc.landing.manifest.ManifestObject` (a page read from a file). ``deadline``: the
+    ``time.monotonic()`` by which it must be done (default: now + the
     partition deadline setting). Records repeated across pages are found from digests kept as pages are added
     (:class:`~ibdc.sources.adapters.repeats.RepeatIndex`, 16 bytes a record): when pages go to a
     sink, memory barely grows with the partition."""
