@@ -17,7 +17,7 @@ help:
 	@echo "make bench    every benchmark at sizes that fit 30 minutes on 2 cores (the figures: README, Performance):"
 	@echo "              load (2M telemetry rows): platform vs psql copy vs dlt; OEE marts: a new day vs history"
 	@echo "              (BENCH_ROUNDS=3 rounds); memory and rows/s per telemetry style at two sizes (BENCH_SCALE_SIZES,"
-	@echo "              BENCH_SCALE_ROUNDS=1); Airflow's cost: a year's backfill and the transform against the same work"
+	@echo "              BENCH_SCALE_ROUNDS=3); Airflow's cost: a year's backfill and the transform against the same work"
 	@echo "              done directly (BENCH_ORCHESTRATION_ROUNDS=1); a national telemetry day, 31 provinces x 240,000"
 	@echo "              readings from the sources to the OEE marts (BENCH_NATIONAL_ROUNDS=1; target under 300 s)"
 	@echo "make bench-scale  the memory part alone (extract and load, each in its own process; BENCH_ROUNDS rounds)"
@@ -90,7 +90,7 @@ BENCH_ORCHESTRATION_ROUNDS ?= 1
 BENCH_NATIONAL_DEVICES ?= 10000
 BENCH_NATIONAL_PROVINCES ?= 31
 BENCH_NATIONAL_WORKERS ?= 3
-BENCH_NATIONAL_ROUNDS ?= 3
+BENCH_NATIONAL_ROUNDS ?= 1
 BENCH := $(BIN)/ibdc-dev bench
 NATIONAL := --national-devices $(BENCH_NATIONAL_DEVICES) --national-provinces $(BENCH_NATIONAL_PROVINCES) \
 	--national-workers $(BENCH_NATIONAL_WORKERS)

@@ -141,8 +141,12 @@ class PartitionWriter:
 
     def flush(self) -> list[ManifestObject]:
         """The pages written, in order, once those still being written are (an error writing one raised)."""
-        self.stored.extend(w.result() for w in self._writing)
+        written = [w.result() for w in self._writing]  # raises before anything is kept: a retry adds none twice
+        self.stored.extend(written)
         self._writing.clear()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
         return self.stored
 
     def put_file(
@@ -178,7 +182,11 @@ class PartitionWriter:
         manifest written, or, when a writer that started after this one has committed meanwhile,
         that writer's manifest (this writer's pages deleted). Raises :class:`CommitContended` when
         the manifest changed under every one of :data:`COMMIT_ATTEMPTS` conditional writes."""
-        stored = self.flush()
+        try:
+            stored = self.flush()
+        except BaseException:
+            self.abort()  # a page that could not be written: nothing of this extraction is kept
+            raise
         manifest = Manifest(
             **self.partition.model_dump(),
             extract_id=self.extract_id,
@@ -224,7 +232,7 @@ def write_partition(extraction: Extraction, mc: Minio | None = None, bucket: str
     partition = Partition(dataset=extraction.dataset, province_code=extraction.source.code, period=extraction.period)
     with PartitionWriter(partition, mc, bucket) as writer:
         for n, page in enumerate(extraction.pages):
-            if not isinstance(page, RawPage):
+            if extraction.sink is not None or not isinstance(page, RawPage):
                 raise TypeError(f"page {n} of the extraction was stored by another writer: {page}")
             writer.put(n, page)
         return writer.commit(extraction)
