@@ -41,7 +41,7 @@ from ibdc import alerts
 from ibdc.datasets import DATASETS
 from ibdc.loading.postgres import ensure_schema
 from ibdc.reference import provinces
-from ibdc.settings import LOADER, TRANSFORMER, Settings
+from ibdc.settings import EXCHANGE, LOADER, TRANSFORMER, Settings
 from ibdc.transform import changes
 
 READERS = ("ibdc_analyst_national", "ibdc_exchange_partner", "ibdc_steward")
@@ -132,7 +132,7 @@ def _ensure_role(conn: psycopg.Connection, role: str, password: str | None = Non
 def governance_roles() -> list[str]:
     """Every role the provisioning makes: the pipeline's, the readers', the provincial analysts', the
     administrator's reader."""
-    return [LOADER, TRANSFORMER, *READERS, *provincial_roles(), ADMIN_READER]
+    return [LOADER, TRANSFORMER, EXCHANGE, *READERS, *provincial_roles(), ADMIN_READER]
 
 
 def refuse_dangerous_memberships(conn: psycopg.Connection, roles: list[str] | None = None) -> None:
@@ -233,8 +233,13 @@ def _hand_over(conn: psycopg.Connection, schema: str, owner: str) -> None:
         )
 
 
-def provision(admin_dsn: str, loader_password: str | None, transformer_password: str | None) -> None:
-    """Roles, raw tables and privileges of the database ``admin_dsn`` names (as its administrator)."""
+def provision(
+    admin_dsn: str, loader_password: str | None, transformer_password: str | None, exchange_password: str | None = None
+) -> None:
+    """Roles, raw tables, the exchange market's schema and privileges of the database ``admin_dsn``
+    names (as its administrator)."""
+    from ibdc.exchange import schema as exchange_schema
+
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         ensure_schema(conn)
         conn.execute(alerts.DDL)
@@ -242,23 +247,31 @@ def provision(admin_dsn: str, loader_password: str | None, transformer_password:
         with conn.transaction():
             # Roles are cluster-wide: one provisioning at a time on this database.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('ibdc.governance.provision'))")
-            _provision(conn, loader_password, transformer_password)
+            _provision(conn, loader_password, transformer_password, exchange_password)
+            exchange_schema.provision(conn)
 
 
 def provision_warehouse(settings: Settings) -> None:
     """:func:`provision` of ``settings``' warehouse (its DSN an administrator's), the pipeline roles'
     passwords those of their DSNs (none given: an existing role's login is kept)."""
-    loader, transformer = (
-        conninfo_to_dict(dsn).get("password") or None for dsn in (settings.loader, settings.transformer)
+    loader, transformer, exchange = (
+        conninfo_to_dict(dsn).get("password") or None
+        for dsn in (settings.loader, settings.transformer, settings.exchange)
     )
-    provision(settings.warehouse, loader, transformer)
+    provision(settings.warehouse, loader, transformer, exchange)
 
 
-def _provision(conn: psycopg.Connection, loader_password: str | None, transformer_password: str | None) -> None:
+def _provision(
+    conn: psycopg.Connection,
+    loader_password: str | None,
+    transformer_password: str | None,
+    exchange_password: str | None = None,
+) -> None:
     _ensure_role(conn, LOADER, loader_password)
     _ensure_role(conn, TRANSFORMER, transformer_password)
-    everyone = [LOADER, TRANSFORMER, *READERS, *provincial_roles()]
-    for role in [*everyone[2:], ADMIN_READER]:
+    _ensure_role(conn, EXCHANGE, exchange_password)
+    everyone = [LOADER, TRANSFORMER, EXCHANGE, *READERS, *provincial_roles()]
+    for role in [*everyone[3:], ADMIN_READER]:
         _ensure_role(conn, role)
     conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(NATIONAL), sql.Identifier(ADMIN_READER)))
     refuse_dangerous_memberships(conn)

@@ -19,6 +19,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 # The pipeline's two database roles (provisioned by ibdc.governance).
 LOADER = "ibdc_loader"
 TRANSFORMER = "ibdc_transformer"
+# The exchange market's service role (ibdc.exchange): its tables, and the ledger only through its append function.
+EXCHANGE = "ibdc_exchange"
 LOCAL_DIR = PROJECT_DIR / ".local"
 
 
@@ -36,6 +38,8 @@ class Settings(BaseSettings):
     transformer_password: str | None = None
     loader_dsn: str | None = None
     transformer_dsn: str | None = None
+    exchange_password: str | None = None
+    exchange_dsn: str | None = None
     pg_port: int = 55432
     pg_superuser: str = "ibdc"
     pg_password: str | None = None
@@ -94,6 +98,9 @@ class Settings(BaseSettings):
     # extraction fails as transient (nothing committed; the task's next attempt starts again).
     partition_deadline_s: float = 1800.0
 
+    # The exchange market's REST API (ibdc.exchange.api): where the local stack serves it.
+    exchange_port: int = 58300
+
     # Airflow (local).
     airflow_port: int = 58080
     airflow_admin_password: str | None = None
@@ -130,6 +137,15 @@ class Settings(BaseSettings):
     def transformer(self) -> str:
         """The DSN dbt connects with: role ``ibdc_transformer``."""
         return self.transformer_dsn or self._as_role(TRANSFORMER, self.transformer_password)
+
+    @property
+    def exchange(self) -> str:
+        """The DSN the exchange market (its API and ``ibdc exchange``) connects with: role ``ibdc_exchange``."""
+        return self.exchange_dsn or self._as_role(EXCHANGE, self.exchange_password)
+
+    @property
+    def exchange_url(self) -> str:
+        return f"http://127.0.0.1:{self.exchange_port}"
 
     @property
     def airflow_metadata(self) -> str:

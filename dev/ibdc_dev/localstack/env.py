@@ -22,6 +22,7 @@ GENERATED = {
     "IBDC_PG_PASSWORD": lambda: secrets.token_urlsafe(18),
     "IBDC_LOADER_PASSWORD": lambda: secrets.token_urlsafe(18),
     "IBDC_TRANSFORMER_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "IBDC_EXCHANGE_PASSWORD": lambda: secrets.token_urlsafe(18),
     "IBDC_S3_ACCESS_KEY": lambda: "ibdc" + secrets.token_hex(6),
     "IBDC_S3_SECRET_KEY": lambda: secrets.token_urlsafe(24),
     # The local S3 endpoint's administrator (buckets, versioning, policies): never given to the pipeline.
