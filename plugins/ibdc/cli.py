@@ -11,6 +11,7 @@ import sys
 from datetime import date
 
 from ibdc import governance
+from ibdc.exchange import cli as exchange_cli
 from ibdc.loading import retention, sessions
 from ibdc.settings import Settings, get_settings
 from ibdc.transform.dbt import run_dbt
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="YYYY-MM-DD",
         help="the first day kept (default: today, UTC, less IBDC_TELEMETRY_RETENTION_DAYS)",
     )
+    exchange_cli.add_parser(sub)
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.verb == "provision":
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dbt("parse", "--quiet")
     elif args.verb == "expire-telemetry":
         return _expire_telemetry(settings, args.before)
+    elif args.verb == "exchange":
+        return exchange_cli.run(args, settings)
     return 0
 
 

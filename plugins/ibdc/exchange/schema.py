@@ -22,7 +22,9 @@ def provision(conn: psycopg.Connection) -> None:
     what it needs and no more."""
     conn.execute(resources.files("ibdc.exchange").joinpath("market.sql").read_text(encoding="utf-8"))
     role = sql.Identifier(EXCHANGE)
-    conn.execute(sql.SQL("REVOKE ALL ON SCHEMA exchange FROM PUBLIC; GRANT USAGE ON SCHEMA exchange TO {}").format(role))
+    conn.execute(
+        sql.SQL("REVOKE ALL ON SCHEMA exchange FROM PUBLIC; GRANT USAGE ON SCHEMA exchange TO {}").format(role)
+    )
     for table in TABLES:
         name = sql.Identifier("exchange", table)
         conn.execute(
