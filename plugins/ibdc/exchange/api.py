@@ -7,7 +7,8 @@ Served by ``uvicorn ibdc.exchange.api:app``: the local stack runs it on ``IBDC_E
 Every call but ``/health`` carries a participant's API key (``Authorization: Bearer <key>``; the
 operator registers participants with ``ibdc exchange participants add``, which prints the key once).
 Errors answer ``{"error": <rule>, "detail": <why>}`` with the status of ``ibdc.exchange.errors``: 400
-invalid, 401 no or unknown key, 403 refused by the market's rules (recorded in the ledger), 404 unknown
+invalid, 422 a body or parameter not of the documented shape (FastAPI's validation; rule ``invalid``),
+401 no or unknown key, 403 refused by the market's rules (recorded in the ledger), 404 unknown
 or not the caller's, 409 a negotiation event its state does not allow.
 """
 
@@ -19,6 +20,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
@@ -61,6 +63,12 @@ async def _refusal(request: Request, error: ExchangeError) -> JSONResponse:
     return JSONResponse({"error": error.rule, "detail": str(error)}, status_code=error.status)
 
 
+@app.exception_handler(RequestValidationError)
+async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+    problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5]]
+    return JSONResponse({"error": "invalid", "detail": "; ".join(problems)}, status_code=422)
+
+
 def market() -> Iterator[Market]:
     if _pool is None:
         raise RuntimeError("the exchange API's connection pool is not open (the app was not started)")
@@ -100,10 +108,10 @@ def me(who: Caller) -> Participant:
 
 class Listing(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    product_id: str = Field(examples=["guangdong-industrial-output"])
-    version: str = Field(examples=["1.0.0"])
-    mart: str = Field(examples=["mart_industrial_output_monthly"])
-    columns: list[str]
+    product_id: str = Field(max_length=100, examples=["guangdong-industrial-output"])
+    version: str = Field(max_length=20, examples=["1.0.0"])
+    mart: str = Field(max_length=200, examples=["mart_industrial_output_monthly"])
+    columns: list[str] = Field(min_length=1, max_length=500)
     province_code: str | None = Field(None, description="the rows of one province (GB/T 2260); null: every province")
 
 
@@ -148,7 +156,9 @@ def offer(offer_id: UUID, m: MarketDep, who: Caller) -> Offer:
 class ContractRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     offer_id: UUID
-    purpose: str | None = Field(None, description="a DPV purpose the offer allows, e.g. AcademicResearch")
+    purpose: str | None = Field(
+        None, max_length=200, description="a DPV purpose the offer allows, e.g. AcademicResearch"
+    )
 
 
 @app.post("/negotiations", response_model=Negotiation, status_code=201, tags=["negotiations"])
@@ -186,7 +196,7 @@ def agreement(agreement_id: UUID, m: MarketDep, who: Caller) -> Agreement:
 
 class Termination(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str
+    reason: str = Field(min_length=1, max_length=500)
 
 
 @app.post("/agreements/{agreement_id}/termination", response_model=Agreement, tags=["agreements"])
@@ -209,7 +219,7 @@ def approvals(m: MarketDep, who: Caller, pending: bool = False) -> list[Approval
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approve: bool
-    reason: str
+    reason: str = Field(min_length=1, max_length=500)
 
 
 @app.post("/approvals/{approval_id}/decision", response_model=Approval, tags=["operator"])

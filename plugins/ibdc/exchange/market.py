@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -53,6 +54,21 @@ from ibdc.exchange.negotiation import Event, Party, State, next_state
 from ibdc.reference import provinces
 
 PROVINCE_COLUMN = "province_code"
+# A product's id and version (as exchange.products' CHECKs): checked before anything is recorded of a listing.
+PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{2,99}")
+VERSION = re.compile(r"[0-9]{1,6}\.[0-9]{1,6}\.[0-9]{1,6}")
+
+
+def _product_subject(product_id: str, version: str) -> str:
+    """``<id>@<version>``, what the ledger's entries about a product version name; raises
+    :class:`ExchangeError` (nothing recorded) for an id or version the market does not take."""
+    if not (PRODUCT_ID.fullmatch(product_id) and VERSION.fullmatch(version)):
+        raise ExchangeError(
+            f"a product id is 3-100 of a-z, 0-9, '_', '.', '-' and a version major.minor.patch; got"
+            f" {product_id[:120]!r} {version[:40]!r}",
+            "invalid",
+        )
+    return f"{product_id}@{version}"
 
 
 def key_digest(api_key: str) -> bytes:
@@ -145,8 +161,8 @@ class Market:
         for None) with its ODCS contract, through the gate (module docstring). Raises :class:`Refused`
         (recorded, rule named), :class:`NotFound` for an unknown mart, :class:`ExchangeError` for an
         unknown column or a version listed already."""
-        subject = f"{product_id}@{version}"
-        asked = {"mart": mart, "columns": columns, "province_code": province_code}
+        subject = _product_subject(product_id, version)
+        asked = {"mart": mart[:200], "columns": [c[:200] for c in columns[:500]], "province_code": province_code}
         with self._refusals_recorded("product_refused", provider.participant_id, subject, asked):
             self._require(provider, Role.PROVIDER)
             classes = contracts.mart_columns(self.manifest, mart)
@@ -328,7 +344,7 @@ class Market:
 
     def make_offer(self, provider: Participant, product_id: str, version: str, terms: OfferTerms) -> Offer:
         """An offer of a listed product version the provider owns, its ODRL policy made from ``terms``."""
-        subject = f"{product_id}@{version}"
+        subject = _product_subject(product_id, version)
         with self._refusals_recorded("request_refused", provider.participant_id, subject, {"offer": "make"}):
             self._require(provider, Role.PROVIDER)
             product = self.product(product_id, version)
@@ -343,7 +359,13 @@ class Market:
             if terms.recipient_id is not None:
                 self.participant(terms.recipient_id)
             offer_id = uuid.uuid4()
-            document = policy.offer(offer_id=str(offer_id), provider_id=provider.participant_id, **self._terms(terms))
+            document = policy.offer(
+                offer_id=str(offer_id),
+                provider_id=provider.participant_id,
+                product_id=product_id,
+                version=version,
+                **self._terms(terms),
+            )
             with self.conn.transaction():
                 try:
                     row = self.conn.execute(
@@ -407,7 +429,8 @@ class Market:
         """A consumer's contract request under an offer, stating its purpose (Dataspace Protocol
         ContractRequestMessage): a negotiation in state REQUESTED."""
         subject = str(offer_id)
-        with self._refusals_recorded("request_refused", consumer.participant_id, subject, {"purpose": purpose}):
+        asked = {"purpose": purpose[:500] if purpose else purpose}
+        with self._refusals_recorded("request_refused", consumer.participant_id, subject, asked):
             self._require(consumer, Role.CONSUMER)
             if not purpose or not purpose.strip():
                 raise Refused("a request states its purpose (a DPV purpose the offer allows)", "purpose_missing")
@@ -569,7 +592,9 @@ class Market:
     def terminate_agreement(self, participant: Participant, agreement_id: uuid.UUID, reason: str) -> Agreement:
         """End an agreement (its consumer, provider or an operator): no read is answered after it."""
         subject = str(agreement_id)
-        with self._refusals_recorded("request_refused", participant.participant_id, subject, {"terminate": reason}):
+        with self._refusals_recorded(
+            "request_refused", participant.participant_id, subject, {"terminate": reason[:500]}
+        ):
             if not reason or not reason.strip():
                 raise ExchangeError("a termination states its reason", "reason")
             with self.conn.transaction():
