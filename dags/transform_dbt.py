@@ -10,7 +10,7 @@ from ibdc.assets import RAW_ASSETS
 from ibdc.orchestration import DEFAULT_ARGS
 from ibdc.settings import get_settings
 from ibdc.transform import changes, docs
-from ibdc.transform.dbt import consumers_after_build, cosmos_configs
+from ibdc.transform.dbt import consumers_after_build, cosmos_configs, emit_mart_assets
 
 project_config, profile_config, execution_config, render_config = cosmos_configs()
 
@@ -31,7 +31,10 @@ execution mode), so each model's tests run right after it. Every model, seed and
 a task of its own, with a task for the model's tests beside it, rendered from the dbt manifest: they
 start when the build has ended and take their node's result from it. Retrying one of them (or
 clearing it in the UI) runs that node alone. The warehouse connection comes from the `IBDC_DBT_*`
-environment variables (`ibdc.settings` derives them from `IBDC_WAREHOUSE_DSN`). After dbt,
+environment variables (`ibdc.settings` derives them from `IBDC_WAREHOUSE_DSN`). Each mart's
+last task (its tests' task) updates the mart's asset (`mart.<model>`, `ibdc://warehouse/marts/<model>`)
+when it succeeds: the mart was built and its tests passed (the exchange market publishes a product's
+new version on it). After dbt,
 `record_build` records the loads the run built, and the docs are regenerated and published to the
 docs bucket.
 
@@ -102,6 +105,7 @@ def ibdc_transform_dbt():
     built = record_build(build["loads"])
     build >> dbt >> [built, publish_docs()]
     consumers_after_build(dbt, upstream=build)
+    emit_mart_assets(dbt)
 
 
 ibdc_transform_dbt()

@@ -1,4 +1,12 @@
-"""Airflow Assets the platform's DAGs produce and consume: one per raw table."""
+"""Airflow Assets the platform's DAGs produce and consume: one per raw table, one per mart.
+
+A mart's asset is updated each time the transform DAG (``ibdc_transform_dbt``) has built the mart and
+its dbt tests passed: the outlet of the mart's last task (``ibdc.transform.dbt.emit_mart_assets``).
+The exchange market stores it beside a product built from the mart (a new version to publish).
+Its URI names the table, not where the warehouse runs: the same in every deployment, computed
+without a connection (cosmos' own assets, ``postgres://host:port/database/schema/table`` from the
+dbt profile at run time, are switched off: ``ibdc.transform.dbt.cosmos_configs``).
+"""
 
 from airflow.sdk import Asset
 
@@ -7,6 +15,19 @@ from ibdc.schemas import SCHEMAS
 
 def raw_asset(dataset: str) -> Asset:
     return Asset(name=f"raw.{dataset}", uri=f"ibdc://warehouse/raw/{dataset}")
+
+
+def mart_asset_uri(model: str) -> str:
+    """The URI of the asset of the mart ``model`` (a dbt model of ``models/marts``, e.g.
+    ``mart_industrial_output_monthly``)."""
+    if not model or not model.isidentifier():
+        raise ValueError(f"not a dbt model name: {model!r}")
+    return f"ibdc://warehouse/marts/{model}"
+
+
+def mart_asset(model: str) -> Asset:
+    """The asset of the mart ``model``: what the transform DAG emits when it has built and tested it."""
+    return Asset(name=f"mart.{model}", uri=mart_asset_uri(model))
 
 
 RAW_ASSETS = {name: raw_asset(name) for name in SCHEMAS}

@@ -222,3 +222,43 @@ def test_consumers_after_build_refuses_a_group_without_a_watcher_producer():
         )
     with pytest.raises(ValueError, match="no watcher producer"):
         consumers_after_build(group, upstream=None)
+
+
+def test_each_mart_emits_its_asset_once_built_and_tested(dagbag):
+    """Each mart (a model of dbt_project/models/marts) updates its asset, ``ibdc.assets.mart_asset``,
+    when its last task succeeds: the task of its tests (built, and the tests passed), else its own
+    run. No other task emits a mart's asset, and cosmos emits none of its own (host-dependent URIs)."""
+    import json
+
+    from airflow.sdk import Asset, AssetAlias
+    from cosmos.operators.watcher import DbtRunWatcherOperator, DbtTestWatcherOperator
+
+    from ibdc.assets import mart_asset, mart_asset_uri
+    from ibdc.transform.dbt import MANIFEST
+
+    nodes = json.loads(MANIFEST.read_text())["nodes"].values()
+    marts = {n["unique_id"]: n["name"] for n in nodes if n["resource_type"] == "model" and n["fqn"][1] == "marts"}
+    assert "model.ibdc.mart_industrial_output_monthly" in marts and len(marts) >= 5
+    dag = dagbag.dags["ibdc_transform_dbt"]
+    emitted = {}
+    for task in dag.tasks:
+        assert not [o for o in task.outlets if isinstance(o, AssetAlias)], task.task_id  # cosmos' emission is off
+        assert not getattr(task, "emit_datasets", False), task.task_id
+        for outlet in task.outlets:
+            if isinstance(outlet, Asset) and outlet.uri.startswith("ibdc://warehouse/marts/"):
+                emitted.setdefault(outlet.name, []).append(task)
+    assert sorted(emitted) == sorted(f"mart.{m}" for m in marts.values())
+    for uid, model in marts.items():
+        (task,) = emitted[f"mart.{model}"]
+        assert task.outlets == [mart_asset(model)], model
+        assert mart_asset(model).uri == mart_asset_uri(model) == f"ibdc://warehouse/marts/{model}"
+        assert task.model_unique_id == uid
+        run = dag.get_task(f"dbt.{model}.run")
+        assert isinstance(run, DbtRunWatcherOperator)
+        if isinstance(task, DbtTestWatcherOperator):
+            assert task.upstream_task_ids == {run.task_id}, model
+        else:  # a mart without tests: its run
+            assert task is run and f"dbt.{model}.test" not in dag.task_ids, model
+    # The market computes a product's asset from the mart's name alone.
+    with pytest.raises(ValueError):
+        mart_asset_uri("marts/../raw")

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from ibdc.assets import mart_asset
 from tests.partitions import Claim
 
 EXTRACT = "ibdc_extract_industrial_output"
@@ -87,6 +88,10 @@ def test_backfill_reaches_the_marts_and_a_rerun_changes_nothing(airflow, warehou
         airflow.patch(f"/dags/{dag_id}", {"is_paused": False})
     _backfill(airflow, reprocess="none")
     first = _warehouse(warehouse)
+    # The transform's build updated the mart's asset (ibdc.assets.mart_asset), from the mart's tests' task.
+    mart = mart_asset("mart_industrial_output_monthly")
+    events = airflow.get("/assets/events", source_dag_id=TRANSFORM, limit=100)["asset_events"]
+    assert {(e["uri"], e["source_task_id"]) for e in events} >= {(mart.uri, "dbt.mart_industrial_output_monthly.test")}
     assert {r[0] for r in first["mart"]} == set(PROVINCES)
     for province in PROVINCES:
         for period in PERIODS:

@@ -23,7 +23,7 @@ import urllib3
 import yaml
 
 from ibdc import airflow_users
-from ibdc.settings import LOADER, PROJECT_DIR, TRANSFORMER, Settings
+from ibdc.settings import EXCHANGE, LOADER, PROJECT_DIR, TRANSFORMER, Settings
 from ibdc.sources.registry import connections_needed
 from ibdc.transform.docs import DOCS_PREFIX
 from ibdc_dev.localstack import seaweedfs
@@ -55,7 +55,11 @@ LOCAL_ONLY = {
 OPTIONAL = {"pg_password", "airflow_db_dsn", "airflow_admin_password", "telemetry_retention_days"}
 # The warehouse administrator's: the init job's alone. The pipeline's code names them only to build its
 # roles' DSNs when whole DSNs are not given (compose gives whole DSNs).
-ADMIN = {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_PASSWORD", "IBDC_TRANSFORMER_PASSWORD"}
+ADMIN = {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_PASSWORD", "IBDC_TRANSFORMER_PASSWORD", "IBDC_EXCHANGE_PASSWORD"}
+# The exchange market's code (its REST API, service exchange-api, and ``ibdc exchange``); the market's
+# DSN is its alone: the pipeline's code names it only to provision its role (``ibdc provision``).
+EXCHANGE_CODE = PROJECT_DIR / "plugins" / "ibdc" / "exchange"
+EXCHANGE_ONLY = {"exchange_dsn"}
 # The secrets each Airflow process needs for Airflow itself (not the platform's code): the metadata
 # database (every one), the Celery broker (the scheduler queues, the workers take), the Fernet key
 # (whoever reads connections and variables in the metadata database; a worker's tasks get them through
@@ -258,7 +262,8 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     read: the simulator its client secret alone; the api-server the docs routes' object store settings
     (as the docs reader); the dag-processor what parsing the DAGs reads (no IBDC_* setting) and what
     the DAGs' failure callbacks read (it runs them: the alert's warehouse DSN, the loader's); the
-    workers the pipeline's; the scheduler and triggerer run no platform code."""
+    workers the pipeline's; the exchange API the market's (``plugins/ibdc/exchange``: its DSN, as
+    ``ibdc_exchange``); the scheduler and triggerer run no platform code."""
     services = compose["services"]
     profiles = (PROJECT_DIR / "dbt_project" / "profiles.yml").read_text()
     dbt_vars = set(re.findall(r"env_var\('([A-Z_]+)'\)", profiles))
@@ -266,13 +271,14 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     airflow = {k for k in airflow_defaults(Settings(pg_password="x")) if k.startswith("AIRFLOW")} - LOCAL_ONLY
     without_default = {name for name, field in Settings.model_fields.items() if field.default is None} - OPTIONAL
     pipeline_code = [*(PROJECT_DIR / "plugins" / "ibdc").rglob("*.py"), *(PROJECT_DIR / "dags").glob("*.py")]
-    pipeline_code = [p for p in pipeline_code if p.name != "settings.py"]
+    pipeline_code = [p for p in pipeline_code if p.name != "settings.py" and EXCHANGE_CODE not in p.parents]
     parsed = []
     parsing = _fields_read_by(lambda: parsed.append(_parse_dags()), monkeypatch)
     callbacks = _failure_callbacks(parsed[0])
     assert callbacks, "no failure callback of plugins/ibdc found in the parsed DAGs"
     reads = {
-        "airflow-worker": _settings_fields_named(pipeline_code),
+        "airflow-worker": _settings_fields_named(pipeline_code) - EXCHANGE_ONLY,
+        "exchange-api": _settings_fields_named(EXCHANGE_CODE.rglob("*.py")),
         "airflow-api-server": _fields_read_by(lambda: _call_the_plugin_routes(monkeypatch), monkeypatch),
         "airflow-dag-processor": parsing
         | _fields_read_by(lambda: _run_failure_callbacks(callbacks, monkeypatch), monkeypatch),
@@ -283,6 +289,7 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     assert {"s3_access_key", "docs_bucket"} <= reads["airflow-api-server"], "did the calls reach the docs routes?"
     assert "simulator_client_secret" in reads["simulator"] and "loader_dsn" in reads["airflow-worker"]
     assert "loader_dsn" in reads["airflow-dag-processor"], "did the failure callbacks reach the warehouse?"
+    assert "exchange_dsn" in reads["exchange-api"], "does the market no longer connect as settings.exchange?"
     # The administrator's settings are read only to build a role's DSN when none is given (compose
     # gives whole DSNs): no service but airflow-init gets them.
     needed = {name: {_env_var(f) for f in fields & without_default} - ADMIN for name, fields in reads.items()}
@@ -312,11 +319,15 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
             "POSTGRES_PASSWORD",
             "IBDC_LOADER_PASSWORD",
             "IBDC_TRANSFORMER_PASSWORD",
+            "IBDC_EXCHANGE_PASSWORD",
         }
     )
     worker = services["airflow-worker"]["environment"]
     for variable, role in (("IBDC_LOADER_DSN", LOADER), ("IBDC_TRANSFORMER_DSN", TRANSFORMER)):
         assert worker[variable].startswith(f"postgresql://{role}:")  # the roles provision creates
+    exchange = services["exchange-api"]["environment"]
+    assert exchange["IBDC_EXCHANGE_DSN"].startswith(f"postgresql://{EXCHANGE}:")
+    assert set(exchange) <= {"IBDC_EXCHANGE_DSN", "DO_NOT_TRACK"}  # no Airflow setting, no object store key
 
 
 def test_every_secret_is_required_and_the_example_lists_each(compose):
@@ -406,7 +417,7 @@ def test_the_secrets_check_runs_first_and_refuses_the_placeholders(compose):
 
 def test_published_ports_bind_to_localhost_unless_told(compose):
     published = {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
-    assert set(published) == {"airflow-api-server", "minio"}
+    assert set(published) == {"airflow-api-server", "minio", "exchange-api"}
     for name, ports in published.items():
         for port in ports:
             address, host, container = port.rsplit(":", 2)
@@ -611,3 +622,35 @@ def test_the_compose_postgres_is_the_local_clusters_major_version(compose):
     tag = compose["services"]["postgres"]["image"].split(":")[1]
     assert int(tag.split(".")[0]) == postgres.MAJOR
     assert "pgdata:/var/lib/postgresql" in compose["services"]["postgres"]["volumes"]  # 18+: PGDATA's parent
+
+
+def test_the_exchange_api_serves_the_warehouse_as_the_market_role_once_provisioned(compose):
+    """Service exchange-api: the platform's image running ``uvicorn ibdc.exchange.api:app`` on the port
+    it publishes, after airflow-init provisioned the market's schema and role (whose password it is
+    given) and with the workers' warehouse (host, port, database), as ``ibdc_exchange``; compose
+    restarts it, and its healthcheck asks ``/health`` (which reaches the database)."""
+    services = compose["services"]
+    api = services["exchange-api"]
+    assert api["image"] == services["airflow-init"]["image"] and api["build"]["target"] == "platform"
+    assert api["restart"] == "unless-stopped"
+    assert api["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "airflow-init": {"condition": "service_completed_successfully"},
+    }
+    command = api["command"]
+    assert command[:2] == ["uvicorn", "ibdc.exchange.api:app"]
+    port = command[command.index("--port") + 1]
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert api["ports"] == [f"${{IBDC_BIND_ADDRESS:-127.0.0.1}}:{port}:{port}"]
+    probe = " ".join(api["healthcheck"]["test"])
+    assert f"http://localhost:{port}/health" in probe and not _secrets_in(probe)
+    dsn = re.compile(r"postgresql://(\w+):\$\{(\w+):\?[^}]*\}@([\w.-]+:\d+/\w+)")
+    role, password, where = dsn.fullmatch(api["environment"]["IBDC_EXCHANGE_DSN"]).groups()
+    workers = dsn.fullmatch(services["airflow-worker"]["environment"]["IBDC_LOADER_DSN"]).groups()
+    assert (role, password, where) == (EXCHANGE, "IBDC_EXCHANGE_PASSWORD", workers[2])
+    assert _secrets_held(api) == {"IBDC_EXCHANGE_PASSWORD"}
+    # The role's password reaches provisioning, which creates the role with it (ibdc.governance).
+    init = services["airflow-init"]
+    assert _secrets_in(init["environment"]["IBDC_EXCHANGE_PASSWORD"]) == {"IBDC_EXCHANGE_PASSWORD"}
+    holders = {n for n, s in services.items() if "IBDC_EXCHANGE_PASSWORD" in _secrets_held(s)}
+    assert holders == {"exchange-api", "airflow-init", "secrets-check"}

@@ -25,6 +25,11 @@ def pid_file(name: str) -> Path:
     return RUN_DIR / f"{name}.pid"
 
 
+def config_file(name: str) -> Path:
+    """What the running service ``name`` was started to serve (see :func:`start`'s ``config``)."""
+    return RUN_DIR / f"{name}.serves"
+
+
 def read_pid(name: str) -> int | None:
     try:
         pid = int(pid_file(name).read_text().strip())
@@ -66,11 +71,23 @@ def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 60, log:
 
 
 def start(
-    name: str, argv: list[str], env: dict[str, str], port: int | None, ready: Callable[[], bool], timeout_s: float = 60
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    port: int | None,
+    ready: Callable[[], bool],
+    timeout_s: float = 60,
+    config: str | None = None,
 ) -> bool:
-    """Start a service unless it already runs; returns True when started now."""
-    if read_pid(name) and ready():
-        return False
+    """Start a service unless it already runs; returns True when started now. ``config``: what this
+    instance is to serve (a database, no secret): one running that was started to serve another, or
+    that does not answer, is stopped and started again, never taken for it (two instances of a
+    service, each on its own port, have their own names: the user's and the tests')."""
+    if read_pid(name):
+        if ready() and (config is None or _read(config_file(name)) == config):
+            return False
+        if config is not None:
+            stop(name)
     if port is not None and port_open(port):
         raise ServiceError(f"port {port} is taken by another process; cannot start {name}")
     RUN_DIR.mkdir(parents=True, exist_ok=True)
@@ -81,6 +98,10 @@ def start(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
         )
     pid_file(name).write_text(f"{proc.pid}\n")
+    if config is None:
+        config_file(name).unlink(missing_ok=True)
+    else:
+        config_file(name).write_text(config)
 
     def _ready() -> bool:
         if proc.poll() is not None:
@@ -93,6 +114,13 @@ def start(
         stop(name)  # not left running half-started, holding its port and data for the next attempt
         raise
     return True
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
 
 
 def signal_group(name: str, signum: int) -> bool:
@@ -109,6 +137,7 @@ def stop(name: str, timeout_s: float = 20) -> bool:
     pid = read_pid(name)
     if pid is None:
         pid_file(name).unlink(missing_ok=True)
+        config_file(name).unlink(missing_ok=True)
         return False
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
@@ -118,4 +147,5 @@ def stop(name: str, timeout_s: float = 20) -> bool:
     if read_pid(name):
         os.killpg(pid, signal.SIGKILL)
     pid_file(name).unlink(missing_ok=True)
+    config_file(name).unlink(missing_ok=True)
     return True

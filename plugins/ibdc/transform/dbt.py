@@ -70,8 +70,49 @@ def cosmos_configs():
             test_indirect_selection=TestIndirectSelection.BUILDABLE,
         ),
         # Watcher mode has no per-node build task (cosmos refuses TestBehavior.BUILD with it).
-        RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
+        # No cosmos assets: their URI (postgres://host:port/database/schema/table, from the profile
+        # at run time) changes with where the warehouse runs, and would be emitted when a model is
+        # built, before its tests; the marts' assets are ibdc.assets' (emit_mart_assets).
+        RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH, emit_datasets=False),
     )
+
+
+MARTS_FOLDER = "marts"  # dbt_project/models/marts: the models a data product can be built from
+
+
+def mart_tasks(group) -> dict[str, object]:
+    """The marts of ``group`` (a watcher-mode ``DbtTaskGroup``): model name -> the mart's last task,
+    the task of its dbt tests (or, for a mart without tests, the task of the model itself)."""
+    from cosmos.constants import DbtResourceType
+    from cosmos.operators.watcher import DbtRunWatcherOperator, DbtTestWatcherOperator
+
+    marts = {
+        uid: node.fqn[-1]
+        for uid, node in group.dbt_graph.filtered_nodes.items()
+        if node.resource_type == DbtResourceType.MODEL and node.fqn and node.fqn[1:2] == [MARTS_FOLDER]
+    }
+    last: dict[str, object] = {}
+    for task in group.iter_tasks():
+        uid = getattr(task, "model_unique_id", None)
+        if uid not in marts:
+            continue
+        if isinstance(task, DbtTestWatcherOperator) or (isinstance(task, DbtRunWatcherOperator) and uid not in last):
+            last[uid] = task
+    missing = sorted(set(marts) - set(last))
+    if missing:
+        raise ValueError(f"no task for the marts {missing} in task group {group.group_id!r}")
+    return {marts[uid]: task for uid, task in last.items()}
+
+
+def emit_mart_assets(group) -> dict[str, object]:
+    """Make each mart's last task (:func:`mart_tasks`) emit the mart's asset (:func:`ibdc.assets.mart_asset`)
+    when it succeeds: the mart was built and its tests passed. Returns model name -> task."""
+    from ibdc.assets import mart_asset
+
+    tasks = mart_tasks(group)
+    for model, task in tasks.items():
+        task.outlets = [*task.outlets, mart_asset(model)]
+    return tasks
 
 
 def consumers_after_build(group, upstream) -> None:
