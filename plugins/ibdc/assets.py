@@ -5,24 +5,18 @@ its dbt tests passed: the outlet of the mart's last task (``ibdc.transform.dbt.e
 The exchange market stores it beside a product built from the mart (a new version to publish).
 Its URI names the table, not where the warehouse runs: the same in every deployment, computed
 without a connection (cosmos' own assets, ``postgres://host:port/database/schema/table`` from the
-dbt profile at run time, are switched off: ``ibdc.transform.dbt.cosmos_configs``).
+dbt profile at run time, are switched off: ``ibdc.transform.dbt.cosmos_configs``); the URIs are
+:mod:`ibdc.asset_uris`' (no Airflow import).
 """
 
 from airflow.sdk import Asset
 
+from ibdc.asset_uris import mart_asset_uri, raw_asset_uri
 from ibdc.schemas import SCHEMAS
 
 
 def raw_asset(dataset: str) -> Asset:
-    return Asset(name=f"raw.{dataset}", uri=f"ibdc://warehouse/raw/{dataset}")
-
-
-def mart_asset_uri(model: str) -> str:
-    """The URI of the asset of the mart ``model`` (a dbt model of ``models/marts``, e.g.
-    ``mart_industrial_output_monthly``)."""
-    if not model or not model.isidentifier():
-        raise ValueError(f"not a dbt model name: {model!r}")
-    return f"ibdc://warehouse/marts/{model}"
+    return Asset(name=f"raw.{dataset}", uri=raw_asset_uri(dataset))
 
 
 def mart_asset(model: str) -> Asset:

@@ -389,7 +389,3 @@ def test_load_manifest_rereads_a_changed_file(tmp_path):
     assert contracts.load_manifest(path)["metadata"]["dbt_version"] == "x"
     with pytest.raises(FileNotFoundError, match="dbt-parse"):
         contracts.load_manifest(tmp_path / "missing.json")
-
-
-def test_asset_uri():
-    assert contracts.asset_uri(OUTPUT) == f"ibdc://warehouse/marts/{OUTPUT}"

@@ -89,6 +89,7 @@ Caller = Annotated[Participant, Depends(caller)]
 class Health(BaseModel):
     status: str
     database: str
+    role: str
 
 
 @app.get("/health", response_model=Health, tags=["service"])
@@ -97,8 +98,8 @@ def health() -> Health:
     if _pool is None:
         raise RuntimeError("not started")
     with _pool.connection() as conn:
-        database = conn.execute("SELECT current_database()").fetchone()[0]
-    return Health(status="ok", database=database)
+        database, role = conn.execute("SELECT current_database(), current_user").fetchone()
+    return Health(status="ok", database=database, role=role)
 
 
 @app.get("/participants/me", response_model=Participant, tags=["participants"])

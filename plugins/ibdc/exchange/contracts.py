@@ -259,12 +259,6 @@ def served_relation(manifest: Mapping, mart: str, columns: Iterable[str]) -> str
     return _relation(node, any(c.disclosed for c in chosen))
 
 
-def asset_uri(mart: str) -> str:
-    """The Airflow asset a mart's new builds are published on (the raw tables' are
-    ``ibdc://warehouse/raw/<dataset>``, :mod:`ibdc.assets`): ``ibdc://warehouse/marts/<mart>``."""
-    return f"ibdc://warehouse/{MARTS_SCHEMA}/{mart}"
-
-
 # --- quality (the dbt tests) ------------------------------------------------------------------------------
 
 

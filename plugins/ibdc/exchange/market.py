@@ -38,6 +38,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ibdc import uscc
+from ibdc.asset_uris import mart_asset_uri
 from ibdc.exchange import contracts, ledger, policy
 from ibdc.exchange.errors import ExchangeError, NotFound, Refused, Unauthenticated
 from ibdc.exchange.models import (
@@ -83,7 +84,6 @@ class Market:
     def __init__(self, conn: psycopg.Connection, manifest: dict | None = None) -> None:
         if not conn.autocommit:
             raise ValueError("the market needs an autocommit connection: each operation is its own transaction")
-        conn.row_factory = dict_row
         self.conn = conn
         self._manifest = manifest
 
@@ -107,7 +107,7 @@ class Market:
         api_key = secrets.token_urlsafe(32)
         with self.conn.transaction():
             try:
-                row = self.conn.execute(
+                row = self._execute(
                     "INSERT INTO exchange.participants (participant_id, name, province_code, roles, api_key_sha256)"
                     " VALUES (%s, %s, %s, %s, %s) RETURNING *",
                     (participant_id, name, province_code, [Role(r).value for r in roles], key_digest(api_key)),
@@ -127,7 +127,7 @@ class Market:
         """The participant holding ``api_key``; raises :class:`Unauthenticated`."""
         if not api_key:
             raise Unauthenticated("no API key: send it as 'Authorization: Bearer <key>'", "no_credentials")
-        row = self.conn.execute(
+        row = self._execute(
             "SELECT * FROM exchange.participants WHERE api_key_sha256 = %s", (key_digest(api_key),)
         ).fetchone()
         if row is None:
@@ -135,14 +135,14 @@ class Market:
         return Participant.from_row(row)
 
     def participant(self, participant_id: str) -> Participant:
-        row = self.conn.execute("SELECT * FROM exchange.participants WHERE participant_id = %s", (participant_id,))
+        row = self._execute("SELECT * FROM exchange.participants WHERE participant_id = %s", (participant_id,))
         found = row.fetchone()
         if found is None:
             raise NotFound(f"no participant {participant_id}", "participant")
         return Participant.from_row(found)
 
     def participants(self) -> list[Participant]:
-        rows = self.conn.execute("SELECT * FROM exchange.participants ORDER BY participant_id").fetchall()
+        rows = self._execute("SELECT * FROM exchange.participants ORDER BY participant_id").fetchall()
         return [Participant.from_row(r) for r in rows]
 
     # --- products (the gate) ------------------------------------------------------------------------
@@ -186,7 +186,7 @@ class Market:
             relation = contracts.served_relation(self.manifest, mart, columns)
             with self.conn.transaction():
                 try:
-                    row = self.conn.execute(
+                    row = self._execute(
                         "INSERT INTO exchange.products (product_id, version, provider_id, mart, relation, columns,"
                         " province_code, contract, asset_uri) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
                         (
@@ -198,7 +198,7 @@ class Market:
                             columns,
                             province_code,
                             Jsonb(document),
-                            contracts.asset_uri(mart),
+                            mart_asset_uri(mart),
                         ),
                     ).fetchone()
                 except psycopg.errors.UniqueViolation:
@@ -244,7 +244,7 @@ class Market:
         level2 = [c.name for c in chosen if c.level == 2]
         approved = {
             r["column_name"]
-            for r in self.conn.execute(
+            for r in self._execute(
                 "SELECT column_name FROM exchange.approvals WHERE kind = 'level2_column' AND provider_id = %s"
                 " AND mart = %s AND column_name = ANY(%s) AND decision = 'approved'",
                 (provider.participant_id, mart, level2),
@@ -265,7 +265,7 @@ class Market:
         asked = []
         with self.conn.transaction():
             for name in names:
-                row = self.conn.execute(
+                row = self._execute(
                     "INSERT INTO exchange.approvals (approval_id, kind, provider_id, mart, column_name)"
                     " VALUES (%s, 'level2_column', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING *",
                     (uuid.uuid4(), provider.participant_id, mart, name),
@@ -278,7 +278,7 @@ class Market:
                         {"kind": "level2_column", "mart": mart, "column": name},
                     )
                 else:
-                    row = self.conn.execute(
+                    row = self._execute(
                         "SELECT * FROM exchange.approvals WHERE kind = 'level2_column' AND provider_id = %s"
                         " AND mart = %s AND column_name = %s",
                         (provider.participant_id, mart, name),
@@ -288,7 +288,7 @@ class Market:
 
     def product(self, product_id: str, version: str | None = None) -> Product:
         """The product's version (default: its latest listed); raises :class:`NotFound`."""
-        row = self.conn.execute(
+        row = self._execute(
             "SELECT * FROM exchange.products WHERE product_id = %s AND (%s::text IS NULL OR version = %s)"
             " ORDER BY string_to_array(version, '.')::int[] DESC LIMIT 1",
             (product_id, version, version),
@@ -298,13 +298,13 @@ class Market:
         return Product.from_row(row)
 
     def products(self) -> list[Product]:
-        rows = self.conn.execute("SELECT * FROM exchange.products ORDER BY product_id, listed_at").fetchall()
+        rows = self._execute("SELECT * FROM exchange.products ORDER BY product_id, listed_at").fetchall()
         return [Product.from_row(r) for r in rows]
 
     # --- approvals ----------------------------------------------------------------------------------
 
     def approvals(self, pending_only: bool = False) -> list[Approval]:
-        rows = self.conn.execute(
+        rows = self._execute(
             "SELECT * FROM exchange.approvals WHERE NOT %s OR decision = 'pending' ORDER BY requested_at",
             (pending_only,),
         ).fetchall()
@@ -319,14 +319,14 @@ class Market:
             if not reason or not reason.strip():
                 raise ExchangeError("a decision states its reason", "reason")
             with self.conn.transaction():
-                row = self.conn.execute(
+                row = self._execute(
                     "SELECT * FROM exchange.approvals WHERE approval_id = %s FOR UPDATE", (approval_id,)
                 ).fetchone()
                 if row is None:
                     raise NotFound(f"no approval {approval_id}", "approval")
                 if row["decision"] != "pending":
                     raise Refused(f"approval {approval_id} was decided already ({row['decision']})", "decided")
-                row = self.conn.execute(
+                row = self._execute(
                     "UPDATE exchange.approvals SET decision = %s, decided_by = %s, decided_at = now(), reason = %s"
                     " WHERE approval_id = %s RETURNING *",
                     ("approved" if approve else "refused", operator.participant_id, reason, approval_id),
@@ -368,7 +368,7 @@ class Market:
             )
             with self.conn.transaction():
                 try:
-                    row = self.conn.execute(
+                    row = self._execute(
                         "INSERT INTO exchange.offers (offer_id, product_id, version, provider_id, purposes, use_days,"
                         " max_reads, recipient_id, delete_after_use, price_model, price_cny, approval_required, policy)"
                         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
@@ -411,13 +411,13 @@ class Market:
         }
 
     def offer(self, offer_id: uuid.UUID) -> Offer:
-        row = self.conn.execute("SELECT * FROM exchange.offers WHERE offer_id = %s", (offer_id,)).fetchone()
+        row = self._execute("SELECT * FROM exchange.offers WHERE offer_id = %s", (offer_id,)).fetchone()
         if row is None:
             raise NotFound(f"no offer {offer_id}", "offer")
         return Offer.from_row(row)
 
     def offers(self, product_id: str | None = None) -> list[Offer]:
-        rows = self.conn.execute(
+        rows = self._execute(
             "SELECT * FROM exchange.offers WHERE %s::text IS NULL OR product_id = %s ORDER BY created_at",
             (product_id, product_id),
         ).fetchall()
@@ -450,7 +450,7 @@ class Market:
             state = next_state(None, Event.REQUEST, Party.CONSUMER)
             negotiation_id = uuid.uuid4()
             with self.conn.transaction():
-                row = self.conn.execute(
+                row = self._execute(
                     "INSERT INTO exchange.negotiations (negotiation_id, offer_id, consumer_id, provider_id, purpose,"
                     " state) VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
                     (negotiation_id, offer_id, consumer.participant_id, offer.provider_id, stated.value, state.value),
@@ -462,7 +462,7 @@ class Market:
                     {"event": Event.REQUEST.value, "from": None, "to": state.value, "offer": str(offer_id)},
                 )
                 if offer.approval_required:
-                    self.conn.execute(
+                    self._execute(
                         "INSERT INTO exchange.approvals (approval_id, kind, provider_id, negotiation_id)"
                         " VALUES (%s, 'negotiation', %s, %s)",
                         (approval_id := uuid.uuid4(), offer.provider_id, negotiation_id),
@@ -477,7 +477,7 @@ class Market:
 
     def negotiation(self, participant: Participant, negotiation_id: uuid.UUID) -> Negotiation:
         """A negotiation its consumer, its provider or an operator may see; :class:`NotFound` to others."""
-        row = self.conn.execute(
+        row = self._execute(
             "SELECT * FROM exchange.negotiations WHERE negotiation_id = %s", (negotiation_id,)
         ).fetchone()
         if row is None or not self._sees(participant, row):
@@ -485,7 +485,7 @@ class Market:
         return Negotiation.from_row(row)
 
     def negotiations(self, participant: Participant) -> list[Negotiation]:
-        rows = self.conn.execute("SELECT * FROM exchange.negotiations ORDER BY created_at").fetchall()
+        rows = self._execute("SELECT * FROM exchange.negotiations ORDER BY created_at").fetchall()
         return [Negotiation.from_row(r) for r in rows if self._sees(participant, r)]
 
     def advance(self, participant: Participant, negotiation_id: uuid.UUID, event: Event) -> Negotiation:
@@ -499,7 +499,7 @@ class Market:
             self._refusals_recorded("request_refused", participant.participant_id, subject, asked),
             self.conn.transaction(),
         ):
-            row = self.conn.execute(
+            row = self._execute(
                 "SELECT * FROM exchange.negotiations WHERE negotiation_id = %s FOR UPDATE", (negotiation_id,)
             ).fetchone()
             if row is None or participant.participant_id not in (row["consumer_id"], row["provider_id"]):
@@ -509,7 +509,7 @@ class Market:
             after = next_state(before, event, party)
             if after is State.AGREED:
                 self._require_negotiation_approved(negotiation_id)
-            row = self.conn.execute(
+            row = self._execute(
                 "UPDATE exchange.negotiations SET state = %s, updated_at = now() WHERE negotiation_id = %s RETURNING *",
                 (after.value, negotiation_id),
             ).fetchone()
@@ -526,7 +526,7 @@ class Market:
         return Negotiation.from_row(row)
 
     def _require_negotiation_approved(self, negotiation_id: uuid.UUID) -> None:
-        row = self.conn.execute(
+        row = self._execute(
             "SELECT approval_id, decision FROM exchange.approvals WHERE kind = 'negotiation' AND negotiation_id = %s",
             (negotiation_id,),
         ).fetchone()
@@ -554,7 +554,7 @@ class Market:
             price_cny=offer.price_cny,
         )
         digest = policy.digest(document)
-        self.conn.execute(
+        self._execute(
             "INSERT INTO exchange.agreements (agreement_id, negotiation_id, offer_id, provider_id, consumer_id,"
             " product_id, version, policy, policy_sha256, signed_at, valid_until)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -580,13 +580,13 @@ class Market:
         )
 
     def agreement(self, participant: Participant, agreement_id: uuid.UUID) -> Agreement:
-        row = self.conn.execute("SELECT * FROM exchange.agreements WHERE agreement_id = %s", (agreement_id,)).fetchone()
+        row = self._execute("SELECT * FROM exchange.agreements WHERE agreement_id = %s", (agreement_id,)).fetchone()
         if row is None or not self._sees(participant, row):
             raise NotFound(f"no agreement {agreement_id}", "agreement")
         return Agreement.from_row(row)
 
     def agreements(self, participant: Participant) -> list[Agreement]:
-        rows = self.conn.execute("SELECT * FROM exchange.agreements ORDER BY signed_at").fetchall()
+        rows = self._execute("SELECT * FROM exchange.agreements ORDER BY signed_at").fetchall()
         return [Agreement.from_row(r) for r in rows if self._sees(participant, r)]
 
     def terminate_agreement(self, participant: Participant, agreement_id: uuid.UUID, reason: str) -> Agreement:
@@ -598,7 +598,7 @@ class Market:
             if not reason or not reason.strip():
                 raise ExchangeError("a termination states its reason", "reason")
             with self.conn.transaction():
-                row = self.conn.execute(
+                row = self._execute(
                     "SELECT * FROM exchange.agreements WHERE agreement_id = %s FOR UPDATE", (agreement_id,)
                 ).fetchone()
                 if row is None or not self._sees(participant, row):
@@ -606,13 +606,13 @@ class Market:
                 if row["terminated_at"] is not None:
                     raise Refused(f"agreement {agreement_id} was terminated already", "terminated")
                 self._end_agreement(row["negotiation_id"], participant, reason)
-                row = self.conn.execute(
+                row = self._execute(
                     "SELECT * FROM exchange.agreements WHERE agreement_id = %s", (agreement_id,)
                 ).fetchone()
         return Agreement.from_row(row)
 
     def _end_agreement(self, negotiation_id: uuid.UUID, participant: Participant, reason: str) -> None:
-        row = self.conn.execute(
+        row = self._execute(
             "UPDATE exchange.agreements SET terminated_at = now(), terminated_by = %s, termination_reason = %s"
             " WHERE negotiation_id = %s AND terminated_at IS NULL RETURNING agreement_id",
             (participant.participant_id, reason, negotiation_id),
@@ -640,6 +640,11 @@ class Market:
         return ledger.verify(self.conn)
 
     # --- helpers ------------------------------------------------------------------------------------
+
+    def _execute(self, query: str, params: tuple | dict | None = None) -> psycopg.Cursor:
+        """``query`` on a cursor of its own returning dict rows (the connection, perhaps a pool's, keeps its
+        own row factory)."""
+        return self.conn.cursor(row_factory=dict_row).execute(query, params)
 
     def _record(self, kind: str, actor: str, subject: str, payload: dict) -> None:
         ledger.append(self.conn, ledger.EntryKind(kind), actor, subject, payload)
