@@ -56,7 +56,7 @@ from ibdc.reference import provinces
 
 PROVINCE_COLUMN = "province_code"
 # A product's id and version (as exchange.products' CHECKs): checked before anything is recorded of a listing.
-PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{2,99}")
+PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{2,99}")
 VERSION = re.compile(r"[0-9]{1,6}\.[0-9]{1,6}\.[0-9]{1,6}")
 
 
@@ -65,8 +65,8 @@ def _product_subject(product_id: str, version: str) -> str:
     :class:`ExchangeError` (nothing recorded) for an id or version the market does not take."""
     if not (PRODUCT_ID.fullmatch(product_id) and VERSION.fullmatch(version)):
         raise ExchangeError(
-            f"a product id is 3-100 of a-z, 0-9, '_', '.', '-' and a version major.minor.patch; got"
-            f" {product_id[:120]!r} {version[:40]!r}",
+            "a product id is 3-100 of a-z, 0-9, '_', '-' (a Delta Sharing table name: no dot) and a version"
+            f" major.minor.patch; got {product_id[:120]!r} {version[:40]!r}",
             "invalid",
         )
     return f"{product_id}@{version}"

@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS exchange.participants (
 
 -- A published version of a dataset built from a mart: its columns, rows and ODCS contract.
 CREATE TABLE IF NOT EXISTS exchange.products (
-    product_id       text NOT NULL CHECK (product_id ~ '^[a-z0-9][a-z0-9_.-]{2,99}$'),
+    product_id       text NOT NULL CHECK (product_id ~ '^[a-z0-9][a-z0-9_-]{2,99}$'),
     version          text NOT NULL CHECK (version ~ '^[0-9]+\.[0-9]+\.[0-9]+$'),
     provider_id      text NOT NULL REFERENCES exchange.participants,
     mart             text NOT NULL,   -- the dbt model
