@@ -98,8 +98,17 @@ class Settings(BaseSettings):
     # extraction fails as transient (nothing committed; the task's next attempt starts again).
     partition_deadline_s: float = 1800.0
 
-    # The exchange market's REST API (ibdc.exchange.api): where the local stack serves it.
+    # The exchange market's REST API (ibdc.exchange.api): where the local stack serves it, and the
+    # address buyers reach it at (their Delta Sharing profiles' endpoint; default: the local one).
     exchange_port: int = 58300
+    exchange_public_url: str | None = None
+    # Published data products (Delta tables, ibdc.exchange.publish) and the exchange service's own S3
+    # identity: it reads that bucket only, to presign the URLs a Delta Sharing query answers with, each
+    # valid this many seconds.
+    exchange_bucket: str = "ibdc-exchange"
+    exchange_s3_access_key: str | None = None
+    exchange_s3_secret_key: str | None = None
+    exchange_url_ttl_s: int = Field(default=300, ge=10, le=3600)
 
     # Airflow (local).
     airflow_port: int = 58080

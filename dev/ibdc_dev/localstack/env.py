@@ -23,6 +23,9 @@ GENERATED = {
     "IBDC_LOADER_PASSWORD": lambda: secrets.token_urlsafe(18),
     "IBDC_TRANSFORMER_PASSWORD": lambda: secrets.token_urlsafe(18),
     "IBDC_EXCHANGE_PASSWORD": lambda: secrets.token_urlsafe(18),
+    # The exchange service's S3 identity: reads the published products' bucket (presigned URLs), nothing else.
+    "IBDC_EXCHANGE_S3_ACCESS_KEY": lambda: "exchange" + secrets.token_hex(6),
+    "IBDC_EXCHANGE_S3_SECRET_KEY": lambda: secrets.token_urlsafe(24),
     "IBDC_S3_ACCESS_KEY": lambda: "ibdc" + secrets.token_hex(6),
     "IBDC_S3_SECRET_KEY": lambda: secrets.token_urlsafe(24),
     # The local S3 endpoint's administrator (buckets, versioning, policies): never given to the pipeline.
