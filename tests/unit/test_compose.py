@@ -193,7 +193,9 @@ def _run_failure_callbacks(callbacks, monkeypatch) -> None:
 def _call_the_plugin_routes(monkeypatch) -> None:
     """Every GET route of the ibdc Airflow plugin's FastAPI apps, called as a logged-in user would
     (their dependencies, the login's check among them, answered with None), the object store answering
-    every request with an error (no network: a unit test reaches no service)."""
+    every request with an error and the warehouse refusing every connection (no network: a unit test
+    reaches no service); the data exchange page must have tried to connect."""
+    import psycopg
     from fastapi.routing import APIRoute
     from fastapi.testclient import TestClient
     from minio import Minio
@@ -203,6 +205,13 @@ def _call_the_plugin_routes(monkeypatch) -> None:
         raise S3Error(urllib3.HTTPResponse(status=404), "NoSuchKey", "", "", "", "", bucket_name, object_name)
 
     monkeypatch.setattr(Minio, "_url_open", refuse)
+    dsns = []
+
+    def refuse_connection(dsn, *args, **kwargs):
+        dsns.append(dsn)
+        raise psycopg.OperationalError("no warehouse in a unit test")
+
+    monkeypatch.setattr(psycopg, "connect", refuse_connection)
     spec = importlib.util.spec_from_file_location(
         "ibdc_airflow_plugin", PROJECT_DIR / "plugins" / "ibdc_airflow_plugin.py"
     )
@@ -219,6 +228,7 @@ def _call_the_plugin_routes(monkeypatch) -> None:
             for route in routes:
                 http.get(re.sub(r"\{[^}]+\}", "index.html", route.path))
         app.dependency_overrides.clear()
+    assert dsns, "the data exchange page did not reach the warehouse"
 
 
 def test_every_image_is_pinned_to_a_version(compose):
@@ -260,10 +270,11 @@ def test_airflow_runs_celery_with_redis_and_workers_scale(compose):
 def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     """Each service gets the variables its code reads, derived from the code, and no secret it does not
     read: the simulator its client secret alone; the api-server the docs routes' object store settings
-    (as the docs reader); the dag-processor what parsing the DAGs reads (no IBDC_* setting) and what
-    the DAGs' failure callbacks read (it runs them: the alert's warehouse DSN, the loader's); the
-    workers the pipeline's; the exchange API the market's (``plugins/ibdc/exchange``: its DSN, as
-    ``ibdc_exchange``); the scheduler and triggerer run no platform code."""
+    (as the docs reader) and the data exchange page's DSN (the market's); the dag-processor what
+    parsing the DAGs reads (no IBDC_* setting) and what the DAGs' failure callbacks read (it runs them:
+    the alert's warehouse DSN, the loader's); the workers the pipeline's; the exchange API the market's
+    (``plugins/ibdc/exchange``: its DSN, as ``ibdc_exchange``); the scheduler and triggerer run no
+    platform code."""
     services = compose["services"]
     profiles = (PROJECT_DIR / "dbt_project" / "profiles.yml").read_text()
     dbt_vars = set(re.findall(r"env_var\('([A-Z_]+)'\)", profiles))
@@ -287,6 +298,7 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
         "simulator": _settings_fields_named((PROJECT_DIR / "dev" / "ibdc_dev" / "simulator").rglob("*.py")),
     }
     assert {"s3_access_key", "docs_bucket"} <= reads["airflow-api-server"], "did the calls reach the docs routes?"
+    assert "exchange_dsn" in reads["airflow-api-server"], "does the data exchange page read settings.exchange?"
     assert "simulator_client_secret" in reads["simulator"] and "loader_dsn" in reads["airflow-worker"]
     assert "loader_dsn" in reads["airflow-dag-processor"], "did the failure callbacks reach the warehouse?"
     assert "exchange_dsn" in reads["exchange-api"], "does the market no longer connect as settings.exchange?"
@@ -652,5 +664,10 @@ def test_the_exchange_api_serves_the_warehouse_as_the_market_role_once_provision
     # The role's password reaches provisioning, which creates the role with it (ibdc.governance).
     init = services["airflow-init"]
     assert _secrets_in(init["environment"]["IBDC_EXCHANGE_PASSWORD"]) == {"IBDC_EXCHANGE_PASSWORD"}
+    # The Airflow plugin's data exchange page (ibdc.exchange.page) reads the market as the same role,
+    # through the same DSN (never the bare password).
+    page = services["airflow-api-server"]["environment"]
+    assert page["IBDC_EXCHANGE_DSN"] == api["environment"]["IBDC_EXCHANGE_DSN"]
+    assert "IBDC_EXCHANGE_PASSWORD" not in page
     holders = {n for n, s in services.items() if "IBDC_EXCHANGE_PASSWORD" in _secrets_held(s)}
-    assert holders == {"exchange-api", "airflow-init", "secrets-check"}
+    assert holders == {"exchange-api", "airflow-api-server", "airflow-init", "secrets-check"}
