@@ -26,7 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 
-from ibdc.exchange import ledger
+from ibdc.exchange import ledger, sharing
 from ibdc.exchange.errors import ExchangeError, Refused
 from ibdc.exchange.market import Market
 from ibdc.exchange.models import Agreement, Approval, Negotiation, Offer, OfferTerms, Participant, Product, Role
@@ -56,6 +56,7 @@ app = FastAPI(
     lifespan=_lifespan,
 )
 bearer = HTTPBearer(auto_error=False, description="a participant's API key")
+sharing.install(app)  # the Delta Sharing protocol for buyers, under /delta-sharing (its own bearer tokens)
 
 
 @app.exception_handler(ExchangeError)
@@ -204,6 +205,13 @@ class Termination(BaseModel):
 def terminate(agreement_id: UUID, body: Termination, m: MarketDep, who: Caller) -> Agreement:
     """End an agreement (its consumer, provider or the operator): the consumer's access ends."""
     return m.terminate_agreement(who, agreement_id, body.reason)
+
+
+@app.post("/agreements/{agreement_id}/sharing-profile", response_model=sharing.SharingProfile, tags=["agreements"])
+def sharing_profile(agreement_id: UUID, m: MarketDep, who: Caller) -> sharing.SharingProfile:
+    """The consumer of a finalized, active agreement gets its Delta Sharing profile (a new bearer token,
+    shown once, expiring with the agreement; the token issued before stops working)."""
+    return sharing.issue_profile(m, who, agreement_id)
 
 
 def _operator(who: Participant) -> None:

@@ -73,6 +73,7 @@ class EntryKind(enum.StrEnum):
     AGREEMENT_TERMINATED = "agreement_terminated"
     READ = "read"  # a read under an agreement (part 2's delivery)
     READ_REFUSED = "read_refused"
+    SHARING_TOKEN_ISSUED = "sharing_token_issued"  # a consumer's Delta Sharing profile (its token's digest)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -621,8 +621,18 @@ class Market:
             ended = str(row["agreement_id"])
             self._record("agreement_terminated", participant.participant_id, ended, {"reason": reason})
 
-    def access(self, agreement: Agreement, negotiation: Negotiation, offer: Offer, now: datetime | None = None) -> str:
-        """Why the agreement gives no access now (terminated, not finalized, expired, reads used up), or ''."""
+    def access(
+        self,
+        agreement: Agreement,
+        negotiation: Negotiation,
+        offer: Offer,
+        now: datetime | None = None,
+        *,
+        reading: bool = True,
+    ) -> str:
+        """Why the agreement gives no access now (terminated, not finalized, expired, reads used up), or ''.
+        ``reading`` False: for a call that is not a read (a share's listing, a table's metadata), which
+        the reads used up do not refuse."""
         now = now or datetime.now(UTC)
         if agreement.terminated_at is not None:
             return f"agreement {agreement.agreement_id} was terminated: {agreement.termination_reason}"
@@ -630,7 +640,7 @@ class Market:
             return f"negotiation {negotiation.negotiation_id} is {negotiation.state}, not FINALIZED"
         if now >= agreement.valid_until:
             return f"agreement {agreement.agreement_id} expired at {agreement.valid_until.isoformat()}"
-        if offer.max_reads is not None and agreement.reads >= offer.max_reads:
+        if reading and offer.max_reads is not None and agreement.reads >= offer.max_reads:
             return f"agreement {agreement.agreement_id} has used its {offer.max_reads} reads"
         return ""
 

@@ -14,13 +14,14 @@ from ibdc.settings import EXCHANGE
 
 # The market's own tables: the service role reads and writes their rows, never deletes one (a
 # product or offer is withdrawn, an agreement terminated).
-TABLES = ("participants", "products", "approvals", "offers", "negotiations", "agreements")
+TABLES = ("participants", "products", "approvals", "offers", "negotiations", "agreements", "sharing_tokens")
 
 
 def provision(conn: psycopg.Connection) -> None:
     """Create the schema's tables and the ledger, and grant the service role (:data:`ibdc.settings.EXCHANGE`)
     what it needs and no more."""
-    conn.execute(resources.files("ibdc.exchange").joinpath("market.sql").read_text(encoding="utf-8"))
+    for script in ("market.sql", "sharing.sql"):  # sharing.sql: Delta Sharing tokens (ibdc.exchange.sharing)
+        conn.execute(resources.files("ibdc.exchange").joinpath(script).read_text(encoding="utf-8"))
     role = sql.Identifier(EXCHANGE)
     conn.execute(
         sql.SQL("REVOKE ALL ON SCHEMA exchange FROM PUBLIC; GRANT USAGE ON SCHEMA exchange TO {}").format(role)
