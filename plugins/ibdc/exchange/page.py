@@ -253,7 +253,8 @@ def _levels(levels: Sequence[tuple[str, int | None, bool]]) -> str:
     items = []
     for name, level, approved in levels:
         label = "unclassified" if level is None else f"level {level}" + (" (approved)" if approved else "")
-        items.append(f"<li><code>{_e(name)}</code>: <span class=level{_e(level)}>{_e(label)}</span></li>")
+        css = "unclassified" if level is None else f"level{_e(level)}"
+        items.append(f"<li><code>{_e(name)}</code>: <span class={css}>{_e(label)}</span></li>")
     return f"<ul class=levels>{''.join(items)}</ul>"
 
 
@@ -289,8 +290,8 @@ table { border-collapse: collapse; width: 100%; } th, td { border: 1px solid #d0
 code { font-size: 12px; } .payload { word-break: break-all; } pre { max-height: 30rem; overflow: auto;
   background: #f8f8f8; padding: 6px; } ul.levels { margin: 0; padding-left: 1rem; }
 .level1 { color: #1b6e1b; } .level2 { color: #a15c00; font-weight: 600; } .level3 { color: #b00020; }
-.ok { color: #1b6e1b; font-weight: 600; } .broken { color: #b00020; font-weight: 600; }
-.summary td, .summary th { width: auto; } .empty, .note { color: #555; }
+.unclassified { color: #b00020; } .ok { color: #1b6e1b; font-weight: 600; }
+.broken { color: #b00020; font-weight: 600; } .empty, .note { color: #555; }
 """
 
 
