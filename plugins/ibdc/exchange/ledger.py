@@ -63,6 +63,7 @@ class EntryKind(enum.StrEnum):
     PRODUCT_LISTED = "product_listed"
     PRODUCT_REFUSED = "product_refused"  # the gate refused a listing
     PRODUCT_WITHDRAWN = "product_withdrawn"
+    PRODUCT_PUBLISHED = "product_published"  # a new version of a product's Delta table (ibdc.exchange.publish)
     APPROVAL_REQUESTED = "approval_requested"
     APPROVAL_DECIDED = "approval_decided"
     OFFER_MADE = "offer_made"

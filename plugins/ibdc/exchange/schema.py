@@ -15,6 +15,15 @@ from ibdc.settings import EXCHANGE
 # The market's own tables: the service role reads and writes their rows, never deletes one (a
 # product or offer is withdrawn, an agreement terminated).
 TABLES = ("participants", "products", "approvals", "offers", "negotiations", "agreements", "sharing_tokens")
+# What reads a product's rows for its publication (publication.sql): a NOLOGIN national analyst, through
+# SECURITY DEFINER functions it owns, two of which the service role may execute.
+PUBLISHER = "ibdc_exchange_publisher"
+PUBLISHER_MEMBER_OF = "ibdc_analyst_national"
+PUBLICATION_FUNCTIONS = (
+    "exchange.publication_relation(text, text)",
+    "exchange.publication_columns(text, text)",
+    "exchange.publication_rows(text, text)",
+)
 
 
 def provision(conn: psycopg.Connection) -> None:
@@ -34,3 +43,43 @@ def provision(conn: psycopg.Connection) -> None:
             )
         )
     ledger.provision_ledger(conn, writer=EXCHANGE)
+    provision_publications(conn)
+
+
+def provision_publications(conn: psycopg.Connection) -> None:
+    """``exchange.publications`` (the service role may read and add rows, never change one) and the
+    publisher: :data:`PUBLISHER`, a member of the national analyst and of nothing else, no role its
+    member, owning the functions that read a product's rows (the service role executes them)."""
+    from ibdc import governance  # governance runs this provisioning: imported when it does
+
+    conn.execute(resources.files("ibdc.exchange").joinpath("publication.sql").read_text(encoding="utf-8"))
+    role, publisher = sql.Identifier(EXCHANGE), sql.Identifier(PUBLISHER)
+    conn.execute(
+        sql.SQL(
+            "REVOKE ALL ON exchange.publications FROM PUBLIC, {r}, {p};"
+            " GRANT SELECT, INSERT ON exchange.publications TO {r}"
+        ).format(r=role, p=publisher)
+    )
+    conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(PUBLISHER_MEMBER_OF), publisher))
+    conn.execute(
+        sql.SQL("GRANT USAGE ON SCHEMA exchange TO {p}; GRANT SELECT ON exchange.products TO {p}").format(p=publisher)
+    )
+    for function in PUBLICATION_FUNCTIONS:
+        name = sql.SQL(function)
+        conn.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(name, publisher))
+        conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC, {}").format(name, role))
+    for function in PUBLICATION_FUNCTIONS[1:]:
+        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(function), role))
+    wider = conn.execute(
+        "SELECT m.rolname, g.rolname FROM pg_roles g JOIN pg_roles m ON m.oid <> g.oid"
+        " WHERE (g.rolname = %(p)s AND m.rolname <> %(n)s AND pg_has_role(g.oid, m.oid, 'MEMBER'))"
+        "    OR (m.rolname = %(p)s AND NOT g.rolsuper AND pg_has_role(g.oid, m.oid, 'MEMBER'))"
+        " ORDER BY 1, 2",
+        {"p": PUBLISHER, "n": PUBLISHER_MEMBER_OF},
+    ).fetchall()
+    if wider:
+        held, holder = wider[0]
+        raise governance.UnsafeRole(
+            f"role {holder} is a member of {held}: {PUBLISHER} may hold {PUBLISHER_MEMBER_OF} alone and nobody"
+            f" may hold {PUBLISHER} (REVOKE {held} FROM {holder})"
+        )
