@@ -261,31 +261,36 @@ def grant(request: Request, m: MarketDep) -> Grant:
 GrantDep = Annotated[Grant, Depends(grant)]
 
 
-def _standing(g: GrantDep, m: MarketDep) -> Grant:
-    """A grant for a call that is not a read: 403 once its agreement is terminated or expired."""
-    reason = g.refusal(m, reading=False)
+def guard(
+    g: Grant,
+    m: Market,
+    call: str,
+    share: str | None = None,
+    schema: str | None = None,
+    table: str | None = None,
+    *,
+    reading: bool = False,
+) -> dict:
+    """Check a call of the token: 403 when its agreement gives no access now (terminated, expired, not
+    finalized; for a read, its reads used up too) or the share is not the token's, recorded in the
+    ledger as ``read_refused`` (the standard client's read starts with the table's metadata: a refused
+    read may be refused there); 404 for a schema or table the share does not have. Returns what the
+    call asked (the ledger entries' payload)."""
+    asked = {"call": call, "product": f"{g.agreement.product_id}@{g.agreement.version}"}
+    asked.update({k: v[:255] for k, v in (("share", share), ("schema", schema), ("table", table)) if v is not None})
+    if share is not None and share.lower() != g.share.lower():
+        raise _refuse_read(m, g, asked, f"this token holds share {g.share} only, not {share[:255]!r}", "other_share")
+    reason = g.refusal(m, reading=reading)
     if reason:
-        raise _denied(reason)
-    return g
-
-
-StandingDep = Annotated[Grant, Depends(_standing)]
-
-
-# --- names and pages --------------------------------------------------------------------------------
-
-
-def _check_share(g: Grant, share: str) -> None:
-    if share.lower() != g.share.lower():
-        raise _denied(f"this token holds share {g.share} only, not {share[:255]!r}")
-
-
-def _check_table(g: Grant, share: str, schema: str, table: str | None = None) -> None:
-    _check_share(g, share)
-    if schema.lower() != g.schema.lower():
+        raise _refuse_read(m, g, asked, reason, "no_access")
+    if schema is not None and schema.lower() != g.schema.lower():
         raise _missing(f"share {g.share} has no schema {schema[:255]!r}")
     if table is not None and table.lower() != g.table.lower():
         raise _missing(f"schema {g.schema} of share {g.share} has no table {table[:255]!r}")
+    return asked
+
+
+# --- names and pages --------------------------------------------------------------------------------
 
 
 def _page(items: list[dict], max_results: str | None, page_token: str | None) -> dict:
@@ -326,20 +331,27 @@ def _table_id(g: Grant) -> UUID:
 
 
 @router.get("/shares")
-def list_shares(g: StandingDep, maxResults: str | None = None, pageToken: str | None = None) -> dict:  # noqa: N803
+def list_shares(g: GrantDep, m: MarketDep, maxResults: str | None = None, pageToken: str | None = None) -> dict:  # noqa: N803
     """The token's one share (its agreement)."""
+    guard(g, m, "list_shares")
     return _page([_share_item(g)], maxResults, pageToken)
 
 
 @router.get("/shares/{share}")
-def get_share(share: str, g: StandingDep) -> dict:
-    _check_share(g, share)
+def get_share(share: str, g: GrantDep, m: MarketDep) -> dict:
+    guard(g, m, "get_share", share)
     return {"share": _share_item(g)}
 
 
 @router.get("/shares/{share}/schemas")
-def list_schemas(share: str, g: StandingDep, maxResults: str | None = None, pageToken: str | None = None) -> dict:  # noqa: N803
-    _check_share(g, share)
+def list_schemas(
+    share: str,
+    g: GrantDep,
+    m: MarketDep,
+    maxResults: str | None = None,  # noqa: N803
+    pageToken: str | None = None,  # noqa: N803
+) -> dict:
+    guard(g, m, "list_schemas", share)
     return _page([{"name": g.schema, "share": g.share}], maxResults, pageToken)
 
 
@@ -347,17 +359,24 @@ def list_schemas(share: str, g: StandingDep, maxResults: str | None = None, page
 def list_tables(
     share: str,
     schema: str,
-    g: StandingDep,
+    g: GrantDep,
+    m: MarketDep,
     maxResults: str | None = None,  # noqa: N803
     pageToken: str | None = None,  # noqa: N803
 ) -> dict:
-    _check_table(g, share, schema)
+    guard(g, m, "list_tables", share, schema)
     return _page([_table_item(g)], maxResults, pageToken)
 
 
 @router.get("/shares/{share}/all-tables")
-def list_all_tables(share: str, g: StandingDep, maxResults: str | None = None, pageToken: str | None = None) -> dict:  # noqa: N803
-    _check_share(g, share)
+def list_all_tables(
+    share: str,
+    g: GrantDep,
+    m: MarketDep,
+    maxResults: str | None = None,  # noqa: N803
+    pageToken: str | None = None,  # noqa: N803
+) -> dict:
+    guard(g, m, "list_all_tables", share)
     return _page([_table_item(g)], maxResults, pageToken)
 
 
@@ -571,22 +590,22 @@ def _ndjson(lines: list[dict], headers: dict[str, str]) -> Response:
 
 
 @router.get("/shares/{share}/schemas/{schema}/tables/{table}/version")
-def table_version(share: str, schema: str, table: str, g: StandingDep, m: MarketDep) -> Response:
+def table_version(share: str, schema: str, table: str, g: GrantDep, m: MarketDep) -> Response:
     """The published table's version (header ``Delta-Table-Version``), no body."""
-    _check_table(g, share, schema, table)
+    guard(g, m, "table_version", share, schema, table)
     return Response(status_code=200, headers={TABLE_VERSION: str(snapshot(m, g).table_version)})
 
 
 @router.head("/shares/{share}/schemas/{schema}/tables/{table}")
-def table_version_head(share: str, schema: str, table: str, g: StandingDep, m: MarketDep) -> Response:
+def table_version_head(share: str, schema: str, table: str, g: GrantDep, m: MarketDep) -> Response:
     """The deprecated HEAD form of :func:`table_version`."""
     return table_version(share, schema, table, g, m)
 
 
 @router.get("/shares/{share}/schemas/{schema}/tables/{table}/metadata")
-def table_metadata(share: str, schema: str, table: str, request: Request, g: StandingDep, m: MarketDep) -> Response:
+def table_metadata(share: str, schema: str, table: str, request: Request, g: GrantDep, m: MarketDep) -> Response:
     """The table's protocol and metadata (two NDJSON lines): not a read."""
-    _check_table(g, share, schema, table)
+    guard(g, m, "table_metadata", share, schema, table)
     if request.query_params.get("version") is not None or request.query_params.get("timestamp") is not None:
         raise _invalid("history sharing is not enabled: the latest version only")
     snap = snapshot(m, g)
@@ -713,18 +732,7 @@ def query(
 ) -> Response:
     """Read the table: its files' presigned URLs. An answered query is a read (counted, in the ledger);
     a refused one is recorded and answered 403 with no URL."""
-    asked = {
-        "share": share[:255],
-        "schema": schema[:255],
-        "table": table[:255],
-        "product": f"{g.agreement.product_id}@{g.agreement.version}",
-    }
-    if share.lower() != g.share.lower():
-        raise _refuse_read(m, g, asked, f"this token holds share {g.share} only, not {share[:255]!r}", "other_share")
-    reason = g.refusal(m, reading=True)
-    if reason:
-        raise _refuse_read(m, g, asked, reason, "no_access")
-    _check_table(g, share, schema, table)
+    asked = guard(g, m, "query", share, schema, table, reading=True)
     for key in ("version", "timestamp", "startingVersion", "endingVersion"):
         if body.get(key) is not None:
             raise _invalid(f"history sharing is not enabled: {key} is not accepted (the latest version only)")
