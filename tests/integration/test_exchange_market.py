@@ -214,8 +214,8 @@ def test_an_offer_is_an_odrl_policy_of_its_terms(offered, people):
     (permission,) = policy["permission"]
     constraints = {c["leftOperand"]: c for c in permission["constraint"]}
     assert constraints["purpose"]["rightOperand"] == [
-        "https://w3id.org/dpv#AcademicResearch",
-        "https://w3id.org/dpv#CommercialResearch",
+        {"@id": "https://w3id.org/dpv#AcademicResearch"},
+        {"@id": "https://w3id.org/dpv#CommercialResearch"},
     ]
     assert constraints["elapsedTime"]["rightOperand"]["@value"] == "P30D"
     assert constraints["count"]["rightOperand"] == 5
@@ -319,7 +319,7 @@ def test_an_offer_requiring_approval_is_agreed_only_after_the_operator_approves(
 
 
 def test_the_ledger_verifies_through_the_api_and_the_cli(services, http):
-    verified = http["buyer"].get("/ledger/verification").json()
+    verified = http["operator"].get("/ledger/verification").json()
     assert verified["ok"] is True and verified["first_broken"] is None and verified["entries"] >= 20
     cli = subprocess.run(
         [sys.executable, "-m", "ibdc.cli", "exchange", "verify"], capture_output=True, text=True, timeout=120
@@ -348,3 +348,102 @@ def test_the_cli_registers_a_participant_only_for_an_operator(services, people):
             "SELECT api_key_sha256 FROM exchange.participants WHERE participant_id = %s", (code,)
         ).fetchone()
     assert bytes(kept["api_key_sha256"]) == hashlib.sha256(key.encode()).digest()  # the digest, never the key
+
+
+def test_out_of_range_terms_are_refused_as_invalid_not_a_server_error(http):
+    pid = product_id()
+    listing = {"product_id": pid, "version": "1.0.0", "mart": OUTPUT, "columns": LEVEL1, "province_code": "440000"}
+    assert http["guangdong"].post("/products", listing).status_code == 201
+    for terms in (
+        {"purposes": ["AcademicResearch"], "use_days": 99_999_999_999},
+        {"purposes": ["AcademicResearch"], "price_model": "paid", "price_cny": "1e20"},
+        {"purposes": ["AcademicResearch"], "price_model": "paid", "price_cny": "1.005"},  # stored and hashed alike
+        {"purposes": ["AcademicResearch"], "max_reads": 0},
+        {"purposes": []},
+    ):
+        refusal(http["guangdong"].post(f"/products/{pid}/versions/1.0.0/offers", terms), 422, "invalid")
+    refusal(http["guangdong"].post("/products", {**listing, "product_id": "has.dot"}), 400, "invalid")
+
+
+def test_an_offer_to_one_recipient_is_seen_and_requested_by_it_alone(services, http, people, market_db):
+    pid = product_id()
+    listing = {"product_id": pid, "version": "1.0.0", "mart": OUTPUT, "columns": LEVEL1, "province_code": "440000"}
+    assert http["guangdong"].post("/products", listing).status_code == 201
+    other, other_key = market_db.register(credit_code(), "another buyer", None, [Role.CONSUMER])
+    terms = {"purposes": ["AcademicResearch"], "recipient_id": people["buyer"][0].participant_id}
+    offer = http["guangdong"].post(f"/products/{pid}/versions/1.0.0/offers", terms).json()
+    assert offer["policy"]["assignee"] == f"urn:uscc:{people['buyer'][0].participant_id}"
+    outsider = Client(services.exchange_url, other_key)
+    assert offer["offer_id"] not in [o["offer_id"] for o in outsider.get("/offers").json()]
+    assert outsider.get(f"/offers/{offer['offer_id']}").status_code == 404
+    request = {"offer_id": offer["offer_id"], "purpose": "AcademicResearch"}
+    assert outsider.post("/negotiations", request).status_code == 404
+    assert http["buyer"].post("/negotiations", request).status_code == 201
+    # A retried request opens no second negotiation (one open request or agreement per consumer and offer).
+    refusal(http["buyer"].post("/negotiations", request), 403, "open_request")
+
+
+def test_the_operator_does_not_decide_its_own_approval(services, market_db):
+    both, key = market_db.register(credit_code(), "provider and operator", None, [Role.PROVIDER, Role.OPERATOR])
+    client = Client(services.exchange_url, key)
+    body = {"product_id": product_id(), "version": "1.0.0", "mart": OUTPUT, "columns": [*LEVEL1, "output_value"]}
+    refused = refusal(client.post("/products", body), 403, "level2_not_approved")
+    approval_id = refused["detail"].split("approvals ")[1].split(" ")[0]
+    refusal(client.post(f"/approvals/{approval_id}/decision", {"approve": True, "reason": "mine"}), 403, "own_approval")
+    (entry,) = [e for e in entries_about(services, approval_id) if e.kind == ledger.EntryKind.REQUEST_REFUSED]
+    assert entry.payload["rule"] == "own_approval" and entry.payload["operation"] == "decide"
+
+
+def test_a_non_operator_asking_for_the_approvals_is_refused_and_recorded(services, http, people):
+    refusal(http["buyer"].get("/approvals"), 403, "not_operator")
+    refusal(http["buyer"].get("/ledger/verification"), 403, "not_operator")
+    mine = [e for e in entries_about(services, "approvals") if e.actor == people["buyer"][0].participant_id]
+    assert [e.payload["rule"] for e in mine] == ["not_operator"]
+
+
+def test_racing_ends_of_one_agreement_and_racing_listings_never_deadlock(services, http, people):
+    """Two ways of ending one agreement at once (the negotiation's terminate and the agreement's
+    termination), and two listings asking the same level-2 approvals in the opposite order: each answers
+    a decision or a refusal, never a server error (the market's writes take one lock first)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pid = product_id()
+    listing = {"product_id": pid, "version": "1.0.0", "mart": OUTPUT, "columns": LEVEL1, "province_code": "440000"}
+    assert http["guangdong"].post("/products", listing).status_code == 201
+    offer = http["guangdong"].post(f"/products/{pid}/versions/1.0.0/offers", {"purposes": ["AcademicResearch"]}).json()
+    statuses = []
+    for _ in range(5):
+        nid = http["buyer"].post("/negotiations", {"offer_id": offer["offer_id"], "purpose": "AcademicResearch"})
+        nid = nid.json()["negotiation_id"]
+        assert http["guangdong"].post(f"/negotiations/{nid}/agree").status_code == 200
+        (agreement,) = [a for a in http["buyer"].get("/agreements").json() if a["negotiation_id"] == nid]
+        with ThreadPoolExecutor(2) as pool:
+            ends = [
+                pool.submit(http["buyer"].post, f"/negotiations/{nid}/terminate"),
+                pool.submit(
+                    http["guangdong"].post, f"/agreements/{agreement['agreement_id']}/termination", {"reason": "race"}
+                ),
+            ]
+            statuses += [f.result().status_code for f in ends]
+        assert http["buyer"].get(f"/agreements/{agreement['agreement_id']}").json()["terminated_at"] is not None
+    assert 500 not in statuses and 503 not in statuses, statuses
+
+    extra = ["output_value", "output_ytd", "output_value_base"]
+    with ThreadPoolExecutor(2) as pool:
+        answers = [
+            pool.submit(
+                http["guangdong"].post,
+                "/products",
+                {**listing, "product_id": product_id(), "columns": [*LEVEL1, *order]},
+            )
+            for order in (extra, extra[::-1])
+        ]
+        codes = [a.result().status_code for a in answers]
+    assert codes == [403, 403], codes
+    with psycopg.connect(services.warehouse, autocommit=True) as admin:
+        asked = admin.execute(
+            "SELECT count(*) FROM exchange.approvals WHERE provider_id = %s AND column_name = ANY(%s)",
+            (people["guangdong"][0].participant_id, extra),
+        ).fetchone()[0]
+    assert asked == 3  # each column asked once, whichever listing asked first
+    assert http["operator"].get("/ledger/verification").json()["ok"] is True

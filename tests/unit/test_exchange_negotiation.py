@@ -15,7 +15,9 @@ from ibdc.exchange import policy
 from ibdc.exchange.errors import ExchangeError, IllegalTransition
 from ibdc.exchange.negotiation import Event, Party, State, next_state
 
-# The protocol's figure, written out edge by edge (Eclipse Dataspace Protocol 2025-1, contract negotiation).
+# The protocol's figure, written out edge by edge (Eclipse Dataspace Protocol 2025-1, contract negotiation),
+# but its provider-initiated start ((none) -> OFFERED): here a provider's offers are listed for consumers
+# to request (the catalogue), so every negotiation starts with a consumer's request.
 PROTOCOL = {
     (None, Event.REQUEST, Party.CONSUMER): State.REQUESTED,
     (State.REQUESTED, Event.OFFER, Party.PROVIDER): State.OFFERED,
@@ -85,11 +87,11 @@ def test_an_offer_carries_each_term_as_an_odrl_constraint_or_duty():
     assert permission["action"] == "use"
     constraints = {c["leftOperand"]: (c["operator"], c["rightOperand"]) for c in permission["constraint"]}
     assert constraints == {
-        "purpose": ("isAnyOf", ["https://w3id.org/dpv#AcademicResearch"]),
+        "purpose": ("isAnyOf", [{"@id": "https://w3id.org/dpv#AcademicResearch"}]),
         "elapsedTime": ("lteq", {"@value": "P30D", "@type": "xsd:duration"}),
         "count": ("lteq", 7),
-        "recipient": ("eq", "urn:uscc:91320000MA1MYT8E5R"),
     }
+    assert document["assignee"] == "urn:uscc:91320000MA1MYT8E5R"  # an offer to one recipient
     delete, pay = permission["duty"]
     assert delete["action"] == "delete" and delete["constraint"][0]["leftOperand"] == "elapsedTime"
     assert pay["action"] == "compensate" and pay["constraint"][0]["unit"] == policy.CNY
@@ -101,7 +103,7 @@ def test_a_free_offer_without_limits_has_only_its_purposes_and_period():
     document = policy.offer(**{**free, "price_model": policy.PriceModel.FREE, "price_cny": None})
     (permission,) = document["permission"]
     assert [c["leftOperand"] for c in permission["constraint"]] == ["purpose", "elapsedTime"]
-    assert "duty" not in permission
+    assert "duty" not in permission and "assignee" not in document
 
 
 def test_an_agreement_makes_the_offer_concrete_and_its_digest_is_of_the_canonical_json():
@@ -121,7 +123,7 @@ def test_an_agreement_makes_the_offer_concrete_and_its_digest_is_of_the_canonica
     assert document["@type"] == "Agreement" and document["assignee"] == "urn:uscc:91320000MA1MYT8E5R"
     assert document["assigner"] == offered["assigner"] and document["target"] == offered["target"]
     constraints = {c["leftOperand"]: c["rightOperand"] for c in document["permission"][0]["constraint"]}
-    assert constraints["purpose"] == "https://w3id.org/dpv#AcademicResearch"
+    assert constraints["purpose"] == {"@id": "https://w3id.org/dpv#AcademicResearch"}
     assert constraints["dateTime"] == {"@value": "2027-01-01T00:00:00+00:00", "@type": "xsd:dateTime"}
     assert document["permission"][0]["duty"][0]["target"] == "urn:ibdc:product:gd-output:1.2.0"
     assert policy.digest(document) == hashlib.sha256(rfc8785.dumps(document)).hexdigest()

@@ -15,10 +15,12 @@ or not the caller's, 409 a negotiation event its state does not allow.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 from uuid import UUID
 
+import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -33,6 +35,7 @@ from ibdc.exchange.models import Agreement, Approval, Negotiation, Offer, OfferT
 from ibdc.exchange.negotiation import Event
 from ibdc.settings import get_settings
 
+log = logging.getLogger(__name__)
 _pool: ConnectionPool | None = None
 
 
@@ -62,6 +65,25 @@ sharing.install(app)  # the Delta Sharing protocol for buyers, under /delta-shar
 @app.exception_handler(ExchangeError)
 async def _refusal(request: Request, error: ExchangeError) -> JSONResponse:
     return JSONResponse({"error": error.rule, "detail": str(error)}, status_code=error.status)
+
+
+@app.exception_handler(psycopg.errors.DeadlockDetected)
+@app.exception_handler(psycopg.errors.SerializationFailure)
+@app.exception_handler(psycopg.errors.LockNotAvailable)
+async def _busy(request: Request, error: psycopg.Error) -> JSONResponse:
+    log.warning("exchange API: %s %s: %s: %s", request.method, request.url.path, type(error).__name__, error)
+    return JSONResponse(
+        {"error": "busy", "detail": "the market was busy with a conflicting change: retry"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+@app.exception_handler(Exception)
+async def _internal(request: Request, error: Exception) -> JSONResponse:
+    # The detail stays in the server's log (no statement, parameter or credential in the answer).
+    log.exception("exchange API: %s %s failed", request.method, request.url.path)
+    return JSONResponse({"error": "internal", "detail": "internal error (logged by the service)"}, status_code=500)
 
 
 @app.exception_handler(RequestValidationError)
@@ -147,12 +169,12 @@ def make_offer(product_id: str, version: str, terms: OfferTerms, m: MarketDep, w
 
 @app.get("/offers", response_model=list[Offer], tags=["offers"])
 def offers(m: MarketDep, who: Caller, product_id: str | None = None) -> list[Offer]:
-    return m.offers(product_id)
+    return m.offers(who, product_id)
 
 
 @app.get("/offers/{offer_id}", response_model=Offer, tags=["offers"])
 def offer(offer_id: UUID, m: MarketDep, who: Caller) -> Offer:
-    return m.offer(offer_id)
+    return m.offer(who, offer_id)
 
 
 class ContractRequest(BaseModel):
@@ -221,8 +243,7 @@ def _operator(who: Participant) -> None:
 
 @app.get("/approvals", response_model=list[Approval], tags=["operator"])
 def approvals(m: MarketDep, who: Caller, pending: bool = False) -> list[Approval]:
-    _operator(who)
-    return m.approvals(pending_only=pending)
+    return m.approvals(who, pending_only=pending)
 
 
 class Decision(BaseModel):
@@ -239,14 +260,20 @@ def decide(approval_id: UUID, body: Decision, m: MarketDep, who: Caller) -> Appr
 class LedgerVerification(BaseModel):
     ok: bool
     entries: int
+    head_hash: str = Field(description="the last verified entry's hash: what to publish or compare elsewhere")
     first_broken: int | None
     reason: str | None
 
 
 @app.get("/ledger/verification", response_model=LedgerVerification, tags=["ledger"])
 def verify(m: MarketDep, who: Caller) -> LedgerVerification:
-    """Every ledger entry's hash recomputed and its chain followed (any participant may check)."""
+    """Every ledger entry's hash recomputed and its chain followed (an operator's: it reads the whole ledger)."""
+    _operator(who)
     result: ledger.Verification = m.verify_ledger()
     return LedgerVerification(
-        ok=result.ok, entries=result.entries, first_broken=result.first_broken, reason=result.reason
+        ok=result.ok,
+        entries=result.entries,
+        head_hash=result.head_hash,
+        first_broken=result.first_broken,
+        reason=result.reason,
     )

@@ -96,7 +96,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the sub-verb ``args`` names on ``settings``' warehouse; the process's exit status."""
-    with psycopg.connect(settings.exchange, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(settings.exchange, autocommit=True)
+    except psycopg.OperationalError as error:
+        print(
+            f"cannot connect to the warehouse as ibdc_exchange: {str(error).strip().splitlines()[-1]}\n"
+            "set IBDC_EXCHANGE_PASSWORD (generated in .local/secrets.env; `set -a; . .local/ibdc.env; set +a`"
+            " exports it) or IBDC_EXCHANGE_DSN",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
+    with conn:
         market = Market(conn)
         try:
             return _run(market, args)
@@ -148,9 +159,7 @@ def _run(market: Market, args: argparse.Namespace) -> int:
         )
         return _print(market.make_offer(actor, args.product, args.version, terms))
     if verb == "approvals":
-        if not actor.has(Role.OPERATOR):
-            raise ExchangeError(f"{actor.participant_id} does not have the operator role", "not_operator")
-        return _print(market.approvals(pending_only=args.pending))
+        return _print(market.approvals(actor, pending_only=args.pending))
     if verb == "approve":
         return _print(market.decide(actor, args.approval_id, not args.refuse, args.reason))
     if verb == "request":
@@ -169,7 +178,12 @@ def _register(market: Market, args: argparse.Namespace) -> int:
     whoever holds the service's credentials (recorded as ``bootstrap``)."""
     if not (args.id and args.name and args.roles):
         raise ExchangeError("participants add needs --id, --name and --roles", "arguments")
-    roles = [Role(r.strip()) for r in args.roles.split(",") if r.strip()]
+    try:
+        roles = [Role(r.strip()) for r in args.roles.split(",") if r.strip()]
+    except ValueError:
+        raise ExchangeError(
+            f"--roles {args.roles!r}: each one of {', '.join(r.value for r in Role)}", "roles"
+        ) from None
     if market.participants():
         if not args.actor:
             raise ExchangeError("name the operator registering: --as <credit code>", "actor")

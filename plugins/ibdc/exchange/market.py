@@ -105,7 +105,7 @@ class Market:
         if not roles:
             raise ExchangeError("a participant has at least one role", "roles")
         api_key = secrets.token_urlsafe(32)
-        with self.conn.transaction():
+        with self._write():
             try:
                 row = self._execute(
                     "INSERT INTO exchange.participants (participant_id, name, province_code, roles, api_key_sha256)"
@@ -184,7 +184,7 @@ class Market:
             )
             contracts.validate(document)
             relation = contracts.served_relation(self.manifest, mart, columns)
-            with self.conn.transaction():
+            with self._write():
                 try:
                     row = self._execute(
                         "INSERT INTO exchange.products (product_id, version, provider_id, mart, relation, columns,"
@@ -263,7 +263,7 @@ class Market:
     def _ask_column_approvals(self, provider: Participant, mart: str, names: list[str]) -> list[Approval]:
         """A pending approval for each column without one (kept although the listing is refused)."""
         asked = []
-        with self.conn.transaction():
+        with self._write():
             for name in names:
                 row = self._execute(
                     "INSERT INTO exchange.approvals (approval_id, kind, provider_id, mart, column_name)"
@@ -303,7 +303,11 @@ class Market:
 
     # --- approvals ----------------------------------------------------------------------------------
 
-    def approvals(self, pending_only: bool = False) -> list[Approval]:
+    def approvals(self, operator: Participant, pending_only: bool = False) -> list[Approval]:
+        """The approvals (pending ones only with ``pending_only``): an operator's view (:class:`Refused` to others)."""
+        asked = {"operation": "approvals"}
+        with self._refusals_recorded("request_refused", operator.participant_id, "approvals", asked):
+            self._require(operator, Role.OPERATOR)
         rows = self._execute(
             "SELECT * FROM exchange.approvals WHERE NOT %s OR decision = 'pending' ORDER BY requested_at",
             (pending_only,),
@@ -314,11 +318,13 @@ class Market:
         """The operator's decision on a pending approval; raises :class:`Refused` (not an operator, decided
         already), :class:`NotFound`."""
         subject = str(approval_id)
-        with self._refusals_recorded("request_refused", operator.participant_id, subject, {"approve": approve}):
+        with self._refusals_recorded(
+            "request_refused", operator.participant_id, subject, {"operation": "decide", "approve": approve}
+        ):
             self._require(operator, Role.OPERATOR)
             if not reason or not reason.strip():
                 raise ExchangeError("a decision states its reason", "reason")
-            with self.conn.transaction():
+            with self._write():
                 row = self._execute(
                     "SELECT * FROM exchange.approvals WHERE approval_id = %s FOR UPDATE", (approval_id,)
                 ).fetchone()
@@ -326,6 +332,10 @@ class Market:
                     raise NotFound(f"no approval {approval_id}", "approval")
                 if row["decision"] != "pending":
                     raise Refused(f"approval {approval_id} was decided already ({row['decision']})", "decided")
+                if operator.participant_id in self._parties_of(row):
+                    raise Refused(
+                        f"approval {approval_id} is about {operator.participant_id}'s own request", "own_approval"
+                    )
                 row = self._execute(
                     "UPDATE exchange.approvals SET decision = %s, decided_by = %s, decided_at = now(), reason = %s"
                     " WHERE approval_id = %s RETURNING *",
@@ -345,7 +355,7 @@ class Market:
     def make_offer(self, provider: Participant, product_id: str, version: str, terms: OfferTerms) -> Offer:
         """An offer of a listed product version the provider owns, its ODRL policy made from ``terms``."""
         subject = _product_subject(product_id, version)
-        with self._refusals_recorded("request_refused", provider.participant_id, subject, {"offer": "make"}):
+        with self._refusals_recorded("request_refused", provider.participant_id, subject, {"operation": "offer"}):
             self._require(provider, Role.PROVIDER)
             product = self.product(product_id, version)
             if product.provider_id != provider.participant_id:
@@ -366,7 +376,7 @@ class Market:
                 version=version,
                 **self._terms(terms),
             )
-            with self.conn.transaction():
+            with self._write():
                 try:
                     row = self._execute(
                         "INSERT INTO exchange.offers (offer_id, product_id, version, provider_id, purposes, use_days,"
@@ -410,18 +420,30 @@ class Market:
             "price_cny": terms.price_cny,
         }
 
-    def offer(self, offer_id: uuid.UUID) -> Offer:
-        row = self._execute("SELECT * FROM exchange.offers WHERE offer_id = %s", (offer_id,)).fetchone()
+    # An offer made to one recipient is seen by it, its provider and the operators only.
+    VISIBLE_OFFER = "(recipient_id IS NULL OR recipient_id = %(who)s OR provider_id = %(who)s OR %(operator)s)"
+
+    def offer(self, participant: Participant, offer_id: uuid.UUID) -> Offer:
+        """An offer ``participant`` may see; :class:`NotFound` otherwise."""
+        row = self._execute(
+            f"SELECT * FROM exchange.offers WHERE offer_id = %(id)s AND {self.VISIBLE_OFFER}",
+            {"id": offer_id, **self._viewer(participant)},
+        ).fetchone()
         if row is None:
             raise NotFound(f"no offer {offer_id}", "offer")
         return Offer.from_row(row)
 
-    def offers(self, product_id: str | None = None) -> list[Offer]:
+    def offers(self, participant: Participant, product_id: str | None = None) -> list[Offer]:
         rows = self._execute(
-            "SELECT * FROM exchange.offers WHERE %s::text IS NULL OR product_id = %s ORDER BY created_at",
-            (product_id, product_id),
+            "SELECT * FROM exchange.offers WHERE (%(product)s::text IS NULL OR product_id = %(product)s)"
+            f" AND {self.VISIBLE_OFFER} ORDER BY created_at",
+            {"product": product_id, **self._viewer(participant)},
         ).fetchall()
         return [Offer.from_row(r) for r in rows]
+
+    @staticmethod
+    def _viewer(participant: Participant) -> dict:
+        return {"who": participant.participant_id, "operator": participant.has(Role.OPERATOR)}
 
     # --- negotiations and agreements ----------------------------------------------------------------
 
@@ -429,13 +451,13 @@ class Market:
         """A consumer's contract request under an offer, stating its purpose (Dataspace Protocol
         ContractRequestMessage): a negotiation in state REQUESTED."""
         subject = str(offer_id)
-        asked = {"purpose": purpose[:500] if purpose else purpose}
+        asked = {"operation": "request", "purpose": purpose[:500] if purpose else purpose}
         with self._refusals_recorded("request_refused", consumer.participant_id, subject, asked):
             self._require(consumer, Role.CONSUMER)
             if not purpose or not purpose.strip():
                 raise Refused("a request states its purpose (a DPV purpose the offer allows)", "purpose_missing")
+            offer = self.offer(consumer, offer_id)  # an offer to another recipient is not found
             stated = policy.purpose(purpose)
-            offer = self.offer(offer_id)
             if offer.withdrawn_at is not None:
                 raise Refused(f"offer {offer_id} was withdrawn", "withdrawn")
             if stated not in offer.purposes:
@@ -443,13 +465,26 @@ class Market:
                     f"purpose {stated.value} is not among the offer's: {', '.join(p.value for p in offer.purposes)}",
                     "purpose_not_offered",
                 )
-            if offer.recipient_id is not None and offer.recipient_id != consumer.participant_id:
-                raise Refused(f"offer {offer_id} is made to another participant only", "not_recipient")
             if offer.provider_id == consumer.participant_id:
                 raise Refused("a provider does not request its own product", "own_product")
             state = next_state(None, Event.REQUEST, Party.CONSUMER)
             negotiation_id = uuid.uuid4()
-            with self.conn.transaction():
+            with self._write():
+                # One open request or agreement per consumer and offer: a retried request opens no second
+                # negotiation, and a second agreement would double the offer's reads.
+                open_one = self._execute(
+                    "SELECT n.negotiation_id, n.state FROM exchange.negotiations n"
+                    " LEFT JOIN exchange.agreements a ON a.negotiation_id = n.negotiation_id"
+                    " WHERE n.offer_id = %s AND n.consumer_id = %s AND n.state <> 'TERMINATED'"
+                    " AND (a.agreement_id IS NULL OR (a.terminated_at IS NULL AND a.valid_until > now()))",
+                    (offer_id, consumer.participant_id),
+                ).fetchone()
+                if open_one is not None:
+                    raise Refused(
+                        f"negotiation {open_one['negotiation_id']} ({open_one['state']}) under offer {offer_id} is"
+                        " still open or has an agreement in force: one at a time",
+                        "open_request",
+                    )
                 row = self._execute(
                     "INSERT INTO exchange.negotiations (negotiation_id, offer_id, consumer_id, provider_id, purpose,"
                     " state) VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
@@ -484,9 +519,13 @@ class Market:
             raise NotFound(f"no negotiation {negotiation_id}", "negotiation")
         return Negotiation.from_row(row)
 
+    PARTY = "(consumer_id = %(who)s OR provider_id = %(who)s OR %(operator)s)"
+
     def negotiations(self, participant: Participant) -> list[Negotiation]:
-        rows = self._execute("SELECT * FROM exchange.negotiations ORDER BY created_at").fetchall()
-        return [Negotiation.from_row(r) for r in rows if self._sees(participant, r)]
+        rows = self._execute(
+            f"SELECT * FROM exchange.negotiations WHERE {self.PARTY} ORDER BY created_at", self._viewer(participant)
+        ).fetchall()
+        return [Negotiation.from_row(r) for r in rows]
 
     def advance(self, participant: Participant, negotiation_id: uuid.UUID, event: Event) -> Negotiation:
         """Move a negotiation by ``event`` sent by ``participant`` (its consumer or provider); AGREED makes
@@ -494,10 +533,10 @@ class Market:
         event its state or the sender's side does not allow, :class:`Refused` for an agreement the
         operator has not approved yet (recorded)."""
         subject = str(negotiation_id)
-        asked = {"event": event.value}
+        asked = {"operation": "negotiate", "event": event.value}
         with (
             self._refusals_recorded("request_refused", participant.participant_id, subject, asked),
-            self.conn.transaction(),
+            self._write(),
         ):
             row = self._execute(
                 "SELECT * FROM exchange.negotiations WHERE negotiation_id = %s FOR UPDATE", (negotiation_id,)
@@ -538,7 +577,9 @@ class Market:
 
     def _sign(self, negotiation: Negotiation) -> None:
         """The agreement of a negotiation just AGREED: the offer's terms made concrete, hashed, immutable."""
-        offer = self.offer(negotiation.offer_id)
+        offer = Offer.from_row(
+            self._execute("SELECT * FROM exchange.offers WHERE offer_id = %s", (negotiation.offer_id,)).fetchone()
+        )
         agreement_id = uuid.uuid4()
         signed_at = datetime.now(UTC).replace(microsecond=0)
         valid_until = signed_at + timedelta(days=offer.use_days)
@@ -586,18 +627,20 @@ class Market:
         return Agreement.from_row(row)
 
     def agreements(self, participant: Participant) -> list[Agreement]:
-        rows = self._execute("SELECT * FROM exchange.agreements ORDER BY signed_at").fetchall()
-        return [Agreement.from_row(r) for r in rows if self._sees(participant, r)]
+        rows = self._execute(
+            f"SELECT * FROM exchange.agreements WHERE {self.PARTY} ORDER BY signed_at", self._viewer(participant)
+        ).fetchall()
+        return [Agreement.from_row(r) for r in rows]
 
     def terminate_agreement(self, participant: Participant, agreement_id: uuid.UUID, reason: str) -> Agreement:
         """End an agreement (its consumer, provider or an operator): no read is answered after it."""
         subject = str(agreement_id)
         with self._refusals_recorded(
-            "request_refused", participant.participant_id, subject, {"terminate": reason[:500]}
+            "request_refused", participant.participant_id, subject, {"operation": "terminate", "reason": reason[:500]}
         ):
             if not reason or not reason.strip():
                 raise ExchangeError("a termination states its reason", "reason")
-            with self.conn.transaction():
+            with self._write():
                 row = self._execute(
                     "SELECT * FROM exchange.agreements WHERE agreement_id = %s FOR UPDATE", (agreement_id,)
                 ).fetchone()
@@ -651,6 +694,16 @@ class Market:
 
     # --- helpers ------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """A transaction that writes the market: one at a time. Every such transaction appends to the
+        ledger, which serialises appends anyway; taking the market's lock first, before any row lock,
+        keeps two of them from each holding what the other waits for (a deadlock: an agreement ended by
+        its negotiation and by its termination at once, two listings asking approvals in another order)."""
+        with self.conn.transaction():
+            self._execute("SELECT pg_advisory_xact_lock(hashtext('ibdc.exchange.market'))")
+            yield
+
     def _execute(self, query: str, params: tuple | dict | None = None) -> psycopg.Cursor:
         """``query`` on a cursor of its own returning dict rows (the connection, perhaps a pool's, keeps its
         own row factory)."""
@@ -658,6 +711,16 @@ class Market:
 
     def _record(self, kind: str, actor: str, subject: str, payload: dict) -> None:
         ledger.append(self.conn, ledger.EntryKind(kind), actor, subject, payload)
+
+    def _parties_of(self, approval: dict) -> set[str]:
+        """Who an approval is about: the provider, and a negotiation's consumer."""
+        parties = {approval["provider_id"]}
+        if approval["negotiation_id"] is not None:
+            row = self._execute(
+                "SELECT consumer_id FROM exchange.negotiations WHERE negotiation_id = %s", (approval["negotiation_id"],)
+            ).fetchone()
+            parties.add(row["consumer_id"])
+        return parties
 
     @staticmethod
     def _require(participant: Participant, role: Role) -> None:
@@ -678,6 +741,6 @@ class Market:
         except (NotFound, Unauthenticated):
             raise
         except ExchangeError as refusal:
-            with self.conn.transaction():
+            with self._write():
                 self._record(kind, actor, subject, {**asked, "rule": refusal.rule, "reason": str(refusal)})
             raise

@@ -124,6 +124,9 @@ BEGIN
   IF NEW.reads < OLD.reads THEN
     RAISE EXCEPTION 'exchange.agreements: the reads of agreement % never go down', OLD.agreement_id;
   END IF;
+  IF NEW.reads > OLD.reads AND (OLD.terminated_at IS NOT NULL OR now() >= OLD.valid_until) THEN
+    RAISE EXCEPTION 'exchange.agreements: agreement % is no longer in force: no read is counted', OLD.agreement_id;
+  END IF;
   RETURN NEW;
 END
 $$;

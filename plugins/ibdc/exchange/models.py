@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ibdc.exchange.negotiation import State
 from ibdc.exchange.policy import PriceModel, Purpose
@@ -126,11 +126,12 @@ class OfferTerms(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    purposes: list[Purpose]
-    use_days: int = 90
-    max_reads: int | None = None
-    recipient_id: str | None = None
+    purposes: list[Purpose] = Field(min_length=1, description="DPV purposes the consumer may state")
+    use_days: int = Field(90, ge=1, le=3660, description="the period of use from the agreement, in days")
+    max_reads: int | None = Field(None, ge=1, le=1_000_000, description="answered queries allowed; none: no limit")
+    recipient_id: str | None = Field(None, description="the one participant the offer is made (and shown) to")
     delete_after_use: bool = True
     price_model: PriceModel = PriceModel.FREE
-    price_cny: Decimal | None = None
+    # Two decimals at most: the figure stored and the one in the ODRL policy are the same, unrounded.
+    price_cny: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=2)
     approval_required: bool = False

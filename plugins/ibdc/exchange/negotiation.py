@@ -8,8 +8,11 @@ state to which.
     AGREED     --verify (consumer)-->   VERIFIED         VERIFIED --finalize (provider)--> FINALIZED
     any state but FINALIZED and TERMINATED --terminate (either)--> TERMINATED
 
-FINALIZED and TERMINATED are final: a finalized negotiation's agreement ends by the agreement's own
-termination (``Market.terminate_agreement``), not by a negotiation event.
+The protocol also lets a provider start with an offer ((none) -> OFFERED); here a provider's offers are
+listed for consumers to request (the catalogue), so every negotiation starts with a consumer's request.
+A negotiation has one id (the protocol's providerPid and consumerPid are the same here: both sides are
+served by this market). FINALIZED and TERMINATED are final: a finalized negotiation's agreement ends by
+the agreement's own termination (``Market.terminate_agreement``), not by a negotiation event.
 """
 
 from __future__ import annotations

@@ -6,11 +6,13 @@ What the market's terms are in ODRL (only the standard's core vocabulary; no pro
 
 - the use itself: permission ``use`` of the target (the product version, ``urn:ibdc:product:<id>:<version>``);
 - the purposes: constraint ``purpose`` ``isAnyOf`` (offer) or ``eq`` (agreement) purposes of the W3C Data
-  Privacy Vocabulary (DPV, ``https://w3id.org/dpv#``), the vocabulary ODRL's ``purpose`` points to;
+  Privacy Vocabulary (DPV, ``https://w3id.org/dpv#``), the vocabulary ODRL's ``purpose`` points to, as
+  IRIs (``{"@id": ...}``: JSON-LD reads a bare string as a literal);
 - the period of use: ``elapsedTime`` ``lteq`` an ``xsd:duration`` (offer) and ``dateTime`` ``lteq`` the
   agreement's end (agreement);
 - the number of reads: ``count`` ``lteq`` n;
-- the recipient: ``recipient`` ``eq`` one participant (offer), the assignee (agreement);
+- the recipient: an offer made to one participant names it as the policy's ``assignee`` (an Offer may);
+  an agreement's assignee is its consumer;
 - the duty to delete after use: duty ``delete`` of the target, due by the end of the period;
 - a paid price: duty ``compensate`` with ``payAmount`` ``eq`` the figure in CNY (``unit``: ISO 4217's
   currency as a DBpedia resource, as the ODRL vocabulary's own example does). Free and trial offers
@@ -104,18 +106,16 @@ def offer(
     """The ODRL Offer of these terms (a JSON-LD document, JSON-serialisable)."""
     period = _typed(f"P{use_days}D", "duration")
     constraints = [
-        _constraint("purpose", "isAnyOf", [p.iri for p in purposes]),
+        _constraint("purpose", "isAnyOf", [{"@id": p.iri} for p in purposes]),
         _constraint("elapsedTime", "lteq", period),
     ]
     if max_reads is not None:
         constraints.append(_constraint("count", "lteq", max_reads))
-    if recipient_id is not None:
-        constraints.append(_constraint("recipient", "eq", party(recipient_id)))
     permission = {"target": target(product_id, version), "action": "use", "constraint": constraints}
     duties = _duties(product_id, version, delete_after_use, period, "elapsedTime", price_model, price_cny)
     if duties:
         permission["duty"] = duties
-    return {
+    document = {
         "@context": ODRL_CONTEXT,
         "@type": "Offer",
         "uid": f"urn:uuid:{offer_id}",
@@ -123,6 +123,9 @@ def offer(
         "target": target(product_id, version),
         "permission": [permission],
     }
+    if recipient_id is not None:
+        document["assignee"] = party(recipient_id)
+    return document
 
 
 def agreement(
@@ -143,7 +146,7 @@ def agreement(
     _, _, rest = product.partition("urn:ibdc:product:")
     product_id, _, version = rest.rpartition(":")
     end = _typed(valid_until.isoformat(), "dateTime")
-    constraints = [_constraint("purpose", "eq", chosen_purpose.iri), _constraint("dateTime", "lteq", end)]
+    constraints = [_constraint("purpose", "eq", {"@id": chosen_purpose.iri}), _constraint("dateTime", "lteq", end)]
     if max_reads is not None:
         constraints.append(_constraint("count", "lteq", max_reads))
     permission = {"target": product, "action": "use", "constraint": constraints}

@@ -15,6 +15,17 @@ from ibdc.settings import EXCHANGE
 # The market's own tables: the service role reads and writes their rows, never deletes one (a
 # product or offer is withdrawn, an agreement terminated).
 TABLES = ("participants", "products", "approvals", "offers", "negotiations", "agreements", "sharing_tokens")
+# The columns the service role may change (a row's state, its end, its decision); the rest of a row,
+# a participant's roles and key, a product's contract, an offer's terms, never.
+UPDATABLE = {
+    "participants": (),
+    "products": ("withdrawn_at",),
+    "approvals": ("decision", "decided_by", "decided_at", "reason"),
+    "offers": ("withdrawn_at",),
+    "negotiations": ("state", "updated_at"),
+    "agreements": ("terminated_at", "terminated_by", "termination_reason", "reads"),
+    "sharing_tokens": ("revoked_at",),
+}
 # What reads a product's rows for its publication (publication.sql): a NOLOGIN national analyst, through
 # SECURITY DEFINER functions it owns, two of which the service role may execute.
 PUBLISHER = "ibdc_exchange_publisher"
@@ -38,10 +49,11 @@ def provision(conn: psycopg.Connection) -> None:
     for table in TABLES:
         name = sql.Identifier("exchange", table)
         conn.execute(
-            sql.SQL("REVOKE ALL ON {t} FROM PUBLIC, {r}; GRANT SELECT, INSERT, UPDATE ON {t} TO {r}").format(
-                t=name, r=role
-            )
+            sql.SQL("REVOKE ALL ON {t} FROM PUBLIC, {r}; GRANT SELECT, INSERT ON {t} TO {r}").format(t=name, r=role)
         )
+        if UPDATABLE[table]:
+            columns = sql.SQL(", ").join(map(sql.Identifier, UPDATABLE[table]))
+            conn.execute(sql.SQL("GRANT UPDATE ({}) ON {} TO {}").format(columns, name, role))
     ledger.provision_ledger(conn, writer=EXCHANGE)
     provision_publications(conn)
 
