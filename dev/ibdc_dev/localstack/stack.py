@@ -132,6 +132,8 @@ def write_user_env(settings: Settings) -> None:
             "IBDC_S3_SECRET_KEY": settings.s3_secret_key or "",
             "AIRFLOW_URL": settings.airflow_url,
             "IBDC_EXCHANGE_URL": settings.exchange_url,
+            # `ibdc exchange` connects as the market's service role (docs/exchange.md).
+            "IBDC_EXCHANGE_PASSWORD": settings.exchange_password or "",
         },
         "where the local IBDC stack is; for your shell: set -a; . .local/ibdc.env; set +a",
     )

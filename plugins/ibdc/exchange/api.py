@@ -52,11 +52,28 @@ async def _lifespan(app: FastAPI):
         _pool = None
 
 
+class Error(BaseModel):
+    """Every error's answer: the rule that refused (``level2_not_approved``, ``purpose_missing``, ...) and why."""
+
+    error: str
+    detail: str
+
+
+ERRORS = {
+    401: {"model": Error, "description": "no API key, or one no participant holds"},
+    403: {"model": Error, "description": "refused by the market's rules (recorded in the ledger)"},
+    404: {"model": Error, "description": "unknown, or not the caller's to see"},
+    409: {"model": Error, "description": "a negotiation event its state or the caller's side does not allow"},
+    422: {"model": Error, "description": "a body or parameter not of the documented shape (rule invalid)"},
+    503: {"model": Error, "description": "a conflicting change was under way: retry (Retry-After)"},
+}
+
 app = FastAPI(
     title="IBDC industrial data exchange",
     version="1.0.0",
-    description=(__doc__ or "").split("\n\n", 1)[0],
+    description=(__doc__ or "").replace("``", "`"),
     lifespan=_lifespan,
+    responses=ERRORS,
 )
 bearer = HTTPBearer(auto_error=False, description="a participant's API key")
 sharing.install(app)  # the Delta Sharing protocol for buyers, under /delta-sharing (its own bearer tokens)

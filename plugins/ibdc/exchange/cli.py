@@ -20,6 +20,7 @@ from uuid import UUID
 import psycopg
 from pydantic import BaseModel
 
+from ibdc.exchange import contracts
 from ibdc.exchange.errors import ExchangeError
 from ibdc.exchange.market import Market
 from ibdc.exchange.models import OfferTerms, Role
@@ -56,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--province", help="the rows of one province; omit for every province (national centre)")
 
     verbs.add_parser("products", help="the listed products")
+
+    marts = verbs.add_parser("marts", help="the marts a product can be made of; with --mart, its columns and levels")
+    marts.add_argument("--mart")
 
     offer = verbs.add_parser("offer", help="offer a listed product version (an ODRL offer)")
     offer.add_argument("--product", required=True)
@@ -96,6 +100,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the sub-verb ``args`` names on ``settings``' warehouse; the process's exit status."""
+    if args.exchange_verb == "marts":  # the dbt manifest's: no connection needed
+        try:
+            return _print(_marts(args.mart))
+        except ExchangeError as error:
+            print(f"refused ({error.rule}): {error}", file=sys.stderr, flush=True)
+            return REFUSED
     try:
         conn = psycopg.connect(settings.exchange, autocommit=True)
     except psycopg.OperationalError as error:
@@ -198,6 +208,27 @@ def _register(market: Market, args: argparse.Namespace) -> int:
     _print({**participant.model_dump(mode="json"), "api_key": api_key})
     print("the API key is shown this once; the market keeps only its SHA-256", file=sys.stderr, flush=True)
     return 0
+
+
+def _marts(mart: str | None) -> object:
+    """The marts (from the dbt manifest), or one mart's columns as the gate sees them."""
+    manifest = contracts.load_manifest()
+    if mart is None:
+        return contracts.marts(manifest)
+    return [
+        {
+            "column": c.name,
+            "level": c.level,
+            "personal_data": c.personal,
+            "miit_domain": c.miit_domain,
+            "aggregate": c.aggregate,
+            "listable": "never"
+            if c.personal or c.level in (None, 3) or c.never_disclosed
+            else ("with the operator's approval" if c.level == 2 else "yes")
+            + (" (served suppressed, from the _disclosed view)" if c.disclosed else ""),
+        }
+        for c in contracts.mart_columns(manifest, mart).values()
+    ]
 
 
 def _print(value: object) -> int:

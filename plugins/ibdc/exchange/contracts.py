@@ -690,7 +690,9 @@ def contract(
         "name": product_id,
         "version": version,
         "status": "active",
-        "domain": ",".join(domains) if domains else "unclassified",
+        # One logical domain (ODCS's field holds one): the columns' MIIT domain when they share it; each
+        # column's own is in its tags and custom properties.
+        "domain": domains[0] if len(domains) == 1 else "industrial",
         "dataProduct": product_id,
         "tags": [f"mart:{mart}", "ibdc-exchange"],
         "description": {

@@ -72,10 +72,11 @@ def next_state(state: State | None, event: Event, party: Party) -> State:
         return State.TERMINATED
     allowed = TRANSITIONS.get((state, event))
     if allowed is None:
+        yours = sorted(e.value for (s, e), (who, _) in TRANSITIONS.items() if s == state and who is party)
+        if state is not None and state not in FINAL:
+            yours.append(Event.TERMINATE.value)
         raise IllegalTransition(
-            f"{event.value!r} is not allowed in state {state}; allowed: "
-            + (", ".join(sorted(e.value for (s, e) in TRANSITIONS if s == state)) or "none")
-            + ("" if state in FINAL or state is None else ", terminate"),
+            f"{event.value!r} is not allowed in state {state}; the {party.value} may: {', '.join(yours) or 'nothing'}",
             "illegal_transition",
         )
     who, then = allowed
