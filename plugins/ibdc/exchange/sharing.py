@@ -25,7 +25,10 @@ lock (``SELECT ... FOR UPDATE``), and the count going up and the ledger's ``read
 same transaction, so that two racing queries cannot both take the last read. A refused query (the
 agreement terminated, expired, not finalized, its reads used up; a share the token does not hold) is
 a ``read_refused`` entry and a 403, and no URL is sent. Listing and metadata calls are not reads: they
-are refused (403) once the agreement is terminated or expired, not when its reads are used up.
+are refused (403) once the agreement is terminated or expired, not when its reads are used up; every
+refused call is a ``read_refused`` entry naming the call (the standard client's read begins with the
+table's metadata, where a terminated agreement's read is refused). Writing transactions take the
+market's own lock first (``Market._write``) when it has one.
 
 The files' URLs are presigned (minio SDK) with the exchange service's own S3 identity
 (``IBDC_EXCHANGE_S3_ACCESS_KEY``: it reads the products' bucket only), each valid
@@ -34,6 +37,7 @@ The files' URLs are presigned (minio SDK) with the exchange service's own S3 ide
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -131,6 +135,14 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _transaction(m: Market) -> contextlib.AbstractContextManager:
+    """A transaction that writes the market (a token, a read's count, a ledger entry): the market's own
+    writing transaction when it has one (``Market._write``: its lock taken before any row lock, so that
+    a read and a termination never deadlock), else a plain one."""
+    write = getattr(m, "_write", None)
+    return write() if write is not None else m.conn.transaction()
+
+
 def _rows(conn: psycopg.Connection, query: str, params: tuple) -> list[dict]:
     return conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
 
@@ -154,7 +166,7 @@ def issue_profile(m: Market, consumer: Participant, agreement_id: UUID) -> Shari
     consumer, or an agreement that gives no access)."""
     subject = str(agreement_id)
     asked = {"sharing_profile": "issue"}
-    with m._refusals_recorded("request_refused", consumer.participant_id, subject, asked), m.conn.transaction():
+    with m._refusals_recorded("request_refused", consumer.participant_id, subject, asked), _transaction(m):
         rows = _rows(
             m.conn,
             "SELECT *, now() AS db_now FROM exchange.agreements WHERE agreement_id = %s FOR UPDATE",
@@ -665,7 +677,7 @@ def presign(snap: Snapshot, settings: Settings) -> tuple[list[str], int]:
 
 def _refuse_read(m: Market, g: Grant, asked: dict, reason: str, rule: str) -> SharingError:
     """Record a refused query (its own transaction) and the 403 to raise."""
-    with m.conn.transaction():
+    with _transaction(m):
         ledger.append(
             m.conn,
             ledger.EntryKind.READ_REFUSED,
@@ -681,7 +693,7 @@ def _count_read(m: Market, g: Grant, asked: dict, snap: Snapshot, response_forma
     wait for it, then see the count it left), its ledger entry with it; raises the recorded 403."""
     agreement_id = g.agreement.agreement_id
     reason = ""
-    with m.conn.transaction():
+    with _transaction(m):
         row = _rows(
             m.conn,
             "SELECT a.*, now() AS db_now, t.revoked_at AS token_revoked_at FROM exchange.agreements a"
