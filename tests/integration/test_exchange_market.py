@@ -447,3 +447,28 @@ def test_racing_ends_of_one_agreement_and_racing_listings_never_deadlock(service
         ).fetchone()[0]
     assert asked == 3  # each column asked once, whichever listing asked first
     assert http["operator"].get("/ledger/verification").json()["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE exchange.offers SET max_reads = 1000000",
+        "UPDATE exchange.offers SET policy = '{}'::jsonb",
+        "UPDATE exchange.participants SET roles = ARRAY['operator']",
+        "UPDATE exchange.participants SET api_key_sha256 = api_key_sha256",
+        "UPDATE exchange.products SET contract = '{}'::jsonb",
+        "UPDATE exchange.agreements SET valid_until = valid_until",
+        "DELETE FROM exchange.negotiations",
+        "DELETE FROM exchange.participants",
+    ],
+)
+def test_the_service_role_changes_only_a_rows_state_never_its_terms(services, statement):
+    with psycopg.connect(services.exchange) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(statement)
+
+
+def test_the_service_role_may_change_what_does_change(services):
+    with psycopg.connect(services.exchange) as conn:  # rolled back: no change kept
+        conn.execute("UPDATE exchange.negotiations SET state = state, updated_at = updated_at WHERE false")
+        conn.execute("UPDATE exchange.offers SET withdrawn_at = withdrawn_at WHERE false")
+        conn.rollback()
