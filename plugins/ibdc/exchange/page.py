@@ -295,6 +295,19 @@ code { font-size: 12px; } .payload { word-break: break-all; } pre { max-height: 
 """
 
 
+NAV = " · ".join(
+    f"<a href=#{anchor}>{title}</a>"
+    for anchor, title in (
+        ("products", "Products"),
+        ("offers", "Offers"),
+        ("approvals", "Pending approvals"),
+        ("agreements", "Agreements"),
+        ("reads", "Reads"),
+        ("ledger", "Ledger"),
+    )
+)
+
+
 def render(snapshot: Snapshot) -> str:
     """The page's HTML (every value escaped; no script)."""
     c = snapshot.counts
@@ -459,7 +472,7 @@ def render(snapshot: Snapshot) -> str:
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Data exchange</title>"
         f"<style>{STYLE}</style></head><body><h1>Data exchange</h1>"
         f"<p class=note>The market at {_time(snapshot.taken_at)}, read-only, as one snapshot of schema exchange.</p>"
-        f"<section id=summary class=summary>{summary}</section>{''.join(sections)}</body></html>"
+        f"<nav>{NAV}</nav><section id=summary class=summary>{summary}</section>{''.join(sections)}</body></html>"
     )
 
 
