@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import secrets
+import subprocess
+import sys
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -144,7 +147,7 @@ def listed(market):
             made[name] = market.list_product(centre, **args)
         except Refused as refusal:
             assert refusal.rule == "level2_not_approved"
-            for approval in market.approvals(pending_only=True):
+            for approval in market.approvals(operator, pending_only=True):
                 if approval.provider_id == centre.participant_id:
                     market.decide(operator, approval.approval_id, True, "test: approved")
             made[name] = market.list_product(centre, **args)
@@ -297,3 +300,21 @@ def test_the_database_refuses_a_personal_column_to_the_publisher(settings, scrat
             publish.read_rows(conn, publish.load_product(settings, pid, "1.0.1"))
     with pytest.raises(Exception, match="personal data"):
         publish.publish(settings, product)  # the Python gate refuses it first
+
+
+def test_the_cli_publishes_a_product_and_refuses_a_version_without_product(settings, scratch, listed):
+    product = listed["disclosed"]
+    env = {**os.environ, "IBDC_EXCHANGE_DSN": scratch["exchange"], "IBDC_EXCHANGE_BUCKET": BUCKET}
+    base = [sys.executable, "-m", "ibdc.cli", "exchange", "publish"]
+    done = subprocess.run(
+        [*base, "--product", product.product_id, "--version", "1.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    (printed,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert printed["product_id"] == product.product_id and printed["location"].startswith(f"s3://{BUCKET}/")
+    refused = subprocess.run([*base, "--version", "1.0.0"], capture_output=True, text=True, timeout=120, env=env)
+    assert refused.returncode == 3 and "refused (arguments)" in refused.stderr

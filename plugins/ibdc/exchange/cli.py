@@ -97,12 +97,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     verbs.add_parser("verify", help="recompute the ledger's hash chain; name the first broken entry")
 
+    publishing = verbs.add_parser(
+        "publish", help="publish products as Delta tables (ibdc.exchange.publish): one, or every listed one"
+    )
+    publishing.add_argument("--product", help="one product (default: every listed, not withdrawn product)")
+    publishing.add_argument("--version", help="its version (default: its latest listed)")
+
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the sub-verb ``args`` names on ``settings``' warehouse; the process's exit status."""
-    if args.exchange_verb == "marts":  # the dbt manifest's: no connection needed
+    if args.exchange_verb in ("marts", "publish"):  # marts: the manifest's; publish connects on its own
         try:
-            return _print(_marts(args.mart))
+            return _print(_marts(args.mart)) if args.exchange_verb == "marts" else _publish(args, settings)
         except ExchangeError as error:
             print(f"refused ({error.rule}): {error}", file=sys.stderr, flush=True)
             return REFUSED
@@ -181,6 +187,19 @@ def _run(market: Market, args: argparse.Namespace) -> int:
     if verb == "terminate":
         return _print(market.terminate_agreement(actor, args.agreement_id, args.reason))
     raise AssertionError(f"unhandled verb {verb}")
+
+
+def _publish(args: argparse.Namespace, settings: Settings) -> int:
+    """``publish``: the product version given, or every listed one; each publication printed (one a line)."""
+    from ibdc.exchange import publish
+
+    if args.version and not args.product:
+        raise ExchangeError("--version names a version of --product", "arguments")
+    chosen = [(args.product, args.version)] if args.product else publish.products_of_marts(settings, None)
+    for product_id, version in chosen:
+        publication = publish.publish_product(settings, product_id, version)
+        print(json.dumps(publication.model_dump(mode="json"), ensure_ascii=False), flush=True)
+    return 0
 
 
 def _register(market: Market, args: argparse.Namespace) -> int:
