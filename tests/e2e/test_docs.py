@@ -41,7 +41,10 @@ def _lists_the_marts(get) -> None:
 def test_the_airflow_ui_links_and_serves_the_docs(airflow, published):
     plugins = {p["name"]: p for p in airflow.get("/plugins")["plugins"]}
     views = plugins["ibdc"]["external_views"]
-    assert [(v["name"], v["href"], v["destination"]) for v in views] == [("dbt docs", "/ibdc/dbt-docs/", "nav")]
+    assert [(v["name"], v["href"], v["destination"]) for v in views] == [
+        ("dbt docs", "/ibdc/dbt-docs/", "nav"),
+        ("Data exchange", "/ibdc/exchange/", "nav"),  # tests/e2e/test_exchange_page.py
+    ]
     _lists_the_marts(lambda path: airflow.session.get(f"{airflow.url}/ibdc/dbt-docs{path}", timeout=30))
 
 
