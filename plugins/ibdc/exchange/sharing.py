@@ -47,7 +47,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -337,9 +337,8 @@ def _table_item(g: Grant) -> dict:
 
 
 def _table_id(g: Grant) -> UUID:
-    import uuid
-
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:ibdc:product:{g.agreement.product_id}:{g.agreement.version}")
+    """The table's id: stable for the product version (the protocol's ``id``, a UUID)."""
+    return uuid5(NAMESPACE_URL, f"urn:ibdc:product:{g.agreement.product_id}:{g.agreement.version}")
 
 
 @router.get("/shares")
