@@ -212,15 +212,6 @@ def identities(settings: Settings, docs_buckets: Iterable[str] = (), exchange_bu
             "actions": ["Read", "Write", "List", "Tagging"],
         },
     ]
-    reader = Keys.optional(DOCS_READER_KEYS)
-    if reader:
-        configured.append(
-            {
-                "name": DOCS_READER_IDENTITY,
-                "credentials": [{"accessKey": reader.access_key, "secretKey": reader.secret_key}],
-                "actions": [f"Read:{b}/{DOCS_PREFIX}*" for b in sorted({settings.docs_bucket, *docs_buckets})],
-            }
-        )
     exchange = Keys.optional(EXCHANGE_KEYS)
     if exchange:
         buckets = sorted({settings.exchange_bucket, *exchange_buckets})
@@ -229,6 +220,15 @@ def identities(settings: Settings, docs_buckets: Iterable[str] = (), exchange_bu
                 "name": EXCHANGE_IDENTITY,
                 "credentials": [{"accessKey": exchange.access_key, "secretKey": exchange.secret_key}],
                 "actions": [f"{action}:{b}" for b in buckets for action in ("Read", "List")],
+            }
+        )
+    reader = Keys.optional(DOCS_READER_KEYS)
+    if reader:
+        configured.append(
+            {
+                "name": DOCS_READER_IDENTITY,
+                "credentials": [{"accessKey": reader.access_key, "secretKey": reader.secret_key}],
+                "actions": [f"Read:{b}/{DOCS_PREFIX}*" for b in sorted({settings.docs_bucket, *docs_buckets})],
             }
         )
     return {"identities": configured}
