@@ -49,7 +49,8 @@ def test_the_tests_instance_serves_the_tests_database_as_the_exchange_role(servi
     with psycopg.connect(env["IBDC_EXCHANGE_DSN"], connect_timeout=10) as conn:
         assert conn.execute("SELECT current_database(), current_user").fetchone() == ("ibdc_test", EXCHANGE)
     # No other service's secret: not the administrator's, the pipeline roles', S3's or Airflow's.
-    held = (set(GENERATED) - {"IBDC_EXCHANGE_PASSWORD"}) | {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_DSN"}
+    own = {"IBDC_EXCHANGE_PASSWORD", "IBDC_EXCHANGE_S3_ACCESS_KEY", "IBDC_EXCHANGE_S3_SECRET_KEY"}
+    held = (set(GENERATED) - own) | {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_DSN"}
     assert not held & set(env), sorted(held & set(env))
     assert not [k for k in env if k.startswith("AIRFLOW_CONN_")]
 

@@ -77,26 +77,32 @@ def exchange_api_name(settings: Settings) -> str:
 
 def exchange_api_serves(settings: Settings) -> str:
     """What the exchange API serves: the warehouse's host, port and database as role ibdc_exchange (no
-    password), with the platform's code (a digest of plugins/ibdc): an instance running older code
-    is started again too."""
+    password), the object store and the exchange's S3 identity (its access key id), with the platform's
+    code (a digest of plugins/ibdc): an instance running older code is started again too."""
     parts = conninfo_to_dict(settings.exchange)
     digest = hashlib.sha256()
     for path in sorted((PROJECT_DIR / "plugins" / "ibdc").rglob("*")):
         if path.is_file() and path.suffix in (".py", ".sql"):
             digest.update(path.relative_to(PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     served = [f"{key}={parts.get(key) or ''}" for key in ("host", "port", "dbname", "user")]
+    served += [f"s3={settings.s3}", f"s3_identity={settings.exchange_s3_access_key or ''}"]
     return " ".join([*served, f"code={digest.hexdigest()[:16]}"])
 
 
 def exchange_api_env(settings: Settings) -> dict[str, str]:
     """The exchange API's environment: this one without another service's secret (the generated
-    local secrets, any DSN, password, key or Airflow connection), with the warehouse as ``ibdc_exchange``."""
+    local secrets, any DSN, password, key or Airflow connection), with the warehouse as ``ibdc_exchange``
+    and the object store as the exchange's own S3 identity."""
     secret = set(GENERATED)
     for key in os.environ:
         if key.endswith(("_DSN", "_KEY")) or "PASSWORD" in key or "SECRET" in key or key.startswith("AIRFLOW_CONN_"):
             secret.add(key)
     env = {k: v for k, v in os.environ.items() if k not in secret}
     env["IBDC_EXCHANGE_DSN"] = settings.exchange
+    # Its own S3 identity: it reads the published products' bucket to presign a Delta Sharing query's URLs.
+    env["IBDC_S3_ENDPOINT"] = settings.s3
+    env["IBDC_EXCHANGE_S3_ACCESS_KEY"] = settings.exchange_s3_access_key or ""
+    env["IBDC_EXCHANGE_S3_SECRET_KEY"] = settings.exchange_s3_secret_key or ""
     return env
 
 
