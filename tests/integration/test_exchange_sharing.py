@@ -19,11 +19,9 @@ replaced token is 401; only the consumer of a finalized, active agreement gets a
 from __future__ import annotations
 
 import concurrent.futures
-import fcntl
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 import uuid
@@ -42,13 +40,12 @@ from ibdc.exchange.market import Market
 from ibdc.exchange.models import OfferTerms, Role
 from ibdc.exchange.negotiation import Event
 from ibdc.exchange.policy import Purpose
-from ibdc.settings import LOCAL_DIR, Settings
+from ibdc.settings import Settings
+from ibdc_dev import buyer as buyer_client
 from ibdc_dev.localstack import processes, seaweedfs, stack
 
 pytestmark = pytest.mark.integration
 
-CLIENT = "delta-sharing==1.4.2"
-CLIENT_VENV = LOCAL_DIR / "delta-sharing-client"
 MART = "mart_industrial_output_monthly"
 LEVEL1 = ["province_code", "period_month", "product_code", "product_name_en", "unit_code", "months_covered"]
 ROWS = [
@@ -67,38 +64,6 @@ SHORT_TTL_S = 10
 BIN = Path(sys.executable).parent
 
 # The buyer's program: what it prints (one JSON object) is all the test sees of the client.
-CLIENT_SCRIPT = r"""
-import json, sys
-import delta_sharing
-from requests.exceptions import HTTPError
-
-profile, action, url = sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None
-try:
-    if action == "list":
-        client = delta_sharing.SharingClient(profile)
-        shares = client.list_shares()
-        schemas = [s for share in shares for s in client.list_schemas(share)]
-        tables = [t for schema in schemas for t in client.list_tables(schema)]
-        out = {
-            "shares": [s.name for s in shares],
-            "schemas": [[s.share, s.name] for s in schemas],
-            "tables": [[t.share, t.schema, t.name] for t in tables],
-            "all_tables": [[t.share, t.schema, t.name] for t in client.list_all_tables()],
-        }
-    elif action == "version":
-        out = {"version": delta_sharing.get_table_version(f"{profile}#{url}")}
-    else:
-        frame = delta_sharing.load_as_pandas(f"{profile}#{url}", use_delta_format=(action == "read-delta") or None)
-        out = {"columns": list(frame.columns), "rows": frame.to_dict(orient="records")}
-    print(json.dumps({"ok": True, **out}, default=str))
-except HTTPError as error:
-    response = error.response
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text
-    print(json.dumps({"ok": False, "status": response.status_code, "body": body}))
-"""
 
 
 def credit_code() -> str:
@@ -111,41 +76,14 @@ def credit_code() -> str:
 
 @pytest.fixture(scope="session")
 def client_python() -> Path:
-    """``delta-sharing`` 1.4.2 in ``.local/delta-sharing-client`` (made once, under a lock; kept between
-    runs), installed by pip from the index the project's environment uses (pip's own configuration)."""
-    python = CLIENT_VENV / "bin" / "python"
-    marker = CLIENT_VENV / "installed.txt"
-    LOCAL_DIR.mkdir(parents=True, exist_ok=True)
-    with (LOCAL_DIR / "delta-sharing-client.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (python.exists() and marker.exists() and marker.read_text().strip() == CLIENT):
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(CLIENT_VENV)], check=True)
-            subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", CLIENT],
-                check=True,
-                timeout=900,
-            )
-            marker.write_text(CLIENT + "\n")
-    (CLIENT_VENV / "buyer.py").write_text(CLIENT_SCRIPT)
-    return python
+    """The standard client's own environment (``ibdc_dev.buyer``: made once, kept between runs)."""
+    return buyer_client.client_python()
 
 
 @pytest.fixture(scope="session")
 def buyer(client_python):
     """Run the standard client: ``buyer(profile, "list" | "version" | "read" | "read-delta", url)``."""
-
-    def run(profile: Path, action: str, url: str | None = None) -> dict:
-        argv = [str(client_python), str(CLIENT_VENV / "buyer.py"), str(profile), action, *([url] if url else [])]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=_client_env())
-        assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    return run
-
-
-def _client_env() -> dict[str, str]:
-    """A buyer's environment: none of the platform's settings or secrets."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("IBDC_", "AIRFLOW", "PG"))}
+    return buyer_client.run_client
 
 
 # --- the API under test ---------------------------------------------------------------------------------
