@@ -192,7 +192,10 @@ def test_a_product_is_published_with_exactly_its_columns_rows_and_values(setting
 def test_suppressed_cells_are_null_in_a_disclosed_product(settings, admin, listed):
     product = listed["disclosed"]
     publication = publish.publish(settings, product)
-    rows = {r["product_code"]: r for r in _read_back(settings, publication).to_pylist()}
+    table = _read_back(settings, publication)
+    assert table.column_names == DISCLOSED and table.num_rows == len(CASES) == publication.rows
+    assert set(table.column("province_code").to_pylist()) == {PROVINCE}
+    rows = {r["product_code"]: r for r in table.to_pylist()}
     assert set(rows) == set(CASES)
     for suppressed in ("crude_steel", "pig_iron"):
         assert rows[suppressed]["national_output_value"] is None and rows[suppressed]["national_share"] is None
