@@ -60,6 +60,8 @@ ADMIN = {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_PASSWORD", "IBDC_TRANSFORMER_PASSWOR
 # DSN is its alone: the pipeline's code names it only to provision its role (``ibdc provision``).
 EXCHANGE_CODE = PROJECT_DIR / "plugins" / "ibdc" / "exchange"
 EXCHANGE_ONLY = {"exchange_dsn"}
+# The exchange's publisher runs on the workers (dags/exchange_publish.py), not in the exchange API.
+PUBLISHER_CODE = EXCHANGE_CODE / "publish.py"
 # The secrets each Airflow process needs for Airflow itself (not the platform's code): the metadata
 # database (every one), the Celery broker (the scheduler queues, the workers take), the Fernet key
 # (whoever reads connections and variables in the metadata database; a worker's tasks get them through
@@ -288,8 +290,9 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     callbacks = _failure_callbacks(parsed[0])
     assert callbacks, "no failure callback of plugins/ibdc found in the parsed DAGs"
     reads = {
-        "airflow-worker": _settings_fields_named(pipeline_code) - EXCHANGE_ONLY,
-        "exchange-api": _settings_fields_named(EXCHANGE_CODE.rglob("*.py")),
+        "airflow-worker": (_settings_fields_named(pipeline_code) - EXCHANGE_ONLY)
+        | _settings_fields_named([PUBLISHER_CODE]),
+        "exchange-api": _settings_fields_named(p for p in EXCHANGE_CODE.rglob("*.py") if p != PUBLISHER_CODE),
         "airflow-api-server": _fields_read_by(lambda: _call_the_plugin_routes(monkeypatch), monkeypatch),
         "airflow-dag-processor": parsing
         | _fields_read_by(lambda: _run_failure_callbacks(callbacks, monkeypatch), monkeypatch),
@@ -335,7 +338,11 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
         }
     )
     worker = services["airflow-worker"]["environment"]
-    for variable, role in (("IBDC_LOADER_DSN", LOADER), ("IBDC_TRANSFORMER_DSN", TRANSFORMER)):
+    for variable, role in (
+        ("IBDC_LOADER_DSN", LOADER),
+        ("IBDC_TRANSFORMER_DSN", TRANSFORMER),
+        ("IBDC_EXCHANGE_DSN", EXCHANGE),
+    ):
         assert worker[variable].startswith(f"postgresql://{role}:")  # the roles provision creates
     exchange = services["exchange-api"]["environment"]
     assert exchange["IBDC_EXCHANGE_DSN"].startswith(f"postgresql://{EXCHANGE}:")
@@ -669,5 +676,8 @@ def test_the_exchange_api_serves_the_warehouse_as_the_market_role_once_provision
     page = services["airflow-api-server"]["environment"]
     assert page["IBDC_EXCHANGE_DSN"] == api["environment"]["IBDC_EXCHANGE_DSN"]
     assert "IBDC_EXCHANGE_PASSWORD" not in page
+    # The workers' publisher (dags/exchange_publish.py) too: the market's role executes the functions that
+    # read a product's rows (ibdc.exchange.publish) and records the publication.
+    assert services["airflow-worker"]["environment"]["IBDC_EXCHANGE_DSN"] == api["environment"]["IBDC_EXCHANGE_DSN"]
     holders = {n for n, s in services.items() if "IBDC_EXCHANGE_PASSWORD" in _secrets_held(s)}
-    assert holders == {"exchange-api", "airflow-api-server", "airflow-init", "secrets-check"}
+    assert holders == {"exchange-api", "airflow-api-server", "airflow-worker", "airflow-init", "secrets-check"}
