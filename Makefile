@@ -4,10 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock pyproject.toml dev/pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: help venv up down demo airflow airflow-celery docs test test-unit bench bench-scale bench-orchestration bench-national bench-smoke lint dbt-parse clean
+.PHONY: help venv up down demo demo-market airflow airflow-celery docs test test-unit bench bench-scale bench-orchestration bench-national bench-smoke lint dbt-parse clean
 
 help:
 	@echo "make demo     set up, start the local stack and Airflow, backfill the last 3 released months through the scheduler"
+	@echo "make demo-market  after make demo: the data-exchange market's walk (list, agree, publish, read with delta-sharing)"
 	@echo "make test     every test: unit, DAG policy, integration and end-to-end (Airflow, browser) on the local services"
 	@echo "make test-unit  the unit and DAG policy tests alone: no service started or reached, under a minute"
 	@echo "make up|down  start / stop the local services (PostgreSQL, S3 endpoint, source simulator)"
@@ -44,6 +45,9 @@ down:
 
 demo: venv
 	@$(BIN)/ibdc-dev demo
+
+demo-market: venv
+	@$(BIN)/ibdc-dev demo-market
 
 airflow: venv
 	@$(BIN)/ibdc-dev airflow

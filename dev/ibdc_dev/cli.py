@@ -70,6 +70,16 @@ def prepare_airflow(settings: Settings) -> None:
 DEMO_BACKFILLED = (MAIN_DATASET, "electricity_consumption")
 
 
+def demo_market_verb() -> None:
+    """``make demo-market``: :mod:`ibdc_dev.demo_market` on the local stack, with numbered, timed steps."""
+    from ibdc_dev import demo_market
+
+    step = Step(6)
+    settings = stack.up(say=lambda m: None)
+    demo_market.run(settings, step, say)
+    say(f"market demo done in {step.elapsed():.0f}s")
+
+
 def demo_plan(today: date, months: int) -> list[tuple[str, str]]:
     """(dataset, month) backfilled by the demo: industrial output for the last ``months`` months
     released by ``today`` (a month's statistics come out mid-next-month: ``available_after``), and
@@ -266,7 +276,7 @@ def serve_docs(port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] and argv[0] in platform_cli.VERBS:
+    if argv[:1] and (argv[0] in platform_cli.VERBS or argv[0] == "exchange"):
         if not (argv[0] == "provision" and os.environ.get("IBDC_WAREHOUSE_DSN")):
             load_local_env()
         return platform_cli.main(argv)
@@ -279,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("destroy", help="stop the local services and delete their data (warehouse cluster, raw zone)")
     p_demo = sub.add_parser("demo", help="run the platform's main job through Airflow on local defaults")
     p_demo.add_argument("--months", type=int, default=3, help="complete months to collect (default 3)")
+    sub.add_parser(
+        "demo-market",
+        help="the data-exchange market's walk after make demo: list, agree, publish, read (docs/exchange.md)",
+    )
     p_airflow = sub.add_parser("airflow", help="start the Airflow UI and its services on the local metadata")
     p_airflow.add_argument(
         "--executor",
@@ -351,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             seaweedfs.destroy()
     elif args.verb == "demo":
         demo(args.months)
+    elif args.verb == "demo-market":
+        demo_market_verb()
     elif args.verb == "airflow":
         airflow_up(args.executor, args.workers, args.concurrency)
     elif args.verb == "bench":

@@ -22,7 +22,10 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
     from ibdc.datasets import DATASETS
 
-    assert set(dagbag.dag_ids) == {f"ibdc_extract_{d}" for d in DATASETS} | {"ibdc_transform_dbt"}
+    assert set(dagbag.dag_ids) == {f"ibdc_extract_{d}" for d in DATASETS} | {
+        "ibdc_transform_dbt",
+        "ibdc_exchange_publish",
+    }
 
 
 def _dags(dagbag):
