@@ -11,16 +11,23 @@
 #              cannot get the lock (this MinIO release enables it at creation only): the run says so
 #              and goes on; its versions stay protected by the users' policies alone.
 #   ibdc-docs  versioned, the dbt docs under dbt-docs/latest/.
+#   ibdc-exchange  versioned, the data products published as Delta tables (ibdc.exchange.publish,
+#              written by the workers with the pipeline's keys), read by the exchange API. No object
+#              lock: the pipeline's policy alone keeps its versions (no version delete, no versioning
+#              change, no lifecycle), as on the docs bucket.
 # Users (each its own keys from .env, its policy from the file beside this script):
 #   IBDC_S3_ACCESS_KEY              policy ibdc-pipeline (pipeline-policy.json): the Celery workers
 #                                   (it may put an object's retention on the raw bucket: MinIO checks
 #                                   every upload into a bucket with a default retention against
 #                                   s3:PutObjectRetention; COMPLIANCE mode and bypassing are denied)
 #   IBDC_S3_DOCS_READER_ACCESS_KEY  policy ibdc-docs-reader (docs-reader-policy.json): the api-server
+#   IBDC_EXCHANGE_S3_ACCESS_KEY     policy ibdc-exchange (exchange-policy.json): the exchange-api, which
+#                                   presigns Delta Sharing URLs: get and list the exchange bucket only
 set -eu
 
 RAW=ibdc-raw
 DOCS=ibdc-docs
+EXCHANGE=ibdc-exchange
 RETENTION_DAYS=${IBDC_RAW_RETENTION_DAYS:-3650}
 HERE=$(dirname "$0")
 
@@ -50,6 +57,9 @@ fi
 mc mb --ignore-existing "ibdc/$DOCS"
 mc version enable "ibdc/$DOCS"
 
+mc mb --ignore-existing "ibdc/$EXCHANGE"
+mc version enable "ibdc/$EXCHANGE"
+
 # access key, secret key, policy name, policy file: the user and its policy created or updated.
 ensure_user() {
     mc admin policy create ibdc "$3" "$HERE/$4" >/dev/null
@@ -63,4 +73,5 @@ ensure_user() {
     echo "minio-init: user $1 has policy $3"
 }
 ensure_user "$IBDC_S3_ACCESS_KEY" "$IBDC_S3_SECRET_KEY" ibdc-pipeline pipeline-policy.json
+ensure_user "$IBDC_EXCHANGE_S3_ACCESS_KEY" "$IBDC_EXCHANGE_S3_SECRET_KEY" ibdc-exchange exchange-policy.json
 ensure_user "$IBDC_S3_DOCS_READER_ACCESS_KEY" "$IBDC_S3_DOCS_READER_SECRET_KEY" ibdc-docs-reader docs-reader-policy.json

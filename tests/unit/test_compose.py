@@ -275,7 +275,8 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     (as the docs reader) and the data exchange page's DSN (the market's); the dag-processor what
     parsing the DAGs reads (no IBDC_* setting) and what the DAGs' failure callbacks read (it runs them:
     the alert's warehouse DSN, the loader's); the workers the pipeline's; the exchange API the market's
-    (``plugins/ibdc/exchange``: its DSN, as ``ibdc_exchange``); the scheduler and triggerer run no
+    (``plugins/ibdc/exchange``: its DSN, as ``ibdc_exchange``; Delta Sharing's public URL, the object
+    store's endpoint and the exchange service's own S3 keys); the scheduler and triggerer run no
     platform code."""
     services = compose["services"]
     profiles = (PROJECT_DIR / "dbt_project" / "profiles.yml").read_text()
@@ -305,6 +306,7 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     assert "simulator_client_secret" in reads["simulator"] and "loader_dsn" in reads["airflow-worker"]
     assert "loader_dsn" in reads["airflow-dag-processor"], "did the failure callbacks reach the warehouse?"
     assert "exchange_dsn" in reads["exchange-api"], "does the market no longer connect as settings.exchange?"
+    assert {"exchange_s3_access_key", "exchange_public_url"} <= reads["exchange-api"], "is Delta Sharing served?"
     # The administrator's settings are read only to build a role's DSN when none is given (compose
     # gives whole DSNs): no service but airflow-init gets them.
     needed = {name: {_env_var(f) for f in fields & without_default} - ADMIN for name, fields in reads.items()}
@@ -346,19 +348,32 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
         assert worker[variable].startswith(f"postgresql://{role}:")  # the roles provision creates
     exchange = services["exchange-api"]["environment"]
     assert exchange["IBDC_EXCHANGE_DSN"].startswith(f"postgresql://{EXCHANGE}:")
-    assert set(exchange) <= {"IBDC_EXCHANGE_DSN", "DO_NOT_TRACK"}  # no Airflow setting, no object store key
+    # No Airflow setting, no other service's object store key (the pipeline's IBDC_S3_ACCESS_KEY).
+    assert set(exchange) <= {
+        "IBDC_EXCHANGE_DSN",
+        "IBDC_EXCHANGE_PUBLIC_URL",
+        "IBDC_S3_ENDPOINT",
+        "IBDC_EXCHANGE_S3_ACCESS_KEY",
+        "IBDC_EXCHANGE_S3_SECRET_KEY",
+        "DO_NOT_TRACK",
+    }
 
 
 def test_every_secret_is_required_and_the_example_lists_each(compose):
     """Every secret is ``${VAR:?message}`` (compose refuses to start with it unset), never a bare
-    ``${VAR}`` nor a default; only the bind address and the retention have defaults. .env.example
-    lists every variable (the optional ones commented out)."""
+    ``${VAR}`` nor a default; only the bind address, Airflow's and the exchange API's public URLs and the
+    retention have defaults. .env.example lists every variable (the optional ones commented out)."""
     text = COMPOSE_FILE.read_text()
     bare = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)\}", text))
     defaulted = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+):-[^}]*\}", text))
     required = set(SECRET_REF.findall(text))
     assert not bare, f"a bare ${{VAR}} is empty when unset: {sorted(bare)}"
-    assert defaulted == {"IBDC_BIND_ADDRESS", "IBDC_AIRFLOW_BASE_URL", "IBDC_RAW_RETENTION_DAYS"}
+    assert defaulted == {
+        "IBDC_BIND_ADDRESS",
+        "IBDC_AIRFLOW_BASE_URL",
+        "IBDC_EXCHANGE_PUBLIC_URL",
+        "IBDC_RAW_RETENTION_DAYS",
+    }
     assert {"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "MINIO_ROOT_PASSWORD"} <= required
     example = {
         line.lstrip("#").split("=", 1)[0]
@@ -448,6 +463,12 @@ def test_published_ports_bind_to_localhost_unless_told(compose):
     for name in AIRFLOW_SERVICES:
         assert compose["services"][name]["environment"]["AIRFLOW__API__BASE_URL"] == base_url, name
     assert re.search(r"^#?IBDC_AIRFLOW_BASE_URL=http://localhost:8080$", example, re.M)
+    # Likewise the exchange API's: the URL buyers' Delta Sharing profiles name, by default its published port.
+    api = compose["services"]["exchange-api"]
+    port = api["command"][api["command"].index("--port") + 1]
+    public_url = f"http://localhost:{port}"
+    assert api["environment"]["IBDC_EXCHANGE_PUBLIC_URL"] == f"${{IBDC_EXCHANGE_PUBLIC_URL:-{public_url}}}"
+    assert re.search(rf"^#?IBDC_EXCHANGE_PUBLIC_URL={re.escape(public_url)}$", example, re.M)
 
 
 def test_airflow_logs_in_with_fab_and_airflow_init_makes_the_admin(compose):
@@ -473,14 +494,16 @@ def _policy(name: str) -> dict:
 
 
 def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_root(compose, monkeypatch):
-    """The workers hold the pipeline's MinIO user, the api-server the docs reader's, minio-init creates
-    both with their policies; root is held by minio and minio-init (and checked, with no network, by
-    secrets-check). The pipeline's policy denies what would remove a version for good (the actions the
-    local SeaweedFS denies that identity, but one: MinIO checks every upload into the raw bucket, whose
-    default retention minio-init sets, against s3:PutObjectRetention, so the pipeline may put a
-    retention on the raw bucket's objects, never in COMPLIANCE mode nor bypassing GOVERNANCE's), and
-    writes the docs bucket under the published prefix only;
-    the docs reader may get objects under that prefix and nothing else, as the local identity."""
+    """The workers hold the pipeline's MinIO user, the api-server the docs reader's, the exchange API the
+    exchange service's; minio-init creates each with its policy; root is held by minio and minio-init
+    (and checked, with no network, by secrets-check). The pipeline's policy denies what would remove a
+    version for good (the actions the local SeaweedFS denies that identity, but one: MinIO checks every
+    upload into the raw bucket, whose default retention minio-init sets, against s3:PutObjectRetention,
+    so the pipeline may put a retention on the raw bucket's objects, never in COMPLIANCE mode nor
+    bypassing GOVERNANCE's), writes the docs bucket under the published prefix only, and the exchange
+    bucket's Delta tables (get, put: a commit is a put with If-None-Match; no delete). The docs reader
+    may get objects under that prefix and nothing else, as the local identity; the exchange service may
+    get objects of the exchange bucket and list it, nothing else, as the local identity."""
     services = compose["services"]
     root = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
     holders = {name for name, service in services.items() if root & _secrets_held(service)}
@@ -489,7 +512,11 @@ def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_
     assert _secrets_in(worker["IBDC_S3_ACCESS_KEY"]) == {"IBDC_S3_ACCESS_KEY"}
     assert _secrets_in(api["IBDC_S3_ACCESS_KEY"]) == {"IBDC_S3_DOCS_READER_ACCESS_KEY"}
     assert _secrets_in(api["IBDC_S3_SECRET_KEY"]) == {"IBDC_S3_DOCS_READER_SECRET_KEY"}
-    s3_keys = {"IBDC_S3_SECRET_KEY", "IBDC_S3_DOCS_READER_SECRET_KEY"}
+    market = services["exchange-api"]["environment"]
+    assert _secrets_in(market["IBDC_EXCHANGE_S3_ACCESS_KEY"]) == {"IBDC_EXCHANGE_S3_ACCESS_KEY"}
+    assert _secrets_in(market["IBDC_EXCHANGE_S3_SECRET_KEY"]) == {"IBDC_EXCHANGE_S3_SECRET_KEY"}
+    assert "IBDC_S3_ACCESS_KEY" not in market and "IBDC_S3_SECRET_KEY" not in market
+    s3_keys = {"IBDC_S3_SECRET_KEY", "IBDC_S3_DOCS_READER_SECRET_KEY", "IBDC_EXCHANGE_S3_SECRET_KEY"}
     for name, service in services.items():
         if name not in ("minio-init", "secrets-check"):
             assert len(s3_keys & _secrets_held(service)) <= 1, (name, "holds two services' object store keys")
@@ -499,16 +526,21 @@ def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_
     assert users == [
         ("IBDC_S3_ACCESS_KEY", "IBDC_S3_SECRET_KEY", "ibdc-pipeline", "pipeline-policy.json"),
         (
+            "IBDC_EXCHANGE_S3_ACCESS_KEY",
+            "IBDC_EXCHANGE_S3_SECRET_KEY",
+            seaweedfs.EXCHANGE_IDENTITY,
+            "exchange-policy.json",
+        ),
+        (
             "IBDC_S3_DOCS_READER_ACCESS_KEY",
             "IBDC_S3_DOCS_READER_SECRET_KEY",
             "ibdc-docs-reader",
             "docs-reader-policy.json",
         ),
     ]
-    buckets = {name: Settings.model_fields[name].default for name in ("raw_bucket", "docs_bucket")}
-    assert re.search(rf"^RAW={buckets['raw_bucket']}$", script, re.M) and re.search(
-        rf"^DOCS={buckets['docs_bucket']}$", script, re.M
-    )
+    buckets = {name: Settings.model_fields[name].default for name in ("raw_bucket", "docs_bucket", "exchange_bucket")}
+    for variable, bucket in (("RAW", "raw_bucket"), ("DOCS", "docs_bucket"), ("EXCHANGE", "exchange_bucket")):
+        assert re.search(rf"^{variable}={buckets[bucket]}$", script, re.M), variable
 
     pipeline = _policy("pipeline-policy.json")
     retention = "s3:PutObjectRetention"
@@ -533,18 +565,45 @@ def test_each_service_has_its_own_object_store_user_and_only_the_init_jobs_hold_
     on_docs = {(a, r) for s in allowed for r in s["Resource"] if r.startswith(docs_arn) for a in s["Action"]}
     assert ("s3:PutObject", f"{docs_arn}/{DOCS_PREFIX}*") in on_docs
     assert all(r in (docs_arn, f"{docs_arn}/{DOCS_PREFIX}*") and a != "s3:DeleteObject" for a, r in on_docs), on_docs
+    # The exchange bucket: the publisher's Delta tables (ibdc.exchange.publish): their files and log
+    # entries put (a commit is a put with If-None-Match: *, which MinIO checks as s3:PutObject), read
+    # back and listed (delta-rs reads the log); nothing deleted, nothing beyond the bucket's own objects.
+    exchange_arn = f"arn:aws:s3:::{buckets['exchange_bucket']}"
+    on_exchange = {(a, r) for s in allowed for r in s["Resource"] if r.startswith(exchange_arn) for a in s["Action"]}
+    for needed in (
+        ("s3:PutObject", f"{exchange_arn}/*"),
+        ("s3:GetObject", f"{exchange_arn}/*"),
+        ("s3:ListBucket", exchange_arn),
+    ):
+        assert needed in on_exchange, needed
+    assert all(r in (exchange_arn, f"{exchange_arn}/*") for _, r in on_exchange), on_exchange
+    assert not {a for a, _ in on_exchange} & {"s3:DeleteObject", retention}, on_exchange
 
     reader = _policy("docs-reader-policy.json")
     assert [(s["Effect"], s["Action"], s["Resource"]) for s in reader["Statement"]] == [
         ("Allow", ["s3:GetObject"], [f"{docs_arn}/{DOCS_PREFIX}*"])
     ]
+    # The exchange service: get the exchange bucket's objects and list it; no write, no other bucket.
+    market_policy = _policy("exchange-policy.json")
+    assert all(s["Effect"] == "Allow" and "Condition" not in s for s in market_policy["Statement"])
+    granted = {(a, r) for s in market_policy["Statement"] for a in s["Action"] for r in s["Resource"]}
+    assert granted == {("s3:GetObject", f"{exchange_arn}/*"), ("s3:ListBucket", exchange_arn)}
     monkeypatch.setenv("IBDC_S3_ADMIN_ACCESS_KEY", "admin-key")
     monkeypatch.setenv("IBDC_S3_ADMIN_SECRET_KEY", "admin-secret")
     monkeypatch.setenv("IBDC_S3_DOCS_READER_ACCESS_KEY", "reader-key")
     monkeypatch.setenv("IBDC_S3_DOCS_READER_SECRET_KEY", "reader-secret")
-    local_settings = Settings(s3_access_key="p", s3_secret_key="s", docs_bucket=buckets["docs_bucket"])
+    monkeypatch.setenv("IBDC_EXCHANGE_S3_ACCESS_KEY", "exchange-key")
+    monkeypatch.setenv("IBDC_EXCHANGE_S3_SECRET_KEY", "exchange-secret")
+    local_settings = Settings(
+        s3_access_key="p",
+        s3_secret_key="s",
+        docs_bucket=buckets["docs_bucket"],
+        exchange_bucket=buckets["exchange_bucket"],
+    )
     local = {i["name"]: i["actions"] for i in seaweedfs.identities(local_settings)["identities"]}
     assert local[seaweedfs.DOCS_READER_IDENTITY] == [f"Read:{buckets['docs_bucket']}/{DOCS_PREFIX}*"]
+    exchange_bucket = buckets["exchange_bucket"]
+    assert local[seaweedfs.EXCHANGE_IDENTITY] == [f"Read:{exchange_bucket}", f"List:{exchange_bucket}"]
     # The local gateway's reader keeps the docs buckets granted before (the user's and the tests').
     kept = seaweedfs.identities(local_settings, [buckets["docs_bucket"], "a-docs"])["identities"][-1]["actions"]
     assert kept == [f"Read:a-docs/{DOCS_PREFIX}*", f"Read:{buckets['docs_bucket']}/{DOCS_PREFIX}*"]
@@ -558,7 +617,9 @@ echo "mc $*" >> "$MC_LOG"
 case "$1 $2" in
     "stat "*) [ "$RAW_EXISTS" = 1 ] ;;
     "retention set") [ "$RAW_EXISTS" = 0 ] || [ "$RAW_LOCKED" = 1 ] ;;
-    "admin policy") [ "$3" = entities ] && [ "$ATTACHED" = 1 ] && echo "Policy: ibdc-pipeline ibdc-docs-reader"; true ;;
+    "admin policy")
+        [ "$3" = entities ] && [ "$ATTACHED" = 1 ] && echo "Policy: ibdc-pipeline ibdc-exchange ibdc-docs-reader"
+        true ;;
     *) true ;;
 esac
 """
@@ -584,6 +645,8 @@ def _run_minio_init(tmp_path, **state) -> tuple[subprocess.CompletedProcess, lis
                 "IBDC_S3_SECRET_KEY",
                 "IBDC_S3_DOCS_READER_ACCESS_KEY",
                 "IBDC_S3_DOCS_READER_SECRET_KEY",
+                "IBDC_EXCHANGE_S3_ACCESS_KEY",
+                "IBDC_EXCHANGE_S3_SECRET_KEY",
             ]
         ),
     }
@@ -600,7 +663,8 @@ def test_minio_init_locks_the_raw_bucket_and_is_idempotent(compose, tmp_path):
     the MinIO behaviour is tested on SeaweedFS in tests/integration/test_object_store_users.py):
     a new raw bucket is made with object lock and a default GOVERNANCE retention of
     IBDC_RAW_RETENTION_DAYS; a re-run finds it and sets the retention again; a raw bucket made before
-    without lock keeps its data (no bucket made or removed), the run warns and goes on; the users and
+    without lock keeps its data (no bucket made or removed), the run warns and goes on; the docs and
+    exchange buckets are made when missing and versioned on every run; the users and
     policies are set on every run, a policy attached once. Root's keys reach mc through MC_HOST_ibdc
     (the fake refuses to run without them there), never its command line."""
     init = compose["services"]["minio-init"]
@@ -616,14 +680,22 @@ def test_minio_init_locks_the_raw_bucket_and_is_idempotent(compose, tmp_path):
     )
     assert "mc admin policy attach ibdc ibdc-pipeline --user ibdc-ibdc-s3-access-key" in calls
     assert "mc admin policy attach ibdc ibdc-docs-reader --user ibdc-ibdc-s3-docs-reader-access-key" in calls
+    assert "mc admin policy attach ibdc ibdc-exchange --user ibdc-ibdc-exchange-s3-access-key" in calls
+    assert any(re.fullmatch(r"mc admin policy create ibdc ibdc-exchange \S*/exchange-policy\.json", c) for c in calls)
     assert not any(" rm " in c or c.startswith(("mc rb", "mc rm")) for c in calls)
+    for bucket in ("ibdc-raw", "ibdc-docs", "ibdc-exchange"):
+        assert f"mc version enable ibdc/{bucket}" in calls, bucket
+    for bucket in ("ibdc-docs", "ibdc-exchange"):
+        made = f"mc mb --ignore-existing ibdc/{bucket}"
+        assert made in calls and calls.index(made) < calls.index(f"mc version enable ibdc/{bucket}"), bucket
 
     again, calls = _run_minio_init(tmp_path, RAW_EXISTS=1, RAW_LOCKED=1, ATTACHED=1)
     assert again.returncode == 0, again.stderr
     assert not any(c.startswith("mc mb --with-lock") for c in calls) and "WARNING" not in again.stderr
     assert "mc retention set --default GOVERNANCE 3650d ibdc/ibdc-raw" in calls
     assert not any("policy attach" in c for c in calls)
-    assert sum(c.startswith("mc admin user add") for c in calls) == 2  # the keys from .env again
+    assert sum(c.startswith("mc admin user add") for c in calls) == 3  # the keys from .env again
+    assert "mc version enable ibdc/ibdc-exchange" in calls  # versioned again, whatever was done meanwhile
 
     unlocked, calls = _run_minio_init(tmp_path, RAW_EXISTS=1, RAW_LOCKED=0, ATTACHED=1)
     assert unlocked.returncode == 0, unlocked.stderr
@@ -646,14 +718,17 @@ def test_the_compose_postgres_is_the_local_clusters_major_version(compose):
 def test_the_exchange_api_serves_the_warehouse_as_the_market_role_once_provisioned(compose):
     """Service exchange-api: the platform's image running ``uvicorn ibdc.exchange.api:app`` on the port
     it publishes, after airflow-init provisioned the market's schema and role (whose password it is
-    given) and with the workers' warehouse (host, port, database), as ``ibdc_exchange``; compose
-    restarts it, and its healthcheck asks ``/health`` (which reaches the database)."""
+    given) and with the workers' warehouse (host, port, database), as ``ibdc_exchange``, and after
+    minio-init made the exchange bucket and the exchange service's MinIO user, whose keys it holds (with
+    the workers' object store endpoint); compose restarts it, and its healthcheck asks ``/health``
+    (which reaches the database)."""
     services = compose["services"]
     api = services["exchange-api"]
     assert api["image"] == services["airflow-init"]["image"] and api["build"]["target"] == "platform"
     assert api["restart"] == "unless-stopped"
     assert api["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
+        "minio-init": {"condition": "service_completed_successfully"},
         "airflow-init": {"condition": "service_completed_successfully"},
     }
     command = api["command"]
@@ -667,7 +742,17 @@ def test_the_exchange_api_serves_the_warehouse_as_the_market_role_once_provision
     role, password, where = dsn.fullmatch(api["environment"]["IBDC_EXCHANGE_DSN"]).groups()
     workers = dsn.fullmatch(services["airflow-worker"]["environment"]["IBDC_LOADER_DSN"]).groups()
     assert (role, password, where) == (EXCHANGE, "IBDC_EXCHANGE_PASSWORD", workers[2])
-    assert _secrets_held(api) == {"IBDC_EXCHANGE_PASSWORD"}
+    assert _secrets_held(api) == {
+        "IBDC_EXCHANGE_PASSWORD",
+        "IBDC_EXCHANGE_S3_ACCESS_KEY",
+        "IBDC_EXCHANGE_S3_SECRET_KEY",
+    }
+    # Delta Sharing: the object store the workers publish to (MinIO inside compose; a presigned URL names
+    # it, so a buyer must reach it there: docker-compose.yml's LIMITATION), as the exchange's own user.
+    assert api["environment"]["IBDC_S3_ENDPOINT"] == services["airflow-worker"]["environment"]["IBDC_S3_ENDPOINT"]
+    assert "LIMITATION" in COMPOSE_FILE.read_text()
+    s3_holders = {n for n, s in services.items() if "IBDC_EXCHANGE_S3_SECRET_KEY" in _secrets_held(s)}
+    assert s3_holders == {"exchange-api", "minio-init", "secrets-check"}
     # The role's password reaches provisioning, which creates the role with it (ibdc.governance).
     init = services["airflow-init"]
     assert _secrets_in(init["environment"]["IBDC_EXCHANGE_PASSWORD"]) == {"IBDC_EXCHANGE_PASSWORD"}
