@@ -29,7 +29,7 @@ def airflow(services):
     local_airflow.start_services(services, say=lambda m: None, prefix=PREFIX)
     try:
         api = AirflowApi(services.airflow_url, services.airflow_admin_password)
-        for dag_id in ("ibdc_extract_industrial_output", "ibdc_transform_dbt"):
+        for dag_id in ("ibdc_extract_industrial_output", "ibdc_transform_dbt", "ibdc_exchange_publish"):
             api.wait_for(f"{dag_id} parsed", lambda d=dag_id: api.exists(f"/dags/{d}"), timeout_s=180)
         yield api
     finally:

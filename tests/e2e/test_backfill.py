@@ -1,19 +1,25 @@
 """Backfilling through the REST API the UI calls: two months for two provinces reach the marts, and
 re-running the completed backfill ("all runs") leaves the warehouse identical; a `period` in the
-backfill's conf (which Airflow hands to every run) does not make every run collect that month."""
+backfill's conf (which Airflow hands to every run) does not make every run collect that month; the
+mart's asset, updated by the transform, has a product listed of it published by the exchange's DAG."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import psycopg
 import pytest
 
 from ibdc.assets import mart_asset
+from ibdc.exchange.market import Market
+from ibdc.exchange.models import Role
 from tests.partitions import Claim
 
 EXTRACT = "ibdc_extract_industrial_output"
 TRANSFORM = "ibdc_transform_dbt"
+PUBLISH = "ibdc_exchange_publish"
 PROVINCES = ["110000", "440000"]
 PERIODS = ["2025-04", "2025-05"]
 CONF_PERIODS = ["2025-06", "2025-07"]  # the backfill whose conf names a period
@@ -83,11 +89,48 @@ def _warehouse(conn) -> dict:
     }
 
 
-def test_backfill_reaches_the_marts_and_a_rerun_changes_nothing(airflow, warehouse, truth):
-    for dag_id in (EXTRACT, TRANSFORM):
+def _listed_product(services) -> str:
+    """A product of Guangdong's rows of the output mart, listed before the backfill (the gate reads the
+    dbt manifest, not the rows): the mart's asset, updated by the transform, has it published."""
+    from tests.exchange_walk import credit_code
+
+    with psycopg.connect(services.exchange, autocommit=True) as conn:
+        market = Market(conn)
+        centre, _ = market.register(credit_code(), "e2e Guangdong centre", "440000", [Role.PROVIDER], by="e2e")
+        product_id = f"e2e-{uuid.uuid4().hex[:12]}"
+        market.list_product(
+            centre,
+            product_id=product_id,
+            version="1.0.0",
+            mart="mart_industrial_output_monthly",
+            columns=["province_code", "period_month", "product_code", "unit_code"],
+            province_code="440000",
+        )
+    return product_id
+
+
+def test_backfill_reaches_the_marts_and_a_rerun_changes_nothing(airflow, services, warehouse, truth):
+    product_id = _listed_product(services)
+    for dag_id in (EXTRACT, TRANSFORM, PUBLISH):
         airflow.patch(f"/dags/{dag_id}", {"is_paused": False})
     _backfill(airflow, reprocess="none")
     first = _warehouse(warehouse)
+    # The mart's asset triggered the exchange's publication of the product listed before (issue 22).
+    published = airflow.wait_for(
+        "the asset-triggered publication",
+        lambda: [
+            r
+            for r in airflow.get(f"/dags/{PUBLISH}/dagRuns", order_by="-run_after", limit=5)["dag_runs"]
+            if r["run_type"] == "asset_triggered" and r["state"] in ("success", "failed")
+        ],
+    )
+    assert published[0]["state"] == "success", published[0]
+    rows = warehouse.execute(
+        "SELECT p.rows, (SELECT count(*) FROM marts.mart_industrial_output_monthly WHERE province_code = '440000')"
+        " FROM exchange.publications p WHERE p.product_id = %s ORDER BY p.published_at DESC LIMIT 1",
+        (product_id,),
+    ).fetchone()
+    assert rows is not None and rows[0] == rows[1] > 0, rows
     # The transform's build updated the mart's asset (ibdc.assets.mart_asset), from the mart's tests' task.
     mart = mart_asset("mart_industrial_output_monthly")
     events = airflow.get("/assets/events", source_dag_id=TRANSFORM, limit=100)["asset_events"]
