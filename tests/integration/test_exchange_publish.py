@@ -305,6 +305,33 @@ def test_the_database_refuses_a_personal_column_to_the_publisher(settings, scrat
         publish.publish(settings, product)  # the Python gate refuses it first
 
 
+@pytest.mark.parametrize(
+    ("columns", "province", "record", "why"),
+    [
+        (["province_code", "period_month", "output_ytd"], "440000", True, "neither level 1 nor approved"),
+        (["province_code", "period_month", "product_code"], None, True, "own province"),
+        (["province_code", "period_month", "product_code"], "440000", False, "no listing in the ledger"),
+    ],
+    ids=["unapproved-level-2", "every-province-by-a-province", "not-in-the-ledger"],
+)
+def test_a_product_written_past_the_gate_publishes_nothing_the_market_did_not_decide(
+    settings, scratch, listed, columns, province, record, why
+):
+    """The service role's credentials used directly (a product row inserted, even with a ledger entry of
+    its own making): the publisher's functions check the gate again from the database's own facts."""
+    pid = f"test-past-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(scratch["exchange"], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO exchange.products (product_id, version, provider_id, mart, relation, columns, province_code,"
+            " contract, asset_uri) VALUES (%s, '1.0.0', %s, %s, %s, %s, %s, '{}', 'ibdc://warehouse/marts/x')",
+            (pid, listed["own"].provider_id, MART, f"marts.{MART}", columns, province),
+        )
+        if record:
+            ledger.append(conn, ledger.EntryKind.PRODUCT_LISTED, "forger", f"{pid}@1.0.0", {"forged": True})
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=why):
+            publish.read_rows(conn, publish.load_product(settings, pid, "1.0.0"))
+
+
 def test_the_cli_publishes_a_product_and_refuses_a_version_without_product(settings, scratch, listed):
     product = listed["disclosed"]
     env = {**os.environ, "IBDC_EXCHANGE_DSN": scratch["exchange"], "IBDC_EXCHANGE_BUCKET": BUCKET}

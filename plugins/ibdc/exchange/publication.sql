@@ -51,8 +51,9 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp A
 DECLARE
   product record;
   parts text[];
+  unlisted text[];
 BEGIN
-  SELECT p.mart, p.relation, p.columns, p.province_code, p.withdrawn_at INTO product
+  SELECT p.mart, p.relation, p.columns, p.province_code, p.withdrawn_at, p.provider_id INTO product
   FROM exchange.products AS p WHERE p.product_id = p_product_id AND p.version = p_version;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no product %@%', p_product_id, p_version USING ERRCODE = 'no_data_found';
@@ -70,6 +71,34 @@ BEGIN
   IF relation IS NULL THEN
     RAISE EXCEPTION 'relation % of product %@% does not exist (build the mart)', product.relation, p_product_id,
       p_version USING ERRCODE = 'undefined_table';
+  END IF;
+  -- The gate again, from what the database knows, so that a row written past the market's own checks
+  -- (the service role's credentials used directly) publishes nothing the market did not decide and
+  -- record: the listing is in the ledger; a provincial provider's rows are its province's; each column
+  -- is a level-1 column (granted to the exchange partner by the marts' governance) or a level-2 one
+  -- the operator approved for this provider and mart, that decision in the ledger too.
+  IF NOT EXISTS (SELECT FROM exchange.ledger AS l WHERE l.kind = 'product_listed'
+                 AND l.subject = p_product_id || '@' || p_version) THEN
+    RAISE EXCEPTION 'product %@% has no listing in the ledger: not published', p_product_id, p_version
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF EXISTS (SELECT FROM exchange.participants AS pp WHERE pp.participant_id = product.provider_id
+             AND pp.province_code IS NOT NULL AND pp.province_code IS DISTINCT FROM product.province_code) THEN
+    RAISE EXCEPTION 'product %@%: a provincial provider publishes its own province''s rows only', p_product_id,
+      p_version USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  SELECT array_agg(c) INTO unlisted FROM unnest(product.columns) AS c
+  WHERE NOT (
+    coalesce(has_column_privilege('ibdc_exchange_partner', to_regclass(format('marts.%I', product.mart)), c, 'SELECT'), false)
+    OR EXISTS (
+      SELECT FROM exchange.approvals AS a
+      JOIN exchange.ledger AS l ON l.kind = 'approval_decided' AND l.subject = a.approval_id::text
+        AND (l.payload::jsonb ->> 'decision') = 'approved'
+      WHERE a.kind = 'level2_column' AND a.decision = 'approved' AND a.provider_id = product.provider_id
+        AND a.mart = product.mart AND a.column_name = c));
+  IF unlisted IS NOT NULL THEN
+    RAISE EXCEPTION 'product %@%: columns % are neither level 1 nor approved (ledger): not published',
+      p_product_id, p_version, unlisted USING ERRCODE = 'insufficient_privilege';
   END IF;
   columns := product.columns;
   province_code := product.province_code;

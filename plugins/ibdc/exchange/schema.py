@@ -74,7 +74,12 @@ def provision_publications(conn: psycopg.Connection) -> None:
     )
     conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(PUBLISHER_MEMBER_OF), publisher))
     conn.execute(
-        sql.SQL("GRANT USAGE ON SCHEMA exchange TO {p}; GRANT SELECT ON exchange.products TO {p}").format(p=publisher)
+        # The products it reads, and what its functions check them against: the ledger's listings and
+        # decisions, the providers' provinces, the operator's approvals (publication.sql).
+        sql.SQL(
+            "GRANT USAGE ON SCHEMA exchange TO {p};"
+            " GRANT SELECT ON exchange.products, exchange.participants, exchange.approvals, exchange.ledger TO {p}"
+        ).format(p=publisher)
     )
     for function in PUBLICATION_FUNCTIONS:
         name = sql.SQL(function)
