@@ -42,6 +42,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -55,13 +56,14 @@ from fastapi.responses import JSONResponse
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from ibdc.exchange import ledger
+from ibdc.exchange import ledger, publish
 from ibdc.exchange.errors import NotFound, Refused
 from ibdc.exchange.market import Market
 from ibdc.exchange.models import Agreement, Negotiation, Offer, Participant
 from ibdc.landing import object_store
 from ibdc.settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
 PREFIX = "/delta-sharing"
 NDJSON = "application/x-ndjson; charset=utf-8"
 CAPABILITIES = "delta-sharing-capabilities"
@@ -441,15 +443,7 @@ def _exchange_keys(settings: Settings) -> tuple[str, str]:
 
 def storage_options(settings: Settings) -> dict[str, str]:
     """``deltalake``'s options for the object store, as the exchange service's own S3 identity."""
-    access, secret = _exchange_keys(settings)
-    return {
-        "AWS_ENDPOINT_URL": settings.s3,
-        "AWS_REGION": settings.s3_region,
-        "AWS_ACCESS_KEY_ID": access,
-        "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_ALLOW_HTTP": "true" if settings.s3.startswith("http://") else "false",
-        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
-    }
+    return publish.storage_options(settings, *_exchange_keys(settings))
 
 
 def _partition_text(value: Any) -> str | None:
@@ -528,6 +522,11 @@ def snapshot(m: Market, g: Grant) -> Snapshot:
     if not rows:
         raise _missing(f"{product} {version} is not published yet: no version of its table to read")
     settings = get_settings()
+    # Only where the publisher writes a product version (a publication row naming another table, written
+    # past the publisher with the service role's credentials, is never served).
+    if rows[0]["location"] != publish.location(settings, product, version):
+        log.error("publication of %s %s names %s, not its own location", product, version, rows[0]["location"])
+        raise SharingError(500, "INTERNAL_ERROR", "the product's publication is not where products are published")
     try:
         return _read_snapshot(
             rows[0]["location"], int(rows[0]["table_version"]), tuple(sorted(storage_options(settings).items()))
@@ -535,7 +534,11 @@ def snapshot(m: Market, g: Grant) -> Snapshot:
     except SharingError:
         raise
     except Exception as error:  # the store or the log: the server's fault, never the buyer's
-        raise SharingError(500, "INTERNAL_ERROR", f"the published table could not be read: {error}") from error
+        # The detail (the store's address, its error) stays in the server's log; the buyer reads that it failed.
+        log.exception("the published table of %s %s could not be read", product, version)
+        raise SharingError(
+            500, "INTERNAL_ERROR", "the published table could not be read (logged by the service)"
+        ) from error
 
 
 def _capabilities(request: Request) -> dict[str, list[str]]:
