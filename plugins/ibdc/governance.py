@@ -41,7 +41,7 @@ from ibdc import alerts
 from ibdc.datasets import DATASETS
 from ibdc.loading.postgres import ensure_schema
 from ibdc.reference import provinces
-from ibdc.settings import EXCHANGE, LOADER, TRANSFORMER, Settings
+from ibdc.settings import EXCHANGE, EXCHANGE_READER, LOADER, TRANSFORMER, Settings
 from ibdc.transform import changes
 
 READERS = ("ibdc_analyst_national", "ibdc_exchange_partner", "ibdc_steward")
@@ -132,7 +132,7 @@ def _ensure_role(conn: psycopg.Connection, role: str, password: str | None = Non
 def governance_roles() -> list[str]:
     """Every role the provisioning makes: the pipeline's, the readers', the provincial analysts', the
     administrator's reader."""
-    return [LOADER, TRANSFORMER, EXCHANGE, *READERS, *provincial_roles(), ADMIN_READER]
+    return [LOADER, TRANSFORMER, EXCHANGE, EXCHANGE_READER, *READERS, *provincial_roles(), ADMIN_READER]
 
 
 def refuse_dangerous_memberships(conn: psycopg.Connection, roles: list[str] | None = None) -> None:
@@ -234,7 +234,11 @@ def _hand_over(conn: psycopg.Connection, schema: str, owner: str) -> None:
 
 
 def provision(
-    admin_dsn: str, loader_password: str | None, transformer_password: str | None, exchange_password: str | None = None
+    admin_dsn: str,
+    loader_password: str | None,
+    transformer_password: str | None,
+    exchange_password: str | None = None,
+    exchange_reader_password: str | None = None,
 ) -> None:
     """Roles, raw tables, the exchange market's schema and privileges of the database ``admin_dsn``
     names (as its administrator)."""
@@ -247,18 +251,18 @@ def provision(
         with conn.transaction():
             # Roles are cluster-wide: one provisioning at a time on this database.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('ibdc.governance.provision'))")
-            _provision(conn, loader_password, transformer_password, exchange_password)
+            _provision(conn, loader_password, transformer_password, exchange_password, exchange_reader_password)
             exchange_schema.provision(conn)
 
 
 def provision_warehouse(settings: Settings) -> None:
     """:func:`provision` of ``settings``' warehouse (its DSN an administrator's), the pipeline roles'
     passwords those of their DSNs (none given: an existing role's login is kept)."""
-    loader, transformer, exchange = (
+    loader, transformer, exchange, exchange_reader = (
         conninfo_to_dict(dsn).get("password") or None
-        for dsn in (settings.loader, settings.transformer, settings.exchange)
+        for dsn in (settings.loader, settings.transformer, settings.exchange, settings.exchange_reader)
     )
-    provision(settings.warehouse, loader, transformer, exchange)
+    provision(settings.warehouse, loader, transformer, exchange, exchange_reader)
 
 
 def _provision(
@@ -266,12 +270,14 @@ def _provision(
     loader_password: str | None,
     transformer_password: str | None,
     exchange_password: str | None = None,
+    exchange_reader_password: str | None = None,
 ) -> None:
     _ensure_role(conn, LOADER, loader_password)
     _ensure_role(conn, TRANSFORMER, transformer_password)
     _ensure_role(conn, EXCHANGE, exchange_password)
-    everyone = [LOADER, TRANSFORMER, EXCHANGE, *READERS, *provincial_roles()]
-    for role in [*everyone[3:], ADMIN_READER]:
+    _ensure_role(conn, EXCHANGE_READER, exchange_reader_password)
+    everyone = [LOADER, TRANSFORMER, EXCHANGE, EXCHANGE_READER, *READERS, *provincial_roles()]
+    for role in [*everyone[4:], ADMIN_READER]:
         _ensure_role(conn, role)
     conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(NATIONAL), sql.Identifier(ADMIN_READER)))
     refuse_dangerous_memberships(conn)

@@ -21,6 +21,8 @@ LOADER = "ibdc_loader"
 TRANSFORMER = "ibdc_transformer"
 # The exchange market's service role (ibdc.exchange): its tables, and the ledger only through its append function.
 EXCHANGE = "ibdc_exchange"
+# What reads the market for the operator's page (ibdc.exchange.page): SELECT on its tables, nothing else.
+EXCHANGE_READER = "ibdc_exchange_reader"
 LOCAL_DIR = PROJECT_DIR / ".local"
 
 
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     transformer_dsn: str | None = None
     exchange_password: str | None = None
     exchange_dsn: str | None = None
+    exchange_reader_password: str | None = None
+    exchange_reader_dsn: str | None = None
     pg_port: int = 55432
     pg_superuser: str = "ibdc"
     pg_password: str | None = None
@@ -151,6 +155,11 @@ class Settings(BaseSettings):
     def exchange(self) -> str:
         """The DSN the exchange market (its API and ``ibdc exchange``) connects with: role ``ibdc_exchange``."""
         return self.exchange_dsn or self._as_role(EXCHANGE, self.exchange_password)
+
+    @property
+    def exchange_reader(self) -> str:
+        """The DSN the operator's page (Airflow UI) reads the market with: role ``ibdc_exchange_reader``."""
+        return self.exchange_reader_dsn or self._as_role(EXCHANGE_READER, self.exchange_reader_password)
 
     @property
     def exchange_url(self) -> str:

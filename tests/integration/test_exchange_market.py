@@ -472,3 +472,19 @@ def test_the_service_role_may_change_what_does_change(services):
         conn.execute("UPDATE exchange.negotiations SET state = state, updated_at = updated_at WHERE false")
         conn.execute("UPDATE exchange.offers SET withdrawn_at = withdrawn_at WHERE false")
         conn.rollback()
+
+
+def test_the_pages_reader_role_reads_the_market_and_writes_nothing(services):
+    """The operator's page reads as ibdc_exchange_reader: SELECT on the market's tables and ledger, no
+    write, no ledger append, no token."""
+    with psycopg.connect(services.exchange_reader, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM exchange.participants").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM exchange.ledger").fetchone()[0] > 0
+        for statement in (
+            "UPDATE exchange.negotiations SET state = state WHERE false",
+            "INSERT INTO exchange.participants SELECT * FROM exchange.participants WHERE false",
+            "SELECT count(*) FROM exchange.sharing_tokens",
+            "SELECT exchange.ledger_append('read', 'x', 'y', '{}')",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)

@@ -23,7 +23,7 @@ import urllib3
 import yaml
 
 from ibdc import airflow_users
-from ibdc.settings import EXCHANGE, LOADER, PROJECT_DIR, TRANSFORMER, Settings
+from ibdc.settings import EXCHANGE, EXCHANGE_READER, LOADER, PROJECT_DIR, TRANSFORMER, Settings
 from ibdc.sources.registry import connections_needed
 from ibdc.transform.docs import DOCS_PREFIX
 from ibdc_dev.localstack import seaweedfs
@@ -55,13 +55,21 @@ LOCAL_ONLY = {
 OPTIONAL = {"pg_password", "airflow_db_dsn", "airflow_admin_password", "telemetry_retention_days"}
 # The warehouse administrator's: the init job's alone. The pipeline's code names them only to build its
 # roles' DSNs when whole DSNs are not given (compose gives whole DSNs).
-ADMIN = {"IBDC_WAREHOUSE_DSN", "IBDC_LOADER_PASSWORD", "IBDC_TRANSFORMER_PASSWORD", "IBDC_EXCHANGE_PASSWORD"}
+ADMIN = {
+    "IBDC_WAREHOUSE_DSN",
+    "IBDC_LOADER_PASSWORD",
+    "IBDC_TRANSFORMER_PASSWORD",
+    "IBDC_EXCHANGE_PASSWORD",
+    "IBDC_EXCHANGE_READER_PASSWORD",
+}
 # The exchange market's code (its REST API, service exchange-api, and ``ibdc exchange``); the market's
 # DSN is its alone: the pipeline's code names it only to provision its role (``ibdc provision``).
 EXCHANGE_CODE = PROJECT_DIR / "plugins" / "ibdc" / "exchange"
-EXCHANGE_ONLY = {"exchange_dsn"}
+EXCHANGE_ONLY = {"exchange_dsn", "exchange_reader_dsn"}
 # The exchange's publisher runs on the workers (dags/exchange_publish.py), not in the exchange API.
 PUBLISHER_CODE = EXCHANGE_CODE / "publish.py"
+# The operator's page runs in the Airflow api-server (the ibdc plugin), not in the exchange API.
+PAGE_CODE = EXCHANGE_CODE / "page.py"
 # The secrets each Airflow process needs for Airflow itself (not the platform's code): the metadata
 # database (every one), the Celery broker (the scheduler queues, the workers take), the Fernet key
 # (whoever reads connections and variables in the metadata database; a worker's tasks get them through
@@ -293,7 +301,9 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
     reads = {
         "airflow-worker": (_settings_fields_named(pipeline_code) - EXCHANGE_ONLY)
         | _settings_fields_named([PUBLISHER_CODE]),
-        "exchange-api": _settings_fields_named(p for p in EXCHANGE_CODE.rglob("*.py") if p != PUBLISHER_CODE),
+        "exchange-api": _settings_fields_named(
+            p for p in EXCHANGE_CODE.rglob("*.py") if p not in (PUBLISHER_CODE, PAGE_CODE)
+        ),
         "airflow-api-server": _fields_read_by(lambda: _call_the_plugin_routes(monkeypatch), monkeypatch),
         "airflow-dag-processor": parsing
         | _fields_read_by(lambda: _run_failure_callbacks(callbacks, monkeypatch), monkeypatch),
@@ -302,7 +312,8 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
         "simulator": _settings_fields_named((PROJECT_DIR / "dev" / "ibdc_dev" / "simulator").rglob("*.py")),
     }
     assert {"s3_access_key", "docs_bucket"} <= reads["airflow-api-server"], "did the calls reach the docs routes?"
-    assert "exchange_dsn" in reads["airflow-api-server"], "does the data exchange page read settings.exchange?"
+    assert "exchange_reader_dsn" in reads["airflow-api-server"], "does the exchange page read settings.exchange_reader?"
+    assert "exchange_dsn" not in reads["airflow-api-server"], "the page reads the market as its reader role only"
     assert "simulator_client_secret" in reads["simulator"] and "loader_dsn" in reads["airflow-worker"]
     assert "loader_dsn" in reads["airflow-dag-processor"], "did the failure callbacks reach the warehouse?"
     assert "exchange_dsn" in reads["exchange-api"], "does the market no longer connect as settings.exchange?"
@@ -337,6 +348,7 @@ def test_services_get_every_variable_the_code_reads(compose, monkeypatch):
             "IBDC_LOADER_PASSWORD",
             "IBDC_TRANSFORMER_PASSWORD",
             "IBDC_EXCHANGE_PASSWORD",
+            "IBDC_EXCHANGE_READER_PASSWORD",
         }
     )
     worker = services["airflow-worker"]["environment"]
@@ -756,13 +768,15 @@ def test_the_exchange_api_serves_the_warehouse_as_the_market_role_once_provision
     # The role's password reaches provisioning, which creates the role with it (ibdc.governance).
     init = services["airflow-init"]
     assert _secrets_in(init["environment"]["IBDC_EXCHANGE_PASSWORD"]) == {"IBDC_EXCHANGE_PASSWORD"}
-    # The Airflow plugin's data exchange page (ibdc.exchange.page) reads the market as the same role,
-    # through the same DSN (never the bare password).
+    # The Airflow plugin's data exchange page (ibdc.exchange.page) reads the market as its reader role
+    # (SELECT only), never as the market's own.
     page = services["airflow-api-server"]["environment"]
-    assert page["IBDC_EXCHANGE_DSN"] == api["environment"]["IBDC_EXCHANGE_DSN"]
-    assert "IBDC_EXCHANGE_PASSWORD" not in page
+    reader = dsn.fullmatch(page["IBDC_EXCHANGE_READER_DSN"]).groups()
+    assert reader == (EXCHANGE_READER, "IBDC_EXCHANGE_READER_PASSWORD", workers[2])
+    assert "IBDC_EXCHANGE_PASSWORD" not in _secrets_held(services["airflow-api-server"])
+    assert _secrets_in(init["environment"]["IBDC_EXCHANGE_READER_PASSWORD"]) == {"IBDC_EXCHANGE_READER_PASSWORD"}
     # The workers' publisher (dags/exchange_publish.py) too: the market's role executes the functions that
     # read a product's rows (ibdc.exchange.publish) and records the publication.
     assert services["airflow-worker"]["environment"]["IBDC_EXCHANGE_DSN"] == api["environment"]["IBDC_EXCHANGE_DSN"]
     holders = {n for n, s in services.items() if "IBDC_EXCHANGE_PASSWORD" in _secrets_held(s)}
-    assert holders == {"exchange-api", "airflow-api-server", "airflow-worker", "airflow-init", "secrets-check"}
+    assert holders == {"exchange-api", "airflow-worker", "airflow-init", "secrets-check"}

@@ -23,6 +23,7 @@ GENERATED = {
     "IBDC_LOADER_PASSWORD": lambda: secrets.token_urlsafe(18),
     "IBDC_TRANSFORMER_PASSWORD": lambda: secrets.token_urlsafe(18),
     "IBDC_EXCHANGE_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "IBDC_EXCHANGE_READER_PASSWORD": lambda: secrets.token_urlsafe(18),
     # The exchange service's S3 identity: reads the published products' bucket (presigned URLs), nothing else.
     "IBDC_EXCHANGE_S3_ACCESS_KEY": lambda: "exchange" + secrets.token_hex(6),
     "IBDC_EXCHANGE_S3_SECRET_KEY": lambda: secrets.token_urlsafe(24),

@@ -2,7 +2,8 @@
 the ``ibdc`` plugin (``plugins/ibdc_airflow_plugin.py``: menu "Data exchange", behind Airflow's login).
 
 :func:`gather` reads the market's tables and its ledger in one read-only snapshot (REPEATABLE READ) as
-the market's service role (``settings.exchange``): the products with their ODCS contracts and their
+the market's reader role (``settings.exchange_reader``: SELECT on the market's tables and nothing
+else): the products with their ODCS contracts and their
 columns' security levels, the offers, the approvals pending, the agreements (state, consumer,
 validity, reads used of the offer's limit, termination), the reads (ledger entries ``read`` and
 ``read_refused``), the ledger's latest entries and :func:`ibdc.exchange.ledger.verify`'s verdict over
@@ -209,9 +210,9 @@ def gather(
 
 
 def read_snapshot(dsn: str | None = None) -> Snapshot:
-    """:func:`gather` on a connection of its own to ``dsn`` (default: ``settings.exchange``)."""
+    """:func:`gather` on a connection of its own to ``dsn`` (default: ``settings.exchange_reader``)."""
     with psycopg.connect(
-        dsn or get_settings().exchange, connect_timeout=CONNECT_TIMEOUT_S, application_name="ibdc-exchange-page"
+        dsn or get_settings().exchange_reader, connect_timeout=CONNECT_TIMEOUT_S, application_name="ibdc-exchange-page"
     ) as conn:
         return gather(conn)
 

@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from ibdc.exchange import ledger
-from ibdc.settings import EXCHANGE
+from ibdc.settings import EXCHANGE, EXCHANGE_READER
 
 # The market's own tables: the service role reads and writes their rows, never deletes one (a
 # product or offer is withdrawn, an agreement terminated).
@@ -56,6 +56,21 @@ def provision(conn: psycopg.Connection) -> None:
             conn.execute(sql.SQL("GRANT UPDATE ({}) ON {} TO {}").format(columns, name, role))
     ledger.provision_ledger(conn, writer=EXCHANGE)
     provision_publications(conn)
+    _grant_reader(conn)
+
+
+def _grant_reader(conn: psycopg.Connection) -> None:
+    """The operator's page's role (:data:`ibdc.settings.EXCHANGE_READER`): reads the market's tables, the
+    ledger and the publications; no token, no write, no function."""
+    reader = sql.Identifier(EXCHANGE_READER)
+    tables = [t for t in TABLES if t != "sharing_tokens"] + ["ledger", "publications"]
+    names = sql.SQL(", ").join(sql.Identifier("exchange", t) for t in tables)
+    conn.execute(
+        sql.SQL(
+            "REVOKE ALL ON ALL TABLES IN SCHEMA exchange FROM {r}; GRANT USAGE ON SCHEMA exchange TO {r};"
+            " GRANT SELECT ON {t} TO {r}"
+        ).format(r=reader, t=names)
+    )
 
 
 def provision_publications(conn: psycopg.Connection) -> None:
