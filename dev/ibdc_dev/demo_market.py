@@ -114,8 +114,7 @@ def run(settings: Settings, step, say) -> None:
     with step("the buyer's Delta Sharing profile, and its read with the standard delta-sharing client"):
         profile = api["buyer"].call("POST", f"/agreements/{agreement['agreement_id']}/sharing-profile")
         profile_file = market_dir / "buyer.share"
-        profile_file.write_text(json.dumps(profile, indent=2))
-        os.chmod(profile_file, 0o600)
+        _write_private(profile_file, json.dumps(profile, indent=2))
         listed = buyer.run_client(profile_file, "list")
         (table,) = listed["tables"]
         url = ".".join(table)
@@ -167,9 +166,16 @@ def _participants(market: Market, keys_file: Path, say) -> dict[str, str]:
             continue
         _, keys[name] = market.register(code, title, province, roles, by="demo-market")
         say(f"      {name:8} {code} {title}: registered ({', '.join(r.value for r in roles)})")
-    keys_file.write_text(json.dumps(keys))
-    os.chmod(keys_file, 0o600)
+    _write_private(keys_file, json.dumps(keys))
     return keys
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` into ``path``, readable by its owner only from the first byte (a bearer token, API keys)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
 
 
 def _listed(market: Market, seller):

@@ -336,9 +336,11 @@ def test_the_protocol_answers_in_its_own_shapes(services, api, market, people, p
     files = [line["file"] for line in lines[2:]]
     assert [next(iter(line)) for line in lines[:2]] == ["protocol", "metaData"] and len(files) == 1
     assert json.loads(files[0]["stats"])["numRecords"] == len(ROWS)
-    # Paging: maxResults 0 gives no item and a token to the next page.
-    page = requests.get(f"{api}/delta-sharing/shares", params={"maxResults": 0}, headers=auth, timeout=30).json()
-    assert page == {"items": [], "nextPageToken": "0"}
+    # Paging: a page of one, and no next page; maxResults 0 is refused (its token would loop a client).
+    page = requests.get(f"{api}/delta-sharing/shares", params={"maxResults": 1}, headers=auth, timeout=30).json()
+    assert len(page["items"]) == 1 and "nextPageToken" not in page
+    zero = requests.get(f"{api}/delta-sharing/shares", params={"maxResults": 0}, headers=auth, timeout=30)
+    assert zero.status_code == 400 and zero.json()["errorCode"] == "INVALID_PARAMETER_VALUE"
     # Unknown table of the share: 404 in the protocol's shape; a table of no share: refused.
     missing = requests.get(
         f"{api}/delta-sharing/shares/{share}/schemas/{schema}/tables/nope/metadata", headers=auth, timeout=30

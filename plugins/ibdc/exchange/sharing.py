@@ -313,9 +313,9 @@ def _page(items: list[dict], max_results: str | None, page_token: str | None) ->
         start = int(page_token) if page_token else 0
         size = int(max_results) if max_results is not None else None
     except ValueError:
-        raise _invalid("maxResults is a non-negative integer, pageToken one this server returned") from None
-    if start < 0 or (size is not None and size < 0):
-        raise _invalid("maxResults and pageToken are not negative")
+        raise _invalid("maxResults is a positive integer, pageToken one this server returned") from None
+    if start < 0 or (size is not None and size < 1):  # a page of none would hand its own token back forever
+        raise _invalid("maxResults is positive and pageToken not negative")
     end = len(items) if size is None else min(len(items), start + size)
     page: dict[str, Any] = {"items": items[start:end]}
     if end < len(items):
