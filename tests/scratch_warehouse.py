@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -21,6 +23,8 @@ from ibdc import governance
 from ibdc.datasets import DATASETS
 from ibdc.loading.postgres import load_partition
 from ibdc.parsing.base import PageRows
+from ibdc.parsing.industrial_output import SCHEMA as OUTPUT_SCHEMA
+from ibdc.reference import products
 from ibdc.settings import Settings, reload_settings
 
 
@@ -100,6 +104,36 @@ def throwaway_roles(conn: psycopg.Connection, prefix: str) -> Iterator:
         conn.execute("RESET ROLE")
         for name in made:
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def output_page(province: str, month: str, values: Mapping[str, Mapping[str, str]], ytd_months: int) -> PageRows:
+    """A constructed industrial output page of ``province`` for ``month``, as validation leaves it (raw's
+    columns): for each product of ``values`` (product code -> province -> the month's value) that the
+    province makes, that value and a year-to-date of ``ytd_months`` times it, in published and base units;
+    no record for a province that makes none (its partition is loaded all the same)."""
+    rows = []
+    for product_code, by_province in values.items():
+        if province not in by_province:
+            continue
+        product = products()[product_code]
+        current, ytd = Decimal(by_province[province]), Decimal(by_province[province]) * ytd_months
+        rows.append(
+            {
+                "product_code": product_code,
+                "unit_code": product.unit_code,
+                "value_current_month": str(current),
+                "value_cumulative": str(ytd),
+                "base_unit": product.base_unit,
+                "value_current_month_base": str(current * product.unit_factor),
+                "value_cumulative_base": str(ytd * product.unit_factor),
+                "record_position": len(rows),
+            }
+        )
+    return PageRows(
+        source_object=f"industrial_output/province={province}/period={month}/page-0001.json",
+        source_version_id=None,
+        rows=pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA),
+    )
 
 
 def load_page(loader_dsn: str, dataset: str, province: str, period: str, page: PageRows):

@@ -28,17 +28,23 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import psycopg
-import pyarrow as pa
 import pytest
 import yaml
 
 from ibdc import pipeline
 from ibdc.parsing.base import PageRows
-from ibdc.parsing.industrial_output import SCHEMA as OUTPUT_SCHEMA
-from ibdc.reference import products, provinces
+from ibdc.reference import provinces
 from ibdc.transform.dbt import DBT_PROJECT_DIR, run_dbt
 from tests.partitions import ANY
-from tests.scratch_warehouse import load_page, pointed_at, query_as, refused, scratch_warehouse, throwaway_roles
+from tests.scratch_warehouse import (
+    load_page,
+    output_page,
+    pointed_at,
+    query_as,
+    refused,
+    scratch_warehouse,
+    throwaway_roles,
+)
 
 DATASET = "industrial_output"
 DEMO_PERIODS = ["2021-08", "2021-09"]  # no other module writes industrial output of 2021
@@ -75,31 +81,8 @@ def _first(period: str) -> date:
 
 
 def _constructed_page(province: str, month: str = MONTH, cases=CASES) -> PageRows:
-    """The province's records of the constructed ``month``, as validation leaves them (raw's columns);
-    none for a province that makes none of the products (its partition is loaded all the same)."""
-    rows = []
-    for product_code, (values, _) in cases.items():
-        if province not in values:
-            continue
-        product = products()[product_code]
-        month, ytd = Decimal(values[province]), Decimal(values[province]) * 6
-        rows.append(
-            {
-                "product_code": product_code,
-                "unit_code": product.unit_code,
-                "value_current_month": str(month),
-                "value_cumulative": str(ytd),
-                "base_unit": product.base_unit,
-                "value_current_month_base": str(month * product.unit_factor),
-                "value_cumulative_base": str(ytd * product.unit_factor),
-                "record_position": len(rows),
-            }
-        )
-    return PageRows(
-        source_object=f"{DATASET}/province={province}/period={month}/page-0001.json",
-        source_version_id=None,
-        rows=pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA),
-    )
+    """The province's records of the constructed ``month`` (none for a province that makes none of the products)."""
+    return output_page(province, month, {code: values for code, (values, _) in cases.items()}, ytd_months=6)
 
 
 def _load_constructed(loader_dsn: str, month: str = MONTH, cases=CASES, only: list[str] | None = None) -> None:

@@ -39,10 +39,9 @@ from ibdc.exchange.market import Market
 from ibdc.exchange.models import Role
 from ibdc.landing import object_store
 from ibdc.parsing.base import PageRows
-from ibdc.parsing.industrial_output import SCHEMA as OUTPUT_SCHEMA
-from ibdc.reference import products, provinces
+from ibdc.reference import provinces
 from ibdc.transform.dbt import run_dbt
-from tests.scratch_warehouse import load_page, pointed_at, query_as, scratch_warehouse
+from tests.scratch_warehouse import load_page, output_page, pointed_at, query_as, scratch_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -65,29 +64,7 @@ DISCLOSED = ["province_code", "period_month", "product_code", "national_output_v
 
 
 def _page(province: str, cases: dict) -> PageRows:
-    rows = []
-    for product_code, values in cases.items():
-        if province not in values:
-            continue
-        product = products()[product_code]
-        month, ytd = Decimal(values[province]), Decimal(values[province]) * 8
-        rows.append(
-            {
-                "product_code": product_code,
-                "unit_code": product.unit_code,
-                "value_current_month": str(month),
-                "value_cumulative": str(ytd),
-                "base_unit": product.base_unit,
-                "value_current_month_base": str(month * product.unit_factor),
-                "value_cumulative_base": str(ytd * product.unit_factor),
-                "record_position": len(rows),
-            }
-        )
-    return PageRows(
-        source_object=f"{DATASET}/province={province}/period={MONTH}/page-0001.json",
-        source_version_id=None,
-        rows=pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA),
-    )
+    return output_page(province, MONTH, cases, ytd_months=8)
 
 
 def credit_code() -> str:

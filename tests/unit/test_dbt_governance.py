@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
-import os
-from pathlib import Path
 
 import pytest
 
 from ibdc.transform.dbt import DBT_PROJECT_DIR
+from tests.dbt_manifest import project_manifest
 
 MIIT_DOMAINS = {"rd", "production", "om", "management", "external"}
 SECURITY_LEVELS = {1, 2, 3}
@@ -26,21 +24,9 @@ MASKS = {"hash", "null"}
 DOCUMENTED = ("model", "seed", "snapshot")
 
 
-def _manifest_path() -> Path:
-    target = os.environ.get("DBT_TARGET_PATH")
-    if target:
-        return Path(target) if Path(target).is_absolute() else DBT_PROJECT_DIR / target
-    return DBT_PROJECT_DIR / "target"
-
-
 @pytest.fixture(scope="module")
 def manifest() -> dict:
-    path = _manifest_path() / "manifest.json"
-    if not path.exists():  # `make test` parses first; a bare `pytest tests/unit` parses here
-        from ibdc.transform.dbt import run_dbt
-
-        run_dbt("parse", "--quiet")
-    return json.loads(path.read_text())
+    return project_manifest()
 
 
 def _project_nodes(manifest: dict, *types: str) -> list[dict]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from datetime import UTC, datetime
 from importlib import resources
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -19,27 +17,16 @@ from ibdc.datasets import DATASETS
 from ibdc.exchange import contracts
 from ibdc.exchange.errors import InvalidContract, NotFound, Refused
 from ibdc.transform.dbt import DBT_PROJECT_DIR
+from tests.dbt_manifest import project_manifest
 
 OUTPUT = "mart_industrial_output_monthly"
 OEE_PROVINCE = "mart_equipment_oee_province_daily"
 PROVIDER = {"provider_id": "12100000400000624D", "provider_name": "National industrial big-data centre"}
 
 
-def _manifest_path() -> Path:
-    target = os.environ.get("DBT_TARGET_PATH")
-    if target:
-        return Path(target) if Path(target).is_absolute() else DBT_PROJECT_DIR / target
-    return DBT_PROJECT_DIR / "target"
-
-
 @pytest.fixture(scope="module")
 def manifest() -> dict:
-    path = _manifest_path() / "manifest.json"
-    if not path.exists():  # `make test` parses first; a bare `pytest tests/unit` parses here
-        from ibdc.transform.dbt import run_dbt
-
-        run_dbt("parse", "--quiet")
-    return contracts.load_manifest(path)
+    return project_manifest()
 
 
 def _node(manifest: dict, mart: str) -> dict:
