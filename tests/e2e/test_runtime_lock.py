@@ -68,5 +68,8 @@ def test_runtime_lock_alone_installs_ibdc_and_imports_every_dag(tmp_path):
 
     assert probe["errors"] == {}
     assert Path(probe["ibdc"]).is_relative_to(image), probe["ibdc"]  # the image's copy, not the checkout's
-    assert set(probe["dags"]) == {f"ibdc_extract_{d}" for d in DATASETS} | {"ibdc_transform_dbt"}
+    assert set(probe["dags"]) == {f"ibdc_extract_{d}" for d in DATASETS} | {
+        "ibdc_transform_dbt",
+        "ibdc_exchange_publish",
+    }
     assert probe["harness"] == [], "the runtime lock carries development packages"
