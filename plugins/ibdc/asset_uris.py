@@ -14,4 +14,13 @@ def mart_asset_uri(model: str) -> str:
     ``mart_industrial_output_monthly``); raises ``ValueError`` for a name that is not an identifier."""
     if not model or not model.isidentifier():
         raise ValueError(f"not a dbt model name: {model!r}")
-    return f"ibdc://warehouse/marts/{model}"
+    return f"{MART_PREFIX}{model}"
+
+
+MART_PREFIX = "ibdc://warehouse/marts/"
+
+
+def mart_of_asset_uri(uri: str) -> str | None:
+    """The mart whose asset ``uri`` is (:func:`mart_asset_uri`'s inverse); None for any other URI."""
+    model = uri.removeprefix(MART_PREFIX) if uri.startswith(MART_PREFIX) else ""
+    return model if model.isidentifier() else None

@@ -65,8 +65,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict
 
+from ibdc.asset_uris import mart_of_asset_uri
 from ibdc.exchange import contracts, ledger
-from ibdc.exchange.errors import ExchangeError, NotFound
+from ibdc.exchange.errors import ExchangeError
+from ibdc.exchange.market import Market
 from ibdc.exchange.models import Product
 from ibdc.settings import Settings
 
@@ -75,7 +77,6 @@ CONTRACT_FILE = "contract.json"
 ACTOR = "operator:publisher"  # the ledger's actor of a publication: the platform, on the asset's event
 CONTENT_KEY = "ibdc.content_sha256"  # in each commit's metadata
 UNCONSTRAINED_NUMERIC = pa.decimal128(38, 18)
-MART_URI = re.compile(r"ibdc://warehouse/marts/([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class Publication(BaseModel):
@@ -294,19 +295,9 @@ def publish_mart(settings: Settings, mart: str) -> list[Publication]:
 
 
 def load_product(settings: Settings, product_id: str, version: str | None = None) -> Product:
+    """The product version (default: its latest listed): :meth:`Market.product` on a connection of its own."""
     with psycopg.connect(settings.exchange, autocommit=True) as conn:
-        row = (
-            conn.cursor(row_factory=dict_row)
-            .execute(
-                "SELECT * FROM exchange.products WHERE product_id = %s AND (%s::text IS NULL OR version = %s)"
-                " ORDER BY string_to_array(version, '.')::int[] DESC LIMIT 1",
-                (product_id, version, version),
-            )
-            .fetchone()
-        )
-    if row is None:
-        raise NotFound(f"no product {product_id}" + (f" version {version}" if version else ""), "product")
-    return Product.from_row(row)
+        return Market(conn).product(product_id, version)
 
 
 def products_of_marts(settings: Settings, marts: Iterable[str] | None) -> list[tuple[str, str]]:
@@ -332,9 +323,9 @@ def marts_of_events(triggering_asset_events: Any) -> list[str] | None:
     found = set()
     for asset in triggering_asset_events:  # Asset (uri) or AssetAlias (none)
         uri = getattr(asset, "uri", asset)
-        matched = MART_URI.fullmatch(str(uri))
-        if matched:
-            found.add(matched[1])
+        mart = mart_of_asset_uri(str(uri))
+        if mart:
+            found.add(mart)
     return sorted(found)
 
 
