@@ -37,7 +37,6 @@ The files' URLs are presigned (minio SDK) with the exchange service's own S3 ide
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -137,14 +136,6 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _transaction(m: Market) -> contextlib.AbstractContextManager:
-    """A transaction that writes the market (a token, a read's count, a ledger entry): the market's own
-    writing transaction when it has one (``Market._write``: its lock taken before any row lock, so that
-    a read and a termination never deadlock), else a plain one."""
-    write = getattr(m, "_write", None)
-    return write() if write is not None else m.conn.transaction()
-
-
 def _rows(conn: psycopg.Connection, query: str, params: tuple) -> list[dict]:
     return conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
 
@@ -168,7 +159,7 @@ def issue_profile(m: Market, consumer: Participant, agreement_id: UUID) -> Shari
     consumer, or an agreement that gives no access)."""
     subject = str(agreement_id)
     asked = {"sharing_profile": "issue"}
-    with m._refusals_recorded("request_refused", consumer.participant_id, subject, asked), _transaction(m):
+    with m._refusals_recorded("request_refused", consumer.participant_id, subject, asked), m._write():
         rows = _rows(
             m.conn,
             "SELECT *, now() AS db_now FROM exchange.agreements WHERE agreement_id = %s FOR UPDATE",
@@ -679,7 +670,7 @@ def presign(snap: Snapshot, settings: Settings) -> tuple[list[str], int]:
 
 def _refuse_read(m: Market, g: Grant, asked: dict, reason: str, rule: str) -> SharingError:
     """Record a refused query (its own transaction) and the 403 to raise."""
-    with _transaction(m):
+    with m._write():
         ledger.append(
             m.conn,
             ledger.EntryKind.READ_REFUSED,
@@ -695,7 +686,7 @@ def _count_read(m: Market, g: Grant, asked: dict, snap: Snapshot, response_forma
     wait for it, then see the count it left), its ledger entry with it; raises the recorded 403."""
     agreement_id = g.agreement.agreement_id
     reason = ""
-    with _transaction(m):
+    with m._write():
         row = _rows(
             m.conn,
             "SELECT a.*, now() AS db_now, t.revoked_at AS token_revoked_at FROM exchange.agreements a"
