@@ -21,7 +21,10 @@ the registry lists in that style):
    (c) loading, ``ibdc.pipeline.load_partition_from_raw`` into PostgreSQL;
    (d) at the largest size, ``psql \\copy`` of the same rows (canonical UTF-8 CSV, generated as the
        simulator generates them) into a table identical to the raw one
-       (:func:`ibdc_dev.bench.load.psql_copy`).
+       (:func:`ibdc_dev.bench.load.psql_copy`), the lineage columns from constant defaults (the
+       targets' baseline); then of the full rows, the lineage's values in the file as the platform
+       sends them: ``..._vs_psql_copy_full_rows``, no target, the gap left once PostgreSQL does the
+       same work for both.
 
 The throughput ratios are per round (extract and load over that round's psql copy), reported as the
 median (min-max) over the rounds, at the largest size; the smaller sizes run one round, for the
@@ -90,7 +93,9 @@ class Measured:
     """One style at one size, per round: each step's peak RSS (MB) and rows/s. ``extract_*``: from the
     static server (the client alone); ``simulator_rps``: from the simulator, page cache warm;
     ``recorded_rps``: the first extraction, from the simulator as it encodes every page;
-    ``psql_rps``: ``psql \\copy`` of the same rows (the largest size only)."""
+    ``psql_rps``: ``psql \\copy`` of the same rows (the largest size only), the lineage from constant
+    defaults (the targets' baseline); ``psql_full_rps``: of the full rows, the lineage as the platform
+    sends it."""
 
     style: str
     province: str
@@ -102,6 +107,7 @@ class Measured:
     load_rps: list[float] = field(default_factory=list)
     simulator_rps: list[float] = field(default_factory=list)
     psql_rps: list[float] = field(default_factory=list)
+    psql_full_rps: list[float] = field(default_factory=list)
     recorded_rps: float = 0.0
     imports_mb: list[float] = field(default_factory=list)
     simulator_mb: float = 0.0
@@ -287,23 +293,27 @@ class RecordedSource:
         self.server.server_close()
 
 
-def canonical_csv(province: str, devices: int, day: str = DAY) -> Path:
+def canonical_csv(province: str, devices: int, day: str = DAY) -> tuple[Path, Path]:
     """The province-day's rows as the simulator generates them (no fault), canonical values in plain
-    UTF-8 CSV with a header: ``psql \\copy``'s input. Returns the file (under the bench directory)."""
+    UTF-8 CSV with a header: ``psql \\copy``'s inputs, the source columns alone and the full rows (the
+    lineage of the partition's committed manifest beside them, :func:`ibdc_dev.bench.load.with_lineage`).
+    Returns the two files (under the bench directory)."""
     seed = get_settings().simulator_seed
     table = telemetry_table(seed, province, date.fromisoformat(day), devices).select(list(EQUIPMENT_TELEMETRY.names))
     path = bench_load.BENCH_DIR / f"scale-{province}-{day}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     pacsv.write_csv(table, path)
-    return path
+    manifest = raw_zone.read_manifest(Partition(dataset=DATASET, province_code=province, period=day))
+    full = bench_load.with_lineage(table, manifest, path.with_name(f"scale-{province}-{day}-full-rows.csv"))
+    return path, full
 
 
-def _psql_copy_rps(csv_file: Path, province: str, rows: int) -> float:
-    """``psql \\copy`` of ``csv_file`` into an empty table identical to the raw one: rows/s."""
+def _psql_copy_rps(csv_file: Path, province: str, rows: int, columns: str = bench_load.SOURCE_COLUMNS) -> float:
+    """``psql \\copy`` of ``csv_file`` (its ``columns``) into an empty table identical to the raw one: rows/s."""
     settings = get_settings()
     with psycopg.connect(settings.warehouse, autocommit=True) as conn:
         target = bench_load.identical_target(conn, "bench_scale_psql", province, DAY)
-    seconds = bench_load.psql_copy(settings.warehouse, csv_file, target)
+    seconds = bench_load.psql_copy(settings.warehouse, csv_file, target, columns)
     with psycopg.connect(settings.warehouse, autocommit=True) as conn:
         copied = conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
         conn.execute(f"DROP TABLE {target}")
@@ -335,14 +345,14 @@ def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = Non
                 recorded = _child("extract", province, url)
                 m.recorded_rps = recorded["rows"] / recorded["seconds"]
                 answers = recorded_answers(province)
-                csv_file = canonical_csv(province, devices) if throughput else None
+                csv_files = canonical_csv(province, devices) if throughput else None
                 with RecordedSource(answers) as static:
                     for r in range(1, (rounds if throughput else 1) + 1):
-                        _round(m, r, static, url, csv_file, say)
+                        _round(m, r, static, url, csv_files, say)
                     if static.unmatched:
                         raise SystemExit(f"the static source had no recorded answer for {static.unmatched[:3]}")
                 del answers, static  # before the next style's are read: the bench holds one style's pages
-                if csv_file is not None:
+                for csv_file in csv_files or ():
                     csv_file.unlink()
                 m.simulator_mb = _peak_mb(proc.pid)
             say(f"  simulator peak {_peak_mb(proc.pid):.0f} MB")
@@ -350,12 +360,17 @@ def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = Non
     return results
 
 
-def _round(m: Measured, r: int, static: RecordedSource, simulator_url: str, csv_file: Path | None, say) -> None:
-    """One round of ``m``'s style: extraction from the static server, loading, and with ``csv_file``
-    (the largest size: the throughput figures) extraction from the simulator and psql \\copy; the
-    partition forgotten after."""
+def _round(
+    m: Measured, r: int, static: RecordedSource, simulator_url: str, csv_files: tuple[Path, Path] | None, say
+) -> None:
+    """One round of ``m``'s style: extraction from the static server, loading, and with ``csv_files``
+    (the largest size: the throughput figures) extraction from the simulator and psql \\copy (the source
+    columns, then the full rows); the partition forgotten after. The load, like psql, fills a
+    province-day that holds no rows (the last round's are deleted first): a reload, which also
+    deletes the rows it replaces, is not what psql is measured doing."""
     extracted = _child("extract", m.province, static.url)
-    served = _child("extract", m.province, simulator_url) if csv_file is not None else None
+    served = _child("extract", m.province, simulator_url) if csv_files is not None else None
+    _empty_province_day(m.province)
     loaded = _child("load", m.province, simulator_url)
     m.rows.append(loaded["rows"])
     m.extract_mb.append(extracted["peak_rss_mb"])
@@ -372,10 +387,22 @@ def _round(m: Measured, r: int, static: RecordedSource, simulator_url: str, csv_
         line += f"from the simulator {m.simulator_rps[-1]:,.0f} rows/s (first, encoding: {m.recorded_rps:,.0f}); "
     line += f"load {loaded['peak_rss_mb']:.0f} MB {m.load_rps[-1]:,.0f} rows/s ({loaded['seconds']:.1f}s)"
     _forget_partition(m.province)
-    if csv_file is not None:
-        m.psql_rps.append(_psql_copy_rps(csv_file, m.province, loaded["rows"]))
-        line += f"; psql \\copy {m.psql_rps[-1]:,.0f} rows/s"
+    if csv_files is not None:
+        m.psql_rps.append(_psql_copy_rps(csv_files[0], m.province, loaded["rows"]))
+        full = _psql_copy_rps(csv_files[1], m.province, loaded["rows"], bench_load.FULL_ROW_COLUMNS)
+        m.psql_full_rps.append(full)
+        line += f"; psql \\copy {m.psql_rps[-1]:,.0f} rows/s, of the full rows {full:,.0f} rows/s"
     say(line)
+
+
+def _empty_province_day(province: str) -> None:
+    """The province-day's raw rows deleted (as the warehouse's owner) and their partition vacuumed."""
+    with psycopg.connect(get_settings().warehouse, autocommit=True) as conn:
+        conn.execute(
+            "DELETE FROM raw.equipment_telemetry WHERE province_code = %s AND period_day = %s",
+            (province, date.fromisoformat(DAY)),
+        )
+        conn.execute("VACUUM raw.equipment_telemetry")
 
 
 def _spread(values: list[float], unit: str = "") -> str:
@@ -395,6 +422,7 @@ def report(results: list[Measured], say=print) -> bool:
     for m in results:
         more = f"; from the simulator {_spread(m.simulator_rps)} rows/s" if m.simulator_rps else ""
         more += f"; psql \\copy {_spread(m.psql_rps)} rows/s" if m.psql_rps else ""
+        more += f" (of the full rows {_spread(m.psql_full_rps)} rows/s)" if m.psql_full_rps else ""
         say(
             f"{m.style:<15} {m.readings:>10,}  extract (static) {_spread(m.extract_mb, ' MB')}, "
             f"{_spread(m.extract_rps)} rows/s;  load {_spread(m.load_mb, ' MB')}, {_spread(m.load_rps)} rows/s{more}"
@@ -418,6 +446,11 @@ def report(results: list[Measured], say=print) -> bool:
                 f"{name}_{m.style}: {_ratio(ratios)}  target >= {target}: {'met' if ok else 'NOT met'}"
                 f"  ({m.readings:,} readings, {len(ratios)} round{'s' if len(ratios) > 1 else ''})"
             )
+        if m.psql_full_rps:
+            # No target: over psql copying the full rows, the gap left once PostgreSQL does the same work.
+            for name, rps in (("extract_client", m.extract_rps), ("load", m.load_rps)):
+                ratios = [x / p for x, p in zip(rps, m.psql_full_rps, strict=True)]
+                say(f"{name}_vs_psql_copy_full_rows_{m.style}: {_ratio(ratios)}  (no target: the same COPY)")
     memory_met = all(max(m.extract_mb + m.load_mb) < TARGET_PEAK_MB for m in results)
     for style in dict.fromkeys(m.style for m in results):
         mine = sorted((m for m in results if m.style == style), key=lambda m: m.readings)

@@ -525,7 +525,7 @@ class Columnar:
             if not isinstance(records, dict) or key not in records:
                 raise _NotColumnar
             outer, records = records, records[key]
-        if not isinstance(records, list) or not all(r.__class__ is dict for r in records):
+        if not isinstance(records, list) or not set(map(type, records)) <= _DICTS:
             raise _NotColumnar
         wire = {name: self.wire_name(name) for name in schema.names}
         served = set().union(*records)
@@ -573,6 +573,10 @@ class Columnar:
                 return pc.cast(pa.array(values, pa.int64()), pa.string()), types
             except (OverflowError, pa.ArrowInvalid):
                 pass  # past 64 bits: Python's digits
+        if types <= _DIGITS_OR_STRINGS:
+            # Numbers served as integers and as decimals (their literal text): an integer's text is its
+            # digits (str, in C); ValueError past Python's 4300 digits: the page goes record by record.
+            return _utf8_column(list(map(str, values))), types
         return _utf8_column([v if v is None or v.__class__ is str else _scalar_text(v) for v in values]), types
 
     def _by_value(self, kind: Kind, values: list, texts: pa.Array, types: set[type]) -> pa.Array:
@@ -603,4 +607,6 @@ class Columnar:
 
 _STRINGS = frozenset({str, type(None)})
 _INTEGERS = frozenset({int, type(None)})
+_DICTS = frozenset({dict})
+_DIGITS_OR_STRINGS = frozenset({int, str})  # no None (str(None) is no missing value), no bool (True)
 _MISSING = object()
