@@ -63,3 +63,42 @@ def test_the_throughput_ratios_are_per_round_against_psql_copy():
     assert (
         "load_vs_psql_copy_jsonp: 0.75 (0.70-1.00)  target >= 0.8: NOT met  (240,000 readings, 3 rounds)" in _verdict(m)
     )
+
+
+def test_the_full_rows_ratio_is_reported_beside_the_targets_without_one():
+    """Issue 20: over psql copying the full rows (the lineage's values in its file, the same COPY as
+    the platform's), a figure without a target beside the targets' ratios."""
+    m = _measured(240_000, 150, 120)
+    m.extract_rps, m.load_rps, m.psql_rps = [30.0, 60.0, 50.0], [80.0, 90.0, 100.0], [100.0, 100.0, 100.0]
+    m.simulator_rps, m.psql_full_rps = [30.0, 54.0, 50.0], [80.0, 100.0, 125.0]
+    lines = _verdict(m)
+    assert "load_vs_psql_copy_jsonp: 0.90 (0.80-1.00)  target >= 0.8: met  (240,000 readings, 3 rounds)" in lines
+    assert "load_vs_psql_copy_full_rows_jsonp: 0.90 (0.80-1.00)  (no target: the same COPY)" in lines
+    assert "extract_client_vs_psql_copy_full_rows_jsonp: 0.40 (0.38-0.60)  (no target: the same COPY)" in lines
+
+
+def test_the_full_rows_carry_each_pages_object_and_version(tmp_path):
+    """The full rows psql copies: each row the lineage of the page it was served on (the manifest's
+    objects, by their record counts), the partition's province, day and one batch id."""
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from ibdc_dev.bench.load import FULL_ROW_COLUMNS, SOURCE_COLUMNS, with_lineage
+
+    names = SOURCE_COLUMNS.split(", ")
+    rows = pa.table({n: pa.array([f"{n}{i}" for i in range(5)]) for n in names})
+    objects = [
+        SimpleNamespace(key="p/page-0001.json", version_id="v1", records=3),
+        SimpleNamespace(key="p/page-0002.json", version_id=None, records=2),
+    ]
+    manifest = SimpleNamespace(province_code="110000", period="2026-10-01", objects=objects)
+    nulls = pacsv.ConvertOptions(strings_can_be_null=True)  # as psql reads it: unquoted empty is NULL
+    written = pacsv.read_csv(with_lineage(rows, manifest, tmp_path / "full.csv"), convert_options=nulls)
+    assert written.column_names == FULL_ROW_COLUMNS.split(", ")
+    assert written.column("source_object").to_pylist() == ["p/page-0001.json"] * 3 + ["p/page-0002.json"] * 2
+    assert written.column("source_version_id").to_pylist() == ["v1"] * 3 + [None] * 2
+    assert set(written.column("province_code").cast(pa.string()).to_pylist()) == {"110000"}
+    assert len(set(written.column("batch_id").to_pylist())) == 1
+    assert written.column("device_id").to_pylist() == [f"device_id{i}" for i in range(5)]
