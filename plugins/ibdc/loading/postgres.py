@@ -32,7 +32,7 @@ import io
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -41,10 +41,11 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ibdc.ahead import one_ahead
 from ibdc.datasets import DATASETS, DatasetSpec
 from ibdc.errors import PermanentError, TransientError
 from ibdc.landing.raw_zone import ChecksumMismatch
-from ibdc.loading import sessions
+from ibdc.loading import binary_copy, sessions
 from ibdc.parsing.base import PageRows, Reject
 from ibdc.periods import Cadence, check_period
 
@@ -341,6 +342,58 @@ def _with_lineage(page: PageRows, partition: dict[str, str]) -> pa.Table:
     return rows.append_column("source_version_id", version)
 
 
+def _encoded(
+    page: PageRows, partition: dict[str, str], binary: binary_copy.BinaryRows | None
+) -> tuple[PageRows, tuple[tuple[str, ...], bool], list]:
+    """A page's rows as COPY data with their lineage (:func:`_with_lineage`): (the page, (the COPY's
+    columns, whether binary), the data's chunks): binary tuples when ``binary`` encodes every value
+    of the page, else CSV."""
+    if not page.rows.num_rows:
+        return page, ((), False), []
+    if binary is not None:
+        lineage = {name: value for name, value in partition.items() if name not in page.rows.column_names}
+        lineage |= {"source_object": page.source_object, "source_version_id": page.source_version_id}
+        tuples = binary.encode(page.rows, lineage)
+        if tuples is not None:
+            return page, ((*page.rows.column_names, *lineage), True), tuples
+    rows = _with_lineage(page, partition)
+    chunks = []
+    for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, CSV_OPTIONS)
+        chunks.append(buf.getbuffer())
+    return page, (tuple(rows.column_names), False), chunks
+
+
+@contextlib.contextmanager
+def _copy(cur: psycopg.Cursor, table: str, columns: tuple[str, ...], binary: bool) -> Iterator[_Copy]:
+    """A COPY of ``columns`` into ``table``, in binary (its header written first, its trailer last
+    unless the block raised: the COPY is then abandoned) or CSV. The rows the caller counted as sent
+    (``rows``) must be the rows PostgreSQL says it copied: a RuntimeError (the transaction rolls back)
+    if an encoder lost or made up a row."""
+    form = "binary" if binary else "csv"
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT {form})") as copy:
+        counted = _Copy(copy)
+        if binary:
+            copy.write(binary_copy.HEADER)
+        yield counted
+        if binary:
+            copy.write(binary_copy.TRAILER)
+    if cur.rowcount != counted.rows:
+        raise RuntimeError(f"COPY into {table} ({form}) copied {cur.rowcount} rows, {counted.rows} were sent")
+
+
+@dataclass
+class _Copy:
+    """A COPY being written, and the rows sent through it."""
+
+    copy: psycopg.Copy
+    rows: int = 0
+
+    def write(self, data) -> None:
+        self.copy.write(data)
+
+
 def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[int, int, list[Reject]]:
     """The partition's rows and quarantine replaced by ``pages``' (under its lock, in the caller's
     transaction); returns (records in, rows loaded, rejects)."""
@@ -355,29 +408,29 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
             (province, period_start),
         )
         # One COPY for all the pages, each row carrying its page's lineage: PostgreSQL reads rows while
-        # the next page is parsed, with no round trip between pages (a COPY a page waited for each).
+        # the next page is parsed and encoded, with no round trip between pages (a COPY a page waited for
+        # each). Binary where every value has an exact binary form (PostgreSQL then parses no field).
         partition = {
             "province_code": province,
             spec.calendar.period_column: period_start.isoformat(),
             "batch_id": str(batch_id),
         }
+        binary = binary_copy.binary_rows(binary_copy.column_types(conn, spec.table))
+        encoded = one_ahead((_encoded(page, partition, binary) for page in pages), "ibdc-encode")
         with contextlib.ExitStack() as copying:
-            copy, columns = None, None
-            for page in pages:
+            current = None
+            for page, form, chunks in encoded:
                 rows_in += page.rows_in
                 rejects += page.rejects
                 if not page.rows.num_rows:
                     continue
-                rows = _with_lineage(page, partition)
-                if rows.column_names != columns:
+                if form != current:
                     copying.close()
-                    columns = rows.column_names
-                    statement = f"COPY {spec.table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-                    copy = copying.enter_context(cur.copy(statement))
-                for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
-                    buf = io.BytesIO()
-                    pacsv.write_csv(batch, buf, CSV_OPTIONS)
-                    copy.write(buf.getbuffer())
+                    current = form
+                    copy = copying.enter_context(_copy(cur, spec.table, *form))
+                for chunk in chunks:
+                    copy.write(chunk)
+                copy.rows += page.rows.num_rows
                 rows_loaded += page.rows.num_rows
         cur.execute(
             "DELETE FROM raw.quarantine WHERE dataset = %s AND province_code = %s AND period = %s",
