@@ -139,7 +139,7 @@ def load_partition_from_raw(dataset: str, province: str, period: str, accept_few
 
 def _parsed_pages(spec, manifest: Manifest, mc) -> Iterator[PageRows]:
     """The manifest's pages parsed, in order, a part at a time (:func:`_page_parts`); each next part
-    read and parsed in a background thread while the caller copies the current one."""
+    read and parsed in a background thread while the caller encodes and copies the current one."""
     return one_ahead(_page_parts(spec, manifest, mc), "ibdc-parse")
 
 

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ibdc.datasets import DATASETS
 from ibdc.loading import binary_copy
-from ibdc.loading.postgres import CSV_OPTIONS, _encoded
+from ibdc.loading.postgres import CSV_OPTIONS, _copy, _encoded, load_partition
 from ibdc.parsing.base import PageRows
 
 pytestmark = pytest.mark.integration
@@ -116,7 +117,10 @@ def test_binary_copy_stores_what_text_copy_stores(tables, records):
 
 def test_a_numeric_keeps_the_scale_it_was_written_with(tables):
     conn = tables
-    values = ["2.50", "2", "0.125", "-0.0", "5.", ".5", "007.10", "12345678901234567890.123456789012345678"]
+    values = [
+        *("2.50", "2", "0.125", "-0.0", "5.", ".5", "007.10", "12345678901234567890.123456789012345678"),
+        *("1.00005", "0.000000000001", "-0.00001", "10000.0001"),  # zero groups of 4 digits inside
+    ]
     table = pa.table(
         {name: pa.array(values if name.startswith("n") else [None] * len(values), pa.string()) for name in COLUMNS}
     )
@@ -125,6 +129,7 @@ def test_a_numeric_keeps_the_scale_it_was_written_with(tables):
     stored = [row[0] for row in conn.execute("SELECT n::text FROM sent_binary").fetchall()]
     assert sorted(stored) == sorted(str(conn.execute("SELECT %s::numeric::text", (v,)).fetchone()[0]) for v in values)
     assert {"2.50", "2", "0.0", "5", "0.5", "7.10", "12345678901234567890.123456789012345678"} <= set(stored)
+    assert {"1.00005", "0.000000000001", "-0.00001", "10000.0001"} <= set(stored)
 
 
 @pytest.mark.parametrize(
@@ -136,11 +141,21 @@ def test_a_numeric_keeps_the_scale_it_was_written_with(tables):
         ("ts", "2026-10-01T08:00:00"),  # no zone: PostgreSQL would read it in the session's zone
         ("i2", "70000"),  # out of range: CSV, and PostgreSQL says so
         ("b", "yes"),
+        # What Arrow reads and PostgreSQL refuses: CSV, and PostgreSQL says so.
+        ("i4", "0x1F"),
+        ("d", "0000-01-01"),
+        ("ts", "2026-10-01T08:00:00+16:30"),
+        ("batch_id", "urn:uuid:12345678-1234-1234-1234-123456789012"),
+        ("n", "1." + "1" * 39),  # a scale past 38
+        ("not_a_column", "x"),
     ],
 )
 def test_a_value_without_an_exact_binary_form_leaves_the_page_to_csv(column, value):
-    table = pa.table({name: pa.array([value if name == column else None], pa.string()) for name in COLUMNS})
+    names = [*COLUMNS, *([column] if column not in COLUMNS else [])]
+    table = pa.table({name: pa.array([value if name == column else None], pa.string()) for name in names})
     assert binary_copy.BinaryRows(TYPES).encode(table) is None
+    sent = pa.table({name: pa.array([None], pa.string()) for name in names})
+    assert (binary_copy.BinaryRows(TYPES).encode(sent) is None) == (column not in TYPES)
 
 
 def test_a_table_of_another_type_is_loaded_in_csv(services):
@@ -178,3 +193,83 @@ def test_a_page_is_encoded_binary_with_its_lineage_and_csv_when_a_value_has_no_b
     exponent = PageRows(page.source_object, None, rows.set_column(5, "energy_kwh", pa.array(["2.5", "3e0"])))
     _, (columns, is_binary), chunks = _encoded(exponent, partition, binary)
     assert not is_binary and b"3e0" in b"".join(bytes(c) for c in chunks)
+
+
+def test_a_copy_whose_rows_are_not_the_rows_sent_fails(tables):
+    """The guard of every load's COPY: PostgreSQL's count of the rows copied against the rows the load
+    counted as sent (an encoder that lost or made up a row fails the load, rolled back)."""
+    conn = tables
+    conn.execute("TRUNCATE sent_csv")
+    with conn.cursor() as cur:
+        refused = pytest.raises(RuntimeError, match="copied 2 rows, 3 were sent")
+        with refused, conn.transaction(), _copy(cur, "sent_csv", ("t",), binary=False) as copy:
+            copy.write(b"a\nb\n")
+            copy.rows += 3
+        with _copy(cur, "sent_csv", ("t",), binary=False) as copy:
+            copy.write(b"a\nb\n")
+            copy.rows += 2
+    assert conn.execute("SELECT count(*) FROM sent_csv").fetchone()[0] == 2
+
+
+LOADED_PROVINCE, LOADED_DAY = "540000", "2012-08-05"
+
+
+@pytest.mark.partitions(dataset="equipment_telemetry", provinces=[LOADED_PROVINCE], periods=[LOADED_DAY])
+def test_a_load_switching_between_binary_and_csv_pages_keeps_every_row(services):
+    """Pages binary, CSV (a value with no binary form), binary again: three COPYs in the load's one
+    transaction, every row stored with its page's lineage, as text COPY stores it."""
+    spec = DATASETS["equipment_telemetry"]
+
+    def page(n: int, energy: list[str]) -> PageRows:
+        rows = pa.table(
+            {
+                "device_id": [f"D{n}-{i}" for i in range(len(energy))],
+                "enterprise_code": ["91110000100000000A"] * len(energy),
+                "ts": [f"{LOADED_DAY}T{i:02d}:00:00Z" for i in range(len(energy))],
+                "runtime_min": ["60"] * len(energy),
+                "output_units": ["10"] * len(energy),
+                "energy_kwh": energy,
+                "fault_code": pa.array([None] * len(energy), pa.string()),
+            }
+        )
+        return PageRows(f"equipment_telemetry/province={LOADED_PROVINCE}/page-{n}.json", f"v{n}", rows)
+
+    pages = [page(1, ["2.50", "3"]), page(2, ["1e1", "0.5"]), page(3, ["7.125", "8"])]
+    with psycopg.connect(services.warehouse) as conn:
+        binary = binary_copy.binary_rows(binary_copy.column_types(conn, spec.table))
+    forms = [_encoded(p, {"province_code": LOADED_PROVINCE}, binary)[1][1] for p in pages]
+    assert forms == [True, False, True]
+    try:
+        result = load_partition(
+            services.loader,
+            spec,
+            LOADED_PROVINCE,
+            LOADED_DAY,
+            pages,
+            manifest_key=f"equipment_telemetry/province={LOADED_PROVINCE}/period={LOADED_DAY}/_manifest.json",
+            extract_id=None,
+            max_quarantine_share=0.5,
+        )
+        assert (result.rows_in, result.rows_loaded) == (6, 6)
+        with psycopg.connect(services.warehouse) as conn:
+            stored = conn.execute(
+                "SELECT device_id, energy_kwh::text, source_object, source_version_id FROM raw.equipment_telemetry"
+                " WHERE province_code = %s AND period_day = %s ORDER BY device_id",
+                (LOADED_PROVINCE, LOADED_DAY),
+            ).fetchall()
+        assert [(d, e) for d, e, _, _ in stored] == [
+            ("D1-0", "2.50"), ("D1-1", "3"), ("D2-0", "10"), ("D2-1", "0.5"), ("D3-0", "7.125"), ("D3-1", "8"),
+        ]  # fmt: skip
+        assert {(d[:2], o[-11:], v) for d, _, o, v in stored} == {
+            ("D1", "page-1.json", "v1"), ("D2", "page-2.json", "v2"), ("D3", "page-3.json", "v3"),
+        }  # fmt: skip
+    finally:
+        with psycopg.connect(services.warehouse, autocommit=True) as conn:
+            conn.execute(
+                "DELETE FROM raw.equipment_telemetry WHERE province_code = %s AND period_day = %s",
+                (LOADED_PROVINCE, LOADED_DAY),
+            )
+            for table in ("raw.quarantine", "raw.load_audit"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE province_code = %s AND period = %s", (LOADED_PROVINCE, LOADED_DAY)
+                )

@@ -15,11 +15,13 @@ Only exact conversions are made; a page with any value that has none here is sen
   keeps the scale it was written with, as PostgreSQL's own input does (``2.50`` stays ``2.50``,
   ``2`` stays ``2``): the rows are sent in groups of one scale per numeric column, each as an Arrow
   decimal of that scale (at most 38 digits); an exponent or more digits leave the page to CSV.
-- ``timestamp with time zone``: a value stating its zone (the validators' canonical ``...Z``); one
-  without would be read in the session's zone by PostgreSQL: the page goes as CSV.
-- ``uuid``: each distinct value parsed once (a load has one batch id); ``date``, ``smallint``,
-  ``integer``, ``bigint``, ``boolean`` by Arrow's cast, which refuses what it cannot read exactly
-  (the page then goes as CSV, and PostgreSQL reports what it refuses, as before).
+- ``timestamp with time zone``: a value stating its zone (the validators' canonical ``...Z``), within
+  +-15:59 and from year 1; one without would be read in the session's zone by PostgreSQL: CSV.
+- ``uuid`` (its standard form), each distinct value parsed once (a load has one batch id); ``date``
+  (from year 1), ``smallint``, ``integer``, ``bigint`` (ASCII digits), ``boolean`` by Arrow's cast,
+  which refuses what it cannot read exactly (the page then goes as CSV, and PostgreSQL reports what
+  it refuses, as before). The checks are here, not left to the validators: Arrow reads some text
+  PostgreSQL refuses (``0x1F``, year 0, a zone past 15:59).
 - ``text``: as it is (UTF-8; PostgreSQL verifies it as it does in text COPY).
 
 A table with a column of another type is loaded in CSV (:func:`binary_rows` returns None).
@@ -42,7 +44,13 @@ TRAILER = b"\xff\xff"
 MAX_DECIMAL_DIGITS = 38  # an Arrow decimal128's precision
 UUID_BYTES = pa.binary(16)  # a uuid's binary form is its 16 bytes, as a bytea's
 PLAIN_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)$"  # what numeric_in reads with the scale as written
-ZONED = r"(Z|[+-]\d\d(:?\d\d)?)$"
+MAX_SCALE = 38
+INTEGER = r"^[+-]?[0-9]+$"  # Arrow reads "0x1F" too; PostgreSQL does not
+UUID_TEXT = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# A date (or a timestamp's) from year 1 (Arrow reads year 0, PostgreSQL refuses it); a timestamp's zone
+# within PostgreSQL's +-15:59 (Arrow reads further).
+FROM_YEAR_ONE = r"^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-"
+ZONED = r"(Z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)$"
 CAST = {
     "text": pa.string(),
     "date": pa.date32(),
@@ -78,20 +86,24 @@ class BinaryRows:
         self.types = dict(types)
         self._constants: dict[tuple[str, str | None], pa.Scalar] = {}
 
-    def encode(self, rows: pa.Table, constants: Mapping[str, str | None] = {}) -> list[bytes] | None:  # noqa: B006
+    def encode(self, rows: pa.Table, constants: Mapping[str, str | None] | None = None) -> list | None:
         """The binary COPY tuples (no header nor trailer: :data:`HEADER` and :data:`TRAILER` are the
         COPY's, written once) of ``rows`` (canonical text) and, after its columns, ``constants``
-        (column -> one text value for every row: a page's lineage), in that column order; None when a
-        value has no exact binary form here (the caller sends the rows as CSV)."""
+        (column -> one text value for every row: a page's lineage), in that column order, as a list
+        of buffers; None when a value has no exact binary form here, or a column is not the table's
+        (the caller sends the rows as CSV, and PostgreSQL says what it refuses)."""
         try:
             typed = pa.table({name: self._typed(name, rows.column(name)) for name in rows.column_names})
-            lineage = {name: self._constant(name, value) for name, value in constants.items()}
+            lineage = {name: self._constant(name, value) for name, value in (constants or {}).items()}
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, _NoBinaryForm):
             return None
         numeric = [name for name in rows.column_names if self.types[name] == "numeric"]
+        groups = _scale_groups(typed, numeric)
+        if groups is None:
+            return None
         out = []
         # Rows of one scale per numeric column together (sorted once, then sliced: no copy a group).
-        for scales, group in _scale_groups(typed, numeric):
+        for scales, group in groups:
             for name, scale in zip(numeric, scales, strict=True):
                 at = group.schema.get_field_index(name)
                 try:
@@ -101,29 +113,40 @@ class BinaryRows:
                 group = group.set_column(at, name, exact)
             for name, value in lineage.items():
                 group = group.append_column(name, pa.repeat(value, group.num_rows))
-            out.append(self._tuples(group))
+            out += self._tuples(group)
         return out
 
     def _typed(self, name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
-        kind = self.types[name]
+        kind = self.types.get(name)
+        if kind is None or column.type != pa.string():
+            raise _NoBinaryForm(name)  # not the table's column, or not text
+        checks = {
+            "numeric": PLAIN_DECIMAL,
+            "smallint": INTEGER,
+            "integer": INTEGER,
+            "bigint": INTEGER,
+            "uuid": UUID_TEXT,
+            "date": FROM_YEAR_ONE,
+            "timestamp with time zone": FROM_YEAR_ONE,
+        }
+        if kind in checks and not _all(pc.match_substring_regex(column, checks[kind])):
+            raise _NoBinaryForm(name)
+        if kind == "timestamp with time zone" and not _all(pc.match_substring_regex(column, ZONED)):
+            raise _NoBinaryForm(name)  # a naive time would be read in the session's zone
         if kind == "numeric":
-            if not _all(pc.match_substring_regex(column, PLAIN_DECIMAL)):
-                raise _NoBinaryForm(name)
             return column  # cast per group of one scale (encode)
         if kind == "uuid":
             encoded = pc.dictionary_encode(column).combine_chunks()
             distinct = [None if v is None else uuid.UUID(v).bytes for v in encoded.dictionary.to_pylist()]
             return pa.chunked_array([pc.take(pa.array(distinct, UUID_BYTES), encoded.indices)])
-        if kind == "timestamp with time zone" and not _all(pc.match_substring_regex(column, ZONED)):
-            raise _NoBinaryForm(name)  # a naive time would be read in the session's zone
         return pc.cast(column, CAST[kind])
 
     def _constant(self, name: str, value: str | None) -> pa.Scalar:
         """``value`` of column ``name`` as a typed scalar (each distinct one converted once)."""
         key = (name, value)
         if key not in self._constants:
-            kind = self.types[name]
-            if kind == "numeric" or (kind == "timestamp with time zone" and value is not None):
+            kind = self.types.get(name)
+            if kind not in ("text", "date", "uuid"):
                 raise _NoBinaryForm(name)  # not a lineage column's type
             if kind == "uuid":
                 typed = pa.scalar(None if value is None else uuid.UUID(value).bytes, UUID_BYTES)
@@ -133,9 +156,10 @@ class BinaryRows:
         return self._constants[key]
 
     @staticmethod
-    def _tuples(table: pa.Table) -> bytes:
-        """``table``'s rows as binary COPY tuples. pgpq keeps what it encodes in a buffer of its own
-        until ``finish`` (which ends it with the trailer): an encoder a call, its trailer cut off."""
+    def _tuples(table: pa.Table) -> list:
+        """``table``'s rows as binary COPY tuples, in buffers. pgpq keeps what it encodes in a buffer
+        of its own until ``finish`` (which ends it with the trailer): an encoder a call, its trailer
+        cut off."""
         encoder = ArrowToPostgresBinaryEncoder(table.schema)
         if encoder.write_header() != HEADER:
             raise RuntimeError("pgpq's binary COPY header is not PostgreSQL's documented one")
@@ -143,8 +167,8 @@ class BinaryRows:
         end = encoder.finish()
         if not end.endswith(TRAILER):
             raise RuntimeError("pgpq's binary COPY trailer is not PostgreSQL's documented one")
-        parts.append(end[: -len(TRAILER)])
-        return b"".join(parts)
+        parts.append(memoryview(end)[: -len(TRAILER)])
+        return [part for part in parts if len(part)]
 
 
 class _NoBinaryForm(Exception):
@@ -156,10 +180,10 @@ def _all(mask: pa.ChunkedArray) -> bool:
     return pc.all(pc.fill_null(mask, True)).as_py() is not False
 
 
-def _scale_groups(table: pa.Table, numeric: list[str]) -> list[tuple[tuple[int, ...], pa.Table]]:
+def _scale_groups(table: pa.Table, numeric: list[str]) -> list[tuple[tuple[int, ...], pa.Table]] | None:
     """``table``'s rows in groups of one scale per ``numeric`` column (the digits after its value's
     point, as written; a null's taken as 0: it has no digits to keep): (the scales, the group's rows),
-    the rows ordered by group (one take), each group a slice of them."""
+    the rows ordered by group (one take), each group a slice of them; None past :data:`MAX_SCALE`."""
     if not numeric:
         return [((), table)]
     scales = []
@@ -168,6 +192,8 @@ def _scale_groups(table: pa.Table, numeric: list[str]) -> list[tuple[tuple[int, 
         dot = pc.find_substring(column, ".")
         after = pc.subtract(pc.subtract(pc.utf8_length(column), dot), 1)
         scales.append(pc.fill_null(pc.if_else(pc.less(dot, 0), 0, after), 0))
+    if max((pc.max(s).as_py() or 0) for s in scales) > MAX_SCALE:
+        return None
     key = scales[0]
     for scale in scales[1:]:  # one number per combination: a scale is at most 38 (< 64)
         key = pc.add(pc.multiply(key, 64), scale)
@@ -177,8 +203,7 @@ def _scale_groups(table: pa.Table, numeric: list[str]) -> list[tuple[tuple[int, 
     order = pc.sort_indices(key)
     ordered, ordered_scales = table.take(order), [pc.take(s, order) for s in scales]
     groups, start = [], 0
-    for size in sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)):
-        length = size[1]
+    for _, length in sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)):
         groups.append((tuple(s[start].as_py() for s in ordered_scales), ordered.slice(start, length)))
         start += length
     return groups

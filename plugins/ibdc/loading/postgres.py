@@ -1,10 +1,11 @@
 """Partition loads into PostgreSQL with psycopg 3 COPY.
 
 One transaction replaces exactly one (dataset, province, period) partition: the partition's old rows
-and quarantine entries are deleted, each page's valid rows are COPYed (CSV written by Arrow) straight
-into the table, the rejects into ``raw.quarantine``, then the transaction commits. Readers keep
-seeing the old partition until the commit; a load killed mid-COPY rolls back and leaves it as it
-was. A transaction-scoped advisory lock on the partition makes a second load of the same partition
+and quarantine entries are deleted, each page's valid rows are COPYed straight into the table (in
+binary, encoded from Arrow by :mod:`ibdc.loading.binary_copy`, or CSV written by Arrow for a page with
+a value that has no exact binary form), the rejects into ``raw.quarantine``, then the transaction
+commits. Readers keep seeing the old partition until the commit; a load killed mid-COPY rolls back
+and leaves it as it was. A transaction-scoped advisory lock on the partition makes a second load of the same partition
 wait instead of interleaving; loads of other partitions do not block each other.
 
 What is loaded is read under that lock (:func:`replace_partition` calls the caller's ``read`` once it
@@ -346,15 +347,20 @@ def _encoded(
     page: PageRows, partition: dict[str, str], binary: binary_copy.BinaryRows | None
 ) -> tuple[PageRows, tuple[tuple[str, ...], bool], list]:
     """A page's rows as COPY data with their lineage (:func:`_with_lineage`): (the page, (the COPY's
-    columns, whether binary), the data's chunks): binary tuples when ``binary`` encodes every value
-    of the page, else CSV."""
+    columns, whether binary), the data's chunks, :data:`COPY_BATCH_ROWS` rows at a time): binary
+    tuples when ``binary`` encodes every value of the page, else CSV."""
     if not page.rows.num_rows:
         return page, ((), False), []
     if binary is not None:
         lineage = {name: value for name, value in partition.items() if name not in page.rows.column_names}
-        lineage |= {"source_object": page.source_object, "source_version_id": page.source_version_id}
-        tuples = binary.encode(page.rows, lineage)
-        if tuples is not None:
+        lineage |= {"source_object": page.source_object, "source_version_id": page.source_version_id or None}
+        tuples = []
+        for batch in page.rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
+            encoded = binary.encode(pa.Table.from_batches([batch]), lineage)
+            if encoded is None:
+                break
+            tuples += encoded
+        else:
             return page, ((*page.rows.column_names, *lineage), True), tuples
     rows = _with_lineage(page, partition)
     chunks = []
@@ -407,17 +413,18 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
             f"DELETE FROM {spec.table} WHERE province_code = %s AND {spec.calendar.period_column} = %s",
             (province, period_start),
         )
-        # One COPY for all the pages, each row carrying its page's lineage: PostgreSQL reads rows while
-        # the next page is parsed and encoded, with no round trip between pages (a COPY a page waited for
-        # each). Binary where every value has an exact binary form (PostgreSQL then parses no field).
+        # One COPY for every run of pages in one form (columns, binary or CSV: all of them, as a rule),
+        # each row carrying its page's lineage: PostgreSQL reads rows while the next page is parsed and
+        # encoded, with no round trip between pages (a COPY a page waited for each). Binary where every
+        # value has an exact binary form (PostgreSQL then parses no field), else CSV.
         partition = {
             "province_code": province,
             spec.calendar.period_column: period_start.isoformat(),
             "batch_id": str(batch_id),
         }
         binary = binary_copy.binary_rows(binary_copy.column_types(conn, spec.table))
-        encoded = one_ahead((_encoded(page, partition, binary) for page in pages), "ibdc-encode")
-        with contextlib.ExitStack() as copying:
+        encoding = one_ahead((_encoded(page, partition, binary) for page in pages), "ibdc-encode")
+        with contextlib.closing(encoding) as encoded, contextlib.ExitStack() as copying:
             current = None
             for page, form, chunks in encoded:
                 rows_in += page.rows_in
