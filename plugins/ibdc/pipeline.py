@@ -6,8 +6,8 @@ import enum
 import logging
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
-from ibdc.ahead import one_ahead
 from ibdc.datasets import DATASETS
 from ibdc.errors import NotReleased
 from ibdc.landing import raw_zone
@@ -139,8 +139,13 @@ def load_partition_from_raw(dataset: str, province: str, period: str, accept_few
 
 def _parsed_pages(spec, manifest: Manifest, mc) -> Iterator[PageRows]:
     """The manifest's pages parsed, in order, a part at a time (:func:`_page_parts`); each next part
-    read and parsed in a background thread while the caller encodes and copies the current one."""
-    return one_ahead(_page_parts(spec, manifest, mc), "ibdc-parse")
+    read and parsed in a background thread while the caller copies the current one."""
+    parts = _page_parts(spec, manifest, mc)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ibdc-parse") as pool:
+        ahead = pool.submit(next, parts, None)
+        while (part := ahead.result()) is not None:
+            ahead = pool.submit(next, parts, None)  # one call of the generator at a time: after the last
+            yield part
 
 
 def _page_parts(spec, manifest: Manifest, mc) -> Iterator[PageRows]:

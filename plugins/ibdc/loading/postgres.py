@@ -1,11 +1,10 @@
 """Partition loads into PostgreSQL with psycopg 3 COPY.
 
 One transaction replaces exactly one (dataset, province, period) partition: the partition's old rows
-and quarantine entries are deleted, each page's valid rows are COPYed straight into the table (in
-binary, encoded from Arrow by :mod:`ibdc.loading.binary_copy`, or CSV written by Arrow for a page with
-a value that has no exact binary form), the rejects into ``raw.quarantine``, then the transaction
-commits. Readers keep seeing the old partition until the commit; a load killed mid-COPY rolls back
-and leaves it as it was. A transaction-scoped advisory lock on the partition makes a second load of the same partition
+and quarantine entries are deleted, each page's valid rows are COPYed (CSV written by Arrow) straight
+into the table, the rejects into ``raw.quarantine``, then the transaction commits. Readers keep
+seeing the old partition until the commit; a load killed mid-COPY rolls back and leaves it as it
+was. A transaction-scoped advisory lock on the partition makes a second load of the same partition
 wait instead of interleaving; loads of other partitions do not block each other.
 
 What is loaded is read under that lock (:func:`replace_partition` calls the caller's ``read`` once it
@@ -42,11 +41,10 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ibdc.ahead import one_ahead
 from ibdc.datasets import DATASETS, DatasetSpec
 from ibdc.errors import PermanentError, TransientError
 from ibdc.landing.raw_zone import ChecksumMismatch
-from ibdc.loading import binary_copy, sessions
+from ibdc.loading import sessions
 from ibdc.parsing.base import PageRows, Reject
 from ibdc.periods import Cadence, check_period
 
@@ -343,50 +341,17 @@ def _with_lineage(page: PageRows, partition: dict[str, str]) -> pa.Table:
     return rows.append_column("source_version_id", version)
 
 
-def _encoded(
-    page: PageRows, partition: dict[str, str], binary: binary_copy.BinaryRows | None
-) -> tuple[PageRows, tuple[tuple[str, ...], bool], list]:
-    """A page's rows as COPY data with their lineage (:func:`_with_lineage`): (the page, (the COPY's
-    columns, whether binary), the data's chunks, :data:`COPY_BATCH_ROWS` rows at a time): binary
-    tuples when ``binary`` encodes every value of the page, else CSV."""
-    if not page.rows.num_rows:
-        return page, ((), False), []
-    if binary is not None:
-        lineage = {name: value for name, value in partition.items() if name not in page.rows.column_names}
-        lineage |= {"source_object": page.source_object, "source_version_id": page.source_version_id or None}
-        tuples = []
-        for batch in page.rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
-            encoded = binary.encode(pa.Table.from_batches([batch]), lineage)
-            if encoded is None:
-                break
-            tuples += encoded
-        else:
-            return page, ((*page.rows.column_names, *lineage), True), tuples
-    rows = _with_lineage(page, partition)
-    chunks = []
-    for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
-        buf = io.BytesIO()
-        pacsv.write_csv(batch, buf, CSV_OPTIONS)
-        chunks.append(buf.getbuffer())
-    return page, (tuple(rows.column_names), False), chunks
-
-
 @contextlib.contextmanager
-def _copy(cur: psycopg.Cursor, table: str, columns: tuple[str, ...], binary: bool) -> Iterator[_Copy]:
-    """A COPY of ``columns`` into ``table``, in binary (its header written first, its trailer last
-    unless the block raised: the COPY is then abandoned) or CSV. The rows the caller counted as sent
-    (``rows``) must be the rows PostgreSQL says it copied: a RuntimeError (the transaction rolls back)
-    if an encoder lost or made up a row."""
-    form = "binary" if binary else "csv"
-    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT {form})") as copy:
+def _copy(cur: psycopg.Cursor, table: str, columns: list[str]) -> Iterator[_Copy]:
+    """A CSV COPY of ``columns`` into ``table``. The rows the caller counts as sent (``rows``) must be
+    the rows PostgreSQL says it copied: RuntimeError otherwise (the load's transaction rolls back),
+    so that a row lost or made up on the way (a writer's buffer left unflushed, a value that split a
+    CSV line) fails the load instead of loading a partition short."""
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
         counted = _Copy(copy)
-        if binary:
-            copy.write(binary_copy.HEADER)
         yield counted
-        if binary:
-            copy.write(binary_copy.TRAILER)
     if cur.rowcount != counted.rows:
-        raise RuntimeError(f"COPY into {table} ({form}) copied {cur.rowcount} rows, {counted.rows} were sent")
+        raise RuntimeError(f"COPY into {table} copied {cur.rowcount} rows, {counted.rows} were sent")
 
 
 @dataclass
@@ -413,30 +378,29 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
             f"DELETE FROM {spec.table} WHERE province_code = %s AND {spec.calendar.period_column} = %s",
             (province, period_start),
         )
-        # One COPY for every run of pages in one form (columns, binary or CSV: all of them, as a rule),
-        # each row carrying its page's lineage: PostgreSQL reads rows while the next page is parsed and
-        # encoded, with no round trip between pages (a COPY a page waited for each). Binary where every
-        # value has an exact binary form (PostgreSQL then parses no field), else CSV.
+        # One COPY for all the pages, each row carrying its page's lineage: PostgreSQL reads rows while
+        # the next page is parsed, with no round trip between pages (a COPY a page waited for each).
         partition = {
             "province_code": province,
             spec.calendar.period_column: period_start.isoformat(),
             "batch_id": str(batch_id),
         }
-        binary = binary_copy.binary_rows(binary_copy.column_types(conn, spec.table))
-        encoding = one_ahead((_encoded(page, partition, binary) for page in pages), "ibdc-encode")
-        with contextlib.closing(encoding) as encoded, contextlib.ExitStack() as copying:
-            current = None
-            for page, form, chunks in encoded:
+        with contextlib.ExitStack() as copying:
+            copy, columns = None, None
+            for page in pages:
                 rows_in += page.rows_in
                 rejects += page.rejects
                 if not page.rows.num_rows:
                     continue
-                if form != current:
+                rows = _with_lineage(page, partition)
+                if rows.column_names != columns:
                     copying.close()
-                    current = form
-                    copy = copying.enter_context(_copy(cur, spec.table, *form))
-                for chunk in chunks:
-                    copy.write(chunk)
+                    columns = rows.column_names
+                    copy = copying.enter_context(_copy(cur, spec.table, columns))
+                for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(batch, buf, CSV_OPTIONS)
+                    copy.write(buf.getbuffer())
                 copy.rows += page.rows.num_rows
                 rows_loaded += page.rows.num_rows
         cur.execute(
