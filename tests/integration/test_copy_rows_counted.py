@@ -7,7 +7,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from ibdc.loading.postgres import _copy
+from ibdc.errors import PermanentError
+from ibdc.loading.postgres import CopiedRowsMismatch, _copy
 
 pytestmark = pytest.mark.integration
 
@@ -15,10 +16,11 @@ pytestmark = pytest.mark.integration
 def test_a_copy_whose_rows_are_not_the_rows_sent_fails(services):
     with psycopg.connect(services.warehouse, autocommit=True) as conn, conn.cursor() as cur:
         conn.execute("CREATE TEMPORARY TABLE copied (t text)")
-        refused = pytest.raises(RuntimeError, match="copied 2 rows, 3 were sent")
+        refused = pytest.raises(CopiedRowsMismatch, match="copied 2 rows, 3 were sent")
         with refused, conn.transaction(), _copy(cur, "copied", ["t"]) as copy:
             copy.write(b"a\nb\n")
             copy.rows += 3  # one counted that was never written
+        assert issubclass(CopiedRowsMismatch, PermanentError)  # not retried: loading again does the same
         assert conn.execute("SELECT count(*) FROM copied").fetchone()[0] == 0  # rolled back
         with _copy(cur, "copied", ["t"]) as copy:
             copy.write(b'a\n"b\nc"\n')  # two rows, one value holding a line break

@@ -67,6 +67,11 @@ class QuarantineThresholdExceeded(PermanentError):
     pass
 
 
+class CopiedRowsMismatch(PermanentError):
+    """PostgreSQL copied other than the rows the load sent (a row lost or made up on the way): the
+    load fails, rolled back, and loading again would do the same."""
+
+
 class FewerRecordsThanLastLoad(PermanentError):
     """The new extraction holds far fewer records than the partition's last successful load."""
 
@@ -344,14 +349,14 @@ def _with_lineage(page: PageRows, partition: dict[str, str]) -> pa.Table:
 @contextlib.contextmanager
 def _copy(cur: psycopg.Cursor, table: str, columns: list[str]) -> Iterator[_Copy]:
     """A CSV COPY of ``columns`` into ``table``. The rows the caller counts as sent (``rows``) must be
-    the rows PostgreSQL says it copied: RuntimeError otherwise (the load's transaction rolls back),
-    so that a row lost or made up on the way (a writer's buffer left unflushed, a value that split a
-    CSV line) fails the load instead of loading a partition short."""
+    the rows PostgreSQL says it copied, else :class:`CopiedRowsMismatch` (the load's transaction rolls
+    back): a row lost or made up on the way (an encoder's buffer left unflushed, a line break that
+    split a record) fails the load instead of loading a partition short."""
     with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
         counted = _Copy(copy)
         yield counted
     if cur.rowcount != counted.rows:
-        raise RuntimeError(f"COPY into {table} copied {cur.rowcount} rows, {counted.rows} were sent")
+        raise CopiedRowsMismatch(f"COPY into {table} copied {cur.rowcount} rows, {counted.rows} were sent")
 
 
 @dataclass
