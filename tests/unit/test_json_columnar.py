@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ibdc.formats import app_key, jsonp, jsonread, rest_json, signed_gateway
+from ibdc.formats.envelope import Envelope
 from ibdc.schemas import SCHEMAS
-from tests.unit.format_pages import page
+from tests.unit.format_pages import page, record_texts
 
 STYLES = {"rest_json": rest_json, "app_key": app_key, "signed_gateway": signed_gateway, "jsonp": jsonp}
 DATASETS = ("equipment_telemetry", "industrial_output", "enterprises")
@@ -118,3 +119,23 @@ def test_what_the_columnar_path_leaves_to_the_record_by_record_path(records_text
     schema = SCHEMAS["equipment_telemetry"]
     body = f'{{"items": [{records_text}]}}'.encode()
     assert columnar.read(schema, body, ("items",)) is None, why
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_an_envelopes_message_keeps_its_numbers_as_served_on_both_paths(style):
+    """A portal's message that is an object holding numbers (a refusal telling the quota used): its
+    text is the same on both paths, every number written as served (``1.50`` unquoted, not ``"1.50"``)."""
+    module, schema = STYLES[style], SCHEMAS["industrial_output"]
+    refusal = '"state": 7, "note": {"used": 1.50, "quota": 2, "ratio": -0.5e1}, '
+    body = page(style, record_texts(style), envelope_extra=refusal)
+    envelopes = (Envelope(code="state", message="note", success=("0",)),)
+    verdicts = []
+    for columnar in (True, False):
+        saved = module.COLUMNAR
+        module.COLUMNAR = saved if columnar else None
+        try:
+            verdicts.append(module.decode(schema, body, envelopes).verdict)
+        finally:
+            module.COLUMNAR = saved
+    assert verdicts[0] == verdicts[1]
+    assert verdicts[0].message == '{"used": 1.50, "quota": 2, "ratio": -0.5e1}'

@@ -437,7 +437,9 @@ class _NotColumnar(Exception):
     """The page holds something the columnar path does not read exactly: the record-by-record path reads it."""
 
 
-_DECODER = msgspec.json.Decoder(float_hook=str)  # floats as their literal text: never through a float
+# Floats as their literal text (never through a float), as the record-by-record path gives them: a Number,
+# so that one in the document outside the records (an envelope's message) is written back unquoted.
+_DECODER = msgspec.json.Decoder(float_hook=Number)
 _NEGATIVE_ZERO = re.compile(rb"-0(?![0-9.eE])")  # -0 decodes to the int 0, whose text is not the literal's
 _ESCAPED_COLON = re.compile(rb"\\u003[aA]")
 # Kinds whose value depends on its JSON type as well as its text (a date served as a number stays as
@@ -451,6 +453,8 @@ def _scalar_text(value: object) -> str:
     gives its record-by-record twin); anything else is not read by the columnar path."""
     if value.__class__ is int:
         return str(value)  # ValueError past Python's 4300 digits: the page goes record by record
+    if value.__class__ is Number:
+        return str(value)
     if value.__class__ is bool:
         return "true" if value else "false"
     raise _NotColumnar
@@ -562,11 +566,11 @@ class Columnar:
 
     @staticmethod
     def _texts(values: list) -> tuple[pa.Array, set[type]]:
-        """The values as canonical text (a string as it is, an integer its digits, a boolean
-        ``true``/``false``), and the types decoded. A column of strings or of integers alone is
-        converted by Arrow; a mixed one value by value."""
+        """The values as canonical text (a string as it is, a number its literal text, a boolean
+        ``true``/``false``), and the types decoded. A column of strings and decimals, or of integers
+        alone, is converted by Arrow; a mixed one value by value."""
         types = set(map(type, values))
-        if types <= _STRINGS:
+        if types <= _TEXTS:
             return _utf8_column(values), types
         if types <= _INTEGERS:
             try:
@@ -581,7 +585,7 @@ class Columnar:
 
     def _by_value(self, kind: Kind, values: list, texts: pa.Array, types: set[type]) -> pa.Array:
         """``value`` applied once per distinct value, its JSON type told apart (``1`` and ``"1"``)."""
-        if types <= _STRINGS or types <= _INTEGERS:
+        if types <= _STRINGS or types <= _NUMBERS:
             number = not types <= _STRINGS
             encoded = pc.dictionary_encode(texts)
             distinct = [
@@ -596,7 +600,7 @@ class Columnar:
             if text is _MISSING:
                 if v.__class__ is int:
                     text = self.value(kind, Number(str(v)))
-                elif v is None or v.__class__ in (str, bool):
+                elif v is None or v.__class__ in (str, bool, Number):
                     text = self.value(kind, v)
                 else:
                     raise _NotColumnar
@@ -606,7 +610,11 @@ class Columnar:
 
 
 _STRINGS = frozenset({str, type(None)})
+_TEXTS = frozenset({str, Number, type(None)})  # strings and decimals: their text as it is
 _INTEGERS = frozenset({int, type(None)})
+_NUMBERS = frozenset({int, Number, type(None)})
 _DICTS = frozenset({dict})
-_DIGITS_OR_STRINGS = frozenset({int, str})  # no None (str(None) is no missing value), no bool (True)
+# Numbers served as integers and as decimals, and strings; no None (str(None) is no missing value), no
+# bool (str(True) is not "true").
+_DIGITS_OR_STRINGS = frozenset({int, Number, str})
 _MISSING = object()
