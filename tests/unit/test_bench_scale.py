@@ -94,7 +94,8 @@ def test_the_full_rows_carry_each_pages_object_and_version(tmp_path):
         SimpleNamespace(key="p/page-0002.json", version_id=None, records=2),
     ]
     manifest = SimpleNamespace(province_code="110000", period="2026-10-01", objects=objects)
-    nulls = pacsv.ConvertOptions(strings_can_be_null=True)  # as psql reads it: unquoted empty is NULL
+    # As psql reads it: an unquoted empty field is NULL, a quoted one an empty string.
+    nulls = pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
     written = pacsv.read_csv(with_lineage(rows, manifest, tmp_path / "full.csv"), convert_options=nulls)
     assert written.column_names == FULL_ROW_COLUMNS.split(", ")
     assert written.column("source_object").to_pylist() == ["p/page-0001.json"] * 3 + ["p/page-0002.json"] * 2

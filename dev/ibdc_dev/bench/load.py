@@ -106,7 +106,7 @@ def with_lineage(rows: pa.Table, manifest, csv_file: Path) -> Path:
     keys, versions = [], []
     for obj in manifest.objects:
         keys.append(pa.repeat(obj.key, obj.records))
-        versions.append(pa.repeat(pa.scalar(obj.version_id, pa.string()), obj.records))
+        versions.append(pa.repeat(pa.scalar(obj.version_id or None, pa.string()), obj.records))  # as the load
     keys, versions = pa.concat_arrays(keys), pa.concat_arrays(versions)
     if len(keys) != n:
         raise ValueError(f"the manifest lists {len(keys)} records, the rows are {n}")
@@ -230,7 +230,7 @@ def report(results: dict[str, list[float]], say=print) -> None:
 
     for name, values in results.items():
         say(
-            f"{name + '_rows_per_s:':<26}{statistics.median(values):>12,.0f}   (rounds: "
+            f"{name + '_rows_per_s:':<32}{statistics.median(values):>12,.0f}   (rounds: "
             + ", ".join(f"{v:,.0f}" for v in values)
             + ")"
         )
@@ -242,5 +242,5 @@ def report(results: dict[str, list[float]], say=print) -> None:
         ("dlt", "load_vs_dlt"),
     ):
         rs = ratios(other)
-        say(f"{label}: {statistics.median(rs):.2f}")
+        say(f"{label}: {statistics.median(rs):.2f}" + ("  (no target)" if other == "psql_copy_full_rows" else ""))
         say(f"  {label} per round: {', '.join(f'{x:.2f}' for x in rs)} (spread {min(rs):.2f}..{max(rs):.2f})")

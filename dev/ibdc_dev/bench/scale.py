@@ -396,13 +396,15 @@ def _round(
 
 
 def _empty_province_day(province: str) -> None:
-    """The province-day's raw rows deleted (as the warehouse's owner) and their partition vacuumed."""
+    """The province-day's raw rows deleted (as the warehouse's owner), the table vacuumed and a
+    checkpoint taken: the load timed next does not carry the deletion's writes."""
     with psycopg.connect(get_settings().warehouse, autocommit=True) as conn:
         conn.execute(
             "DELETE FROM raw.equipment_telemetry WHERE province_code = %s AND period_day = %s",
             (province, date.fromisoformat(DAY)),
         )
         conn.execute("VACUUM raw.equipment_telemetry")
+        conn.execute("CHECKPOINT")
 
 
 def _spread(values: list[float], unit: str = "") -> str:
