@@ -4,6 +4,8 @@ warehouse runs, so they are the same in every deployment. The assets themselves:
 
 from __future__ import annotations
 
+MART_PREFIX = "ibdc://warehouse/marts/"
+
 
 def raw_asset_uri(dataset: str) -> str:
     return f"ibdc://warehouse/raw/{dataset}"
@@ -17,10 +19,7 @@ def mart_asset_uri(model: str) -> str:
     return f"{MART_PREFIX}{model}"
 
 
-MART_PREFIX = "ibdc://warehouse/marts/"
-
-
 def mart_of_asset_uri(uri: str) -> str | None:
     """The mart whose asset ``uri`` is (:func:`mart_asset_uri`'s inverse); None for any other URI."""
-    model = uri.removeprefix(MART_PREFIX) if uri.startswith(MART_PREFIX) else ""
-    return model if model.isidentifier() else None
+    model = uri.removeprefix(MART_PREFIX)
+    return model if uri.startswith(MART_PREFIX) and model.isidentifier() else None

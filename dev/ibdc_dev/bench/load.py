@@ -31,7 +31,8 @@ import pyarrow.csv as pacsv
 
 from ibdc.formats import csv_download
 from ibdc.landing import raw_zone
-from ibdc.loading.postgres import ensure_schema
+from ibdc.loading.postgres import _with_lineage, ensure_schema
+from ibdc.parsing.base import PageRows
 from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.settings import LOCAL_DIR, get_settings
 from ibdc.sources.adapters.base import Extraction, RawPage
@@ -101,25 +102,19 @@ def with_lineage(rows: pa.Table, manifest, csv_file: Path) -> Path:
     """``rows`` (the partition's source columns, in the order served) written to ``csv_file`` with
     the lineage the platform's load sends beside them: the partition's province and day, one batch
     id, and each row's page (object key and version, from the ``manifest``'s objects and their record
-    counts): the complete rows as the raw table stores them (:data:`FULL_ROW_COLUMNS`)."""
-    n = rows.num_rows
-    keys, versions = [], []
+    counts): the complete rows as the raw table stores them (:data:`FULL_ROW_COLUMNS`), their lineage
+    added by the load's own :func:`ibdc.loading.postgres._with_lineage`."""
+    listed = sum(obj.records for obj in manifest.objects)
+    if listed != rows.num_rows:
+        raise ValueError(f"the manifest lists {listed} records, the rows are {rows.num_rows}")
+    source = rows.select(SOURCE_COLUMNS.split(", "))
+    partition = {"province_code": manifest.province_code, "period_day": manifest.period, "batch_id": str(uuid.uuid4())}
+    pages, start = [], 0
     for obj in manifest.objects:
-        keys.append(pa.repeat(obj.key, obj.records))
-        versions.append(pa.repeat(pa.scalar(obj.version_id or None, pa.string()), obj.records))  # as the load
-    keys, versions = pa.concat_arrays(keys), pa.concat_arrays(versions)
-    if len(keys) != n:
-        raise ValueError(f"the manifest lists {len(keys)} records, the rows are {n}")
-    full = rows.select(SOURCE_COLUMNS.split(", "))
-    for name, column in (
-        ("province_code", pa.repeat(manifest.province_code, n)),
-        ("period_day", pa.repeat(manifest.period, n)),
-        ("batch_id", pa.repeat(str(uuid.uuid4()), n)),
-        ("source_object", keys),
-        ("source_version_id", versions),
-    ):
-        full = full.append_column(name, column)
-    pacsv.write_csv(full, csv_file)
+        page = PageRows(obj.key, obj.version_id, source.slice(start, obj.records))
+        pages.append(_with_lineage(page, partition))
+        start += obj.records
+    pacsv.write_csv(pa.concat_tables(pages), csv_file)
     return csv_file
 
 
