@@ -10,12 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ibdc.datasets import DATASETS
 from ibdc.errors import NotReleased
-from ibdc.landing import raw_zone
+from ibdc.formats import DecodedPage, format_for
+from ibdc.landing import decoded, raw_zone
 from ibdc.landing.manifest import Manifest, Partition
 from ibdc.landing.object_store import client
 from ibdc.loading.postgres import LoadResult, PartitionRead, record_unloaded, replace_partition
-from ibdc.parsing.base import PageRows, parse_page_file
+from ibdc.parsing.base import PageRows, parse_decoded_page, parse_page_file
 from ibdc.periods import check_period
+from ibdc.schemas import SCHEMAS
 from ibdc.settings import get_settings
 from ibdc.sources.adapters import adapter_for
 from ibdc.sources.registry import ProvinceSource, source_for
@@ -152,7 +154,12 @@ def _page_parts(spec, manifest: Manifest, mc) -> Iterator[PageRows]:
     """Each page streamed from the raw zone to a private temporary file (checksum verified as it
     arrives), then parsed from it a part at a time (:func:`~ibdc.parsing.base.parse_page_file`: a
     csv_download page, a whole partition, a block at a time): memory does not grow with a page.
-    Record positions run on across parts and pages."""
+    Record positions run on across parts and pages. When the extraction stored its decoded pages and
+    this code decodes as the code that did (:func:`ibdc.landing.decoded.usable`), those are validated
+    instead (:func:`_decoded_page_parts`)."""
+    if decoded.usable(manifest):
+        yield from _decoded_page_parts(spec, manifest, mc)
+        return
     position = 0
     for i, obj in enumerate(manifest.objects):
         with tempfile.TemporaryFile(prefix="ibdc-page-") as fh:
@@ -161,3 +168,33 @@ def _page_parts(spec, manifest: Manifest, mc) -> Iterator[PageRows]:
             for part in parse_page_file(spec.name, spec.validate, manifest, obj, fh, position):
                 position += part.records_served
                 yield part
+
+
+def _decoded_page_parts(spec, manifest: Manifest, mc) -> Iterator[PageRows]:
+    """The extraction's decoded pages (one object, checksum verified) validated page by page, as
+    :func:`_page_parts` validates the pages it decodes. A record's raw text, which only a reject
+    needs, is read from its page: a page is fetched (checksum verified) and decoded again only when
+    one of its records is quarantined."""
+    fmt, schema = format_for(manifest.source.style), SCHEMAS[spec.name]
+    with tempfile.TemporaryFile(prefix="ibdc-decoded-") as fh:
+        raw_zone.read_decoded_to(manifest, fh, mc)
+        fh.seek(0)
+        position = 0
+        for i, (table, faults) in enumerate(decoded.read_pages(manifest, fh)):
+            page = DecodedPage(table=table, raw_text=_RawTextOfPage(fmt, schema, manifest, i, mc), faults=faults)
+            yield parse_decoded_page(spec.validate, manifest, manifest.objects[i], page, position)
+            position += table.num_rows
+
+
+class _RawTextOfPage:
+    """``DecodedPage.raw_text`` of a page stored decoded: its records' text as served, read from the
+    page (checksum verified) and decoded when first asked for."""
+
+    def __init__(self, fmt, schema, manifest: Manifest, index: int, mc) -> None:
+        self.fmt, self.schema, self.manifest, self.index, self.mc = fmt, schema, manifest, index, mc
+        self._page: DecodedPage | None = None
+
+    def __call__(self, record: int) -> str:
+        if self._page is None:
+            self._page = self.fmt.decode(self.schema, raw_zone.read_page(self.manifest, self.index, self.mc))
+        return self._page.raw_text(record)

@@ -4,7 +4,11 @@ style; :func:`format_for` looks one up by style name."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
+import importlib.metadata
+from pathlib import Path
 
 from ibdc.formats.base import DecodedPage, DecodeError, SchemaDrift, WireFormat
 
@@ -20,4 +24,25 @@ def format_for(style: str) -> WireFormat:
     return importlib.import_module(f"ibdc.formats.{style}")  # type: ignore[return-value]
 
 
-__all__ = ["DecodeError", "DecodedPage", "SchemaDrift", "WireFormat", "format_for"]
+# What a decoded page depends on besides the bytes: this package's code, the record schemas, and the
+# libraries that read JSON and build the columns.
+DECODER_SOURCES = (*sorted(Path(__file__).parent.glob("*.py")), Path(__file__).parent.parent / "schemas.py")
+DECODER_LIBRARIES = ("msgspec", "pyarrow")
+
+
+@functools.cache
+def decoder_fingerprint() -> str:
+    """The decoders' version, as a sha256 (hex) of what decoding depends on (:data:`DECODER_SOURCES`,
+    the versions of :data:`DECODER_LIBRARIES`): pages decoded by code of another fingerprint are not
+    taken as this code would decode them (:mod:`ibdc.landing.decoded`). Derived, never bumped by hand:
+    any change to a decoder changes it."""
+    digest = hashlib.sha256()
+    for path in DECODER_SOURCES:
+        digest.update(f"{path.name}\0".encode())
+        digest.update(path.read_bytes())
+    for library in DECODER_LIBRARIES:
+        digest.update(f"{library}=={importlib.metadata.version(library)}\0".encode())
+    return digest.hexdigest()
+
+
+__all__ = ["DecodeError", "DecodedPage", "SchemaDrift", "WireFormat", "decoder_fingerprint", "format_for"]

@@ -62,6 +62,22 @@ class ManifestObject(BaseModel):
     request: dict[str, Any]
 
 
+class DecodedObject(BaseModel):
+    """The extraction's pages as its decoders read them (:mod:`ibdc.landing.decoded`): the object's key
+    and S3 version id, sha256 (hex) and size in bytes, the records it holds (every page's, in order)
+    and the decoders' fingerprint (:func:`ibdc.formats.decoder_fingerprint`) of the code that decoded
+    them. Derived from the pages, never instead of them: a load whose decoders differ decodes the pages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    version_id: str | None
+    sha256: str
+    bytes: int
+    records: int
+    decoder: str
+
+
 class Duplicate(BaseModel):
     """A record served again (same key): its page and index on it, its key's values, where it was
     first served (page, index), and whether the repeat is identical to the first."""
@@ -87,7 +103,9 @@ class Source(BaseModel):
 class Manifest(BaseModel):
     """A committed extraction of a partition: the partition's fields, the extraction's id (UTC start
     time, then a random suffix: ids sort by start), where and when it was read, the record counts
-    (claimed by the source, received, distinct), the repeats, the total bytes and the pages in order."""
+    (claimed by the source, received, distinct), the repeats, the total bytes and the pages in order;
+    ``decoded``, when the extraction stored its decoded pages beside them (None: a page read from a file,
+    or a manifest written before they were stored)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -103,6 +121,7 @@ class Manifest(BaseModel):
     duplicates: list[Duplicate] = []
     bytes: int
     objects: list[ManifestObject]
+    decoded: DecodedObject | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +130,11 @@ class Manifest(BaseModel):
         if isinstance(data, dict) and "records_distinct" not in data and "records_received" in data:
             return {**data, "records_distinct": data["records_received"]}
         return data
+
+    @property
+    def object_keys(self) -> list[str]:
+        """The keys of every object the manifest commits: its pages in order, then its decoded pages."""
+        return [o.key for o in self.objects] + ([self.decoded.key] if self.decoded else [])
 
     @property
     def partition(self) -> Partition:

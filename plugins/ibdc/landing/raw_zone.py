@@ -32,7 +32,9 @@ from minio.error import S3Error
 from pydantic import ValidationError
 
 from ibdc.errors import PermanentError, TransientError
-from ibdc.landing.manifest import Duplicate, Manifest, ManifestObject, Partition, Source
+from ibdc.formats import DecodedPage
+from ibdc.landing.decoded import DecodedPagesWriter
+from ibdc.landing.manifest import DecodedObject, Duplicate, Manifest, ManifestObject, Partition, Source
 from ibdc.landing.object_store import (
     client,
     get_bytes,
@@ -94,6 +96,8 @@ class PartitionWriter:
         # Pages being written while the next ones are fetched and decoded (a PUT waits on the store).
         self._writing: list[Future[ManifestObject]] = []
         self._writer: ThreadPoolExecutor | None = None
+        # What the extraction decoded, stored beside the pages when every page came with it.
+        self._decoded: DecodedPagesWriter | None = DecodedPagesWriter()
 
     def __enter__(self) -> PartitionWriter:
         return self
@@ -101,18 +105,26 @@ class PartitionWriter:
     def __exit__(self, kind, exc, tb) -> None:
         if self._writer is not None:
             self._writer.shutdown(wait=True)  # every PUT ended before the pages are deleted or kept
+        self._drop_decoded()
         if exc is not None:
             try:
                 self.abort()
             except Exception:  # the extraction's own error is the one to raise
                 log.exception("%s: could not delete the pages of failed extraction %s", self.prefix, self.extract_id)
 
-    def put(self, index: int, page: RawPage) -> RawPage:
+    def put(self, index: int, page: RawPage, decoded: DecodedPage | None = None) -> RawPage:
         """Write page ``index`` (from 0) as ``extract=<id>/page-NNNN.<ext>`` (NNNN from 1), its sha256
         and record count in its metadata, in a background thread while the caller goes on (at most
         :data:`PUTS_IN_FLIGHT` pages at once: memory stays bounded); an error writing one is raised by
-        a later :meth:`put` or by :meth:`commit`. Returns ``page`` without its bytes (its request and
-        record count: what the extraction keeps of it)."""
+        a later :meth:`put` or by :meth:`commit`. ``decoded``: the page as the extraction decoded it,
+        kept for the decoded pages (:mod:`ibdc.landing.decoded`) that :meth:`commit` stores when every
+        page came with it. Returns ``page`` without its bytes (its request and record count: what the
+        extraction keeps of it)."""
+        if self._decoded is not None:
+            if decoded is None:
+                self._drop_decoded()  # decoded pages are all the pages' or none
+            else:
+                self._decoded.add(index, decoded)
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=PUTS_IN_FLIGHT, thread_name_prefix="ibdc-put")
         while sum(not w.done() for w in self._writing) >= PUTS_IN_FLIGHT:
@@ -155,6 +167,7 @@ class PartitionWriter:
         """Write page ``index`` from the file ``fh`` (``size`` bytes from its start, their
         ``sha256`` computed as it was written) as :meth:`put` writes one in memory, in parts: memory
         is bounded by a part, not by the page."""
+        self._drop_decoded()  # a page read from a file is decoded again from it (ibdc.landing.decoded)
         key = f"{self.prefix}extract={self.extract_id}/page-{index + 1:04d}.{extension(content_type)}"
         meta = {"sha256": sha256, "records": str(records)}
         written = put_file(self.mc, self.bucket, key, fh, size, content_type, meta)
@@ -171,6 +184,17 @@ class PartitionWriter:
         self.stored.append(stored)
         return stored
 
+    def _drop_decoded(self) -> None:
+        if self._decoded is not None:
+            self._decoded.close()
+            self._decoded = None
+
+    def _store_decoded(self, pages: int) -> DecodedObject | None:
+        """The decoded pages stored, when there is one for each of the ``pages`` pages written."""
+        if self._decoded is None or self._decoded.pages != pages:
+            return None
+        return self._decoded.store(self.mc, self.bucket, f"{self.prefix}extract={self.extract_id}/")
+
     def abort(self) -> None:
         """Delete the pages this writer wrote (nothing was committed)."""
         for written in self._writing:
@@ -184,9 +208,12 @@ class PartitionWriter:
         the manifest changed under every one of :data:`COMMIT_ATTEMPTS` conditional writes."""
         try:
             stored = self.flush()
+            decoded = self._store_decoded(len(stored))
         except BaseException:
             self.abort()  # a page that could not be written: nothing of this extraction is kept
             raise
+        finally:
+            self._drop_decoded()
         manifest = Manifest(
             **self.partition.model_dump(),
             extract_id=self.extract_id,
@@ -198,6 +225,7 @@ class PartitionWriter:
             duplicates=[Duplicate.model_validate(d) for d in extraction.duplicates],
             bytes=sum(p.bytes for p in stored),
             objects=stored,
+            decoded=decoded,
         )
         body = manifest.model_dump_json(indent=2).encode()
         for _ in range(COMMIT_ATTEMPTS):
@@ -290,12 +318,24 @@ def read_page_to(manifest: Manifest, index: int, fh, mc: Minio | None = None, bu
     verified against the manifest's sha256 as they arrive: memory does not grow with the page.
     :class:`ChecksumMismatch` after the last byte when they differ."""
     obj = manifest.objects[index]
+    _verified_to(obj.key, obj.version_id, obj.sha256, fh, mc, bucket)
+
+
+def read_decoded_to(manifest: Manifest, fh, mc: Minio | None = None, bucket: str | None = None) -> None:
+    """The manifest's decoded pages (:mod:`ibdc.landing.decoded`; ValueError when it names none)
+    streamed into ``fh`` and verified as :func:`read_page_to` verifies a page."""
+    if manifest.decoded is None:
+        raise ValueError(f"{manifest.partition.manifest_key} names no decoded pages")
+    _verified_to(manifest.decoded.key, manifest.decoded.version_id, manifest.decoded.sha256, fh, mc, bucket)
+
+
+def _verified_to(key: str, version_id: str | None, sha256: str, fh, mc: Minio | None, bucket: str | None) -> None:
     sha = hashlib.sha256()
 
     def write(chunk: bytes) -> None:
         sha.update(chunk)
         fh.write(chunk)
 
-    get_to(mc or client(), bucket or get_settings().raw_bucket, obj.key, obj.version_id, write)
-    if sha.hexdigest() != obj.sha256:
-        raise ChecksumMismatch(f"{obj.key}: manifest sha256 {obj.sha256}, object {sha.hexdigest()}")
+    get_to(mc or client(), bucket or get_settings().raw_bucket, key, version_id, write)
+    if sha.hexdigest() != sha256:
+        raise ChecksumMismatch(f"{key}: manifest sha256 {sha256}, object {sha.hexdigest()}")

@@ -306,6 +306,14 @@ def parse_page(
     return _parse_decoded(validate, manifest, obj, decoded, first_position, 0)
 
 
+def parse_decoded_page(
+    validate: Validator, manifest: Manifest, obj: ManifestObject, decoded: DecodedPage, first_position: int
+) -> PageRows:
+    """Validate one page already decoded (what :func:`parse_page` does after decoding its bytes):
+    the page stored decoded beside it (:mod:`ibdc.landing.decoded`)."""
+    return _parse_decoded(validate, manifest, obj, decoded, first_position, 0)
+
+
 def parse_page_file(
     dataset: str, validate: Validator, manifest: Manifest, obj: ManifestObject, fh: BinaryIO, first_position: int
 ) -> Iterator[PageRows]:

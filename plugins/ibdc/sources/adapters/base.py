@@ -78,9 +78,10 @@ def extension(content_type: str) -> str:
 class PageSink(Protocol):
     """Where an extraction's pages go as they arrive (:class:`ibdc.landing.raw_zone.PartitionWriter`)."""
 
-    def put(self, index: int, page: RawPage) -> RawPage:
-        """Store page ``index`` (from 0), maybe while the caller goes on; returns the page without its
-        bytes (its request and record count). Errors: the object store's, maybe raised by a later call."""
+    def put(self, index: int, page: RawPage, decoded: DecodedPage | None = None) -> RawPage:
+        """Store page ``index`` (from 0), maybe while the caller goes on, and ``decoded``, the page as
+        the extraction decoded it, when given; returns the page without its bytes (its request and
+        record count). Errors: the object store's, maybe raised by a later call."""
         ...
 
     def put_file(
@@ -135,12 +136,13 @@ class Extraction:
         return self._repeats.repeats() if self._repeats is not None else []
 
     def add_page(self, page: RawPage, decoded: DecodedPage) -> None:
-        """Add the next page: its records' keys indexed, its bytes given to the sink when there is one."""
+        """Add the next page: its records' keys indexed, its bytes and ``decoded`` given to the sink when
+        there is one."""
         index = len(self.pages)
         if self._repeats is None:
             self._repeats = RepeatIndex(SCHEMAS[self.dataset])
         self._repeats.add(index, decoded.table, decoded.faults)
-        self.pages.append(self.sink.put(index, page) if self.sink is not None else page)
+        self.pages.append(self.sink.put(index, page, decoded) if self.sink is not None else page)
 
     def add_file_page(
         self,
