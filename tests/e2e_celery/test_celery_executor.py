@@ -1,16 +1,17 @@
 """The CeleryExecutor for real: Airflow with a redis-server broker and two ``airflow celery worker``
 processes (``make airflow-celery``'s set-up), each reporting its own hostname.
 
-- Two workers share a backfill of 2 months x 31 provinces: its task instances ran on both, and the
-  warehouse equals the LocalExecutor's run of the same window (``conftest.local_executor_run``),
-  compared on every raw and mart table's business columns (``warehouse.py`` lists what is excluded).
+- Two workers share a backfill of 2 months x 12 provinces (two of each source style,
+  ``conftest.PROVINCES``): its task instances ran on both, and the warehouse equals the
+  LocalExecutor's run of the same window (``conftest.local_executor_run``), compared on every raw and
+  mart table's business columns (``warehouse.py`` lists what is excluded).
 - One worker is SIGKILLed (with every process under it, as a lost machine) while it runs tasks; the
   task heartbeat timeout lowered to seconds, the scheduler fails the lost attempts, they are retried
   on the other worker, and the warehouse again equals the LocalExecutor's run.
 
-Both run on one Celery Airflow (``celery_airflow``), made new between them (``airflow_runs.reset``:
-empty warehouse and raw zone, no run, the killed worker restarted): starting a second costs more
-than a minute.
+Both run on one Celery Airflow (``conftest.celery_airflow``, started beside the LocalExecutor's),
+made new between them (``airflow_runs.reset``: empty warehouse and raw zone, no run, the killed worker
+restarted): starting a second costs more than a minute.
 """
 
 from __future__ import annotations
@@ -19,26 +20,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ibdc.reference import provinces
 from ibdc_dev.localstack import airflow as local_airflow
 from ibdc_dev.localstack import airflow_runs
 from ibdc_dev.localstack.airflow_runs import EXTRACT
-from ibdc_dev.localstack.processes import free_port
-from tests.e2e_celery.conftest import PERIODS
+from tests.e2e_celery.conftest import CONF, PERIODS, PROVINCES
 from tests.e2e_celery.warehouse import differing_tables, snapshot
-from tests.partitions import ANY
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.e2e,
     # Written to the runs' own warehouses and buckets (``airflow_runs``), declared all the same.
-    pytest.mark.partitions(dataset="industrial_output", provinces=ANY, periods=PERIODS),
+    pytest.mark.partitions(dataset="industrial_output", provinces=PROVINCES, periods=PERIODS),
 ]
-PROVINCES = 31
-
-
-def _workers(count: int = 2) -> local_airflow.CeleryWorkers:
-    return local_airflow.CeleryWorkers(count=count, concurrency=4, redis_port=free_port())
 
 
 def _hostnames(prefix: str, count: int = 2) -> set[str]:
@@ -55,42 +48,26 @@ def _loaded(content: dict) -> set[tuple[str, str]]:
     return {(r[0], r[1].isoformat()[:7]) for r in content["raw.industrial_output"]}
 
 
-# Lowered so that Airflow notices a lost worker in seconds: the heartbeat timeout (300 s by default)
-# and how often the scheduler looks (10 s); a task the lost worker had received but not started
-# stays queued, requeued after task_queued_timeout (600 s by default). The clean backfill runs with
-# them too: a live task heartbeats every few seconds, well within 15.
-LOST_WORKER_ENV = {
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
-    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
-}
-
-
-@pytest.fixture(scope="module")
-def celery_airflow(services):
-    with airflow_runs.isolated_airflow(services, "celery_test", celery=_workers(), env=LOST_WORKER_ENV) as run:
-        yield run
-
-
 @pytest.fixture
 def celery_run(celery_airflow):
-    """The Celery Airflow, new: an empty warehouse and raw zone, no run, both workers up."""
-    airflow_runs.reset(celery_airflow)
+    """The Celery Airflow, new: an empty warehouse and raw zone, no run, both workers up. Reset once a
+    test has backfilled on it (a test kills a worker only during its backfill); as started, it is new."""
+    if celery_airflow.api.get(f"/dags/{EXTRACT}/dagRuns", run_type="backfill", limit=1)["total_entries"]:
+        airflow_runs.reset(celery_airflow)
     return celery_airflow
 
 
 def test_two_workers_share_a_backfill_and_load_what_the_local_executor_loads(celery_run, local_executor_run):
     run = celery_run
-    runs = airflow_runs.backfill(run.api, PERIODS)
+    runs = airflow_runs.backfill(run.api, PERIODS, CONF)
     assert sorted(r["data_interval_start"][:7] for r in runs) == PERIODS
     assert {r["state"] for r in runs} == {"success"}
     extracts = _task_instances(run.api, runs, task_id="extract_load")
-    assert len(extracts) == PROVINCES * len(PERIODS)
+    assert len(extracts) == len(PROVINCES) * len(PERIODS)
     hosts = {ti["hostname"] for ti in _task_instances(run.api, runs)}
     assert hosts == _hostnames(run.prefix), hosts  # on both workers, nowhere else
     # The baseline holds the whole window (the comparison is not of two empty warehouses).
-    assert _loaded(local_executor_run) == {(code, period) for code in provinces() for period in PERIODS}
+    assert _loaded(local_executor_run) == {(code, period) for code in PROVINCES for period in PERIODS}
     assert differing_tables(snapshot(run.settings), local_executor_run) == []
 
 
@@ -98,7 +75,7 @@ def test_a_killed_worker_loses_nothing(celery_run, local_executor_run):
     run = celery_run
     api, lost, survivor = run.api, *sorted(_hostnames(run.prefix))
     started = datetime.now(UTC)
-    backfill = airflow_runs.start_backfill(api, PERIODS)
+    backfill = airflow_runs.start_backfill(api, PERIODS, CONF)
 
     def running_on_lost() -> list[dict]:
         tis = _task_instances(api, state="running")

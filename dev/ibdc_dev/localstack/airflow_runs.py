@@ -16,6 +16,7 @@ warehouse and raw zone, no run of its DAGs, every service up), cheaper than star
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,11 @@ from ibdc_dev.localstack.processes import LOG_DIR
 
 EXTRACT = "ibdc_extract_industrial_output"
 TRANSFORM = "ibdc_transform_dbt"
+# Runs started at once (threads of one process) prepare one at a time: the warehouse's roles are the
+# cluster's (PostgreSQL fails the second of two transactions altering one role: "tuple concurrently
+# updated"; governance's advisory lock is per database), and the first Airflow command writes
+# AIRFLOW_HOME's configuration.
+_PREPARING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -114,13 +120,15 @@ def isolated_airflow(
 ) -> Iterator[IsolatedRun]:
     """Run ``name``'s Airflow (LocalExecutor, or ``celery``) on fresh databases and buckets, with
     ``env`` over its configuration; ``dags`` parsed and unpaused when it is yielded; every process
-    stopped after. ServiceError when a service does not start."""
+    stopped after. ServiceError when a service does not start. Two may start at once, in threads:
+    their databases are made and migrated one at a time."""
     settings, run_env = run_settings(base, name)
     run_env.update(env or {})
-    fresh_data(settings)
-    mc = seaweedfs.admin_client(settings)
     prefix = f"airflow-{name}"
-    local_airflow.run(settings, "db", "migrate", log=LOG_DIR / f"{prefix}-db-migrate.log", env=run_env)
+    with _PREPARING:
+        fresh_data(settings)
+        local_airflow.run(settings, "db", "migrate", log=LOG_DIR / f"{prefix}-db-migrate.log", env=run_env)
+    mc = seaweedfs.admin_client(settings)
     local_airflow.run(settings, "dags", "reserialize", log=LOG_DIR / f"{prefix}-reserialize.log", env=run_env)
     try:
         local_airflow.start_services(settings, say=lambda m: None, prefix=prefix, celery=celery, env=run_env)
