@@ -1,7 +1,8 @@
 """Partition loads into PostgreSQL with psycopg 3 COPY.
 
 One transaction replaces exactly one (dataset, province, period) partition: the partition's old rows
-and quarantine entries are deleted, each page's valid rows are COPYed (CSV written by Arrow) straight
+and quarantine entries are deleted, each page's valid rows are COPYed (binary, encoded from Arrow by
+pgpq, where every value has an exact binary form; else CSV written by Arrow: ``binary_copy``) straight
 into the table, the rejects into ``raw.quarantine``, then the transaction commits. Readers keep
 seeing the old partition until the commit; a load killed mid-COPY rolls back and leaves it as it
 was. A transaction-scoped advisory lock on the partition makes a second load of the same partition
@@ -44,7 +45,7 @@ import pyarrow.csv as pacsv
 from ibdc.datasets import DATASETS, DatasetSpec
 from ibdc.errors import PermanentError, TransientError
 from ibdc.landing.raw_zone import ChecksumMismatch
-from ibdc.loading import sessions
+from ibdc.loading import binary_copy, sessions
 from ibdc.parsing.base import PageRows, Reject
 from ibdc.periods import Cadence, check_period
 
@@ -346,15 +347,41 @@ def _with_lineage(page: PageRows, partition: dict[str, str]) -> pa.Table:
     return rows.append_column("source_version_id", version)
 
 
+def _encoded(
+    page: PageRows, partition: dict[str, str], binary: binary_copy.BinaryRows | None
+) -> tuple[tuple[str, ...], bool, list]:
+    """A page's rows (at least one) as COPY data with their lineage (:func:`_with_lineage`): (the
+    COPY's columns, whether binary, the data's chunks): binary tuples when ``binary`` encodes every
+    value of the page (PostgreSQL then parses no field), else CSV."""
+    if binary is not None:
+        lineage = {name: value for name, value in partition.items() if name not in page.rows.column_names}
+        lineage |= {"source_object": page.source_object, "source_version_id": page.source_version_id}
+        tuples = binary.encode(page.rows, lineage)
+        if tuples is not None:
+            return (*page.rows.column_names, *lineage), True, tuples
+    rows = _with_lineage(page, partition)
+    chunks = []
+    for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, CSV_OPTIONS)
+        chunks.append(buf.getbuffer())
+    return tuple(rows.column_names), False, chunks
+
+
 @contextlib.contextmanager
-def _copy(cur: psycopg.Cursor, table: str, columns: list[str]) -> Iterator[_Copy]:
-    """A CSV COPY of ``columns`` into ``table``. The rows the caller counts as sent (``rows``) must be
-    the rows PostgreSQL says it copied, else :class:`CopiedRowsMismatch` (the load's transaction rolls
-    back): a row lost or made up on the way (an encoder's buffer left unflushed, a line break that
-    split a record) fails the load instead of loading a partition short."""
-    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+def _copy(cur: psycopg.Cursor, table: str, columns: tuple[str, ...], binary: bool) -> Iterator[_Copy]:
+    """A COPY of ``columns`` into ``table``, in binary (its header written first, its trailer last
+    unless the block raised: the COPY is then abandoned) or CSV. The rows the caller counts as sent
+    (``rows``) must be the rows PostgreSQL says it copied, else :class:`CopiedRowsMismatch` (the
+    load's transaction rolls back): a row lost or made up on the way (an encoder's buffer left
+    unflushed, a line break that split a record) fails the load instead of loading a partition short."""
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT {'binary' if binary else 'csv'})") as copy:
         counted = _Copy(copy)
+        if binary:
+            copy.write(binary_copy.HEADER)
         yield counted
+        if binary:
+            copy.write(binary_copy.TRAILER)
     if cur.rowcount != counted.rows:
         raise CopiedRowsMismatch(f"COPY into {table} copied {cur.rowcount} rows, {counted.rows} were sent")
 
@@ -385,27 +412,27 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
         )
         # One COPY for all the pages, each row carrying its page's lineage: PostgreSQL reads rows while
         # the next page is parsed, with no round trip between pages (a COPY a page waited for each).
+        # Binary where every value of a page has an exact binary form (ibdc.loading.binary_copy).
         partition = {
             "province_code": province,
             spec.calendar.period_column: period_start.isoformat(),
             "batch_id": str(batch_id),
         }
+        binary = binary_copy.binary_rows(binary_copy.column_types(conn, spec.table))
         with contextlib.ExitStack() as copying:
-            copy, columns = None, None
+            copy, form = None, None
             for page in pages:
                 rows_in += page.rows_in
                 rejects += page.rejects
                 if not page.rows.num_rows:
                     continue
-                rows = _with_lineage(page, partition)
-                if rows.column_names != columns:
+                columns, is_binary, chunks = _encoded(page, partition, binary)
+                if (columns, is_binary) != form:
                     copying.close()
-                    columns = rows.column_names
-                    copy = copying.enter_context(_copy(cur, spec.table, columns))
-                for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
-                    buf = io.BytesIO()
-                    pacsv.write_csv(batch, buf, CSV_OPTIONS)
-                    copy.write(buf.getbuffer())
+                    form = (columns, is_binary)
+                    copy = copying.enter_context(_copy(cur, spec.table, columns, is_binary))
+                for chunk in chunks:
+                    copy.write(chunk)
                 copy.rows += page.rows.num_rows
                 rows_loaded += page.rows.num_rows
         cur.execute(
