@@ -101,9 +101,11 @@ def load_partition_from_raw(dataset: str, province: str, period: str, accept_few
     """Raw zone -> parse -> PostgreSQL. Replays from the stored bytes; never calls the source.
 
     The manifest is read once the partition's lock is held (:func:`~ibdc.loading.postgres.replace_partition`),
-    so a load never commits an older extraction after a newer one was loaded. The next page is fetched,
-    checksum-verified and parsed in a background thread while the current one is being copied, so
-    PostgreSQL's COPY and the platform's parsing use both cores. Raises
+    so a load never commits an older extraction after a newer one was loaded. The next page is
+    validated in a background thread while the current one is being copied, so PostgreSQL's COPY and
+    the platform's parsing use both cores: the extraction's decoded pages when this code may take
+    them (one object, checksum-verified; a page is fetched only for a reject's raw text), else each
+    page fetched, checksum-verified and decoded (:func:`_page_parts`). Raises
     :class:`~ibdc.periods.InvalidPeriod` for a malformed period before anything is read.
     """
     spec = DATASETS[dataset]

@@ -51,15 +51,15 @@ CONF = {"provinces": PROVINCES}
 # Lowered so that Airflow notices a lost worker in seconds: the heartbeat timeout (300 s by default)
 # and how often the scheduler looks (10 s); a task the lost worker had received but not started
 # stays queued, requeued after task_queued_timeout (600 s by default; measured, a task here waits 4 s
-# at most between queued and running, the scheduler's parallelism being the workers' 8 slots, and a
-# task requeued by mistake only starts again). A lost attempt's retry waits max_task_retry_delay at
-# most: it caps the extract's exponential backoff (30 to 60 s before a second try), not whether or
-# where the retry runs. The clean backfill runs with them too: a live task heartbeats every few
-# seconds, well within 15.
+# at most between queued and running, the scheduler's parallelism being the workers' 8 slots; 60 s
+# because a task requeued more than num_stuck_in_queued_retries times (2) is failed, not retried).
+# A lost attempt's retry waits max_task_retry_delay at most: it caps the extract's exponential
+# backoff (30 to 60 s before a second try), not whether or where the retry runs. The clean backfill
+# runs with them too: a live task heartbeats every few seconds, well within 15.
 LOST_WORKER_ENV = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "30",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
     "AIRFLOW__CORE__MAX_TASK_RETRY_DELAY": "5",
 }

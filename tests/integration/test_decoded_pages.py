@@ -185,3 +185,25 @@ def test_a_page_read_from_a_file_stores_no_decoded_pages(services, warehouse, fr
     manifest = raw_zone.read_manifest(_partition(province, period))
     assert manifest.decoded is None and len(manifest.objects) == 1
     assert pipeline.load_partition_from_raw(DATASET, province, period).rows_loaded > 0
+
+
+def test_failing_to_keep_the_decoded_pages_never_fails_the_extraction(services, fresh_partitions, monkeypatch):
+    """The decoded pages are derived: a page that cannot be kept (a full temporary disk, say) leaves the
+    manifest naming none, and the load decodes the pages; decoders without a fingerprint (an install
+    without the package's files) store none either."""
+    province, period = BY_STYLE[ApiStyle.JSONP], fresh_partitions.month
+
+    def full_disk(self, index, page):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(decoded.DecodedPagesWriter, "add", full_disk)
+        assert pipeline.extract_partition(DATASET, province, period)["status"] == "extracted"
+    manifest = raw_zone.read_manifest(_partition(province, period))
+    assert manifest.decoded is None and manifest.objects
+    assert pipeline.load_partition_from_raw(DATASET, province, period).rows_loaded == manifest.records_distinct
+
+    monkeypatch.setattr(decoded, "decoder_fingerprint", lambda: None)
+    pipeline.extract_partition(DATASET, province, period)
+    again = raw_zone.read_manifest(_partition(province, period))
+    assert again.extract_id != manifest.extract_id and again.decoded is None

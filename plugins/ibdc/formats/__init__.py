@@ -8,6 +8,7 @@ import functools
 import hashlib
 import importlib
 import importlib.metadata
+import sys
 from pathlib import Path
 
 from ibdc.formats.base import DecodedPage, DecodeError, SchemaDrift, WireFormat
@@ -24,22 +25,29 @@ def format_for(style: str) -> WireFormat:
     return importlib.import_module(f"ibdc.formats.{style}")  # type: ignore[return-value]
 
 
-# What a decoded page depends on besides the bytes: this package's code, the record schemas, and the
-# libraries that read JSON and build the columns.
-DECODER_SOURCES = (*sorted(Path(__file__).parent.glob("*.py")), Path(__file__).parent.parent / "schemas.py")
+# What a decoded page depends on besides the bytes: the platform's code and reference data (the whole
+# ``ibdc`` package: the decoders import timestamps, reference, periods, ...; a change anywhere counts),
+# the interpreter, and the libraries that read JSON and build the columns.
+PACKAGE = Path(__file__).parent.parent
 DECODER_LIBRARIES = ("msgspec", "pyarrow")
 
 
 @functools.cache
-def decoder_fingerprint() -> str:
-    """The decoders' version, as a sha256 (hex) of what decoding depends on (:data:`DECODER_SOURCES`,
-    the versions of :data:`DECODER_LIBRARIES`): pages decoded by code of another fingerprint are not
+def decoder_fingerprint() -> str | None:
+    """The decoders' version: a sha256 (hex) of every file of the ``ibdc`` package (sources and
+    reference data, by path), the Python version and the versions of :data:`DECODER_LIBRARIES`, taken
+    once a process; None when the package's files cannot be read (an install without its sources):
+    no decoded pages are then stored nor taken. Pages decoded by code of another fingerprint are not
     taken as this code would decode them (:mod:`ibdc.landing.decoded`). Derived, never bumped by hand:
-    any change to a decoder changes it."""
-    digest = hashlib.sha256()
-    for path in DECODER_SOURCES:
-        digest.update(f"{path.name}\0".encode())
-        digest.update(path.read_bytes())
+    any change to the package changes it (more than decoding needs: a release decodes the pages of
+    earlier extractions again, once)."""
+    digest = hashlib.sha256(f"python {sys.version_info[:3]}\0".encode())
+    try:
+        for path in sorted(p for p in PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(f"{path.relative_to(PACKAGE).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    except OSError:
+        return None
     for library in DECODER_LIBRARIES:
         digest.update(f"{library}=={importlib.metadata.version(library)}\0".encode())
     return digest.hexdigest()

@@ -18,6 +18,7 @@ decoded a block at a time) has none: its load decodes the file, as Arrow's CSV r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -50,6 +51,7 @@ class DecodedPagesWriter:
         self._file = tempfile.TemporaryFile(prefix="ibdc-decoded-")  # noqa: SIM115 -- closed by close()
         self._sink = pa.PythonFile(self._file, mode="w")
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._schema: pa.Schema | None = None
         self.pages = 0
         self.records = 0
 
@@ -58,6 +60,10 @@ class DecodedPagesWriter:
         if index != self.pages:
             raise ValueError(f"decoded page {index} added after {self.pages} pages")
         table = decoded.table
+        if self._schema is None:
+            self._schema = table.schema
+        elif table.schema != self._schema:  # every page of one schema, the first's (ArrowInvalid otherwise)
+            table = table.cast(self._schema)
         faults = [decoded.faults.get(i) for i in range(table.num_rows)] if decoded.faults else None
         columns = [column.combine_chunks() for column in table.columns]
         columns.append(pa.array(faults, pa.string()) if faults else pa.nulls(table.num_rows, pa.string()))
@@ -70,8 +76,9 @@ class DecodedPagesWriter:
 
     def store(self, mc: Minio, bucket: str, folder: str) -> DecodedObject | None:
         """Write the pages added as ``<folder>decoded.arrows``; its manifest entry (None when no page
-        was added). Errors: the object store's."""
-        if self._writer is None:
+        was added, or the decoders have no fingerprint). Errors: the object store's, Arrow's."""
+        fingerprint = decoder_fingerprint()
+        if self._writer is None or fingerprint is None:
             return None
         self._writer.close()
         self._sink.flush()
@@ -89,18 +96,28 @@ class DecodedPagesWriter:
             sha256=sha.hexdigest(),
             bytes=size,
             records=self.records,
-            decoder=decoder_fingerprint(),
+            decoder=fingerprint,
         )
 
     def close(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(pa.ArrowException):  # already closed by store(), or broken
+                self._writer.close()
         self._file.close()
 
 
 def usable(manifest: Manifest) -> bool:
-    """Whether a load may take the manifest's decoded pages: there are some, decoded by code of this
-    fingerprint, one batch for every page."""
-    decoded = manifest.decoded
-    return decoded is not None and decoded.decoder == decoder_fingerprint()
+    """Whether a load may take the manifest's decoded pages: there are some, of this extraction
+    (under its folder, as many records as its pages), decoded by code of this process's fingerprint
+    (not None). Whether each page has its batch is checked as they are read (:func:`read_pages`)."""
+    decoded, fingerprint = manifest.decoded, decoder_fingerprint()
+    return (
+        decoded is not None
+        and fingerprint is not None
+        and decoded.decoder == fingerprint
+        and decoded.key.startswith(f"{manifest.partition.prefix}extract={manifest.extract_id}/")
+        and decoded.records == sum(o.records for o in manifest.objects)
+    )
 
 
 def read_pages(manifest: Manifest, fh: BinaryIO) -> Iterator[tuple[pa.Table, Mapping[int, str]]]:

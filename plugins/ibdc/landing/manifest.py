@@ -105,7 +105,8 @@ class Manifest(BaseModel):
     time, then a random suffix: ids sort by start), where and when it was read, the record counts
     (claimed by the source, received, distinct), the repeats, the total bytes and the pages in order;
     ``decoded``, when the extraction stored its decoded pages beside them (None: a page read from a file,
-    or a manifest written before they were stored)."""
+    pages held in memory and written at once (``raw_zone.write_partition``), keeping them failed, or a
+    manifest written before they were stored)."""
 
     model_config = ConfigDict(frozen=True)
 

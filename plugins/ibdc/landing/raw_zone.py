@@ -6,7 +6,9 @@ follows the manifest, so it sees the previous extraction or the new one, never h
 extraction that fails deletes its pages; one killed before it could is named by no manifest, and the
 next commit deletes it with the superseded ones. After the commit, the pages of earlier extractions
 are deleted: bucket versioning (a partition is never written to a bucket without it) keeps their
-bytes, which the manifests that named them still read by version id.
+bytes, which the manifests that named them still read by version id. Beside its pages an extraction
+stores what it decoded of them, ``extract=<id>/decoded.arrows`` (:mod:`ibdc.landing.decoded`),
+committed, superseded and deleted with them.
 
 One committed extraction wins, in order: extraction ids start with the UTC time the extraction
 starts, and the manifest is written conditionally on the one read (S3 ``If-Match`` its ETag, or
@@ -97,7 +99,8 @@ class PartitionWriter:
         self._writing: list[Future[ManifestObject]] = []
         self._writer: ThreadPoolExecutor | None = None
         # What the extraction decoded, stored beside the pages when every page came with it.
-        self._decoded: DecodedPagesWriter | None = DecodedPagesWriter()
+        self._decoded: DecodedPagesWriter | None = None  # made at the first page that comes decoded
+        self._decoding = True  # until a page comes without, or keeping them fails
 
     def __enter__(self) -> PartitionWriter:
         return self
@@ -120,11 +123,16 @@ class PartitionWriter:
         kept for the decoded pages (:mod:`ibdc.landing.decoded`) that :meth:`commit` stores when every
         page came with it. Returns ``page`` without its bytes (its request and record count: what the
         extraction keeps of it)."""
-        if self._decoded is not None:
+        if self._decoding:
             if decoded is None:
                 self._drop_decoded()  # decoded pages are all the pages' or none
             else:
-                self._decoded.add(index, decoded)
+                try:
+                    self._decoded = self._decoded or DecodedPagesWriter()
+                    self._decoded.add(index, decoded)
+                except Exception:  # derived (ibdc.landing.decoded): never the extraction's failure
+                    log.warning("%s: decoded pages not kept (page %d)", self.prefix, index + 1, exc_info=True)
+                    self._drop_decoded()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=PUTS_IN_FLIGHT, thread_name_prefix="ibdc-put")
         while sum(not w.done() for w in self._writing) >= PUTS_IN_FLIGHT:
@@ -185,15 +193,21 @@ class PartitionWriter:
         return stored
 
     def _drop_decoded(self) -> None:
+        self._decoding = False
         if self._decoded is not None:
             self._decoded.close()
             self._decoded = None
 
     def _store_decoded(self, pages: int) -> DecodedObject | None:
-        """The decoded pages stored, when there is one for each of the ``pages`` pages written."""
-        if self._decoded is None or self._decoded.pages != pages:
+        """The decoded pages stored, when there is one for each of the ``pages`` pages written; None
+        otherwise, or when storing them fails (logged: the pages are committed without them)."""
+        if not self._decoding or self._decoded is None or self._decoded.pages != pages:
             return None
-        return self._decoded.store(self.mc, self.bucket, f"{self.prefix}extract={self.extract_id}/")
+        try:
+            return self._decoded.store(self.mc, self.bucket, f"{self.prefix}extract={self.extract_id}/")
+        except Exception:  # derived (ibdc.landing.decoded): the loads decode the pages instead
+            log.warning("%s: decoded pages of %s not stored", self.prefix, self.extract_id, exc_info=True)
+            return None
 
     def abort(self) -> None:
         """Delete the pages this writer wrote (nothing was committed)."""

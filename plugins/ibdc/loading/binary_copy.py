@@ -14,7 +14,7 @@ Only exact conversions are made; a page with any value that has none here is sen
 - ``numeric``: a plain decimal (an optional sign, digits, an optional point and digits; no exponent)
   keeps the scale it was written with, as PostgreSQL's own input does (``2.50`` stays ``2.50``,
   ``2`` stays ``2``): the rows are sent in groups of one scale per numeric column, each as an Arrow
-  decimal of that scale (at most 38 digits); an exponent or more digits leave the page to CSV.
+  decimal of that scale; an exponent, or more than 38 digits in all, leaves the page to CSV.
 - ``timestamp with time zone``: a value stating its zone (the validators' canonical ``...Z``); one
   without would be read in the session's zone by PostgreSQL: the page goes as CSV.
 - ``uuid``: each distinct value parsed once (a load has one batch id); ``date``, ``smallint``,
@@ -109,6 +109,12 @@ class BinaryRows:
         if kind == "numeric":
             if not _all(pc.match_substring_regex(column, PLAIN_DECIMAL)):
                 raise _NoBinaryForm(name)
+            # At most 38 digits in all (leading zeros counted): a decimal128 of the value's scale then
+            # holds it exactly. Past that, Arrow's cast of a value with a fraction wraps around
+            # instead of raising (pyarrow 26): "1" * 28 + ".0001" became a negative number.
+            digits = pc.utf8_length(pc.replace_substring_regex(column, "[^0-9]", ""))
+            if not _all(pc.less_equal(digits, MAX_DECIMAL_DIGITS)):
+                raise _NoBinaryForm(name)
             return column  # cast per group of one scale (encode)
         if kind == "uuid":
             encoded = pc.dictionary_encode(column).combine_chunks()
@@ -169,7 +175,7 @@ def _scale_groups(table: pa.Table, numeric: list[str]) -> list[tuple[tuple[int, 
         after = pc.subtract(pc.subtract(pc.utf8_length(column), dot), 1)
         scales.append(pc.fill_null(pc.if_else(pc.less(dot, 0), 0, after), 0))
     key = scales[0]
-    for scale in scales[1:]:  # one number per combination: a scale is at most 38 (< 64)
+    for scale in scales[1:]:  # one number per combination: a scale is at most 38 (< 64: _typed's digits)
         key = pc.add(pc.multiply(key, 64), scale)
     counts = pc.value_counts(key)
     if len(counts) <= 1:

@@ -355,7 +355,7 @@ def _encoded(
     value of the page (PostgreSQL then parses no field), else CSV."""
     if binary is not None:
         lineage = {name: value for name, value in partition.items() if name not in page.rows.column_names}
-        lineage |= {"source_object": page.source_object, "source_version_id": page.source_version_id}
+        lineage |= {"source_object": page.source_object, "source_version_id": page.source_version_id or None}
         tuples = binary.encode(page.rows, lineage)
         if tuples is not None:
             return (*page.rows.column_names, *lineage), True, tuples

@@ -1,6 +1,7 @@
 """Parsing one raw object (page) into canonical rows, and what every parser returns.
 
-A page is decoded by its style's wire format (the manifest says which), records the source served
+A page is decoded by its style's wire format (the manifest says which), or taken as the extraction
+decoded it (:func:`parse_decoded_page`, :mod:`ibdc.landing.decoded`), records the source served
 twice are set aside (the manifest lists them: identical repeats are dropped, conflicting ones
 quarantined), and the dataset's validator turns the rest into typed rows and rejects with reasons.
 Partition-wide lineage (province, period, batch, source object and version, load time) is not in the
