@@ -17,11 +17,20 @@ from ibdc.landing import raw_zone
 from ibdc.landing.manifest import Manifest, Partition
 from ibdc.landing.object_store import client
 from ibdc.schemas import SCHEMAS, Cadence, Kind, RecordSchema, canonical_text
-from ibdc.sources.registry import load_registry, source_for
+from ibdc.sources.registry import ApiStyle, load_registry, source_for
 from tests.manifests import stored_pages
 from tests.parsed_partition import parse_partition
 
 NUMERIC = (Kind.DECIMAL, Kind.INT)
+# One province of each style for industrial output, none with a fault in the default profile.
+PROVINCE_OF_STYLE = {
+    ApiStyle.REST_JSON: "330000",
+    ApiStyle.APP_KEY: "130000",
+    ApiStyle.SIGNED_GATEWAY: "340000",
+    ApiStyle.JSONP: "360000",
+    ApiStyle.CSV_DOWNLOAD: "230000",
+    ApiStyle.NBS_EASYQUERY: "630000",  # Qinghai's industrial output comes from NBS
+}
 # Columns a dataset's parser renames, as parsed column -> contract field (the rest keep their names).
 ALIASES = {
     "industrial_output": {

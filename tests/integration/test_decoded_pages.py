@@ -17,17 +17,11 @@ from ibdc.landing.raw_zone import ChecksumMismatch, PartitionWriter
 from ibdc.schemas import SCHEMAS
 from ibdc.sources.adapters.base import Extraction, RawPage
 from ibdc.sources.registry import ApiStyle, source_for
-from tests.integration.style_truth import malformed_fault, set_page_size
+from tests.integration.style_truth import PROVINCE_OF_STYLE, malformed_fault, set_page_size
 
 DATASET = "industrial_output"
 # One province of each style whose answers are pages (csv_download's is read from a file: below).
-BY_STYLE = {
-    ApiStyle.REST_JSON: "330000",
-    ApiStyle.APP_KEY: "130000",
-    ApiStyle.SIGNED_GATEWAY: "340000",
-    ApiStyle.JSONP: "360000",
-    ApiStyle.NBS_EASYQUERY: "630000",
-}
+BY_STYLE = {style: code for style, code in PROVINCE_OF_STYLE.items() if style is not ApiStyle.CSV_DOWNLOAD}
 PAGED = (ApiStyle.REST_JSON, ApiStyle.APP_KEY, ApiStyle.SIGNED_GATEWAY, ApiStyle.JSONP)
 # NBS answers only the months its crosswalk has indicators for (not the fresh partitions' years): a month of its own.
 NBS_PERIOD = "2022-05"
@@ -179,7 +173,7 @@ def test_a_decoded_object_that_is_not_the_manifests_fails_the_load_and_changes_n
 def test_a_page_read_from_a_file_stores_no_decoded_pages(services, warehouse, fresh_partitions):
     """csv_download's answer, the whole partition, is decoded a block at a time from its file, at the
     extraction and again at the load: nothing decoded is stored beside it."""
-    province, period = "230000", fresh_partitions.month  # Heilongjiang's portal: csv_download
+    province, period = PROVINCE_OF_STYLE[ApiStyle.CSV_DOWNLOAD], fresh_partitions.month
     assert source_for(province, DATASET).style == ApiStyle.CSV_DOWNLOAD
     pipeline.extract_partition(DATASET, province, period)
     manifest = raw_zone.read_manifest(_partition(province, period))

@@ -18,21 +18,13 @@ from ibdc.sources.adapters import adapter_for, base
 from ibdc.sources.adapters.base import RateLimited, ReconciliationError
 from ibdc.sources.http import build_session
 from ibdc.sources.registry import ApiStyle, source_for
-from tests.integration.style_truth import check_partition, raw_keys
+from tests.integration.style_truth import PROVINCE_OF_STYLE, check_partition, raw_keys
 from tests.manifests import stored_pages
 from tests.parsed_partition import parse_partition
 from tests.partitions import ANY, Claim
 
 DATASET = "industrial_output"
-# One province of each style, none with a fault in the default profile.
-BY_STYLE = {
-    ApiStyle.REST_JSON: "330000",
-    ApiStyle.APP_KEY: "130000",
-    ApiStyle.SIGNED_GATEWAY: "340000",
-    ApiStyle.JSONP: "360000",
-    ApiStyle.CSV_DOWNLOAD: "230000",
-    ApiStyle.NBS_EASYQUERY: "630000",  # Qinghai's industrial output comes from NBS
-}
+BY_STYLE = PROVINCE_OF_STYLE
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.partitions(
