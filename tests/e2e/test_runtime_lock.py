@@ -59,8 +59,11 @@ def test_runtime_lock_alone_installs_ibdc_and_imports_every_dag(tmp_path):
     env |= {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "AIRFLOW_HOME": str(tmp_path / "airflow")}
     env |= {"AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__PLUGINS_FOLDER": str(image / "plugins")}
     env |= {"AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False", "DO_NOT_TRACK": "1"}
-    _run([py, "-m", "pip", "install", "--quiet", "-r", "requirements.lock"], image, env)
-    _run([py, "-m", "pip", "install", "--quiet", "--no-deps", "-e", "."], image, env)
+    # The lock pins every package, so no resolution (--no-deps; `pip check` below proves it whole) and
+    # no byte-compiling of Airflow's tree (--no-compile): 120 s -> 78 s here, same packages installed.
+    _run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile", "-r", "requirements.lock"], image, env)
+    _run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile", "-e", "."], image, env)
+    _run([py, "-m", "pip", "check"], image, env)
     dbt_env = env | {f"IBDC_DBT_{k}": "x" for k in ("HOST", "USER", "PASSWORD", "DBNAME")} | {"IBDC_DBT_PORT": "5432"}
     _run([str(venv / "bin" / "dbt"), "parse", "--profiles-dir", ".", "--quiet"], image / "dbt_project", dbt_env)
 
