@@ -307,6 +307,8 @@ def _provision(
             " GRANT INSERT, DELETE ON ALL TABLES IN SCHEMA raw TO {l};"
             # The audit trail: the loader adds its attempts and closes them, never deletes one.
             " REVOKE DELETE ON raw.load_audit FROM {l};"
+            # A batch's pages are its lineage, kept as its audit row is.
+            " REVOKE DELETE ON raw.source_pages FROM {l};"
             " GRANT UPDATE (finished_at, outcome, error, rows_in, rows_loaded, rows_quarantined, rows_previous,"
             " checksum_verified, extract_id)"  # the extraction a load read under the partition's lock
             "   ON raw.load_audit TO {l};"

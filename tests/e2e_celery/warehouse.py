@@ -21,7 +21,7 @@ from psycopg import sql
 from ibdc.settings import Settings
 
 SCHEMAS = ("raw", "marts")
-LINEAGE = {"batch_id", "loaded_at", "source_object", "source_version_id", "source_version"}
+LINEAGE = {"batch_id", "loaded_at", "source_object", "source_version_id", "source_version", "source_page"}
 EXCLUDED = {
     "raw.quarantine": {"quarantine_id", "quarantined_at"},
     "raw.load_audit": {"started_at", "finished_at", "extract_id", "manifest_key", "error", "rows_previous"},

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ibdc.datasets import DATASETS
 from ibdc.loading import binary_copy
-from ibdc.loading.postgres import CSV_OPTIONS, _encoded
+from ibdc.loading.postgres import CSV_OPTIONS, _encoded, page_lineage
 from ibdc.parsing.base import PageRows
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,13 @@ COLUMNS = {
     "n2": "numeric",
     "b": "boolean",
 }
-LINEAGE = {"batch_id": "uuid", "source_object": "text", "province_code": "text", "period_day": "date"}
+LINEAGE = {
+    "batch_id": "uuid",
+    "source_object": "text",
+    "source_page": "integer",
+    "province_code": "text",
+    "period_day": "date",
+}
 TYPES = COLUMNS | LINEAGE
 
 plain_decimals = st.builds(
@@ -99,6 +106,7 @@ def test_binary_copy_stores_what_text_copy_stores(tables, records):
     lineage = {
         "batch_id": str(uuid.uuid4()),
         "source_object": "equipment_telemetry/province=110000/period=2026-10-01/page-0001.json",
+        "source_page": "1",
         "province_code": "110000",
         "period_day": "2026-10-01",
     }
@@ -175,14 +183,9 @@ def test_a_page_is_encoded_binary_with_its_lineage_and_csv_when_a_value_has_no_b
     )
     partition = {"province_code": "110000", "period_day": "2026-10-01", "batch_id": str(uuid.uuid4())}
     page = PageRows("equipment_telemetry/province=110000/page-0001.json", "v1", rows)
-    columns, is_binary, chunks = _encoded(page, partition, binary)
-    assert is_binary and columns[-5:] == (
-        "province_code",
-        "period_day",
-        "batch_id",
-        "source_object",
-        "source_version_id",
-    )
-    exponent = PageRows(page.source_object, None, rows.set_column(5, "energy_kwh", pa.array(["2.5", "3e0"])))
-    columns, is_binary, chunks = _encoded(exponent, partition, binary)
+    lineage = partition | page_lineage(DATASETS["equipment_telemetry"], page, 1)
+    columns, is_binary, chunks = _encoded(page.rows, lineage, binary)
+    assert is_binary and columns[-4:] == ("province_code", "period_day", "batch_id", "source_page")
+    exponent = rows.set_column(5, "energy_kwh", pa.array(["2.5", "3e0"]))
+    columns, is_binary, chunks = _encoded(exponent, lineage, binary)
     assert not is_binary and b"3e0" in b"".join(bytes(c) for c in chunks)

@@ -73,10 +73,35 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rest_load(services, wareh
     assert _content(warehouse, "220000", "2026-10-02")[0] == 11_988
     lineage = warehouse.execute(
         "SELECT DISTINCT batch_id::text, source_object, source_version_id FROM raw.equipment_telemetry"
-        " WHERE province_code = '220000' AND period_day = '2026-10-02'"
+        " JOIN raw.source_pages USING (batch_id) WHERE page = source_page"
+        " AND province_code = '220000' AND period_day = '2026-10-02'"
     ).fetchall()
     assert lineage == [(result.batch_id, manifest.objects[0].key, manifest.objects[0].version_id)]
     assert _audit(warehouse, result.batch_id)[:5] == ("succeeded", True, 12_000, 11_988, 12)
+
+
+def test_each_reading_names_its_page_and_the_batch_lists_each_pages_object_once(services, warehouse):
+    manifest, served = stage_telemetry("540000", "2026-10-02", devices=100, rows_per_page=700)  # 2,400 readings
+    assert len(manifest.objects) == 4
+    result = pipeline.load_partition_from_raw(DATASET, "540000", "2026-10-02")
+    pages = warehouse.execute(
+        "SELECT page, source_object, source_version_id FROM raw.source_pages WHERE batch_id = %s ORDER BY page",
+        (result.batch_id,),
+    ).fetchall()
+    assert pages == [(i, o.key, o.version_id) for i, o in enumerate(manifest.objects, 1)]
+    per_object = warehouse.execute(
+        "SELECT p.source_object, count(*) FROM raw.equipment_telemetry t JOIN raw.source_pages p"
+        " ON p.batch_id = t.batch_id AND p.page = t.source_page"
+        " WHERE t.province_code = '540000' AND t.period_day = '2026-10-02' GROUP BY 1"
+    ).fetchall()
+    assert dict(per_object) == {o.key: o.records for o in manifest.objects}
+    # Each reading names the page it was served on: pages of 700 readings in the order served.
+    stored = warehouse.execute(
+        "SELECT source_page, device_id, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+        " FROM raw.equipment_telemetry WHERE province_code = '540000' AND period_day = '2026-10-02'"
+    ).fetchall()
+    keys = list(zip(served.column("device_id").to_pylist(), served.column("ts").to_pylist(), strict=True))
+    assert sorted(stored) == sorted((i // 700 + 1, *key) for i, key in enumerate(keys))
 
 
 def test_rerunning_a_load_leaves_the_table_identical(services, warehouse):
@@ -460,7 +485,7 @@ def test_a_load_reads_its_manifest_under_the_partition_lock(services, warehouse)
 
 SETTINGS = "SELECT set_config('ibdc.province_code', %s, true), set_config('ibdc.period', %s, true),"
 SETTINGS += " set_config('ibdc.batch_id', gen_random_uuid()::text, true), set_config('ibdc.source_object', 'x', true),"
-SETTINGS += " set_config('ibdc.source_version_id', '', true)"
+SETTINGS += " set_config('ibdc.source_version_id', '', true), set_config('ibdc.source_page', '1', true)"
 INSERTS = {
     "industrial_output": "INSERT INTO raw.industrial_output (product_code, unit_code, value_cumulative, base_unit,"
     " value_cumulative_base, record_position) VALUES ('x', 'x', 1, 'x', 1, 1)",

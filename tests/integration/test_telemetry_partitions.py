@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -275,6 +276,69 @@ def test_an_upgrade_that_fails_leaves_the_table_as_it_was(scratch, admin):
     assert admin.execute("SELECT relkind FROM pg_class WHERE oid = 'raw.equipment_telemetry'::regclass").fetchone() == (
         "p",
     )
+
+
+def _object_lineage(conn) -> None:
+    """The telemetry rows as the previous version stored them: each carrying its object's key and
+    version (source_object, source_version_id), with no page number and no page of theirs listed."""
+    conn.execute("ALTER TABLE raw.equipment_telemetry ADD COLUMN source_object text, ADD COLUMN source_version_id text")
+    conn.execute(
+        "UPDATE raw.equipment_telemetry t SET source_object = p.source_object, source_version_id = p.source_version_id"
+        " FROM raw.source_pages p WHERE p.batch_id = t.batch_id AND p.page = t.source_page"
+    )
+    conn.execute(
+        "ALTER TABLE raw.equipment_telemetry ALTER COLUMN source_object SET NOT NULL,"
+        " ALTER COLUMN source_object SET DEFAULT current_setting('ibdc.source_object'),"
+        " ALTER COLUMN source_version_id SET DEFAULT nullif(current_setting('ibdc.source_version_id'), ''),"
+        " DROP COLUMN source_page"
+    )
+    conn.execute("DELETE FROM raw.source_pages")
+
+
+def test_rows_carrying_their_objects_key_are_upgraded_to_name_their_page(scratch, admin):
+    for day in DAYS[:2]:
+        _load(scratch["loader"], PROVINCES[0], day)
+    _load(scratch["loader"], PROVINCES[1], DAYS[0])
+    # One batch read two pages, one of them versioned.
+    (batch,) = admin.execute(
+        "SELECT DISTINCT batch_id FROM raw.equipment_telemetry WHERE province_code = %s AND period_day = %s",
+        (PROVINCES[1], DAYS[0]),
+    ).fetchone()
+    admin.execute(
+        "INSERT INTO raw.source_pages VALUES (%s, 2, 'equipment_telemetry/test/zz-page-0002.json', 'v2')", (batch,)
+    )
+    admin.execute(
+        "UPDATE raw.equipment_telemetry SET source_page = 2 WHERE batch_id = %s AND device_id = 'd0'", (batch,)
+    )
+    fresh = _shape(admin)
+    lineage = (
+        "SELECT t.province_code, t.period_day, t.device_id, t.ts, t.batch_id, p.source_object, p.source_version_id"
+        " FROM raw.equipment_telemetry t JOIN raw.source_pages p ON p.batch_id = t.batch_id AND p.page = t.source_page"
+    )
+    before = sorted(admin.execute(lineage).fetchall())
+    mine = {(PROVINCES[0], DAYS[0]), (PROVINCES[0], DAYS[1]), (PROVINCES[1], DAYS[0])}
+    assert {r[:2] for r in before} >= mine
+    _object_lineage(admin)
+    carried = admin.execute(
+        "SELECT province_code, period_day, device_id, ts, batch_id, source_object, source_version_id"
+        " FROM raw.equipment_telemetry"
+    ).fetchall()
+    assert sorted(carried) == before and sum(r[:2] in mine for r in before) == 3 * DEVICES * 24
+    ensure_schema(admin)  # as the provisioning runs it
+    assert sorted(admin.execute(lineage).fetchall()) == before
+    upgraded = _shape(admin)  # the same columns, defaults and checks; source_page now last
+    assert sorted(upgraded["columns"]) == sorted(fresh["columns"]) and upgraded["constraints"] == fresh["constraints"]
+    pages = admin.execute("SELECT page, source_object FROM raw.source_pages WHERE batch_id = %s ORDER BY 1", (batch,))
+    assert pages.fetchall() == [(1, f"{DATASET}/test/{DAYS[0]}.csv"), (2, f"{DATASET}/test/zz-page-0002.json")]
+    ensure_schema(admin)  # idempotent
+    assert sorted(admin.execute(lineage).fetchall()) == before
+    result = _load(scratch["loader"], PROVINCES[0], DAYS[2])  # the loads go on
+    loaded = admin.execute(lineage + " WHERE t.batch_id = %s", (result.batch_id,)).fetchall()
+    key = f"{DATASET}/test/{DAYS[2]}.csv"
+    start = datetime.combine(DAYS[2], datetime.min.time(), UTC)
+    expected = [(PROVINCES[0], DAYS[2], f"d{d}", start + timedelta(hours=h)) for d in range(DEVICES) for h in range(24)]
+    assert sorted(r[:4] for r in loaded) == sorted(expected)
+    assert {r[4:] for r in loaded} == {(uuid.UUID(result.batch_id), key, None)}
 
 
 def test_retention_drops_whole_days_before_the_cutoff_and_records_them(scratch, admin):

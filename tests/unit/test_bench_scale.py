@@ -77,7 +77,7 @@ def test_the_full_rows_ratio_is_reported_beside_the_targets_without_one():
     assert not [line for line in lines if line.startswith("extract_client_vs_psql_copy_full_rows")]
 
 
-def test_the_full_rows_carry_each_pages_object_and_version(tmp_path):
+def test_the_full_rows_carry_each_rows_page_number_in_the_batch(tmp_path):
     """The full rows psql copies: each row the lineage of the page it was served on (the manifest's
     objects, by their record counts), the partition's province, day and one batch id."""
     from types import SimpleNamespace
@@ -98,8 +98,7 @@ def test_the_full_rows_carry_each_pages_object_and_version(tmp_path):
     nulls = pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
     written = pacsv.read_csv(with_lineage(rows, manifest, tmp_path / "full.csv"), convert_options=nulls)
     assert written.column_names == FULL_ROW_COLUMNS.split(", ")
-    assert written.column("source_object").to_pylist() == ["p/page-0001.json"] * 3 + ["p/page-0002.json"] * 2
-    assert written.column("source_version_id").to_pylist() == ["v1"] * 3 + [None] * 2
+    assert written.column("source_page").to_pylist() == [1] * 3 + [2] * 2  # the manifest's pages, numbered
     assert set(written.column("province_code").cast(pa.string()).to_pylist()) == {"110000"}
     assert len(set(written.column("batch_id").to_pylist())) == 1
     assert written.column("device_id").to_pylist() == [f"device_id{i}" for i in range(5)]

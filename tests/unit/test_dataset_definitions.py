@@ -35,7 +35,7 @@ def test_the_raw_table_is_partition_validator_rows_and_lineage(spec):
     assert set(spec.raw_columns) - set(spec.columns) == {
         "province_code",
         spec.calendar.period_column,
-        *LINEAGE_COLUMNS,
+        *LINEAGE_COLUMNS[spec.lineage],
     }
     assert len(set(spec.raw_columns)) == len(spec.raw_columns)
 

@@ -81,7 +81,7 @@ def _load_first_day(conn: psycopg.Connection, devices: int) -> int:
     conn.execute(
         "SELECT set_config('ibdc.province_code', %s, false), set_config('ibdc.period', %s, false),"
         " set_config('ibdc.batch_id', gen_random_uuid()::text, false),"
-        " set_config('ibdc.source_object', 'bench', false), set_config('ibdc.source_version_id', '', false)",
+        " set_config('ibdc.source_page', '1', false)",
         (PROVINCE, FIRST_DAY.isoformat()),
     )
     with conn.cursor().copy(f"COPY raw.equipment_telemetry ({SOURCE_COLUMNS}) FROM STDIN (FORMAT csv, HEADER)") as cp:
@@ -101,7 +101,7 @@ def _add_days(conn: psycopg.Connection, days: range) -> None:
                 session.execute(
                     "INSERT INTO raw.equipment_telemetry SELECT province_code, period_day + %(i)s, device_id,"
                     " enterprise_code, ts + make_interval(days => %(i)s), runtime_min, output_units, energy_kwh,"
-                    " fault_code, batch_id, source_object, source_version_id, loaded_at"
+                    " fault_code, batch_id, source_page, loaded_at"
                     " FROM raw.equipment_telemetry WHERE period_day = %(first)s",
                     {"i": i, "first": FIRST_DAY},
                 )

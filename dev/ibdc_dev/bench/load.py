@@ -29,9 +29,10 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ibdc.datasets import DATASETS
 from ibdc.formats import csv_download
 from ibdc.landing import raw_zone
-from ibdc.loading.postgres import _with_lineage, ensure_schema
+from ibdc.loading.postgres import _with_lineage, ensure_schema, page_lineage
 from ibdc.parsing.base import PageRows
 from ibdc.schemas import EQUIPMENT_TELEMETRY
 from ibdc.settings import LOCAL_DIR, get_settings
@@ -42,13 +43,14 @@ from ibdc_dev.simulator.service import portals
 from ibdc_dev.simulator.telemetry import telemetry_table
 
 DATASET = "equipment_telemetry"
+TELEMETRY = DATASETS[DATASET]
 PROVINCE = "410000"  # Henan: a csv_download portal, GB18030
 DAY = "2026-10-01"
 BENCH_DIR = LOCAL_DIR / "bench"
 ROWS_PER_PAGE = 500_000
 SOURCE_COLUMNS = "device_id, enterprise_code, ts, runtime_min, output_units, energy_kwh, fault_code"
 # The lineage the platform's load sends with every row (ibdc.loading.postgres._with_lineage).
-LINEAGE_COLUMNS = "province_code, period_day, batch_id, source_object, source_version_id"
+LINEAGE_COLUMNS = "province_code, period_day, batch_id, source_page"
 FULL_ROW_COLUMNS = f"{SOURCE_COLUMNS}, {LINEAGE_COLUMNS}"
 
 
@@ -93,26 +95,26 @@ def identical_target(conn: psycopg.Connection, schema: str, province: str = PROV
         conn.execute(f"CREATE TABLE {table} (LIKE raw.equipment_telemetry INCLUDING ALL)")
     conn.execute(f"""ALTER TABLE {table}
         ALTER province_code SET DEFAULT '{province}', ALTER period_day SET DEFAULT '{day}',
-        ALTER batch_id SET DEFAULT '{uuid.uuid4()}'::uuid, ALTER source_object SET DEFAULT 'telemetry.csv',
-        ALTER source_version_id SET DEFAULT NULL""")
+        ALTER batch_id SET DEFAULT '{uuid.uuid4()}'::uuid, ALTER source_page SET DEFAULT 1""")
     return table
 
 
 def with_lineage(rows: pa.Table, manifest, csv_file: Path) -> Path:
     """``rows`` (the partition's source columns, in the order served) written to ``csv_file`` with
     the lineage the platform's load sends beside them: the partition's province and day, one batch
-    id, and each row's page (object key and version, from the ``manifest``'s objects and their record
-    counts): the complete rows as the raw table stores them (:data:`FULL_ROW_COLUMNS`), their lineage
-    added by the load's own :func:`ibdc.loading.postgres._with_lineage`."""
+    id, and each row's page (its number in the ``manifest``'s objects, read from their record counts,
+    as the load numbers them: :func:`ibdc.loading.postgres.page_lineage`): the complete rows as the
+    raw table stores them (:data:`FULL_ROW_COLUMNS`), their lineage added by the load's own
+    :func:`ibdc.loading.postgres._with_lineage`."""
     listed = sum(obj.records for obj in manifest.objects)
     if listed != rows.num_rows:
         raise ValueError(f"the manifest lists {listed} records, the rows are {rows.num_rows}")
     source = rows.select(SOURCE_COLUMNS.split(", "))
     partition = {"province_code": manifest.province_code, "period_day": manifest.period, "batch_id": str(uuid.uuid4())}
     pages, start = [], 0
-    for obj in manifest.objects:
+    for number, obj in enumerate(manifest.objects, 1):
         page = PageRows(obj.key, obj.version_id, source.slice(start, obj.records))
-        pages.append(_with_lineage(page, partition))
+        pages.append(_with_lineage(page.rows, partition | page_lineage(TELEMETRY, page, number)))
         start += obj.records
     pacsv.write_csv(pa.concat_tables(pages), csv_file)
     return csv_file

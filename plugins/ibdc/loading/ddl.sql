@@ -191,8 +191,7 @@ CREATE TABLE IF NOT EXISTS raw.equipment_telemetry (
     energy_kwh      numeric     NOT NULL CHECK (energy_kwh >= 0),
     fault_code      text,
     batch_id        uuid        NOT NULL DEFAULT current_setting('ibdc.batch_id')::uuid,
-    source_object   text        NOT NULL DEFAULT current_setting('ibdc.source_object'),
-    source_version_id text      DEFAULT nullif(current_setting('ibdc.source_version_id'), ''),
+    source_page     integer     NOT NULL DEFAULT current_setting('ibdc.source_page')::integer CHECK (source_page >= 1),
     loaded_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (province_code, period_day, device_id, ts)
 ) PARTITION BY RANGE (period_day);
@@ -280,6 +279,63 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION raw.equipment_telemetry_day_partition(date) FROM PUBLIC;
+
+-- A page's lineage, once per page instead of on each of its rows: a telemetry row names its load batch and
+-- the page's number in that load (source_page); this table gives the page's raw-zone object and S3 version
+-- (raw.equipment_telemetry JOIN raw.source_pages USING (batch_id) WHERE page = source_page). A province-day
+-- holds 240,000 readings from a few hundred pages: the object's key (about 100 characters) and version on
+-- each row made the rows twice as wide, and PostgreSQL wrote about 60% more WAL to load them (issue 20).
+-- Rows are kept as the load audit's are (a batch's pages stay when a later load replaces its rows).
+CREATE TABLE IF NOT EXISTS raw.source_pages (
+    batch_id          uuid    NOT NULL,
+    page              integer NOT NULL CHECK (page >= 1),
+    source_object     text    NOT NULL,
+    source_version_id text,
+    PRIMARY KEY (batch_id, page)
+);
+COMMENT ON TABLE raw.source_pages IS
+    'The raw-zone objects a load batch read rows from, one row per page (the datasets whose rows name their page, '
+    'raw.equipment_telemetry: source_page): join on batch_id and page = source_page';
+COMMENT ON COLUMN raw.source_pages.page IS 'The page''s number in its load batch: 1, 2, ... in the order the load read them';
+COMMENT ON COLUMN raw.source_pages.source_object IS 'Raw-zone object key the page''s rows were parsed from';
+COMMENT ON COLUMN raw.source_pages.source_version_id IS
+    'S3 version id of source_object (the exact bytes it was read from); null for an unversioned store';
+-- Upgrade of telemetry rows that carried their object's key and version (source_object, source_version_id):
+-- each batch's distinct objects become its pages (numbered in key order: the pages' keys are numbered in the
+-- order served), each row names its page, the two columns are dropped. For the partitioned table and for
+-- one set aside unpartitioned (step 1 above: step 2 then copies the columns the partitioned table has).
+DO $$
+DECLARE
+    t regclass;
+    unmatched bigint;
+BEGIN
+    FOR t IN
+        SELECT a.attrelid::regclass FROM pg_attribute a
+        WHERE a.attrelid IN ('raw.equipment_telemetry'::regclass,
+                             to_regclass('raw_partitions.equipment_telemetry_unpartitioned'))
+          AND a.attname = 'source_object' AND NOT a.attisdropped
+    LOOP
+        EXECUTE format('INSERT INTO raw.source_pages (batch_id, page, source_object, source_version_id)'
+                       ' SELECT batch_id, row_number() OVER (PARTITION BY batch_id ORDER BY source_object, source_version_id),'
+                       ' source_object, source_version_id'
+                       ' FROM (SELECT DISTINCT batch_id, source_object, source_version_id FROM %s) o', t);
+        EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS source_page integer', t);
+        EXECUTE format('UPDATE %s r SET source_page = p.page FROM raw.source_pages p WHERE p.batch_id = r.batch_id'
+                       ' AND p.source_object = r.source_object'
+                       ' AND p.source_version_id IS NOT DISTINCT FROM r.source_version_id', t);
+        EXECUTE format('SELECT count(*) FROM %s WHERE source_page IS NULL', t) INTO unmatched;
+        IF unmatched > 0 THEN
+            RAISE EXCEPTION 'telemetry lineage upgrade: % rows of % found no page', unmatched, t;
+        END IF;
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN source_page SET NOT NULL,'
+                       ' ALTER COLUMN source_page SET DEFAULT current_setting(%L)::integer, ADD CHECK (source_page >= 1),'
+                       ' DROP COLUMN source_object, DROP COLUMN source_version_id', t, 'ibdc.source_page');
+        RAISE NOTICE '%: lineage by page', t;
+    END LOOP;
+END
+$$;
+COMMENT ON COLUMN raw.equipment_telemetry.source_page IS
+    'The row''s page in its load batch: raw.source_pages (batch_id, page) names its raw-zone object and version';
 
 -- Upgrade of a warehouse whose telemetry table is not partitioned, step 2: the table set aside in step 1 gives
 -- the partitioned one its grants (table and column; the provisioning makes them again anyway) and every row

@@ -42,7 +42,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ibdc.datasets import DATASETS, DatasetSpec
+from ibdc.datasets import DATASETS, DatasetSpec, Lineage
 from ibdc.errors import PermanentError, TransientError
 from ibdc.landing.raw_zone import ChecksumMismatch
 from ibdc.loading import binary_copy, sessions
@@ -331,35 +331,37 @@ def _set(conn: psycopg.Connection, **settings: str) -> None:
     conn.execute(f"SELECT {calls}", [x for name, value in settings.items() for x in (f"ibdc.{name}", value)])
 
 
-def _with_lineage(page: PageRows, partition: dict[str, str]) -> pa.Table:
-    """A page's rows with their lineage as columns: the ``partition``'s values (column -> text: the
-    province, the period's date, the batch) and the object they were read from (``source_object``,
-    ``source_version_id``: null for an unversioned store). Sent, not left to the column defaults: a
-    default reading a setting (the period's through ``raw.period_day``, a PL/pgSQL check) is evaluated
-    for every row."""
-    n = page.rows.num_rows
-    version = pa.nulls(n, pa.string()) if not page.source_version_id else pa.repeat(page.source_version_id, n)
-    rows = page.rows
-    for name, value in partition.items():
-        if name not in rows.column_names:  # a dataset whose records state their partition keeps theirs
-            rows = rows.append_column(name, pa.repeat(value, n))
-    rows = rows.append_column("source_object", pa.repeat(page.source_object, n))
-    return rows.append_column("source_version_id", version)
+def page_lineage(spec: DatasetSpec, page: PageRows, number: int) -> dict[str, str | None]:
+    """The lineage columns of a page's rows (column -> text, None for null), as ``spec.lineage`` says:
+    the page's ``number`` in its load batch (1, 2, ...; ``raw.source_pages`` names its object), or the
+    object's key and S3 version (null for an unversioned store)."""
+    if spec.lineage is Lineage.PAGE:
+        return {"source_page": str(number)}
+    return {"source_object": page.source_object, "source_version_id": page.source_version_id or None}
+
+
+def _with_lineage(rows: pa.Table, lineage: dict[str, str | None]) -> pa.Table:
+    """``rows`` with a column of each ``lineage`` value (column -> text, None for null) appended: the
+    partition's values (the province, the period's date, the batch) and the page's
+    (:func:`page_lineage`). Sent, not left to the column defaults: a default reading a setting (the
+    period's through ``raw.period_day``, a PL/pgSQL check) is evaluated for every row."""
+    n = rows.num_rows
+    for name, value in lineage.items():
+        rows = rows.append_column(name, pa.nulls(n, pa.string()) if value is None else pa.repeat(value, n))
+    return rows
 
 
 def _encoded(
-    page: PageRows, partition: dict[str, str], binary: binary_copy.BinaryRows | None
+    rows: pa.Table, lineage: dict[str, str | None], binary: binary_copy.BinaryRows | None
 ) -> tuple[tuple[str, ...], bool, list]:
-    """A page's rows (at least one) as COPY data with their lineage (:func:`_with_lineage`): (the
-    COPY's columns, whether binary, the data's chunks): binary tuples when ``binary`` encodes every
-    value of the page (PostgreSQL then parses no field), else CSV."""
+    """A page's rows (at least one) as COPY data with a column of each ``lineage`` value
+    (:func:`_with_lineage`): (the COPY's columns, whether binary, the data's chunks): binary tuples when
+    ``binary`` encodes every value of the page (PostgreSQL then parses no field), else CSV."""
     if binary is not None:
-        lineage = {name: value for name, value in partition.items() if name not in page.rows.column_names}
-        lineage |= {"source_object": page.source_object, "source_version_id": page.source_version_id or None}
-        tuples = binary.encode(page.rows, lineage)
+        tuples = binary.encode(rows, lineage)
         if tuples is not None:
-            return (*page.rows.column_names, *lineage), True, tuples
-    rows = _with_lineage(page, partition)
+            return (*rows.column_names, *lineage), True, tuples
+    rows = _with_lineage(rows, lineage)
     chunks = []
     for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
         buf = io.BytesIO()
@@ -419,14 +421,19 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
             "batch_id": str(batch_id),
         }
         binary = binary_copy.binary_rows(binary_copy.column_types(conn, spec.table))
+        numbers: dict[tuple[str, str | None], int] = {}  # each page read -> its number in the batch
         with contextlib.ExitStack() as copying:
             copy, form = None, None
             for page in pages:
                 rows_in += page.rows_in
                 rejects += page.rejects
+                # A page parsed in parts (a csv_download file) is one page.
+                number = numbers.setdefault((page.source_object, page.source_version_id), len(numbers) + 1)
                 if not page.rows.num_rows:
                     continue
-                columns, is_binary, chunks = _encoded(page, partition, binary)
+                lineage = {name: value for name, value in partition.items() if name not in page.rows.column_names}
+                lineage |= page_lineage(spec, page, number)
+                columns, is_binary, chunks = _encoded(page.rows, lineage, binary)
                 if (columns, is_binary) != form:
                     copying.close()
                     form = (columns, is_binary)
@@ -435,6 +442,12 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
                     copy.write(chunk)
                 copy.rows += page.rows.num_rows
                 rows_loaded += page.rows.num_rows
+        if spec.lineage is Lineage.PAGE:
+            with cur.copy(
+                "COPY raw.source_pages (batch_id, page, source_object, source_version_id) FROM STDIN"
+            ) as copy:
+                for (key, version), number in numbers.items():
+                    copy.write_row([batch_id, number, key, version or None])
         cur.execute(
             "DELETE FROM raw.quarantine WHERE dataset = %s AND province_code = %s AND period = %s",
             (spec.name, province, period),

@@ -10,7 +10,7 @@ What is dropped is recorded in ``raw.load_audit``, a row per province-day (outco
 it do not silently disagree. The marts keep what was built from the dropped days: the transform
 rebuilds the partitions whose latest successful load changed, and a drop is no load (a full rebuild
 would lose them from the marts: the raw zone keeps each extraction, to load a day again). The
-quarantine's records of a dropped day are kept.
+quarantine's records of a dropped day are kept, and the pages of its batches (``raw.source_pages``).
 """
 
 from __future__ import annotations
