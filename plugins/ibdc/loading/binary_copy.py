@@ -112,9 +112,12 @@ class BinaryRows:
             # At most 38 digits in all (leading zeros counted): a decimal128 of the value's scale then
             # holds it exactly. Past that, Arrow's cast of a value with a fraction wraps around
             # instead of raising (pyarrow 26): "1" * 28 + ".0001" became a negative number.
-            digits = pc.utf8_length(pc.replace_substring_regex(column, "[^0-9]", ""))
-            if not _all(pc.less_equal(digits, MAX_DECIMAL_DIGITS)):
-                raise _NoBinaryForm(name)
+            # A value is at least as long as its digits: only a page with a longer one counts them.
+            longest = pc.max(pc.utf8_length(column)).as_py() or 0
+            if longest > MAX_DECIMAL_DIGITS:
+                digits = pc.utf8_length(pc.replace_substring_regex(column, "[^0-9]", ""))
+                if not _all(pc.less_equal(digits, MAX_DECIMAL_DIGITS)):
+                    raise _NoBinaryForm(name)
             return column  # cast per group of one scale (encode)
         if kind == "uuid":
             encoded = pc.dictionary_encode(column).combine_chunks()
