@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -161,6 +162,33 @@ def test_a_province_day_replacement_locks_and_writes_only_its_days_partition(scr
     assert outputs == [
         (p, d, 7 * DEVICES * 24 if (p, d) == (PROVINCES[0], target) else DEVICES * 24) for p in PROVINCES for d in DAYS
     ]
+
+
+def _scans(conn, partition: str) -> tuple[int, int]:
+    """(sequential scans, index scans) of ``partition`` counted so far (every session's, as flushed)."""
+    return conn.execute(
+        "SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_all_tables WHERE relid = %s::regclass", (partition,)
+    ).fetchone()
+
+
+def test_a_province_day_replacement_reads_its_rows_through_the_key_not_the_whole_day(scratch, admin):
+    day = FIRST + timedelta(days=20)
+    for province in PROVINCES:
+        _load(scratch["loader"], province, day)
+    partition = _partitions(admin)[day]
+    admin.execute(f"ANALYZE {partition}")  # the planner knows half the day is the other province's
+    seq_before, idx_before = _scans(admin, partition)
+    _load(scratch["loader"], PROVINCES[0], day, output=2)  # replaces its rows of the day
+    deadline = time.monotonic() + 15
+    while _scans(admin, partition)[1] == idx_before:  # the loader's statistics flushed (at most ~1 s after)
+        assert time.monotonic() < deadline, "the replacement's DELETE never scanned the key"
+        time.sleep(0.2)
+    assert _scans(admin, partition)[0] == seq_before, "the replacement read the whole day's partition"
+    assert admin.execute(
+        "SELECT province_code, min(output_units), count(*) FROM raw.equipment_telemetry WHERE period_day = %s"
+        " GROUP BY 1 ORDER BY 1",
+        (day,),
+    ).fetchall() == [(PROVINCES[0], 2, DEVICES * 24), (PROVINCES[1], 1, DEVICES * 24)]
 
 
 def test_readers_keep_the_tables_grants_through_the_parent_only(scratch, admin):

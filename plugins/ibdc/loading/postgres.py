@@ -408,10 +408,15 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
         # The period as a date value, not to_date(period): the planner then prunes to the day's partition
         # (a stable function is evaluated only once the plan runs, after every partition was locked).
         period_start = _period_start(spec, period)
+        # Through the table's key, which leads with (province, period): for one province's rows of a
+        # day the planner took a scan of the whole day's partition (240,000 rows of a day holding 3.2
+        # million, six provinces: 0.91 s against 0.15-0.24 s through the key; a national day holds 31).
+        cur.execute("SET LOCAL enable_seqscan = off")
         cur.execute(
             f"DELETE FROM {spec.table} WHERE province_code = %s AND {spec.calendar.period_column} = %s",
             (province, period_start),
         )
+        cur.execute("SET LOCAL enable_seqscan = DEFAULT")
         # One COPY for all the pages, each row carrying its page's lineage: PostgreSQL reads rows while
         # the next page is parsed, with no round trip between pages (a COPY a page waited for each).
         # Binary where every value of a page has an exact binary form (ibdc.loading.binary_copy).
