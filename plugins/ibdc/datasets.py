@@ -27,7 +27,7 @@ class Lineage(enum.StrEnum):
     OBJECT = "object"  # the object's key and S3 version on each row: source_object, source_version_id
     # The page's number in its load batch (source_page); raw.source_pages names each page's object and
     # version once. For the high-volume datasets: a key of ~100 characters on each of 240,000 readings
-    # a province-day doubled the rows' width (and PostgreSQL's writes) for one value a page.
+    # a province-day doubled the rows' width (and wrote about 60% more WAL) for one value a page.
     PAGE = "page"
 
 

@@ -4,7 +4,8 @@ of ``raw`` and ``marts`` on its business columns, rows sorted.
 Excluded, because they name a run rather than what it loaded:
 
 - lineage columns, in every table: ``batch_id``, ``loaded_at``, ``source_object``,
-  ``source_version_id`` (``source_version`` in warehouses built before its rename);
+  ``source_version_id`` (``source_version`` in warehouses built before its rename), ``source_page``;
+  and ``raw.source_pages``, all lineage (a lost attempt's committed pages stay listed under its batch);
 - build and load times: ``raw.quarantine.quarantined_at``, ``raw.load_audit.started_at`` /
   ``finished_at``, the scorecard's ``load_lag_days_*`` (days from a period's end to its load);
 - ``raw.quarantine.quarantine_id``: a sequence, numbered in the order the loads happened to run;
@@ -24,6 +25,7 @@ SCHEMAS = ("raw", "marts")
 LINEAGE = {"batch_id", "loaded_at", "source_object", "source_version_id", "source_version", "source_page"}
 EXCLUDED = {
     "raw.quarantine": {"quarantine_id", "quarantined_at"},
+    "raw.source_pages": {"page"},  # with the lineage columns: nothing of the table compared
     "raw.load_audit": {"started_at", "finished_at", "extract_id", "manifest_key", "error", "rows_previous"},
     "marts.mart_digital_scorecard_monthly": {
         "load_lag_days_industrial_output",

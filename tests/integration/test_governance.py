@@ -362,6 +362,10 @@ def test_loader_writes_raw_but_cannot_read_marts(marts, services):
         assert denied(conn, sql.SQL("UPDATE raw.industrial_output SET unit_code = unit_code WHERE false"))
         assert denied(conn, sql.SQL("DROP TABLE raw.quarantine"))
         assert denied(conn, sql.SQL("DELETE FROM raw.load_audit WHERE false"))  # the audit trail stays
+        assert denied(conn, sql.SQL("DELETE FROM raw.source_pages WHERE false"))  # so do a batch's pages
+        conn.execute("BEGIN")  # it adds a batch's pages (rolled back: nothing left)
+        conn.execute("INSERT INTO raw.source_pages VALUES (gen_random_uuid(), 1, 'governance/page-0001.json', NULL)")
+        conn.execute("ROLLBACK")
         assert denied(conn, sql.SQL("CREATE TEMPORARY TABLE governance_probe (x int)"))
         assert denied(conn, sql.SQL("SELECT count(*) FROM staging.stg_provincial__industrial_output"))
         assert denied(conn, sql.SQL("SELECT count(*) FROM intermediate.int_enterprises_latest"))  # personal data

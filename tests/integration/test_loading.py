@@ -281,6 +281,11 @@ def test_a_partition_with_far_fewer_records_than_its_last_load_is_refused_unless
         (DATASET, province, day),
     ).fetchone()
     assert refused == ("failed", 2_400, 7_200, None)
+    pages = "SELECT count(*) FROM raw.source_pages p JOIN raw.load_audit a USING (batch_id) WHERE a.outcome = %s"
+    pages += " AND a.province_code = %s AND a.period = %s"
+    assert warehouse.execute(pages, ("failed", province, day)).fetchone() == (0,)  # rolled back with the load
+    listed = "SELECT count(*) FROM raw.source_pages WHERE batch_id = %s"
+    assert warehouse.execute(listed, (first.batch_id,)).fetchone() == (1,)  # the load before it: its one page
 
     accepted = pipeline.load_partition_from_raw(DATASET, province, day, accept_fewer_records=True)
     assert accepted.rows_loaded == _content(warehouse, province, day)[0] == 2_400

@@ -177,7 +177,12 @@ def test_a_province_day_replacement_reads_its_rows_through_the_key_not_the_whole
         _load(scratch["loader"], province, day)
     partition = _partitions(admin)[day]
     admin.execute(f"ANALYZE {partition}")  # the planner knows half the day is the other province's
-    seq_before, idx_before = _scans(admin, partition)
+    # The counters settled: the loads' sessions report theirs as they end, after the client returned.
+    settled = None
+    while (counted := _scans(admin, partition)) != settled:
+        settled = counted
+        time.sleep(1.5)
+    seq_before, idx_before = settled
     _load(scratch["loader"], PROVINCES[0], day, output=2)  # replaces its rows of the day
     deadline = time.monotonic() + 15
     while _scans(admin, partition)[1] == idx_before:  # the loader's statistics flushed (at most ~1 s after)
@@ -367,6 +372,24 @@ def test_rows_carrying_their_objects_key_are_upgraded_to_name_their_page(scratch
     expected = [(PROVINCES[0], DAYS[2], f"d{d}", start + timedelta(hours=h)) for d in range(DEVICES) for h in range(24)]
     assert sorted(r[:4] for r in loaded) == sorted(expected)
     assert {r[4:] for r in loaded} == {(uuid.UUID(result.batch_id), key, None)}
+
+
+def test_an_unpartitioned_table_carrying_objects_keys_is_partitioned_and_names_its_pages(scratch, admin):
+    for day in DAYS[:2]:
+        _load(scratch["loader"], PROVINCES[1], day)
+    lineage = (
+        "SELECT t.province_code, t.period_day, t.device_id, t.ts, t.batch_id, p.source_object, p.source_version_id"
+        " FROM raw.equipment_telemetry t JOIN raw.source_pages p ON p.batch_id = t.batch_id AND p.page = t.source_page"
+    )
+    before = sorted(admin.execute(lineage).fetchall())
+    _object_lineage(admin)
+    _unpartition(admin)  # the oldest shape: a plain table whose rows carry their object's key
+    ensure_schema(admin)
+    assert admin.execute("SELECT relkind FROM pg_class WHERE oid = 'raw.equipment_telemetry'::regclass").fetchone() == (
+        "p",
+    )
+    assert sorted(admin.execute(lineage).fetchall()) == before and len(before) >= 2 * DEVICES * 24
+    assert admin.execute("SELECT to_regclass('raw_partitions.equipment_telemetry_unpartitioned')").fetchone() == (None,)
 
 
 def test_retention_drops_whole_days_before_the_cutoff_and_records_them(scratch, admin):

@@ -99,7 +99,9 @@ def _add_days(conn: psycopg.Connection, days: range) -> None:
             for i in share:
                 day_partition(session, TELEMETRY.table, _day(i))
                 session.execute(
-                    "INSERT INTO raw.equipment_telemetry SELECT province_code, period_day + %(i)s, device_id,"
+                    "INSERT INTO raw.equipment_telemetry (province_code, period_day, device_id, enterprise_code, ts,"
+                    " runtime_min, output_units, energy_kwh, fault_code, batch_id, source_page, loaded_at)"
+                    " SELECT province_code, period_day + %(i)s, device_id,"
                     " enterprise_code, ts + make_interval(days => %(i)s), runtime_min, output_units, energy_kwh,"
                     " fault_code, batch_id, source_page, loaded_at"
                     " FROM raw.equipment_telemetry WHERE period_day = %(first)s",

@@ -291,7 +291,8 @@ CREATE TABLE IF NOT EXISTS raw.source_pages (
     page              integer NOT NULL CHECK (page >= 1),
     source_object     text    NOT NULL,
     source_version_id text,
-    PRIMARY KEY (batch_id, page)
+    PRIMARY KEY (batch_id, page),
+    UNIQUE (batch_id, source_object)  -- a manifest lists each object once
 );
 COMMENT ON TABLE raw.source_pages IS
     'The raw-zone objects a load batch read rows from, one row per page (the datasets whose rows name their page, '
@@ -302,12 +303,20 @@ COMMENT ON COLUMN raw.source_pages.source_version_id IS
     'S3 version id of source_object (the exact bytes it was read from); null for an unversioned store';
 -- Upgrade of telemetry rows that carried their object's key and version (source_object, source_version_id):
 -- each batch's distinct objects become its pages (numbered in key order: the pages' keys are numbered in the
--- order served), each row names its page, the two columns are dropped. For the partitioned table and for
--- one set aside unpartitioned (step 1 above: step 2 then copies the columns the partitioned table has).
+-- order served), then one ALTER TABLE drops the two columns and rewrites every row once with its page's
+-- number (looked up by batch and key), so the rows are narrow at once (an UPDATE would have left them as wide
+-- as before, beside their dead copies, until a VACUUM FULL). A row whose page is not found fails the upgrade
+-- (source_page NOT NULL), all rolled back. The table is locked first: no load adds rows meanwhile. For the
+-- partitioned table and for one set aside unpartitioned (step 1 above: step 2 then copies its rows again).
+CREATE OR REPLACE FUNCTION pg_temp.ibdc_source_page(batch uuid, object text, version text) RETURNS integer
+    LANGUAGE sql STABLE
+AS $$
+    SELECT page FROM raw.source_pages
+    WHERE batch_id = batch AND source_object = object AND source_version_id IS NOT DISTINCT FROM version
+$$;
 DO $$
 DECLARE
     t regclass;
-    unmatched bigint;
 BEGIN
     FOR t IN
         SELECT a.attrelid::regclass FROM pg_attribute a
@@ -315,25 +324,24 @@ BEGIN
                              to_regclass('raw_partitions.equipment_telemetry_unpartitioned'))
           AND a.attname = 'source_object' AND NOT a.attisdropped
     LOOP
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', t);
         EXECUTE format('INSERT INTO raw.source_pages (batch_id, page, source_object, source_version_id)'
                        ' SELECT batch_id, row_number() OVER (PARTITION BY batch_id ORDER BY source_object, source_version_id),'
                        ' source_object, source_version_id'
-                       ' FROM (SELECT DISTINCT batch_id, source_object, source_version_id FROM %s) o', t);
+                       ' FROM (SELECT DISTINCT batch_id, source_object, source_version_id FROM %s) o'
+                       ' ON CONFLICT DO NOTHING', t);
         EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS source_page integer', t);
-        EXECUTE format('UPDATE %s r SET source_page = p.page FROM raw.source_pages p WHERE p.batch_id = r.batch_id'
-                       ' AND p.source_object = r.source_object'
-                       ' AND p.source_version_id IS NOT DISTINCT FROM r.source_version_id', t);
-        EXECUTE format('SELECT count(*) FROM %s WHERE source_page IS NULL', t) INTO unmatched;
-        IF unmatched > 0 THEN
-            RAISE EXCEPTION 'telemetry lineage upgrade: % rows of % found no page', unmatched, t;
-        END IF;
-        EXECUTE format('ALTER TABLE %s ALTER COLUMN source_page SET NOT NULL,'
-                       ' ALTER COLUMN source_page SET DEFAULT current_setting(%L)::integer, ADD CHECK (source_page >= 1),'
-                       ' DROP COLUMN source_object, DROP COLUMN source_version_id', t, 'ibdc.source_page');
+        EXECUTE format('ALTER TABLE %s DROP COLUMN source_object, DROP COLUMN source_version_id,'
+                       ' ALTER COLUMN source_page TYPE integer'
+                       '   USING pg_temp.ibdc_source_page(batch_id, source_object, source_version_id),'
+                       ' ALTER COLUMN source_page SET NOT NULL,'
+                       ' ALTER COLUMN source_page SET DEFAULT current_setting(%L)::integer,'
+                       ' ADD CHECK (source_page >= 1)', t, 'ibdc.source_page');
         RAISE NOTICE '%: lineage by page', t;
     END LOOP;
 END
 $$;
+DROP FUNCTION pg_temp.ibdc_source_page(uuid, text, text);
 COMMENT ON COLUMN raw.equipment_telemetry.source_page IS
     'The row''s page in its load batch: raw.source_pages (batch_id, page) names its raw-zone object and version';
 
