@@ -1,9 +1,10 @@
 -- The raw tables the loads write. Idempotent: applied by the warehouse's provisioning (ibdc.governance),
 -- as its administrator; the loader only reads, inserts and deletes rows.
 -- Lineage that is constant over a partition or a page (province, period, batch, source object and
--- version, load time) is not sent with every row: the loader sets it once in transaction-local
--- settings (ibdc.*) and the column defaults read it. Outside a load those settings are unset, so an
--- INSERT that does not give the lineage fails instead of writing rows without it.
+-- version or page number, load time) has column defaults reading transaction-local settings (ibdc.*), for
+-- an INSERT that gives only the data; the loader sends it as columns (a default reading a setting is
+-- evaluated for every row). Outside a load those settings are unset, so an INSERT that gives neither
+-- fails instead of writing rows without their lineage.
 CREATE SCHEMA IF NOT EXISTS raw;
 
 -- A partition's period as the loader sets it (ibdc.period), strictly: ASCII digits, the whole text, and
@@ -297,7 +298,8 @@ CREATE TABLE IF NOT EXISTS raw.source_pages (
 COMMENT ON TABLE raw.source_pages IS
     'The raw-zone objects a load batch read rows from, one row per page (the datasets whose rows name their page, '
     'raw.equipment_telemetry: source_page): join on batch_id and page = source_page';
-COMMENT ON COLUMN raw.source_pages.page IS 'The page''s number in its load batch: 1, 2, ... in the order the load read them';
+COMMENT ON COLUMN raw.source_pages.page IS
+    'The page''s number in its load batch: 1, 2, ... in the order the load read them (in key order for a batch upgraded from rows that carried their key)';
 COMMENT ON COLUMN raw.source_pages.source_object IS 'Raw-zone object key the page''s rows were parsed from';
 COMMENT ON COLUMN raw.source_pages.source_version_id IS
     'S3 version id of source_object (the exact bytes it was read from); null for an unversioned store';
