@@ -311,6 +311,13 @@ def test_an_upgrade_that_fails_leaves_the_table_as_it_was(scratch, admin):
     )
 
 
+# Each reading with its page's object and version, through raw.source_pages.
+LINEAGE = (
+    "SELECT t.province_code, t.period_day, t.device_id, t.ts, t.batch_id, p.source_object, p.source_version_id"
+    " FROM raw.equipment_telemetry t JOIN raw.source_pages p ON p.batch_id = t.batch_id AND p.page = t.source_page"
+)
+
+
 def _object_lineage(conn) -> None:
     """The telemetry rows as the previous version stored them: each carrying its object's key and
     version (source_object, source_version_id), with no page number and no page of theirs listed."""
@@ -344,11 +351,7 @@ def test_rows_carrying_their_objects_key_are_upgraded_to_name_their_page(scratch
         "UPDATE raw.equipment_telemetry SET source_page = 2 WHERE batch_id = %s AND device_id = 'd0'", (batch,)
     )
     fresh = _shape(admin)
-    lineage = (
-        "SELECT t.province_code, t.period_day, t.device_id, t.ts, t.batch_id, p.source_object, p.source_version_id"
-        " FROM raw.equipment_telemetry t JOIN raw.source_pages p ON p.batch_id = t.batch_id AND p.page = t.source_page"
-    )
-    before = sorted(admin.execute(lineage).fetchall())
+    before = sorted(admin.execute(LINEAGE).fetchall())
     mine = {(PROVINCES[0], DAYS[0]), (PROVINCES[0], DAYS[1]), (PROVINCES[1], DAYS[0])}
     assert {r[:2] for r in before} >= mine
     _object_lineage(admin)
@@ -358,15 +361,15 @@ def test_rows_carrying_their_objects_key_are_upgraded_to_name_their_page(scratch
     ).fetchall()
     assert sorted(carried) == before and sum(r[:2] in mine for r in before) == 3 * DEVICES * 24
     ensure_schema(admin)  # as the provisioning runs it
-    assert sorted(admin.execute(lineage).fetchall()) == before
+    assert sorted(admin.execute(LINEAGE).fetchall()) == before
     upgraded = _shape(admin)  # the same columns, defaults and checks; source_page now last
     assert sorted(upgraded["columns"]) == sorted(fresh["columns"]) and upgraded["constraints"] == fresh["constraints"]
     pages = admin.execute("SELECT page, source_object FROM raw.source_pages WHERE batch_id = %s ORDER BY 1", (batch,))
     assert pages.fetchall() == [(1, f"{DATASET}/test/{DAYS[0]}.csv"), (2, f"{DATASET}/test/zz-page-0002.json")]
     ensure_schema(admin)  # idempotent
-    assert sorted(admin.execute(lineage).fetchall()) == before
+    assert sorted(admin.execute(LINEAGE).fetchall()) == before
     result = _load(scratch["loader"], PROVINCES[0], DAYS[2])  # the loads go on
-    loaded = admin.execute(lineage + " WHERE t.batch_id = %s", (result.batch_id,)).fetchall()
+    loaded = admin.execute(LINEAGE + " WHERE t.batch_id = %s", (result.batch_id,)).fetchall()
     key = f"{DATASET}/test/{DAYS[2]}.csv"
     start = datetime.combine(DAYS[2], datetime.min.time(), UTC)
     expected = [(PROVINCES[0], DAYS[2], f"d{d}", start + timedelta(hours=h)) for d in range(DEVICES) for h in range(24)]
@@ -377,18 +380,14 @@ def test_rows_carrying_their_objects_key_are_upgraded_to_name_their_page(scratch
 def test_an_unpartitioned_table_carrying_objects_keys_is_partitioned_and_names_its_pages(scratch, admin):
     for day in DAYS[:2]:
         _load(scratch["loader"], PROVINCES[1], day)
-    lineage = (
-        "SELECT t.province_code, t.period_day, t.device_id, t.ts, t.batch_id, p.source_object, p.source_version_id"
-        " FROM raw.equipment_telemetry t JOIN raw.source_pages p ON p.batch_id = t.batch_id AND p.page = t.source_page"
-    )
-    before = sorted(admin.execute(lineage).fetchall())
+    before = sorted(admin.execute(LINEAGE).fetchall())
     _object_lineage(admin)
     _unpartition(admin)  # the oldest shape: a plain table whose rows carry their object's key
     ensure_schema(admin)
     assert admin.execute("SELECT relkind FROM pg_class WHERE oid = 'raw.equipment_telemetry'::regclass").fetchone() == (
         "p",
     )
-    assert sorted(admin.execute(lineage).fetchall()) == before and len(before) >= 2 * DEVICES * 24
+    assert sorted(admin.execute(LINEAGE).fetchall()) == before and len(before) >= 2 * DEVICES * 24
     assert admin.execute("SELECT to_regclass('raw_partitions.equipment_telemetry_unpartitioned')").fetchone() == (None,)
 
 

@@ -29,7 +29,8 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ibdc.datasets import DATASETS
+from ibdc.datasets import DATASETS, PARTITION_COLUMNS
+from ibdc.datasets import LINEAGE_COLUMNS as LINEAGE_COLUMNS_OF
 from ibdc.formats import csv_download
 from ibdc.landing import raw_zone
 from ibdc.loading.postgres import _with_lineage, ensure_schema, page_lineage
@@ -49,8 +50,15 @@ DAY = "2026-10-01"
 BENCH_DIR = LOCAL_DIR / "bench"
 ROWS_PER_PAGE = 500_000
 SOURCE_COLUMNS = "device_id, enterprise_code, ts, runtime_min, output_units, energy_kwh, fault_code"
-# The lineage the platform's load sends with every row (ibdc.loading.postgres._with_lineage).
-LINEAGE_COLUMNS = "province_code, period_day, batch_id, source_page"
+# The lineage the platform's load sends with every row (ibdc.loading.postgres._with_lineage): the
+# partition's, then the dataset's lineage columns but the load time (the column default, now()).
+LINEAGE_COLUMNS = ", ".join(
+    (
+        *PARTITION_COLUMNS,
+        TELEMETRY.calendar.period_column,
+        *(c for c in LINEAGE_COLUMNS_OF[TELEMETRY.lineage] if c != "loaded_at"),
+    )
+)
 FULL_ROW_COLUMNS = f"{SOURCE_COLUMNS}, {LINEAGE_COLUMNS}"
 
 
