@@ -12,6 +12,7 @@ import time
 from datetime import date
 
 import psycopg
+import pyarrow as pa
 import pytest
 
 from ibdc import pipeline
@@ -19,7 +20,7 @@ from ibdc.datasets import DATASETS
 from ibdc.errors import ErrorKind, TransientError, kind_of
 from ibdc.landing import raw_zone
 from ibdc.landing.object_store import client, put_bytes
-from ibdc.loading import sessions
+from ibdc.loading import postgres, sessions
 from ibdc.loading.postgres import (
     FewerRecordsThanLastLoad,
     PartitionBusy,
@@ -27,6 +28,7 @@ from ibdc.loading.postgres import (
     day_partition,
     partition_lock_key,
 )
+from ibdc.parsing.base import PageRows
 from ibdc_dev.bench.load import stage_telemetry
 from tests.partitions import ANY
 
@@ -102,6 +104,63 @@ def test_each_reading_names_its_page_and_the_batch_lists_each_pages_object_once(
     ).fetchall()
     keys = list(zip(served.column("device_id").to_pylist(), served.column("ts").to_pylist(), strict=True))
     assert sorted(stored) == sorted((i // 700 + 1, *key) for i, key in enumerate(keys))
+
+
+def test_pages_encoded_together_keep_each_rows_page_and_values_in_either_form(services, warehouse, monkeypatch):
+    """Consecutive pages are encoded for COPY together, ENCODE_BATCH_ROWS rows at a time (5 here).
+    A batch holding a value without a binary form (an exponent) goes as CSV and the next batch in
+    binary again: every reading is stored with the page it was served on and its values as served."""
+    monkeypatch.setattr(postgres, "ENCODE_BATCH_ROWS", 5)
+    day, prefix = "2026-10-03", "equipment_telemetry/province=540000/period=2026-10-03/"
+
+    def page(number: int, energies: list[str]) -> PageRows:
+        readings = [
+            {
+                "device_id": f"DEV-540000-{number:03d}",
+                "enterprise_code": "91540000MA6T1CQT8P",
+                "ts": f"{day}T{hour:02d}:00:00Z",
+                "runtime_min": "60",
+                "output_units": str(number * 10 + hour),
+                "energy_kwh": energy,
+                "fault_code": None,
+            }
+            for hour, energy in enumerate(energies)
+        ]
+        return PageRows(f"{prefix}page-{number:04d}.json", f"v{number}", pa.Table.from_pylist(readings))
+
+    pages = [page(1, ["1.5", "2"]), page(2, ["3.25", "1e2", "0.5"]), page(3, ["7", "8.0"]), page(4, ["9"] * 4)]
+    sent = []  # (rows, binary) of each batch encoded
+    encoded = postgres._encoded
+
+    def spy(rows, lineage, binary):
+        out = encoded(rows, lineage, binary)
+        sent.append((rows.num_rows, out[1]))
+        return out
+
+    monkeypatch.setattr(postgres, "_encoded", spy)
+    result = postgres.replace_partition(
+        services.loader,
+        DATASETS[DATASET],
+        "540000",
+        day,
+        lambda: postgres.PartitionRead(None, pages),
+        manifest_key=f"{prefix}_manifest.json",
+        max_quarantine_share=0.5,
+    )
+    assert result.rows_loaded == 11
+    assert sent == [(5, False), (6, True)], "pages 1-2 together in CSV (the exponent), 3-4 together in binary"
+    stored = warehouse.execute(
+        "SELECT p.source_object, t.device_id, t.output_units, t.energy_kwh::text FROM raw.equipment_telemetry t"
+        " JOIN raw.source_pages p ON p.batch_id = t.batch_id AND p.page = t.source_page"
+        " WHERE t.province_code = '540000' AND t.period_day = %s",
+        (date.fromisoformat(day),),
+    ).fetchall()
+    numeric = {"1e2": "100"}  # what PostgreSQL's numeric input makes of the exponent, in CSV as ever
+    assert sorted(stored) == sorted(
+        (p.source_object, r["device_id"], int(r["output_units"]), numeric.get(r["energy_kwh"], r["energy_kwh"]))
+        for p in pages
+        for r in p.rows.to_pylist()
+    )
 
 
 def test_rerunning_a_load_leaves_the_table_identical(services, warehouse):

@@ -89,6 +89,16 @@ def _utf8_column(values: list) -> pa.Array:
         return pa.array([SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in values], pa.string())
 
 
+def by_distinct_value(column: pa.Array | pa.ChunkedArray, convert: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``convert`` (a column-wise function of each value alone, null for null) applied to the
+    column's distinct values only, its result taken back to every row: a day of readings holds 24
+    timestamps and a few hundred devices in 240,000 rows. Returns an array as long as ``column``."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    return pc.take(convert(encoded.dictionary), encoded.indices)
+
+
 def canonical_values(schema: RecordSchema, columns: dict[str, Any]) -> dict[str, Any]:
     """The columns of a decoded page (canonical names -> Arrow text) with the values a kind writes
     several ways in its one canonical text: a timestamp that follows the strict rule

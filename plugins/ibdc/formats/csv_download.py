@@ -102,7 +102,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ibdc.formats.base import DecodedPage, DecodeError, SchemaDrift, check_fields
+from ibdc.formats.base import DecodedPage, DecodeError, SchemaDrift, by_distinct_value, check_fields
 from ibdc.formats.envelope import Answer, Envelope, read
 from ibdc.formats.presentation import plain_label, plain_names, plain_number, plain_numbers
 from ibdc.reference import REFERENCE_DIR, products
@@ -194,12 +194,6 @@ def header(f: Field) -> str:
 def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     return column.cast(pa.string()) if column.type != pa.string() else column
-
-
-def _by_value(column: pa.Array, convert) -> pa.Array:
-    """``convert`` applied to the distinct values only (a day of readings has 24 timestamps)."""
-    encoded = pc.dictionary_encode(column)
-    return pc.take(convert(encoded.dictionary), encoded.indices)
 
 
 def _matches(column: pa.Array, pattern: str) -> pa.Array:
@@ -337,11 +331,11 @@ def _unit_codes(labels: pa.Array) -> pa.Array:
 
 def _published(f: Field, values: pa.Array) -> pa.Array:
     if f.kind is Kind.PERIOD:
-        return _by_value(values, _period_out)
+        return by_distinct_value(values, _period_out)
     if f.kind is Kind.TIMESTAMP:
-        return _by_value(values, _timestamp_out)
+        return by_distinct_value(values, _timestamp_out)
     if f.kind is Kind.BOOL:
-        return _by_value(values, _bool_out)
+        return by_distinct_value(values, _bool_out)
     if f.kind in NUMERIC and f.unit:
         return shift_point(values, -power_of_ten(display_unit(f), units().by_code[f.unit]))
     return values
@@ -671,12 +665,12 @@ def _canonical(f: Field, values: pa.Array) -> pa.Array:
         values = plain_names(values)  # names indented with (full-width) spaces
     values = pc.if_else(pc.is_in(values, pa.array(MISSING)), pa.scalar(None, pa.string()), values)
     if f.kind is Kind.PERIOD:
-        return _by_value(values, _period_in)
+        return by_distinct_value(values, _period_in)
     if f.kind is Kind.TIMESTAMP:
         # Beijing local time (the portal's) to UTC, and a cell written with an offset to the same text
-        return canonical_timestamps(_by_value(values, _timestamp_in))
+        return canonical_timestamps(by_distinct_value(values, _timestamp_in))
     if f.kind is Kind.BOOL:
-        return _by_value(values, _bool_in)
+        return by_distinct_value(values, _bool_in)
     return values
 
 

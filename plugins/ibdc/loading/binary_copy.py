@@ -8,18 +8,18 @@ checks it (constraints, encoding): about as long as the same rows without their 
 (1.02-1.35 s). The parsing moves to the load's worker, which scales out; the warehouse does not.
 
 The validators' canonical text is cast to each column's type by Arrow, then encoded by pgpq (Rust).
-Only exact conversions are made; a page with any value that has none here is sent as CSV instead
+Only exact conversions are made; rows with any value that has none here are sent as CSV instead
 (:meth:`BinaryRows.encode` returns None), so what is stored never depends on the format:
 
 - ``numeric``: a plain decimal (an optional sign, digits, an optional point and digits; no exponent)
   keeps the scale it was written with, as PostgreSQL's own input does (``2.50`` stays ``2.50``,
   ``2`` stays ``2``): the rows are sent in groups of one scale per numeric column, each as an Arrow
-  decimal of that scale; an exponent, or more than 38 digits in all, leaves the page to CSV.
+  decimal of that scale; an exponent, or more than 38 digits in all, leaves the rows to CSV.
 - ``timestamp with time zone``: a value stating its zone (the validators' canonical ``...Z``); one
-  without would be read in the session's zone by PostgreSQL: the page goes as CSV.
+  without would be read in the session's zone by PostgreSQL: the rows go as CSV.
 - ``uuid``: each distinct value parsed once (a load has one batch id); ``date``, ``smallint``,
   ``integer``, ``bigint``, ``boolean`` by Arrow's cast, which refuses what it cannot read exactly
-  (the page then goes as CSV, and PostgreSQL reports what it refuses, as before).
+  (the rows then go as CSV, and PostgreSQL reports what it refuses, as before).
 - ``text``: as it is (UTF-8; PostgreSQL verifies it as it does in text COPY).
 
 A table with a column of another type is loaded in CSV (:func:`binary_rows` returns None).

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 DDL = Path(__file__).with_name("ddl.sql")
 COPY_BATCH_ROWS = 50_000
+# Rows of consecutive pages encoded for COPY together (16,000: eight pages of 2,000 readings; a
+# csv_download block is larger and goes alone).
+ENCODE_BATCH_ROWS = 16_000
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 # What PostgreSQL text cannot hold: NUL, and surrogate code points (not UTF-8). The quarantine stores
 # them escaped as JSON writes them (see storable).
@@ -354,9 +357,10 @@ def _with_lineage(rows: pa.Table, lineage: dict[str, str | None]) -> pa.Table:
 def _encoded(
     rows: pa.Table, lineage: dict[str, str | None], binary: binary_copy.BinaryRows | None
 ) -> tuple[tuple[str, ...], bool, list]:
-    """A page's rows (at least one) as COPY data with a column of each ``lineage`` value
-    (:func:`_with_lineage`): (the COPY's columns, whether binary, the data's chunks): binary tuples when
-    ``binary`` encodes every value of the page (PostgreSQL then parses no field), else CSV."""
+    """Rows (at least one; of one page or of several, each page's lineage among their columns) as
+    COPY data with a column of each ``lineage`` value (:func:`_with_lineage`): (the COPY's columns,
+    whether binary, the data's chunks): binary tuples when ``binary`` encodes every value of the
+    rows (PostgreSQL then parses no field), else CSV."""
     if binary is not None:
         tuples = binary.encode(rows, lineage)
         if tuples is not None:
@@ -419,7 +423,7 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
         cur.execute("SET LOCAL enable_seqscan = DEFAULT")
         # One COPY for all the pages, each row carrying its page's lineage: PostgreSQL reads rows while
         # the next page is parsed, with no round trip between pages (a COPY a page waited for each).
-        # Binary where every value of a page has an exact binary form (ibdc.loading.binary_copy).
+        # Binary where every value of a batch of pages has an exact binary form (ibdc.loading.binary_copy).
         partition = {
             "province_code": province,
             spec.calendar.period_column: period_start.isoformat(),
@@ -429,6 +433,24 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
         numbers: dict[tuple[str, str | None], int] = {}  # each page read -> its number in the batch
         with contextlib.ExitStack() as copying:
             copy, form = None, None
+            pending: list[pa.Table] = []  # pages' rows, each with its page's lineage, not yet sent
+
+            def send() -> None:
+                # Pages are encoded together, ENCODE_BATCH_ROWS rows at a time: Arrow's and pgpq's cost
+                # per call is paid per batch, not per page of 2,000 rows.
+                nonlocal copy, form
+                rows = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+                pending.clear()
+                lineage = {name: value for name, value in partition.items() if name not in rows.column_names}
+                columns, is_binary, chunks = _encoded(rows, lineage, binary)
+                if (columns, is_binary) != form:
+                    copying.close()
+                    form = (columns, is_binary)
+                    copy = copying.enter_context(_copy(cur, spec.table, columns, is_binary))
+                for chunk in chunks:
+                    copy.write(chunk)
+                copy.rows += rows.num_rows
+
             for page in pages:
                 rows_in += page.rows_in
                 rejects += page.rejects
@@ -436,17 +458,12 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
                 number = numbers.setdefault((page.source_object, page.source_version_id), len(numbers) + 1)
                 if not page.rows.num_rows:
                     continue
-                lineage = {name: value for name, value in partition.items() if name not in page.rows.column_names}
-                lineage |= page_lineage(spec, page, number)
-                columns, is_binary, chunks = _encoded(page.rows, lineage, binary)
-                if (columns, is_binary) != form:
-                    copying.close()
-                    form = (columns, is_binary)
-                    copy = copying.enter_context(_copy(cur, spec.table, columns, is_binary))
-                for chunk in chunks:
-                    copy.write(chunk)
-                copy.rows += page.rows.num_rows
+                pending.append(_with_lineage(page.rows, page_lineage(spec, page, number)))
                 rows_loaded += page.rows.num_rows
+                if sum(map(len, pending)) >= ENCODE_BATCH_ROWS:
+                    send()
+            if pending:
+                send()
         if spec.lineage is Lineage.PAGE:
             with cur.copy(
                 "COPY raw.source_pages (batch_id, page, source_object, source_version_id) FROM STDIN"
