@@ -6,6 +6,7 @@ import random
 import weakref
 
 import pyarrow as pa
+import pytest
 
 from ibdc.formats.base import DecodedPage, table_from_records
 from ibdc.schemas import EQUIPMENT_TELEMETRY, INDUSTRIAL_OUTPUT
@@ -125,27 +126,43 @@ def _random_output_tables(rnd: random.Random, pages: int, most: int) -> list[pa.
     ]
 
 
-def test_pages_cut_into_chunks_and_a_filter_that_flags_every_key_agree_with_the_scan(monkeypatch):
-    """Repeats across the chunks a page is digested in, and a filter so small that nearly every key
-    is flagged as maybe served before: only the real repeats are reported."""
-    monkeypatch.setattr(repeats, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(repeats, "FILTER_BITS", 8)
+@pytest.mark.parametrize(
+    ("chunk_rows", "filter_slots"),
+    [(2, 1), (7, 1), (7, repeats.FILTER_SLOTS), (repeats.CHUNK_ROWS, 1), (repeats.CHUNK_ROWS, repeats.FILTER_SLOTS)],
+)
+def test_pages_digested_in_chunks_and_filters_of_any_size_agree_with_the_scan(monkeypatch, chunk_rows, filter_slots):
+    """Repeats across the chunks records are digested in (a page cut in parts, pages digested
+    together), with the filter as it is and one so small that every key is flagged as maybe served
+    before: only the real repeats are reported."""
+    monkeypatch.setattr(repeats, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(repeats, "FILTER_SLOTS", filter_slots)
     rnd = random.Random(11)
     for _ in range(30):
         tables = _random_output_tables(rnd, rnd.randint(1, 5), 9)
         assert _extraction(INDUSTRIAL_OUTPUT, tables).duplicates == _scan(INDUSTRIAL_OUTPUT, tables)
 
 
-def test_an_extraction_keeps_no_page_table():
-    """What finding repeats keeps of a page is digests, not its decoded table (which grew with the
-    partition): once added, a page's table is freed."""
-    table = table_from_records(EQUIPMENT_TELEMETRY, [_reading("D1", h, "1") for h in range(24)])
-    freed = weakref.ref(table)
-    ex = _extraction(EQUIPMENT_TELEMETRY, [table])
-    del table
+def test_an_extraction_keeps_no_more_of_its_pages_than_a_chunk_not_yet_digested(monkeypatch):
+    """What finding repeats keeps of the pages is digests, not their decoded tables (which grew with
+    the partition): records wait to be digested until a chunk's worth is added (CHUNK_ROWS, 48 here),
+    then their tables' memory is freed."""
+    monkeypatch.setattr(repeats, "CHUNK_ROWS", 48)
     gc.collect()
-    assert freed() is None
-    assert ex.records_distinct == 24
+    before = pa.total_allocated_bytes()
+    first = table_from_records(EQUIPMENT_TELEMETRY, [_reading("D1", h, "1") for h in range(24)])
+    freed = weakref.ref(first)
+    ex = _extraction(EQUIPMENT_TELEMETRY, [first])
+    del first
+    gc.collect()
+    assert freed() is None, "the table object itself is not kept"
+    held = pa.total_allocated_bytes() - before
+    assert held > 0, "fewer than a chunk: the page's records wait, in Arrow's memory"
+    second = table_from_records(EQUIPMENT_TELEMETRY, [_reading("D2", h, "1") for h in range(24)])
+    ex.add_page(RawPage(b"", "text/csv", {}, 24), DecodedPage(second, str, 24))
+    del second
+    gc.collect()
+    assert pa.total_allocated_bytes() == before, "a chunk digested: neither page's records are held"
+    assert ex.records_distinct == 48
 
 
 def test_records_the_decoder_could_not_read_are_each_a_record_of_their_own():

@@ -105,7 +105,7 @@ class Extraction:
     or its :class:`~ibdc.landing.manifest.ManifestObject` (a page read from a file). ``deadline``: the
     ``time.monotonic()`` by which it must be done (default: now + the
     partition deadline setting). Records repeated across pages are found from digests kept as pages are added
-    (:class:`~ibdc.sources.adapters.repeats.RepeatIndex`, 16 bytes a record): when pages go to a
+    (:class:`~ibdc.sources.adapters.repeats.RepeatIndex`, 12 bytes a record, on disk): when pages go to a
     sink, memory barely grows with the partition."""
 
     source: ProvinceSource

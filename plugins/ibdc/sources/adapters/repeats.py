@@ -1,15 +1,21 @@
 """Finding records served more than once in one extraction, in memory that does not grow with it.
 
-Per record, two digests are kept (Python's ``hash``, SipHash keyed at random per process: a source
-cannot aim at a collision), on disk in two private temporary files: 64 bits of its key and 32 of
-the whole record (12 bytes a record: 14 MB at 1.2 million), never the records. A Bloom filter of
-the key digests (:data:`FILTER_BITS`: 8 MiB, fixed) flags, as a page is added, each record whose
-key *may* have been served before (wrongly about 0.13% of them at 1.2 million records); only those
-keep their key's values, in memory. When the repeats are asked for, the files are read back a block
-at a time, the flagged digests looked up among all the others (Arrow, column-wise), and a flagged
-record whose key digest occurs at an earlier position is a repeat. Two distinct keys with one digest
-(odds about n**2 / 2**65: 4e-8 at 1.2 million records, different in every process) would be taken
-for a repeat; a repeat that differs from its first, for an identical one with odds 2**-32."""
+Per record, two digests are kept, on disk in two private temporary files: 64 bits of its key and 32
+of the whole record (12 bytes a record: 14 MB at 1.2 million), never the records. A digest is built
+column-wise: each distinct value of a column hashed once by Python's ``hash`` (SipHash, keyed at
+random per process: a source cannot aim at a collision), a record's from its values' by Arrow
+(:func:`_combined`). A Bloom filter of the key digests (:data:`FILTER_SLOTS`: 8 MiB, a byte a slot,
+fixed) flags, as records are added, each record whose key *may* have been served before (wrongly
+about 0.3% of them at 240,000 records, 6% at 1.2 million); only those keep their key's values, in
+memory. When the repeats are asked for, the key digests are read back a block at a time, the
+flagged digests looked up among all the others (Arrow, column-wise), and a flagged record whose key
+digest occurs at an earlier position is a repeat. Two distinct keys with one digest (odds about
+n**2 / 2**65: 4e-8 at 1.2 million records, different in every process) would be taken for a repeat;
+a repeat that differs from its first, for an identical one with odds 2**-32.
+
+Records are digested :data:`CHUNK_ROWS` at a time, pages added together (a page of a JSON style holds
+2,000 records): Arrow's cost per call is paid per chunk, and the records not yet digested (fewer
+than a chunk) are all the index holds of the pages."""
 
 from __future__ import annotations
 
@@ -18,17 +24,21 @@ import json
 import tempfile
 from array import array
 from collections.abc import Collection
-from operator import itemgetter
+from itertools import repeat
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ibdc.schemas import RecordSchema
 
-FILTER_BITS = 1 << 26  # 8 MiB, two bits a key: flags about 0.13% of the records wrongly at 1.2 million
-CHUNK_ROWS = 8192  # records of a page turned into Python values at a time
+FILTER_SLOTS = 1 << 23  # 8 MiB, a byte a slot, two slots a key: flags about 6% wrongly at 1.2 million
+CHUNK_ROWS = 8192  # records digested together (pages added are held until they make a chunk)
 BLOCK_ROWS = 1 << 17  # key digests read back at a time (1 MiB)
 ROW_DIGEST_MASK = 0xFFFFFFFF
+# Values' digests are combined value by value (h * MIX ^ next, int64, wrapping): an odd multiplier
+# (the golden ratio's, as in Fibonacci hashing), so that the order of the values counts.
+MIX = -7046029254386353131  # 0x9E3779B97F4A7C15 as a signed 64-bit integer
+MISSING = hash(("a missing value",))  # a missing value's digest, keyed as every value's
 
 
 class RepeatIndex:
@@ -43,13 +53,15 @@ class RepeatIndex:
 
     def __init__(self, schema: RecordSchema) -> None:
         self.schema = schema
-        self._key_of = itemgetter(*(schema.names.index(k) for k in schema.key))
-        self._single_key = len(schema.key) == 1
-        self._bits = bytearray(FILTER_BITS // 8)
+        self._slots = bytearray(FILTER_SLOTS)
+        # The filter as Arrow reads it (no copy: a test sees the slots set before it).
+        self._filter = pa.Array.from_buffers(pa.uint8(), len(self._slots), [None, pa.py_buffer(self._slots)])
         # Closed (and deleted) by close(), or when the index is collected: it outlives any one call.
         self._keys = tempfile.TemporaryFile(prefix="ibdc-repeats-")  # noqa: SIM115 -- int64 key digests, in order
         self._rows = tempfile.TemporaryFile(prefix="ibdc-repeats-")  # noqa: SIM115 -- uint32 record digests
-        self._count = 0  # records added
+        self._added = 0  # records added
+        self._digested = 0  # records digested (the others are pending)
+        self._pending: list[tuple[pa.Table, set[int]]] = []  # (records, the unreadable among them)
         self._starts: list[int] = []  # each page's first position
         # The records whose key may have been served before: positions, key digests, and their keys'
         # values as JSON text one after the other (contiguous buffers: no Python object a record).
@@ -64,52 +76,79 @@ class RepeatIndex:
         self._rows.close()
 
     def add(self, page: int, table: pa.Table, unreadable: Collection[int] = ()) -> None:
-        """Add page ``page`` (pages are added in order, from 0), :data:`CHUNK_ROWS` records at a
-        time (a page holding a whole partition never becomes Python values all at once). A page read
-        in parts is added part by part: the last page added again continues it. ``unreadable``: the
-        indices (in ``table``) of records the decoder could not read (``DecodedPage.faults``, their
-        values all missing): each is a record of its own, never a repeat nor repeated (two of them
-        would otherwise share the all-missing key)."""
+        """Add page ``page`` (pages are added in order, from 0); its records are digested once
+        :data:`CHUNK_ROWS` records are pending, a chunk at a time (a page holding a whole partition
+        never becomes Python values all at once). A page read in parts is added part by part: the
+        last page added again continues it. ``unreadable``: the indices (in ``table``) of records the
+        decoder could not read (``DecodedPage.faults``, their values all missing): each is a record
+        of its own, never a repeat nor repeated (two of them would otherwise share the all-missing key)."""
         if page == len(self._starts):
-            self._starts.append(self._count)
+            self._starts.append(self._added)
         elif page != len(self._starts) - 1:
             raise ValueError(f"page {page} added after {len(self._starts)} pages")
-        unreadable = set(unreadable)
-        for start in range(0, table.num_rows, CHUNK_ROWS):
-            part = table.slice(start, CHUNK_ROWS)
+        self._pending.append((table.select(list(self.schema.names)), set(unreadable)))
+        self._added += table.num_rows
+        if self._added - self._digested >= CHUNK_ROWS:
+            self._digest_pending()
+
+    def _digest_pending(self) -> None:
+        if not self._pending:
+            return
+        tables, unreadable, offset = [], set(), 0
+        for table, faults in self._pending:
+            tables.append(table)
+            unreadable |= {offset + i for i in faults}
+            offset += table.num_rows
+        self._pending.clear()
+        records = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        start = 0
+        while start < records.num_rows:  # parts of a chunk, the last holding the rest (under two chunks)
+            rest = records.num_rows - start
+            part = records.slice(start, CHUNK_ROWS if rest >= 2 * CHUNK_ROWS else rest)
             self._digest(part, {i - start for i in unreadable if start <= i < start + part.num_rows})
+            start += part.num_rows
         if self._flagged:
             self._found = None
 
     def _digest(self, part: pa.Table, unreadable: set[int]) -> None:
         """Append the key and record digests of ``part`` (the next records served), flagging the
         records whose key may have been served before; an unreadable record's key digest is one of
-        its own (its position's), left out of the filter."""
-        rows = list(zip(*(part.column(name).to_pylist() for name in self.schema.names), strict=True))
-        keys = list(map(self._key_of, rows))
-        key_digests = list(map(hash, keys))
-        for index in unreadable:
-            key_digests[index] = hash(("unreadable record", self._count + index))
-        bits, mask = self._bits, FILTER_BITS - 1
-        for index, digest in enumerate(key_digests):
-            if index in unreadable:
-                continue
-            at, at2 = digest & mask, (digest >> 32) & mask  # a Bloom filter of two bits a key
-            byte, bit, byte2, bit2 = at >> 3, 1 << (at & 7), at2 >> 3, 1 << (at2 & 7)
-            seen = bits[byte] & bit and bits[byte2] & bit2
-            bits[byte] |= bit
-            bits[byte2] |= bit2
-            if seen:
-                key = keys[index]
-                self._flagged.append(self._count + index)
+        its own (its position's), left out of the filter. The filter is tested for the whole part at
+        once (the slots of earlier parts), a key repeated inside the part found by counting its
+        digests; only setting the slots goes record by record (in C, through ``map``)."""
+        values = {name: _value_digests(part.column(name)) for name in self.schema.names}
+        digests = _combined([values[name] for name in self.schema.key])
+        usable = digests
+        if unreadable:
+            own = digests.to_pylist()
+            for index in unreadable:
+                own[index] = hash(("unreadable record", self._digested + index))
+            digests = pa.array(own, pa.int64())
+            usable = digests.filter(pa.array([i not in unreadable for i in range(len(own))]))
+        mask = FILTER_SLOTS - 1
+        slot, slot2 = pc.bit_wise_and(digests, mask), pc.bit_wise_and(pc.shift_right(digests, 32), mask)
+        seen = pc.and_(_set(self._filter, slot), _set(self._filter, slot2))
+        counted = pc.value_counts(usable)
+        twice = pc.is_in(digests, value_set=pc.filter(counted.field("values"), pc.greater(counted.field("counts"), 1)))
+        flagged = [i for i in pc.indices_nonzero(pc.or_(seen, twice)).to_pylist() if i not in unreadable]
+        if flagged:
+            at = pa.array(flagged, pa.int64())
+            keys = zip(*(part.column(name).take(at).to_pylist() for name in self.schema.key), strict=True)
+            for index, key, digest in zip(flagged, keys, digests.take(at).to_pylist(), strict=True):
+                self._flagged.append(self._digested + index)
                 self._flagged_digests.append(digest)
-                self._flagged_keys += json.dumps([key] if self._single_key else key, ensure_ascii=False).encode()
+                self._flagged_keys += json.dumps(list(key), ensure_ascii=False).encode()
                 self._flagged_ends.append(len(self._flagged_keys))
-        array("q", key_digests).tofile(self._keys)
-        array("I", (hash(row) & ROW_DIGEST_MASK for row in rows)).tofile(self._rows)
-        self._count += len(rows)
+        for slots in (pc.bit_wise_and(usable, mask), pc.bit_wise_and(pc.shift_right(usable, 32), mask)):
+            for _ in map(self._slots.__setitem__, slots.to_pylist(), repeat(1)):
+                pass
+        self._keys.write(_bytes(digests))
+        rows = pc.cast(pc.bit_wise_and(_combined(list(values.values())), ROW_DIGEST_MASK), pa.uint32())
+        self._rows.write(_bytes(rows))
+        self._digested += part.num_rows
 
     def repeats(self) -> list[dict]:
+        self._digest_pending()
         if self._found is None:
             self._found = self._locate()
         return self._found
@@ -159,3 +198,29 @@ class RepeatIndex:
                     }
                 )
         return found
+
+
+def _value_digests(column: pa.ChunkedArray) -> pa.Array:
+    """Each value's digest (Python's ``hash`` of its text; a missing value :data:`MISSING`), int64,
+    computed once per distinct value."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    distinct = pa.array([*map(hash, encoded.dictionary.to_pylist()), MISSING], pa.int64())
+    return pc.take(distinct, pc.fill_null(encoded.indices, len(distinct) - 1))
+
+
+def _combined(digests: list[pa.Array]) -> pa.Array:
+    """Per record, one digest of its values' ``digests`` (in order)."""
+    out = digests[0]
+    for more in digests[1:]:
+        out = pc.bit_wise_xor(pc.multiply(out, MIX), more)
+    return out
+
+
+def _set(filter_slots: pa.Array, slots: pa.Array) -> pa.Array:
+    return pc.not_equal(pc.take(filter_slots, slots), 0)
+
+
+def _bytes(values: pa.Array) -> memoryview:
+    """A fixed-width array's values as they lie in memory (digests are never missing)."""
+    width = values.type.bit_width // 8
+    return memoryview(values.buffers()[1])[values.offset * width : (values.offset + len(values)) * width]
