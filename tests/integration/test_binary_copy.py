@@ -1,7 +1,7 @@
 """The loads' binary COPY (``ibdc.loading.binary_copy``) stores exactly what text COPY
 stores: the same canonical text sent both ways into two tables of every type a raw table uses, then
 compared value by value as PostgreSQL prints them (a numeric keeps the scale it was written with).
-What has no exact binary form here makes the page CSV; a table of another type is loaded in CSV."""
+What has no exact binary form here makes the rows CSV; a table of another type is loaded in CSV."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_binary_copy_stores_what_text_copy_stores(tables, records):
     }
     tuples = binary_copy.BinaryRows(TYPES).encode(table, lineage)
     digits = max(len(re.sub(r"[^0-9]", "", r[name] or "")) for r in records for name in ("n", "n2"))
-    if digits > binary_copy.MAX_DECIMAL_DIGITS:  # more than a decimal128 holds: the page goes as CSV
+    if digits > binary_copy.MAX_DECIMAL_DIGITS:  # more than a decimal128 holds: the rows go as CSV
         assert tuples is None
         return
     assert tuples is not None, "plain values of at most 38 digits all have a binary form"

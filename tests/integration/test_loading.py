@@ -108,8 +108,9 @@ def test_each_reading_names_its_page_and_the_batch_lists_each_pages_object_once(
 
 def test_pages_encoded_together_keep_each_rows_page_and_values_in_either_form(services, warehouse, monkeypatch):
     """Consecutive pages are encoded for COPY together, ENCODE_BATCH_ROWS rows at a time (5 here).
-    A batch holding a value without a binary form (an exponent) goes as CSV and the next batch in
-    binary again: every reading is stored with the page it was served on and its values as served."""
+    A batch holding a value without a binary form (an exponent) goes as CSV between two batches in
+    binary (the COPY reopened at each change): every reading is stored with the page it was served
+    on and its values as served."""
     monkeypatch.setattr(postgres, "ENCODE_BATCH_ROWS", 5)
     day, prefix = "2026-10-03", "equipment_telemetry/province=540000/period=2026-10-03/"
 
@@ -128,7 +129,8 @@ def test_pages_encoded_together_keep_each_rows_page_and_values_in_either_form(se
         ]
         return PageRows(f"{prefix}page-{number:04d}.json", f"v{number}", pa.Table.from_pylist(readings))
 
-    pages = [page(1, ["1.5", "2"]), page(2, ["3.25", "1e2", "0.5"]), page(3, ["7", "8.0"]), page(4, ["9"] * 4)]
+    pages = [page(1, ["1.5", "2"]), page(2, ["3.25", "0.5", "4"]), page(3, ["7", "1e2"]), page(4, ["8.0", "9", "10"])]
+    pages.append(page(5, ["9"] * 4))
     sent = []  # (rows, binary) of each batch encoded
     encoded = postgres._encoded
 
@@ -147,8 +149,8 @@ def test_pages_encoded_together_keep_each_rows_page_and_values_in_either_form(se
         manifest_key=f"{prefix}_manifest.json",
         max_quarantine_share=0.5,
     )
-    assert result.rows_loaded == 11
-    assert sent == [(5, False), (6, True)], "pages 1-2 together in CSV (the exponent), 3-4 together in binary"
+    assert result.rows_loaded == 14
+    assert sent == [(5, True), (5, False), (4, True)], "pages 1-2 in binary, 3-4 in CSV (the exponent), 5 in binary"
     stored = warehouse.execute(
         "SELECT p.source_object, t.device_id, t.output_units, t.energy_kwh::text FROM raw.equipment_telemetry t"
         " JOIN raw.source_pages p ON p.batch_id = t.batch_id AND p.page = t.source_page"

@@ -127,15 +127,15 @@ def _random_output_tables(rnd: random.Random, pages: int, most: int) -> list[pa.
 
 
 @pytest.mark.parametrize(
-    ("chunk_rows", "filter_slots"),
-    [(2, 1), (7, 1), (7, repeats.FILTER_SLOTS), (repeats.CHUNK_ROWS, 1), (repeats.CHUNK_ROWS, repeats.FILTER_SLOTS)],
+    ("chunk_rows", "filter_bits"),
+    [(2, 1), (7, 1), (7, repeats.FILTER_BITS), (repeats.CHUNK_ROWS, 1), (repeats.CHUNK_ROWS, repeats.FILTER_BITS)],
 )
-def test_pages_digested_in_chunks_and_filters_of_any_size_agree_with_the_scan(monkeypatch, chunk_rows, filter_slots):
+def test_pages_digested_in_chunks_and_filters_of_any_size_agree_with_the_scan(monkeypatch, chunk_rows, filter_bits):
     """Repeats across the chunks records are digested in (a page cut in parts, pages digested
     together), with the filter as it is and one so small that every key is flagged as maybe served
     before: only the real repeats are reported."""
     monkeypatch.setattr(repeats, "CHUNK_ROWS", chunk_rows)
-    monkeypatch.setattr(repeats, "FILTER_SLOTS", filter_slots)
+    monkeypatch.setattr(repeats, "FILTER_BITS", filter_bits)
     rnd = random.Random(11)
     for _ in range(30):
         tables = _random_output_tables(rnd, rnd.randint(1, 5), 9)
@@ -192,3 +192,54 @@ def test_records_the_decoder_could_not_read_are_each_a_record_of_their_own():
     page = parse_page(EQUIPMENT_TELEMETRY.dataset, validate, manifest, manifest.objects[0], body, 0)
     unreadable = [r.record_position for r in page.rejects if r.reason.startswith("record not readable as served")]
     assert unreadable == [1, 2] and page.rows_in == 4  # each record once: none dropped as a repeat
+
+
+def _found(schema, tables, unreadable=()) -> list[tuple]:
+    """(page, index, key, first, identical) of each repeat a RepeatIndex finds in ``tables``, pages in
+    order (``unreadable``: per page, the indices of its records the decoder could not read)."""
+    index = repeats.RepeatIndex(schema)
+    try:
+        for page, table in enumerate(tables):
+            index.add(page, table, unreadable[page] if unreadable else ())
+        return [(d["page"], d["index"], d["key"], d["first"], d["identical"]) for d in index.repeats()]
+    finally:
+        index.close()
+
+
+def test_unreadable_records_on_pages_digested_together_stay_records_of_their_own(monkeypatch):
+    """Records the decoder could not read (all their values missing) on later pages held until a chunk
+    is made, and across the parts a chunk is cut in: never a repeat, never repeated; the real repeat
+    beside them is found at its page and index."""
+    monkeypatch.setattr(repeats, "CHUNK_ROWS", 3)
+    blank = {name: None for name in EQUIPMENT_TELEMETRY.names}
+    pages = [
+        table_from_records(EQUIPMENT_TELEMETRY, [_reading("D1", 0, "1"), blank]),
+        table_from_records(EQUIPMENT_TELEMETRY, [blank, _reading("D1", 1, "1"), blank]),
+        table_from_records(EQUIPMENT_TELEMETRY, [_reading("D1", 0, "2"), blank, _reading("D1", 2, "1")]),
+    ]
+    found = _found(EQUIPMENT_TELEMETRY, pages, unreadable=[{1}, {0, 2}, {1}])
+    assert found == [(2, 0, ["D1", "2025-06-03T00:00:00Z"], [0, 0], False)]
+
+
+def test_keys_differing_in_order_or_in_a_missing_value_are_different_keys():
+    """A record's digest follows its values in order: (a, b) is not (b, a); a missing value, an empty
+    text and the text "None" are three values."""
+    readings = [_reading("a", 0, "1") | {"device_id": d, "ts": t} for d, t in [("a", "b"), ("b", "a")]]
+    readings += [_reading(None, 3, "1"), _reading("", 3, "1"), _reading("None", 3, "1")]
+    readings += [_reading("", 3, "1")]  # the one real repeat
+    found = _found(EQUIPMENT_TELEMETRY, [table_from_records(EQUIPMENT_TELEMETRY, readings)])
+    assert found == [(0, 5, ["", "2025-06-03T03:00:00Z"], [0, 3], True)]
+
+
+def test_a_page_whose_column_is_nulls_alone_is_digested_with_the_others():
+    """A page built with a column of nulls only (Arrow types it null, not text) concatenates with the
+    pages it is digested with, and its missing values are the others' missing values."""
+    typed_null = pa.Table.from_pylist([_reading("D1", 0, "1")])  # fault_code: null-typed
+    assert typed_null.schema.field("fault_code").type == pa.null()
+    again = table_from_records(EQUIPMENT_TELEMETRY, [_reading("D1", 0, "1")])
+    assert _found(EQUIPMENT_TELEMETRY, [typed_null, again]) == [(1, 0, ["D1", "2025-06-03T00:00:00Z"], [0, 0], True)]
+
+
+def test_digests_are_written_as_they_lie_even_from_a_slice():
+    values = pa.array([1, 2, 3], pa.int64())
+    assert bytes(repeats._bytes(values.slice(1))) == bytes(pa.array([2, 3], pa.int64()).buffers()[1])

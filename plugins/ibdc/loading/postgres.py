@@ -1,9 +1,10 @@
 """Partition loads into PostgreSQL with psycopg 3 COPY.
 
 One transaction replaces exactly one (dataset, province, period) partition: the partition's old rows
-and quarantine entries are deleted, each page's valid rows are COPYed (binary, encoded from Arrow by
-pgpq, where every value has an exact binary form; else CSV written by Arrow: ``binary_copy``) straight
-into the table, the rejects into ``raw.quarantine``, then the transaction commits. Readers keep
+and quarantine entries are deleted, the pages' valid rows are COPYed, consecutive pages together
+(:data:`ENCODE_BATCH_ROWS` rows at a time; binary, encoded from Arrow by pgpq, where every value of
+the batch has an exact binary form; else CSV written by Arrow: ``binary_copy``) straight into the
+table, the rejects into ``raw.quarantine``, then the transaction commits. Readers keep
 seeing the old partition until the commit; a load killed mid-COPY rolls back and leaves it as it
 was. A transaction-scoped advisory lock on the partition makes a second load of the same partition
 wait instead of interleaving; loads of other partitions do not block each other.
@@ -11,7 +12,7 @@ wait instead of interleaving; loads of other partitions do not block each other.
 What is loaded is read under that lock (:func:`replace_partition` calls the caller's ``read`` once it
 holds it), so of two loads racing, the one committed last loaded the manifest that was current when
 it held the lock: never an older one. Pages arrive as an iterator, so the caller can fetch and parse
-the next page while this one is being copied.
+the next page while the rows before it are being copied.
 
 ``raw.equipment_telemetry`` is partitioned by day (``ddl.sql``): before a day's transaction the loader
 makes the day's partition if missing (``raw.equipment_telemetry_day_partition``, which the loader may
@@ -53,8 +54,8 @@ log = logging.getLogger(__name__)
 
 DDL = Path(__file__).with_name("ddl.sql")
 COPY_BATCH_ROWS = 50_000
-# Rows of consecutive pages encoded for COPY together (16,000: eight pages of 2,000 readings; a
-# csv_download block is larger and goes alone).
+# Rows of consecutive pages encoded for COPY together (16,000: eight pages of 2,000 readings), sent
+# once they reach it. A batch holding one value without a binary form goes as CSV whole (binary_copy).
 ENCODE_BATCH_ROWS = 16_000
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 # What PostgreSQL text cannot hold: NUL, and surrogate code points (not UTF-8). The quarantine stores
@@ -439,7 +440,8 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
                 # Pages are encoded together, ENCODE_BATCH_ROWS rows at a time: Arrow's and pgpq's cost
                 # per call is paid per batch, not per page of 2,000 rows.
                 nonlocal copy, form
-                rows = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+                # A column of nulls alone (null-typed) takes the other pages' type.
+                rows = pa.concat_tables(pending, promote_options="default") if len(pending) > 1 else pending[0]
                 pending.clear()
                 lineage = {name: value for name, value in partition.items() if name not in rows.column_names}
                 columns, is_binary, chunks = _encoded(rows, lineage, binary)

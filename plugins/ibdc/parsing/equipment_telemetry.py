@@ -13,6 +13,7 @@ check's reason, which names the character.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
@@ -99,7 +100,7 @@ def _valid(table: pa.Table, day: str) -> pa.Array:
     alone, so it runs on the column's distinct values (:func:`by_distinct_value`: a province-day's
     240,000 readings hold 24 timestamps, a page's 2,000 some 80 devices)."""
 
-    def check(column: str, rule) -> pa.Array:
+    def check(column: str, rule: Callable[[pa.Array], pa.Array]) -> pa.Array:
         return by_distinct_value(table[column], rule)
 
     mask = pc.and_kleene(check("ts", lambda ts: _ts_in_day(ts, day)), _valid_credit_codes(table["enterprise_code"]))

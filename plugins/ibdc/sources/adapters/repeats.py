@@ -4,10 +4,12 @@ Per record, two digests are kept, on disk in two private temporary files: 64 bit
 of the whole record (12 bytes a record: 14 MB at 1.2 million), never the records. A digest is built
 column-wise: each distinct value of a column hashed once by Python's ``hash`` (SipHash, keyed at
 random per process: a source cannot aim at a collision), a record's from its values' by Arrow
-(:func:`_combined`). A Bloom filter of the key digests (:data:`FILTER_SLOTS`: 8 MiB, a byte a slot,
-fixed) flags, as records are added, each record whose key *may* have been served before (wrongly
-about 0.3% of them at 240,000 records, 6% at 1.2 million); only those keep their key's values, in
-memory. When the repeats are asked for, the key digests are read back a block at a time, the
+(:func:`_combined`). A Bloom filter of the key digests (:data:`FILTER_BITS`: 8 MiB, two bits a key,
+fixed) flags, as records are added, each record whose key *may* have been served before (once it
+holds 1.2 million keys, a new key is taken for one about 0.13% of the time); only those keep their
+key's values, in memory. The
+filter is read and set for a chunk of records at once by Arrow (:meth:`RepeatIndex._flag`). When
+the repeats are asked for, the key digests are read back a block at a time, the
 flagged digests looked up among all the others (Arrow, column-wise), and a flagged record whose key
 digest occurs at an earlier position is a repeat. Two distinct keys with one digest (odds about
 n**2 / 2**65: 4e-8 at 1.2 million records, different in every process) would be taken for a repeat;
@@ -15,7 +17,7 @@ a repeat that differs from its first, for an identical one with odds 2**-32.
 
 Records are digested :data:`CHUNK_ROWS` at a time, pages added together (a page of a JSON style holds
 2,000 records): Arrow's cost per call is paid per chunk, and the records not yet digested (fewer
-than a chunk) are all the index holds of the pages."""
+than a chunk, plus the page that completes it) are all the index holds of the pages."""
 
 from __future__ import annotations
 
@@ -23,15 +25,15 @@ import bisect
 import json
 import tempfile
 from array import array
+from collections import deque
 from collections.abc import Collection
-from itertools import repeat
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ibdc.schemas import RecordSchema
 
-FILTER_SLOTS = 1 << 23  # 8 MiB, a byte a slot, two slots a key: flags about 6% wrongly at 1.2 million
+FILTER_BITS = 1 << 26  # 8 MiB, two bits a key: flags about 0.13% of the records wrongly at 1.2 million
 CHUNK_ROWS = 8192  # records digested together (pages added are held until they make a chunk)
 BLOCK_ROWS = 1 << 17  # key digests read back at a time (1 MiB)
 ROW_DIGEST_MASK = 0xFFFFFFFF
@@ -53,9 +55,9 @@ class RepeatIndex:
 
     def __init__(self, schema: RecordSchema) -> None:
         self.schema = schema
-        self._slots = bytearray(FILTER_SLOTS)
-        # The filter as Arrow reads it (no copy: a test sees the slots set before it).
-        self._filter = pa.Array.from_buffers(pa.uint8(), len(self._slots), [None, pa.py_buffer(self._slots)])
+        self._bits = bytearray(max(1, FILTER_BITS // 8))
+        # The filter's bytes as Arrow reads them (no copy: a test sees the bits set before it).
+        self._filter = pa.Array.from_buffers(pa.uint8(), len(self._bits), [None, pa.py_buffer(self._bits)])
         # Closed (and deleted) by close(), or when the index is collected: it outlives any one call.
         self._keys = tempfile.TemporaryFile(prefix="ibdc-repeats-")  # noqa: SIM115 -- int64 key digests, in order
         self._rows = tempfile.TemporaryFile(prefix="ibdc-repeats-")  # noqa: SIM115 -- uint32 record digests
@@ -86,12 +88,16 @@ class RepeatIndex:
             self._starts.append(self._added)
         elif page != len(self._starts) - 1:
             raise ValueError(f"page {page} added after {len(self._starts)} pages")
-        self._pending.append((table.select(list(self.schema.names)), set(unreadable)))
-        self._added += table.num_rows
+        if table.num_rows:
+            self._pending.append((table.select(list(self.schema.names)), set(unreadable)))
+            self._added += table.num_rows
         if self._added - self._digested >= CHUNK_ROWS:
             self._digest_pending()
 
     def _digest_pending(self) -> None:
+        """Digest the records added and not yet digested, in parts of a chunk (the last part holding
+        the rest, under two chunks). Columns typed otherwise than text (a column of nulls alone) are
+        made text, so that pages concatenate."""
         if not self._pending:
             return
         tables, unreadable, offset = [], set(), 0
@@ -99,10 +105,11 @@ class RepeatIndex:
             tables.append(table)
             unreadable |= {offset + i for i in faults}
             offset += table.num_rows
+        text = pa.schema([(name, pa.string()) for name in self.schema.names])
+        records = pa.concat_tables([t if t.schema == text else t.cast(text) for t in tables])
         self._pending.clear()
-        records = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         start = 0
-        while start < records.num_rows:  # parts of a chunk, the last holding the rest (under two chunks)
+        while start < records.num_rows:
             rest = records.num_rows - start
             part = records.slice(start, CHUNK_ROWS if rest >= 2 * CHUNK_ROWS else rest)
             self._digest(part, {i - start for i in unreadable if start <= i < start + part.num_rows})
@@ -114,8 +121,8 @@ class RepeatIndex:
         """Append the key and record digests of ``part`` (the next records served), flagging the
         records whose key may have been served before; an unreadable record's key digest is one of
         its own (its position's), left out of the filter. The filter is tested for the whole part at
-        once (the slots of earlier parts), a key repeated inside the part found by counting its
-        digests; only setting the slots goes record by record (in C, through ``map``)."""
+        once (the bits of earlier parts), a key repeated inside the part found by counting its
+        digests (:meth:`_flag`)."""
         values = {name: _value_digests(part.column(name)) for name in self.schema.names}
         digests = _combined([values[name] for name in self.schema.key])
         usable = digests
@@ -125,12 +132,7 @@ class RepeatIndex:
                 own[index] = hash(("unreadable record", self._digested + index))
             digests = pa.array(own, pa.int64())
             usable = digests.filter(pa.array([i not in unreadable for i in range(len(own))]))
-        mask = FILTER_SLOTS - 1
-        slot, slot2 = pc.bit_wise_and(digests, mask), pc.bit_wise_and(pc.shift_right(digests, 32), mask)
-        seen = pc.and_(_set(self._filter, slot), _set(self._filter, slot2))
-        counted = pc.value_counts(usable)
-        twice = pc.is_in(digests, value_set=pc.filter(counted.field("values"), pc.greater(counted.field("counts"), 1)))
-        flagged = [i for i in pc.indices_nonzero(pc.or_(seen, twice)).to_pylist() if i not in unreadable]
+        flagged = [i for i in self._flag(digests, usable) if i not in unreadable]
         if flagged:
             at = pa.array(flagged, pa.int64())
             keys = zip(*(part.column(name).take(at).to_pylist() for name in self.schema.key), strict=True)
@@ -139,13 +141,35 @@ class RepeatIndex:
                 self._flagged_digests.append(digest)
                 self._flagged_keys += json.dumps(list(key), ensure_ascii=False).encode()
                 self._flagged_ends.append(len(self._flagged_keys))
-        for slots in (pc.bit_wise_and(usable, mask), pc.bit_wise_and(pc.shift_right(usable, 32), mask)):
-            for _ in map(self._slots.__setitem__, slots.to_pylist(), repeat(1)):
-                pass
         self._keys.write(_bytes(digests))
         rows = pc.cast(pc.bit_wise_and(_combined(list(values.values())), ROW_DIGEST_MASK), pa.uint32())
         self._rows.write(_bytes(rows))
         self._digested += part.num_rows
+
+    def _flag(self, digests: pa.Array, usable: pa.Array) -> list[int]:
+        """The indices (in ``digests``, a part's key digests) of the keys that may have been served
+        before: their two bits set by an earlier part, or their digest twice in the part. Then the
+        bits of ``usable`` (the digests to remember: the readable records') are set: each changed
+        byte is computed by Arrow and written back in C (``map``)."""
+        mask = FILTER_BITS - 1
+        positions = (pc.bit_wise_and(digests, mask), pc.bit_wise_and(pc.shift_right(digests, 32), mask))
+        seen = pc.and_(_is_set(self._filter, positions[0]), _is_set(self._filter, positions[1]))
+        counted = pc.value_counts(usable)
+        twice = pc.is_in(digests, value_set=pc.filter(counted.field("values"), pc.greater(counted.field("counts"), 1)))
+        flagged = pc.indices_nonzero(pc.or_(seen, twice)).to_pylist()
+        bits = pa.concat_arrays([pc.bit_wise_and(usable, mask), pc.bit_wise_and(pc.shift_right(usable, 32), mask)])
+        at, bit = pc.shift_right(bits, 3), pc.shift_left(1, pc.bit_wise_and(bits, 7))
+        values = pc.bit_wise_or(pc.cast(pc.take(self._filter, at), pa.int64()), bit)
+        deque(map(self._bits.__setitem__, at.to_pylist(), values.to_pylist()), maxlen=0)
+        # A byte given two new bits in the part kept the last one written: OR them in one by one (a
+        # few a part: 16,000 bits in 8 million bytes).
+        counted = pc.value_counts(at)
+        shared = pc.filter(counted.field("values"), pc.greater(counted.field("counts"), 1))
+        if len(shared):
+            again = pc.is_in(at, value_set=shared)
+            for byte, one in zip(pc.filter(at, again).to_pylist(), pc.filter(bit, again).to_pylist(), strict=True):
+                self._bits[byte] |= one
+        return flagged
 
     def repeats(self) -> list[dict]:
         self._digest_pending()
@@ -216,8 +240,10 @@ def _combined(digests: list[pa.Array]) -> pa.Array:
     return out
 
 
-def _set(filter_slots: pa.Array, slots: pa.Array) -> pa.Array:
-    return pc.not_equal(pc.take(filter_slots, slots), 0)
+def _is_set(filter_bytes: pa.Array, bits: pa.Array) -> pa.Array:
+    """Per bit number, whether the filter has it set."""
+    held = pc.cast(pc.take(filter_bytes, pc.shift_right(bits, 3)), pa.int64())
+    return pc.not_equal(pc.bit_wise_and(held, pc.shift_left(1, pc.bit_wise_and(bits, 7))), 0)
 
 
 def _bytes(values: pa.Array) -> memoryview:
