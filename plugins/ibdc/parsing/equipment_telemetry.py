@@ -67,12 +67,10 @@ def _matches(value: str | None, pattern: str) -> bool:
     return value is not None and re.fullmatch(pattern, value, re.ASCII) is not None
 
 
-def _valid_credit_codes(codes: pa.ChunkedArray) -> pa.Array:
-    """Per row: is the enterprise code a valid USCC (check digit included)? Computed once per distinct
-    code: a province-day has millions of readings but only hundreds of enterprises."""
-    distinct = pc.unique(codes).drop_null()
-    good = pa.array([c for c in distinct.to_pylist() if is_valid(c)], pa.string())
-    return pc.is_in(codes, value_set=good)
+def _valid_credit_codes(codes: pa.Array) -> pa.Array:
+    """Per code: is it a valid USCC (check digit included)? Run on a column's distinct codes
+    (:func:`_valid`): a province-day has millions of readings but only hundreds of enterprises."""
+    return pa.array([is_valid(code) for code in codes.to_pylist()], pa.bool_())
 
 
 def _day_bounds(day: str) -> tuple[pa.Scalar, pa.Scalar]:
@@ -103,7 +101,7 @@ def _valid(table: pa.Table, day: str) -> pa.Array:
     def check(column: str, rule: Callable[[pa.Array], pa.Array]) -> pa.Array:
         return by_distinct_value(table[column], rule)
 
-    mask = pc.and_kleene(check("ts", lambda ts: _ts_in_day(ts, day)), _valid_credit_codes(table["enterprise_code"]))
+    mask = pc.and_kleene(check("ts", lambda ts: _ts_in_day(ts, day)), check("enterprise_code", _valid_credit_codes))
     for column, (pattern, _) in CHECKS.items():
         mask = pc.and_kleene(mask, check(column, lambda values, p=pattern: pc.match_substring_regex(values, _whole(p))))
     mask = pc.and_kleene(mask, check("energy_kwh", lambda values: number_mask(values, signed=False)))
