@@ -31,6 +31,7 @@ from collections.abc import Collection
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ibdc.formats.base import by_distinct_value
 from ibdc.schemas import RecordSchema
 
 FILTER_BITS = 1 << 26  # 8 MiB, two bits a key: flags about 0.13% of the records wrongly at 1.2 million
@@ -158,7 +159,7 @@ class RepeatIndex:
         twice = pc.is_in(digests, value_set=pc.filter(counted.field("values"), pc.greater(counted.field("counts"), 1)))
         flagged = pc.indices_nonzero(pc.or_(seen, twice)).to_pylist()
         bits = pa.concat_arrays([pc.bit_wise_and(usable, mask), pc.bit_wise_and(pc.shift_right(usable, 32), mask)])
-        at, bit = pc.shift_right(bits, 3), pc.shift_left(1, pc.bit_wise_and(bits, 7))
+        at, bit = _byte_and_bit(bits)
         values = pc.bit_wise_or(pc.cast(pc.take(self._filter, at), pa.int64()), bit)
         deque(map(self._bits.__setitem__, at.to_pylist(), values.to_pylist()), maxlen=0)
         # A byte given two new bits in the part kept the last one written: OR them in one by one (a
@@ -227,9 +228,8 @@ class RepeatIndex:
 def _value_digests(column: pa.ChunkedArray) -> pa.Array:
     """Each value's digest (Python's ``hash`` of its text; a missing value :data:`MISSING`), int64,
     computed once per distinct value."""
-    encoded = pc.dictionary_encode(column.combine_chunks())
-    distinct = pa.array([*map(hash, encoded.dictionary.to_pylist()), MISSING], pa.int64())
-    return pc.take(distinct, pc.fill_null(encoded.indices, len(distinct) - 1))
+    hashed = by_distinct_value(column, lambda distinct: pa.array(map(hash, distinct.to_pylist()), pa.int64()))
+    return pc.fill_null(hashed, MISSING)
 
 
 def _combined(digests: list[pa.Array]) -> pa.Array:
@@ -240,10 +240,15 @@ def _combined(digests: list[pa.Array]) -> pa.Array:
     return out
 
 
+def _byte_and_bit(bits: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Per bit number of the filter: the byte holding it and its mask in that byte (int64)."""
+    return pc.shift_right(bits, 3), pc.shift_left(1, pc.bit_wise_and(bits, 7))
+
+
 def _is_set(filter_bytes: pa.Array, bits: pa.Array) -> pa.Array:
     """Per bit number, whether the filter has it set."""
-    held = pc.cast(pc.take(filter_bytes, pc.shift_right(bits, 3)), pa.int64())
-    return pc.not_equal(pc.bit_wise_and(held, pc.shift_left(1, pc.bit_wise_and(bits, 7))), 0)
+    at, bit = _byte_and_bit(bits)
+    return pc.not_equal(pc.bit_wise_and(pc.cast(pc.take(filter_bytes, at), pa.int64()), bit), 0)
 
 
 def _bytes(values: pa.Array) -> memoryview:
