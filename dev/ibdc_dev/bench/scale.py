@@ -380,8 +380,8 @@ def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = Non
                 recorded = _child("extract", province, url)
                 m.recorded_rps = recorded["rows"] / recorded["seconds"]
                 answers = recorded_answers(province)
+                csv_files = canonical_csv(province, devices) if throughput else None  # reads the manifest
                 _forget_partition(province)  # each timed extraction finds no extraction to supersede
-                csv_files = canonical_csv(province, devices) if throughput else None
                 with RecordedSource(answers) as static:
                     for r in range(1, (rounds if throughput else 1) + 1):
                         _round(m, r, static, url, csv_files, say)
