@@ -105,3 +105,35 @@ def test_the_full_rows_carry_each_rows_page_number_in_the_batch(tmp_path):
     assert set(written.column("province_code").cast(pa.string()).to_pylist()) == {"110000"}
     assert len(set(written.column("batch_id").to_pylist())) == 1
     assert written.column("device_id").to_pylist() == [f"device_id{i}" for i in range(5)]
+
+
+def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch, tmp_path):
+    """A round's steps in order: the simulator's extraction never supersedes the static one's (whose
+    pages it would delete inside its own timing), and the load takes the simulator's, the last one."""
+    steps: list[str] = []
+
+    def child(step, province, url):
+        steps.append(f"{step} from {url}")
+        return {"rows": 10, "seconds": 1.0, "peak_rss_mb": 100.0, "imports_rss_mb": 90.0}
+
+    monkeypatch.setattr(bench_scale, "_child", child)
+    monkeypatch.setattr(bench_scale, "_forget_partition", lambda province: steps.append("forget"))
+    monkeypatch.setattr(bench_scale, "_empty_province_day", lambda province: steps.append("empty the province-day"))
+    monkeypatch.setattr(bench_scale, "_psql_copy_into_raw_rps", lambda *a: steps.append("psql into raw") or 10.0)
+    monkeypatch.setattr(bench_scale, "_psql_copy_rps", lambda *a: steps.append("psql into empty") or 10.0)
+
+    class Static:
+        url = "static"
+
+    m = Measured("jsonp", "140000", 10)
+    bench_scale._round(m, 1, Static(), "simulator", (tmp_path / "a.csv", tmp_path / "b.csv"), say=lambda line: None)
+    assert steps == [
+        "extract from static",
+        "forget",
+        "extract from simulator",
+        "empty the province-day",
+        "load from simulator",
+        "forget",
+        "psql into raw",
+        "psql into empty",
+    ]

@@ -377,6 +377,7 @@ def run(sizes: list[int], rounds: int, say=print, styles: list[str] | None = Non
             for style, province in chosen.items():
                 m = Measured(style, province, devices * READINGS_PER_DEVICE)
                 results.append(m)
+                _forget_partition(province)  # what an aborted run may have left: nothing to supersede
                 recorded = _child("extract", province, url)
                 m.recorded_rps = recorded["rows"] / recorded["seconds"]
                 answers = recorded_answers(province)
@@ -402,8 +403,10 @@ def _round(
     """One round of ``m``'s style: extraction from the static server, loading, and with ``csv_files``
     (the largest size: the throughput figures) extraction from the simulator and psql \\copy (the full
     rows into the raw table, then the source columns into an empty one); the partition forgotten
-    after. The load, like psql, fills a province-day that holds no rows (the last round's are deleted
-    first): a reload, which also deletes the rows it replaces, is not what psql is measured doing."""
+    between the two extractions (the second would otherwise supersede the first, deleting its pages
+    inside its own timing) and after the load. The load, like psql, fills a province-day that holds no
+    rows (the last round's are deleted first): a reload, which also deletes the rows it replaces, is
+    not what psql is measured doing."""
     extracted = _child("extract", m.province, static.url)
     served = None
     if csv_files is not None:

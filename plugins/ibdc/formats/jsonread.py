@@ -20,10 +20,12 @@ the portal's envelope is read from the same parse (:func:`read_page`): a body is
   text is kept, for its raw text. A page of 200,000 records never holds 200,000 dicts.
 
 The columnar path (:class:`Columnar`, what every JSON style uses for its records): the body is first
-decoded whole in C by msgspec (floats as their exact literal text, integers as Python ints, whose
-decimal text is the literal's; the records into msgspec Structs of the contract's fields, not dicts),
-each field's values gathered into an Arrow column and converted column by column (a field whose conversion depends on the value's JSON type, such as a date or a timestamp,
-one conversion per distinct value, with the style's own per-value function). Anything that path does
+decoded in C by msgspec, level by level along the records' path (each level's members kept undecoded,
+then each decoded: the records array into msgspec Structs of the contract's fields, not dicts, every
+other member as a whole; floats as their exact literal text, integers as Python ints, whose decimal
+text is the literal's), each field's values gathered into an Arrow column and converted column by
+column (a field whose conversion depends on the value's JSON type, such as a date or a timestamp, one
+conversion per distinct value, with the style's own per-value function). Anything that path does
 not read exactly as the record-by-record path would (a value JSON does not allow, a key twice, nesting
 too deep, a nested object where a scalar belongs, ``-0``, fields other than the contract's, a body not
 UTF-8) makes it give the page to the record-by-record path, which reads it as described above: the two
@@ -503,7 +505,9 @@ def _records_at(raw: bytes | msgspec.Raw, path: Sequence[str], decoder: msgspec.
     array's records decoded by ``decoder``. :class:`_NotColumnar` when there is no member at ``path``."""
     if not path:
         return RECORDS, decoder.decode(raw)
-    members = _MEMBERS.decode(raw)  # a ValidationError when this level is not an object
+    # A ValidationError when this level is not an object. Raw members are checked for JSON's syntax but
+    # not for UTF-8: every one is decoded below (a member left undecoded could hide invalid bytes).
+    members = _MEMBERS.decode(raw)
     if path[0] not in members:
         raise _NotColumnar
     doc: dict[str, object] = {}
