@@ -410,9 +410,7 @@ def _round(
     extracted = _child("extract", m.province, static.url)
     served = None
     if csv_files is not None:
-        # Forgotten first: the second extraction would otherwise supersede the first and delete its
-        # pages inside its own timing (0.3 s of 120 pages here), charged to the simulator alone.
-        _forget_partition(m.province)
+        _forget_partition(m.province)  # not superseded inside the simulator's timing (see above)
         served = _child("extract", m.province, simulator_url)
     _empty_province_day(m.province)
     loaded = _child("load", m.province, simulator_url)

@@ -479,7 +479,6 @@ def _exact_doc(value: object) -> object:
 # not served, and no other member (a ValidationError: read record by record). A Struct is made in C
 # without hashing its keys into a dict, and is not tracked by Python's cycle collector (gc=False): the
 # records of a page decode about twice as fast as dicts.
-_UNSET = type(msgspec.UNSET)
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])  # an object's members, their values undecoded
 _MAX_FIELDS = 256
 _FIELD_NAMES = tuple(f"f{i}" for i in range(_MAX_FIELDS))
@@ -578,7 +577,7 @@ class Columnar:
         for i, f in enumerate(schema.fields):
             values = list(map(_FIELD[i], records))
             types = set(map(type, values))
-            if _UNSET in types:  # a member not served: missing, as null is
+            if msgspec.UnsetType in types:  # a member not served: missing, as null is
                 if _FIELD[i](records[0]) is msgspec.UNSET:
                     raise _NotColumnar  # the record-by-record path says which field is missing (SchemaDrift)
                 missing += values.count(msgspec.UNSET)
