@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO
 
 from ibdc.datasets import DATASETS
 from ibdc.errors import NotReleased
@@ -173,30 +175,63 @@ def _page_parts(spec, manifest: Manifest, mc) -> Iterator[PageRows]:
 
 
 def _decoded_page_parts(spec, manifest: Manifest, mc) -> Iterator[PageRows]:
-    """The extraction's decoded pages (one object, checksum verified) validated page by page, as
-    :func:`_page_parts` validates the pages it decodes. A record's raw text, which only a reject
-    needs, is read from its page: a page is fetched (checksum verified) and decoded again only when
-    one of its records is quarantined."""
+    """The extraction's decoded pages (one object, checksum verified) validated a batch at a time (a
+    page, or a part of a page read from a file), as :func:`_page_parts` validates the pages it
+    decodes. A record's raw text, which only a reject needs, is read from its page: a page is fetched
+    (checksum verified) and decoded again only when one of its records is quarantined."""
     fmt, schema = format_for(manifest.source.style), SCHEMAS[spec.name]
-    with tempfile.TemporaryFile(prefix="ibdc-decoded-") as fh:
+    with tempfile.TemporaryFile(prefix="ibdc-decoded-") as fh, contextlib.ExitStack() as pages:
         raw_zone.read_decoded_to(manifest, fh, mc)
         fh.seek(0)
-        position = 0
-        for i, (table, faults) in enumerate(decoded.read_pages(manifest, fh)):
-            page = DecodedPage(table=table, raw_text=_RawTextOfPage(fmt, schema, manifest, i, mc), faults=faults)
-            yield parse_decoded_page(spec.validate, manifest, manifest.objects[i], page, position)
-            position += table.num_rows
+        position, raw = 0, None
+        for part in decoded.read_parts(manifest, fh):
+            if raw is None or raw.index != part.page:
+                pages.close()  # the last page's file, if a reject's text was read from one
+                raw = pages.enter_context(_RawTextOfPage(fmt, schema, manifest, part.page, mc))
+            page = DecodedPage(table=part.table, raw_text=raw.of_part(part.first_index), faults=part.faults)
+            obj = manifest.objects[part.page]
+            yield parse_decoded_page(spec.validate, manifest, obj, page, position, part.first_index)
+            position += part.table.num_rows
 
 
-class _RawTextOfPage:
-    """``DecodedPage.raw_text`` of a page stored decoded: its records' text as served, read from the
-    page (checksum verified) and decoded when first asked for."""
+class _RawTextOfPage(contextlib.AbstractContextManager):
+    """``DecodedPage.raw_text`` of a page stored decoded (:meth:`of_part`: of its part from record
+    ``first_index`` on): its records' text as served, read from the page (checksum verified) and
+    decoded when first asked for. A page read from a file (csv_download's: a whole partition) is
+    streamed to a temporary file and decoded a block at a time, forward only (its parts are validated
+    in order): memory holds one block. Closing deletes the file."""
 
     def __init__(self, fmt, schema, manifest: Manifest, index: int, mc) -> None:
         self.fmt, self.schema, self.manifest, self.index, self.mc = fmt, schema, manifest, index, mc
         self._page: DecodedPage | None = None
+        self._file: BinaryIO | None = None
+        self._parts: Iterator[DecodedPage] | None = None
+        self._start = 0  # the index in the page of self._page's first record
+
+    def of_part(self, first_index: int) -> Callable[[int], str]:
+        return lambda record: self(first_index + record)
 
     def __call__(self, record: int) -> str:
-        if self._page is None:
-            self._page = self.fmt.decode(self.schema, raw_zone.read_page(self.manifest, self.index, self.mc))
-        return self._page.raw_text(record)
+        chunks = getattr(self.fmt, "decode_chunks", None)
+        if chunks is None:
+            if self._page is None:
+                self._page = self.fmt.decode(self.schema, raw_zone.read_page(self.manifest, self.index, self.mc))
+            return self._page.raw_text(record)
+        if self._parts is None:
+            self._file = tempfile.TemporaryFile(prefix="ibdc-page-")  # noqa: SIM115 -- closed by __exit__
+            raw_zone.read_page_to(self.manifest, self.index, self._file, self.mc)
+            self._file.seek(0)
+            self._parts = chunks(self.schema, self._file)
+        if record < self._start:
+            raise ValueError(f"raw text of record {record} asked after record {self._start} (parts go forward)")
+        while self._page is None or record >= self._start + self._page.num_records:
+            if self._page is not None:
+                self._start += self._page.num_records
+            self._page = next(self._parts, None)
+            if self._page is None:
+                raise decoded.DecodedPagesMismatch(f"page {self.index + 1} holds no record {record}")
+        return self._page.raw_text(record - self._start)
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()

@@ -1,13 +1,17 @@
 """A csv_download province-day of 100,000 telemetry readings -- one file of about 7 MB, the whole
-partition -- extracted over HTTP from a simulator of its own and loaded from the raw zone a block of the
-file at a time (issue 13, point 3): exactly the simulator's truth, malformed readings quarantined at
-their positions, and the answer's body never held whole (``Response.content`` is never read)."""
+partition -- extracted over HTTP from a simulator of its own, decoded a block of the file at a time and
+stored decoded in those parts, then loaded from them (issue 13, point 3; issue 20): exactly the
+simulator's truth, malformed readings quarantined at their positions with their raw text (read from the
+file a block at a time), and the answer's body never held whole (``Response.content`` is never read)."""
+
+import tempfile
 
 import pytest
 import requests
 
 from ibdc import pipeline
 from ibdc.formats import csv_download
+from ibdc.landing import decoded, raw_zone
 from ibdc.sources.registry import load_registry
 from ibdc_dev.bench.scale import simulator
 from tests.integration.style_truth import check_partition, malformed_fault
@@ -51,6 +55,15 @@ def test_a_province_day_file_is_extracted_and_loaded_a_block_at_a_time(services,
         extracted, parts[:] = list(parts), []
 
         load = pipeline.load_partition_from_raw(DATASET, PROVINCE, DAY, accept_fewer_records=True)
-        assert parts == extracted  # the load read the stored file a block at a time too
     checked = check_partition(warehouse, truth, load)
     assert len(checked.manifest.objects) == 1 and checked.manifest.bytes > 5_000_000
+    # The load took the parts the extraction stored decoded, a batch each (memory bounded by a block),
+    # and read the malformed readings' raw text from the file, a block at a time (decoded forward).
+    assert checked.manifest.decoded is not None
+    with tempfile.TemporaryFile() as fh:
+        raw_zone.read_decoded_to(checked.manifest, fh)
+        fh.seek(0)
+        stored = [(p.page, p.first_index, p.table.num_rows) for p in decoded.read_parts(checked.manifest, fh)]
+    kept = [n for n in extracted if n] or [0]  # a part of no record adds no batch to its page
+    assert stored == [(0, sum(kept[:k]), n) for k, n in enumerate(kept)]
+    assert parts and all(n < 20_000 for n in parts)

@@ -1,15 +1,19 @@
 """The decoded pages an extraction stores beside its pages (``ibdc.landing.decoded``), against the
 simulator, the S3 server and PostgreSQL: a load that takes them loads exactly what a load decoding the
 pages loads -- rows, rejects with their raw text and reason, repeats, records the decoder could not
-read -- fetching only the pages that hold a reject; a load whose decoders differ decodes the pages; a
-decoded object that is not the manifest's fails the load as a page would."""
+read -- fetching only the pages that hold a reject; csv_download's page, a file decoded a block at a
+time, is stored decoded in parts; a load whose decoders differ decodes the pages; a decoded object
+that is not the manifest's fails the load as a page would."""
 
 from __future__ import annotations
+
+import tempfile
 
 import pytest
 
 from ibdc import pipeline
-from ibdc.formats import decoder_fingerprint, format_for
+from ibdc.formats import csv_download, decoder_fingerprint, format_for
+from ibdc.formats.base import DecodeError
 from ibdc.landing import decoded, raw_zone
 from ibdc.landing.manifest import Partition
 from ibdc.landing.object_store import put_bytes
@@ -20,8 +24,7 @@ from ibdc.sources.registry import ApiStyle, source_for
 from tests.integration.style_truth import PROVINCE_OF_STYLE, malformed_fault, set_page_size
 
 DATASET = "industrial_output"
-# One province of each style whose answers are pages (csv_download's is read from a file: below).
-BY_STYLE = {style: code for style, code in PROVINCE_OF_STYLE.items() if style is not ApiStyle.CSV_DOWNLOAD}
+BY_STYLE = dict(PROVINCE_OF_STYLE)  # one province of each style
 PAGED = (ApiStyle.REST_JSON, ApiStyle.APP_KEY, ApiStyle.SIGNED_GATEWAY, ApiStyle.JSONP)
 # NBS answers only the months its crosswalk has indicators for (not the fresh partitions' years): a month of its own.
 NBS_PERIOD = "2022-05"
@@ -81,6 +84,8 @@ def test_a_load_of_the_decoded_pages_equals_a_load_decoding_the_pages(
     if style in PAGED:
         set_page_size(monkeypatch, province, DATASET, records)
         faults.append({"dataset": DATASET, "province": province, "kind": "duplicate_rows"})
+    file_page = style is ApiStyle.CSV_DOWNLOAD  # a page read from a file (a province-day's, in parts:
+    # tests/integration/test_csv_download_scale.py; a month of products is read whole, one part)
     source_faults(faults)
     pipeline.extract_partition(DATASET, province, period)
     manifest = raw_zone.read_manifest(_partition(province, period))
@@ -89,15 +94,25 @@ def test_a_load_of_the_decoded_pages_equals_a_load_decoding_the_pages(
     assert manifest.decoded.key.startswith(f"{manifest.partition.prefix}extract={manifest.extract_id}/")
     if style in PAGED:
         assert len(manifest.objects) >= 3 and manifest.duplicates
+    if file_page:
+        assert len(manifest.objects) == 1
+        with tempfile.TemporaryFile() as fh:
+            raw_zone.read_decoded_to(manifest, fh)
+            fh.seek(0)
+            parts = list(decoded.read_parts(manifest, fh))
+        assert [(p.page, p.first_index, p.table.num_rows) for p in parts] == [(0, 0, manifest.records_received)]
 
     read = _PagesRead(monkeypatch)
     from_decoded = pipeline.load_partition_from_raw(DATASET, province, period)
     taken = _loaded(warehouse, province, period)
     rows, quarantined = taken
     assert quarantined and rows
-    assert read.streamed == []  # no page streamed: the decoded pages were taken
     holding_rejects = {k for k, o in enumerate(manifest.objects) if any(q[0] == o.key for q in quarantined)}
-    assert set(read.whole) == holding_rejects and len(read.whole) == len(holding_rejects)
+    if file_page:  # a reject's raw text read from the file, streamed once, decoded a block at a time
+        assert read.streamed == [0] and read.whole == []
+    else:  # no page streamed: the decoded pages were taken
+        assert read.streamed == []
+        assert set(read.whole) == holding_rejects and len(read.whole) == len(holding_rejects)
 
     # The same load by decoders of another version: every page decoded again, the same partition.
     monkeypatch.setattr(decoded, "decoder_fingerprint", lambda: "another version")
@@ -170,15 +185,29 @@ def test_a_decoded_object_that_is_not_the_manifests_fails_the_load_and_changes_n
     assert outcome == "failed"
 
 
-def test_a_page_read_from_a_file_stores_no_decoded_pages(services, warehouse, fresh_partitions):
-    """csv_download's answer, the whole partition, is decoded a block at a time from its file, at the
-    extraction and again at the load: nothing decoded is stored beside it."""
+def test_a_file_page_found_corrupt_at_its_end_keeps_no_decoded_parts(
+    services, warehouse, fresh_partitions, monkeypatch
+):
+    """csv_download's file is decoded a block at a time at the extraction: when its end fails (the file
+    cut short, fetched again), the parts kept of the first answer are dropped, not taken for the page
+    fetched again; the load then decodes the file."""
     province, period = PROVINCE_OF_STYLE[ApiStyle.CSV_DOWNLOAD], fresh_partitions.month
     assert source_for(province, DATASET).style == ApiStyle.CSV_DOWNLOAD
+    chunks, answers = csv_download.decode_chunks, []
+
+    def cut_short_once(schema, fh, *args):
+        answers.append(fh)
+        yield from chunks(schema, fh, *args)  # every part kept, then the first answer found cut short
+        if len(answers) == 1:
+            raise DecodeError("the file ends inside a record (cut short)")
+
+    monkeypatch.setattr(csv_download, "decode_chunks", cut_short_once)
     pipeline.extract_partition(DATASET, province, period)
+    assert len(answers) == 2  # fetched again once
     manifest = raw_zone.read_manifest(_partition(province, period))
     assert manifest.decoded is None and len(manifest.objects) == 1
-    assert pipeline.load_partition_from_raw(DATASET, province, period).rows_loaded > 0
+    monkeypatch.setattr(csv_download, "decode_chunks", chunks)
+    assert pipeline.load_partition_from_raw(DATASET, province, period).rows_loaded == manifest.records_distinct
 
 
 def test_failing_to_keep_the_decoded_pages_never_fails_the_extraction(services, fresh_partitions, monkeypatch):

@@ -2,18 +2,21 @@
 
 The extraction decodes every page as it arrives (to read its envelope, count and index its records);
 the load used to decode every page again from the raw zone. The extraction now also writes what it
-decoded, ``extract=<id>/decoded.arrows``: an Arrow IPC stream (zstd), one record batch a page in the
-manifest's order, the page's canonical string columns (``DecodedPage.table``) and :data:`FAULT` (the
-decoder's reason a record could not be read as served, null for the others: ``DecodedPage.faults``).
-The manifest names it (:class:`~ibdc.landing.manifest.DecodedObject`: version id, sha256, records,
-and the decoders' fingerprint, :func:`ibdc.formats.decoder_fingerprint`).
+decoded, ``extract=<id>/decoded.arrows``: an Arrow IPC stream (zstd) of record batches in the
+manifest's order, one a page -- or, for a page decoded in parts (csv_download's, a whole partition
+read from a file a block at a time), one a part, the page's parts one after the other -- holding the
+canonical string columns (``DecodedPage.table``) and :data:`FAULT` (the decoder's reason a record
+could not be read as served, null for the others: ``DecodedPage.faults``). Each batch names its page
+(custom metadata :data:`PAGE`), and a page's batches hold the records the manifest lists for it (a
+part of no record is written only as a page's first). The manifest names the object
+(:class:`~ibdc.landing.manifest.DecodedObject`: version id, sha256, records, and the decoders'
+fingerprint, :func:`ibdc.formats.decoder_fingerprint`).
 
 It is derived, never authoritative: the pages stay the raw zone's record of what was served. A load
 takes the decoded pages only when their fingerprint is its own decoders' (any change to a decoder,
 the schemas or the JSON and Arrow libraries changes it) and their sha256 is the manifest's; otherwise
 it decodes the pages, as before. A record's raw text (for the quarantine) is read from its page, which
-a load fetches only for a page holding a reject. A page read from a file (csv_download's partition,
-decoded a block at a time) has none: its load decodes the file, as Arrow's CSV reader does fast.
+a load fetches only for a page holding a reject.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 import hashlib
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -35,6 +39,7 @@ from ibdc.landing.object_store import put_file
 NAME = "decoded.arrows"  # under the extraction's folder, beside its pages
 CONTENT_TYPE = "application/vnd.apache.arrow.stream"
 FAULT = "__fault"  # the column of the decoder's reasons (a name no schema field has)
+PAGE = "page"  # each batch's custom metadata: the index of its page in the manifest
 WRITE_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
@@ -56,8 +61,12 @@ class DecodedPagesWriter:
         self.records = 0
 
     def add(self, index: int, decoded: DecodedPage) -> None:
-        """Append page ``index`` (pages come in order, from 0). ValueError for another index."""
-        if index != self.pages:
+        """Append page ``index`` (pages come in order, from 0), or the next part of the last page added
+        (``index`` the same again: a page decoded in parts). ValueError for another index."""
+        if index == self.pages - 1:
+            if not decoded.num_records:
+                return  # a part of no record adds nothing to its page (its first batch is there)
+        elif index != self.pages:
             raise ValueError(f"decoded page {index} added after {self.pages} pages")
         table = decoded.table
         if self._schema is None:
@@ -70,8 +79,8 @@ class DecodedPagesWriter:
         batch = pa.RecordBatch.from_arrays(columns, schema=table.schema.append(pa.field(FAULT, pa.string())))
         if self._writer is None:
             self._writer = pa.ipc.new_stream(self._sink, batch.schema, options=WRITE_OPTIONS)
-        self._writer.write_batch(batch)
-        self.pages += 1
+        self._writer.write_batch(batch, custom_metadata={PAGE: str(index)})
+        self.pages = index + 1
         self.records += table.num_rows
 
     def store(self, mc: Minio, bucket: str, folder: str) -> DecodedObject | None:
@@ -109,7 +118,7 @@ class DecodedPagesWriter:
 def usable(manifest: Manifest) -> bool:
     """Whether a load may take the manifest's decoded pages: there are some, of this extraction
     (under its folder, as many records as its pages), decoded by code of this process's fingerprint
-    (not None). Whether each page has its batch is checked as they are read (:func:`read_pages`)."""
+    (not None). Whether the batches make up the pages is checked as they are read (:func:`read_parts`)."""
     decoded, fingerprint = manifest.decoded, decoder_fingerprint()
     return (
         decoded is not None
@@ -120,22 +129,55 @@ def usable(manifest: Manifest) -> bool:
     )
 
 
-def read_pages(manifest: Manifest, fh: BinaryIO) -> Iterator[tuple[pa.Table, Mapping[int, str]]]:
+@dataclass(frozen=True)
+class DecodedPart:
+    """Records of one page as stored decoded: the page's index in the manifest, the index in the page
+    of the part's first record (0 but for the later parts of a page decoded in parts), the records
+    (the schema's string columns) and their faults (record index in the part -> the decoder's reason)."""
+
+    page: int
+    first_index: int
+    table: pa.Table
+    faults: Mapping[int, str]
+
+
+def read_parts(manifest: Manifest, fh: BinaryIO) -> Iterator[DecodedPart]:
     """The manifest's decoded pages, in order, from ``fh`` (the object, checksum-verified:
-    :func:`ibdc.landing.raw_zone.read_decoded_to`, at its start): each page's table (the schema's string
-    columns) and its faults (record index -> the decoder's reason). Memory holds one page at a time.
-    :class:`DecodedPagesMismatch` when the pages or a page's records differ in number from the manifest's."""
+    :func:`ibdc.landing.raw_zone.read_decoded_to`, at its start), a batch at a time: a page's, or each
+    part of a page decoded in parts. Memory holds one batch at a time. :class:`DecodedPagesMismatch`
+    when the batches do not make up the manifest's pages, page for page and record for record."""
     key = manifest.decoded.key if manifest.decoded else "the decoded pages"
     pages = iter(manifest.objects)
-    for batch in pa.ipc.open_stream(pa.PythonFile(fh, mode="r")):
-        obj = next(pages, None)
-        if obj is None or batch.num_rows != obj.records:
-            listed = "no page" if obj is None else f"{obj.records} records"
-            raise DecodedPagesMismatch(f"{key}: a page of {batch.num_rows} records where the manifest lists {listed}")
+    page, obj, read = -1, None, 0  # the page being read, its manifest entry and its records read so far
+    reader = pa.ipc.open_stream(pa.PythonFile(fh, mode="r"))
+    while (chunk := _next_batch(reader)) is not None:
+        batch, stored = chunk
+        if stored != page:  # the batch starts the next page
+            if obj is not None and read != obj.records:
+                listed = obj.records
+                raise DecodedPagesMismatch(f"{key}: page {page + 1} has {read} records, the manifest lists {listed}")
+            page, obj, read = page + 1, next(pages, None), 0
+            if obj is None or stored != page:
+                raise DecodedPagesMismatch(f"{key}: a batch of page {stored + 1} where page {page + 1} begins")
+        if read + batch.num_rows > obj.records:
+            raise DecodedPagesMismatch(
+                f"{key}: page {page + 1} has {read + batch.num_rows} records or more, the manifest lists {obj.records}"
+            )
         faults = batch.column(FAULT)
         reasons = {}
         if faults.null_count < len(faults):
             reasons = {i: why for i, why in enumerate(faults.to_pylist()) if why is not None}
-        yield pa.Table.from_batches([batch.drop_columns([FAULT])]), reasons
-    if next(pages, None) is not None:
-        raise DecodedPagesMismatch(f"{key}: fewer pages than the manifest's {len(manifest.objects)}")
+        yield DecodedPart(page, read, pa.Table.from_batches([batch.drop_columns([FAULT])]), reasons)
+        read += batch.num_rows
+    if obj is None or read != obj.records or next(pages, None) is not None:
+        raise DecodedPagesMismatch(f"{key}: fewer pages or records than the manifest's {len(manifest.objects)} pages")
+
+
+def _next_batch(reader: pa.ipc.RecordBatchStreamReader) -> tuple[pa.RecordBatch, int] | None:
+    """The reader's next batch and its page (-1 when it names none); None at the stream's end."""
+    try:
+        chunk = reader.read_next_batch_with_custom_metadata()
+    except StopIteration:
+        return None
+    page = (chunk.custom_metadata or {}).get(PAGE.encode())
+    return chunk.batch, int(page) if page is not None and page.isdigit() else -1

@@ -108,7 +108,7 @@ class PartitionWriter:
     def __exit__(self, kind, exc, tb) -> None:
         if self._writer is not None:
             self._writer.shutdown(wait=True)  # every PUT ended before the pages are deleted or kept
-        self._drop_decoded()
+        self.drop_decoded()
         if exc is not None:
             try:
                 self.abort()
@@ -123,16 +123,10 @@ class PartitionWriter:
         kept for the decoded pages (:mod:`ibdc.landing.decoded`) that :meth:`commit` stores when every
         page came with it. Returns ``page`` without its bytes (its request and record count: what the
         extraction keeps of it)."""
-        if self._decoding:
-            if decoded is None:
-                self._drop_decoded()  # decoded pages are all the pages' or none
-            else:
-                try:
-                    self._decoded = self._decoded or DecodedPagesWriter()
-                    self._decoded.add(index, decoded)
-                except Exception:  # derived (ibdc.landing.decoded): never the extraction's failure
-                    log.warning("%s: decoded pages not kept (page %d)", self.prefix, index + 1, exc_info=True)
-                    self._drop_decoded()
+        if decoded is None:
+            self.drop_decoded()  # decoded pages are all the pages' or none
+        else:
+            self.keep_decoded(index, decoded)
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=PUTS_IN_FLIGHT, thread_name_prefix="ibdc-put")
         while sum(not w.done() for w in self._writing) >= PUTS_IN_FLIGHT:
@@ -142,6 +136,27 @@ class PartitionWriter:
                 written.result()  # the page that failed: raised now, before more is fetched
         self._writing.append(self._writer.submit(self._put, index, page))
         return RawPage(b"", page.content_type, page.request, page.records)
+
+    def keep_decoded(self, index: int, decoded: DecodedPage) -> None:
+        """Keep page ``index`` as the extraction decoded it, or the next part of it (the same ``index``
+        again: a page read from a file, decoded a block at a time), for the decoded pages that
+        :meth:`commit` stores when every page came with it. Never raises: a page that cannot be kept
+        leaves the extraction without decoded pages (they are derived: loads decode the pages)."""
+        if not self._decoding:
+            return
+        try:
+            self._decoded = self._decoded or DecodedPagesWriter()
+            self._decoded.add(index, decoded)
+        except Exception:
+            log.warning("%s: decoded pages not kept (page %d)", self.prefix, index + 1, exc_info=True)
+            self.drop_decoded()
+
+    def drop_decoded(self) -> None:
+        """Keep no decoded page of this extraction (its loads decode the pages)."""
+        self._decoding = False
+        if self._decoded is not None:
+            self._decoded.close()
+            self._decoded = None
 
     def _put(self, index: int, page: RawPage) -> ManifestObject:
         key = f"{self.prefix}extract={self.extract_id}/page-{index + 1:04d}.{page.extension}"
@@ -175,7 +190,6 @@ class PartitionWriter:
         """Write page ``index`` from the file ``fh`` (``size`` bytes from its start, their
         ``sha256`` computed as it was written) as :meth:`put` writes one in memory, in parts: memory
         is bounded by a part, not by the page."""
-        self._drop_decoded()  # a page read from a file is decoded again from it (ibdc.landing.decoded)
         key = f"{self.prefix}extract={self.extract_id}/page-{index + 1:04d}.{extension(content_type)}"
         meta = {"sha256": sha256, "records": str(records)}
         written = put_file(self.mc, self.bucket, key, fh, size, content_type, meta)
@@ -191,12 +205,6 @@ class PartitionWriter:
         )
         self.stored.append(stored)
         return stored
-
-    def _drop_decoded(self) -> None:
-        self._decoding = False
-        if self._decoded is not None:
-            self._decoded.close()
-            self._decoded = None
 
     def _store_decoded(self, pages: int) -> DecodedObject | None:
         """The decoded pages stored, when there is one for each of the ``pages`` pages written; None
@@ -227,7 +235,7 @@ class PartitionWriter:
             self.abort()  # a page that could not be written: nothing of this extraction is kept
             raise
         finally:
-            self._drop_decoded()
+            self.drop_decoded()
         manifest = Manifest(
             **self.partition.model_dump(),
             extract_id=self.extract_id,

@@ -308,11 +308,17 @@ def parse_page(
 
 
 def parse_decoded_page(
-    validate: Validator, manifest: Manifest, obj: ManifestObject, decoded: DecodedPage, first_position: int
+    validate: Validator,
+    manifest: Manifest,
+    obj: ManifestObject,
+    decoded: DecodedPage,
+    first_position: int,
+    first_index: int = 0,
 ) -> PageRows:
-    """Validate one page already decoded (what :func:`parse_page` does after decoding its bytes):
-    the page stored decoded beside it (:mod:`ibdc.landing.decoded`)."""
-    return _parse_decoded(validate, manifest, obj, decoded, first_position, 0)
+    """Validate one page already decoded (what :func:`parse_page` does after decoding its bytes), or
+    the part of it from its record ``first_index`` on: the page stored decoded beside it
+    (:mod:`ibdc.landing.decoded`)."""
+    return _parse_decoded(validate, manifest, obj, decoded, first_position, first_index)
 
 
 def parse_page_file(

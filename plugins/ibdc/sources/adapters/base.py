@@ -90,6 +90,15 @@ class PageSink(Protocol):
         """Store page ``index`` read from the file ``fh`` (``size`` bytes from its start)."""
         ...
 
+    def keep_decoded(self, index: int, decoded: DecodedPage) -> None:
+        """Keep page ``index`` as decoded, or its next part (the same ``index`` again), for the decoded
+        pages stored beside the pages; never raises."""
+        ...
+
+    def drop_decoded(self) -> None:
+        """Keep no decoded page of this extraction."""
+        ...
+
 
 class PartitionDeadlineExceeded(TransientError):
     """An extraction took longer than the partition's deadline (``IBDC_PARTITION_DEADLINE_S``):
@@ -156,10 +165,11 @@ class Extraction:
         """Add the extraction's only page, held in the file ``fh`` (``size`` bytes, their
         ``sha256``) and decoded from it part by part (``parts``: csv_download's whole partition, a
         block at a time): each part's envelope read first (:func:`read_envelope`), its records
-        indexed, then the file given to the sink (in parts) or, without one, read into a
-        :class:`RawPage`. Returns the last part (the file's ``total``). A part that fails (a
-        DecodeError found at the file's end, an envelope's error) leaves the extraction as it was:
-        the page can be fetched again."""
+        indexed and kept decoded by the sink, then the file given to the sink (in parts) or, without
+        one, read into a :class:`RawPage`. Returns the last part (the file's ``total``). A part that
+        fails (a DecodeError found at the file's end, an envelope's error) leaves the extraction as it
+        was but for its decoded pages, no longer kept (the load decodes the file): the page can be
+        fetched again."""
         if self.pages:
             raise ValueError(f"a page read from a file is its extraction's only page ({len(self.pages)} before it)")
         repeats = RepeatIndex(SCHEMAS[self.dataset])
@@ -168,10 +178,14 @@ class Extraction:
             for part in parts:
                 read_envelope(self, part.verdict)
                 repeats.add(0, part.table, part.faults)
+                if self.sink is not None:
+                    self.sink.keep_decoded(0, part)  # the load takes the parts instead of decoding the file
                 records += part.num_records
                 last = part
         except BaseException:
             repeats.close()
+            if self.sink is not None:
+                self.sink.drop_decoded()  # the parts kept so far would be taken for the page fetched again
             raise
         if last is None:
             raise DecodeError(f"{self.dataset} {self.source.code} {self.period}: a page of no part at all")
