@@ -198,8 +198,9 @@ class _RawTextOfPage(contextlib.AbstractContextManager):
     """``DecodedPage.raw_text`` of a page stored decoded (:meth:`of_part`: of its part from record
     ``first_index`` on): its records' text as served, read from the page (checksum verified) and
     decoded when first asked for. A page read from a file (csv_download's: a whole partition) is
-    streamed to a temporary file and decoded a block at a time, forward only (its parts are validated
-    in order): memory holds one block. Closing deletes the file."""
+    streamed to a temporary file and decoded a block at a time, going forward as its parts are
+    validated in order: memory holds one block. A record before the block held (asked out of order
+    across blocks) decodes the file again from its start. Closing deletes the file."""
 
     def __init__(self, fmt, schema, manifest: Manifest, index: int, mc) -> None:
         self.fmt, self.schema, self.manifest, self.index, self.mc = fmt, schema, manifest, index, mc
@@ -217,13 +218,13 @@ class _RawTextOfPage(contextlib.AbstractContextManager):
             if self._page is None:
                 self._page = self.fmt.decode(self.schema, raw_zone.read_page(self.manifest, self.index, self.mc))
             return self._page.raw_text(record)
-        if self._parts is None:
+        if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="ibdc-page-")  # noqa: SIM115 -- closed by __exit__
             raw_zone.read_page_to(self.manifest, self.index, self._file, self.mc)
+        if self._parts is None or record < self._start:
+            self._close_parts()
             self._file.seek(0)
-            self._parts = chunks(self.schema, self._file)
-        if record < self._start:
-            raise ValueError(f"raw text of record {record} asked after record {self._start} (parts go forward)")
+            self._parts, self._page, self._start = chunks(self.schema, self._file), None, 0
         while self._page is None or record >= self._start + self._page.num_records:
             if self._page is not None:
                 self._start += self._page.num_records
@@ -232,6 +233,11 @@ class _RawTextOfPage(contextlib.AbstractContextManager):
                 raise decoded.DecodedPagesMismatch(f"page {self.index + 1} holds no record {record}")
         return self._page.raw_text(record - self._start)
 
+    def _close_parts(self) -> None:
+        if (close := getattr(self._parts, "close", None)) is not None:  # a generator: its file reading ends
+            close()
+
     def __exit__(self, *exc) -> None:
+        self._close_parts()
         if self._file is not None:
             self._file.close()

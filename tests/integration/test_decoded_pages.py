@@ -103,7 +103,9 @@ def test_a_load_of_the_decoded_pages_equals_a_load_decoding_the_pages(
         assert [(p.page, p.first_index, p.table.num_rows) for p in parts] == [(0, 0, manifest.records_received)]
 
     read = _PagesRead(monkeypatch)
-    from_decoded = pipeline.load_partition_from_raw(DATASET, province, period)
+    with monkeypatch.context() as patched:
+        _decoding_forbidden(patched)
+        from_decoded = pipeline.load_partition_from_raw(DATASET, province, period)
     taken = _loaded(warehouse, province, period)
     rows, quarantined = taken
     assert quarantined and rows
@@ -185,12 +187,12 @@ def test_a_decoded_object_that_is_not_the_manifests_fails_the_load_and_changes_n
     assert outcome == "failed"
 
 
-def test_a_file_page_found_corrupt_at_its_end_keeps_no_decoded_parts(
+def test_a_file_page_found_corrupt_at_its_end_keeps_the_parts_of_the_answer_fetched_again(
     services, warehouse, fresh_partitions, monkeypatch
 ):
     """csv_download's file is decoded a block at a time at the extraction: when its end fails (the file
-    cut short, fetched again), the parts kept of the first answer are dropped, not taken for the page
-    fetched again; the load then decodes the file."""
+    cut short, fetched again), the parts kept of the first answer are discarded, not taken for the page
+    fetched again: the decoded pages hold the second answer's records once, and the load takes them."""
     province, period = PROVINCE_OF_STYLE[ApiStyle.CSV_DOWNLOAD], fresh_partitions.month
     assert source_for(province, DATASET).style == ApiStyle.CSV_DOWNLOAD
     chunks, answers = csv_download.decode_chunks, []
@@ -204,10 +206,23 @@ def test_a_file_page_found_corrupt_at_its_end_keeps_no_decoded_parts(
     monkeypatch.setattr(csv_download, "decode_chunks", cut_short_once)
     pipeline.extract_partition(DATASET, province, period)
     assert len(answers) == 2  # fetched again once
-    manifest = raw_zone.read_manifest(_partition(province, period))
-    assert manifest.decoded is None and len(manifest.objects) == 1
     monkeypatch.setattr(csv_download, "decode_chunks", chunks)
+    manifest = raw_zone.read_manifest(_partition(province, period))
+    assert len(manifest.objects) == 1 and manifest.decoded is not None
+    assert manifest.decoded.records == manifest.objects[0].records == manifest.records_received
+    _decoding_forbidden(monkeypatch)
     assert pipeline.load_partition_from_raw(DATASET, province, period).rows_loaded == manifest.records_distinct
+
+
+def _decoding_forbidden(monkeypatch) -> None:
+    """A load that decodes a page instead of taking the decoded pages fails (a reject's raw text is
+    still read from its page)."""
+
+    def decoded_again(*args, **kwargs):
+        raise AssertionError("the load decoded the page instead of taking the decoded pages")
+        yield  # a generator, as parse_page_file is
+
+    monkeypatch.setattr(pipeline, "parse_page_file", decoded_again)
 
 
 def test_failing_to_keep_the_decoded_pages_never_fails_the_extraction(services, fresh_partitions, monkeypatch):

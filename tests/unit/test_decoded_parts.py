@@ -110,3 +110,55 @@ def test_pages_are_added_in_order():
         assert (writer.pages, writer.records) == (2, 3)
     finally:
         writer.close()
+
+
+class _FilePageFormat:
+    """A style whose page is a file decoded a block (here: two lines) at a time; counts its passes."""
+
+    def __init__(self) -> None:
+        self.passes = 0
+
+    def decode_chunks(self, schema, fh):
+        self.passes += 1
+        lines = fh.read().decode().splitlines()
+        for start in range(0, len(lines), 2):
+            block = lines[start : start + 2]
+            yield DecodedPage(table=pa.table({"v": block}), raw_text=block.__getitem__)
+
+
+def _raw_text(monkeypatch, fmt, served: bytes):
+    from ibdc import pipeline
+    from ibdc.landing import raw_zone
+
+    streamed = []
+
+    def read_page_to(manifest, index, fh, mc=None):
+        streamed.append(index)
+        fh.write(served)
+
+    monkeypatch.setattr(raw_zone, "read_page_to", read_page_to)
+    return pipeline._RawTextOfPage(fmt, None, _manifest(5), 0, None), streamed
+
+
+def test_a_file_pages_raw_text_is_read_a_block_at_a_time_forward(monkeypatch):
+    fmt = _FilePageFormat()
+    raw, streamed = _raw_text(monkeypatch, fmt, b"r0\nr1\nr2\nr3\nr4\n")
+    with raw:
+        third_part = raw.of_part(4)  # the page's records 4..: the third block
+        assert (raw(1), raw(0), raw(3), raw.of_part(2)(0), third_part(0)) == ("r1", "r0", "r3", "r2", "r4")
+        assert (streamed, fmt.passes) == ([0], 1)  # the file streamed once, decoded once, forward
+        assert raw(0) == "r0"  # asked again after later blocks: the file decoded again from its start
+        assert fmt.passes == 2
+        with pytest.raises(decoded.DecodedPagesMismatch, match="no record 5"):
+            raw(5)
+        held = raw._file
+    assert held.closed and streamed == [0]
+
+
+def test_a_batch_naming_no_page_is_a_mismatch():
+    batch = pa.record_batch({"v": pa.array(["a"]), decoded.FAULT: pa.nulls(1, pa.string())})
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)  # no page in its metadata (a stream not written by DecodedPagesWriter)
+    with pytest.raises(decoded.DecodedPagesMismatch, match="names no page"):
+        _read(sink.getvalue(), _manifest(1))

@@ -49,8 +49,9 @@ class DecodedPagesMismatch(PermanentError):
 
 
 class DecodedPagesWriter:
-    """The decoded pages of one extraction, written in order (:meth:`add`) to a private temporary file,
-    then stored by :meth:`store`. Memory holds one page at a time."""
+    """The decoded pages of one extraction, written in order (:meth:`add`: a page, or a page's parts one
+    after the other) to a private temporary file, then stored by :meth:`store`. Memory holds one page
+    or part at a time."""
 
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile(prefix="ibdc-decoded-")  # noqa: SIM115 -- closed by close()
@@ -152,6 +153,8 @@ def read_parts(manifest: Manifest, fh: BinaryIO) -> Iterator[DecodedPart]:
     reader = pa.ipc.open_stream(pa.PythonFile(fh, mode="r"))
     while (chunk := _next_batch(reader)) is not None:
         batch, stored = chunk
+        if stored < 0:
+            raise DecodedPagesMismatch(f"{key}: a batch that names no page")
         if stored != page:  # the batch starts the next page
             if obj is not None and read != obj.records:
                 listed = obj.records

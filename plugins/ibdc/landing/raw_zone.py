@@ -158,6 +158,14 @@ class PartitionWriter:
             self._decoded.close()
             self._decoded = None
 
+    def restart_decoded(self) -> None:
+        """Discard the decoded pages kept so far and keep the next ones: the parts of a page read from a
+        file (the extraction's only page), kept before it failed, when it is fetched again. Once
+        decoded pages were dropped (a page came without), none are kept again."""
+        if self._decoded is not None:
+            self._decoded.close()
+            self._decoded = None
+
     def _put(self, index: int, page: RawPage) -> ManifestObject:
         key = f"{self.prefix}extract={self.extract_id}/page-{index + 1:04d}.{page.extension}"
         sha = hashlib.sha256(page.body).hexdigest()
@@ -206,10 +214,20 @@ class PartitionWriter:
         self.stored.append(stored)
         return stored
 
-    def _store_decoded(self, pages: int) -> DecodedObject | None:
-        """The decoded pages stored, when there is one for each of the ``pages`` pages written; None
-        otherwise, or when storing them fails (logged: the pages are committed without them)."""
-        if not self._decoding or self._decoded is None or self._decoded.pages != pages:
+    def _store_decoded(self, stored: list[ManifestObject]) -> DecodedObject | None:
+        """The decoded pages stored, when they are the ``stored`` pages' (as many pages, as many
+        records); None otherwise, or when storing them fails (logged: the pages are committed without
+        them)."""
+        kept = self._decoded
+        if (
+            not self._decoding
+            or kept is None
+            or (kept.pages, kept.records)
+            != (
+                len(stored),
+                sum(o.records for o in stored),
+            )
+        ):
             return None
         try:
             return self._decoded.store(self.mc, self.bucket, f"{self.prefix}extract={self.extract_id}/")
@@ -230,7 +248,7 @@ class PartitionWriter:
         the manifest changed under every one of :data:`COMMIT_ATTEMPTS` conditional writes."""
         try:
             stored = self.flush()
-            decoded = self._store_decoded(len(stored))
+            decoded = self._store_decoded(stored)
         except BaseException:
             self.abort()  # a page that could not be written: nothing of this extraction is kept
             raise

@@ -95,8 +95,8 @@ class PageSink(Protocol):
         pages stored beside the pages; never raises."""
         ...
 
-    def drop_decoded(self) -> None:
-        """Keep no decoded page of this extraction."""
+    def restart_decoded(self) -> None:
+        """Discard the decoded pages kept so far (a file page fetched again keeps its parts anew)."""
         ...
 
 
@@ -168,8 +168,7 @@ class Extraction:
         indexed and kept decoded by the sink, then the file given to the sink (in parts) or, without
         one, read into a :class:`RawPage`. Returns the last part (the file's ``total``). A part that
         fails (a DecodeError found at the file's end, an envelope's error) leaves the extraction as it
-        was but for its decoded pages, no longer kept (the load decodes the file): the page can be
-        fetched again."""
+        was, the parts kept of it discarded: the page can be fetched again."""
         if self.pages:
             raise ValueError(f"a page read from a file is its extraction's only page ({len(self.pages)} before it)")
         repeats = RepeatIndex(SCHEMAS[self.dataset])
@@ -185,7 +184,7 @@ class Extraction:
         except BaseException:
             repeats.close()
             if self.sink is not None:
-                self.sink.drop_decoded()  # the parts kept so far would be taken for the page fetched again
+                self.sink.restart_decoded()  # else the parts kept so far would be taken for the page fetched again
             raise
         if last is None:
             raise DecodeError(f"{self.dataset} {self.source.code} {self.period}: a page of no part at all")
