@@ -154,9 +154,7 @@ class PartitionWriter:
     def drop_decoded(self) -> None:
         """Keep no decoded page of this extraction (its loads decode the pages)."""
         self._decoding = False
-        if self._decoded is not None:
-            self._decoded.close()
-            self._decoded = None
+        self.restart_decoded()
 
     def restart_decoded(self) -> None:
         """Discard the decoded pages kept so far and keep the next ones: the parts of a page read from a
@@ -218,16 +216,8 @@ class PartitionWriter:
         """The decoded pages stored, when they are the ``stored`` pages' (as many pages, as many
         records); None otherwise, or when storing them fails (logged: the pages are committed without
         them)."""
-        kept = self._decoded
-        if (
-            not self._decoding
-            or kept is None
-            or (kept.pages, kept.records)
-            != (
-                len(stored),
-                sum(o.records for o in stored),
-            )
-        ):
+        kept, records = self._decoded, sum(o.records for o in stored)
+        if not self._decoding or kept is None or (kept.pages, kept.records) != (len(stored), records):
             return None
         try:
             return self._decoded.store(self.mc, self.bucket, f"{self.prefix}extract={self.extract_id}/")
