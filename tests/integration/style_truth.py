@@ -189,3 +189,15 @@ def check_partition(warehouse, truth: dict, load) -> Checked:
         if bad["kind"] not in KEY_BREAKING and style != "nbs_easyquery":  # NBS serves indicator codes, not keys
             assert str(bad["key"]) in raw_text, (bad, raw_text)
     return Checked(manifest, quarantined)
+
+
+def forbid_decoding_at_load(monkeypatch) -> None:
+    """A load that decodes a page instead of taking the extraction's decoded pages fails (a reject's
+    raw text is still read from its page)."""
+    from ibdc import pipeline
+
+    def decoded_again(*args, **kwargs):
+        raise AssertionError("the load decoded the page instead of taking the decoded pages")
+        yield  # a generator, as parse_page_file is
+
+    monkeypatch.setattr(pipeline, "parse_page_file", decoded_again)

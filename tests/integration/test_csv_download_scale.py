@@ -14,7 +14,7 @@ from ibdc.formats import csv_download
 from ibdc.landing import decoded, raw_zone
 from ibdc.sources.registry import load_registry
 from ibdc_dev.bench.scale import simulator
-from tests.integration.style_truth import check_partition, malformed_fault
+from tests.integration.style_truth import check_partition, forbid_decoding_at_load, malformed_fault
 
 DATASET, PROVINCE, DAY = "equipment_telemetry", "220000", "2026-09-29"
 pytestmark = [pytest.mark.integration, pytest.mark.partitions(dataset=DATASET, provinces=[PROVINCE], periods=[DAY])]
@@ -54,11 +54,7 @@ def test_a_province_day_file_is_extracted_and_loaded_a_block_at_a_time(services,
         assert len(parts) >= 5 and max(parts) < 20_000 and sum(parts) == DEVICES * 24
         extracted, parts[:] = list(parts), []
 
-        def decoded_again(*args, **kwargs):
-            raise AssertionError("the load decoded the file instead of taking its decoded parts")
-            yield  # a generator, as parse_page_file is
-
-        monkeypatch.setattr(pipeline, "parse_page_file", decoded_again)
+        forbid_decoding_at_load(monkeypatch)
         load = pipeline.load_partition_from_raw(DATASET, PROVINCE, DAY, accept_fewer_records=True)
     checked = check_partition(warehouse, truth, load)
     assert len(checked.manifest.objects) == 1 and checked.manifest.bytes > 5_000_000

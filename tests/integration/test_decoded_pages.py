@@ -21,7 +21,7 @@ from ibdc.landing.raw_zone import ChecksumMismatch, PartitionWriter
 from ibdc.schemas import SCHEMAS
 from ibdc.sources.adapters.base import Extraction, RawPage
 from ibdc.sources.registry import ApiStyle, source_for
-from tests.integration.style_truth import PROVINCE_OF_STYLE, malformed_fault, set_page_size
+from tests.integration.style_truth import PROVINCE_OF_STYLE, forbid_decoding_at_load, malformed_fault, set_page_size
 
 DATASET = "industrial_output"
 BY_STYLE = dict(PROVINCE_OF_STYLE)  # one province of each style
@@ -104,7 +104,7 @@ def test_a_load_of_the_decoded_pages_equals_a_load_decoding_the_pages(
 
     read = _PagesRead(monkeypatch)
     with monkeypatch.context() as patched:
-        _decoding_forbidden(patched)
+        forbid_decoding_at_load(patched)
         from_decoded = pipeline.load_partition_from_raw(DATASET, province, period)
     taken = _loaded(warehouse, province, period)
     rows, quarantined = taken
@@ -210,19 +210,8 @@ def test_a_file_page_found_corrupt_at_its_end_keeps_the_parts_of_the_answer_fetc
     manifest = raw_zone.read_manifest(_partition(province, period))
     assert len(manifest.objects) == 1 and manifest.decoded is not None
     assert manifest.decoded.records == manifest.objects[0].records == manifest.records_received
-    _decoding_forbidden(monkeypatch)
+    forbid_decoding_at_load(monkeypatch)
     assert pipeline.load_partition_from_raw(DATASET, province, period).rows_loaded == manifest.records_distinct
-
-
-def _decoding_forbidden(monkeypatch) -> None:
-    """A load that decodes a page instead of taking the decoded pages fails (a reject's raw text is
-    still read from its page)."""
-
-    def decoded_again(*args, **kwargs):
-        raise AssertionError("the load decoded the page instead of taking the decoded pages")
-        yield  # a generator, as parse_page_file is
-
-    monkeypatch.setattr(pipeline, "parse_page_file", decoded_again)
 
 
 def test_failing_to_keep_the_decoded_pages_never_fails_the_extraction(services, fresh_partitions, monkeypatch):
