@@ -66,8 +66,9 @@ def test_a_reading_served_again_in_another_spelling_of_its_instant_is_one_key_an
         return 200, app_key.encode(EQUIPMENT_TELEMETRY, served, truth.num_rows, page)
 
     server = portal(answer)
-    source = source_for(TIANJIN, DATASET).model_copy(update={"base_url": f"{server.url}/p/{{code}}"})
-    assert truth.num_rows > source.page_size(DATASET)  # a second page, holding the repeats
+    source = source_for(TIANJIN, DATASET)
+    pages = {**source.page_sizes, DATASET: truth.num_rows // 2}  # a second page, holding the repeats
+    source = source.model_copy(update={"base_url": f"{server.url}/p/{{code}}", "page_sizes": pages})
 
     summary = pipeline.load_extracted(pipeline.extract_partition(DATASET, TIANJIN, DAY, source=source))
 

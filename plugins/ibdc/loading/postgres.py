@@ -54,8 +54,8 @@ log = logging.getLogger(__name__)
 
 DDL = Path(__file__).with_name("ddl.sql")
 COPY_BATCH_ROWS = 50_000
-# Rows of consecutive pages encoded for COPY together (16,000: eight pages of 2,000 readings), sent
-# once they reach it. A batch holding one value without a binary form goes as CSV whole (binary_copy).
+# Rows of consecutive pages encoded for COPY together (16,000: a few pages of readings, 5,000 a page),
+# sent once they reach it. A batch holding one value without a binary form goes as CSV whole (binary_copy).
 ENCODE_BATCH_ROWS = 16_000
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 # What PostgreSQL text cannot hold: NUL, and surrogate code points (not UTF-8). The quarantine stores
@@ -438,7 +438,7 @@ def _replace_partition(conn, spec, province, period, pages, batch_id) -> tuple[i
 
             def send() -> None:
                 # Pages are encoded together, ENCODE_BATCH_ROWS rows at a time: Arrow's and pgpq's cost
-                # per call is paid per batch, not per page of 2,000 rows.
+                # per call is paid per batch, not per page.
                 nonlocal copy, form
                 # A column of nulls alone (null-typed) takes the other pages' type.
                 rows = pa.concat_tables(pending, promote_options="default") if len(pending) > 1 else pending[0]

@@ -16,7 +16,7 @@ n**2 / 2**65: 4e-8 at 1.2 million records, different in every process) would be 
 a repeat that differs from its first, for an identical one with odds 2**-32.
 
 Records are digested :data:`CHUNK_ROWS` at a time, pages added together (a page of a JSON style holds
-2,000 records): Arrow's cost per call is paid per chunk, and the records not yet digested (fewer
+up to 5,000 readings): Arrow's cost per call is paid per chunk, and the records not yet digested (fewer
 than a chunk, plus the page that completes it) are all the index holds of the pages."""
 
 from __future__ import annotations
