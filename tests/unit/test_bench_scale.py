@@ -1,6 +1,8 @@
 """The scale benchmark's choices and verdict (issue 13): one province per style that serves telemetry,
 and the target read from the figures (peak under 1 GB, the larger size within 20% of the smaller)."""
 
+import pytest
+
 from ibdc.sources.registry import source_for
 from ibdc_dev.bench import scale as bench_scale
 from ibdc_dev.bench.scale import Measured
@@ -108,13 +110,18 @@ def test_the_full_rows_carry_each_rows_page_number_in_the_batch(tmp_path):
 
 
 def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch, tmp_path):
-    """A round's steps in order: the simulator's extraction never supersedes the static one's (whose
-    pages it would delete inside its own timing), and the load takes the simulator's, the last one."""
+    """A round's steps in order: static, simulator, simulator, static, none superseding the one before
+    (whose pages it would delete inside its own timing); the load takes the last one's. Each source's
+    rate is the mean of its two extractions' rates; the memory, the higher peak."""
     steps: list[str] = []
+    seconds = iter([1.0, 2.0, 4.0, 0.5])  # rates 10, 5, 2.5, 20 rows/s
+    peaks = iter([100.0, 130.0, 120.0, 110.0])
 
     def child(step, province, url):
         steps.append(f"{step} from {url}")
-        return {"rows": 10, "seconds": 1.0, "peak_rss_mb": 100.0, "imports_rss_mb": 90.0}
+        if step == "load":
+            return {"rows": 10, "seconds": 1.0, "peak_rss_mb": 90.0, "imports_rss_mb": 80.0}
+        return {"rows": 10, "seconds": next(seconds), "peak_rss_mb": next(peaks), "imports_rss_mb": 90.0}
 
     monkeypatch.setattr(bench_scale, "_child", child)
     monkeypatch.setattr(bench_scale, "_forget_partition", lambda province: steps.append("forget"))
@@ -131,9 +138,16 @@ def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch,
         "extract from static",
         "forget",
         "extract from simulator",
+        "forget",
+        "extract from simulator",
+        "forget",
+        "extract from static",
         "empty the province-day",
         "load from simulator",
         "forget",
         "psql into raw",
         "psql into empty",
     ]
+    assert m.extract_rps == [pytest.approx(15.0)]  # static: (10 + 20) / 2
+    assert m.simulator_rps == [pytest.approx(3.75)]  # simulator: (5 + 2.5) / 2
+    assert m.extract_mb == [110.0]  # the static extractions' higher peak

@@ -17,7 +17,11 @@ the registry lists in that style):
        served (the source's own cost out of the figure): ``extract_client`` rows/s;
    (b) at the largest size, the same extraction from the simulator, its page cache warm from step 1:
        the simulator end to end, beside the static figure (``simulator_vs_static_extract``: does the
-       simulator keep up with the client?). Every timed extraction starts with the partition
+       simulator keep up with the client?). There, each round extracts four times in the order
+       static, simulator, simulator, static, and takes each source's mean rate: one extraction of a
+       second moves by 15% from one run to the next on this machine, and a drift of its speed
+       within the round weighs on both sources alike (until the eighth session one of each, whose
+       ratio moved by 0.2 between rounds). Every timed extraction starts with the partition
        forgotten (no committed extraction): until the sixth session (b) superseded (a) and deleted
        its 120 pages inside its own timing (0.27-0.37 s on SeaweedFS, a versioned bucket), and round
        1's (a) superseded step 1's, so the ratio charged the simulator with the raw zone's
@@ -401,17 +405,20 @@ def _round(
     m: Measured, r: int, static: RecordedSource, simulator_url: str, csv_files: tuple[Path, Path] | None, say
 ) -> None:
     """One round of ``m``'s style: extraction from the static server, loading, and with ``csv_files``
-    (the largest size: the throughput figures) extraction from the simulator and psql \\copy (the full
-    rows into the raw table, then the source columns into an empty one); the partition forgotten
-    between the two extractions (the second would otherwise supersede the first, deleting its pages
-    inside its own timing) and after the load. The load, like psql, fills a province-day that holds no
-    rows (the last round's are deleted first): a reload, which also deletes the rows it replaces, is
-    not what psql is measured doing."""
-    extracted = _child("extract", m.province, static.url)
-    served = None
-    if csv_files is not None:
-        _forget_partition(m.province)  # not superseded inside the simulator's timing (see above)
-        served = _child("extract", m.province, simulator_url)
+    (the largest size: the throughput figures) the extractions static, simulator, simulator, static
+    (each source's mean rate) and psql \\copy (the full rows into the raw table, then the source
+    columns into an empty one); the partition forgotten between extractions (the next would otherwise
+    supersede the last, deleting its pages inside its own timing) and after the load. The load, like
+    psql, fills a province-day that holds no rows (the last round's are deleted first): a reload, which
+    also deletes the rows it replaces, is not what psql is measured doing."""
+    # The largest size: static, simulator, simulator, static (see the module doc); else the static once.
+    order = [static.url, simulator_url, simulator_url, static.url] if csv_files is not None else [static.url]
+    runs: dict[str, list[dict]] = {static.url: [], simulator_url: []}
+    for n, url in enumerate(order):
+        if n:
+            _forget_partition(m.province)  # not superseded inside the next one's timing (see above)
+        runs[url].append(_child("extract", m.province, url))
+    extracted, served = _mean_rate(runs[static.url]), _mean_rate(runs[simulator_url]) if csv_files else None
     _empty_province_day(m.province)
     loaded = _child("load", m.province, simulator_url)
     m.rows.append(loaded["rows"])
@@ -421,12 +428,16 @@ def _round(
     m.load_rps.append(loaded["rows"] / loaded["seconds"])
     m.imports_mb.append(max(extracted["imports_rss_mb"], loaded["imports_rss_mb"]))
     line = (
-        f"  {m.style:<15} {m.province} round {r}: {loaded['rows']:,} rows; extract (static) "
+        f"  {m.style:<15} {m.province} round {r}: {loaded['rows']:,} rows; extract (static"
+        f"{', mean of 2' if served is not None else ''}) "
         f"{extracted['peak_rss_mb']:.0f} MB {m.extract_rps[-1]:,.0f} rows/s ({extracted['seconds']:.1f}s); "
     )
     if served is not None:
         m.simulator_rps.append(served["rows"] / served["seconds"])
-        line += f"from the simulator {m.simulator_rps[-1]:,.0f} rows/s (first, encoding: {m.recorded_rps:,.0f}); "
+        line += (
+            f"from the simulator {m.simulator_rps[-1]:,.0f} rows/s (mean of 2; first, encoding: "
+            f"{m.recorded_rps:,.0f}); "
+        )
     line += f"load {loaded['peak_rss_mb']:.0f} MB {m.load_rps[-1]:,.0f} rows/s ({loaded['seconds']:.1f}s)"
     _forget_partition(m.province)
     if csv_files is not None:
@@ -437,6 +448,18 @@ def _round(
             f"of the source columns into an empty one {m.psql_empty_rps[-1]:,.0f} rows/s"
         )
     say(line)
+
+
+def _mean_rate(runs: list[dict]) -> dict:
+    """Extractions of one partition as one: their rows, the seconds of their mean rate, their
+    highest peak memory."""
+    rate = statistics.mean(r["rows"] / r["seconds"] for r in runs)
+    return {
+        "rows": runs[0]["rows"],
+        "seconds": runs[0]["rows"] / rate,
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "imports_rss_mb": max(r["imports_rss_mb"] for r in runs),
+    }
 
 
 def _empty_province_day(province: str) -> None:
