@@ -151,3 +151,21 @@ def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch,
     assert m.extract_rps == [pytest.approx(15.0)]  # static: (10 + 20) / 2
     assert m.simulator_rps == [pytest.approx(3.75)]  # simulator: (5 + 2.5) / 2
     assert m.extract_mb == [110.0]  # the static extractions' higher peak
+
+    # Round 2 swaps the sources (what the first extraction pays after the round before falls on each
+    # in turn); the smaller sizes extract from the static server once, the simulator not timed.
+    steps.clear()
+    seconds, peaks = iter([1.0] * 4), iter([100.0] * 4)
+    bench_scale._round(m, 2, Static(), "simulator", (tmp_path / "a.csv", tmp_path / "b.csv"), say=lambda line: None)
+    assert [s for s in steps if s.startswith("extract")] == [
+        "extract from simulator",
+        "extract from static",
+        "extract from static",
+        "extract from simulator",
+    ]
+    small = Measured("jsonp", "140000", 10)
+    steps.clear()
+    seconds, peaks = iter([2.0]), iter([100.0])
+    bench_scale._round(small, 1, Static(), "simulator", None, say=lambda line: None)
+    assert steps == ["extract from static", "empty the province-day", "load from simulator", "forget"]
+    assert (small.extract_rps, small.simulator_rps, small.extract_mb) == ([5.0], [], [100.0])

@@ -44,6 +44,34 @@ def test_registry_agrees_with_the_simulated_portals():
     }
 
 
+def test_every_page_asked_for_is_one_the_simulated_portal_serves():
+    """The registry asks for the largest page (telemetry: 5,000 readings) each simulated portal allows."""
+    from ibdc_dev.simulator.styles import app_key, jsonp, rest_json, signed_gateway
+
+    largest = {"rest_json": rest_json.MAX_PAGE, "jsonp": jsonp.MAX_PAGE, "app_key": app_key.MAX_ROWS}
+    largest["signed_gateway"] = signed_gateway.MAX_PAGE
+    for code in load_registry():
+        for dataset in SCHEMAS:
+            source = source_for(code, dataset)
+            if source.style in largest:
+                assert 1 <= source.page_size(dataset) <= largest[source.style], (code, dataset)
+    assert source_for("110000", "equipment_telemetry").page_size("equipment_telemetry") == rest_json.MAX_PAGE
+
+
+def test_a_provinces_page_size_adds_to_the_defaults_dataset_by_dataset(tmp_path):
+    path = tmp_path / "registry.yaml"
+    path.write_text(
+        "defaults: {base_url: 'http://x/{code}', conn_id: c, datasets: {enterprises: monthly,"
+        " equipment_telemetry: daily}, page_sizes: {enterprises: 100, equipment_telemetry: 5000}}\n"
+        "provinces:\n"
+        "  - {code: '110000', style: rest_json, page_sizes: {equipment_telemetry: 1000}}\n"
+        "  - {code: '120000', style: app_key}\n"
+    )
+    registry = load_registry(path)
+    assert registry["110000"].page_sizes == {"enterprises": 100, "equipment_telemetry": 1000}
+    assert registry["120000"].page_sizes == {"enterprises": 100, "equipment_telemetry": 5000}
+
+
 def test_registry_rejects_unknown_provinces_styles_datasets_cadences_and_portals(tmp_path):
     def registry(entry: str) -> Path:
         path = tmp_path / f"registry-{abs(hash(entry))}.yaml"  # load_registry caches by path

@@ -54,8 +54,9 @@ log = logging.getLogger(__name__)
 
 DDL = Path(__file__).with_name("ddl.sql")
 COPY_BATCH_ROWS = 50_000
-# Rows of consecutive pages encoded for COPY together (16,000: a few pages of readings, 5,000 a page),
-# sent once they reach it. A batch holding one value without a binary form goes as CSV whole (binary_copy).
+# Rows of consecutive pages encoded for COPY together, sent once they reach it (telemetry at 5,000
+# readings a page: four pages, 20,000 rows). A batch holding one value without a binary form goes as
+# CSV whole (binary_copy).
 ENCODE_BATCH_ROWS = 16_000
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 # What PostgreSQL text cannot hold: NUL, and surrogate code points (not UTF-8). The quarantine stores

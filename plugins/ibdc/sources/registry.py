@@ -116,7 +116,12 @@ def _registry(path: Path) -> dict[str, ProvinceSource]:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     defaults = doc.get("defaults", {})
     portals = load_portals(path)
-    sources = [ProvinceSource(**{**defaults, **entry}) for entry in doc["provinces"]]
+    # A province's page sizes add to the defaults' dataset by dataset (its other fields replace them).
+    sizes = defaults.get("page_sizes") or {}
+    sources = [
+        ProvinceSource(**{**defaults, **entry, "page_sizes": {**sizes, **(entry.get("page_sizes") or {})}})
+        for entry in doc["provinces"]
+    ]
     by_code = {s.code: s for s in sources}
     if len(by_code) != len(sources):
         raise ValueError(f"{path}: a province is listed twice")
