@@ -116,19 +116,32 @@ def test_backfill_reaches_the_marts_and_a_rerun_changes_nothing(airflow, service
     started = datetime.now(UTC)
     _backfill(airflow, reprocess="none")
     first = _warehouse(warehouse)
-    # The mart's asset triggered the exchange's publication of the product listed before (issue 22): a
-    # run after the backfill began (unpausing the DAG may start one at once, on an earlier test's
-    # events, before this backfill built the mart).
-    published = airflow.wait_for(
-        "the asset-triggered publication",
-        lambda: [
+    # The mart's asset triggered the exchange's publication of the product listed before (issue 22): the
+    # last run whose triggering events hold this mart's asset, once no publication waits or runs. Not
+    # merely a run after the backfill began: the DAG waits for any mart's asset, so another mart's event
+    # starts a run that publishes that mart's products only (CI at 51ef2f4 took such a run and found no
+    # publication row).
+    mart = mart_asset("mart_industrial_output_monthly")
+
+    def triggered_by_the_mart(run: dict) -> bool:
+        path = f"/dags/{PUBLISH}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents"
+        return mart.uri in {e["uri"] for e in airflow.get(path)["asset_events"]}
+
+    def publications_of_the_mart():
+        runs = airflow.get(f"/dags/{PUBLISH}/dagRuns", order_by="-run_after", limit=20)["dag_runs"]
+        if airflow.get(f"/dags/{PUBLISH}/assets/queuedEvents")["total_entries"] or any(
+            r["state"] in ("queued", "running") for r in runs
+        ):
+            return []
+        return [
             r
-            for r in airflow.get(f"/dags/{PUBLISH}/dagRuns", order_by="-run_after", limit=5)["dag_runs"]
+            for r in runs
             if r["run_type"] == "asset_triggered"
-            and r["state"] in ("success", "failed")
             and datetime.fromisoformat(r["run_after"]) >= started
-        ],
-    )
+            and triggered_by_the_mart(r)
+        ]
+
+    published = airflow.wait_for("the asset-triggered publication of the mart", publications_of_the_mart)
     assert published[0]["state"] == "success", published[0]
     rows = warehouse.execute(
         "SELECT p.rows, (SELECT count(*) FROM marts.mart_industrial_output_monthly WHERE province_code = '440000')"
@@ -137,7 +150,6 @@ def test_backfill_reaches_the_marts_and_a_rerun_changes_nothing(airflow, service
     ).fetchone()
     assert rows is not None and rows[0] == rows[1] > 0, rows
     # The transform's build updated the mart's asset (ibdc.assets.mart_asset), from the mart's tests' task.
-    mart = mart_asset("mart_industrial_output_monthly")
     events = airflow.get("/assets/events", source_dag_id=TRANSFORM, limit=100)["asset_events"]
     assert {(e["uri"], e["source_task_id"]) for e in events} >= {(mart.uri, "dbt.mart_industrial_output_monthly.test")}
     # Nothing below reads a publication: the exchange's DAG paused again, so the rerun's and the next
