@@ -110,9 +110,10 @@ def test_the_full_rows_carry_each_rows_page_number_in_the_batch(tmp_path):
 
 
 def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch, tmp_path):
-    """A round's steps in order: static, simulator, simulator, static, none superseding the one before
-    (whose pages it would delete inside its own timing); the load takes the last one's. Each source's
-    rate is the mean of its two extractions' rates; the memory, the higher peak."""
+    """A round's steps in order: psql, static, simulator, simulator, static, none superseding the one
+    before (whose pages it would delete inside its own timing); the load takes the last one's; psql
+    again. Each source's rate is the mean of its two extractions' rates, psql's the mean of its two
+    copies' rates; the memory, the higher peak."""
     steps: list[str] = []
     seconds = iter([1.0, 2.0, 4.0, 0.5])  # rates 10, 5, 2.5, 20 rows/s
     peaks = iter([100.0, 130.0, 120.0, 110.0])
@@ -126,7 +127,10 @@ def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch,
     monkeypatch.setattr(bench_scale, "_child", child)
     monkeypatch.setattr(bench_scale, "_forget_partition", lambda province: steps.append("forget"))
     monkeypatch.setattr(bench_scale, "_empty_province_day", lambda province: steps.append("empty the province-day"))
-    monkeypatch.setattr(bench_scale, "_psql_copy_into_raw_rps", lambda *a: steps.append("psql into raw") or 10.0)
+    copies = iter([10.0, 30.0] * 2)
+    monkeypatch.setattr(
+        bench_scale, "_psql_copy_into_raw_rps", lambda *a: steps.append("psql into raw") or next(copies)
+    )
     monkeypatch.setattr(bench_scale, "_psql_copy_rps", lambda *a: steps.append("psql into empty") or 10.0)
 
     class Static:
@@ -135,6 +139,7 @@ def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch,
     m = Measured("jsonp", "140000", 10)
     bench_scale._round(m, 1, Static(), "simulator", (tmp_path / "a.csv", tmp_path / "b.csv"), say=lambda line: None)
     assert steps == [
+        "psql into raw",
         "extract from static",
         "forget",
         "extract from simulator",
@@ -151,6 +156,7 @@ def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch,
     assert m.extract_rps == [pytest.approx(15.0)]  # static: (10 + 20) / 2
     assert m.simulator_rps == [pytest.approx(3.75)]  # simulator: (5 + 2.5) / 2
     assert m.extract_mb == [110.0]  # the static extractions' higher peak
+    assert m.psql_rps == [pytest.approx(20.0)]  # psql before the extractions and after the load: (10 + 30) / 2
 
     # Round 2 swaps the sources (what the first extraction pays after the round before falls on each
     # in turn); the smaller sizes extract from the static server once, the simulator not timed.
