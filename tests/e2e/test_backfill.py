@@ -117,7 +117,7 @@ def test_backfill_reaches_the_marts_and_a_rerun_changes_nothing(airflow, service
     _backfill(airflow, reprocess="none")
     first = _warehouse(warehouse)
     # The mart's asset triggered the exchange's publication of the product listed before (issue 22): the
-    # last run whose triggering events hold this mart's asset, once no publication waits or runs. Not
+    # last run whose consumed (upstream) asset events hold this mart's, once no publication waits or runs. Not
     # merely a run after the backfill began: the DAG waits for any mart's asset, so another mart's event
     # starts a run that publishes that mart's products only (CI at 51ef2f4 took such a run and found no
     # publication row).
@@ -128,10 +128,13 @@ def test_backfill_reaches_the_marts_and_a_rerun_changes_nothing(airflow, service
         return mart.uri in {e["uri"] for e in airflow.get(path)["asset_events"]}
 
     def publications_of_the_mart():
-        runs = airflow.get(f"/dags/{PUBLISH}/dagRuns", order_by="-run_after", limit=20)["dag_runs"]
-        if airflow.get(f"/dags/{PUBLISH}/assets/queuedEvents")["total_entries"] or any(
-            r["state"] in ("queued", "running") for r in runs
-        ):
+        # The queue first: the scheduler empties it as it creates the run that consumes its events, so
+        # the runs read after an empty queue include that run (read the other way, the run may appear
+        # between the two reads and an older one be taken).
+        if airflow.get(f"/dags/{PUBLISH}/assets/queuedEvents")["total_entries"]:
+            return []
+        runs = airflow.get(f"/dags/{PUBLISH}/dagRuns", order_by="-id", limit=20)["dag_runs"]
+        if any(r["state"] in ("queued", "running") for r in runs):
             return []
         return [
             r
@@ -142,7 +145,7 @@ def test_backfill_reaches_the_marts_and_a_rerun_changes_nothing(airflow, service
         ]
 
     published = airflow.wait_for("the asset-triggered publication of the mart", publications_of_the_mart)
-    assert published[0]["state"] == "success", published[0]
+    assert all(r["state"] == "success" for r in published), published
     rows = warehouse.execute(
         "SELECT p.rows, (SELECT count(*) FROM marts.mart_industrial_output_monthly WHERE province_code = '440000')"
         " FROM exchange.publications p WHERE p.product_id = %s ORDER BY p.published_at DESC LIMIT 1",

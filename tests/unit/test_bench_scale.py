@@ -127,10 +127,14 @@ def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch,
     monkeypatch.setattr(bench_scale, "_child", child)
     monkeypatch.setattr(bench_scale, "_forget_partition", lambda province: steps.append("forget"))
     monkeypatch.setattr(bench_scale, "_empty_province_day", lambda province: steps.append("empty the province-day"))
-    copies = iter([10.0, 30.0] * 2)
-    monkeypatch.setattr(
-        bench_scale, "_psql_copy_into_raw_rps", lambda *a: steps.append("psql into raw") or next(copies)
-    )
+    copies, copied = iter([10.0, 30.0, 50.0, 70.0]), []
+
+    def copy_into_raw(*args):
+        steps.append("psql into raw")
+        copied.append(args)
+        return next(copies)
+
+    monkeypatch.setattr(bench_scale, "_psql_copy_into_raw_rps", copy_into_raw)
     monkeypatch.setattr(bench_scale, "_psql_copy_rps", lambda *a: steps.append("psql into empty") or 10.0)
 
     class Static:
@@ -157,6 +161,7 @@ def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch,
     assert m.simulator_rps == [pytest.approx(3.75)]  # simulator: (5 + 2.5) / 2
     assert m.extract_mb == [110.0]  # the static extractions' higher peak
     assert m.psql_rps == [pytest.approx(20.0)]  # psql before the extractions and after the load: (10 + 30) / 2
+    assert copied == [(tmp_path / "b.csv", "140000", 10)] * 2  # the full rows, both times
 
     # Round 2 swaps the sources (what the first extraction pays after the round before falls on each
     # in turn); the smaller sizes extract from the static server once, the simulator not timed.
@@ -169,6 +174,7 @@ def test_every_timed_extraction_starts_with_the_partition_forgotten(monkeypatch,
         "extract from static",
         "extract from simulator",
     ]
+    assert m.psql_rps == [pytest.approx(20.0), pytest.approx(60.0)]  # each round its own two copies
     small = Measured("jsonp", "140000", 10)
     steps.clear()
     seconds, peaks = iter([2.0]), iter([100.0])
