@@ -13,7 +13,7 @@ help:
 	@echo "make test-unit  the unit and DAG policy tests alone: no service started or reached, under a minute"
 	@echo "make up|down  start / stop the local services (PostgreSQL, S3 endpoint, source simulator)"
 	@echo "make airflow  start the Airflow UI, scheduler, dag-processor and triggerer"
-	@echo "make airflow-celery  the same Airflow with the CeleryExecutor: redis-server and two workers (port 58280)"
+	@echo "make airflow-celery  the same Airflow with the CeleryExecutor: redis-server and two workers (port 28280)"
 	@echo "make docs     serve the dbt docs on a local port"
 	@echo "make bench    every benchmark at sizes that fit 30 minutes on 2 cores (the figures: README, Performance):"
 	@echo "              load (2M telemetry rows): platform vs psql copy vs dlt; OEE marts: a new day vs history"

@@ -49,9 +49,9 @@ TEST_ENV = {
     "IBDC_AIRFLOW_DB": "airflow_test",
     "IBDC_RAW_BUCKET": "ibdc-raw-test",
     "IBDC_DOCS_BUCKET": "ibdc-docs-test",
-    "IBDC_AIRFLOW_PORT": "58180",  # the tests' Airflow never collides with `make airflow`
+    "IBDC_AIRFLOW_PORT": "28180",  # the tests' Airflow never collides with `make airflow`
     # The tests' exchange API serves the tests' database, on a port of its own (ibdc_dev.localstack.stack).
-    "IBDC_EXCHANGE_PORT": "58310",
+    "IBDC_EXCHANGE_PORT": "28310",
     "IBDC_EXCHANGE_BUCKET": "ibdc-exchange-test",  # published products: never the demo's
     # No scheduled run of the latest month appears on its own while the tests drive Airflow.
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",

@@ -235,13 +235,14 @@ def summary(settings: Settings, runs: list[tuple[str, str]]) -> None:
         raise SystemExit("the mart does not hold every loaded row: see the logs above")
 
 
-CELERY_AIRFLOW_PORT = 58280
+CELERY_AIRFLOW_PORT = 28280
+DOCS_PORT = 28081  # make docs
 CELERY_AIRFLOW_DB = "airflow_celery"
 
 
 def airflow_up(executor: str = "local", workers: int = 2, concurrency: int = 4) -> None:
-    """``make airflow`` (LocalExecutor, port 58080, metadata ``airflow``) or ``make airflow-celery``
-    (CeleryExecutor: redis-server and ``workers`` workers; port 58280, metadata ``airflow_celery``, so
+    """``make airflow`` (LocalExecutor, port 28080, metadata ``airflow``) or ``make airflow-celery``
+    (CeleryExecutor: redis-server and ``workers`` workers; port 28280, metadata ``airflow_celery``, so
     both can run side by side on the same warehouse)."""
     settings = stack.up(say=lambda m: say("  " + m), write_env=executor == "local")
     celery, prefix, env = None, "airflow", None
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "--executor",
         choices=("local", "celery"),
         default="local",
-        help="local: LocalExecutor on port 58080; celery: CeleryExecutor, redis-server and workers, on port 58280",
+        help="local: LocalExecutor on port 28080; celery: CeleryExecutor, redis-server and workers, on port 28280",
     )
     p_airflow.add_argument("--workers", type=int, default=2, help="Celery workers (--executor celery; default 2)")
     p_airflow.add_argument("--concurrency", type=int, default=4, help="task slots per Celery worker (default 4)")
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this part (repeatable)",
     )
     p_docs = sub.add_parser("docs", help="serve the dbt docs on a local port")
-    p_docs.add_argument("--port", type=int, default=58081)
+    p_docs.add_argument("--port", type=int, default=DOCS_PORT)
     args = parser.parse_args(argv)
 
     if args.verb == "bench":  # its own database and bucket, never the demo's

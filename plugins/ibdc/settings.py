@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     exchange_dsn: str | None = None
     exchange_reader_password: str | None = None
     exchange_reader_dsn: str | None = None
-    pg_port: int = 55432
+    pg_port: int = 25432
     pg_superuser: str = "ibdc"
     pg_password: str | None = None
     warehouse_db: str = "ibdc"
@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # Object store (any S3 endpoint, spoken to through the minio SDK), with the pipeline's keys (never
     # the store's administrator's). Unset endpoint means: the local SeaweedFS that `make up` runs.
     s3_endpoint: str | None = None
-    s3_port: int = 59000
+    s3_port: int = 29000
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
 
     # Provincial sources: unset URL means the local simulator.
     simulator_url: str | None = None
-    simulator_port: int = 58090
+    simulator_port: int = 28090
     simulator_seed: int = 20260101
     simulator_client_secret: str | None = None
     simulator_faults: str = "default"
@@ -104,7 +104,7 @@ class Settings(BaseSettings):
 
     # The exchange market's REST API (ibdc.exchange.api): where the local stack serves it, and the
     # address buyers reach it at (their Delta Sharing profiles' endpoint; default: the local one).
-    exchange_port: int = 58300
+    exchange_port: int = 28300
     exchange_public_url: str | None = None
     # Published data products (Delta tables, ibdc.exchange.publish) and the exchange service's own S3
     # identity: it reads that bucket only, to presign the URLs a Delta Sharing query answers with, each
@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     exchange_url_ttl_s: int = Field(default=300, ge=10, le=3600)
 
     # Airflow (local).
-    airflow_port: int = 58080
+    airflow_port: int = 28080
     airflow_admin_password: str | None = None
 
     @property

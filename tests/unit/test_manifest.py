@@ -28,7 +28,7 @@ def test_a_manifest_written_before_repeats_were_recorded_is_read():
         "province_code": "370000",
         "period": "2025-06",
         "extract_id": "20251125T201526-0a1b2c3d",
-        "source": {"style": "rest_json", "url": "http://127.0.0.1:58090/p/370000"},
+        "source": {"style": "rest_json", "url": "http://127.0.0.1:28090/p/370000"},
         "extracted_at": "2025-11-25T20:15:26.123456+00:00",
         "records_claimed": 2,
         "records_received": 2,

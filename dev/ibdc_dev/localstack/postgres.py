@@ -121,7 +121,10 @@ def ensure_running(settings: Settings) -> bool:
     if not _running(bindir):
         if port_open(settings.pg_port):
             raise ServiceError(f"port {settings.pg_port} is taken by another process; set IBDC_PG_PORT")
-        res = _pg(bindir, "pg_ctl", "-D", data_dir(), "-l", log_file(), "-w", "-t", "60", "start", check=False)
+        # The port given on the command line: it wins over the one written into the cluster when it was
+        # made (IBDC_PG_PORT changed since, or the default moved).
+        port = ["-o", f"-p {settings.pg_port}"]
+        res = _pg(bindir, "pg_ctl", "-D", data_dir(), "-l", log_file(), "-w", "-t", "60", *port, "start", check=False)
         if res.returncode:
             raise ServiceError(f"PostgreSQL did not start: {res.stderr.strip()}; see {log_file()}")
         started = True

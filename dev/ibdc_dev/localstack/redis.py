@@ -14,7 +14,7 @@ import redis
 
 from ibdc_dev.localstack import processes
 
-PORT = 56379
+PORT = 25379
 PASSWORD_VAR = "IBDC_REDIS_PASSWORD"
 
 

@@ -1,7 +1,7 @@
 """The exchange market's REST API for participants (FastAPI; OpenAPI at ``/openapi.json``, docs at ``/docs``).
 
 Served by ``uvicorn ibdc.exchange.api:app``: the local stack runs it on ``IBDC_EXCHANGE_PORT``
-(``ibdc-dev up``, 58300), docker-compose as service ``exchange-api``. It connects to the warehouse as
+(``ibdc-dev up``, 28300), docker-compose as service ``exchange-api``. It connects to the warehouse as
 ``ibdc_exchange`` (``IBDC_EXCHANGE_DSN``, or the warehouse's host with ``IBDC_EXCHANGE_PASSWORD``).
 
 Every call but ``/health`` carries a participant's API key (``Authorization: Bearer <key>``; the
