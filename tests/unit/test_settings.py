@@ -56,8 +56,9 @@ def test_credentials_from_connection_uri_or_json(monkeypatch):
 
 
 def test_every_fixed_port_lies_below_the_ephemeral_range(monkeypatch):
-    """The local stack's and the tests' fixed ports, SeaweedFS's servers and their gRPC ports
-    included, lie below 32768, where Linux's ephemeral range (32768-60999) starts (macOS's at 49152):
+    """The local stack's fixed ports (SeaweedFS's servers and their gRPC ports included, in both
+    layouts) and the tests' own in ``tests/conftest.py`` lie below 32768, where Linux's default
+    ephemeral range (32768-60999) starts (macOS's at 49152):
     an outgoing connection may take a port of that range as its source port, and a service started
     then cannot bind it (CI once lost the exchange API so, on 58300)."""
     for var in [v for v in os.environ if v.startswith("IBDC_")]:

@@ -110,6 +110,14 @@ def _running(bindir: Path) -> bool:
     return _pg(bindir, "pg_ctl", "-D", data_dir(), "status", check=False).returncode == 0
 
 
+def _serving_port() -> int | None:
+    """The port the running cluster listens on (``postmaster.pid``'s fourth line), None if unknown."""
+    try:
+        return int((data_dir() / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def ensure_running(settings: Settings) -> bool:
     """Initialise and start the cluster if needed, create the databases; True when started now."""
     bindir = find_bindir()
@@ -118,6 +126,8 @@ def ensure_running(settings: Settings) -> bool:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     started = False
+    if _running(bindir) and _serving_port() not in (None, settings.pg_port):
+        stop()  # running on a port the settings no longer give (IBDC_PG_PORT changed, the default moved)
     if not _running(bindir):
         if port_open(settings.pg_port):
             raise ServiceError(f"port {settings.pg_port} is taken by another process; set IBDC_PG_PORT")
