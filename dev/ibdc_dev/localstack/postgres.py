@@ -126,8 +126,16 @@ def ensure_running(settings: Settings) -> bool:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     started = False
-    if _running(bindir) and _serving_port() not in (None, settings.pg_port):
-        stop()  # running on a port the settings no longer give (IBDC_PG_PORT changed, the default moved)
+    serving = _serving_port() if _running(bindir) else None
+    if serving not in (None, settings.pg_port):
+        # Running on a port the settings no longer give (IBDC_PG_PORT changed, the default moved):
+        # restarted on theirs, unless another process holds it (the cluster is then left running).
+        if port_open(settings.pg_port):
+            raise ServiceError(
+                f"PostgreSQL runs on port {serving}, the settings say {settings.pg_port}, which another "
+                "process holds; set IBDC_PG_PORT"
+            )
+        stop()
     if not _running(bindir):
         if port_open(settings.pg_port):
             raise ServiceError(f"port {settings.pg_port} is taken by another process; set IBDC_PG_PORT")

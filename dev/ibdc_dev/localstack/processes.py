@@ -86,9 +86,8 @@ def start(
     if read_pid(name):
         if ready() and (config is None or _read(config_file(name)) == config):
             return False
-        # Not kept: left running, it would hold its port or data beside the new one, its pid file lost
-        # (one still on a port the settings no longer give answers nothing on the new one).
-        stop(name)
+        if config is not None:
+            stop(name)
     if port is not None and port_open(port):
         raise ServiceError(f"port {port} is taken by another process; cannot start {name}")
     RUN_DIR.mkdir(parents=True, exist_ok=True)
