@@ -126,19 +126,17 @@ def ensure_running(settings: Settings) -> bool:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     started = False
-    serving = _serving_port() if _running(bindir) else None
-    if serving not in (None, settings.pg_port):
-        # Running on a port the settings no longer give (IBDC_PG_PORT changed, the default moved):
-        # restarted on theirs, unless another process holds it (the cluster is then left running).
-        if port_open(settings.pg_port):
-            raise ServiceError(
-                f"PostgreSQL runs on port {serving}, the settings say {settings.pg_port}, which another "
-                "process holds; set IBDC_PG_PORT"
-            )
+    running = _running(bindir)
+    # Running on a port the settings no longer give (IBDC_PG_PORT changed, the default moved): restarted
+    # on theirs, once that port is known free (else the cluster is left running as it is).
+    serving = _serving_port() if running else None
+    moved = serving not in (None, settings.pg_port)
+    if (moved or not running) and port_open(settings.pg_port):
+        running_on = f" (PostgreSQL runs on {serving})" if moved else ""
+        raise ServiceError(f"port {settings.pg_port} is taken by another process{running_on}; set IBDC_PG_PORT")
+    if moved:
         stop()
-    if not _running(bindir):
-        if port_open(settings.pg_port):
-            raise ServiceError(f"port {settings.pg_port} is taken by another process; set IBDC_PG_PORT")
+    if moved or not running:
         # The port given on the command line: it wins over the one written into the cluster when it was
         # made (IBDC_PG_PORT changed since, or the default moved).
         port = ["-o", f"-p {settings.pg_port}"]
